@@ -1,0 +1,180 @@
+"""IPv4 addresses, prefixes and sets of them as sorted disjoint intervals.
+
+An :class:`IntervalSet` is the one representation of "a set of addresses" (or ports) the evaluator,
+the Z3 encoding and the reports share. It is immutable; unions of thousands of prefixes (Azure allows
+4,000 per rule side) cost one sort.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from bisect import bisect_right
+from typing import Iterable, Iterator
+
+MAX_IP = (1 << 32) - 1
+MAX_PORT = 65535
+
+
+class IntervalSet:
+    """A set of integers as sorted, disjoint, non-adjacent closed intervals [lo, hi]."""
+
+    __slots__ = ("_los", "_his")
+
+    def __init__(self, intervals: Iterable[tuple[int, int]] = ()):
+        merged: list[list[int]] = []
+        for lo, hi in sorted(intervals):
+            if lo > hi:
+                continue
+            if merged and lo <= merged[-1][1] + 1:
+                if hi > merged[-1][1]:
+                    merged[-1][1] = hi
+            else:
+                merged.append([lo, hi])
+        self._los = tuple(m[0] for m in merged)
+        self._his = tuple(m[1] for m in merged)
+
+    @classmethod
+    def _raw(cls, los: tuple[int, ...], his: tuple[int, ...]) -> "IntervalSet":
+        s = cls.__new__(cls)
+        s._los, s._his = los, his
+        return s
+
+    def __contains__(self, x: int) -> bool:
+        i = bisect_right(self._los, x) - 1
+        return i >= 0 and x <= self._his[i]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(zip(self._los, self._his))
+
+    def __len__(self) -> int:
+        return len(self._los)
+
+    def __bool__(self) -> bool:
+        return bool(self._los)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IntervalSet) and self._los == other._los and self._his == other._his
+
+    def __hash__(self) -> int:
+        return hash((self._los, self._his))
+
+    def __repr__(self) -> str:
+        return f"IntervalSet({list(self)})"
+
+    def size(self) -> int:
+        return sum(h - l + 1 for l, h in self)
+
+    def union(self, other: "IntervalSet") -> "IntervalSet":
+        return IntervalSet(list(self) + list(other))
+
+    def intersection(self, other: "IntervalSet") -> "IntervalSet":
+        out: list[tuple[int, int]] = []
+        a, b = list(self), list(other)
+        i = j = 0
+        while i < len(a) and j < len(b):
+            lo = max(a[i][0], b[j][0])
+            hi = min(a[i][1], b[j][1])
+            if lo <= hi:
+                out.append((lo, hi))
+            if a[i][1] < b[j][1]:
+                i += 1
+            else:
+                j += 1
+        return IntervalSet._raw(tuple(x[0] for x in out), tuple(x[1] for x in out))
+
+    def difference(self, other: "IntervalSet") -> "IntervalSet":
+        out: list[tuple[int, int]] = []
+        cut = list(other)
+        j = 0
+        for lo, hi in self:
+            while j < len(cut) and cut[j][1] < lo:
+                j += 1
+            k = j
+            cur = lo
+            while k < len(cut) and cut[k][0] <= hi:
+                if cut[k][0] > cur:
+                    out.append((cur, cut[k][0] - 1))
+                cur = max(cur, cut[k][1] + 1)
+                k += 1
+            if cur <= hi:
+                out.append((cur, hi))
+        return IntervalSet(out)
+
+    def complement(self, universe_hi: int) -> "IntervalSet":
+        return IntervalSet([(0, universe_hi)]).difference(self)
+
+    def issubset(self, other: "IntervalSet") -> bool:
+        return not self.difference(other)
+
+    def min(self) -> int:
+        return self._los[0]
+
+
+EMPTY = IntervalSet()
+ALL_IPS = IntervalSet([(0, MAX_IP)])
+ALL_PORTS = IntervalSet([(0, MAX_PORT)])
+
+
+def ip_to_int(text: str) -> int:
+    return int(ipaddress.IPv4Address(text))
+
+
+def int_to_ip(value: int) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+def cidr_interval(network: int, length: int) -> tuple[int, int]:
+    return network, network | ((1 << (32 - length)) - 1)
+
+
+def prefixes(text_items: Iterable[str]) -> IntervalSet:
+    """An IntervalSet from IPv4 CIDR strings, ignoring IPv6 ones (IPv4 packets never match them)."""
+    out = []
+    for t in text_items:
+        if ":" in t:
+            continue
+        n = ipaddress.IPv4Network(t, strict=False)
+        out.append((int(n.network_address), int(n.broadcast_address)))
+    return IntervalSet(out)
+
+
+def to_cidrs(s: IntervalSet) -> list[str]:
+    """The fewest CIDR blocks covering exactly the set (for people reading output)."""
+    out: list[str] = []
+    for lo, hi in s:
+        for net in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)):
+            out.append(str(net))
+    return out
+
+
+def describe_ips(s: IntervalSet, limit: int = 6) -> str:
+    """Short human text: CIDRs or ranges, whichever is shorter, at most ``limit`` pieces."""
+    if s == ALL_IPS:
+        return "0.0.0.0/0"
+    pieces: list[str] = []
+    for lo, hi in s:
+        cidrs = [str(n) for n in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi))]
+        if len(cidrs) == 1:
+            pieces.append(cidrs[0].removesuffix("/32"))
+        else:
+            pieces.append(f"{int_to_ip(lo)}-{int_to_ip(hi)}")
+    if len(pieces) > limit:
+        return ", ".join(pieces[:limit]) + f", ... ({len(pieces) - limit} more)"
+    return ", ".join(pieces)
+
+
+def describe_ports(s: IntervalSet) -> str:
+    if s == ALL_PORTS:
+        return "*"
+    return ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in s)
+
+
+# Public IPv4 space for the Internet tag (semantics.md), before the VNet's own space is removed.
+NON_INTERNET = prefixes([
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
+])
+PUBLIC_IPV4 = ALL_IPS.difference(NON_INTERNET)
+
+AZURE_HOST_IP = ip_to_int("168.63.129.16")  # WireServer / load balancer probes / DNS
+IMDS_IP = ip_to_int("169.254.169.254")

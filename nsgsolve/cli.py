@@ -1,0 +1,79 @@
+"""The command line: a thin layer over the Python API.
+
+Each subcommand lives in ``nsgsolve/commands/<name>.py`` with ``register(subparsers)``; the function it
+sets as ``func`` takes ``(args, out, err)`` and returns the exit status. Only :func:`main` exits.
+Errors are rendered here, in one place: invalid input and usage give status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence, TextIO
+
+from .errors import EXIT_INPUT, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
+
+# Order is the order of `nsgsolve --help`.
+COMMANDS = ("verify", "show", "fmt")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with status 2 on usage errors already; keep its message short and on stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="nsgsolve",
+        description="Prove things about Azure Network Security Group policy, offline, for all packets at once.",
+        epilog="Exit status: 0 ran and nothing failed, 1 a finding or failed assertion, 2 invalid input or usage, "
+        "3 inconclusive (solver gave up). 'nsgsolve COMMAND --help' shows examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"nsgsolve {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"nsgsolve.commands.{name}").register(sub)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def run(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the CLI and return the exit status (what tests call)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(out)
+        return EXIT_INPUT
+    try:
+        return args.func(args, out, err)
+    except InputError as e:
+        print(render_all(e.diagnostics), file=err)
+        return EXIT_INPUT
+    except UsageError as e:
+        print(f"nsgsolve {args.command}: error: {e}", file=err)
+        if e.hint:
+            print(f"  hint: {e.hint}", file=err)
+        return EXIT_INPUT
+    except SolverUnknown as e:
+        print(f"nsgsolve {args.command}: inconclusive: {e}", file=err)
+        return e.exit_status
+    except NsgsolveError as e:
+        print(f"nsgsolve {args.command}: error: {e}", file=err)
+        return e.exit_status
+    except BrokenPipeError:  # `nsgsolve ... | head`
+        return 0
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

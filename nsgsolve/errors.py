@@ -1,0 +1,155 @@
+"""Errors and diagnostics, rendered in one place.
+
+Every problem a user can cause is a :class:`Diagnostic` carrying a :class:`~nsgsolve.model.Span`.
+Passes collect diagnostics and raise one :class:`InputError` holding all of them, so a file's mistakes
+are reported in a single run (the sqlglot way). :func:`render` turns them into
+``file:line:col: error[CODE]: message`` with the source line, a caret and a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .model import NOSPAN, Span
+
+# Exit statuses, everywhere (CLI, CI): see README "Exit status".
+EXIT_OK = 0
+EXIT_FINDING = 1
+EXIT_INPUT = 2
+EXIT_UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str  # stable, e.g. "E101"; documented in docs/errors.md
+    message: str  # what is wrong
+    span: Span = NOSPAN
+    hint: str = ""  # how to fix it
+    severity: str = "error"  # "error" | "warning" | "note"
+
+
+class NsgsolveError(Exception):
+    """Base of every error nsgsolve raises on purpose."""
+
+    exit_status = EXIT_INPUT
+
+
+class InputError(NsgsolveError):
+    """Invalid input (a policy file, a template, a flow list, a query): exit status 2."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        first = self.diagnostics[0] if self.diagnostics else Diagnostic("E000", "invalid input")
+        more = f" (and {len(self.diagnostics) - 1} more)" if len(self.diagnostics) > 1 else ""
+        super().__init__(f"{first.span.file}:{first.span.line}:{first.span.column}: {first.message}{more}")
+
+    @classmethod
+    def single(cls, code: str, message: str, span: Span = NOSPAN, hint: str = "") -> "InputError":
+        return cls([Diagnostic(code, message, span, hint)])
+
+
+class UsageError(NsgsolveError):
+    """The command line itself is wrong (unknown NIC name on --src, bad --dport, ...): exit status 2."""
+
+    def __init__(self, message: str, hint: str = ""):
+        self.hint = hint
+        super().__init__(message)
+
+
+class SolverUnknown(NsgsolveError):
+    """Z3 gave up (resource limit): the answer is inconclusive, exit status 3, never a pass."""
+
+    exit_status = EXIT_UNKNOWN
+
+    def __init__(self, what: str, reason: str):
+        self.what = what
+        self.reason = reason
+        super().__init__(f"solver could not decide {what}: {reason}")
+
+
+@dataclass
+class DiagnosticBag:
+    """Collects diagnostics during a pass; ``raise_if_errors`` ends the pass with all of them."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, message: str, span: Span = NOSPAN, hint: str = "") -> None:
+        self.items.append(Diagnostic(code, message, span, hint))
+
+    def warning(self, code: str, message: str, span: Span = NOSPAN, hint: str = "") -> None:
+        self.items.append(Diagnostic(code, message, span, hint, "warning"))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity != "error"]
+
+    def raise_if_errors(self) -> None:
+        errs = self.errors
+        if errs:
+            errs.sort(key=lambda d: (d.span.file, d.span.line, d.span.column))
+            raise InputError(errs)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A hint naming the closest candidate(s), or "" when nothing is close."""
+    cands = list(candidates)
+    lower = {c.lower(): c for c in cands}
+    if name.lower() in lower and lower[name.lower()] != name:
+        return f"did you mean '{lower[name.lower()]}'? (names are case-sensitive)"
+    close = difflib.get_close_matches(name, cands, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def _source_line(span: Span, sources: Mapping[str, str] | None) -> str | None:
+    if span.line <= 0:
+        return None
+    text = None
+    if sources is not None:
+        text = sources.get(span.file)
+    if text is None:
+        try:
+            text = Path(span.file).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            return None
+    lines = text.splitlines()
+    if span.line > len(lines):
+        return None
+    return lines[span.line - 1]
+
+
+def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
+    """One diagnostic as text: location, message, source line with caret, hint."""
+    s = diag.span
+    loc = f"{s.file}:{s.line}:{s.column}" if s.line > 0 else s.file
+    out = [f"{loc}: {diag.severity}[{diag.code}]: {diag.message}"]
+    line = _source_line(s, sources)
+    if line is not None:
+        col = max(s.column, 1)
+        width = 1
+        if s.end_line == s.line and s.end_column > col:
+            width = s.end_column - col
+        width = max(1, min(width, len(line) - col + 1)) if len(line) >= col else 1
+        gutter = f"{s.line:>5} | "
+        out.append(gutter + line.expandtabs(1))
+        out.append(" " * (len(gutter) + col - 1) + "^" * width)
+    if diag.hint:
+        out.append(f"  hint: {diag.hint}")
+    return "\n".join(out)
+
+
+def render_all(diags: Iterable[Diagnostic], sources: Mapping[str, str] | None = None) -> str:
+    diags = list(diags)
+    body = "\n".join(render(d, sources) for d in diags)
+    n_err = sum(1 for d in diags if d.severity == "error")
+    if n_err > 1:
+        body += f"\n{n_err} errors"
+    return body

@@ -1,0 +1,417 @@
+"""The typed policy model: frozen dataclasses, faithful to what the user wrote.
+
+Every front end (the DSL builder in :mod:`nsgsolve.build`, the ARM/az importers) produces a
+:class:`Policy`. Names are already resolved to their kind (a rule side says whether it names an ASG, a
+tag, a NIC, ...) but not yet to addresses: :mod:`nsgsolve.resolve` turns a Policy into address and port
+sets per attachment point, which the evaluator and the Z3 encoding consume.
+
+Addresses are IPv4 integers. Spans point back to the source so every later finding can name
+file:line:column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Span:
+    file: str
+    line: int  # 1-based; 0 when unknown
+    column: int  # 1-based
+    end_line: int = 0
+    end_column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+
+
+NOSPAN = Span("<unknown>", 0, 0)
+
+
+class Direction(Enum):
+    INBOUND = "Inbound"
+    OUTBOUND = "Outbound"
+
+
+class Access(Enum):
+    ALLOW = "Allow"
+    DENY = "Deny"
+
+
+class Protocol(Enum):
+    TCP = "Tcp"
+    UDP = "Udp"
+    ICMP = "Icmp"
+    ESP = "Esp"
+    AH = "Ah"
+    ANY = "*"
+
+    @property
+    def number(self) -> int | None:
+        """IANA protocol number; None for ``*`` (every IP protocol)."""
+        return _PROTO_NUMBERS.get(self)
+
+    @classmethod
+    def parse(cls, text: str) -> "Protocol":
+        """Case-insensitive, as Azure accepts it (``TCP``, ``tcp``, ``Any``, ``*``)."""
+        t = text.strip().lower()
+        if t in ("*", "any", "all"):
+            return cls.ANY
+        for p in cls:
+            if p.value.lower() == t:
+                return p
+        raise ValueError(f"unknown protocol {text!r}")
+
+
+_PROTO_NUMBERS = {Protocol.TCP: 6, Protocol.UDP: 17, Protocol.ICMP: 1, Protocol.ESP: 50, Protocol.AH: 51}
+PROTOCOL_BY_NUMBER = {v: k for k, v in _PROTO_NUMBERS.items()}
+PORTED_PROTOCOLS = (6, 17)  # only Tcp and Udp packets carry ports
+
+
+class Subscription(Enum):
+    """Subscription types that decide the platform's outbound TCP 25 block (semantics.md)."""
+
+    ENTERPRISE_AGREEMENT = "enterprise-agreement"  # not blocked
+    ENTERPRISE_DEVTEST = "enterprise-devtest"  # blocked by default
+    ENTERPRISE_DEVTEST_EXEMPT = "enterprise-devtest-exempt"  # exemption granted
+    PAY_AS_YOU_GO = "pay-as-you-go"
+    MSDN = "msdn"
+    AZURE_PASS = "azure-pass"
+    AZURE_IN_OPEN = "azure-in-open"
+    EDUCATION = "education"
+    FREE_TRIAL = "free-trial"
+    CSP = "csp"
+
+    @property
+    def blocks_smtp(self) -> bool:
+        return self not in (Subscription.ENTERPRISE_AGREEMENT, Subscription.ENTERPRISE_DEVTEST_EXEMPT)
+
+
+# The brief's model: when the file says nothing, the platform block is not assumed away.
+DEFAULT_SUBSCRIPTION = Subscription.PAY_AS_YOU_GO
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A use of a name, with where it was written."""
+
+    name: str
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class SubnetRef:
+    """A subnet is named by its VNet and its own name (both may contain '.', so no joined string)."""
+
+    vnet: str
+    subnet: str
+    span: Span = NOSPAN
+
+    def __str__(self) -> str:
+        return f"{self.vnet}/{self.subnet}"
+
+
+# ---------------------------------------------------------------- addresses
+
+
+@dataclass(frozen=True)
+class Cidr:
+    network: int  # host bits are zero (the builder rejects others)
+    length: int
+    span: Span = NOSPAN
+
+    @property
+    def lo(self) -> int:
+        return self.network
+
+    @property
+    def hi(self) -> int:
+        return self.network | ((1 << (32 - self.length)) - 1)
+
+
+@dataclass(frozen=True)
+class IpRange:
+    lo: int
+    hi: int
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class NicAddr:
+    """Every private IP of a NIC (convenience in rules and queries)."""
+
+    nic: Ref
+
+
+@dataclass(frozen=True)
+class SubnetAddr:
+    subnet: SubnetRef
+
+
+@dataclass(frozen=True)
+class VnetAddr:
+    vnet: Ref
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    """A named address list (``define network NAME = ...``)."""
+
+    define: Ref
+
+
+@dataclass(frozen=True)
+class Ipv6Prefix:
+    """An IPv6 prefix from an input. nsgsolve models IPv4 packets only, and no IPv4 packet matches an
+    IPv6 prefix, so resolution contributes nothing for it; it is kept so output can say it was seen."""
+
+    text: str
+    span: Span = NOSPAN
+
+
+AddrItem = Union[Cidr, IpRange, NicAddr, SubnetAddr, VnetAddr, NetworkRef, Ipv6Prefix]
+
+
+@dataclass(frozen=True)
+class AnyAddress:
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class TagSide:
+    """Exactly one service tag (the canonical spelling is resolved later, case-insensitively)."""
+
+    tag: Ref
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class AsgSide:
+    asgs: tuple[Ref, ...]  # 1..10
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class PrefixSide:
+    items: tuple[AddrItem, ...]
+    span: Span = NOSPAN
+
+
+RuleSide = Union[AnyAddress, TagSide, AsgSide, PrefixSide]
+
+
+# ---------------------------------------------------------------- ports
+
+
+@dataclass(frozen=True)
+class PortRange:
+    lo: int
+    hi: int
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class PortsRef:
+    """A named port list (``define ports NAME = ...``)."""
+
+    define: Ref
+
+
+PortItem = Union[PortRange, PortsRef]
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """``items is None`` means ``*`` (every port)."""
+
+    items: tuple[PortItem, ...] | None = None
+    span: Span = NOSPAN
+
+    @property
+    def is_any(self) -> bool:
+        return self.items is None
+
+
+ANY_PORTS = PortSpec(None)
+
+
+# ---------------------------------------------------------------- rules and NSGs
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    priority: int
+    direction: Direction
+    access: Access
+    protocol: Protocol
+    source: RuleSide
+    source_ports: PortSpec
+    destination: RuleSide
+    destination_ports: PortSpec
+    description: str = ""
+    span: Span = NOSPAN
+    is_default: bool = False
+    # Importers note approximations here (e.g. "IPv6 prefixes ignored"); printed as comments.
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Nsg:
+    name: str
+    rules: tuple[Rule, ...]  # user rules only; defaults come from default_rules()
+    span: Span = NOSPAN
+
+    def rules_for(self, direction: Direction) -> tuple[Rule, ...]:
+        """User rules of one direction in evaluation order, followed by the default rules."""
+        user = sorted((r for r in self.rules if r.direction is direction), key=lambda r: r.priority)
+        return tuple(user) + DEFAULT_RULES[direction]
+
+
+def _default(name: str, direction: Direction, priority: int, src: RuleSide, dst: RuleSide, access: Access) -> Rule:
+    return Rule(name, priority, direction, access, Protocol.ANY, src, ANY_PORTS, dst, ANY_PORTS, is_default=True,
+                span=Span("<azure default rule>", 0, 0))
+
+
+def _tag(name: str) -> TagSide:
+    return TagSide(Ref(name))
+
+
+DEFAULT_RULES: dict[Direction, tuple[Rule, ...]] = {
+    Direction.INBOUND: (
+        _default("AllowVnetInBound", Direction.INBOUND, 65000, _tag("VirtualNetwork"), _tag("VirtualNetwork"), Access.ALLOW),
+        _default("AllowAzureLoadBalancerInBound", Direction.INBOUND, 65001, _tag("AzureLoadBalancer"), AnyAddress(), Access.ALLOW),
+        _default("DenyAllInBound", Direction.INBOUND, 65500, AnyAddress(), AnyAddress(), Access.DENY),
+    ),
+    Direction.OUTBOUND: (
+        _default("AllowVnetOutBound", Direction.OUTBOUND, 65000, _tag("VirtualNetwork"), _tag("VirtualNetwork"), Access.ALLOW),
+        _default("AllowInternetOutBound", Direction.OUTBOUND, 65001, AnyAddress(), _tag("Internet"), Access.ALLOW),
+        _default("DenyAllOutBound", Direction.OUTBOUND, 65500, AnyAddress(), AnyAddress(), Access.DENY),
+    ),
+}
+
+
+# ---------------------------------------------------------------- topology
+
+
+@dataclass(frozen=True)
+class Subnet:
+    name: str  # short name, unique within its VNet
+    prefix: Cidr
+    nsg: Ref | None = None
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class VNet:
+    name: str
+    address_spaces: tuple[Cidr, ...]
+    subnets: tuple[Subnet, ...] = ()
+    peerings: tuple[Ref, ...] = ()  # peered VNet names (peering is symmetric for the tag)
+    onprem: tuple[Cidr, ...] = ()  # on-premises prefixes connected to this VNet
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class IpConfig:
+    ip: int | None  # None: dynamic, chosen by Azure from the subnet's usable addresses
+    asgs: tuple[Ref, ...] = ()
+    name: str = ""  # Azure's ipconfig name where known
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class Nic:
+    name: str
+    subnet: SubnetRef
+    ip_configs: tuple[IpConfig, ...]
+    nsg: Ref | None = None
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class Asg:
+    name: str
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class TagDecl:
+    """Service tag data declared in the policy file (``tag Storage = 20.38.96.0/19, ...``)."""
+
+    name: str
+    items: tuple[AddrItem, ...]
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class NetworkDefine:
+    name: str
+    items: tuple[AddrItem, ...]
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class PortsDefine:
+    name: str
+    items: tuple[PortItem, ...]
+    span: Span = NOSPAN
+
+
+# ---------------------------------------------------------------- questions
+
+
+Endpoint = Union[AnyAddress, TagSide, AsgSide, Cidr, IpRange, NicAddr, SubnetAddr, VnetAddr, NetworkRef]
+
+
+@dataclass(frozen=True)
+class Query:
+    """``can SRC reach DST [port P] [PROTO]``."""
+
+    sources: tuple[Endpoint, ...]
+    destinations: tuple[Endpoint, ...]
+    ports: PortSpec = ANY_PORTS  # destination ports
+    protocol: Protocol = Protocol.ANY
+    span: Span = NOSPAN
+    text: str = ""  # as written, for reports
+
+
+@dataclass(frozen=True)
+class Policy:
+    vnets: tuple[VNet, ...] = ()
+    nics: tuple[Nic, ...] = ()
+    asgs: tuple[Asg, ...] = ()
+    nsgs: tuple[Nsg, ...] = ()
+    tags: tuple[TagDecl, ...] = ()
+    networks: tuple[NetworkDefine, ...] = ()
+    ports: tuple[PortsDefine, ...] = ()
+    subscription: Subscription | None = None
+    queries: tuple[Query, ...] = ()
+    # Later issues add assertions here; the tuple stays generic so the model does not import them.
+    assertions: tuple = ()
+    source: str = "<memory>"
+    notes: tuple[str, ...] = field(default=())  # approximations an importer made
+
+    # Look-ups used by every pass; cheap enough to recompute (policies hold thousands, not millions).
+    def nsg(self, name: str) -> Nsg | None:
+        return next((n for n in self.nsgs if n.name == name), None)
+
+    def nic(self, name: str) -> Nic | None:
+        return next((n for n in self.nics if n.name == name), None)
+
+    def subnets(self) -> list[tuple[VNet, Subnet]]:
+        return [(v, s) for v in self.vnets for s in v.subnets]
+
+    def subnet(self, ref: SubnetRef) -> tuple[VNet, Subnet] | None:
+        for v in self.vnets:
+            if v.name == ref.vnet:
+                for s in v.subnets:
+                    if s.name == ref.subnet:
+                        return v, s
+        return None
+
+    def vnet(self, name: str) -> VNet | None:
+        return next((v for v in self.vnets if v.name == name), None)

@@ -1,0 +1,433 @@
+"""Resolution: a :class:`~nsgsolve.model.Policy` becomes address and port sets per attachment point.
+
+The evaluator (:mod:`nsgsolve.evaluate`) and the Z3 encoding (:mod:`nsgsolve.encode`) both read a
+:class:`ResolvedPolicy`, so they cannot disagree about what a tag, an ASG or a NIC name means.
+
+Two things make a rule side more than an interval set:
+
+* ``VirtualNetwork`` and ``Internet`` depend on the VNet where the NSG is evaluated, so an NSG is
+  resolved once per (NSG, VNet) pair.
+* A NIC whose private IP is dynamic has no address until Azure picks one. Sides that name such an IP
+  configuration (through an ASG or a NIC name) keep it as a *member* key; the evaluator is given an
+  assignment of addresses, the Z3 encoding treats them as variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP as AZURE_HOST, EMPTY, PUBLIC_IPV4, IntervalSet, int_to_ip, prefixes
+from .errors import DiagnosticBag, did_you_mean
+from .model import (
+    DEFAULT_SUBSCRIPTION,
+    AddrItem,
+    AnyAddress,
+    AsgSide,
+    Cidr,
+    Direction,
+    IpRange,
+    Ipv6Prefix,
+    NetworkRef,
+    Nic,
+    NicAddr,
+    Nsg,
+    Policy,
+    PortRange,
+    PortSpec,
+    PortsRef,
+    PrefixSide,
+    Access,
+    Rule,
+    RuleSide,
+    Span,
+    SubnetAddr,
+    SubnetRef,
+    TagSide,
+    VnetAddr,
+)
+from .servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
+
+
+@dataclass(frozen=True, order=True)
+class IpcKey:
+    """One IP configuration of one NIC: the unit that has an address and ASG memberships."""
+
+    nic: str
+    index: int = 0
+
+    def __str__(self) -> str:
+        return self.nic if self.index == 0 else f"{self.nic}#{self.index + 1}"
+
+
+@dataclass(frozen=True)
+class IpcInfo:
+    key: IpcKey
+    vnet: str
+    subnet: str
+    ip: int | None  # None: dynamic
+    usable: IntervalSet  # addresses Azure may assign (subnet minus the 5 reserved)
+    asgs: frozenset[str]
+    nic_nsg: str | None
+    subnet_nsg: str | None
+
+    @property
+    def subnet_label(self) -> str:
+        return f"{self.vnet}/{self.subnet}"
+
+
+@dataclass(frozen=True)
+class AddrSet:
+    """A resolved address side: fixed intervals plus dynamic IP configurations matched by identity."""
+
+    intervals: IntervalSet
+    members: frozenset[IpcKey] = frozenset()
+
+    def contains(self, ip: int, dynamic_at_ip: IpcKey | None = None) -> bool:
+        return ip in self.intervals or (dynamic_at_ip is not None and dynamic_at_ip in self.members)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.intervals and not self.members
+
+
+ANY_ADDR = AddrSet(ALL_IPS)
+
+
+@dataclass(frozen=True)
+class ResolvedRule:
+    rule: Rule
+    index: int  # position in evaluation order within its NSG and direction
+    protocol: int | None  # IANA number; None matches every protocol
+    src: AddrSet
+    dst: AddrSet
+    sports: IntervalSet | None  # None: '*' (matches packets without ports too)
+    dports: IntervalSet | None
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def access(self) -> Access:
+        return self.rule.access
+
+    @property
+    def priority(self) -> int:
+        return self.rule.priority
+
+
+@dataclass(frozen=True)
+class ResolvedNsg:
+    """One NSG evaluated in one VNet: rules of both directions, in evaluation order, defaults last."""
+
+    name: str
+    vnet: str | None
+    inbound: tuple[ResolvedRule, ...]
+    outbound: tuple[ResolvedRule, ...]
+    # AzurePlatform* tags named anywhere in the NSG switch the platform bypass off for that service.
+    platform_tags: frozenset[str] = frozenset()
+
+    def rules(self, direction: Direction) -> tuple[ResolvedRule, ...]:
+        return self.inbound if direction is Direction.INBOUND else self.outbound
+
+
+@dataclass(frozen=True)
+class Layer:
+    """An NSG met on a path: which NSG, where it is attached, in which direction."""
+
+    nsg: ResolvedNsg
+    attached_to: str  # "subnet hub/web" or "nic web1"
+    direction: Direction
+
+
+def usable_addresses(prefix: Cidr) -> IntervalSet:
+    """Azure reserves the first four and the last address of every subnet."""
+    lo, hi = prefix.lo, prefix.hi
+    if hi - lo + 1 <= 5:
+        return EMPTY
+    return IntervalSet([(lo + 4, hi - 1)])
+
+
+@dataclass
+class ResolvedPolicy:
+    policy: Policy
+    tag_db: ServiceTagDb
+    ipcs: dict[IpcKey, IpcInfo]
+    vnet_spaces: dict[str, IntervalSet]
+    virtual_network_tag: dict[str, IntervalSet]
+    smtp_blocked: bool
+    _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
+
+    @cached_property
+    def static_ip_index(self) -> dict[int, IpcKey]:
+        return {i.ip: k for k, i in self.ipcs.items() if i.ip is not None}
+
+    @cached_property
+    def dynamic_ipcs(self) -> tuple[IpcKey, ...]:
+        return tuple(k for k, i in self.ipcs.items() if i.ip is None)
+
+    def nic_ipcs(self, nic: str) -> list[IpcInfo]:
+        return [i for k, i in self.ipcs.items() if k.nic == nic]
+
+    def internet_tag(self, vnet: str | None) -> IntervalSet:
+        return PUBLIC_IPV4.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC_IPV4
+
+    def nsg(self, name: str, vnet: str | None) -> ResolvedNsg:
+        key = (name, vnet)
+        if key not in self._nsg_cache:
+            nsg = self.policy.nsg(name)
+            if nsg is None:
+                raise KeyError(name)
+            self._nsg_cache[key] = _resolve_nsg(self, nsg, vnet)
+        return self._nsg_cache[key]
+
+    def outbound_layers(self, key: IpcKey) -> list[Layer]:
+        """NIC NSG first, then subnet NSG (Azure's outbound order)."""
+        info = self.ipcs[key]
+        out = []
+        if info.nic_nsg:
+            out.append(Layer(self.nsg(info.nic_nsg, info.vnet), f"nic {key.nic}", Direction.OUTBOUND))
+        if info.subnet_nsg:
+            out.append(Layer(self.nsg(info.subnet_nsg, info.vnet), f"subnet {info.subnet_label}", Direction.OUTBOUND))
+        return out
+
+    def inbound_layers(self, key: IpcKey) -> list[Layer]:
+        """Subnet NSG first, then NIC NSG (Azure's inbound order)."""
+        info = self.ipcs[key]
+        out = []
+        if info.subnet_nsg:
+            out.append(Layer(self.nsg(info.subnet_nsg, info.vnet), f"subnet {info.subnet_label}", Direction.INBOUND))
+        if info.nic_nsg:
+            out.append(Layer(self.nsg(info.nic_nsg, info.vnet), f"nic {key.nic}", Direction.INBOUND))
+        return out
+
+    def attachments(self, nsg_name: str) -> list[str]:
+        """Where an NSG is attached, for `show` and reports."""
+        out = [f"subnet {v.name}/{s.name}" for v, s in self.policy.subnets() if s.nsg and s.nsg.name == nsg_name]
+        out += [f"nic {n.name}" for n in self.policy.nics if n.nsg and n.nsg.name == nsg_name]
+        return out
+
+    def attachment_vnets(self, nsg_name: str) -> list[str]:
+        """The VNets an NSG is evaluated in (one resolution each)."""
+        seen: list[str] = []
+        for v, s in self.policy.subnets():
+            if s.nsg and s.nsg.name == nsg_name and v.name not in seen:
+                seen.append(v.name)
+        for i in self.ipcs.values():
+            if i.nic_nsg == nsg_name and i.vnet not in seen:
+                seen.append(i.vnet)
+        return seen
+
+
+def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolicy:
+    """Resolve topology eagerly and every attached NSG (so unknown tags are reported at once)."""
+    tag_db = tag_db or ServiceTagDb()
+    bag = DiagnosticBag()
+    spaces = {v.name: IntervalSet([(c.lo, c.hi) for c in v.address_spaces]) for v in policy.vnets}
+    peers: dict[str, set[str]] = {v.name: set() for v in policy.vnets}
+    for v in policy.vnets:
+        for p in v.peerings:
+            if p.name in peers:  # peering is symmetric for the VirtualNetwork tag
+                peers[v.name].add(p.name)
+                peers[p.name].add(v.name)
+    vnet_tag: dict[str, IntervalSet] = {}
+    for v in policy.vnets:
+        parts = [(c.lo, c.hi) for c in v.address_spaces] + [(c.lo, c.hi) for c in v.onprem]
+        for p in peers[v.name]:
+            parts += list(spaces[p])
+        parts.append((AZURE_HOST, AZURE_HOST))
+        vnet_tag[v.name] = IntervalSet(parts)
+
+    ipcs: dict[IpcKey, IpcInfo] = {}
+    for nic in policy.nics:
+        found = policy.subnet(nic.subnet)
+        if found is None:
+            bag.error("E201", f"NIC '{nic.name}' names subnet '{nic.subnet}', which does not exist", nic.subnet.span)
+            continue
+        vnet, subnet = found
+        for i, ipc in enumerate(nic.ip_configs):
+            key = IpcKey(nic.name, i)
+            ipcs[key] = IpcInfo(
+                key, vnet.name, subnet.name, ipc.ip, usable_addresses(subnet.prefix),
+                frozenset(a.name for a in ipc.asgs), nic.nsg.name if nic.nsg else None,
+                subnet.nsg.name if subnet.nsg else None,
+            )
+    bag.raise_if_errors()
+    rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
+                        (policy.subscription or DEFAULT_SUBSCRIPTION).blocks_smtp)
+    # Resolve every NSG where it is evaluated now, collecting all unknown-tag errors in one run.
+    for nsg in policy.nsgs:
+        for vnet_name in rp.attachment_vnets(nsg.name) or [None]:
+            try:
+                rp.nsg(nsg.name, vnet_name)
+            except ResolveError as e:
+                bag.items.extend(e.bag.items)
+    bag.raise_if_errors()
+    return rp
+
+
+class ResolveError(Exception):
+    def __init__(self, bag: DiagnosticBag):
+        self.bag = bag
+
+
+class _SideResolver:
+    """Resolves rule sides and port specs of one NSG in one VNet, collecting errors."""
+
+    def __init__(self, rp: ResolvedPolicy, vnet: str | None, bag: DiagnosticBag):
+        self.rp, self.vnet, self.bag = rp, vnet, bag
+        p = rp.policy
+        self.networks = {d.name: d for d in p.networks}
+        self.port_defs = {d.name: d for d in p.ports}
+        self.declared_tags = {t.name.lower(): t for t in p.tags}
+
+    # -- tags
+    def tag(self, name: str, span: Span) -> IntervalSet:
+        canon = canonical_builtin(name)
+        if canon == "VirtualNetwork":
+            if self.vnet is None:
+                return IntervalSet([(AZURE_HOST, AZURE_HOST)])
+            return self.rp.virtual_network_tag[self.vnet]
+        if canon == "Internet":
+            return self.rp.internet_tag(self.vnet)
+        decl = self.declared_tags.get(name.lower())
+        if decl is not None:
+            return self.items(decl.items).intervals
+        if canon in BUILTIN_TAGS:
+            return BUILTIN_TAGS[canon]
+        data = self.rp.tag_db.lookup(name)
+        if data is not None:
+            return data.ipv4
+        known = list(BUILTIN_TAGS) + ["VirtualNetwork", "Internet"] + self.rp.tag_db.names() + [t.name for t in self.rp.policy.tags]
+        hint = did_you_mean(name, known)
+        how = ("declare it in the policy (tag NAME = prefix, ...) or load Microsoft's ServiceTags_Public JSON "
+               "with --service-tags FILE (or 'nsgsolve tags import FILE' once)")
+        self.bag.error("E301", f"service tag '{name}' has no address data", span,
+                       f"{hint} {how}".strip() if hint else how)
+        return EMPTY
+
+    # -- address items
+    def items(self, items: tuple[AddrItem, ...], seen: frozenset[str] = frozenset()) -> AddrSet:
+        parts: list[tuple[int, int]] = []
+        members: set[IpcKey] = set()
+        for it in items:
+            if isinstance(it, Cidr):
+                parts.append((it.lo, it.hi))
+            elif isinstance(it, IpRange):
+                parts.append((it.lo, it.hi))
+            elif isinstance(it, Ipv6Prefix):
+                continue  # IPv4 packets never match an IPv6 prefix
+            elif isinstance(it, NicAddr):
+                ipcs = self.rp.nic_ipcs(it.nic.name)
+                if not ipcs:
+                    self.bag.error("E202", f"unknown NIC '{it.nic.name}'", it.nic.span,
+                                   did_you_mean(it.nic.name, [n.name for n in self.rp.policy.nics]))
+                for i in ipcs:
+                    if i.ip is None:
+                        members.add(i.key)
+                    else:
+                        parts.append((i.ip, i.ip))
+            elif isinstance(it, SubnetAddr):
+                found = self.rp.policy.subnet(it.subnet)
+                if found is None:
+                    self.bag.error("E201", f"unknown subnet '{it.subnet}'", it.subnet.span)
+                else:
+                    parts.append((found[1].prefix.lo, found[1].prefix.hi))
+            elif isinstance(it, VnetAddr):
+                sp = self.rp.vnet_spaces.get(it.vnet.name)
+                if sp is None:
+                    self.bag.error("E203", f"unknown VNet '{it.vnet.name}'", it.vnet.span)
+                else:
+                    parts += list(sp)
+            elif isinstance(it, NetworkRef):
+                d = self.networks.get(it.define.name)
+                if d is None or it.define.name in seen:
+                    self.bag.error("E204", f"unknown or recursive network '{it.define.name}'", it.define.span)
+                else:
+                    sub = self.items(d.items, seen | {it.define.name})
+                    parts += list(sub.intervals)
+                    members |= sub.members
+            else:  # pragma: no cover - the model admits nothing else
+                raise TypeError(f"unexpected address item {it!r}")
+        return AddrSet(IntervalSet(parts), frozenset(members))
+
+    def side(self, side: RuleSide) -> AddrSet:
+        if isinstance(side, AnyAddress):
+            return ANY_ADDR
+        if isinstance(side, TagSide):
+            return AddrSet(self.tag(side.tag.name, side.tag.span))
+        if isinstance(side, PrefixSide):
+            return self.items(side.items)
+        if isinstance(side, AsgSide):
+            parts: list[tuple[int, int]] = []
+            members: set[IpcKey] = set()
+            known = {a.name for a in self.rp.policy.asgs}
+            for ref in side.asgs:
+                if ref.name not in known:
+                    self.bag.error("E205", f"unknown application security group '{ref.name}'", ref.span,
+                                   did_you_mean(ref.name, known))
+                for i in self.rp.ipcs.values():
+                    if ref.name in i.asgs:
+                        if i.ip is None:
+                            members.add(i.key)
+                        else:
+                            parts.append((i.ip, i.ip))
+            return AddrSet(IntervalSet(parts), frozenset(members))
+        raise TypeError(f"unexpected rule side {side!r}")  # pragma: no cover
+
+    def ports(self, spec: PortSpec, seen: frozenset[str] = frozenset()) -> IntervalSet | None:
+        if spec.is_any:
+            return None
+        parts: list[tuple[int, int]] = []
+        for it in spec.items or ():
+            if isinstance(it, PortRange):
+                parts.append((it.lo, it.hi))
+            elif isinstance(it, PortsRef):
+                d = self.port_defs.get(it.define.name)
+                if d is None or it.define.name in seen:
+                    self.bag.error("E206", f"unknown or recursive port list '{it.define.name}'", it.define.span)
+                else:
+                    sub = self.ports(PortSpec(d.items), seen | {it.define.name})
+                    parts += list(sub or ALL_PORTS)
+        return IntervalSet(parts)
+
+
+PLATFORM_TAGS = ("AzurePlatformDNS", "AzurePlatformIMDS", "AzurePlatformLKM")
+
+
+def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
+    bag = DiagnosticBag()
+    r = _SideResolver(rp, vnet, bag)
+    by_dir = {}
+    for d in (Direction.INBOUND, Direction.OUTBOUND):
+        rules = []
+        for idx, rule in enumerate(nsg.rules_for(d)):
+            rules.append(ResolvedRule(
+                rule, idx, rule.protocol.number, r.side(rule.source), r.side(rule.destination),
+                r.ports(rule.source_ports), r.ports(rule.destination_ports),
+            ))
+        by_dir[d] = tuple(rules)
+    if bag.errors:
+        raise ResolveError(bag)
+    platform = set()
+    for rule in nsg.rules:
+        for side in (rule.source, rule.destination):
+            if isinstance(side, TagSide):
+                canon = canonical_builtin(side.tag.name) or side.tag.name
+                for t in PLATFORM_TAGS:
+                    if canon.lower() == t.lower():
+                        platform.add(t)
+    return ResolvedNsg(nsg.name, vnet, by_dir[Direction.INBOUND], by_dir[Direction.OUTBOUND], frozenset(platform))
+
+
+def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
+    info = rp.ipcs[key]
+    addr = ip if ip is not None else info.ip
+    return f"{key} ({int_to_ip(addr) if addr is not None else 'dynamic'} in subnet {info.subnet_label})"
+
+
+__all__ = [
+    "AddrSet", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
+    "resolve", "usable_addresses", "prefixes", "describe_ipc",
+]
