@@ -1,0 +1,190 @@
+"""``nsgsolve verify``: decide concrete flows, with the rule that decided at every layer."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from typing import TextIO
+
+from ..errors import Diagnostic, InputError, UsageError
+from ..evaluate import Evaluator, FlowResult, Packet, resolve_endpoint
+from ..model import PORTED_PROTOCOLS, Protocol, Span
+from ..resolve import IpcKey, ResolvedPolicy
+from ..addresses import int_to_ip, ip_to_int
+from .common import add_policy_args, formatter, load_and_resolve
+
+EPILOG = """examples:
+  nsgsolve verify examples/webservers.nsg --src 203.0.113.7 --dst web1 --protocol tcp --dport 443
+  nsgsolve verify examples/three-tier.nsg --src web1 --dst db1 --protocol tcp --dport 1433 --json
+  nsgsolve verify examples/webservers.nsg --flows flows.csv --json     # CSV header: src,dst,protocol,sport,dport
+
+exit status: 0 when the command ran (whatever the decisions), 2 for invalid input or usage."""
+
+PROTOCOLS = ("tcp", "udp", "icmp", "esp", "ah")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="decide concrete flows, with the rule trace",
+                       description="Decide one flow (or a CSV of flows) exactly as Azure would: every NSG layer met "
+                                   "(source NIC and subnet outbound, destination subnet and NIC inbound), the rule "
+                                   "that decided there, and platform rules.",
+                       epilog=EPILOG, formatter_class=formatter())
+    add_policy_args(p)
+    p.add_argument("--src", help="source IPv4 address or NIC name")
+    p.add_argument("--dst", help="destination IPv4 address or NIC name")
+    p.add_argument("--protocol", type=str.lower, choices=PROTOCOLS, help="protocol of the flow")
+    p.add_argument("--dport", type=_port, help="destination port (tcp/udp)")
+    p.add_argument("--sport", type=_port, help="source port (tcp/udp; default 49152)")
+    p.add_argument("--flows", metavar="FILE.csv", help="many flows: CSV with header src,dst,protocol,sport,dport")
+    p.add_argument("--assume-ip", action="append", default=[], metavar="NIC=ADDRESS",
+                   help="an address for a NIC whose private IP is dynamic (repeatable)")
+    p.add_argument("--json", action="store_true", help="JSON output (JSON Lines with --flows)")
+    p.set_defaults(func=run)
+
+
+DEFAULT_SPORT = 49152  # first ephemeral port; any value decides the same unless a rule names source ports
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number (0-65535)") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"port {v} is outside 0-65535")
+    return v
+
+
+def parse_assignment(rp: ResolvedPolicy, items: list[str]) -> dict[IpcKey, int]:
+    out: dict[IpcKey, int] = {}
+    for item in items:
+        nic, sep, addr = item.partition("=")
+        if not sep:
+            raise UsageError(f"--assume-ip '{item}' is not NIC=ADDRESS", "for example --assume-ip web2=10.0.1.9")
+        dyn = [i for i in rp.nic_ipcs(nic) if i.ip is None]
+        if not dyn:
+            raise UsageError(f"--assume-ip: '{nic}' is not a NIC with a dynamic IP")
+        try:
+            ip = ip_to_int(addr)
+        except ValueError:
+            raise UsageError(f"--assume-ip: '{addr}' is not an IPv4 address") from None
+        if ip not in dyn[0].usable:
+            raise UsageError(f"--assume-ip: {addr} is not a usable address of subnet {dyn[0].subnet_label}",
+                             "Azure reserves the first four and the last address of a subnet")
+        if ip in rp.static_ip_index or ip in out.values():
+            raise UsageError(f"--assume-ip: {addr} is already the address of another NIC")
+        out[dyn[0].key] = ip
+    return out
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    rp = load_and_resolve(args)
+    assignment = parse_assignment(rp, args.assume_ip)
+    ev = Evaluator(rp, assignment)
+    if args.flows:
+        if any(v is not None for v in (args.src, args.dst, args.protocol, args.dport, args.sport)):
+            raise UsageError("--flows replaces --src/--dst/--protocol/--sport/--dport; give one or the other")
+        return _run_flows(rp, ev, args.flows, assignment, args.json, out)
+    missing = [f"--{n}" for n in ("src", "dst", "protocol") if getattr(args, n) is None]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)}", "or give --flows FILE.csv")
+    proto = Protocol.parse(args.protocol).number
+    if proto in PORTED_PROTOCOLS and args.dport is None:
+        raise UsageError(f"--dport is required for {args.protocol}")
+    if proto not in PORTED_PROTOCOLS and (args.dport is not None or args.sport is not None):
+        raise UsageError(f"{args.protocol} has no ports; drop --dport/--sport")
+    src = resolve_endpoint(rp, args.src, assignment)
+    dst = resolve_endpoint(rp, args.dst, assignment)
+    sport = args.sport if args.sport is not None else DEFAULT_SPORT
+    result = ev.evaluate(Packet(proto, src, sport if proto in PORTED_PROTOCOLS else None, dst,
+                                args.dport if proto in PORTED_PROTOCOLS else None))
+    if args.json:
+        out.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        out.write(format_result(rp, result) + "\n")
+    return 0
+
+
+def format_result(rp: ResolvedPolicy, r: FlowResult) -> str:
+    """The human trace: decision, then one line per layer, then notes."""
+    def who(ip: int, key: IpcKey | None) -> str:
+        return f"{int_to_ip(ip)} (nic {key})" if key else int_to_ip(ip)
+
+    p = r.packet
+    ports = f" sport {p.sport} dport {p.dport}" if p.has_ports else ""
+    lines = [f"{r.decision.value.upper()}  {p.protocol_name} {who(p.src, r.src_endpoint)} -> "
+             f"{who(p.dst, r.dst_endpoint)}{ports}"]
+    if not r.trace:
+        lines.append("  (no NSG on the path)")
+    for s in r.trace:
+        where = f"{s.nsg} on {s.attached_to}" if s.nsg else "platform"
+        prio = f" (priority {s.priority})" if s.priority is not None else ""
+        default = " [default rule]" if s.is_default else ""
+        lines.append(f"  {s.direction.value:<8} {where}: {s.access.value} by {s.rule}{prio}{default}")
+    for n in r.notes:
+        lines.append(f"  note: {n}")
+    return "\n".join(lines)
+
+
+def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json: bool, out: TextIO) -> int:
+    from ..loader import read_text
+
+    text = read_text(path)
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise InputError.single("E601", "the flow file is empty", Span(path, 1, 1),
+                                "the first line is the header src,dst,protocol,sport,dport")
+    header = [h.strip().lower() for h in rows[0]]
+    need = ["src", "dst", "protocol", "sport", "dport"]
+    if sorted(header) != sorted(need):
+        raise InputError.single("E602", f"flow file header is {','.join(rows[0])!r}", Span(path, 1, 1),
+                                "the header must name the columns src,dst,protocol,sport,dport")
+    col = {h: header.index(h) for h in need}
+    errors: list[Diagnostic] = []
+    packets: list[Packet] = []
+    endpoint_cache: dict[str, int] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        try:
+            packets.append(_row_packet(rp, row, col, endpoint_cache, assignment))
+        except (ValueError, UsageError, IndexError) as e:
+            errors.append(Diagnostic("E603", f"flow row {n}: {e}", Span(path, n, 1),
+                                     getattr(e, "hint", "") or "each row is src,dst,protocol,sport,dport, "
+                                     "e.g. 203.0.113.7,web1,tcp,50000,443 (ports empty for icmp/esp/ah)"))
+    if errors:
+        raise InputError(errors)
+    write = out.write
+    if as_json:
+        dumps = json.dumps
+        for p in packets:
+            write(dumps(ev.evaluate(p).to_dict()) + "\n")
+    else:
+        for p in packets:
+            write(format_result(rp, ev.evaluate(p)) + "\n")
+    return 0
+
+
+def _row_packet(rp, row, col, cache, assignment) -> Packet:
+    def addr(text: str) -> int:
+        text = text.strip()
+        if text not in cache:
+            cache[text] = resolve_endpoint(rp, text, assignment)
+        return cache[text]
+
+    proto = Protocol.parse(row[col["protocol"]]).number
+    if proto is None:
+        raise ValueError("protocol '*' is not a packet's protocol; use tcp, udp, icmp, esp or ah")
+    src, dst = addr(row[col["src"]]), addr(row[col["dst"]])
+    if proto not in PORTED_PROTOCOLS:
+        return Packet(proto, src, None, dst, None)
+    sp, dp = row[col["sport"]].strip(), row[col["dport"]].strip()
+    sport = int(sp) if sp else DEFAULT_SPORT
+    if not dp:
+        raise ValueError("dport is required for tcp and udp")
+    dport = int(dp)
+    for v in (sport, dport):
+        if not 0 <= v <= 65535:
+            raise ValueError(f"port {v} is outside 0-65535")
+    return Packet(proto, src, sport, dst, dport)

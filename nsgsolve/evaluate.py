@@ -1,0 +1,247 @@
+"""The reference evaluator: one concrete flow, decided exactly as Azure would (semantics.md).
+
+This module is the specification in code. The Z3 encoding is tested against it, so it favours being
+obviously right: a flow meets the source NIC's outbound layers (NIC NSG, then subnet NSG), then the
+destination's inbound layers (subnet NSG, then NIC NSG); in each NSG the first matching rule by
+priority decides, then the default rules; the flow is allowed only if every layer allows. Platform
+behaviour outside the rules (the outbound TCP 25 block, the host services at 168.63.129.16 and
+169.254.169.254) is reported as its own trace step.
+
+Speed comes from :mod:`nsgsolve.classify`, which finds the same first match with bitsets; the test
+suite checks it against :func:`first_match` here on random policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .addresses import AZURE_HOST_IP, IMDS_IP, int_to_ip, ip_to_int
+from .errors import UsageError
+from .model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
+from .resolve import IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+
+
+@dataclass(frozen=True)
+class Packet:
+    """The first packet of a flow. Ports are None for protocols without ports (not Tcp/Udp)."""
+
+    protocol: int
+    src: int
+    sport: int | None
+    dst: int
+    dport: int | None
+
+    @classmethod
+    def parse(cls, protocol: str | int, src: str | int, sport: int | None, dst: str | int, dport: int | None) -> "Packet":
+        proto = protocol if isinstance(protocol, int) else Protocol.parse(protocol).number
+        if proto is None:
+            raise ValueError("a packet has one protocol; '*' describes rules, not packets")
+        s = src if isinstance(src, int) else ip_to_int(src)
+        d = dst if isinstance(dst, int) else ip_to_int(dst)
+        if proto in PORTED_PROTOCOLS:
+            return cls(proto, s, 0 if sport is None else sport, d, 0 if dport is None else dport)
+        return cls(proto, s, None, d, None)
+
+    @property
+    def has_ports(self) -> bool:
+        return self.protocol in PORTED_PROTOCOLS
+
+    @property
+    def protocol_name(self) -> str:
+        p = PROTOCOL_BY_NUMBER.get(self.protocol)
+        return p.value if p else str(self.protocol)
+
+    def to_dict(self) -> dict:
+        return {"src": int_to_ip(self.src), "dst": int_to_ip(self.dst), "protocol": self.protocol_name,
+                "sport": self.sport, "dport": self.dport}
+
+    def __str__(self) -> str:
+        if self.has_ports:
+            return f"{self.protocol_name} {int_to_ip(self.src)}:{self.sport} -> {int_to_ip(self.dst)}:{self.dport}"
+        return f"{self.protocol_name} {int_to_ip(self.src)} -> {int_to_ip(self.dst)}"
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One layer met by a flow and what decided there."""
+
+    nsg: str | None  # None for a platform step
+    attached_to: str  # "subnet hub/web", "nic web1", or "platform"
+    direction: Direction
+    rule: str
+    priority: int | None
+    access: Access
+    is_default: bool = False
+    rule_span: object = None  # model.Span of the deciding user rule, for reports
+
+    def to_dict(self) -> dict:
+        return {"nsg": self.nsg, "attached_to": self.attached_to, "direction": self.direction.value,
+                "rule": self.rule, "priority": self.priority, "access": self.access.value}
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    packet: Packet
+    decision: Access
+    trace: tuple[TraceStep, ...]
+    src_endpoint: IpcKey | None
+    dst_endpoint: IpcKey | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is Access.ALLOW
+
+    def to_dict(self) -> dict:
+        d = {"decision": self.decision.value, "trace": [s.to_dict() for s in self.trace]}
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+
+# ---------------------------------------------------------------- one rule, one NSG
+
+
+def rule_matches(r: ResolvedRule, p: Packet, src_dyn: IpcKey | None = None, dst_dyn: IpcKey | None = None) -> bool:
+    """Does rule ``r`` match packet ``p``? ``*_dyn`` name the dynamic IP configuration at that address."""
+    if r.protocol is not None and r.protocol != p.protocol:
+        return False
+    if r.sports is not None and (not p.has_ports or p.sport not in r.sports):
+        return False
+    if r.dports is not None and (not p.has_ports or p.dport not in r.dports):
+        return False
+    return r.src.contains(p.src, src_dyn) and r.dst.contains(p.dst, dst_dyn)
+
+
+def first_match(rules: tuple[ResolvedRule, ...], p: Packet, src_dyn: IpcKey | None = None,
+                dst_dyn: IpcKey | None = None) -> ResolvedRule:
+    """The rule that decides: rules are already in evaluation order and end with DenyAll*."""
+    for r in rules:
+        if rule_matches(r, p, src_dyn, dst_dyn):
+            return r
+    raise AssertionError("default rules always match")  # pragma: no cover
+
+
+# ---------------------------------------------------------------- platform behaviour
+
+SMTP_RULE = "PlatformBlockOutboundSmtp"
+
+
+def platform_bypass(p: Packet) -> tuple[str, str | None] | None:
+    """Traffic to the host's services that NSG rules do not filter (evidence §5).
+
+    Returns (platform rule name, the AzurePlatform* tag that would put it back under NSG rules).
+    """
+    if p.dst == AZURE_HOST_IP:
+        if p.protocol == 6 and p.dport in (80, 32526):
+            return "AllowAzureHostWireServer", None
+        if p.has_ports and p.dport == 53:
+            return "AllowAzurePlatformDNS", "AzurePlatformDNS"
+    if p.dst == IMDS_IP:
+        return "AllowAzurePlatformIMDS", "AzurePlatformIMDS"
+    return None
+
+
+# ---------------------------------------------------------------- the path
+
+
+class Evaluator:
+    """Evaluates flows against one resolved policy; holds the per-NSG classifiers."""
+
+    def __init__(self, rp: ResolvedPolicy, assignment: Mapping[IpcKey, int] | None = None, fast: bool = True):
+        """``assignment`` gives addresses to dynamic IP configurations (the evaluator needs concrete ones)."""
+        self.rp = rp
+        self.assignment = dict(assignment or {})
+        self.fast = fast
+        self._by_ip: dict[int, IpcKey] = dict(rp.static_ip_index)
+        for k, ip in self.assignment.items():
+            self._by_ip.setdefault(ip, k)
+        self._dynamic = {k for k in self.assignment if rp.ipcs[k].ip is None}
+        self._classifiers: dict[tuple[int, Direction], object] = {}
+
+    def endpoint(self, ip: int) -> IpcKey | None:
+        return self._by_ip.get(ip)
+
+    def _decide(self, nsg: ResolvedNsg, direction: Direction, p: Packet, src_dyn, dst_dyn) -> ResolvedRule:
+        if not self.fast:
+            return first_match(nsg.rules(direction), p, src_dyn, dst_dyn)
+        key = (id(nsg), direction)
+        c = self._classifiers.get(key)
+        if c is None:
+            from .classify import Classifier
+
+            c = self._classifiers[key] = Classifier(nsg.rules(direction))
+        return c.first_match(p, src_dyn, dst_dyn)
+
+    def _layer_step(self, layer: Layer, p: Packet, src_dyn, dst_dyn) -> TraceStep:
+        r = self._decide(layer.nsg, layer.direction, p, src_dyn, dst_dyn)
+        return TraceStep(layer.nsg.name, layer.attached_to, layer.direction, r.name, r.priority, r.access,
+                         r.rule.is_default, r.rule.span)
+
+    def evaluate(self, p: Packet) -> FlowResult:
+        rp = self.rp
+        src_key = self.endpoint(p.src)
+        dst_key = self.endpoint(p.dst)
+        src_dyn = src_key if src_key in self._dynamic else None
+        dst_dyn = dst_key if dst_key in self._dynamic else None
+        steps: list[TraceStep] = []
+        notes: list[str] = []
+        if src_key is not None:
+            src_info = rp.ipcs[src_key]
+            bypass = platform_bypass(p)
+            layers = rp.outbound_layers(src_key)
+            if bypass is not None:
+                name, tag = bypass
+                # A layer whose NSG names the service's AzurePlatform* tag filters it like any traffic.
+                filtering = [l for l in layers if tag is not None and tag in l.nsg.platform_tags]
+                for l in filtering:
+                    steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
+                if len(filtering) < len(layers) or not layers:
+                    steps.append(TraceStep(None, "platform", Direction.OUTBOUND, name, None, Access.ALLOW))
+                    notes.append(f"traffic to {int_to_ip(p.dst)} on this port is not subject to NSG rules"
+                                 + (f" unless a rule uses the {tag} tag" if tag else ""))
+            else:
+                for l in layers:
+                    steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
+            if (rp.smtp_blocked and p.protocol == 6 and p.dport == 25
+                    and p.dst in rp.internet_tag(src_info.vnet)):
+                steps.append(TraceStep(None, "platform", Direction.OUTBOUND, SMTP_RULE, None, Access.DENY))
+                notes.append("the platform blocks outbound TCP 25 to the Internet for this subscription type")
+        if dst_key is not None:
+            for l in rp.inbound_layers(dst_key):
+                steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
+            if src_key is None and p.src in rp.internet_tag(rp.ipcs[dst_key].vnet):
+                notes.append("routing is not modelled: an Internet host reaches this NIC only through a public IP "
+                             "or load balancer; the decision is the NSGs'")
+        if src_key is None and dst_key is None:
+            notes.append("neither address is a NIC of the policy, so no NSG is on the path")
+        decision = Access.DENY if any(s.access is Access.DENY for s in steps) else Access.ALLOW
+        return FlowResult(p, decision, tuple(steps), src_key, dst_key, tuple(notes))
+
+
+def evaluate(rp: ResolvedPolicy, packet: Packet, assignment: Mapping[IpcKey, int] | None = None) -> FlowResult:
+    """Decide one flow. For many flows build one :class:`Evaluator` and call its ``evaluate``."""
+    return Evaluator(rp, assignment).evaluate(packet)
+
+
+def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, int] | None = None) -> int:
+    """An address from a CLI argument: an IPv4 address or a NIC name (its first IP configuration)."""
+    try:
+        return ip_to_int(text)
+    except ValueError:
+        pass
+    ipcs = rp.nic_ipcs(text)
+    if not ipcs:
+        from .errors import did_you_mean
+
+        names = [n.name for n in rp.policy.nics]
+        raise UsageError(f"'{text}' is neither an IPv4 address nor a NIC of the policy",
+                         did_you_mean(text, names) or (f"NICs: {', '.join(names[:10])}" if names else "the policy has no NICs"))
+    info = ipcs[0]
+    if info.ip is not None:
+        return info.ip
+    if assignment and info.key in assignment:
+        return assignment[info.key]
+    raise UsageError(f"NIC '{text}' has a dynamic IP, so it has no address to verify against",
+                     f"pin one with --assume-ip {text}=ADDRESS (a usable address of subnet {info.subnet_label})")

@@ -1,0 +1,128 @@
+"""Hypothesis strategies for random but well-formed policies and packets, shared by the property tests
+of the evaluator, the Z3 encoding and the analyses.
+
+Addresses are drawn from small pools of "interesting" values (NIC addresses, subnet and VNet prefixes,
+public hosts, the Azure host IPs) so random packets hit rules often enough to matter.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from nsgsolve.addresses import ip_to_int
+from nsgsolve.model import (
+    Access, AnyAddress, Asg, AsgSide, Cidr, Direction, IpConfig, IpRange, Nic, NicAddr, Nsg, Policy, PortRange,
+    PortSpec, PrefixSide, Protocol, Ref, Rule, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl, TagSide, VNet,
+)
+from nsgsolve.evaluate import Packet
+
+
+def cidr(text: str) -> Cidr:
+    net, _, length = text.partition("/")
+    return Cidr(ip_to_int(net), int(length or 32))
+
+
+EXTERNAL = ["203.0.113.7", "198.51.100.20", "8.8.8.8", "192.168.1.10", "172.16.5.5", "168.63.129.16",
+            "169.254.169.254", "20.38.96.9", "100.64.1.1"]
+PORTS = [22, 25, 53, 80, 443, 1433, 3389, 1500, 49152, 65535, 0]
+PORT_RANGES = [(22, 22), (80, 80), (443, 443), (25, 25), (53, 53), (1000, 2000), (0, 65535), (1024, 65535), (80, 443)]
+PROTOCOL_NUMBERS = [6, 17, 1, 50, 51, 47]
+TAG_NAMES = ["Internet", "VirtualNetwork", "AzureLoadBalancer", "Storage", "AzurePlatformDNS", "INTERNET"]
+DECLARED_TAGS = (TagDecl("Storage", (cidr("20.38.96.0/19"), cidr("52.239.128.0/17"))),)
+
+
+@st.composite
+def policies(draw, max_rules: int = 8, max_nsgs: int = 3) -> Policy:
+    n_vnets = draw(st.integers(1, 2))
+    vnets, nics, asgs = [], [], []
+    nic_ips: list[str] = []
+    subnets_all: list[SubnetRef] = []
+    nsg_names = [f"nsg{i}" for i in range(draw(st.integers(1, max_nsgs)))]
+    maybe_nsg = st.one_of(st.none(), st.sampled_from(nsg_names).map(Ref))
+    for v in range(n_vnets):
+        vname = f"vnet{v}"
+        subnets = []
+        for s in range(draw(st.integers(1, 2))):
+            sname = f"sub{s}"
+            subnets.append(Subnet(sname, cidr(f"10.{v}.{s}.0/24"), draw(maybe_nsg)))
+            subnets_all.append(SubnetRef(vname, sname))
+            for j in range(draw(st.integers(1, 2))):
+                dynamic = draw(st.booleans()) and draw(st.booleans())
+                ip = None if dynamic else ip_to_int(f"10.{v}.{s}.{4 + j}")
+                asg_names = draw(st.lists(st.sampled_from([f"asg{v}a", f"asg{v}b"]), max_size=2, unique=True))
+                nname = f"nic{v}{s}{j}"
+                nics.append(Nic(nname, SubnetRef(vname, sname), (IpConfig(ip, tuple(Ref(a) for a in asg_names)),),
+                                draw(maybe_nsg)))
+                if ip is not None:
+                    nic_ips.append(f"10.{v}.{s}.{4 + j}")
+        asgs += [Asg(f"asg{v}a"), Asg(f"asg{v}b")]
+        peer = (Ref("vnet0"),) if v == 1 and draw(st.booleans()) else ()
+        onprem = (cidr("192.168.0.0/16"),) if draw(st.booleans()) else ()
+        vnets.append(VNet(vname, (cidr(f"10.{v}.0.0/16"),), tuple(subnets), peer, onprem))
+
+    prefix_pool = ([cidr(f"10.{v}.0.0/16") for v in range(n_vnets)] + [cidr("0.0.0.0/0"), cidr("203.0.113.0/24"),
+                   cidr("168.63.129.16/32"), cidr("192.168.0.0/16"), cidr("10.0.0.0/8"), cidr("8.0.0.0/7")]
+                   + [cidr(ip + "/32") for ip in nic_ips] + [cidr(f"10.{v}.0.0/24") for v in range(n_vnets)])
+    addr_item = st.one_of(
+        st.sampled_from(prefix_pool),
+        st.just(IpRange(ip_to_int("10.0.0.4"), ip_to_int("10.0.0.200"))),
+        st.sampled_from([n.name for n in nics]).map(lambda n: NicAddr(Ref(n))),
+        st.sampled_from(subnets_all).map(SubnetAddr),
+    )
+    # ASGs on both sides of one rule must share a VNet; drawing from one VNet's ASGs keeps that true.
+    asg_vnet = draw(st.integers(0, n_vnets - 1))
+    side = st.one_of(
+        st.just(AnyAddress()),
+        st.sampled_from(TAG_NAMES).map(lambda t: TagSide(Ref(t))),
+        st.lists(addr_item, min_size=1, max_size=3).map(lambda xs: PrefixSide(tuple(xs))),
+        st.lists(st.sampled_from([f"asg{asg_vnet}a", f"asg{asg_vnet}b"]), min_size=1, max_size=2, unique=True)
+        .map(lambda xs: AsgSide(tuple(Ref(x) for x in xs))),
+    )
+    ports = st.one_of(
+        st.just(PortSpec(None)),
+        st.lists(st.sampled_from(PORT_RANGES), min_size=1, max_size=2)
+        .map(lambda rs: PortSpec(tuple(PortRange(a, b) for a, b in rs))),
+    )
+    protocol = st.sampled_from(list(Protocol))
+    nsgs = []
+    for name in nsg_names:
+        rules = []
+        for d in (Direction.INBOUND, Direction.OUTBOUND):
+            prios = draw(st.lists(st.integers(100, 4096), max_size=max_rules, unique=True))
+            for k, prio in enumerate(prios):
+                rules.append(Rule(f"r{d.value[0]}{k}", prio, d, draw(st.sampled_from(list(Access))), draw(protocol),
+                                  draw(side), draw(ports), draw(side), draw(ports)))
+        nsgs.append(Nsg(name, tuple(rules)))
+    return Policy(tuple(vnets), tuple(nics), tuple(asgs), tuple(nsgs), DECLARED_TAGS,
+                  subscription=draw(st.sampled_from(list(Subscription))))
+
+
+def addresses_of(policy: Policy) -> list[str]:
+    from nsgsolve.addresses import int_to_ip
+
+    return [int_to_ip(c.ip) for n in policy.nics for c in n.ip_configs if c.ip is not None] + EXTERNAL + [
+        "10.0.0.200", "10.1.1.250", "10.0.1.9"]
+
+
+@st.composite
+def packets(draw, policy: Policy) -> Packet:
+    pool = addresses_of(policy)
+    proto = draw(st.sampled_from(PROTOCOL_NUMBERS))
+    src = ip_to_int(draw(st.sampled_from(pool)))
+    dst = ip_to_int(draw(st.sampled_from(pool)))
+    if proto in (6, 17):
+        return Packet(proto, src, draw(st.sampled_from(PORTS)), dst, draw(st.sampled_from(PORTS)))
+    return Packet(proto, src, None, dst, None)
+
+
+def dynamic_assignment(policy: Policy) -> dict:
+    """A fixed, valid address for every dynamic IP configuration (the evaluator needs concrete ones)."""
+    from nsgsolve.resolve import IpcKey
+
+    out = {}
+    for n in policy.nics:
+        for i, c in enumerate(n.ip_configs):
+            if c.ip is None:
+                v, s = int(n.subnet.vnet[4:]), int(n.subnet.subnet[3:])
+                out[IpcKey(n.name, i)] = ip_to_int(f"10.{v}.{s}.{100 + int(n.name[-1])}")
+    return out
