@@ -158,6 +158,8 @@ class ResolvedPolicy:
     virtual_network_tag: dict[str, IntervalSet]
     smtp_blocked: bool
     _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
+    _internet_cache: dict[str | None, IntervalSet] = field(default_factory=dict)
+    _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
 
     @cached_property
     def static_ip_index(self) -> dict[int, IpcKey]:
@@ -171,7 +173,9 @@ class ResolvedPolicy:
         return [i for k, i in self.ipcs.items() if k.nic == nic]
 
     def internet_tag(self, vnet: str | None) -> IntervalSet:
-        return PUBLIC_IPV4.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC_IPV4
+        if vnet not in self._internet_cache:
+            self._internet_cache[vnet] = PUBLIC_IPV4.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC_IPV4
+        return self._internet_cache[vnet]
 
     def nsg(self, name: str, vnet: str | None) -> ResolvedNsg:
         key = (name, vnet)
@@ -184,22 +188,30 @@ class ResolvedPolicy:
 
     def outbound_layers(self, key: IpcKey) -> list[Layer]:
         """NIC NSG first, then subnet NSG (Azure's outbound order)."""
+        cached = self._layer_cache.get((key, Direction.OUTBOUND))
+        if cached is not None:
+            return cached
         info = self.ipcs[key]
         out = []
         if info.nic_nsg:
             out.append(Layer(self.nsg(info.nic_nsg, info.vnet), f"nic {key.nic}", Direction.OUTBOUND))
         if info.subnet_nsg:
             out.append(Layer(self.nsg(info.subnet_nsg, info.vnet), f"subnet {info.subnet_label}", Direction.OUTBOUND))
+        self._layer_cache[(key, Direction.OUTBOUND)] = out
         return out
 
     def inbound_layers(self, key: IpcKey) -> list[Layer]:
         """Subnet NSG first, then NIC NSG (Azure's inbound order)."""
+        cached = self._layer_cache.get((key, Direction.INBOUND))
+        if cached is not None:
+            return cached
         info = self.ipcs[key]
         out = []
         if info.subnet_nsg:
             out.append(Layer(self.nsg(info.subnet_nsg, info.vnet), f"subnet {info.subnet_label}", Direction.INBOUND))
         if info.nic_nsg:
             out.append(Layer(self.nsg(info.nic_nsg, info.vnet), f"nic {key.nic}", Direction.INBOUND))
+        self._layer_cache[(key, Direction.INBOUND)] = out
         return out
 
     def attachments(self, nsg_name: str) -> list[str]:

@@ -1,0 +1,108 @@
+"""Generated large policies for the benchmarks: random but realistic, from a fixed seed.
+
+One VNet with a few subnets and NICs (some in ASGs, one with a dynamic IP), an NSG of N rules on every
+subnet and another on every NIC. Rules mix service tags, CIDR lists (public and private, /8 to /32),
+ASGs, port lists and ranges, tcp/udp/any, allow and deny, as NSGs that grew over years look.
+"""
+
+from __future__ import annotations
+
+import random
+
+from nsgsolve.addresses import int_to_ip, ip_to_int
+from nsgsolve.model import (
+    Access, AnyAddress, Asg, AsgSide, Cidr, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec, PrefixSide,
+    Protocol, Ref, Rule, Subnet, SubnetRef, Subscription, TagDecl, TagSide, VNet,
+)
+
+TAGS = ["Internet", "VirtualNetwork", "AzureLoadBalancer", "Storage", "Sql"]
+COMMON_PORTS = [22, 25, 53, 80, 443, 445, 1433, 3306, 3389, 5432, 5985, 5986, 6379, 8080, 8443, 9000]
+
+
+def _cidr(rng: random.Random, private_bias: float = 0.5) -> Cidr:
+    if rng.random() < private_bias:
+        length = rng.choice([16, 20, 24, 24, 26, 28, 32, 32])
+        base = ip_to_int("10.0.0.0") | rng.getrandbits(16) << 0 | (rng.randrange(0, 4) << 16)
+    else:
+        length = rng.choice([8, 12, 16, 20, 24, 24, 28, 32])
+        base = rng.choice([ip_to_int(x) for x in ("20.0.0.0", "40.0.0.0", "52.0.0.0", "104.0.0.0", "198.51.100.0",
+                                                  "203.0.113.0", "13.64.0.0", "151.101.0.0")]) + rng.getrandbits(16)
+    mask = ((1 << 32) - 1) ^ ((1 << (32 - length)) - 1)
+    return Cidr(base & mask, length)
+
+
+def _ports(rng: random.Random) -> PortSpec:
+    r = rng.random()
+    if r < 0.25:
+        return PortSpec(None)
+    items = []
+    for _ in range(rng.choice([1, 1, 1, 2, 3, 5])):
+        if rng.random() < 0.75:
+            p = rng.choice(COMMON_PORTS)
+            items.append(PortRange(p, p))
+        else:
+            lo = rng.randrange(1024, 60000)
+            items.append(PortRange(lo, lo + rng.randrange(0, 2000)))
+    return PortSpec(tuple(items))
+
+
+def _side(rng: random.Random, asgs: list[str], max_prefixes: int) -> object:
+    r = rng.random()
+    if r < 0.15:
+        return AnyAddress()
+    if r < 0.40:
+        return TagSide(Ref(rng.choice(TAGS)))
+    if r < 0.55:
+        return AsgSide(tuple(Ref(a) for a in rng.sample(asgs, rng.randint(1, 2))))
+    n = rng.choice([1, 1, 2, 3, 5, 10, max_prefixes]) if max_prefixes > 10 else rng.randint(1, 5)
+    return PrefixSide(tuple(_cidr(rng) for _ in range(n)))
+
+
+def generate_policy(n_rules: int, seed: int = 1, n_subnets: int = 4, nics_per_subnet: int = 5,
+                    max_prefixes: int = 20) -> Policy:
+    rng = random.Random(seed)
+    asgs = [f"asg-{i}" for i in range(8)]
+    subnets, nics = [], []
+    for s in range(n_subnets):
+        subnets.append(Subnet(f"snet-{s}", Cidr(ip_to_int(f"10.0.{s}.0"), 24), Ref("subnet-nsg")))
+        for j in range(nics_per_subnet):
+            ip = None if (s, j) == (0, 0) else ip_to_int(f"10.0.{s}.{4 + j}")
+            member = tuple(Ref(a) for a in rng.sample(asgs, rng.randint(0, 2)))
+            nics.append(Nic(f"vm-{s}-{j}", SubnetRef("vnet", f"snet-{s}"), (IpConfig(ip, member),), Ref("nic-nsg")))
+    vnet = VNet("vnet", (Cidr(ip_to_int("10.0.0.0"), 16),), tuple(subnets))
+    nsgs = []
+    for name in ("subnet-nsg", "nic-nsg"):
+        rules = []
+        prios = rng.sample(range(100, 4097), n_rules)
+        for k, prio in enumerate(prios):
+            d = Direction.INBOUND if k % 3 else Direction.OUTBOUND
+            proto = rng.choice([Protocol.TCP, Protocol.TCP, Protocol.TCP, Protocol.UDP, Protocol.ANY])
+            rules.append(Rule(f"rule-{k:04d}", prio, d, rng.choice([Access.ALLOW, Access.ALLOW, Access.DENY]), proto,
+                              _side(rng, asgs, max_prefixes), PortSpec(None) if rng.random() < 0.9 else _ports(rng),
+                              _side(rng, asgs, max_prefixes), _ports(rng)))
+        nsgs.append(Nsg(name, tuple(rules)))
+    tags = (TagDecl("Storage", tuple(_cidr(rng, 0) for _ in range(40))),
+            TagDecl("Sql", tuple(_cidr(rng, 0) for _ in range(40))))
+    return Policy((vnet,), tuple(nics), tuple(Asg(a) for a in asgs), tuple(nsgs), tags,
+                  subscription=Subscription.PAY_AS_YOU_GO)
+
+
+def random_flows(policy: Policy, n: int, seed: int = 2) -> list[tuple[str, str, str, int, int]]:
+    """(src, dst, protocol, sport, dport) rows: NIC to NIC, Internet to NIC, NIC to Internet."""
+    rng = random.Random(seed)
+    nic_ips = [int_to_ip(c.ip) for nic in policy.nics for c in nic.ip_configs if c.ip is not None]
+    outside = ["203.0.113.7", "198.51.100.20", "8.8.8.8", "52.1.2.3", "20.38.100.1", "192.168.1.1", "168.63.129.16"]
+    rows = []
+    for _ in range(n):
+        kind = rng.random()
+        if kind < 0.4:
+            src, dst = rng.choice(nic_ips), rng.choice(nic_ips)
+        elif kind < 0.8:
+            src, dst = rng.choice(outside), rng.choice(nic_ips)
+        else:
+            src, dst = rng.choice(nic_ips), rng.choice(outside)
+        proto = rng.choice(["tcp", "tcp", "tcp", "udp", "icmp"])
+        sport = rng.randrange(1024, 65536)
+        dport = rng.choice(COMMON_PORTS) if rng.random() < 0.7 else rng.randrange(0, 65536)
+        rows.append((src, dst, proto, sport, dport))
+    return rows
