@@ -1,0 +1,107 @@
+"""Paths as rule lists: the whole Azure path between two endpoints, in region form.
+
+For a pair of endpoints (an IP configuration of a NIC, or ``None`` for addresses that are no NIC's),
+:func:`path_layers` gives one first-match rule list per layer the traffic meets, platform behaviour
+included, such that a packet is allowed exactly when every list's first match allows. Region analyses
+(:mod:`nsgsolve.regions`) then answer for all packets between the pair at once.
+
+Dynamic IP configurations need no assignment here: between fixed endpoints the packet's source
+address *is* the source NIC's address, so a rule side naming a dynamic member matches exactly when
+that member is the endpoint on that side. The endpoint's address range is then every address Azure
+may give it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP, IMDS_IP, IntervalSet
+from .evaluate import SMTP_RULE
+from .model import Access, Direction
+from .regions import ALL_PROTOCOLS, PORTED, Box
+from .resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
+
+_HOST = IntervalSet([(AZURE_HOST_IP, AZURE_HOST_IP)])
+_IMDS = IntervalSet([(IMDS_IP, IMDS_IP)])
+_TCP = IntervalSet([(6, 6)])
+
+
+@dataclass(frozen=True)
+class PathRule:
+    """One entry of a layer's list: its match box, its access, and what to call it in a trace."""
+
+    box: Box
+    access: Access
+    name: str
+    priority: int | None
+    rule: ResolvedRule | None  # None for platform entries
+
+
+@dataclass(frozen=True)
+class PathLayer:
+    nsg: str | None  # None: a platform layer
+    attached_to: str
+    direction: Direction
+    rules: tuple[PathRule, ...]
+
+
+def endpoint_addresses(rp: ResolvedPolicy, key: IpcKey | None, within: IntervalSet = ALL_IPS) -> IntervalSet:
+    """Addresses an endpoint may have: a static IP, a dynamic one's usable range (less static IPs), or,
+    for ``None``, the addresses in ``within`` that are no static NIC's."""
+    statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
+    if key is None:
+        return within.difference(statics)
+    info = rp.ipcs[key]
+    if info.ip is not None:
+        return IntervalSet([(info.ip, info.ip)]).intersection(within)
+    return info.usable.difference(statics).intersection(within)
+
+
+def _side(s: AddrSet, endpoint: IpcKey | None, endpoint_range: IntervalSet) -> IntervalSet:
+    if endpoint is not None and endpoint in s.members:
+        return s.intervals.union(endpoint_range)
+    return s.intervals
+
+
+def _box(r: ResolvedRule, src: IpcKey | None, src_range: IntervalSet, dst: IpcKey | None,
+         dst_range: IntervalSet) -> Box:
+    proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
+    if r.sports is not None or r.dports is not None:
+        proto = proto.intersection(PORTED)
+    return (proto, _side(r.src, src, src_range), r.sports if r.sports is not None else ALL_PORTS,
+            _side(r.dst, dst, dst_range), r.dports if r.dports is not None else ALL_PORTS)
+
+
+def _bypass_boxes(tags: frozenset[str]) -> list[tuple[Box, str]]:
+    """Platform entries that let host-service traffic skip an outbound layer (see evaluate.platform_bypass)."""
+    out = [((_TCP, ALL_IPS, ALL_PORTS, _HOST, IntervalSet([(80, 80), (32526, 32526)])), "AllowAzureHostWireServer")]
+    if "AzurePlatformDNS" not in tags:
+        out.append(((PORTED, ALL_IPS, ALL_PORTS, _HOST, IntervalSet([(53, 53)])), "AllowAzurePlatformDNS"))
+    if "AzurePlatformIMDS" not in tags:
+        out.append(((ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, _IMDS, ALL_PORTS), "AllowAzurePlatformIMDS"))
+    return out
+
+
+def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> list[PathLayer]:
+    """The layers between two endpoints, in Azure's order, each a first-match list ending in a catch-all."""
+    src_range = endpoint_addresses(rp, src)
+    dst_range = endpoint_addresses(rp, dst)
+    layers: list[PathLayer] = []
+    if src is not None:
+        for l in rp.outbound_layers(src):
+            entries = [PathRule(b, Access.ALLOW, name, None, None) for b, name in _bypass_boxes(l.nsg.platform_tags)]
+            entries += [PathRule(_box(r, src, src_range, dst, dst_range), r.access, r.name, r.priority, r)
+                        for r in l.nsg.rules(l.direction)]
+            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(entries)))
+        if rp.smtp_blocked:
+            smtp = (_TCP, ALL_IPS, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet), IntervalSet([(25, 25)]))
+            catch_all = (ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
+            layers.append(PathLayer(None, "platform", Direction.OUTBOUND, (
+                PathRule(smtp, Access.DENY, SMTP_RULE, None, None),
+                PathRule(catch_all, Access.ALLOW, "(no platform rule)", None, None))))
+    if dst is not None:
+        for l in rp.inbound_layers(dst):
+            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(
+                PathRule(_box(r, src, src_range, dst, dst_range), r.access, r.name, r.priority, r)
+                for r in l.nsg.rules(l.direction))))
+    return layers
