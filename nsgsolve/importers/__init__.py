@@ -1,0 +1,105 @@
+"""Read what Azure users already have: ARM templates, az CLI / REST exports, parameters files.
+
+:func:`load_json_policy` is what :func:`nsgsolve.loader.load_policy` calls for JSON inputs. Several files
+make one policy (``az network nsg list`` + ``az network vnet list`` + ``az network nic list``, or a
+template and its parameters file). Every problem is an :class:`~nsgsolve.errors.InputError` whose
+diagnostics point into the files; see docs/import.md for the codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import InputError
+from ..model import Policy, Span
+from . import arm, azcli, jsonpos
+from .convert import PolicyBuilder
+
+__all__ = ["load_json_policy", "parse_param_assignments", "classify"]
+
+
+def classify(doc: Any) -> str:
+    """``template``, ``parameters``, ``az`` or ``unknown``."""
+    if arm.is_template(doc):
+        return "template"
+    if arm.is_parameters_file(doc):
+        return "parameters"
+    if azcli.is_az_document(doc):
+        return "az"
+    return "unknown"
+
+
+def parse_param_assignments(items: list[str] | None) -> dict[str, str]:
+    """``["name=value", ...]`` from repeated ``--param`` options."""
+    out: dict[str, str] = {}
+    for it in items or []:
+        name, eq, value = it.partition("=")
+        if not eq or not name.strip():
+            from ..errors import UsageError
+
+            raise UsageError(f"--param {it!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None = None,
+                     params_file: str | Path | None = None, symbolic: bool = False) -> Policy:
+    """One policy from JSON inputs (path → text). ``params`` (``--param``) override a parameters file,
+    which overrides template defaults; a parameters file may also be given among the inputs."""
+    docs = {p: jsonpos.parse(t, p) for p, t in texts.items()}
+    values: dict[str, Any] = {}
+    files = [p for p, d in docs.items() if classify(d) == "parameters"]
+    if params_file is not None:
+        from ..loader import read_text
+
+        pf = str(params_file)
+        docs_pf = jsonpos.parse(read_text(pf), pf)
+        if classify(docs_pf) not in ("parameters", "unknown") or not isinstance(docs_pf, dict):
+            raise InputError.single("E602", f"{pf} is not a deployment parameters file", Span(pf, 1, 1))
+        files.insert(0, pf)
+        docs = {pf: docs_pf, **docs}
+    for p in files:
+        values.update(arm.parameter_values(docs[p], p))
+    values.update(params or {})
+
+    builder = PolicyBuilder(symbolic=symbolic)
+    placeholders: set[str] = set()
+    declared: set[str] = set()
+    used_any = False
+    for p, doc in docs.items():
+        kind = classify(doc)
+        if kind == "parameters":
+            continue
+        if kind == "template":
+            declared |= arm.declared_parameters(doc)
+            placeholders |= arm.import_template(doc, p, builder, values)
+            used_any = True
+        elif kind == "az":
+            azcli.import_az(doc, p, builder)
+            used_any = True
+        else:
+            raise InputError.single(
+                "E603", f"{p}: not an ARM template, parameters file or az/REST export of NSGs, VNets or NICs",
+                getattr(doc, "span", Span(p, 1, 1)),
+                "nsgsolve reads ARM templates (with 'resources'), 'az network nsg/vnet/nic list' output and "
+                "REST API responses")
+    if not used_any:
+        raise InputError.single("E603", "only parameters files were given; add the template they belong to",
+                                Span(next(iter(docs)), 1, 1))
+    if params and declared:
+        for name in params:
+            if name.lower() not in declared:
+                from ..errors import did_you_mean
+
+                raise InputError.single("E604", f"--param {name}: no template declares a parameter '{name}'",
+                                        Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
+                                        did_you_mean(name, sorted(declared)))
+    policy = builder.build(", ".join(p for p in texts))
+    if placeholders:
+        note = (f"names built with {', '.join(sorted(placeholders))} use nsgsolve's placeholders (resource group "
+                f"'resourceGroup', subscription 0000..., hashes), not Azure's values")
+        from dataclasses import replace
+
+        policy = replace(policy, notes=policy.notes + (note,))
+    return policy

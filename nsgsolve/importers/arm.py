@@ -1,0 +1,277 @@
+"""ARM templates: resources that matter for NSG semantics, with expressions and copy loops evaluated.
+
+Read: NSGs (inline ``securityRules`` and child ``networkSecurityGroups/securityRules`` resources, nested or
+top-level, named ``nsg/rule``), VNets with subnets, peerings and NSG associations, standalone
+``virtualNetworks/subnets`` and ``virtualNetworkPeerings`` resources, NICs (IP configurations, ASG
+membership, NIC-level NSG), ASGs, and ``Microsoft.Resources/deployments`` with an inline template (both
+``inner`` and ``outer`` expression scope). Resource ``copy`` loops and property ``copy`` loops are
+expanded; ``condition: false`` resources are left out.
+
+Other resources are not evaluated at all, so an expression nsgsolve cannot compute in, say, a VM's
+``osProfile`` never stops an import. Linked templates (``templateLink``) cannot be read offline; the
+policy notes say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InputError
+from ..model import NOSPAN, Span
+from .armexpr import Evaluator, Unknown, _Fail, _to_int, find_unknown, resource_id
+from .convert import (
+    ASG_TYPE,
+    NIC_TYPE,
+    NSG_TYPE,
+    PEERING_TYPE,
+    RULE_TYPE,
+    SUBNET_TYPE,
+    VNET_TYPE,
+    PolicyBuilder,
+    get,
+)
+from .jsonpos import JObject, span_in
+
+DEPLOYMENT_TYPE = "microsoft.resources/deployments"
+RES_LOOP = "\0resource"  # the loops key copyIndex() without a name reads (see armexpr)
+RELEVANT = {NSG_TYPE, RULE_TYPE, VNET_TYPE, SUBNET_TYPE, PEERING_TYPE, NIC_TYPE, ASG_TYPE, DEPLOYMENT_TYPE}
+
+
+def is_template(doc: Any) -> bool:
+    if not isinstance(doc, dict) or "resources" not in doc:
+        return False
+    schema = str(doc.get("$schema", "")).lower()
+    return "deploymenttemplate" in schema or "contentVersion" in doc or "parameters" in doc or "variables" in doc
+
+
+def is_parameters_file(doc: Any) -> bool:
+    if not isinstance(doc, dict) or "resources" in doc:
+        return False
+    schema = str(doc.get("$schema", "")).lower()
+    return "deploymentparameters" in schema
+
+
+def parameter_values(doc: dict, filename: str) -> dict[str, Any]:
+    """Values of a deployment parameters file (``{"parameters": {"x": {"value": ...}}}``)."""
+    params = doc.get("parameters") if isinstance(doc, dict) else None
+    if not isinstance(params, dict):
+        raise InputError.single("E602", "not a parameters file (no top-level 'parameters' object)",
+                                getattr(doc, "span", Span(filename, 0, 0)))
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        span = span_in(params, k, Span(filename, 0, 0))
+        if isinstance(v, dict) and "value" in v:
+            out[k] = v["value"]
+        elif isinstance(v, dict) and "reference" in v:
+            out[k] = Unknown(f"parameter '{k}' is read from Key Vault at deployment", "", span)
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass
+class _Expanded:
+    type: str  # lower case, fully qualified
+    name: Any  # str or Unknown
+    raw: dict
+    loops: dict
+    path: str
+    span: Span
+
+
+def _subset(raw: dict, drop: tuple[str, ...]) -> JObject:
+    out = JObject({k: v for k, v in raw.items() if k not in drop}, span=getattr(raw, "span", NOSPAN),
+                  spans={k: s for k, s in getattr(raw, "spans", {}).items() if k not in drop})
+    return out
+
+
+class TemplateImporter:
+    def __init__(self, builder: PolicyBuilder, filename: str):
+        self.b = builder
+        self.filename = filename
+        self.evaluators: list[Evaluator] = []
+
+    def run(self, doc: dict, values: dict[str, Any], path: str = "", outer: Evaluator | None = None) -> None:
+        if outer is None:
+            params = doc.get("parameters") or {}
+            variables = doc.get("variables") or {}
+            ev = Evaluator(self.filename, params if isinstance(params, dict) else {}, values,
+                           variables if isinstance(variables, dict) else {})
+            copies = variables.get("copy") if isinstance(variables, dict) else None
+            if isinstance(copies, list):
+                ev.set_variable_loops(copies)
+            self.evaluators.append(ev)
+        else:
+            ev = outer
+        resources = doc.get("resources")
+        rpath = f"{path}resources"
+        if isinstance(resources, dict):  # languageVersion 2.0: symbolic names
+            items = [(f"{rpath}['{k}']", v, span_in(resources, k)) for k, v in resources.items()]
+        elif isinstance(resources, list):
+            items = [(f"{rpath}[{i}]", v, span_in(resources, i)) for i, v in enumerate(resources)]
+        else:
+            raise InputError.single("E602", f"{rpath} must be an array of resources", getattr(doc, "span", NOSPAN))
+        expanded: list[_Expanded] = []
+        for p, r, s in items:
+            self._expand(ev, r, p, s, None, None, {}, expanded)
+        for e in expanded:
+            if isinstance(e.name, str):
+                names = e.name.split("/")
+                if len(names) == e.type.count("/"):
+                    canon = _canonical_type(get(e.raw, "type"), e.type)
+                    try:
+                        ev.resources_by_id[resource_id(canon, names).lower()] = e.raw
+                    except _Fail:
+                        pass
+        for e in expanded:
+            self._import(ev, e)
+
+    # -------------------------------------------------------------- resources and copy loops
+
+    def _expand(self, ev: Evaluator, r: Any, path: str, span: Span, ptype: str | None, pname: Any, loops: dict,
+                out: list[_Expanded]) -> None:
+        if not isinstance(r, dict):
+            return
+        span = getattr(r, "span", span)
+        t = ev.value(get(r, "type"), r.span_of("type") if isinstance(r, JObject) else span, loops)
+        if not isinstance(t, str):
+            return
+        # A child resource may write its type relative to its parent ("securityRules") or in full.
+        relative = ptype is not None and "." not in t.split("/")[0]
+        full_t = f"{ptype}/{t}" if relative else t
+        copy = get(r, "copy")
+        if isinstance(copy, dict):
+            cname = ev.value(get(copy, "name"), span, loops)
+            count = ev.value(get(copy, "count"), span_in(copy, "count", span), loops)
+            if isinstance(count, Unknown) or isinstance(cname, Unknown):
+                if full_t.lower() in RELEVANT:
+                    self.b.unknown(count if isinstance(count, Unknown) else cname, f"{path}.copy.count", span)
+                return
+            try:
+                n = _to_int(count)
+            except _Fail as e:
+                self.b.bag.error("E611", f"{path}.copy.count: {e}", span_in(copy, "count", span))
+                return
+            instances = [{**loops, str(cname): i, RES_LOOP: i} for i in range(n)]
+        else:
+            instances = [loops]
+        for lp in instances:
+            if "condition" in r:
+                cond = ev.value(r["condition"], span_in(r, "condition", span), lp)
+                if isinstance(cond, Unknown):
+                    if full_t.lower() in RELEVANT:
+                        self.b.unknown(cond, f"{path}.condition", span_in(r, "condition", span))
+                    continue
+                if cond is False or (isinstance(cond, str) and cond.lower() == "false"):
+                    continue
+            name = ev.value(get(r, "name"), span_in(r, "name", span), lp)
+            if relative and isinstance(name, str) and isinstance(pname, str):
+                name = f"{pname}/{name}"
+            if isinstance(pname, Unknown) and relative:
+                name = pname
+            # Instances of a copy loop share a template path; the index tells them apart in messages.
+            ipath = f"{path}[copy {lp[RES_LOOP]}]" if isinstance(copy, dict) else path
+            out.append(_Expanded(full_t.lower(), name, r, lp, ipath, span))
+            children = get(r, "resources")
+            if isinstance(children, list):
+                for i, c in enumerate(children):
+                    self._expand(ev, c, f"{ipath}.resources[{i}]", span_in(children, i, span), full_t, name, lp, out)
+
+    def _import(self, ev: Evaluator, e: _Expanded) -> None:
+        b = self.b
+        if e.type == "microsoft.network/virtualnetworkgateways":
+            b.note("the template deploys a virtual network gateway: on-premises prefixes it connects are part of "
+                   "the VirtualNetwork tag but are not imported")
+            return
+        if e.type == "microsoft.compute/virtualmachinescalesets":
+            b.note(f"VM scale set {e.name if isinstance(e.name, str) else e.path}: instance NICs are not modelled")
+            return
+        if e.type not in RELEVANT:
+            return
+        if isinstance(e.name, Unknown):
+            b.unknown(e.name, f"{e.path}.name", span_in(e.raw, "name", e.span))
+            return
+        if not isinstance(e.name, str) or not e.name:
+            b.bag.error("E611", f"{e.path}.name is missing", e.span)
+            return
+        if e.type == DEPLOYMENT_TYPE:
+            self._deployment(ev, e)
+            return
+        obj = ev.value(_subset(e.raw, ("resources", "copy", "condition", "dependsOn")), e.span, e.loops)
+        parts = e.name.split("/")
+        expected = e.type.count("/")
+        if len(parts) != expected:
+            b.bag.error("E611", f"{e.path}.name: '{e.name}' should have {expected} segment(s) for type "
+                        f"{get(e.raw, 'type')}", span_in(e.raw, "name", e.span))
+            return
+        if e.type == NSG_TYPE:
+            b.add_nsg(parts[0], obj, e.path, e.span)
+        elif e.type == RULE_TYPE:
+            b.add_child_rule(parts[0], obj, e.path, e.span)
+        elif e.type == VNET_TYPE:
+            b.add_vnet(parts[0], obj, e.path, e.span)
+        elif e.type == SUBNET_TYPE:
+            b.add_subnet(parts[0], parts[1], obj, e.path, e.span)
+        elif e.type == PEERING_TYPE:
+            b.add_peering(parts[0], obj, e.path, e.span)
+        elif e.type == NIC_TYPE:
+            b.add_nic(parts[0], obj, e.path, e.span)
+        elif e.type == ASG_TYPE:
+            b.add_asg(parts[0], e.span)
+
+    def _deployment(self, ev: Evaluator, e: _Expanded) -> None:
+        props = get(e.raw, "properties")
+        if not isinstance(props, dict):
+            return
+        ppath = f"{e.path}.properties"
+        link = get(props, "templateLink")
+        template = get(props, "template")
+        if template is None:
+            if link is not None:
+                uri = ev.value(get(link, "uri"), e.span, e.loops)
+                where = uri if isinstance(uri, str) else (get(link, "uri") or get(link, "id") or "?")
+                self.b.note(f"linked template of deployment {e.name} ({where}) is not read (nsgsolve works "
+                            f"offline); import that template too if it defines NSGs or networks")
+            return
+        if not isinstance(template, dict):
+            return
+        scope = ev.value(get(get(props, "expressionEvaluationOptions"), "scope"), e.span, e.loops)
+        tpath = f"{ppath}.template."
+        if isinstance(scope, str) and scope.lower() == "inner":
+            values: dict[str, Any] = {}
+            given = get(props, "parameters")
+            if isinstance(given, dict):
+                for k, v in given.items():
+                    vs = span_in(given, k, e.span)
+                    if isinstance(v, dict) and "value" in v:
+                        values[k] = ev.value(v["value"], span_in(v, "value", vs), e.loops)
+                    elif isinstance(v, dict) and "reference" in v:
+                        values[k] = Unknown(f"parameter '{k}' is read from Key Vault at deployment", "", vs)
+            self.run(template, values, tpath)
+        else:
+            # Outer scope: the nested template's expressions see the parent's parameters and variables.
+            self.run(template, {}, tpath, outer=ev)
+
+
+def _canonical_type(written: Any, lower: str) -> str:
+    return written if isinstance(written, str) and written.lower() == lower else lower
+
+
+def import_template(doc: dict, filename: str, builder: PolicyBuilder, values: dict[str, Any]) -> set[str]:
+    """Feed one template's resources to ``builder``; returns the deployment-dependent placeholders used."""
+    imp = TemplateImporter(builder, filename)
+    imp.run(doc, values)
+    used: set[str] = set()
+    for ev in imp.evaluators:
+        used |= ev.placeholders
+    return used
+
+
+def declared_parameters(doc: dict) -> set[str]:
+    p = doc.get("parameters")
+    return {k.lower() for k in p} if isinstance(p, dict) else set()
+
+
+__all__ = ["import_template", "is_template", "is_parameters_file", "parameter_values", "declared_parameters",
+           "find_unknown"]

@@ -1,0 +1,757 @@
+"""The ARM template expression language, the subset real templates use.
+
+A JSON string ``"[concat(parameters('prefix'), '-nsg')]"`` is an expression; ``"[[..."`` is a literal string
+starting with ``[``. :func:`parse_expression` turns the text into a small tree, :class:`Evaluator` computes
+it against a template's parameters, variables and copy-loop indexes.
+
+Evaluation never raises for something nsgsolve cannot compute offline (``reference()`` of a resource that
+is not in the template, ``listKeys()``, a parameter without a value, ...): it yields an :class:`Unknown`
+that travels through the rest of the expression. Only the importer knows whether a value matters for NSG
+semantics (a location or a VM size does not), so it decides whether an Unknown is an error (with the
+template path and the expression) or, under ``--symbolic``, a value left open. Function names are
+case-insensitive, as in ARM.
+
+Values that depend on the deployment (``resourceGroup().name``, ``subscription().subscriptionId``,
+``uniqueString()``, ``guid()``) evaluate to stable placeholders: they only ever become names and ids,
+and the same arguments give the same placeholder, so references between resources still match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..model import NOSPAN, Span
+from .jsonpos import JArray, JObject
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A value nsgsolve could not compute: why, from which expression text, and where it was written."""
+
+    reason: str
+    expr: str = ""
+    span: Span = NOSPAN
+
+    def __str__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<unknown: {self.reason}>"
+
+
+def find_unknown(value: Any) -> Unknown | None:
+    """The first Unknown anywhere inside ``value`` (objects and arrays included), or None."""
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, dict):
+        for v in value.values():
+            u = find_unknown(v)
+            if u:
+                return u
+    elif isinstance(value, list):
+        for v in value:
+            u = find_unknown(v)
+            if u:
+                return u
+    return None
+
+
+# ---------------------------------------------------------------- syntax
+
+_TOKEN = re.compile(r"""
+    \s*(?:
+      (?P<str>'(?:[^']|'')*')
+    | (?P<num>-?\d+(?:\.\d+)?)
+    | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
+    | (?P<punct>[(),.\[\]])
+    )""", re.X)
+
+
+class ExprSyntaxError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Lit:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str  # lower case; "ns.fn" for user-defined functions
+    args: tuple = ()
+
+
+@dataclass(frozen=True)
+class Prop:
+    target: Any
+    name: str
+
+
+@dataclass(frozen=True)
+class Index:
+    target: Any
+    index: Any
+
+
+def is_expression(s: Any) -> bool:
+    return isinstance(s, str) and s.startswith("[") and s.endswith("]") and not s.startswith("[[")
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ExprSyntaxError(f"unexpected {text[pos:].lstrip()[:1]!r} at offset {pos}")
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def parse_expression(text: str) -> Any:
+    """Parse the inside of ``[...]`` (without the brackets)."""
+    toks = _tokens(text)
+    pos = 0
+
+    def peek(v: str | None = None) -> bool:
+        return pos < len(toks) and (v is None or toks[pos][1] == v)
+
+    def take(v: str) -> None:
+        nonlocal pos
+        if not peek(v):
+            got = toks[pos][1] if pos < len(toks) else "end of expression"
+            raise ExprSyntaxError(f"expected {v!r}, found {got!r}")
+        pos += 1
+
+    def expr() -> Any:
+        nonlocal pos
+        if pos >= len(toks):
+            raise ExprSyntaxError("unexpected end of expression")
+        kind, val = toks[pos]
+        pos += 1
+        if kind == "str":
+            node: Any = Lit(val[1:-1].replace("''", "'"))
+        elif kind == "num":
+            node = Lit(float(val) if "." in val else int(val))
+        elif kind == "name":
+            name = val
+            while peek(".") and pos + 1 < len(toks) and toks[pos + 1][0] == "name" and \
+                    pos + 2 < len(toks) and toks[pos + 2][1] == "(":
+                pos += 1
+                name += "." + toks[pos][1]
+                pos += 1
+            take("(")
+            args = []
+            if not peek(")"):
+                args.append(expr())
+                while peek(","):
+                    pos += 1
+                    args.append(expr())
+            take(")")
+            node = Call(name.lower(), tuple(args))
+        else:
+            raise ExprSyntaxError(f"unexpected {val!r}")
+        while True:
+            if peek("."):
+                pos += 1
+                if pos >= len(toks) or toks[pos][0] != "name":
+                    raise ExprSyntaxError("expected a property name after '.'")
+                node = Prop(node, toks[pos][1])
+                pos += 1
+            elif peek("["):
+                pos += 1
+                idx = expr()
+                take("]")
+                node = Index(node, idx)
+            else:
+                return node
+
+    node = expr()
+    if pos != len(toks):
+        raise ExprSyntaxError(f"unexpected {toks[pos][1]!r} after the expression")
+    return node
+
+
+# ---------------------------------------------------------------- evaluation
+
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+RESOURCE_GROUP = "resourceGroup"
+LOCATION = "location"
+
+
+class _Fail(Exception):
+    """Raised inside a function to produce an Unknown with this reason."""
+
+
+def _placeholder_hash(args: tuple, n: int) -> str:
+    h = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "".join(alphabet[int(h[i:i + 2], 16) % 32] for i in range(0, 2 * n, 2))
+
+
+def resource_id(rtype: str, names: list[str], sub: str = SUBSCRIPTION_ID, rg: str | None = RESOURCE_GROUP) -> str:
+    """``/subscriptions/S/resourceGroups/G/providers/NS/t1/n1/t2/n2``, as Azure builds it."""
+    parts = rtype.strip("/").split("/")  # ARM tolerates 'Microsoft.Network/virtualNetworks/'
+    rtype = "/".join(parts)
+    if len(parts) - 1 != len(names):
+        raise _Fail(f"resource type '{rtype}' needs {len(parts) - 1} name(s), got {len(names)}")
+    path = parts[0]
+    for t, n in zip(parts[1:], names):
+        path += f"/{t}/{n}"
+    prefix = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg is not None else "")
+    return f"{prefix}/providers/{path}"
+
+
+def parse_resource_id(rid: str) -> tuple[str, list[str]] | None:
+    """``(type, names)`` from a resource id, e.g. ``('Microsoft.Network/virtualNetworks/subnets', [v, s])``."""
+    m = re.search(r".*/providers/([^/]+)/(.+)$", rid, re.I)
+    if not m:
+        return None
+    rest = m.group(2).strip("/").split("/")
+    if len(rest) % 2:
+        return None
+    types = rest[0::2]
+    names = rest[1::2]
+    return m.group(1) + "/" + "/".join(types), names
+
+
+def _fmt(template: str, args: list[Any]) -> str:
+    """.NET composite formatting as ARM's format() does: {0}, {1:D3}, {{ and }}."""
+    out = []
+    i = 0
+    while i < len(template):
+        c = template[i]
+        if c == "{":
+            if template.startswith("{{", i):
+                out.append("{")
+                i += 2
+                continue
+            j = template.find("}", i)
+            if j < 0:
+                raise _Fail("format(): unbalanced '{'")
+            spec = template[i + 1:j]
+            idx_s, _, fmt = spec.partition(":")
+            try:
+                v = args[int(idx_s.strip())]
+            except (ValueError, IndexError):
+                raise _Fail(f"format(): bad placeholder {{{spec}}}") from None
+            if fmt:
+                if fmt[:1] in ("D", "d") and isinstance(v, int):
+                    out.append(str(v).zfill(int(fmt[1:] or 0)))
+                else:
+                    raise _Fail(f"format(): format specifier '{fmt}' is not supported")
+            else:
+                out.append(_to_str(v))
+            i = j + 1
+        elif c == "}" and template.startswith("}}", i):
+            out.append("}")
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _to_str(v: Any) -> str:
+    if isinstance(v, bool):
+        return "True" if v else "False"  # ARM prints .NET booleans
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"))
+    if v is None:
+        return ""
+    return str(v)
+
+
+def _to_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise _Fail("int() of a boolean")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
+        return int(v)
+    raise _Fail(f"int() of {v!r}")
+
+
+def _need(cond: bool, what: str) -> None:
+    if not cond:
+        raise _Fail(what)
+
+
+def _concat(*args: Any) -> Any:
+    if args and all(isinstance(a, list) for a in args):
+        return [x for a in args for x in a]
+    if any(isinstance(a, (list, dict)) for a in args):
+        raise _Fail("concat() mixes arrays and strings")
+    return "".join(_to_str(a) for a in args)
+
+
+def _union(*args: Any) -> Any:
+    if all(isinstance(a, dict) for a in args):
+        out: dict = {}
+        for a in args:
+            out.update(a)
+        return out
+    if all(isinstance(a, list) for a in args):
+        out_l: list = []
+        for a in args:
+            for x in a:
+                if x not in out_l:
+                    out_l.append(x)
+        return out_l
+    raise _Fail("union() of values that are not all arrays or all objects")
+
+
+def _contains(container: Any, item: Any) -> bool:
+    if isinstance(container, str):
+        return _to_str(item).lower() in container.lower()  # ARM: case-insensitive for strings
+    if isinstance(container, dict):
+        return any(k.lower() == str(item).lower() for k in container)
+    if isinstance(container, list):
+        return item in container
+    raise _Fail("contains() of a value that is not a string, array or object")
+
+
+def _split(s: Any, delims: Any) -> list[str]:
+    _need(isinstance(s, str), "split() of a non-string")
+    ds = delims if isinstance(delims, list) else [delims]
+    pattern = "|".join(re.escape(d) for d in ds)
+    return re.split(pattern, s) if pattern else [s]
+
+
+def _cidr_subnet(cidr: str, new_len: int, index: int) -> str:
+    net = ipaddress.ip_network(cidr, strict=False)
+    _need(new_len >= net.prefixlen, "cidrSubnet(): new length shorter than the network's")
+    step = 1 << (net.max_prefixlen - new_len)
+    addr = int(net.network_address) + index * step
+    sub = ipaddress.ip_network((addr, new_len))
+    _need(sub.subnet_of(net), "cidrSubnet(): index outside the network")  # type: ignore[arg-type]
+    return str(sub)
+
+
+def _cidr_host(cidr: str, index: int) -> str:
+    net = ipaddress.ip_network(cidr, strict=False)
+    # Azure's cidrHost skips the network address (host 0 is the first usable one).
+    return str(net.network_address + index + 1)
+
+
+def _uri(base: str, rel: str) -> str:
+    if re.match(r"^[a-z]+://", rel, re.I):
+        return rel
+    if base.endswith("/"):
+        return base + rel.lstrip("/")
+    return base.rsplit("/", 1)[0] + "/" + rel.lstrip("/")
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, dict):
+        return "object"
+    if isinstance(v, list):
+        return "array"
+    return "null"
+
+
+def _eq(a: Any, b: Any) -> bool:
+    """ARM equals(): values of different kinds are never equal (no '1' == 1); strings case-sensitively."""
+    return _kind(a) == _kind(b) and a == b
+
+
+# Pure functions of their (already evaluated, known) arguments.
+_PURE: dict[str, Callable[..., Any]] = {
+    "concat": _concat,
+    "format": lambda t, *a: _fmt(t, list(a)),
+    "string": _to_str,
+    "int": _to_int,
+    "float": float,
+    "bool": lambda v: v if isinstance(v, bool) else str(v).lower() == "true",
+    "tolower": lambda s: s.lower(),
+    "toupper": lambda s: s.upper(),
+    "trim": lambda s: s.strip(),
+    "equals": _eq,
+    "not": lambda v: not v,
+    "and": lambda *a: all(a),
+    "or": lambda *a: any(a),
+    "less": lambda a, b: a < b,
+    "lessorequals": lambda a, b: a <= b,
+    "greater": lambda a, b: a > b,
+    "greaterorequals": lambda a, b: a >= b,
+    "add": lambda a, b: _to_int(a) + _to_int(b),
+    "sub": lambda a, b: _to_int(a) - _to_int(b),
+    "mul": lambda a, b: _to_int(a) * _to_int(b),
+    "div": lambda a, b: int(_to_int(a) / _to_int(b)),
+    "mod": lambda a, b: _to_int(a) % _to_int(b),
+    "min": lambda *a: min(a[0] if len(a) == 1 and isinstance(a[0], list) else a),
+    "max": lambda *a: max(a[0] if len(a) == 1 and isinstance(a[0], list) else a),
+    "createarray": lambda *a: list(a),
+    "array": lambda v: v if isinstance(v, list) else [v],
+    "createobject": lambda *a: {a[i]: a[i + 1] for i in range(0, len(a) - 1, 2)},
+    "length": len,
+    "empty": lambda v: v is None or len(v) == 0,
+    "first": lambda v: v[0] if v else None,
+    "last": lambda v: v[-1] if v else None,
+    "take": lambda v, n: v[:max(0, _to_int(n))],
+    "skip": lambda v, n: v[max(0, _to_int(n)):],
+    "contains": _contains,
+    "union": _union,
+    "intersection": lambda a, *rest: [x for x in a if all(x in r for r in rest)],
+    "split": _split,
+    "join": lambda a, d: d.join(_to_str(x) for x in a),
+    "replace": lambda s, old, new: s.replace(old, new),
+    "substring": lambda s, start, n=None: s[_to_int(start):] if n is None else s[_to_int(start):_to_int(start) + _to_int(n)],
+    "indexof": lambda s, x: s.lower().find(x.lower()),
+    "lastindexof": lambda s, x: s.lower().rfind(x.lower()),
+    "startswith": lambda s, x: s.lower().startswith(x.lower()),
+    "endswith": lambda s, x: s.lower().endswith(x.lower()),
+    "padleft": lambda v, n, c=" ": _to_str(v).rjust(_to_int(n), c),
+    "range": lambda start, count: list(range(_to_int(start), _to_int(start) + _to_int(count))),
+    "json": lambda s: json.loads(s),
+    "coalesce": lambda *a: next((x for x in a if x is not None), None),
+    "null": lambda: None,
+    "true": lambda: True,
+    "false": lambda: False,
+    "items": lambda o: [{"key": k, "value": v} for k, v in o.items()],
+    "uri": _uri,
+    "cidrsubnet": lambda c, n, i: _cidr_subnet(c, _to_int(n), _to_int(i)),
+    "cidrhost": lambda c, i: _cidr_host(c, _to_int(i)),
+    "base64": lambda s: __import__("base64").b64encode(s.encode()).decode(),
+}
+
+# Functions whose value exists only in a live deployment: never guessed.
+_RUNTIME = {
+    "listkeys": "listKeys() reads secrets of a deployed resource",
+    "list": "list*() reads a deployed resource",
+    "listsecrets": "listSecrets() reads secrets of a deployed resource",
+    "utcnow": "utcNow() is the deployment time",
+    "newguid": "newGuid() is random at deployment time",
+    "pickzones": "pickZones() depends on the region's capabilities",
+    "managementgroup": "managementGroup() depends on the deployment scope",
+    "tenant": "tenant() depends on the signed-in tenant",
+}
+
+
+@dataclass
+class Evaluator:
+    """Evaluates expressions of one template (its parameters, variables and resources)."""
+
+    filename: str
+    parameter_decls: dict = field(default_factory=dict)  # the template's "parameters" section
+    parameter_values: dict = field(default_factory=dict)  # supplied values (--param, parameters file)
+    variable_decls: dict = field(default_factory=dict)
+    functions_declared: bool = False
+    # reference(): resources of the same template, by lower-case id → raw resource object.
+    resources_by_id: dict = field(default_factory=dict)
+    placeholders: set = field(default_factory=set)  # which deployment-dependent placeholders were used
+    _var_cache: dict = field(default_factory=dict)
+    _var_busy: set = field(default_factory=set)
+    _param_cache: dict = field(default_factory=dict)
+
+    # -------------------------------------------------------------- values
+
+    def value(self, raw: Any, span: Span = NOSPAN, loops: dict | None = None) -> Any:
+        """Deep-evaluate a JSON value: expression strings anywhere inside are computed, property copy loops
+        (``"copy": [{"name", "count", "input"}]``) expanded. Spans of literal objects are kept."""
+        loops = loops or {}
+        if isinstance(raw, str):
+            if is_expression(raw):
+                return self.expression(raw, span, loops)
+            if raw.startswith("[["):
+                return raw[1:]
+            return raw
+        if isinstance(raw, dict):
+            out = JObject(span=getattr(raw, "span", span))
+            spans = getattr(raw, "spans", {})
+            for k, v in raw.items():
+                if k == "copy" and isinstance(v, list) and all(isinstance(c, dict) and "input" in c for c in v):
+                    for c in v:
+                        self._property_copy(raw, c, out, loops)
+                    continue
+                s = spans.get(k, out.span if out.span.line else span)
+                out[k] = self.value(v, s, loops)
+                out.spans[k] = s
+            return out
+        if isinstance(raw, list):
+            arr = JArray(span=getattr(raw, "span", span))
+            spans_l = getattr(raw, "spans", [])
+            for i, v in enumerate(raw):
+                s = spans_l[i] if i < len(spans_l) else (arr.span if arr.span.line else span)
+                arr.append(self.value(v, s, loops))
+                arr.spans.append(s)
+            return arr
+        return raw
+
+    def _property_copy(self, owner: dict, c: dict, out: JObject, loops: dict) -> None:
+        cspan = getattr(c, "span", getattr(owner, "span", NOSPAN))
+        name = self.value(c.get("name"), cspan, loops)
+        count = self.value(c.get("count"), getattr(c, "span_of", lambda k: cspan)("count"), loops)
+        if isinstance(name, Unknown) or not isinstance(name, str):
+            out["copy"] = name if isinstance(name, Unknown) else Unknown("copy loop without a name", "", cspan)
+            return
+        if isinstance(count, Unknown):
+            out[name] = count
+            out.spans[name] = cspan
+            return
+        try:
+            n = _to_int(count)
+        except _Fail as e:
+            out[name] = Unknown(f"copy loop '{name}': count {e}", "", cspan)
+            out.spans[name] = cspan
+            return
+        items = JArray(span=cspan)
+        ispan = getattr(c, "span_of", lambda k: cspan)("input")
+        for i in range(n):
+            items.append(self.value(c.get("input"), ispan, {**loops, name: i, "\0current": i}))
+            items.spans.append(ispan)
+        out[name] = items
+        out.spans[name] = cspan
+
+    def expression(self, text: str, span: Span, loops: dict | None = None) -> Any:
+        try:
+            tree = parse_expression(text[1:-1])
+        except ExprSyntaxError as e:
+            return Unknown(f"cannot parse the expression: {e}", text, span)
+        return self.eval(tree, text, span, loops or {})
+
+    # -------------------------------------------------------------- tree
+
+    def eval(self, node: Any, text: str, span: Span, loops: dict) -> Any:
+        if isinstance(node, Lit):
+            return node.value
+        if isinstance(node, Prop):
+            target = self.eval(node.target, text, span, loops)
+            if isinstance(target, Unknown):
+                return target
+            if isinstance(target, dict):
+                for k, v in target.items():  # ARM property access is case-insensitive
+                    if k.lower() == node.name.lower():
+                        return v
+                return Unknown(f"no property '{node.name}' (it may exist only after deployment)", text, span)
+            return Unknown(f"property '{node.name}' of a value that is not an object", text, span)
+        if isinstance(node, Index):
+            target = self.eval(node.target, text, span, loops)
+            idx = self.eval(node.index, text, span, loops)
+            for v in (target, idx):
+                if isinstance(v, Unknown):
+                    return v
+            if isinstance(target, list) and isinstance(idx, int) and not isinstance(idx, bool):
+                if 0 <= idx < len(target):
+                    return target[idx]
+                return Unknown(f"index {idx} outside an array of {len(target)}", text, span)
+            if isinstance(target, dict) and isinstance(idx, str):
+                return self.eval(Prop(Lit(target), idx), text, span, loops)
+            return Unknown("bad index", text, span)
+        assert isinstance(node, Call)
+        return self.call(node, text, span, loops)
+
+    def call(self, node: Call, text: str, span: Span, loops: dict) -> Any:
+        name = node.name
+        if name == "if":  # lazy, so the branch not taken may be unknown
+            if len(node.args) != 3:
+                return Unknown("if() takes 3 arguments", text, span)
+            cond = self.eval(node.args[0], text, span, loops)
+            if isinstance(cond, Unknown):
+                return cond
+            return self.eval(node.args[1] if cond else node.args[2], text, span, loops)
+        args = [self.eval(a, text, span, loops) for a in node.args]
+        for a in args:
+            if isinstance(a, Unknown):
+                return a
+        try:
+            return self._call(name, args, text, span, loops)
+        except _Fail as e:
+            return Unknown(str(e), text, span)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError) as e:
+            return Unknown(f"{name}(): {e}", text, span)
+
+    def _call(self, name: str, args: list, text: str, span: Span, loops: dict) -> Any:
+        if name == "parameters":
+            return self.parameter(args[0], text, span)
+        if name == "variables":
+            return self.variable(args[0], text, span)
+        if name == "copyindex":
+            loop = None
+            offset = 0
+            for a in args:
+                if isinstance(a, str):
+                    loop = a
+                else:
+                    offset = _to_int(a)
+            if loop is not None:
+                if loop not in loops:
+                    raise _Fail(f"copyIndex('{loop}') outside that copy loop")
+                return loops[loop] + offset
+            if "\0resource" in loops:
+                return loops["\0resource"] + offset
+            if "\0current" in loops:
+                return loops["\0current"] + offset
+            raise _Fail("copyIndex() outside a copy loop")
+        if name == "resourcegroup":
+            return {"name": RESOURCE_GROUP, "location": LOCATION, "id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}",
+                    "type": "Microsoft.Resources/resourceGroups", "properties": {"provisioningState": "Succeeded"},
+                    "tags": {}}
+        if name == "subscription":
+            return {"subscriptionId": SUBSCRIPTION_ID, "id": f"/subscriptions/{SUBSCRIPTION_ID}",
+                    "tenantId": SUBSCRIPTION_ID, "displayName": "subscription"}
+        if name == "deployment":
+            return {"name": "deployment", "properties": {}}
+        if name == "environment":
+            return {"name": "AzureCloud", "resourceManager": "https://management.azure.com/",
+                    "suffixes": {"storage": "core.windows.net", "sqlServerHostname": ".database.windows.net",
+                                 "keyvaultDns": ".vault.azure.net", "acrLoginServer": ".azurecr.io"},
+                    "authentication": {"loginEndpoint": "https://login.microsoftonline.com/"}}
+        if name == "uniquestring":
+            self.placeholders.add("uniqueString()")
+            return _placeholder_hash(tuple(args), 13)
+        if name == "guid":
+            self.placeholders.add("guid()")
+            h = hashlib.sha256(json.dumps(args, default=str).encode()).hexdigest()
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        if name == "resourceid":
+            return self._resource_id(args)
+        if name == "subscriptionresourceid":
+            i = next((k for k, a in enumerate(args) if isinstance(a, str) and "/" in a), None)
+            _need(i is not None and i <= 1, "subscriptionResourceId(): no resource type")
+            sub = args[0] if i == 1 else SUBSCRIPTION_ID
+            return resource_id(args[i], [str(a) for a in args[i + 1:]], sub, None)
+        if name == "reference":
+            return self._reference(args, text, span)
+        if name in _RUNTIME or name.startswith("list"):
+            raise _Fail(_RUNTIME.get(name, f"{name}() reads a deployed resource") + "; nsgsolve works offline")
+        fn = _PURE.get(name)
+        if fn is None:
+            if "." in name:
+                raise _Fail(f"user-defined function '{name}' is not evaluated by nsgsolve")
+            raise _Fail(f"function '{name}()' is not evaluated by nsgsolve")
+        return fn(*args)
+
+    def _resource_id(self, args: list) -> str:
+        i = next((k for k, a in enumerate(args) if isinstance(a, str) and "/" in a and "." in a.split("/")[0]), None)
+        _need(i is not None and i <= 2, "resourceId(): no resource type argument")
+        sub = args[0] if i == 2 else SUBSCRIPTION_ID
+        rg = args[i - 1] if i >= 1 else RESOURCE_GROUP
+        return resource_id(args[i], [str(a) for a in args[i + 1:]], str(sub), str(rg))
+
+    def _reference(self, args: list, text: str, span: Span) -> Any:
+        """reference() of a resource defined in this template returns its (evaluated) declared properties;
+        anything else exists only in Azure."""
+        _need(len(args) >= 1, "reference() needs a resource")
+        target = str(args[0])
+        full = len(args) >= 3 and str(args[2]).lower() == "full"
+        res = self.resources_by_id.get(target.lower())
+        if res is None:
+            # A bare name refers to a resource of this template with that name.
+            cands = [r for rid, r in self.resources_by_id.items() if rid.rsplit("/", 1)[-1] == target.lower()]
+            res = cands[0] if len(cands) == 1 else None
+        if res is None:
+            raise _Fail(f"reference('{target}') reads a resource that is not defined in this template")
+        props = self.value(res.get("properties", {}), getattr(res, "span", span))
+        # Ids of inline children are known before deployment (resourceId of parent and child names), and
+        # templates read them this way: reference(vnet).subnets[0].id.
+        parsed = parse_resource_id(target) if target.startswith("/") else None
+        if parsed and isinstance(props, dict):
+            for key, child in (("subnets", "subnets"), ("securityRules", "securityRules"),
+                               ("virtualNetworkPeerings", "virtualNetworkPeerings")):
+                items = props.get(key)
+                if isinstance(items, list):
+                    for it in items:
+                        if isinstance(it, dict) and isinstance(it.get("name"), str) and "id" not in it:
+                            it["id"] = resource_id(f"{parsed[0]}/{child}", [*parsed[1], it["name"]])
+        if full:
+            return {**{k: v for k, v in res.items() if k != "properties"}, "properties": props}
+        return props
+
+    # -------------------------------------------------------------- names
+
+    def parameter(self, name: Any, text: str, span: Span) -> Any:
+        if not isinstance(name, str):
+            raise _Fail("parameters() needs a name")
+        key = next((k for k in self.parameter_decls if k.lower() == name.lower()), None)
+        supplied = next((k for k in self.parameter_values if k.lower() == name.lower()), None)
+        if supplied is not None:
+            return self._coerce(self.parameter_values[supplied], self.parameter_decls.get(key) if key else None)
+        if key is None:
+            raise _Fail(f"parameter '{name}' is not declared")
+        if key in self._param_cache:
+            return self._param_cache[key]
+        decl = self.parameter_decls[key]
+        if not isinstance(decl, dict) or "defaultValue" not in decl:
+            return Unknown(f"parameter '{key}' has no default value; give one with --param {key}=VALUE "
+                           f"or --params-file", text, span)
+        self._param_cache[key] = Unknown(f"parameter '{key}' refers to itself", text, span)
+        v = self.value(decl["defaultValue"], getattr(decl, "span_of", lambda k: span)("defaultValue"))
+        self._param_cache[key] = v
+        return v
+
+    @staticmethod
+    def _coerce(value: Any, decl: Any) -> Any:
+        """A --param value arrives as text; give it the declared type."""
+        if not isinstance(value, str) or not isinstance(decl, dict):
+            return value
+        t = str(decl.get("type", "")).lower()
+        try:
+            if t == "int":
+                return int(value)
+            if t == "bool":
+                return value.strip().lower() == "true"
+            if t in ("array", "object", "secureobject"):
+                return json.loads(value)
+        except (ValueError, json.JSONDecodeError):
+            raise _Fail(f"value {value!r} given for a parameter of type {t}") from None
+        return value
+
+    def variable(self, name: Any, text: str, span: Span) -> Any:
+        if not isinstance(name, str):
+            raise _Fail("variables() needs a name")
+        key = next((k for k in self.variable_decls if k.lower() == name.lower()), None)
+        if key is None:
+            raise _Fail(f"variable '{name}' is not declared")
+        if key in self._var_cache:
+            return self._var_cache[key]
+        if key in self._var_busy:
+            raise _Fail(f"variable '{key}' refers to itself")
+        self._var_busy.add(key)
+        try:
+            raw = self.variable_decls[key]
+            vspan = getattr(self.variable_decls, "span_of", lambda k: span)(key)
+            v = self.value(raw, vspan)
+        finally:
+            self._var_busy.discard(key)
+        self._var_cache[key] = v
+        return v
+
+    def set_variable_loops(self, copies: list) -> None:
+        """``variables.copy``: each entry defines an array variable built by a loop."""
+        for c in copies:
+            if not isinstance(c, dict):
+                continue
+            name = c.get("name")
+            cspan = getattr(c, "span", NOSPAN)
+            count = self.value(c.get("count"), cspan)
+            if not isinstance(name, str):
+                continue
+            if isinstance(count, Unknown):
+                self._var_cache[name] = count
+                continue
+            try:
+                n = _to_int(count)
+            except _Fail as e:
+                self._var_cache[name] = Unknown(f"variable copy '{name}': count {e}", "", cspan)
+                continue
+            ispan = getattr(c, "span_of", lambda k: cspan)("input")
+            self._var_cache[name] = JArray(
+                [self.value(c.get("input"), ispan, {name: i, "\0current": i}) for i in range(n)],
+                span=cspan, spans=[ispan] * n)
+            self.variable_decls = {**self.variable_decls, name: None}

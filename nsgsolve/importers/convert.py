@@ -1,0 +1,748 @@
+"""Azure resource objects (ARM/REST shape or az's flattened shape) → the typed model.
+
+ARM templates (after expression evaluation) and ``az`` exports describe the same resources, so both feed a
+:class:`PolicyBuilder`. An object's fields live under ``properties`` in ARM/REST and at the top level in
+flattened ``az`` output; :func:`props_of` hides the difference, and field names are matched
+case-insensitively (PowerShell exports write ``SourceAddressPrefix``). Singular and plural fields are
+united (``sourceAddressPrefix`` + ``sourceAddressPrefixes``), as az prints both.
+
+A value the template evaluator could not compute arrives as an :class:`~.armexpr.Unknown`. It is an
+error (E610) naming the template path and the expression, unless the import is symbolic: then a rule side
+becomes a service tag named :func:`symbolic_name` that has no address data, and ports a port list of that
+name that is not defined. Resolution stops (E301/E206) on anything that depends on them, so an unknown
+value is never read as empty or as everything; a user may also declare that tag or port list in the
+printed policy to supply the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..errors import DiagnosticBag
+from ..model import (
+    ANY_PORTS,
+    Access,
+    AddrItem,
+    AnyAddress,
+    Asg,
+    AsgSide,
+    Cidr,
+    DEFAULT_RULES,
+    Direction,
+    IpConfig,
+    IpRange,
+    Ipv6Prefix,
+    Nic,
+    NOSPAN,
+    Nsg,
+    Policy,
+    PortRange,
+    PortSpec,
+    PortsRef,
+    PrefixSide,
+    Protocol,
+    Ref,
+    Rule,
+    RuleSide,
+    Span,
+    Subnet,
+    SubnetRef,
+    TagSide,
+    VNet,
+)
+from .armexpr import Unknown, find_unknown, parse_resource_id
+from .jsonpos import span_in
+
+NSG_TYPE = "microsoft.network/networksecuritygroups"
+RULE_TYPE = "microsoft.network/networksecuritygroups/securityrules"
+VNET_TYPE = "microsoft.network/virtualnetworks"
+SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
+PEERING_TYPE = "microsoft.network/virtualnetworks/virtualnetworkpeerings"
+NIC_TYPE = "microsoft.network/networkinterfaces"
+ASG_TYPE = "microsoft.network/applicationsecuritygroups"
+
+_DEFAULT_NAMES = {r.name.lower() for rules in DEFAULT_RULES.values() for r in rules}
+
+
+def symbolic_name(path: str) -> str:
+    """The name a value left open under --symbolic gets (a tag or a port list with no data)."""
+    return "?expr:" + path
+
+
+def props_of(obj: dict) -> tuple[dict, str]:
+    """The object holding a resource's fields and the path suffix to it."""
+    p = get(obj, "properties")
+    if isinstance(p, dict):
+        return p, ".properties"
+    return obj, ""
+
+
+def get(obj: Any, name: str) -> Any:
+    """``obj[name]`` matching the key case-insensitively; None when absent."""
+    if not isinstance(obj, dict):
+        return None
+    if name in obj:
+        return obj[name]
+    low = name.lower()
+    for k, v in obj.items():
+        if k.lower() == low:
+            return v
+    return None
+
+
+def key_of(obj: Any, name: str) -> str:
+    if isinstance(obj, dict) and name not in obj:
+        low = name.lower()
+        for k in obj:
+            if k.lower() == low:
+                return k
+    return name
+
+
+def name_from_id(rid: Any, type_lower: str) -> list[str] | None:
+    """The name segments of a resource id of the given type (``[vnet, subnet]`` for a subnet), or None."""
+    if not isinstance(rid, str):
+        return None
+    parsed = parse_resource_id(rid)
+    if parsed is None:
+        return None
+    t, names = parsed
+    if t.lower() != type_lower:
+        return None
+    return names
+
+
+def _is_ipish(text: str) -> bool:
+    return bool(re.match(r"^\s*[0-9]", text)) or ":" in text
+
+
+@dataclass
+class _NsgAcc:
+    name: str
+    span: Span
+    rules: dict[str, Rule] = field(default_factory=dict)
+
+
+@dataclass
+class _VnetAcc:
+    name: str
+    span: Span
+    spaces: list[Cidr] = field(default_factory=list)
+    subnets: dict[str, Subnet] = field(default_factory=dict)
+    peerings: list[Ref] = field(default_factory=list)
+    extra: list[Cidr] = field(default_factory=list)  # peered spaces of VNets not in the inputs
+
+
+class PolicyBuilder:
+    """Collects resources from one or several inputs and builds one :class:`Policy`."""
+
+    def __init__(self, symbolic: bool = False):
+        self.symbolic = symbolic
+        self.bag = DiagnosticBag()
+        self.notes: list[str] = []
+        self.nsgs: dict[str, _NsgAcc] = {}
+        self.vnets: dict[str, _VnetAcc] = {}
+        self.nics: dict[str, Nic] = {}
+        self.asgs: dict[str, Asg] = {}
+        self.asg_refs: dict[str, Span] = {}
+        # Associations written on the NSG side (az nsg show lists its subnets and NICs).
+        self.pending_subnet_nsg: list[tuple[str, str, str, Span]] = []
+        self.pending_nic_nsg: list[tuple[str, str, Span]] = []
+        self.pending_subnets: list[tuple[str, str, dict, str, Span]] = []
+        self.pending_peerings: list[tuple[str, dict, str, Span]] = []
+        self.pending_rules: list[tuple[str, dict, str, Span]] = []
+        self.sources: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # -------------------------------------------------------------- values
+
+    def unknown(self, u: Unknown, path: str, span: Span) -> None:
+        where = u.span if u.span.line else span
+        expr = f" (expression {u.expr})" if u.expr else ""
+        self.bag.error("E610", f"cannot evaluate {path}{expr}: {u.reason}", where,
+                       "give parameter values with --param NAME=VALUE or --params-file FILE, or import with "
+                       "--symbolic to leave the value open")
+
+    def known(self, value: Any, path: str, span: Span) -> bool:
+        u = find_unknown(value)
+        if u is not None:
+            self.unknown(u, path, span)
+            return False
+        return True
+
+    def _not_list(self, v: Any, path: str, span: Span) -> None:
+        if isinstance(v, Unknown):
+            self.unknown(v, path, span)
+        else:
+            self.bag.error("E611", f"{path} must be an array", span)
+
+    def text(self, obj: dict, key: str, path: str, span: Span, required: bool = True) -> str | None:
+        v = get(obj, key)
+        vspan = span_in(obj, key_of(obj, key), span)
+        if isinstance(v, Unknown):
+            self.unknown(v, f"{path}.{key}", vspan)
+            return None
+        if v is None or v == "":
+            if required:
+                self.bag.error("E611", f"{path}.{key} is missing", span)
+            return None
+        if not isinstance(v, (str, int)) or isinstance(v, bool):
+            self.bag.error("E611", f"{path}.{key} must be a string, not {type(v).__name__}", vspan)
+            return None
+        return str(v)
+
+    # -------------------------------------------------------------- NSGs and rules
+
+    def add_nsg(self, name: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        acc = self.nsgs.get(name)
+        if acc is None:
+            acc = self.nsgs[name] = _NsgAcc(name, span)
+        rules = get(props, "securityRules")
+        rkey = key_of(props, "securityRules")
+        rpath = f"{path}{sub}.{rkey}"
+        if isinstance(rules, Unknown):
+            self.unknown(rules, rpath, span_in(props, rkey, span))
+        elif rules is not None:
+            if not isinstance(rules, list):
+                self.bag.error("E611", f"{rpath} must be an array", span_in(props, rkey, span))
+            else:
+                for i, r in enumerate(rules):
+                    self.add_rule(name, r, f"{rpath}[{i}]", span_in(rules, i, span))
+        defaults = get(props, "defaultSecurityRules")
+        if isinstance(defaults, list):
+            names = {str(get(d, "name")).lower() for d in defaults if isinstance(d, dict)}
+            if names - _DEFAULT_NAMES:
+                self.note(f"NSG {name}: defaultSecurityRules in the input are read-only; Azure's six default rules "
+                          f"are used instead of {sorted(names - _DEFAULT_NAMES)}")
+        for key, pending in (("subnets", "subnet"), ("networkInterfaces", "nic")):
+            for j, ref in enumerate(get(props, key) or []):
+                rid = get(ref, "id")
+                if pending == "subnet":
+                    names = name_from_id(rid, "microsoft.network/virtualnetworks/subnets")
+                    if names:
+                        self.pending_subnet_nsg.append((names[0], names[1], name, span_in(get(props, key), j, span)))
+                else:
+                    names = name_from_id(rid, NIC_TYPE)
+                    if names:
+                        self.pending_nic_nsg.append((names[0], name, span_in(get(props, key), j, span)))
+
+    def add_rule(self, nsg: str, obj: Any, path: str, span: Span) -> None:
+        if isinstance(obj, Unknown):
+            self.unknown(obj, path, span)
+            return
+        if not isinstance(obj, dict):
+            self.bag.error("E611", f"{path} must be an object (a security rule)", span)
+            return
+        span = getattr(obj, "span", span) if getattr(obj, "span", NOSPAN).line else span
+        rule = self.convert_rule(obj, path, span)
+        if rule is None:
+            return
+        acc = self.nsgs.setdefault(nsg, _NsgAcc(nsg, span))
+        old = acc.rules.get(rule.name)
+        if old is not None and _strip(old) != _strip(rule):
+            self.note(f"NSG {nsg}: rule {rule.name} is defined twice with different values; the later one "
+                      f"({span}) is used")
+        acc.rules[rule.name] = rule
+
+    def add_child_rule(self, nsg: str, obj: dict, path: str, span: Span) -> None:
+        """A ``networkSecurityGroups/securityRules`` resource; its NSG may be defined later or elsewhere."""
+        self.pending_rules.append((nsg, obj, path, span))
+
+    def convert_rule(self, obj: dict, path: str, span: Span) -> Rule | None:
+        props, sub = props_of(obj)
+        ppath = path + sub
+        errors_before = len(self.bag.errors)
+        notes: list[str] = []
+        name = self.text(obj, "name", path, span)
+        if name is not None and "/" in name:
+            name = name.rsplit("/", 1)[1]  # effective rules: "securityRules/x"; child resources: "nsg/x"
+        proto_t = self.text(props, "protocol", ppath, span)
+        protocol = None
+        if proto_t is not None:
+            try:
+                protocol = Protocol.parse(proto_t)
+            except ValueError:
+                self.bag.error("E612", f"{ppath}.protocol: unknown protocol '{proto_t}'",
+                               span_in(props, key_of(props, "protocol"), span),
+                               "Azure accepts Tcp, Udp, Icmp, Esp, Ah or * (any case)")
+        access = self._enum(props, "access", Access, ppath, span)
+        direction = self._enum(props, "direction", Direction, ppath, span)
+        priority = None
+        pt = self.text(props, "priority", ppath, span)
+        if pt is not None:
+            pspan = span_in(props, key_of(props, "priority"), span)
+            try:
+                priority = int(pt)
+            except ValueError:
+                self.bag.error("E613", f"{ppath}.priority: '{pt}' is not a number", pspan)
+            else:
+                if not 100 <= priority <= 4096:
+                    self.bag.error("E613", f"{ppath}.priority: {priority} is outside 100..4096", pspan,
+                                   "Azure accepts priorities from 100 to 4096 for user rules")
+        description = get(props, "description")
+        if isinstance(description, Unknown):
+            notes.append(f"description not evaluated: {description.expr or description.reason}")
+            description = ""
+        description = "" if description is None else str(description)
+        src = self._side(props, "source", ppath, span, notes)
+        dst = self._side(props, "destination", ppath, span, notes)
+        sports = self._ports(props, "source", ppath, span, notes)
+        dports = self._ports(props, "destination", ppath, span, notes)
+        if len(self.bag.errors) > errors_before or None in (name, protocol, access, direction, priority, src, dst,
+                                                            sports, dports):
+            return None
+        return Rule(name, priority, direction, access, protocol, src, sports, dst, dports, description,  # type: ignore[arg-type]
+                    span, notes=tuple(notes))
+
+    def _enum(self, props: dict, key: str, enum: Any, path: str, span: Span) -> Any:
+        t = self.text(props, key, path, span)
+        if t is None:
+            return None
+        for m in enum:
+            if m.value.lower() == t.strip().lower():
+                return m
+        self.bag.error("E612", f"{path}.{key}: '{t}' is not one of {', '.join(m.value for m in enum)}",
+                       span_in(props, key_of(props, key), span))
+        return None
+
+    def _symbolic(self, u: Unknown, path: str, span: Span, notes: list[str], what: str) -> str | None:
+        """Under --symbolic: the name standing for an unknown value; otherwise report it (None)."""
+        if not self.symbolic:
+            self.unknown(u, path, span)
+            return None
+        name = symbolic_name(path)
+        notes.append(f"{what} is not known offline: {u.expr or ''} ({u.reason}); left open as '{name}'")
+        return name
+
+    def _side(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> RuleSide | None:
+        """One rule side: union of the singular and plural prefix fields, or the ASG list."""
+        fields = (f"{side}AddressPrefix", f"{side}AddressPrefixes", f"{side}ApplicationSecurityGroups")
+        items: list[tuple[str, Span, str]] = []  # (text, span, path)
+        asgs: list[Ref] = []
+        for f in fields:
+            k = key_of(props, f)
+            v = get(props, f)
+            fspan = span_in(props, k, span)
+            fpath = f"{path}.{k}"
+            u = find_unknown(v)
+            if u is not None:
+                sym = self._symbolic(u, fpath, u.span if u.span.line else fspan, notes, f"{side} address")
+                return TagSide(Ref(sym, u.span if u.span.line else fspan), fspan) if sym else None
+            if v is None:
+                continue
+            values = v if isinstance(v, list) else [v]
+            for i, x in enumerate(values):
+                xspan = span_in(v, i, fspan) if isinstance(v, list) else fspan
+                xpath = f"{fpath}[{i}]" if isinstance(v, list) else fpath
+                if f.endswith("Groups"):
+                    rid = get(x, "id") if isinstance(x, dict) else x
+                    names = name_from_id(rid, ASG_TYPE)
+                    if not names:
+                        self.bag.error("E614", f"{xpath}: not an application security group id: {rid!r}", xspan)
+                        continue
+                    asgs.append(Ref(names[0], xspan))
+                    self.asg_refs.setdefault(names[0], xspan)
+                elif isinstance(x, (str, int)) and str(x).strip() != "":
+                    t = str(x).strip()
+                    if t not in [i[0] for i in items]:
+                        items.append((t, xspan, xpath))
+                elif x not in (None, ""):
+                    self.bag.error("E614", f"{xpath}: expected an address prefix, found {type(x).__name__}", xspan)
+        if asgs and items:
+            self.bag.error("E615", f"{path}: the {side} names both application security groups and address "
+                           f"prefixes", asgs[0].span, "Azure accepts one of: prefix(es), a service tag, ASGs")
+            return None
+        if asgs:
+            return AsgSide(tuple(asgs), asgs[0].span)
+        if not items:
+            self.bag.error("E616", f"{path}: the rule has no {side} address (no {side}AddressPrefix, "
+                           f"{side}AddressPrefixes or {side}ApplicationSecurityGroups)", span)
+            return None
+        if len(items) == 1 and not _is_ipish(items[0][0]):
+            t, s, _ = items[0]
+            if t.lower() in ("*", "any"):
+                return AnyAddress(s)
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]*", t):
+                self.bag.error("E617", f"{items[0][2]}: '{t}' is not an address prefix, range or service tag", s)
+                return None
+            return TagSide(Ref(t, s), s)
+        out: list[AddrItem] = []
+        for t, s, p in items:
+            if not _is_ipish(t):
+                self.bag.error("E617", f"{p}: '{t}' in a list of prefixes", s,
+                               "a service tag or '*' must be the only value of its side (Azure rejects it in a list)")
+                continue
+            it = self._addr(t, s, p, notes)
+            if it is not None:
+                out.append(it)
+        if len(out) != len(items):
+            return None
+        return PrefixSide(tuple(out), items[0][1])
+
+    def _addr(self, t: str, s: Span, p: str, notes: list[str]) -> AddrItem | None:
+        try:
+            if ":" in t:
+                ipaddress.ip_network(t, strict=False)
+                note = "IPv6 prefixes kept but not modelled (nsgsolve analyses IPv4 packets)"
+                if note not in notes:
+                    notes.append(note)
+                return Ipv6Prefix(t, s)
+            if "-" in t:
+                a, b = (ipaddress.IPv4Address(x.strip()) for x in t.split("-", 1))
+                if int(a) > int(b):
+                    raise ValueError("range start after its end")
+                return IpRange(int(a), int(b), s)
+            net = ipaddress.IPv4Network(t, strict=False)
+            if "/" in t and int(ipaddress.IPv4Address(t.split("/")[0])) != int(net.network_address):
+                notes.append(f"{t} has host bits set; read as {net} (as Azure does)")
+            return Cidr(int(net.network_address), net.prefixlen, s)
+        except ValueError as e:
+            self.bag.error("E617", f"{p}: '{t}' is not a valid address, prefix or range ({e})", s)
+            return None
+
+    def _ports(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> PortSpec | None:
+        items: list[tuple[str, Span, str]] = []
+        for f in (f"{side}PortRange", f"{side}PortRanges"):
+            k = key_of(props, f)
+            v = get(props, f)
+            fspan = span_in(props, k, span)
+            u = find_unknown(v)
+            if u is not None:
+                sym = self._symbolic(u, f"{path}.{k}", u.span if u.span.line else fspan, notes, f"{side} ports")
+                return PortSpec((PortsRef(Ref(sym, u.span if u.span.line else fspan)),), fspan) if sym else None
+            if v is None:
+                continue
+            values = v if isinstance(v, list) else [v]
+            for i, x in enumerate(values):
+                if x is None or x == "":
+                    continue
+                t = str(x).strip()
+                if t not in [i[0] for i in items]:
+                    items.append((t, span_in(v, i, fspan) if isinstance(v, list) else fspan,
+                                  f"{path}.{k}[{i}]" if isinstance(v, list) else f"{path}.{k}"))
+        if not items:
+            self.bag.error("E618", f"{path}: the rule has no {side} port ({side}PortRange or {side}PortRanges)", span,
+                           "Azure requires one; write '*' for every port")
+            return None
+        if any(t in ("*", "any", "Any") for t, _, _ in items):
+            if len(items) > 1:
+                notes.append(f"{side} ports list '*' with other ports; read as '*'")
+            return PortSpec(None, items[0][1])
+        out = []
+        for t, s, p in items:
+            m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", t)
+            lo = int(m.group(1)) if m else -1
+            hi = int(m.group(2)) if m and m.group(2) else lo
+            if not m or not 0 <= lo <= hi <= 65535:
+                self.bag.error("E618", f"{p}: '{t}' is not a port or port range (0-65535, a-b)", s)
+                continue
+            out.append(PortRange(lo, hi, s))
+        if len(out) != len(items):
+            return None
+        return PortSpec(tuple(out), items[0][1])
+
+    # -------------------------------------------------------------- topology
+
+    def add_asg(self, name: str, span: Span) -> None:
+        self.asgs.setdefault(name, Asg(name, span))
+
+    def add_vnet(self, name: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        ppath = path + sub
+        acc = self.vnets.get(name)
+        if acc is None:
+            acc = self.vnets[name] = _VnetAcc(name, span)
+        space = get(props, "addressSpace")
+        spath = f"{ppath}.addressSpace.addressPrefixes"
+        pfx = get(space, "addressPrefixes") if isinstance(space, dict) else space
+        if not self.known(pfx, spath, span_in(props, key_of(props, "addressSpace"), span)):
+            return
+        pfx_list = pfx if isinstance(pfx, list) else ([pfx] if pfx else [])
+        for i, t in enumerate(pfx_list):
+            c = self._vnet_prefix(t, span_in(pfx, i, span) if isinstance(pfx, list) else span, f"{spath}[{i}]",
+                                  f"VNet {name}")
+            if c is not None and c not in acc.spaces:
+                acc.spaces.append(c)
+        subs = get(props, "subnets")
+        if subs is not None:
+            skey = key_of(props, "subnets")
+            if isinstance(subs, Unknown) or not isinstance(subs, list):
+                self._not_list(subs, f"{ppath}.{skey}", span_in(props, skey, span))
+                return
+            for i, s in enumerate(subs):
+                if isinstance(s, Unknown):
+                    self.unknown(s, f"{ppath}.{skey}[{i}]", span_in(subs, i, span))
+                    continue
+                sname = self.text(s, "name", f"{ppath}.{skey}[{i}]", span_in(subs, i, span))
+                if sname:
+                    self.add_subnet(name, sname, s, f"{ppath}.{skey}[{i}]", span_in(subs, i, span))
+        peers = get(props, "virtualNetworkPeerings")
+        if isinstance(peers, list):
+            for i, p in enumerate(peers):
+                self.add_peering(name, p, f"{ppath}.virtualNetworkPeerings[{i}]", span_in(peers, i, span))
+
+    def _vnet_prefix(self, t: Any, s: Span, p: str, owner: str) -> Cidr | None:
+        if not isinstance(t, str):
+            self.bag.error("E619", f"{p}: expected an address prefix", s)
+            return None
+        if ":" in t:
+            self.note(f"{owner}: IPv6 prefix {t} not modelled (nsgsolve analyses IPv4 packets)")
+            return None
+        try:
+            net = ipaddress.IPv4Network(t.strip(), strict=False)
+        except ValueError as e:
+            self.bag.error("E619", f"{p}: '{t}' is not an IPv4 prefix ({e})", s)
+            return None
+        return Cidr(int(net.network_address), net.prefixlen, s)
+
+    def add_subnet(self, vnet: str, name: str, obj: dict, path: str, span: Span) -> None:
+        self.pending_subnets.append((vnet, name, obj, path, span))
+
+    def _build_subnet(self, vnet: str, name: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        ppath = path + sub
+        acc = self.vnets.get(vnet)
+        if acc is None:
+            self.bag.error("E620", f"{path}: subnet {vnet}/{name} belongs to VNet '{vnet}', which is not in the "
+                           f"inputs", span, "import the VNet's template or 'az network vnet list' output too")
+            return
+        prefixes: list[Any] = []
+        for f in ("addressPrefix", "addressPrefixes"):
+            v = get(props, f)
+            if not self.known(v, f"{ppath}.{f}", span_in(props, key_of(props, f), span)):
+                return
+            if v:
+                prefixes += v if isinstance(v, list) else [v]
+        v4 = []
+        for i, t in enumerate(prefixes):
+            c = self._vnet_prefix(t, span_in(props, key_of(props, "addressPrefix"), span), f"{ppath}.addressPrefix",
+                                  f"subnet {vnet}/{name}")
+            if c is not None and c not in v4:
+                v4.append(c)
+        if not v4:
+            if prefixes:  # IPv6-only subnets carry no IPv4 traffic
+                return
+            self.bag.error("E619", f"{ppath}: subnet {vnet}/{name} has no addressPrefix", span)
+            return
+        if len(v4) > 1:
+            self.note(f"subnet {vnet}/{name}: only its first IPv4 prefix {_cidr_text(v4[0])} is modelled "
+                      f"(dynamic addresses are drawn from it); also has {', '.join(_cidr_text(c) for c in v4[1:])}")
+        nsg = self._nsg_ref(props, ppath, span)
+        if nsg is False:
+            return
+        old = acc.subnets.get(name)
+        if old is not None and old.nsg and not nsg:
+            nsg = old.nsg  # a later copy without the association (e.g. az vnet list before nsg show) keeps it
+        acc.subnets[name] = Subnet(name, v4[0], nsg or None, span)
+
+    def _nsg_ref(self, props: dict, path: str, span: Span) -> Ref | None | bool:
+        """The ``networkSecurityGroup.id`` association; False after an error."""
+        ref = get(props, "networkSecurityGroup")
+        if ref is None:
+            return None
+        k = key_of(props, "networkSecurityGroup")
+        rspan = span_in(props, k, span)
+        if not self.known(ref, f"{path}.{k}.id", rspan):
+            return False
+        rid = get(ref, "id") if isinstance(ref, dict) else ref
+        names = name_from_id(rid, NSG_TYPE)
+        if not names:
+            self.bag.error("E621", f"{path}.{k}.id: not a network security group id: {rid!r}",
+                           span_in(ref, key_of(ref, "id"), rspan))
+            return False
+        return Ref(names[0], span_in(ref, key_of(ref, "id"), rspan))
+
+    def add_peering(self, vnet: str, obj: dict, path: str, span: Span) -> None:
+        self.pending_peerings.append((vnet, obj, path, span))
+
+    def _build_peering(self, vnet: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        acc = self.vnets.get(vnet)
+        if acc is None:
+            self.note(f"peering {path} of VNet {vnet}, which is not in the inputs, ignored")
+            return
+        remote = get(props, "remoteVirtualNetwork")
+        rpath = f"{path}{sub}.remoteVirtualNetwork.id"
+        if not self.known(remote, rpath, span):
+            return
+        names = name_from_id(get(remote, "id"), VNET_TYPE)
+        if not names:
+            self.bag.error("E622", f"{rpath}: not a virtual network id", span)
+            return
+        if names[0] in self.vnets:
+            if names[0] not in [p.name for p in acc.peerings]:
+                acc.peerings.append(Ref(names[0], span))
+            return
+        # The remote VNet's address space is part of this VNet's VirtualNetwork tag; az prints it.
+        space = get(get(props, "remoteAddressSpace"), "addressPrefixes")
+        if isinstance(space, list) and space and find_unknown(space) is None:
+            for i, t in enumerate(space):
+                c = self._vnet_prefix(t, span, f"{path}{sub}.remoteAddressSpace.addressPrefixes[{i}]", f"VNet {vnet}")
+                if c is not None:
+                    acc.extra.append(c)
+            self.note(f"VNet {vnet} peers with {names[0]}, which is not in the inputs: its address space "
+                      f"{', '.join(str(t) for t in space)} is added to {vnet}'s VirtualNetwork tag")
+            return
+        self.bag.error("E622", f"{rpath}: VNet {vnet} peers with '{names[0]}', which is not in the inputs; its "
+                       f"address space belongs to {vnet}'s VirtualNetwork tag", span,
+                       "import the peered VNet too (its template or 'az network vnet list' output)")
+
+    def add_nic(self, name: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        ppath = path + sub
+        nsg = self._nsg_ref(props, ppath, span)
+        if nsg is False:
+            return
+        ipcs = get(props, "ipConfigurations")
+        ikey = key_of(props, "ipConfigurations")
+        if isinstance(ipcs, Unknown) or not isinstance(ipcs, list):
+            self._not_list(ipcs, f"{ppath}.{ikey}", span_in(props, ikey, span))
+            return
+        subnet: SubnetRef | None = None
+        out: list[IpConfig] = []
+        for i, ipc in enumerate(ipcs or []):
+            ipath = f"{ppath}.{ikey}[{i}]"
+            ispan = span_in(ipcs, i, span)
+            if isinstance(ipc, Unknown):
+                self.unknown(ipc, ipath, ispan)
+                return
+            iprops, isub = props_of(ipc)
+            ipp = ipath + isub
+            version = get(iprops, "privateIPAddressVersion")
+            if isinstance(version, str) and version.lower() == "ipv6":
+                self.note(f"NIC {name}: IPv6 IP configuration {get(ipc, 'name')} not modelled")
+                continue
+            sref = get(iprops, "subnet")
+            if not self.known(sref, f"{ipp}.subnet.id", span_in(iprops, key_of(iprops, "subnet"), ispan)):
+                return
+            names = name_from_id(get(sref, "id"), SUBNET_TYPE)
+            if not names:
+                self.bag.error("E623", f"{ipp}.subnet.id: not a subnet id: {get(sref, 'id')!r}", ispan)
+                return
+            sr = SubnetRef(names[0], names[1], span_in(sref, key_of(sref, "id"), ispan))
+            if subnet is None:
+                subnet = sr
+            elif (sr.vnet, sr.subnet) != (subnet.vnet, subnet.subnet):
+                self.note(f"NIC {name}: IP configuration {get(ipc, 'name')} is in subnet {sr}, not {subnet}; "
+                          f"nsgsolve models a NIC in one subnet, so it is left out")
+                continue
+            method = get(iprops, "privateIPAllocationMethod")
+            addr = get(iprops, "privateIPAddress")
+            ip: int | None = None
+            if isinstance(method, Unknown) or isinstance(addr, Unknown):
+                u = method if isinstance(method, Unknown) else addr
+                if not self.symbolic:
+                    self.unknown(u, f"{ipp}.privateIPAddress", ispan)  # type: ignore[arg-type]
+                    return
+                self.note(f"NIC {name}: private IP of {get(ipc, 'name')} is not known offline ({u.expr}); "  # type: ignore[union-attr]
+                          f"modelled as dynamic (any usable address of its subnet)")
+            elif isinstance(addr, str) and addr and (method is None or str(method).lower() == "static"):
+                try:
+                    ip = int(ipaddress.IPv4Address(addr.strip()))
+                except ValueError:
+                    self.bag.error("E623", f"{ipp}.privateIPAddress: '{addr}' is not an IPv4 address", ispan)
+                    return
+            asg_refs = []
+            av = get(iprops, "applicationSecurityGroups")
+            if not self.known(av, f"{ipp}.applicationSecurityGroups", span_in(iprops, "applicationSecurityGroups", ispan)):
+                return
+            for j, a in enumerate(av or []):
+                anames = name_from_id(get(a, "id"), ASG_TYPE)
+                if not anames:
+                    self.bag.error("E614", f"{ipp}.applicationSecurityGroups[{j}]: not an ASG id", ispan)
+                    return
+                asg_refs.append(Ref(anames[0], span_in(av, j, ispan)))
+                self.asg_refs.setdefault(anames[0], span_in(av, j, ispan))
+            ipc_name = get(ipc, "name")
+            out.append(IpConfig(ip, tuple(asg_refs), ipc_name if isinstance(ipc_name, str) else "", ispan))
+        if subnet is None:
+            self.note(f"NIC {name} has no IPv4 IP configuration; not modelled")
+            return
+        self.nics[name] = Nic(name, subnet, tuple(out), nsg or None, span)
+
+    # -------------------------------------------------------------- result
+
+    def build(self, source: str) -> Policy:
+        for nsg, obj, path, span in self.pending_rules:
+            if nsg not in self.nsgs:
+                self.note(f"NSG {nsg} is not defined in the inputs; only its rules given as separate "
+                          f"securityRules resources are modelled")
+            self.add_rule(nsg, obj, path, span)
+        for args in self.pending_subnets:
+            self._build_subnet(*args)
+        for args in self.pending_peerings:
+            self._build_peering(*args)
+        for vnet, sub, nsg, span in self.pending_subnet_nsg:
+            acc = self.vnets.get(vnet)
+            s = acc.subnets.get(sub) if acc else None
+            if s is None:
+                self.note(f"NSG {nsg} is associated with subnet {vnet}/{sub}, which is not in the inputs")
+            elif s.nsg is None:
+                acc.subnets[sub] = Subnet(s.name, s.prefix, Ref(nsg, span), s.span)  # type: ignore[union-attr]
+        for nic, nsg, span in self.pending_nic_nsg:
+            n = self.nics.get(nic)
+            if n is None:
+                self.note(f"NSG {nsg} is associated with NIC {nic}, which is not in the inputs")
+            elif n.nsg is None:
+                self.nics[nic] = Nic(n.name, n.subnet, n.ip_configs, Ref(nsg, span), n.span)
+        # A NIC in a subnet the inputs do not define cannot be placed; say so rather than guess.
+        for name, nic in list(self.nics.items()):
+            acc = self.vnets.get(nic.subnet.vnet)
+            if acc is None or nic.subnet.subnet not in acc.subnets:
+                self.note(f"NIC {name} is in subnet {nic.subnet}, which is not in the inputs; NIC not modelled")
+                del self.nics[name]
+        # Every association must name an NSG we have, or resolution could not evaluate the subnet or NIC.
+        for acc in self.vnets.values():
+            for s in acc.subnets.values():
+                if s.nsg and s.nsg.name not in self.nsgs:
+                    self.bag.error("E624", f"subnet {acc.name}/{s.name} is associated with NSG '{s.nsg.name}', "
+                                   f"which is not in the inputs", s.nsg.span,
+                                   "import the NSG too (its template or 'az network nsg list' output)")
+        for nic in self.nics.values():
+            if nic.nsg and nic.nsg.name not in self.nsgs:
+                self.bag.error("E624", f"NIC {nic.name} is associated with NSG '{nic.nsg.name}', which is not in "
+                               f"the inputs", nic.nsg.span, "import the NSG too")
+        for name, span in self.asg_refs.items():
+            if name not in self.asgs:
+                self.asgs[name] = Asg(name, span)
+                self.note(f"ASG {name} is referenced but not defined in the inputs; its members are the NICs "
+                          f"given here")
+        self.bag.raise_if_errors()
+        vnets = tuple(
+            VNet(a.name, tuple(a.spaces), tuple(a.subnets.values()), tuple(a.peerings), tuple(a.extra), a.span)
+            for a in self.vnets.values())
+        nsgs = tuple(Nsg(a.name, tuple(sorted(a.rules.values(), key=lambda r: (r.direction.value, r.priority))),
+                         a.span) for a in self.nsgs.values())
+        return Policy(vnets=vnets, nics=tuple(self.nics.values()), asgs=tuple(self.asgs.values()), nsgs=nsgs,
+                      source=source, notes=tuple(self.notes))
+
+
+def _cidr_text(c: Cidr) -> str:
+    return f"{ipaddress.IPv4Address(c.network)}/{c.length}"
+
+
+def _strip(rule: Rule) -> tuple:
+    """A rule's meaning without spans, to tell true duplicates from conflicting definitions."""
+    from dataclasses import fields, replace
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, Span):
+            return None
+        if isinstance(v, tuple):
+            return tuple(clean(x) for x in v)
+        if hasattr(v, "__dataclass_fields__"):
+            return tuple((f.name, clean(getattr(v, f.name))) for f in fields(v) if f.name != "span")
+        return v
+
+    return clean(replace(rule, notes=()))
+
+
+def iter_nonempty(values: Iterable[Any]) -> list[Any]:
+    return [v for v in values if v not in (None, "", [])]
