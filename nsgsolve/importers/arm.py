@@ -236,22 +236,14 @@ class TemplateImporter:
             return
         if not isinstance(template, dict):
             return
-        scope = ev.value(get(get(props, "expressionEvaluationOptions"), "scope"), e.span, e.loops)
+        child = ev.child(template, props, e.span)
         tpath = f"{ppath}.template."
-        if isinstance(scope, str) and scope.lower() == "inner":
-            values: dict[str, Any] = {}
-            given = get(props, "parameters")
-            if isinstance(given, dict):
-                for k, v in given.items():
-                    vs = span_in(given, k, e.span)
-                    if isinstance(v, dict) and "value" in v:
-                        values[k] = ev.value(v["value"], span_in(v, "value", vs), e.loops)
-                    elif isinstance(v, dict) and "reference" in v:
-                        values[k] = Unknown(f"parameter '{k}' is read from Key Vault at deployment", "", vs)
-            self.run(template, values, tpath)
-        else:
+        if child is ev:
             # Outer scope: the nested template's expressions see the parent's parameters and variables.
             self.run(template, {}, tpath, outer=ev)
+        else:
+            self.evaluators.append(child)
+            self.run(template, {}, tpath, outer=child)
 
 
 def _canonical_type(written: Any, lower: str) -> str:

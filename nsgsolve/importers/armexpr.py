@@ -458,6 +458,8 @@ class Evaluator:
     _var_cache: dict = field(default_factory=dict)
     _var_busy: set = field(default_factory=set)
     _param_cache: dict = field(default_factory=dict)
+    _ref_cache: dict = field(default_factory=dict)
+    _ref_busy: set = field(default_factory=set)
 
     # -------------------------------------------------------------- values
 
@@ -657,6 +659,24 @@ class Evaluator:
             res = cands[0] if len(cands) == 1 else None
         if res is None:
             raise _Fail(f"reference('{target}') reads a resource that is not defined in this template")
+        key = (id(res), full)
+        if key in self._ref_cache:
+            return self._ref_cache[key]
+        if id(res) in self._ref_busy:
+            raise _Fail(f"reference('{target}') refers back to itself")
+        self._ref_busy.add(id(res))
+        try:
+            out = self._reference_value(res, target, full, span)
+        finally:
+            self._ref_busy.discard(id(res))
+        self._ref_cache[key] = out
+        return out
+
+    def _reference_value(self, res: dict, target: str, full: bool, span: Span) -> Any:
+        props_raw = res.get("properties")
+        if str(res.get("type", "")).lower() == "microsoft.resources/deployments" and isinstance(props_raw, dict) \
+                and isinstance(props_raw.get("template"), dict):
+            return self._deployment_outputs(props_raw, span)
         props = self.value(res.get("properties", {}), getattr(res, "span", span))
         # Ids of inline children are known before deployment (resourceId of parent and child names), and
         # templates read them this way: reference(vnet).subnets[0].id.
@@ -755,3 +775,36 @@ class Evaluator:
                 [self.value(c.get("input"), ispan, {name: i, "\0current": i}) for i in range(n)],
                 span=cspan, spans=[ispan] * n)
             self.variable_decls = {**self.variable_decls, name: None}
+
+    def child(self, template: dict, props: dict, span: Span) -> "Evaluator":
+        """The evaluator of a nested template: its own names in ``inner`` scope, the parent's in ``outer``."""
+        scope = self.value((props.get("expressionEvaluationOptions") or {}).get("scope"), span)
+        if not (isinstance(scope, str) and scope.lower() == "inner"):
+            return self
+        values: dict[str, Any] = {}
+        given = props.get("parameters")
+        if isinstance(given, dict):
+            for k, v in given.items():
+                vs = getattr(given, "span_of", lambda _k: span)(k)
+                if isinstance(v, dict) and "value" in v:
+                    values[k] = self.value(v["value"], vs)
+                elif isinstance(v, dict) and "reference" in v:
+                    values[k] = Unknown(f"parameter '{k}' is read from Key Vault at deployment", "", vs)
+        params = template.get("parameters") or {}
+        variables = template.get("variables") or {}
+        ev = Evaluator(self.filename, params if isinstance(params, dict) else {}, values,
+                       variables if isinstance(variables, dict) else {})
+        copies = variables.get("copy") if isinstance(variables, dict) else None
+        if isinstance(copies, list):
+            ev.set_variable_loops(copies)
+        ev.placeholders = self.placeholders
+        return ev
+
+    def _deployment_outputs(self, props: dict, span: Span) -> dict:
+        """reference() of a nested deployment: its outputs, computed from the inline template."""
+        template = props["template"]
+        # The nested template's own resources are not indexed for reference() here: outputs that read
+        # them at runtime stay unknown, which is the safe side.
+        ev = self.child(template, props, span)
+        outputs = template.get("outputs") or {}
+        return {"outputs": ev.value(outputs, getattr(outputs, "span", span))}
