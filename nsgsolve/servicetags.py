@@ -8,10 +8,14 @@ A tag with no data is never an empty set: the resolver stops with an error namin
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .addresses import IntervalSet, prefixes
+from .errors import InputError
+from .model import Span
 
 # Classic spellings Azure still accepts.
 CLASSIC_SPELLINGS = {
@@ -62,10 +66,26 @@ class ServiceTagDb:
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> "ServiceTagDb":
-        """Read a ServiceTags_Public_*.json file (or the REST API's response, same ``values`` shape)."""
+        """Read a ServiceTags_Public_*.json file (or the REST API's response, same ``values`` shape).
+
+        Problems are InputErrors (E650) naming the file, like every other input."""
         path = Path(path)
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-        return cls.from_document(doc, str(path))
+        span = Span(str(path), 0, 0)
+        try:
+            doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+        except FileNotFoundError:
+            raise InputError.single("E650", f"no such service tag file: {path}", span) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError.single("E650", f"cannot read service tag file {path}: {e}", span,
+                                    "download ServiceTags_Public_*.json from Microsoft (download id 56519)") from None
+        try:
+            return cls.from_document(doc, str(path))
+        except ValueError as e:
+            raise InputError.single("E650", str(e), span,
+                                    "expected Microsoft's ServiceTags_Public JSON (top-level 'values')") from None
+
+    def total_ipv6(self) -> int:
+        return sum(t.ipv6_count for t in self._tags.values())
 
     @classmethod
     def from_document(cls, doc: dict, source: str) -> "ServiceTagDb":
@@ -73,13 +93,17 @@ class ServiceTagDb:
             raise ValueError(f"{source}: not a ServiceTags file (no top-level 'values' list)")
         tags: dict[str, TagData] = {}
         for entry in doc["values"]:
+            if not isinstance(entry, dict):
+                continue
             name = entry.get("name") or entry.get("id")
             props = entry.get("properties") or {}
             pfx = props.get("addressPrefixes") or []
             if not name:
                 continue
-            v6 = sum(1 for p in pfx if ":" in p)
-            tags[name] = TagData(name, prefixes(pfx), v6, source)
+            # IPv6 prefixes are counted, not modelled: no IPv4 packet matches them.
+            v4 = [p for p in pfx if isinstance(p, str) and ":" not in p]
+            v6 = sum(1 for p in pfx if isinstance(p, str) and ":" in p)
+            tags[name] = TagData(name, prefixes(v4), v6, source)
         change = doc.get("changeNumber")
         desc = f"{source} (changeNumber {change}, {len(tags)} tags)" if change is not None else source
         return cls(tags, desc)
@@ -94,3 +118,46 @@ def canonical_builtin(name: str) -> str | None:
         if t.lower() == low:
             return t
     return None
+
+
+# ---------------------------------------------------------------- the user's cached copy
+
+CACHE_NAME = "ServiceTags.json"
+
+
+def data_dir() -> Path:
+    """Where ``nsgsolve tags import`` keeps its copy: $NSGSOLVE_DATA_DIR (tests), else the XDG data home."""
+    env = os.environ.get("NSGSOLVE_DATA_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "nsgsolve"
+
+
+def cached_file() -> Path:
+    return data_dir() / CACHE_NAME
+
+
+def import_tag_file(path: str | Path) -> tuple[ServiceTagDb, Path]:
+    """Validate a ServiceTags file and cache it byte for byte, so later runs need no --service-tags.
+
+    The copy is written to a temporary name and renamed, so a concurrent run never reads half a file."""
+    db = ServiceTagDb.from_json_file(path)
+    target = cached_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+    return db, target
+
+
+def default_tag_db(explicit_path: str | None = None) -> ServiceTagDb:
+    """The cached file (if ``tags import`` was run), overridden tag by tag by an explicit --service-tags."""
+    db = ServiceTagDb()
+    cached = cached_file()
+    if cached.is_file():
+        db = ServiceTagDb.from_json_file(cached)
+    if explicit_path:
+        db = db.merged(ServiceTagDb.from_json_file(explicit_path))
+    return db

@@ -6,7 +6,7 @@ import argparse
 
 from ..loader import load_policy
 from ..resolve import ResolvedPolicy, resolve
-from ..servicetags import ServiceTagDb
+from ..servicetags import ServiceTagDb, default_tag_db
 
 
 def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> None:
@@ -17,16 +17,22 @@ def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> 
         parser.add_argument("policy", metavar="POLICY", help="a .nsg file, or an ARM template / az export JSON file")
     parser.add_argument("--service-tags", metavar="FILE",
                         help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
-                             "AzureLoadBalancer")
+                             "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")
+    # ARM template inputs: parameter values and what to do with values nsgsolve cannot evaluate.
+    from .import_ import add_import_args
+
+    add_import_args(parser)
 
 
 def tag_db(args: argparse.Namespace) -> ServiceTagDb:
-    path = getattr(args, "service_tags", None)
-    return ServiceTagDb.from_json_file(path) if path else ServiceTagDb()
+    return default_tag_db(getattr(args, "service_tags", None))
 
 
 def load(args: argparse.Namespace):
-    return load_policy(args.policy)
+    from ..importers import parse_param_assignments
+
+    return load_policy(args.policy, params=parse_param_assignments(getattr(args, "param", None)),
+                       params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False))
 
 
 def load_and_resolve(args: argparse.Namespace) -> ResolvedPolicy:
