@@ -1,0 +1,113 @@
+import pytest
+
+from nsgsolve.importers.armexpr import Evaluator, ExprSyntaxError, Unknown, parse_expression
+from nsgsolve.importers.jsonpos import parse
+from nsgsolve.model import Span
+
+S = Span("t.json", 1, 1)
+
+
+def ev(params=None, values=None, variables=None) -> Evaluator:
+    return Evaluator("t.json", params or {}, values or {}, variables or {})
+
+
+@pytest.mark.parametrize("expr,expected", [
+    ("[concat('a', 'b', string(1))]", "ab1"),
+    ("[concat(createArray(1, 2), createArray(3))]", [1, 2, 3]),
+    ("[format('{0}-{1}', 'web', 3)]", "web-3"),
+    ("[format('{0:D3}', 7)]", "007"),
+    ("[format('{{literal}} {0}', 'x')]", "{literal} x"),
+    ("[toLower('TCP')]", "tcp"),
+    ("[toUpper('inbound')]", "INBOUND"),
+    ("[int('42')]", 42),
+    ("[string(42)]", "42"),
+    ("[if(equals(1, 1), 'yes', 'no')]", "yes"),
+    ("[equals('a', 'A')]", False),
+    ("[equals('1', 1)]", False),
+    ("[createArray('10.0.0.0/24', '10.0.1.0/24')[1]]", "10.0.1.0/24"),
+    ("[json('{\"a\": {\"b\": 5}}').a.b]", 5),
+    ("[split('a,b', ',')]", ["a", "b"]),
+    ("[length(range(0, 4))]", 4),
+    ("[add(copyIndex(), 1)]", Unknown),  # outside a loop
+    ("[resourceGroup().location]", "location"),
+    ("[resourceId('Microsoft.Network/virtualNetworks/subnets', 'v', 's')]",
+     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/resourceGroup/providers/"
+     "Microsoft.Network/virtualNetworks/v/subnets/s"),
+    ("[resourceId('otherRg', 'Microsoft.Network/networkSecurityGroups', 'n')]",
+     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/otherRg/providers/"
+     "Microsoft.Network/networkSecurityGroups/n"),
+    ("[cidrSubnet('10.0.0.0/16', 24, 2)]", "10.0.2.0/24"),
+    ("[ConCat('a', 'b')]", "ab"),  # function names are case-insensitive
+    ("[[not an expression]", "[not an expression]"),
+    ("plain", "plain"),
+])
+def test_functions(expr, expected):
+    v = ev().value(expr, S)
+    if expected is Unknown:
+        assert isinstance(v, Unknown)
+    else:
+        assert v == expected
+
+
+def test_if_evaluates_only_the_branch_taken():
+    assert ev().value("[if(true(), 'a', reference('missing').x)]", S) == "a"
+
+
+def test_uniquestring_is_stable_and_distinguishes_arguments():
+    e = ev()
+    a = e.value("[uniqueString(resourceGroup().id, 'x')]", S)
+    assert a == e.value("[uniqueString(resourceGroup().id, 'x')]", S)
+    assert a != e.value("[uniqueString(resourceGroup().id, 'y')]", S)
+    assert len(a) == 13 and "uniqueString()" in e.placeholders
+
+
+def test_parameters_default_override_and_coercion():
+    decls = parse('{"p": {"type": "string", "defaultValue": "[concat(\'a\', \'b\')]"},'
+                  ' "n": {"type": "int", "defaultValue": 1}, "arr": {"type": "array"}, "none": {"type": "string"}}', "t")
+    e = ev(decls, {"n": "5", "arr": '["10.0.0.0/8"]'})
+    assert e.value("[parameters('p')]", S) == "ab"
+    assert e.value("[parameters('N')]", S) == 5  # names case-insensitive, --param text typed by the declaration
+    assert e.value("[parameters('arr')]", S) == ["10.0.0.0/8"]
+    u = e.value("[parameters('none')]", S)
+    assert isinstance(u, Unknown) and "--param none=" in u.reason
+
+
+def test_variables_are_lazy_reference_each_other_and_detect_cycles():
+    variables = parse('{"a": "[concat(variables(\'b\'), \'-a\')]", "b": "[toUpper(\'b\')]",'
+                      ' "loop1": "[variables(\'loop2\')]", "loop2": "[variables(\'loop1\')]",'
+                      ' "unused": "[reference(\'x\').y]"}', "t")
+    e = ev(variables=variables)
+    assert e.value("[variables('a')]", S) == "B-a"
+    u = e.value("[variables('loop1')]", S)
+    assert isinstance(u, Unknown) and "refers to itself" in u.reason
+
+
+def test_variable_copy_loop():
+    e = ev()
+    e.set_variable_loops(parse('[{"name": "ports", "count": 3, "input": "[add(8080, copyIndex(\'ports\'))]"}]', "t"))
+    assert e.value("[variables('ports')]", S) == [8080, 8081, 8082]
+
+
+def test_property_copy_loop_expands_in_place():
+    raw = parse('{"copy": [{"name": "rules", "count": 2, "input": {"n": "[concat(\'r\', copyIndex(\'rules\'))]"}}],'
+                ' "other": 1}', "t")
+    assert ev().value(raw, S) == {"rules": [{"n": "r0"}, {"n": "r1"}], "other": 1}
+
+
+def test_unknowns_name_the_reason_and_keep_the_expression():
+    u = ev().value("[concat('x', reference('vnet1').addressSpace)]", Span("t.json", 7, 9))
+    assert isinstance(u, Unknown)
+    assert "not defined in this template" in u.reason
+    assert u.expr == "[concat('x', reference('vnet1').addressSpace)]" and u.span.line == 7
+    assert "not evaluated" in ev().value("[frobnicate(1)]", S).reason
+    assert "offline" in ev().value("[listKeys('x', '2020').keys[0]]", S).reason
+
+
+@pytest.mark.parametrize("bad", ["concat('a'", "concat('a',)", "'a' 'b'", "a.b.", "1 +"])
+def test_syntax_errors(bad):
+    with pytest.raises(ExprSyntaxError):
+        parse_expression(bad)
+
+
+def test_syntax_error_becomes_unknown_when_evaluated():
+    assert "cannot parse" in ev().value("[concat('a']", S).reason
