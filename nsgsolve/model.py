@@ -379,6 +379,62 @@ class Query:
     text: str = ""  # as written, for reports
 
 
+class AssertionKind(Enum):
+    """What an ``assert`` claims about its traffic (docs/contracts.md)."""
+
+    NO = "no"  # no packet of the traffic is allowed
+    ALL = "all"  # every packet of the traffic is allowed
+    SOME = "some"  # at least one packet is allowed
+    ONLY = "only"  # from SRC to DST, nothing outside the given ports/protocol is allowed
+    CLEAN = "clean"  # the anomaly analysis reports nothing at error severity
+    NO_SHADOWED = "no shadowed"  # no rule is shadowed
+
+
+@dataclass(frozen=True)
+class AssertExcept:
+    """``except [from SRC] [to DST] [port P] [PROTO]``: packets the assertion does not examine.
+
+    ``None`` for an endpoint side means any address; the ports and protocol default to any."""
+
+    sources: tuple[Endpoint, ...] | None = None
+    destinations: tuple[Endpoint, ...] | None = None
+    ports: PortSpec = ANY_PORTS
+    protocol: Protocol = Protocol.ANY
+    span: Span = NOSPAN
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """``assert [NAME:] KIND TRAFFIC [except ...]* ["message"]`` (traffic is None for clean/no shadowed)."""
+
+    kind: AssertionKind
+    traffic: Query | None = None
+    excepts: tuple[AssertExcept, ...] = ()
+    name: str = ""  # explicit, or derived from the text by assertion_name()
+    message: str = ""
+    span: Span = NOSPAN
+    text: str = ""  # the claim as written (whitespace collapsed), without name and message
+    explicit_name: bool = False
+
+
+def assertion_name(text: str) -> str:
+    """A stable default name from an assertion's text.
+
+    JUnit test names and SARIF fingerprints are keyed on the name, so it must not depend on the line or
+    on anything but the claim itself: case and spacing do not count, and long claims keep a short hash
+    so two claims that differ only at the end stay distinct."""
+    import hashlib
+    import re
+
+    norm = " ".join(text.lower().split())
+    slug = re.sub(r"[^a-z0-9.]+", "-", norm).strip("-.") or "assertion"
+    if len(slug) > 60:
+        digest = hashlib.sha256(norm.encode()).hexdigest()[:8]
+        slug = slug[:51].rstrip("-.") + "-" + digest
+    return slug
+
+
 @dataclass(frozen=True)
 class Policy:
     vnets: tuple[VNet, ...] = ()
@@ -391,7 +447,7 @@ class Policy:
     subscription: Subscription | None = None
     queries: tuple[Query, ...] = ()
     # Later issues add assertions here; the tuple stays generic so the model does not import them.
-    assertions: tuple = ()
+    assertions: tuple = ()  # of Assertion (check, docs/contracts.md)
     source: str = "<memory>"
     notes: tuple[str, ...] = field(default=())  # approximations an importer made
 
