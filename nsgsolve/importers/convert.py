@@ -510,8 +510,12 @@ class PolicyBuilder:
         ppath = path + sub
         acc = self.vnets.get(vnet)
         if acc is None:
-            self.bag.error("E620", f"{path}: subnet {vnet}/{name} belongs to VNet '{vnet}', which is not in the "
-                           f"inputs", span, "import the VNet's template or 'az network vnet list' output too")
+            # Typical of templates that attach a new NSG to an existing subnet. Without the VNet's address space
+            # the subnet cannot be placed; the NSG itself is still analysed, unattached, and the note says so.
+            nsg = get(props, "networkSecurityGroup")
+            also = f" (its association with NSG {name_from_id(get(nsg, 'id'), NSG_TYPE)[0]} is not modelled)" \
+                if isinstance(nsg, dict) and name_from_id(get(nsg, "id"), NSG_TYPE) else ""
+            self.note(f"subnet {vnet}/{name} belongs to VNet {vnet}, which is not in the inputs; not modelled{also}")
             return
         prefixes: list[Any] = []
         for f in ("addressPrefix", "addressPrefixes"):

@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+from nsgsolve.addresses import ip_to_int
+from nsgsolve.errors import InputError
+from nsgsolve.servicetags import ServiceTagDb, cached_file, default_tag_db, import_tag_file
+
+DOC = {"changeNumber": 7, "cloud": "Public", "values": [
+    {"name": "Storage", "id": "Storage", "properties": {"addressPrefixes": ["20.38.96.0/19", "2603:1000::/40"]}},
+    {"name": "Storage.WestUS", "id": "Storage.WestUS", "properties": {"addressPrefixes": ["20.38.96.0/24"]}},
+    {"name": "AzureFrontDoor.Frontend", "id": "AzureFrontDoor.Frontend",
+     "properties": {"addressPrefixes": ["13.107.246.0/24", "2620:1ec:bdf::/48"]}},
+]}
+
+
+@pytest.fixture
+def tagfile(tmp_path):
+    f = tmp_path / "ServiceTags_Public.json"
+    f.write_text("\ufeff" + json.dumps(DOC, indent=1).replace("\n", "\r\n"), encoding="utf-8")
+    return f
+
+
+def test_lookup_is_case_insensitive_and_ipv6_is_counted_not_modelled(tagfile):
+    db = ServiceTagDb.from_json_file(tagfile)
+    fd = db.lookup("azurefrontdoor.FrontEnd")
+    assert fd.name == "AzureFrontDoor.Frontend" and fd.ipv6_count == 1
+    assert list(fd.ipv4) == [(ip_to_int("13.107.246.0"), ip_to_int("13.107.246.255"))]
+    assert db.lookup("STORAGE").ipv6_count == 1 and db.total_ipv6() == 2
+    assert "changeNumber 7" in db.description
+
+
+def test_import_caches_the_file_and_later_runs_find_it(tagfile):
+    assert len(default_tag_db(None)) == 0
+    db, target = import_tag_file(tagfile)
+    assert target == cached_file() and target.is_file() and len(db) == 3
+    assert default_tag_db(None).lookup("storage.westus") is not None
+
+
+def test_explicit_file_is_merged_over_the_cache(tagfile, tmp_path):
+    import_tag_file(tagfile)
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"values": [{"name": "Storage", "properties": {"addressPrefixes": ["1.2.3.0/24"]}}]}))
+    db = default_tag_db(str(newer))
+    assert list(db.lookup("Storage").ipv4) == [(ip_to_int("1.2.3.0"), ip_to_int("1.2.3.255"))]
+    assert db.lookup("Storage.WestUS") is not None  # the cache still supplies the others
+
+
+def test_bad_files_are_input_errors(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"no": "values"}')
+    with pytest.raises(InputError) as e:
+        ServiceTagDb.from_json_file(bad)
+    assert e.value.diagnostics[0].code == "E650"
+    with pytest.raises(InputError):
+        ServiceTagDb.from_json_file(tmp_path / "missing.json")
+
+
+def test_tags_commands(tagfile, capsys):
+    import argparse
+    import io
+
+    from nsgsolve.commands import tags
+
+    parser = argparse.ArgumentParser()
+    tags.register(parser.add_subparsers())
+    out = io.StringIO()
+    args = parser.parse_args(["tags", "import", str(tagfile)])
+    assert args.func(args, out, io.StringIO()) == 0 and "cached at" in out.getvalue()
+    out = io.StringIO()
+    args = parser.parse_args(["tags", "show", "storage", "--all"])
+    assert args.func(args, out, io.StringIO()) == 0
+    assert "20.38.96.0/19" in out.getvalue() and "1 IPv6" in out.getvalue()
+    from nsgsolve.errors import UsageError
+
+    args = parser.parse_args(["tags", "show", "Storag"])
+    with pytest.raises(UsageError) as e:
+        args.func(args, io.StringIO(), io.StringIO())
+    assert "Storage" in e.value.hint
