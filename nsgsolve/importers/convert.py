@@ -19,11 +19,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import DiagnosticBag
 from ..model import (
-    ANY_PORTS,
     Access,
     AddrItem,
     AnyAddress,
@@ -747,6 +746,3 @@ def _strip(rule: Rule) -> tuple:
 
     return clean(replace(rule, notes=()))
 
-
-def iter_nonempty(values: Iterable[Any]) -> list[Any]:
-    return [v for v in values if v not in (None, "", [])]
