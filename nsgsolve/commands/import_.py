@@ -38,8 +38,13 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ..errors import NsgsolveError
     from ..importers import parse_param_assignments
-    from ..printer import print_policy
+
+    try:
+        from ..printer import print_policy
+    except ImportError:  # the printer lands separately; say so instead of a traceback
+        raise NsgsolveError("this build has no policy printer (nsgsolve.printer) yet") from None
 
     policy = load_policy(args.files, params=parse_param_assignments(args.param), params_file=args.params_file,
                          symbolic=args.symbolic)

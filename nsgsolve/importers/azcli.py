@@ -112,6 +112,8 @@ def import_az(doc: Any, filename: str, builder: PolicyBuilder) -> int:
                 "'nsgsolve tags compare FILE'")
         name = get(obj, "name")
         rid = get(obj, "id")
+        if kind is not None and not isinstance(name, str) or name == "":
+            raise InputError.single("E611", f"{path}.name is missing", span)
         if kind == NSG_TYPE:
             builder.add_nsg(str(name), obj, path, span)
         elif kind == RULE_TYPE:

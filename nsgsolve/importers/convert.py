@@ -717,6 +717,15 @@ class PolicyBuilder:
                 self.asgs[name] = Asg(name, span)
                 self.note(f"ASG {name} is referenced but not defined in the inputs; its members are the NICs "
                           f"given here")
+        for acc in self.nsgs.values():
+            seen: dict[tuple[Direction, int], Rule] = {}
+            for r in acc.rules.values():
+                other = seen.setdefault((r.direction, r.priority), r)
+                if other is not r:
+                    # Azure rejects this (SecurityRuleConflict); evaluation order would be undefined.
+                    self.bag.error("E613", f"NSG {acc.name}: rules '{other.name}' and '{r.name}' both have "
+                                   f"{r.direction.value} priority {r.priority}", r.span,
+                                   "Azure requires priorities unique per direction within an NSG")
         self.bag.raise_if_errors()
         vnets = tuple(
             VNet(a.name, tuple(a.spaces), tuple(a.subnets.values()), tuple(a.peerings), tuple(a.extra), a.span)

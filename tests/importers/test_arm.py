@@ -308,3 +308,10 @@ def test_imported_template_resolves_and_evaluates():
     assert evaluate(rp, Packet.parse("tcp", "203.0.113.9", 50000, "10.0.1.4", 443)).allowed
     assert not evaluate(rp, Packet.parse("tcp", "203.0.113.9", 50000, "10.0.1.4", 80)).allowed
     assert not evaluate(rp, Packet.parse("tcp", "10.0.2.9", 50000, "10.0.1.4", 22)).allowed
+
+
+def test_duplicate_priority_in_one_direction_is_rejected_as_azure_does():
+    t = template([nsg("n", [rule("a", 100), rule("b", 100), rule("c", 100, direction="Outbound")])])
+    with pytest.raises(InputError) as e:
+        load(t)
+    assert [d.code for d in e.value.diagnostics] == ["E613"] and "'a' and 'b'" in e.value.diagnostics[0].message
