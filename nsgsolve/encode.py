@@ -1,0 +1,449 @@
+"""The policy as Z3 bit-vector constraints: packets, rule matches, first-match decisions, paths.
+
+A packet is five bit-vectors (:class:`PacketVars`): protocol (8 bits), source IP (32), source port (16),
+destination IP (32), destination port (16). Everything else is a Boolean term over them, built once per
+policy and cached, so every analysis (reachability, shadowing, contracts, diff) reuses the same terms:
+
+* :meth:`Encoding.rule_match` — rule *i* of an NSG (evaluated in one VNet) matches the packet;
+* :meth:`Encoding.rule_decides` — rule *i* is the first match (prefix-OR built incrementally);
+* :meth:`Encoding.nsg_allows` — the NSG's first-match decision in one direction is Allow;
+* :meth:`Encoding.outbound_allows` / :meth:`Encoding.inbound_allows` — one NIC's layers, with the
+  platform's rules (host services bypass, outbound TCP 25 block);
+* :meth:`Encoding.path_allows` — the decision for any packet: the source NIC's outbound layers if the
+  source is a NIC, the destination NIC's inbound layers if the destination is one (semantics.md).
+
+It mirrors :mod:`nsgsolve.evaluate` clause by clause; ``tests/test_encode.py`` checks that the two agree
+on random policies and packets.
+
+Conventions:
+
+* A NIC IP configuration with a dynamic address has a 32-bit variable (:meth:`Encoding.addr`); the
+  :meth:`Encoding.domain` constraints keep it in its subnet's usable addresses and distinct from every
+  other NIC address. A rule side naming it (through an ASG or the NIC) matches that variable.
+* Packets without ports (protocols other than Tcp and Udp) carry both ports 0 in the encoding (a
+  domain constraint), the convention of :mod:`nsgsolve.regions`. Rules with ports match only protocols
+  6 and 17, so the value never changes a decision; :meth:`Encoding.model_packet` turns it back into
+  ``None`` so witnesses replay through the evaluator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import z3
+
+from . import regions
+from .addresses import AZURE_HOST_IP, IMDS_IP, IntervalSet
+from .errors import UsageError
+from .evaluate import Packet
+from .model import PORTED_PROTOCOLS, Access, Direction
+from .regions import Box
+from .resolve import AddrSet, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from .z3util import DEFAULT_RLIMIT, FALSE, TRUE, Consts, check, make_solver, distinct, in_set, mk_and, mk_eq, mk_implies, mk_ite, mk_not, mk_or, value
+
+PROTO_BITS, ADDR_BITS, PORT_BITS = 8, 32, 16
+TCP, UDP = 6, 17
+WIRESERVER_PORTS = (80, 32526)
+DNS_PORT = 53
+SMTP_PORT = 25
+
+
+@dataclass(frozen=True)
+class PacketVars:
+    """The five header fields of the first packet of a flow."""
+
+    protocol: z3.BitVecRef
+    src: z3.BitVecRef
+    sport: z3.BitVecRef
+    dst: z3.BitVecRef
+    dport: z3.BitVecRef
+
+    @classmethod
+    def fresh(cls, prefix: str = "") -> "PacketVars":
+        """Named variables; two encodings given the same ``PacketVars`` talk about the same packet (diff)."""
+        return cls(z3.BitVec(f"{prefix}protocol", PROTO_BITS), z3.BitVec(f"{prefix}src", ADDR_BITS),
+                   z3.BitVec(f"{prefix}sport", PORT_BITS), z3.BitVec(f"{prefix}dst", ADDR_BITS),
+                   z3.BitVec(f"{prefix}dport", PORT_BITS))
+
+
+RuleKey = tuple[str, "str | None", Direction, int]  # (NSG, VNet it is evaluated in, direction, rule index)
+
+
+class Encoding:
+    """Z3 terms for one resolved policy. Build once, reuse for every question about the policy."""
+
+    def __init__(self, rp: ResolvedPolicy, pkt: PacketVars | None = None, addr_prefix: str = "ip:"):
+        self.rp = rp
+        self.pkt = pkt or PacketVars.fresh()
+        self.c = Consts()
+        p = self.pkt
+        self.ported = z3.Or(p.protocol == self.c(TCP, PROTO_BITS), p.protocol == self.c(UDP, PROTO_BITS))
+        # The IP configurations a packet address can belong to, as the evaluator identifies them: a static
+        # address belongs to the configuration the resolver indexed for it; each dynamic one has a variable.
+        self._addr: dict[IpcKey, z3.BitVecRef] = {}
+        for ip, key in rp.static_ip_index.items():
+            self._addr[key] = self.c(ip, ADDR_BITS)
+        for key in rp.dynamic_ipcs:
+            self._addr[key] = z3.BitVec(f"{addr_prefix}{key}", ADDR_BITS)
+        self.endpoints: tuple[IpcKey, ...] = tuple(self._addr)
+        self._sets: dict[tuple[str, IntervalSet], z3.BoolRef] = {}
+        self._sides: dict[tuple[str, AddrSet], z3.BoolRef] = {}
+        self._rules: dict[RuleKey, z3.BoolRef] = {}
+        self._prefix: dict[tuple[str, str | None, Direction], list[z3.BoolRef]] = {}
+        self._allows: dict[tuple[str, str | None, Direction], z3.BoolRef] = {}
+        self._boxes: dict[RuleKey, tuple[Box, Box]] = {}
+        self._within: dict[tuple, z3.BoolRef] = {}
+        self._out: dict[tuple, z3.BoolRef] = {}
+        self._in: dict[tuple, z3.BoolRef] = {}
+        self._paths: dict[tuple, z3.BoolRef] = {}
+
+    # ------------------------------------------------------------ fields and addresses
+
+    def field(self, name: str) -> z3.BitVecRef:
+        return getattr(self.pkt, name)
+
+    def in_set(self, field: str, s: IntervalSet) -> z3.BoolRef:
+        """The packet field ``field`` ("protocol", "src", "sport", "dst", "dport") lies in ``s``."""
+        key = (field, s)
+        t = self._sets.get(key)
+        if t is None:
+            width = {"protocol": PROTO_BITS, "sport": PORT_BITS, "dport": PORT_BITS}.get(field, ADDR_BITS)
+            t = self._sets[key] = in_set(self.field(field), s, width, self.c)
+        return t
+
+    def addr(self, key: IpcKey) -> z3.BitVecRef:
+        """The address of an IP configuration: a constant, or a variable when it is dynamic."""
+        return self._addr[key]
+
+    def is_dynamic(self, key: IpcKey) -> bool:
+        return not z3.is_bv_value(self._addr[key])
+
+    def at(self, field: str, key: IpcKey) -> z3.BoolRef:
+        """The address in ``field`` ("src" or "dst") is the IP configuration ``key``."""
+        if key not in self._addr:  # a static configuration shadowed by another one with the same address
+            return FALSE
+        return mk_eq(self.field(field), self._addr[key])
+
+    def is_nic(self, field: str) -> z3.BoolRef:
+        return mk_or([self.at(field, k) for k in self.endpoints])
+
+    def side(self, field: str, s: AddrSet) -> z3.BoolRef:
+        """A resolved rule side: fixed intervals, or the address of a dynamic member."""
+        key = (field, s)
+        t = self._sides.get(key)
+        if t is None:
+            t = self._sides[key] = mk_or([self.in_set(field, s.intervals)]
+                                         + [self.at(field, m) for m in sorted(s.members)])
+        return t
+
+    def ports(self, field: str, s: IntervalSet | None) -> z3.BoolRef:
+        """A port set: '*' matches every packet, anything else only Tcp/Udp packets in the set."""
+        if s is None:
+            return TRUE
+        return mk_and([self.ported, self.in_set(field, s)])
+
+    def protocol(self, number: int | None) -> z3.BoolRef:
+        if number is None:
+            return TRUE
+        return self.in_set("protocol", IntervalSet([(number, number)]))
+
+    # ------------------------------------------------------------ rules and NSGs
+
+    def rule_match(self, nsg: ResolvedNsg, direction: Direction, index: int) -> z3.BoolRef:
+        """Rule ``index`` (evaluation order, defaults last) of ``nsg`` in ``direction`` matches the packet."""
+        key = (nsg.name, nsg.vnet, direction, index)
+        t = self._rules.get(key)
+        if t is None:
+            r = nsg.rules(direction)[index]
+            t = self._rules[key] = self.match(r)
+        return t
+
+    def match(self, r: ResolvedRule) -> z3.BoolRef:
+        """The match predicate of one resolved rule (uncached; prefer :meth:`rule_match`)."""
+        return mk_and([self.protocol(r.protocol), self.ports("sport", r.sports), self.ports("dport", r.dports),
+                       self.side("src", r.src), self.side("dst", r.dst)])
+
+    def _prefixes(self, nsg: ResolvedNsg, direction: Direction) -> list[z3.BoolRef]:
+        """``P[i]``: some rule before ``i`` matches. Each is one Or over the previous, so the list is linear."""
+        key = (nsg.name, nsg.vnet, direction)
+        got = self._prefix.get(key)
+        if got is None:
+            got, acc = [], FALSE
+            for i in range(len(nsg.rules(direction))):
+                got.append(acc)
+                acc = mk_or([acc, self.rule_match(nsg, direction, i)])
+            self._prefix[key] = got
+        return got
+
+    def rule_decides(self, nsg: ResolvedNsg, direction: Direction, index: int) -> z3.BoolRef:
+        """Rule ``index`` is the first match (so its access is the NSG's decision)."""
+        return mk_and([self.rule_match(nsg, direction, index), mk_not(self._prefixes(nsg, direction)[index])])
+
+    def nsg_allows(self, nsg: ResolvedNsg, direction: Direction) -> z3.BoolRef:
+        """The NSG's first-match decision is Allow.
+
+        Built as the if-then-else chain ``m0 ? a0 : (m1 ? a1 : ...)`` from the last rule up: each rule
+        adds one node (``m ∨ rest`` for Allow, ``¬m ∧ rest`` for Deny), so the term is linear in the
+        rules even after Z3 flattens nested Ors, which a disjunction of ``rule_decides`` would not be.
+        """
+        key = (nsg.name, nsg.vnet, direction)
+        t = self._allows.get(key)
+        if t is None:
+            rules = nsg.rules(direction)
+            acc = FALSE  # no rule matched (cannot happen: the defaults end with a catch-all Deny)
+            for i in range(len(rules) - 1, -1, -1):
+                m = self.rule_match(nsg, direction, i)
+                acc = mk_or([m, acc]) if rules[i].access is Access.ALLOW else mk_and([mk_not(m), acc])
+            t = self._allows[key] = acc
+        return t
+
+    def rule_box(self, nsg: ResolvedNsg, direction: Direction, index: int) -> tuple[Box, Box]:
+        """(over, under): boxes containing / contained in the rule's match set. They differ only when a
+        side names a dynamic member, whose address is somewhere in its subnet's usable range."""
+        key = (nsg.name, nsg.vnet, direction, index)
+        got = self._boxes.get(key)
+        if got is None:
+            r = nsg.rules(direction)[index]
+            under = regions.rule_box(r, {m: 0 for m in r.src.members | r.dst.members})
+            if r.src.members or r.dst.members:
+                under = (under[0], r.src.intervals, under[2], r.dst.intervals, under[4])
+                over = (under[0], self._widen(r.src), under[2], self._widen(r.dst), under[4])
+            else:
+                over = under
+            got = self._boxes[key] = (over, under)
+        return got
+
+    def _widen(self, s: AddrSet) -> IntervalSet:
+        return s.intervals.union(IntervalSet([iv for m in s.members for iv in self.rp.ipcs[m].usable]))
+
+    def nsg_allows_within(self, nsg: ResolvedNsg, direction: Direction, region: Box) -> z3.BoolRef:
+        """:meth:`nsg_allows` for the packets of ``region`` only (a box over the five fields): rules that
+        cannot match there are left out, and the chain ends at the first rule that matches all of it.
+
+        Exact for every packet in the region, and usually a small fraction of the NSG: a question about
+        port 22 does not need the rules about port 443. The rule terms themselves are the cached ones.
+        """
+        key = (nsg.name, nsg.vnet, direction, region)
+        t = self._within.get(key)
+        if t is not None:
+            return t
+        rules = nsg.rules(direction)
+        kept: list[int] = []
+        for i in range(len(rules)):
+            over, under = self.rule_box(nsg, direction, i)
+            if regions.box_is_empty(regions.box_intersection(over, region)):
+                continue
+            kept.append(i)
+            if all(region[d].issubset(under[d]) for d in range(5)):
+                break
+        acc = FALSE
+        for i in reversed(kept):
+            m = self.rule_match(nsg, direction, i)
+            acc = mk_or([m, acc]) if rules[i].access is Access.ALLOW else mk_and([mk_not(m), acc])
+        self._within[key] = acc
+        return acc
+
+    def layer_allows(self, layer: Layer, region: Box | None = None) -> z3.BoolRef:
+        if region is None:
+            return self.nsg_allows(layer.nsg, layer.direction)
+        return self.nsg_allows_within(layer.nsg, layer.direction, region)
+
+    # ------------------------------------------------------------ platform rules
+
+    def host_service(self) -> tuple[z3.BoolRef, z3.BoolRef, z3.BoolRef]:
+        """(WireServer, platform DNS, IMDS) conditions of :func:`nsgsolve.evaluate.platform_bypass`."""
+        p, c = self.pkt, self.c
+        to_host = p.dst == c(AZURE_HOST_IP, ADDR_BITS)
+        wire = mk_and([to_host, p.protocol == c(TCP, PROTO_BITS),
+                       mk_or([p.dport == c(x, PORT_BITS) for x in WIRESERVER_PORTS])])
+        dns = mk_and([to_host, self.ported, p.dport == c(DNS_PORT, PORT_BITS)])
+        imds = p.dst == c(IMDS_IP, ADDR_BITS)
+        return wire, dns, imds
+
+    def smtp_blocked(self, key: IpcKey) -> z3.BoolRef:
+        """The platform's outbound TCP 25 block to the Internet (as the source's VNet sees it)."""
+        if not self.rp.smtp_blocked:
+            return FALSE
+        p, c = self.pkt, self.c
+        return mk_and([p.protocol == c(TCP, PROTO_BITS), p.dport == c(SMTP_PORT, PORT_BITS),
+                       self.in_set("dst", self.rp.internet_tag(self.rp.ipcs[key].vnet))])
+
+    # ------------------------------------------------------------ paths
+
+    def outbound_allows(self, key: IpcKey, region: Box | None = None) -> z3.BoolRef:
+        """The outbound side of a flow from NIC ``key``: its NIC and subnet NSGs, except where the host
+        services bypass them, and the SMTP block. With ``region``, valid for the packets in it only."""
+        t = self._out.get((key, region))
+        if t is None:
+            layers = self.rp.outbound_layers(key)
+            wire, dns, imds = self.host_service()
+
+            def filtering(tag: str) -> z3.BoolRef:
+                return mk_and([self.layer_allows(l, region) for l in layers if tag in l.nsg.platform_tags])
+
+            every = mk_and([self.layer_allows(l, region) for l in layers])
+            nsgs = mk_ite(wire, TRUE, mk_ite(dns, filtering("AzurePlatformDNS"),
+                                             mk_ite(imds, filtering("AzurePlatformIMDS"), every)))
+            if every is TRUE:  # then every subset of the layers allows too
+                nsgs = TRUE
+            t = self._out[(key, region)] = mk_and([nsgs, mk_not(self.smtp_blocked(key))])
+        return t
+
+    def inbound_allows(self, key: IpcKey, region: Box | None = None) -> z3.BoolRef:
+        """The inbound side of a flow to NIC ``key``: its subnet NSG, then its NIC NSG."""
+        t = self._in.get((key, region))
+        if t is None:
+            t = self._in[(key, region)] = mk_and([self.layer_allows(l, region) for l in self.rp.inbound_layers(key)])
+        return t
+
+    def path_allows(self, region: Box | None = None, sources: Iterable[IpcKey] | None = None,
+                    destinations: Iterable[IpcKey] | None = None) -> z3.BoolRef:
+        """Every layer on the packet's path allows it (the evaluator's decision is Allow).
+
+        Without arguments: for every packet. A question may narrow it to the packets of ``region`` whose
+        source NIC (if any) is among ``sources`` and destination NIC among ``destinations``; the caller
+        guarantees its packets satisfy that, and gets a much smaller term.
+        """
+        key = (region, None if sources is None else frozenset(sources),
+               None if destinations is None else frozenset(destinations))
+        t = self._paths.get(key)
+        if t is None:
+            parts = []
+            for k in self.endpoints if key[1] is None else sorted(key[1]):
+                out = self.outbound_allows(k, region)
+                if out is not TRUE:
+                    parts.append(mk_implies(self.at("src", k), out))
+            for k in self.endpoints if key[2] is None else sorted(key[2]):
+                inb = self.inbound_allows(k, region)
+                if inb is not TRUE:
+                    parts.append(mk_implies(self.at("dst", k), inb))
+            t = self._paths[key] = mk_and(parts)
+        return t
+
+    # ------------------------------------------------------------ domain, concrete packets, models
+
+    def domain(self) -> list[z3.BoolRef]:
+        """What every packet and address assignment satisfies: dynamic addresses are usable addresses of
+        their subnet, distinct from each other and from the static NIC addresses; portless packets have
+        ports 0."""
+        out: list[z3.BoolRef] = []
+        dyn = [k for k in self.endpoints if self.is_dynamic(k)]
+        for k in dyn:
+            usable = self.rp.ipcs[k].usable
+            if not usable:
+                raise UsageError(f"NIC {k} has a dynamic IP in subnet {self.rp.ipcs[k].subnet_label}, which has no "
+                                 "usable address", "Azure reserves 5 addresses of every subnet; use a /29 or larger")
+            out.append(in_set(self._addr[k], usable, ADDR_BITS, self.c))
+        if dyn:
+            near = IntervalSet([iv for k in dyn for iv in self.rp.ipcs[k].usable])
+            statics = [self._addr[k] for k in self.endpoints if not self.is_dynamic(k)
+                       and self._addr[k].as_long() in near]
+            out.append(distinct([self._addr[k] for k in dyn] + statics))
+        p = self.pkt
+        out.append(mk_or([self.ported, mk_and([p.sport == self.c(0, PORT_BITS), p.dport == self.c(0, PORT_BITS)])]))
+        return [t for t in out if t is not TRUE]
+
+    def is_packet(self, pk: Packet) -> z3.BoolRef:
+        p, c = self.pkt, self.c
+        return mk_and([p.protocol == c(pk.protocol, PROTO_BITS), p.src == c(pk.src, ADDR_BITS),
+                       p.sport == c(pk.sport or 0, PORT_BITS), p.dst == c(pk.dst, ADDR_BITS),
+                       p.dport == c(pk.dport or 0, PORT_BITS)])
+
+    def is_assignment(self, assignment: Mapping[IpcKey, int]) -> z3.BoolRef:
+        return mk_and([self._addr[k] == self.c(ip, ADDR_BITS) for k, ip in assignment.items()
+                       if k in self._addr and self.is_dynamic(k)])
+
+    def model_packet(self, m: z3.ModelRef) -> Packet:
+        p = self.pkt
+        proto = value(m, p.protocol)
+        if proto in PORTED_PROTOCOLS:
+            return Packet(proto, value(m, p.src), value(m, p.sport), value(m, p.dst), value(m, p.dport))
+        return Packet(proto, value(m, p.src), None, value(m, p.dst), None)
+
+    def model_assignment(self, m: z3.ModelRef) -> dict[IpcKey, int]:
+        return {k: value(m, self._addr[k]) for k in self.endpoints if self.is_dynamic(k)}
+
+
+# ---------------------------------------------------------------- solving
+
+
+class PolicySolver:
+    """One incremental solver per policy: the domain constraints are asserted once, each question adds
+    only its own constraint, and clauses Z3 learned (about the rule terms all questions share) are kept.
+
+    ``mode`` chooses how a question's constraint is retracted afterwards:
+
+    * ``"assumptions"`` (default): assert ``q_i => constraint`` with a fresh literal ``q_i`` and check under
+      the assumption ``q_i``.
+    * ``"push"``: ``push``/``add``/``check``/``pop``.
+    * ``"fresh"``: a new solver for every question (the naive baseline of ``bench/bench_query.py``).
+
+    ``bench/bench_query.py`` measures the three; assumptions are the default because they were fastest.
+    """
+
+    MODES = ("assumptions", "push", "fresh")
+
+    def __init__(self, enc: Encoding, rlimit: int | None = None, mode: str = "assumptions"):
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}")
+        self.enc, self.mode = enc, mode
+        self.rlimit = DEFAULT_RLIMIT if rlimit is None else rlimit
+        self._base = enc.domain()
+        self._full: z3.BoolRef | None = None
+        self.solver = self._new_solver()
+        self._n = 0
+        self.checks = 0  # how many times Z3 was asked (for benchmarks and tests)
+
+    def _new_solver(self) -> z3.Solver:
+        s = make_solver(self.rlimit)
+        s.add(self._base)
+        return s
+
+    def full_decision(self) -> z3.BoolRef:
+        """A literal equal to the decision for every packet (:meth:`Encoding.path_allows`), asserted once."""
+        if self._full is None:
+            self._full = z3.Bool("allowed!")
+            definition = self._full == self.enc.path_allows()
+            self._base.append(definition)
+            if self.mode != "fresh":
+                self.solver.add(definition)
+        return self._full
+
+    def find(self, constraint: z3.BoolRef, allowed: bool | None = None, what: str = "a question",
+             decision: z3.BoolRef | None = None) -> z3.ModelRef | None:
+        """A model of ``constraint`` whose packet the policy allows (``allowed=True``), blocks (``False``)
+        or either (``None``); ``None`` when there is none. Raises SolverUnknown when Z3 gives up.
+
+        ``decision`` is the decision term to use, valid at least on the packets of ``constraint`` (for
+        example :meth:`Encoding.path_allows` narrowed to a question); by default the whole policy's.
+        """
+        self.checks += 1
+        if allowed is not None:
+            d = self.full_decision() if decision is None else decision
+            constraint = mk_and([constraint, d if allowed else mk_not(d)])
+        if self.mode == "assumptions":
+            self._n += 1
+            q = z3.Bool(f"q!{self._n}")
+            self.solver.add(mk_implies(q, constraint))
+            return self.solver.model() if check(self.solver, what, [q]) else None
+        if self.mode == "push":
+            self.solver.push()
+            try:
+                self.solver.add(constraint)
+                return self.solver.model() if check(self.solver, what) else None
+            finally:
+                self.solver.pop()
+        s = self._new_solver()
+        s.add(constraint)
+        return s.model() if check(s, what) else None
+
+    def decide(self, packet: Packet, assignment: Mapping[IpcKey, int] | None = None) -> Access:
+        """Z3's decision for one concrete packet (and addresses of the dynamic NICs, if given)."""
+        fixed = mk_and([self.enc.is_packet(packet), self.enc.is_assignment(assignment or {})])
+        what = f"the decision for {packet}"
+        if self.find(fixed, True, what) is not None:
+            return Access.ALLOW
+        if self.find(fixed, False, what) is not None:
+            return Access.DENY
+        raise ValueError(f"{packet} with {assignment} is outside the domain (an invalid address assignment?)")
