@@ -1,4 +1,4 @@
-"""Keep the user's service tag cache out of every importer test."""
+"""Keep the user's service tag cache out of every test: a cached ServiceTags file must not change results."""
 
 from __future__ import annotations
 
