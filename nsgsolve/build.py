@@ -1,0 +1,709 @@
+"""Parse tree → :class:`~nsgsolve.model.Policy` (and query text → :class:`~nsgsolve.model.Query`).
+
+The builder decides what the user *meant* by every name and literal, with a span on everything written:
+
+* a bare name becomes a network define, an ASG, a NIC, a subnet, a VNet, or otherwise a service tag
+  (:class:`NameTable`); two kinds with one name, or an unknown name close to a declared one, is an error
+  rather than a guess;
+* addresses are checked here (malformed, host bits set, IPv6), because the model holds integers;
+* the shape of a rule side (one tag alone; ASGs or addresses, not both) is decided here, because the
+  model cannot even represent the mistakes.
+
+Everything that can be checked on a finished model (references, limits, topology) is in
+:mod:`nsgsolve.validate`, which the ARM/az importers share. All errors of a file are collected and raised
+once as :class:`~nsgsolve.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from lark import Token, Tree
+
+from . import syntax
+from .errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
+from .model import (
+    AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix,
+    NetworkDefine, NetworkRef, Nic, NicAddr, Nsg, Policy, PortItem, PortRange, PortSpec, PortsDefine, PortsRef,
+    PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl,
+    TagSide, VNet, VnetAddr,
+)
+from .servicetags import canonical_builtin
+
+# ---------------------------------------------------------------- names
+
+
+# Kinds a bare name can have, in the order messages list them.
+KIND_WORDS = {"network": "network define", "asg": "ASG", "nic": "NIC", "subnet": "subnet", "vnet": "VNet",
+              "tag": "declared service tag"}
+# How to write each kind explicitly (a network define has no explicit form: its name is its only use).
+EXPLICIT = {"asg": "asg", "nic": "nic", "subnet": "subnet", "vnet": "vnet", "tag": "tag"}
+
+
+@dataclass
+class NameTable:
+    """The declared names of a policy, by kind: what a bare name in a rule or query means."""
+
+    networks: set[str] = field(default_factory=set)
+    port_lists: set[str] = field(default_factory=set)
+    asgs: set[str] = field(default_factory=set)
+    nics: set[str] = field(default_factory=set)
+    vnets: set[str] = field(default_factory=set)
+    subnets: dict[str, list[str]] = field(default_factory=dict)  # short name → VNets holding one
+    tags: dict[str, str] = field(default_factory=dict)  # lower-case → declared spelling
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> "NameTable":
+        t = cls()
+        t.networks = {d.name for d in policy.networks}
+        t.port_lists = {d.name for d in policy.ports}
+        t.asgs = {a.name for a in policy.asgs}
+        t.nics = {n.name for n in policy.nics}
+        t.vnets = {v.name for v in policy.vnets}
+        for v in policy.vnets:
+            for s in v.subnets:
+                t.add_subnet(v.name, s.name)
+        t.tags = {d.name.lower(): d.name for d in policy.tags}
+        return t
+
+    def add_subnet(self, vnet: str, subnet: str) -> None:
+        holders = self.subnets.setdefault(subnet, [])
+        if vnet not in holders:
+            holders.append(vnet)
+
+    def kinds(self, name: str) -> list[str]:
+        out = []
+        if name in self.networks:
+            out.append("network")
+        if name in self.asgs:
+            out.append("asg")
+        if name in self.nics:
+            out.append("nic")
+        if name in self.subnets:
+            out.append("subnet")
+        if name in self.vnets:
+            out.append("vnet")
+        if name.lower() in self.tags:
+            out.append("tag")
+        return out
+
+    def object_names(self) -> list[str]:
+        return sorted(self.networks | self.asgs | self.nics | set(self.subnets) | self.vnets)
+
+    def all_subnet_paths(self) -> list[str]:
+        return [f"{v}/{s}" for s, vs in self.subnets.items() for v in vs]
+
+    def bare_kind(self, name: str) -> str:
+        """What a bare ``name`` means: a kind, or "ambiguous" / "near-miss" (an error if written bare).
+
+        A name that is nothing declared is a service tag, unless it is close to a declared name: then it
+        is most likely a typo (``WebServer`` for the ASG ``WebServers``) and the builder says so.
+        """
+        kinds = self.kinds(name)
+        if len(kinds) > 1 or (kinds == ["subnet"] and len(self.subnets[name]) > 1):
+            return "ambiguous"
+        if kinds:
+            return kinds[0]
+        if canonical_builtin(name) is None and did_you_mean(name, self.object_names()):
+            return "near-miss"
+        return "tag"
+
+
+# ---------------------------------------------------------------- literal values
+
+IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+
+
+def _ip(text: str) -> int | None:
+    if not IPV4.fullmatch(text):
+        return None
+    try:
+        return int(ipaddress.IPv4Address(text))
+    except ValueError:
+        return None
+
+
+def _explain_ip(text: str) -> str:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return f"'{text}' is not an IPv4 address: it has {len(parts)} numbers, an IPv4 address has 4 (a.b.c.d)"
+    bad = next((p for p in parts if not p.isdigit() or int(p) > 255 or (len(p) > 1 and p.startswith("0"))), parts[0])
+    return f"'{text}' is not an IPv4 address: {bad} is not a number from 0 to 255"
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def unescape(literal: str) -> str:
+    """A STRING token (with its quotes) → its text; the printer's :func:`escape` is the inverse."""
+    body = literal[1:-1]
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), body)
+
+
+# ---------------------------------------------------------------- the builder
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One endpoint item, before it becomes part of a rule side, a define or a query."""
+
+    kind: str  # cidr | range | asg | nic | subnet | vnet | tag | network
+    value: object  # Cidr | IpRange | Ref | SubnetRef
+    span: Span
+
+
+class _Builder:
+    def __init__(self, text: str, filename: str, names: NameTable | None = None):
+        self.text = text
+        self.file = filename
+        self.bag = DiagnosticBag()
+        self.names = names or NameTable()
+        # Objects whose own definition had an error: validation must not pile consequences on them.
+        self.poisoned: set[str] = set()
+
+    # -- spans and names
+    def span(self, node: Tree | Token) -> Span:
+        if isinstance(node, Token):
+            return syntax.token_span(node, self.file)
+        return syntax.meta_span(node.meta, self.file)
+
+    def name(self, node: Tree) -> tuple[str, Span]:
+        tok = node.children[0]
+        sp = self.span(tok)
+        if tok.type == "QUOTED_NAME":
+            return tok.value[1:-1], sp
+        if tok.value.lower() in syntax.KEYWORDS:
+            hint = f"write `{tok.value}` to use it as a name"
+            if tok.value.lower() == "any":
+                hint = "'any' and '*' stand alone, never inside a list; " + hint
+            self.bag.error("E103", f"'{tok.value}' is a keyword, not a name", sp, hint)
+        return tok.value, sp
+
+    def ref(self, node: Tree) -> Ref:
+        n, sp = self.name(node)
+        return Ref(n, sp)
+
+    # -- pass 1: what names exist (declarations may follow their uses)
+    def collect(self, tree: Tree) -> None:
+        t = self.names
+        for st in tree.children:
+            if not isinstance(st, Tree):
+                continue
+            kind = st.data
+            if kind == "asg_decl":
+                t.asgs.update(self._plain(n) for n in st.children if isinstance(n, Tree))
+            elif kind == "vnet":
+                vname = self._plain(st.children[0])
+                t.vnets.add(vname)
+                for item in st.children[2:]:
+                    if isinstance(item, Tree) and item.data == "subnet":
+                        t.add_subnet(vname, self._plain(item.children[0]))
+            elif kind == "nic":
+                t.nics.add(self._plain(st.children[0]))
+            elif kind == "define_network":
+                t.networks.add(self._plain(st.children[0]))
+            elif kind == "define_ports":
+                t.port_lists.add(self._plain(st.children[0]))
+            elif kind == "tag_decl":
+                n = self._plain(st.children[0])
+                t.tags.setdefault(n.lower(), n)
+
+    @staticmethod
+    def _plain(name_node: Tree) -> str:
+        v = name_node.children[0].value
+        return v[1:-1] if v.startswith("`") else v
+
+    # -- pass 2: the model
+    def policy(self, tree: Tree) -> Policy:
+        self.collect(tree)
+        vnets, nics, asgs, nsgs, tags, networks, ports, queries = [], [], [], [], [], [], [], []
+        subscription: Subscription | None = None
+        subscription_span: Span | None = None
+        for st in tree.children:
+            kind = st.data
+            if kind == "asg_decl":
+                asgs += [Asg(n, sp) for n, sp in (self.name(c) for c in st.children if isinstance(c, Tree))]
+            elif kind == "vnet":
+                vnets.append(self.vnet(st))
+            elif kind == "nic":
+                nic = self.nic(st)
+                if nic is not None:
+                    nics.append(nic)
+            elif kind == "nsg":
+                nsgs.append(self.nsg(st))
+            elif kind == "tag_decl":
+                tags.append(self.tag_decl(st))
+            elif kind == "define_network":
+                networks.append(self.define_network(st))
+            elif kind == "define_ports":
+                ports.append(self.define_ports(st))
+            elif kind == "query_stmt":
+                q = self.query(st.children[0])
+                if q is not None:
+                    queries.append(q)
+            elif kind == "subscription":
+                value, sp = self.name(st.children[0])
+                if subscription_span is not None:
+                    self.bag.error("E210", "the subscription type is given twice", self.span(st),
+                                   f"keep one 'subscription' statement (the first is at {subscription_span})")
+                    continue
+                subscription_span = sp
+                subscription = self.subscription(value, sp)
+            elif kind == "include":
+                self.bag.error("E103", "'include' is not supported yet", self.span(st),
+                               "put the statements of the included file in this file")
+            else:  # pragma: no cover - the grammar has no other statement
+                raise AssertionError(kind)
+        return Policy(tuple(vnets), tuple(nics), tuple(asgs), tuple(nsgs), tuple(tags), tuple(networks),
+                      tuple(ports), subscription, tuple(queries), source=self.file)
+
+    def subscription(self, value: str, sp: Span) -> Subscription | None:
+        for s in Subscription:
+            if s.value == value.lower():
+                return s
+        values = [s.value for s in Subscription]
+        hint = did_you_mean(value.lower(), values) or "one of " + ", ".join(values)
+        self.bag.error("E412", f"unknown subscription type '{value}'", sp, hint)
+        return None
+
+    # -- addresses
+    def address(self, tok: Token) -> _Item | None:
+        """An ADDRESS or IPV6 token → a cidr or range item; errors (E404-E406) are reported here."""
+        sp = self.span(tok)
+        text = tok.value
+        if tok.type == "IPV6":
+            self.bag.error("E406", f"IPv6 address '{text}': nsgsolve models IPv4 only", sp,
+                           "remove it; IPv4 packets never match an IPv6 prefix, so leaving it out changes nothing "
+                           "that nsgsolve can check")
+            return None
+        if "-" in text:
+            lo_t, _, hi_t = text.partition("-")
+            if "/" in text:
+                self.bag.error("E404", f"'{text}' mixes a range and a prefix length", sp,
+                               "write a range as FIRST-LAST (10.0.0.1-10.0.0.9) or a prefix as 10.0.0.0/24")
+                return None
+            lo, hi = _ip(lo_t), _ip(hi_t)
+            for part, v in ((lo_t, lo), (hi_t, hi)):
+                if v is None:
+                    self.bag.error("E404", _explain_ip(part), sp, "a range is FIRST-LAST, e.g. 10.0.0.1-10.0.0.9")
+                    return None
+            if lo > hi:
+                self.bag.error("E404", f"range '{text}' is reversed: {lo_t} comes after {hi_t}", sp,
+                               f"write {hi_t}-{lo_t}")
+                return None
+            return _Item("range", IpRange(lo, hi, sp), sp)
+        addr, slash, length_t = text.partition("/")
+        ip = _ip(addr)
+        if ip is None:
+            self.bag.error("E404", _explain_ip(addr), sp, "write an address as a.b.c.d or a prefix as a.b.c.d/len")
+            return None
+        if not slash:
+            return _Item("cidr", Cidr(ip, 32, sp), sp)
+        if not length_t.isdigit() or int(length_t) > 32:
+            self.bag.error("E404", f"'{text}': the prefix length must be 0 to 32", sp)
+            return None
+        length = int(length_t)
+        mask = ((1 << length) - 1) << (32 - length) if length else 0
+        if ip & ~mask & 0xFFFFFFFF:
+            net = ipaddress.IPv4Network((ip & mask, length))
+            self.bag.error("E405", f"'{text}' has host bits set", sp,
+                           f"did you mean {net}? (or {addr} alone, for the single address)")
+            return None
+        return _Item("cidr", Cidr(ip, length, sp), sp)
+
+    def cidr(self, tok: Token, what: str) -> Cidr | None:
+        it = self.address(tok)
+        if it is None:
+            return None
+        if it.kind != "cidr":
+            self.bag.error("E404", f"{what} must be a prefix (a.b.c.d/len), not a range", it.span)
+            return None
+        return it.value  # type: ignore[return-value]
+
+    def address_list(self, node: Tree, what: str) -> tuple[Cidr, ...]:
+        out = []
+        for tok in node.children:
+            c = self.cidr(tok, what)
+            if c is not None:
+                out.append(c)
+        return tuple(out)
+
+    # -- endpoints (rule sides, queries, defines)
+    def endpoint_items(self, node: Tree) -> list[_Item]:
+        """endpoint_list → items; items with errors are reported and left out."""
+        out = []
+        for ep in node.children:
+            it = self.endpoint(ep)
+            if it is not None:
+                out.append(it)
+        return out
+
+    def endpoint(self, ep: Tree) -> _Item | None:
+        kind = ep.data
+        if kind in ("ep_address", "ep_ipv6"):
+            return self.address(ep.children[0])
+        if kind == "ep_name":
+            return self.bare(ep.children[0])
+        if kind == "ep_subnet":
+            return self.subnet_item(ep.children[0], explicit=True)
+        if kind == "ep_tag":
+            r = self.ref(ep.children[0])
+            return _Item("tag", r, self.span(ep))
+        # ep_asg children: [ASG token, name]; ep_nic / ep_vnet: [name]
+        r = self.ref(ep.children[-1])
+        return _Item({"ep_asg": "asg", "ep_nic": "nic", "ep_vnet": "vnet"}[kind], r, self.span(ep))
+
+    def subnet_item(self, path: Tree, explicit: bool) -> _Item | None:
+        sref = self.subnet_path(path)
+        if sref is None:
+            return None
+        return _Item("subnet", sref, self.span(path))
+
+    def subnet_path(self, path: Tree) -> SubnetRef | None:
+        """``vnet/subnet``, or a bare subnet name that exists in exactly one VNet."""
+        sp = self.span(path)
+        if len(path.children) == 2:
+            (v, _), (s, _) = self.name(path.children[0]), self.name(path.children[1])
+            return SubnetRef(v, s, sp)
+        s, _ = self.name(path.children[0])
+        holders = self.names.subnets.get(s, [])
+        if len(holders) > 1:
+            self.bag.error("E209", f"subnet '{s}' exists in VNets {', '.join(holders)}", sp,
+                           "write VNET/SUBNET, e.g. " + " or ".join(f"{v}/{s}" for v in holders))
+            return None
+        # An unknown subnet keeps an empty VNet; validation reports it (E201) with suggestions.
+        return SubnetRef(holders[0] if holders else "", s, sp)
+
+    def bare(self, path: Tree) -> _Item | None:
+        """A name written without a kind: see :meth:`NameTable.bare_kind`."""
+        if len(path.children) == 2:
+            return self.subnet_item(path, explicit=False)
+        name, sp = self.name(path.children[0])
+        kind = self.names.bare_kind(name)
+        if kind == "ambiguous":
+            kinds = self.names.kinds(name)
+            if kinds == ["subnet"]:
+                return self.subnet_item(path, explicit=False)  # reports the VNets to choose from
+            forms = " or ".join(f"'{EXPLICIT[k]} {name}'" for k in kinds if k in EXPLICIT)
+            what = " and ".join(KIND_WORDS[k] for k in kinds)
+            self.bag.error("E209", f"'{name}' is ambiguous: it names a {what}", sp,
+                           f"write {forms} to say which" if forms else "rename one of them")
+            return None
+        if kind == "near-miss":
+            self.bag.error("E208", f"unknown name '{name}'", sp,
+                           f"{did_you_mean(name, self.names.object_names())} (a name that is no ASG, NIC, subnet, "
+                           f"VNet or network define is read as a service tag: write 'tag {name}' if you mean one)")
+            return None
+        if kind == "subnet":
+            return _Item("subnet", SubnetRef(self.names.subnets[name][0], name, sp), sp)
+        return _Item(kind, Ref(name, sp), sp)
+
+    def side(self, node: Tree, what: str) -> RuleSide | None:
+        """A rule side: any, one tag, 1..10 ASGs, or a list of address items (semantics.md)."""
+        sp = self.span(node)
+        first = node.children[0]
+        if isinstance(first, Token):  # ANY or STAR
+            return AnyAddress(sp)
+        items = self.endpoint_items(first)
+        if len(items) != len(first.children):
+            return None
+        tags = [i for i in items if i.kind == "tag"]
+        asgs = [i for i in items if i.kind == "asg"]
+        if tags:
+            if len(items) == 1:
+                return TagSide(tags[0].value, sp)  # type: ignore[arg-type]
+            tag = tags[0].value.name  # type: ignore[union-attr]
+            others = "ASGs" if asgs and len(asgs) == len(items) - len(tags) else "other items"
+            self.bag.error("E302", f"service tag '{tag}' cannot be combined with {others} on the {what}",
+                           tags[0].span if len(tags) == 1 else sp,
+                           "a rule side names one service tag alone; split the rule into one rule per tag, or "
+                           "declare the prefixes with 'define network' (if this is not a tag, it is an unknown "
+                           "name: check the spelling)")
+            return None
+        if asgs:
+            if len(asgs) == len(items):
+                return AsgSide(tuple(i.value for i in asgs), sp)  # type: ignore[misc]
+            self.bag.error("E413", f"the {what} mixes application security groups with addresses", sp,
+                           "a rule side is either ASGs or addresses (Azure allows no mix): split it into two rules")
+            return None
+        return PrefixSide(tuple(self.addr_item(i) for i in items), sp)
+
+    @staticmethod
+    def addr_item(i: _Item) -> AddrItem:
+        if i.kind in ("cidr", "range"):
+            return i.value  # type: ignore[return-value]
+        if i.kind == "nic":
+            return NicAddr(i.value)  # type: ignore[arg-type]
+        if i.kind == "subnet":
+            return SubnetAddr(i.value)  # type: ignore[arg-type]
+        if i.kind == "vnet":
+            return VnetAddr(i.value)  # type: ignore[arg-type]
+        if i.kind == "network":
+            return NetworkRef(i.value)  # type: ignore[arg-type]
+        raise AssertionError(i.kind)
+
+    # -- ports
+    def ports(self, node: Tree | None) -> PortSpec:
+        if node is None:
+            return PortSpec(None)
+        sp = self.span(node)
+        first = node.children[0]
+        if isinstance(first, Token):  # ANY or STAR
+            return PortSpec(None, sp)
+        return PortSpec(self.port_list(first), sp)
+
+    def port_list(self, node: Tree) -> tuple[PortItem, ...]:
+        out: list[PortItem] = []
+        for it in node.children:
+            sp = self.span(it)
+            if it.data == "port_single":
+                v = int(it.children[0])
+                out.append(PortRange(v, v, sp))
+            elif it.data == "port_range":
+                out.append(PortRange(int(it.children[0]), int(it.children[1]), sp))
+            else:
+                out.append(PortsRef(self.ref(it.children[0])))
+        return tuple(out)
+
+    # -- statements
+    def tag_decl(self, st: Tree) -> TagDecl:
+        name, _ = self.name(st.children[0])
+        items = []
+        for it in self.endpoint_items(st.children[1]):
+            if it.kind in ("cidr", "range"):
+                items.append(it.value)
+            else:
+                self.bag.error("E303", f"service tag data must be addresses, not the {KIND_WORDS.get(it.kind, it.kind)} "
+                                       f"'{it.value.name if isinstance(it.value, Ref) else it.value}'",
+                               it.span, f"list the prefixes of '{name}', e.g. tag {name} = 20.38.96.0/19, 52.239.128.0/17")
+        return TagDecl(name, tuple(items), self.span(st))  # type: ignore[arg-type]
+
+    def define_network(self, st: Tree) -> NetworkDefine:
+        name, _ = self.name(st.children[0])
+        items: list[AddrItem] = []
+        for it in self.endpoint_items(st.children[1]):
+            if it.kind in ("tag", "asg"):
+                self.bag.error("E212", f"a network define lists addresses, not "
+                                       f"{'a service tag' if it.kind == 'tag' else 'an application security group'}",
+                               it.span, "name tags and ASGs directly in rules (a rule side is one tag, or ASGs, or "
+                                        "addresses); if this was meant as a define or a NIC, check the spelling")
+            else:
+                items.append(self.addr_item(it))
+        return NetworkDefine(name, tuple(items), self.span(st))
+
+    def define_ports(self, st: Tree) -> PortsDefine:
+        name, _ = self.name(st.children[0])
+        return PortsDefine(name, self.port_list(st.children[1]), self.span(st))
+
+    def vnet(self, st: Tree) -> VNet:
+        name, _ = self.name(st.children[0])
+        spaces = self.address_list(st.children[1], "a VNet address space")
+        if len(spaces) != len(st.children[1].children):
+            self.poisoned.add(f"vnet:{name}")
+        subnets, peers, onprem = [], [], []
+        for item in st.children[2:]:
+            if item.data == "subnet":
+                s = self.subnet(item, name)
+                if s is not None:
+                    subnets.append(s)
+            elif item.data == "peer":
+                peers += [self.ref(n) for n in item.children]
+            elif item.data == "onprem":
+                onprem += self.address_list(item.children[0], "an on-premises prefix")
+        return VNet(name, spaces, tuple(subnets), tuple(peers), tuple(onprem), self.span(st))
+
+    def subnet(self, node: Tree, vnet: str) -> Subnet | None:
+        name, _ = self.name(node.children[0])
+        prefix = self.cidr(node.children[1], "a subnet")
+        assocs = [c for c in node.children[2:] if c.data == "nsg_assoc"]
+        for block in (c for c in node.children[2:] if c.data == "subnet_block"):
+            assocs += block.children
+        nsg = self.one_nsg(assocs, f"subnet {vnet}/{name}")
+        if prefix is None:
+            self.poisoned.add(f"subnet:{vnet}/{name}")
+            return None
+        return Subnet(name, prefix, nsg, self.span(node))
+
+    def one_nsg(self, assocs: list[Tree], owner: str) -> Ref | None:
+        refs = [self.ref(a.children[-1]) for a in assocs]
+        for extra in refs[1:]:
+            self.bag.error("E508", f"{owner} already has NSG '{refs[0].name}'; Azure allows one NSG per subnet and "
+                                   f"per NIC", extra.span,
+                           "merge the rules into one NSG, or attach the other NSG to the NIC (or the subnet)")
+        return refs[0] if refs else None
+
+    def nic(self, st: Tree) -> Nic | None:
+        name, _ = self.name(st.children[0])
+        sref = self.subnet_path(st.children[1])
+        body = st.children[2]
+        ipcs: list[IpConfig] = []
+        assocs: list[Tree] = []
+        if body.data == "nic_inline":
+            ipc = self.ipconfig(body.children, self.span(st), "")
+            if ipc is not None:
+                ipcs.append(ipc)
+            for i, c in enumerate(body.children):
+                if isinstance(c, Token) and c.type == "NSG":
+                    assocs.append(Tree("nsg_assoc", [c, body.children[i + 1]]))
+        else:
+            for c in body.children:
+                if c.data == "nsg_assoc":
+                    assocs.append(c)
+                    continue
+                ipc_name = ""
+                parts = list(c.children)
+                if parts and isinstance(parts[0], Tree) and parts[0].data == "name":
+                    ipc_name, _ = self.name(parts.pop(0))
+                ipc = self.ipconfig(parts, self.span(c), ipc_name)
+                if ipc is not None:
+                    ipcs.append(ipc)
+            if not body.children or all(c.data == "nsg_assoc" for c in body.children):
+                self.bag.error("E510", f"NIC '{name}' has no IP configuration", self.span(st),
+                               "add a line 'ip ADDRESS' (or 'ip dynamic') inside its block")
+        nsg = self.one_nsg(assocs, f"NIC '{name}'")
+        if sref is None:
+            return None
+        return Nic(name, sref, tuple(ipcs), nsg, self.span(st))
+
+    def ipconfig(self, parts: list, sp: Span, ipc_name: str) -> IpConfig | None:
+        """[ip_value, (ASG|ASG_LINE), name_list, ...] → IpConfig; ASG lists may be absent."""
+        ip_node = next(p for p in parts if isinstance(p, Tree) and p.data == "ip_value")
+        value = ip_node.children[0]
+        asgs: tuple[Ref, ...] = ()
+        for p in parts:
+            if isinstance(p, Tree) and p.data == "name_list":
+                asgs = tuple(self.ref(n) for n in p.children)
+        if value.type == "DYNAMIC":
+            return IpConfig(None, asgs, ipc_name, sp)
+        it = self.address(value)
+        if it is None:
+            return None
+        if it.kind != "cidr" or it.value.length != 32 or "/" in value.value:  # type: ignore[union-attr]
+            self.bag.error("E404", f"a NIC address is one IPv4 address, not '{value.value}'", it.span,
+                           "write 'ip 10.0.1.4', or 'ip dynamic' to let Azure choose")
+            return None
+        return IpConfig(it.value.network, asgs, ipc_name, sp)  # type: ignore[union-attr]
+
+    def nsg(self, st: Tree) -> Nsg:
+        name, _ = self.name(st.children[1])
+        rules = []
+        for block in st.children[2:]:
+            direction = Direction.INBOUND if block.children[0].type == "INBOUND" else Direction.OUTBOUND
+            for r in block.children[1:]:
+                rule = self.rule(r, direction)
+                if rule is not None:
+                    rules.append(rule)
+        return Nsg(name, tuple(rules), self.span(st))
+
+    def rule(self, node: Tree, direction: Direction) -> Rule | None:
+        ch = list(node.children)
+        prio_tok, access_tok, name_node, proto_node = ch[:4]
+        rest = ch[4:]
+        name, _ = self.name(name_node)
+        proto = Protocol.parse(proto_node.children[0].value)
+        endpoints = [c for c in rest if isinstance(c, Tree) and c.data == "endpoints"]
+        src_ports = dst_ports = None
+        # ports nodes follow their side: [endpoints, ports?, endpoints, ports?, STRING?]
+        seen_sides = 0
+        for c in rest:
+            if isinstance(c, Tree) and c.data == "endpoints":
+                seen_sides += 1
+            elif isinstance(c, Tree) and c.data == "ports":
+                if seen_sides == 1:
+                    src_ports = c
+                else:
+                    dst_ports = c
+        desc_tok = rest[-1] if isinstance(rest[-1], Token) and rest[-1].type == "STRING" else None
+        src = self.side(endpoints[0], "source")
+        dst = self.side(endpoints[1], "destination")
+        sp = self.span(node)
+        return Rule(
+            name=name, priority=int(prio_tok), direction=direction,
+            access=Access.ALLOW if access_tok.type == "ALLOW" else Access.DENY, protocol=proto,
+            # A broken side was reported; a placeholder keeps the rule in place for the other checks.
+            source=src if src is not None else AnyAddress(self.span(endpoints[0])),
+            source_ports=self.ports(src_ports),
+            destination=dst if dst is not None else AnyAddress(self.span(endpoints[1])),
+            destination_ports=self.ports(dst_ports),
+            description=unescape(desc_tok.value) if desc_tok is not None else "",
+            span=sp,
+        )
+
+    # -- queries
+    def query(self, node: Tree) -> Query | None:
+        """can_query → Query; every item is its own endpoint (a query may mix kinds freely)."""
+        ch = node.children
+        sources = self.query_endpoints(ch[0])
+        destinations = self.query_endpoints(ch[1])
+        ports_node = next((c for c in ch[2:] if c.data == "ports"), None)
+        proto_node = next((c for c in ch[2:] if c.data == "protocol"), None)
+        protocol = Protocol.parse(proto_node.children[0].value) if proto_node is not None else Protocol.ANY
+        sp = self.span(node)
+        text = self.text[node.meta.start_pos:node.meta.end_pos]
+        if sources is None or destinations is None:
+            return None
+        return Query(sources, destinations, self.ports(ports_node), protocol, sp, text)
+
+    def query_endpoints(self, node: Tree) -> tuple[Endpoint, ...] | None:
+        first = node.children[0]
+        if isinstance(first, Token):
+            return (AnyAddress(self.span(node)),)
+        items = self.endpoint_items(first)
+        if len(items) != len(first.children):
+            return None
+        out: list[Endpoint] = []
+        for i in items:
+            if i.kind == "tag":
+                out.append(TagSide(i.value, i.span))  # type: ignore[arg-type]
+            elif i.kind == "asg":
+                out.append(AsgSide((i.value,), i.span))  # type: ignore[arg-type]
+            else:
+                out.append(self.addr_item(i))  # type: ignore[arg-type]
+        return tuple(out)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def parse_policy(text: str, filename: str, warnings: list[Diagnostic] | None = None) -> Policy:
+    """Parse, build and validate one policy file.
+
+    Raises :class:`InputError` with every error of the file. Warnings (W-codes) are appended to
+    ``warnings`` when a list is given, and otherwise dropped: they never stop a run.
+    """
+    from .validate import validate_into
+
+    tree = syntax.parse(text, filename, "policy")
+    b = _Builder(text, filename)
+    policy = b.policy(tree)
+    validate_into(policy, b.bag, skip=frozenset(b.poisoned))
+    if warnings is not None:
+        warnings.extend(b.bag.warnings)
+    b.bag.raise_if_errors()
+    return policy
+
+
+def parse_query(text: str, policy: Policy, filename: str = "<query>") -> Query:
+    """Parse one query (``can SRC reach DST [port P] [PROTO]``) against the names of ``policy``."""
+    from .validate import validate_query_into
+
+    tree = syntax.parse(text, filename, "query")
+    b = _Builder(text, filename, NameTable.from_policy(policy))
+    q = b.query(tree.children[0])
+    if q is not None:
+        validate_query_into(q, policy, b.bag)
+    b.bag.raise_if_errors()
+    assert q is not None  # an unbuildable query always leaves an error in the bag
+    return q
+
+
+def build_tree(tree: Tree, text: str, filename: str) -> tuple[Policy, DiagnosticBag, frozenset[str]]:
+    """The builder without validation, for :mod:`nsgsolve.printer` (which has the tree already)."""
+    b = _Builder(text, filename)
+    return b.policy(tree), b.bag, frozenset(b.poisoned)
+
+
+__all__ = ["NameTable", "parse_policy", "parse_query", "unescape", "build_tree"]

@@ -1,0 +1,374 @@
+"""Text → Lark parse tree, and Lark's exceptions → :class:`~nsgsolve.errors.Diagnostic`.
+
+The grammar is ``grammar/nsg.lark``, shipped as the package ``nsgsolve.grammar``. The parser is built once
+per process. A syntax error never escapes as a Lark exception: :func:`parse` raises
+:class:`~nsgsolve.errors.InputError` whose diagnostic says where (file:line:column), what was expected in
+words, and - from a table of common mistakes, like Lark's own ``GRAMMAR_ERRORS`` - how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import Diagnostic, InputError, did_you_mean
+from .model import Span
+
+GRAMMAR_FILE = "nsg.lark"
+START_SYMBOLS = ("policy", "query")
+
+# Words a keyword can be misspelt as; used for did-you-mean on an unexpected word.
+STATEMENT_KEYWORDS = ("subscription", "tag", "define", "asg", "vnet", "nic", "nsg", "query", "include")
+KEYWORDS = frozenset(STATEMENT_KEYWORDS + (
+    "network", "ports", "can", "reach", "subnet", "peer", "onprem", "in", "ipconfig", "ip", "dynamic",
+    "inbound", "outbound", "from", "to", "port", "allow", "deny", "tcp", "udp", "icmp", "esp", "ah", "any",
+))
+
+# The postlexer's retyped keywords (see the top of grammar/nsg.lark).
+_LINE_START = {"ASG": "ASG_LINE", "NSG": "NSG_LINE"}
+
+
+class _LineStartPostLex:
+    """Marks an ``asg``/``nsg`` keyword that begins a line, so a one-line ``nic`` statement ends there.
+
+    It looks only at the previous token, never ahead, so the contextual lexer stays in step with the
+    parser state.
+    """
+
+    always_accept = tuple(_LINE_START)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        prev_end_line = 0
+        for tok in stream:
+            if tok.type in _LINE_START and tok.line > prev_end_line:
+                tok = Token.new_borrow_pos(_LINE_START[tok.type], tok, tok)
+            prev_end_line = tok.end_line or tok.line
+            yield tok
+
+
+def grammar_text() -> str:
+    """The grammar source: package data when installed, ``grammar/`` beside the package in a checkout."""
+    try:
+        return resources.files("nsgsolve.grammar").joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        import nsgsolve
+
+        return (Path(nsgsolve.__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE).read_text(encoding="utf-8")
+
+
+def _strict_available() -> bool:
+    # Lark's strict mode needs the optional `interegular` package for its terminal-collision check.
+    try:
+        import interegular  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=None)
+def parser(strict: bool | None = None) -> Lark:
+    """The LALR parser, built once. ``strict`` defaults to on whenever Lark can honour it."""
+    if strict is None:
+        strict = _strict_available()
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        start=list(START_SYMBOLS),
+        propagate_positions=True,
+        maybe_placeholders=False,
+        strict=strict,
+        postlex=_LineStartPostLex(),
+        lexer_callbacks={"COMMENT": _collect_comment},
+    )
+
+
+# ---------------------------------------------------------------- comments (for `nsgsolve fmt`)
+
+
+@dataclass(frozen=True)
+class Comment:
+    line: int
+    column: int
+    text: str  # with the leading '#'
+    own_line: bool  # nothing but blanks before it on its line
+
+
+_comment_sink = threading.local()
+
+
+def _collect_comment(tok: Token) -> None:
+    sink = getattr(_comment_sink, "items", None)
+    if sink is not None:
+        sink.append(tok)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse(text: str, filename: str, start: str = "policy") -> Tree:
+    """Parse ``text``; raise :class:`InputError` (E101/E102) on a syntax error."""
+    tree, _ = _parse(text, filename, start, want_comments=False)
+    return tree
+
+
+def parse_with_comments(text: str, filename: str, start: str = "policy") -> tuple[Tree, list[Comment]]:
+    return _parse(text, filename, start, want_comments=True)
+
+
+def _parse(text: str, filename: str, start: str, want_comments: bool) -> tuple[Tree, list[Comment]]:
+    p = parser()
+    _comment_sink.items = [] if want_comments else None
+    try:
+        tree = p.parse(text, start=start)
+    except UnexpectedInput as e:
+        raise InputError([syntax_diagnostic(e, text, filename, start)]) from None
+    finally:
+        toks = _comment_sink.items or []
+        _comment_sink.items = None
+    lines = text.split("\n")
+    comments = [Comment(t.line, t.column, t.value.rstrip(), not lines[t.line - 1][: t.column - 1].strip())
+                for t in toks]
+    return tree, comments
+
+
+# ---------------------------------------------------------------- syntax errors in words
+
+# Terminal name → words. Keyword terminals not listed here are shown as the keyword itself.
+TERMINAL_WORDS = {
+    "NAME": "a name",
+    "QUOTED_NAME": "a `quoted name`",
+    "ADDRESS": "an IPv4 address, CIDR or range",
+    "IPV6": "an address",
+    "INT": "a number",
+    "STRING": 'a "description"',
+    "ASG_LINE": "'asg' (at the start of a line)",
+    "NSG_LINE": "'nsg' (at the start of a line)",
+    "STAR": "'*'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "SLASH": "'/'",
+    "MINUS": "'-'",
+    "$END": "the end of the file",
+}
+
+RULE_SHAPE = 'PRIORITY allow|deny NAME PROTOCOL from SOURCE [port PORTS] to DESTINATION [port PORTS] ["description"]'
+
+# (label, hint, bad inputs). The first example whose parser state matches the error gives the hint, the
+# way Lark reports mistakes in its own grammar files. Each example is the shortest text that fails there.
+NSG = "nsg n {\n inbound {\n"
+MISTAKES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("rule without a name",
+     f"a rule is {RULE_SHAPE}; the name goes between the action and the protocol",
+     (NSG + "100 allow tcp from", NSG + "100 deny udp from", NSG + "100 allow any from")),
+    ("rule name starts with a digit",
+     "names start with a letter or '_'; write other names in back-quotes, e.g. `3389-rdp`",
+     (NSG + "100 allow 3", NSG + "100 allow 3389-rdp tcp")),
+    ("missing 'from'",
+     f"a rule is {RULE_SHAPE}",
+     (NSG + "100 allow a tcp Internet", NSG + "100 allow a tcp 1.2.3.4", NSG + "100 allow a tcp to")),
+    ("missing 'to'",
+     f"a rule is {RULE_SHAPE}; the destination follows 'to'",
+     (NSG + "100 allow a tcp from any b", NSG + "100 allow a tcp from any 100",
+      NSG + "100 allow a tcp from a }", NSG + "100 allow a tcp from a port 1 b")),
+    ("unknown protocol",
+     "the protocol is one of tcp, udp, icmp, esp, ah, any, * (after the rule name)",
+     (NSG + "100 allow a b", NSG + "100 allow a 6")),
+    ("unknown access",
+     "after the priority comes allow or deny",
+     (NSG + "100 a", NSG + "100 1")),
+    ("rule without a priority",
+     f"every rule starts with its priority (100-4096): {RULE_SHAPE}",
+     (NSG + "allow", NSG + "a", NSG + '100 allow a tcp from any to any "x" "y"')),
+    ("ports without 'port'",
+     "ports follow the keyword 'port', e.g. 'to WebServers port 80, 443'",
+     (NSG + "100 allow a tcp from any to any 80, 443 ", NSG + "100 allow a tcp from any to any 80-90")),
+    ("trailing comma in a list",
+     "remove the comma after the last item",
+     ("asg a,\nvnet", NSG + "100 allow a tcp from a, to", NSG + "100 allow a tcp from a to b port 1, }",
+      NSG + "100 allow a tcp from a to b port 1,\n 110 allow")),
+    ("'any' inside a list",
+     "'any' and '*' stand alone; a list names addresses, subnets, NICs, VNets or ASGs",
+     (NSG + "100 allow a tcp from a, any", NSG + "100 allow a tcp from a, *")),
+    ("range with spaces",
+     "write an address range without spaces, e.g. 10.0.0.1-10.0.0.9",
+     (NSG + "100 allow a tcp from 1.2.3.4 -", "define network a = 1.2.3.4 -")),
+    ("missing direction",
+     "rules sit inside 'inbound { ... }' or 'outbound { ... }' within the nsg block",
+     ("nsg n {\n 100", "nsg n {\n a", "nsg n { inbound 100")),
+    ("nsg without a block",
+     "an nsg statement is 'nsg NAME { inbound { ... } outbound { ... } }'",
+     ("nsg n\n", "nsg n 1", "nsg n nsg")),
+    ("unknown statement",
+     "a statement starts with subscription, tag, define, asg, vnet, nic, nsg, query or include",
+     ("a", "1", "asg a\n b", "}", "vnet v 10.0.0.0/16 {\n}\n}")),
+    ("nic without an address",
+     "write 'nic NAME in VNET/SUBNET ip ADDRESS|dynamic [asg A, B] [nsg N]' or the block form { ip ... }",
+     ("nic n in s\n", "nic n in s asg", "nic n in s nsg", "nic n ip")),
+    ("unclosed block",
+     "a '{' is not closed: add the missing '}'",
+     ("nsg n {", NSG, NSG + "100 allow a tcp from a to b", "vnet v 10.0.0.0/16 {", "vnet v 10.0.0.0/16 {\n subnet a 1.0.0.0/8")),
+    ("unterminated string",
+     'a description is one line in double quotes; write \\" for a quote inside it',
+     (NSG + '100 allow a tcp from a to b "x',)),
+    ("subnet without a prefix",
+     "a subnet is 'subnet NAME PREFIX [nsg NSG]', e.g. 'subnet web 10.0.1.0/24 nsg web-nsg'",
+     ("vnet v 10.0.0.0/16 {\n subnet a\n", "vnet v 10.0.0.0/16 {\n subnet a }", "vnet v 10.0.0.0/16 {\n subnet a nsg")),
+    ("vnet without an address space",
+     "a vnet is 'vnet NAME PREFIX[, PREFIX...] { subnet ... }'",
+     ("vnet v {", "vnet v\n")),
+    ("query shape",
+     "a query is 'can SOURCES reach DESTINATIONS [port PORTS] [PROTOCOL]', e.g. 'can Internet reach web1 port 22 tcp'",
+     ("query can a to", "query a", "query can a reach b tcp port", "query can a reach")),
+)
+
+
+def _match_hint(e: UnexpectedInput, start: str) -> str:
+    # State-based matching only applies to the `policy` start symbol; query texts get the query hint below.
+    p = parser()
+
+    def parse_fn(text: str) -> Tree:
+        return p.parse(text, start="policy")
+
+    label = None
+    if start == "policy" and isinstance(e, (UnexpectedToken, UnexpectedEOF)):
+        try:
+            label = e.match_examples(parse_fn, {lbl: list(ex) for lbl, _, ex in MISTAKES}, use_accepts=True)
+        except Exception:  # pragma: no cover - an example that parses would be a bug in the table
+            label = None
+    if label is None and start == "policy" and isinstance(e, UnexpectedCharacters):
+        label = _match_characters(e, parse_fn)
+    return next((hint for lbl, hint, _ in MISTAKES if lbl == label), "")
+
+
+def _match_characters(e: UnexpectedCharacters, parse_fn) -> str | None:
+    # match_examples compares parser states, which UnexpectedCharacters carries too; run it by hand so the
+    # comparison includes character errors from the examples.
+    for label, _, examples in MISTAKES:
+        for bad in examples:
+            try:
+                parse_fn(bad)
+            except UnexpectedInput as ut:
+                if ut.state == e.state and isinstance(ut, UnexpectedCharacters):
+                    return label
+    return None
+
+
+def _expected_names(e: UnexpectedInput, text: str = "", start: str = "policy") -> set[str]:
+    if isinstance(e, UnexpectedToken):
+        return set(e.accepts or e.expected)
+    if isinstance(e, UnexpectedCharacters):
+        # The contextual lexer's `allowed` is every terminal of a merged LALR state, far more than the
+        # parser would take here; replaying the text before the error gives the exact set.
+        try:
+            ip = parser().parse_interactive(text[:e.pos_in_stream], start=start)
+            ip.exhaust_lexer()
+            return set(ip.accepts()) - {"$END"} if text[e.pos_in_stream:].strip() else set(ip.accepts())
+        except UnexpectedInput:
+            return set(e.allowed or ())
+    if isinstance(e, UnexpectedEOF):
+        return set(e.expected)
+    return set()
+
+
+def _describe_terminal(name: str) -> tuple[str, str | None]:
+    """(words, keyword or None) for a terminal name."""
+    if name in TERMINAL_WORDS:
+        return TERMINAL_WORDS[name], None
+    try:
+        term = parser().get_terminal(name)
+    except KeyError:
+        return name.lower(), None
+    if term.pattern.type == "str":
+        return f"'{term.pattern.value}'", term.pattern.value
+    return name.lower(), None
+
+
+def expected_in_words(names: set[str]) -> tuple[str, list[str]]:
+    """"one of 'allow', 'deny'" style text, and the keywords among them (for did-you-mean)."""
+    names = set(names)
+    if {"NAME", "QUOTED_NAME"} <= names:
+        names.discard("QUOTED_NAME")
+    if "ADDRESS" in names:
+        names.discard("IPV6")
+    words, keywords = [], []
+    for n in names:
+        w, kw = _describe_terminal(n)
+        words.append(w)
+        if kw:
+            keywords.append(kw)
+    if "ASG_LINE" in names:
+        keywords.append("asg")
+    if "NSG_LINE" in names:
+        keywords.append("nsg")
+    words = sorted(set(words), key=lambda w: (w.startswith("the end"), not w.startswith("'"), w.lower()))
+    if len(words) == 1:
+        return words[0], keywords
+    return "one of " + ", ".join(words), keywords
+
+
+_WORD = re.compile(r"[A-Za-z0-9_.\-/:*`\"]+|\S")
+
+
+def _eof_position(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    # Point after the last non-blank character: that is where the missing text belongs.
+    for i in range(len(lines) - 1, -1, -1):
+        stripped = lines[i].rstrip()
+        if stripped:
+            return i + 1, len(stripped) + 1
+    return 1, 1
+
+
+def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str = "policy") -> Diagnostic:
+    names = _expected_names(e, text, start)
+    expected, keywords = expected_in_words(names)
+    hint = _match_hint(e, start)
+    if start == "query" and not hint:
+        hint = next(h for lbl, h, _ in MISTAKES if lbl == "query shape").replace("query ", "", 0)
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        line, col = _eof_position(text)
+        return Diagnostic("E102", f"unexpected end of {'query' if start == 'query' else 'file'}: "
+                                  f"expected {expected}", Span(filename, line, col, line, col + 1), hint)
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        found, line, col = str(tok), tok.line, tok.column
+        end_line, end_col = tok.end_line or line, tok.end_column or col + len(found)
+        if tok.type in _LINE_START.values() or tok.type in _LINE_START:
+            found = tok.value
+    else:
+        line, col = e.line, e.column
+        m = _WORD.match(text, e.pos_in_stream)
+        found = m.group(0) if m else text[e.pos_in_stream:e.pos_in_stream + 1]
+        end_line, end_col = line, col + len(found)
+    word = found.strip("`")
+    # A near miss of a keyword that fits here is the most specific advice; then the mistakes table.
+    if keywords and word.lower() not in KEYWORDS and re.fullmatch(r"[A-Za-z][A-Za-z_.\-]*", word):
+        dym = did_you_mean(word.lower(), keywords)
+        if dym:
+            hint = dym
+    if not hint and word.lower() in KEYWORDS and {"NAME", "QUOTED_NAME"} & names:
+        hint = f"'{word}' is a keyword; write a name spelled like a keyword in back-quotes: `{word}`"
+    shown = found if len(found) <= 40 else found[:37] + "..."
+    return Diagnostic("E101", f"unexpected '{shown}': expected {expected}",
+                      Span(filename, line, col, end_line, end_col), hint)
+
+
+def token_span(tok: Token, filename: str) -> Span:
+    return Span(filename, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + len(tok))
+
+
+def meta_span(meta, filename: str) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(filename, 0, 0)
+    return Span(filename, meta.line, meta.column, meta.end_line, meta.end_column)
