@@ -1,0 +1,1 @@
+"""Analyses over resolved policies (each module one question: lint, ...)."""

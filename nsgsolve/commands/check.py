@@ -1,0 +1,118 @@
+"""``nsgsolve check``: prove the ``assert`` contracts of policy files, with reports CI systems read."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import TextIO
+
+from ..errors import EXIT_FINDING, EXIT_OK, EXIT_UNKNOWN, InputError, UsageError
+from ..model import Assertion, Span
+from ..reports import FORMATS, Report, Status, render
+from .common import add_policy_args, formatter
+
+EPILOG = """examples:
+  nsgsolve check policies/*.nsg                                   # text; exit 1 if any assertion fails
+  nsgsolve check web.nsg --format sarif --output nsgsolve.sarif   # for GitHub code scanning
+  nsgsolve check web.nsg --format junit --output nsgsolve.xml     # Jenkins, GitLab, Azure Pipelines
+  nsgsolve check web.nsg --format github                          # annotations beside the diff in Actions
+
+assertions (in the policy file; see docs/contracts.md):
+  assert no Internet -> WebServers port 22
+  assert all Internet -> WebServers port 443 tcp
+  assert some VirtualNetwork -> db1 port 1433 tcp
+  assert only Internet -> WebServers port 80,443 tcp
+  assert no-rdp: no any -> any port 3389 except from 10.1.0.0/24 "RDP only from the jump hosts"
+
+exit status: 0 every assertion holds, 1 at least one fails, 2 invalid input or usage,
+3 none fails but at least one could not be decided (never reported as a pass)."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="prove the policy's assert contracts (exit 1 on a failure; SARIF, JUnit, ...)",
+                       description="Check every 'assert' in the policy files, for all packets, not samples. A "
+                                   "failing assertion is reported with its name and file:line, a witness packet, "
+                                   "the witness's full rule trace and the rules responsible.",
+                       epilog=EPILOG, formatter_class=formatter())
+    add_policy_args(p, multiple=True)
+    p.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write the report to FILE (the text report still goes to standard output)")
+    p.add_argument("--category", default="nsgsolve/check", metavar="NAME",
+                   help="SARIF run category: GitHub keeps the alerts of each category apart (default: %(default)s)")
+    p.add_argument("--rlimit", type=int, default=None, metavar="N",
+                   help="solver resource limit per question (abstract steps; deterministic across machines)")
+    p.set_defaults(func=run)
+
+
+class _Progress:
+    """One self-overwriting status line on a terminal; nothing when stderr is a file or a pipe (CI logs)."""
+
+    def __init__(self, err: TextIO):
+        self.err = err
+        self.on = hasattr(err, "isatty") and err.isatty()
+        self.width = 0
+
+    def __call__(self, i: int, n: int, a: Assertion) -> None:
+        if not self.on:
+            return
+        line = f"[{i + 1}/{n}] {a.span.file}:{a.span.line} {a.name}"[:100]
+        self.err.write("\r" + line.ljust(self.width))
+        self.err.flush()
+        self.width = len(line)
+
+    def done(self) -> None:
+        if self.on and self.width:
+            self.err.write("\r" + " " * self.width + "\r")
+            self.err.flush()
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .. import __version__
+    from ..analyses.contracts import check_policy
+    from ..importers import parse_param_assignments
+    from ..loader import load_policy
+    from ..resolve import resolve
+    from .common import tag_db
+
+    start = time.perf_counter()
+    params = parse_param_assignments(getattr(args, "param", None))
+    db = tag_db(args)
+    progress = _Progress(err)
+    findings = []
+    total = 0
+    try:
+        for path in args.policy:
+            policy = load_policy(path, params=params, params_file=getattr(args, "params_file", None),
+                                 symbolic=getattr(args, "symbolic", False))
+            n = sum(1 for a in policy.assertions if isinstance(a, Assertion))
+            if n == 0:
+                print(f"nsgsolve check: warning: {path} has no assertions", file=err)
+                continue
+            total += n
+            results = check_policy(policy, resolve(policy, db), rlimit=args.rlimit, progress=progress)
+            findings += [r.to_finding() for r in results]
+    finally:
+        progress.done()
+    if total == 0:
+        # A contract run that checked nothing must not look like a green build.
+        raise InputError.single("E703", "no assertions to check", Span(args.policy[0], 0, 0),
+                                "add 'assert ...' statements (docs/contracts.md) or check the file names")
+    statuses = {f.status for f in findings}
+    code = EXIT_FINDING if Status.FAIL in statuses else EXIT_UNKNOWN if Status.UNKNOWN in statuses else EXIT_OK
+    report = Report(tuple(findings), tuple(args.policy), code, "check", __version__, args.category,
+                    time.perf_counter() - start)
+    text = render(report, args.format)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+        except OSError as e:
+            raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+        out.write(render(report, "text") if args.format != "text" else text)
+    else:
+        out.write(text)
+    return code
+
+
+__all__ = ["register", "run"]

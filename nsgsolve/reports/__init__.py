@@ -1,0 +1,175 @@
+"""Reports CI systems read: text, JSON, JUnit XML, SARIF 2.1.0 and GitHub workflow annotations.
+
+Every writer takes a :class:`Report`, a list of :class:`Finding` plus how the run ended. A finding is
+the generic shape of "one check about one place in a policy": a contract assertion (``check``) is one,
+and so is an anomaly of the lint analysis. Analyses convert their own results into findings; the
+writers know nothing about assertions, so a new analysis gets every format by producing findings.
+
+Identity matters more than wording here: ``rule_id`` and ``name`` are what CI systems key history on
+(JUnit test names, SARIF ``ruleId`` and fingerprints), so they must survive edits elsewhere in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Sequence
+
+from ..model import Span
+
+
+class Status(Enum):
+    """Three-valued, like the verdict: UNKNOWN is never a pass."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a source file, 1-based; ``line == 0`` when the place has no source (an Azure default rule)."""
+
+    file: str
+    line: int
+    column: int = 1
+    end_line: int = 0
+    end_column: int = 0
+    label: str = ""  # what is there, e.g. "allow rule Allow-SSH (priority 100) in nsg web-nsg"
+
+    @classmethod
+    def from_span(cls, span: Span | None, label: str = "") -> "Location":
+        if span is None:
+            return cls("", 0, 0, 0, 0, label)
+        return cls(span.file, span.line, span.column, span.end_line, span.end_column, label)
+
+    @property
+    def has_source(self) -> bool:
+        return self.line > 0 and bool(self.file) and not self.file.startswith("<")
+
+    @property
+    def region(self) -> tuple[int, int, int, int]:
+        """(start line, start column, end line, end column) with the gaps filled, for formats that need all four."""
+        line = max(self.line, 1)
+        col = max(self.column, 1)
+        end_line = self.end_line if self.end_line >= line else line
+        end_col = self.end_column if (self.end_column > 0 and (end_line > line or self.end_column > col)) else col + 1
+        return line, col, end_line, end_col
+
+    def __str__(self) -> str:
+        if not self.has_source:
+            return self.file or "(no source)"
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"file": self.file, "line": self.line, "column": self.column,
+                             "end_line": self.end_line, "end_column": self.end_column}
+        if self.label:
+            d["label"] = self.label
+        return d
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One checked claim about one place, in the shape every writer reads.
+
+    ``title`` is the one line a summary shows (JUnit ``message``, the annotation title, SARIF's first
+    sentence); ``detail`` is the multi-line body (witness table, trace). ``data`` is the structured
+    payload the JSON writer emits as is (it must be JSON-serialisable)."""
+
+    rule_id: str  # stable: "assert/<name>", later "NSG001/shadowed-rule"
+    name: str  # stable test name within its file: the assertion's name, the rule's name
+    status: Status
+    title: str
+    location: Location
+    rule_short: str = ""  # SARIF rule shortDescription
+    rule_full: str = ""  # SARIF rule fullDescription
+    rule_help: str = ""  # SARIF rule help
+    detail: str = ""
+    level: str = "error"  # SARIF level of a failing finding: "error" | "warning" | "note"
+    related: tuple[Location, ...] = ()
+    flow: tuple[Location, ...] = ()  # the witness path, for SARIF codeFlows
+    category: str = ""  # e.g. "assert/no"; JUnit failure type, SARIF tag
+    seconds: float = 0.0  # time spent deciding it (JUnit testcase time)
+    data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of (rule id, name): never of the line, so moving a claim does not make a new alert."""
+        key = f"{self.rule_id}\x00{self.name}".encode()
+        return hashlib.sha256(key).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Findings of one run, with what the run was and how it ended."""
+
+    findings: tuple[Finding, ...]
+    files: tuple[str, ...]
+    exit_code: int
+    command: str = "check"
+    tool_version: str = ""
+    category: str = "nsgsolve/check"  # SARIF runAutomationDetails.id prefix; GitHub keeps alerts per category
+    duration: float = 0.0  # seconds, whole run
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for f in self.findings:
+            out[f.status.value] += 1
+        return out
+
+
+EXIT_DESCRIPTIONS = {
+    0: "every assertion holds",
+    1: "at least one assertion fails",
+    2: "invalid input or usage",
+    3: "the solver could not decide at least one assertion",
+}
+
+
+def relative_uri(path: str, root: str | None = None) -> str:
+    """A repository-relative, forward-slash path (what SARIF viewers and GitHub annotations resolve)."""
+    if not path or path.startswith("<"):
+        return path
+    root = root or os.getcwd()
+    try:
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    except ValueError:  # another drive on Windows
+        rel = path
+    if rel.startswith(".."):
+        rel = path
+    return rel.replace(os.sep, "/")
+
+
+FORMATS = ("text", "json", "junit", "sarif", "github")
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report in one of :data:`FORMATS`."""
+    if fmt == "text":
+        from .text import render_text
+
+        return render_text(report)
+    if fmt == "json":
+        from .json import render_json
+
+        return render_json(report)
+    if fmt == "junit":
+        from .junit import render_junit
+
+        return render_junit(report)
+    if fmt == "sarif":
+        from .sarif import render_sarif
+
+        return render_sarif(report)
+    if fmt == "github":
+        from .github import render_github
+
+        return render_github(report)
+    raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+__all__ = ["EXIT_DESCRIPTIONS", "FORMATS", "Finding", "Location", "Report", "Status", "relative_uri", "render"]

@@ -1,0 +1,144 @@
+"""Contracts: every assertion kind passes and fails where it should, with witness, trace and responsible rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from contract_fixtures import (
+    ANY, FILE, INTERNET, LINE, WEB, AssertExcept, AssertionKind, NicAddr, Protocol, assertion, cidr, ports,
+    web_policy, with_assertions,
+)
+from nsgsolve.analyses.contracts import Verdict, check_policy, unique_names
+from nsgsolve.errors import InputError
+from nsgsolve.evaluate import Evaluator
+from nsgsolve.model import Ref, TagSide
+from nsgsolve.resolve import resolve
+
+K = AssertionKind
+
+
+def check_one(a, **kw):
+    (r,) = check_policy(with_assertions(web_policy(**kw), a))
+    return r
+
+
+def test_no_fails_with_an_allowed_witness_and_the_allow_rule_responsible():
+    r = check_one(assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22)))
+    assert r.verdict is Verdict.FAIL
+    w = r.witness
+    assert w is not None and w.allowed and w.packet.dport == 22 and w.packet.protocol == 6
+    assert str(w.dst_endpoint) == "web1"
+    assert [s.rule for s in w.trace] == ["Allow-SSH"]
+    (resp,) = r.responsible
+    assert (resp.rule, resp.priority, resp.nsg) == ("Allow-SSH", 200, "web-nsg")
+    assert (resp.span.file, resp.span.line) == (FILE, LINE["Allow-SSH"])
+    # The witness is real: the reference evaluator, run independently, allows it.
+    assert Evaluator(resolve(web_policy())).evaluate(w.packet).allowed
+
+
+def test_no_passes_when_the_rule_is_gone():
+    r = check_one(assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22)), ssh_open=False)
+    assert r.verdict is Verdict.PASS and r.witness is None
+
+
+def test_all_passes_and_fails_with_the_blocking_rule():
+    ok = check_one(assertion(K.ALL, "all Internet -> WebServers port 443 tcp", dports=ports(443), proto=Protocol.TCP))
+    assert ok.verdict is Verdict.PASS
+    bad = check_one(assertion(K.ALL, "all Internet -> WebServers port 443", dports=ports(443)))  # udp is not open
+    assert bad.verdict is Verdict.FAIL
+    assert not bad.witness.allowed and bad.witness.packet.protocol == 17
+    (resp,) = bad.responsible
+    assert (resp.rule, resp.is_default) == ("DenyAllInBound", True)
+
+
+def test_some_passes_with_an_example_and_fails_when_nothing_gets_through():
+    vnet = (TagSide(Ref("VirtualNetwork")),)
+    ok = check_one(assertion(K.SOME, "some VirtualNetwork -> web1 port 1433 tcp", src=vnet,
+                             dst=(NicAddr(Ref("web1")),), dports=ports(1433), proto=Protocol.TCP))
+    assert ok.verdict is Verdict.PASS and ok.witness.allowed
+    bad = check_one(assertion(K.SOME, "some Internet -> web1 port 1433 tcp", dst=(NicAddr(Ref("web1")),),
+                              dports=ports(1433), proto=Protocol.TCP))
+    assert bad.verdict is Verdict.FAIL
+    assert bad.witness is not None and not bad.witness.allowed  # an example of the blocking
+    assert bad.responsible[0].rule == "DenyAllInBound"
+
+
+def test_only_fails_on_a_port_outside_the_contract_and_passes_without_it():
+    a = assertion(K.ONLY, "only Internet -> WebServers port 80,443 tcp", dports=ports(80, 443), proto=Protocol.TCP)
+    bad = check_one(a)
+    assert bad.verdict is Verdict.FAIL and bad.witness.allowed
+    assert bad.witness.packet.dport == 22 and [r.rule for r in bad.responsible] == ["Allow-SSH"]
+    assert check_one(a, ssh_open=False).verdict is Verdict.PASS
+
+
+def test_internet_endpoint_leaves_out_the_azure_host_address():
+    # 168.63.129.16 is public but Azure's own; AllowVnetInBound admits it. As an endpoint, Internet means
+    # Internet hosts (docs/contracts.md), so this holds; naming the address shows the default rule.
+    a = assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22))
+    assert check_one(a, ssh_open=False).verdict is Verdict.PASS
+    host = assertion(K.NO, "no 168.63.129.16/32 -> WebServers port 22", src=(cidr("168.63.129.16/32"),),
+                     dports=ports(22))
+    r = check_one(host, ssh_open=False)
+    assert r.verdict is Verdict.FAIL and r.responsible[0].rule == "AllowVnetInBound"
+
+
+def test_except_removes_the_documented_exception():
+    admins = (cidr("203.0.113.0/24"),)
+    base = dict(src=ANY, dst=WEB, dports=ports(22))
+    bad = check_one(assertion(K.NO, "no any -> WebServers port 22", **base))
+    assert bad.verdict is Verdict.FAIL
+    # Allow-SSH admits every Internet source: excepting one /24 is not enough; excepting Internet and the
+    # VNet (AllowVnetInBound) is.
+    partial = check_one(assertion(K.NO, "no any -> WebServers port 22 except from 203.0.113.0/24",
+                                  excepts=(AssertExcept(sources=admins),), **base))
+    assert partial.verdict is Verdict.FAIL
+    assert not (0xCB007100 <= partial.witness.packet.src <= 0xCB0071FF)
+    vnet = TagSide(Ref("VirtualNetwork"))
+    full = check_one(assertion(K.NO, "no any -> WebServers port 22 except from Internet, VirtualNetwork",
+                               excepts=(AssertExcept(sources=INTERNET + (vnet,)),), **base))
+    assert full.verdict is Verdict.PASS
+    # An except on the port instead of the source: nothing of port 22 is left to examine.
+    by_port = check_one(assertion(K.NO, "no any -> WebServers port 22 except port 22",
+                                  excepts=(AssertExcept(ports=ports(22)),), **base))
+    assert by_port.verdict is Verdict.PASS
+
+
+def test_traffic_between_outside_addresses_is_not_the_policys():
+    # Neither end is a NIC: nothing filters it, and it is no contract's business (docs/contracts.md).
+    r = check_one(assertion(K.NO, "no 198.51.100.0/24 -> 192.0.2.0/24", src=(cidr("198.51.100.0/24"),),
+                            dst=(cidr("192.0.2.0/24"),)))
+    assert r.verdict is Verdict.PASS
+
+
+def test_clean_is_never_a_pass_until_lint_is_wired():
+    r = check_one(assertion(K.CLEAN, "clean"))
+    assert r.verdict is Verdict.UNKNOWN and "unsupported" in r.reason
+    r = check_one(assertion(K.NO_SHADOWED, "no shadowed"))
+    assert r.verdict is Verdict.UNKNOWN
+
+
+def test_solver_giving_up_is_unknown_not_pass():
+    p = with_assertions(web_policy(ssh_open=False),
+                        assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22)))
+    (r,) = check_policy(p, rlimit=1)
+    assert r.verdict is Verdict.UNKNOWN and "gave up" in r.summary
+
+
+def test_names_explicit_unique_derived_numbered():
+    a = assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22))
+    assert unique_names([a, a]) == ["no-internet-webservers-port-22", "no-internet-webservers-port-22-2"]
+    n = assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22), name="no-ssh")
+    with pytest.raises(InputError) as e:
+        unique_names([n, n])
+    assert e.value.diagnostics[0].code == "E701"
+
+
+def test_solver_modes_agree():
+    asserts = [assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22), line=20),
+               assertion(K.ALL, "all Internet -> WebServers port 443 tcp", dports=ports(443), proto=Protocol.TCP, line=21),
+               assertion(K.ONLY, "only Internet -> WebServers port 80,443,22 tcp", dports=ports(80, 443, 22),
+                         proto=Protocol.TCP, line=22)]
+    p = with_assertions(web_policy(), *asserts)
+    by_mode = {m: [r.verdict for r in check_policy(p, solver_mode=m)] for m in ("assumptions", "push", "fresh")}
+    assert by_mode["assumptions"] == [Verdict.FAIL, Verdict.PASS, Verdict.PASS]
+    assert by_mode["push"] == by_mode["fresh"] == by_mode["assumptions"]
