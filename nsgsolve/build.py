@@ -175,7 +175,7 @@ class _Builder:
         sp = self.span(tok)
         if tok.type == "QUOTED_NAME":
             return tok.value[1:-1], sp
-        if tok.value.lower() in syntax.KEYWORDS:
+        if tok.value.lower() in syntax.RESERVED_NAMES:
             hint = f"write `{tok.value}` to use it as a name"
             if tok.value.lower() == "any":
                 hint = "'any' and '*' stand alone, never inside a list; " + hint

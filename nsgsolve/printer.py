@@ -41,7 +41,7 @@ _MAX_PAD = {"name": 40, "src": 48}
 
 def quote_name(name: str) -> str:
     """A name as it must be written: bare when it is a plain identifier and no keyword, else `quoted`."""
-    if _PLAIN_NAME.fullmatch(name) and name.lower() not in syntax.KEYWORDS:
+    if _PLAIN_NAME.fullmatch(name) and name.lower() not in syntax.RESERVED_NAMES:
         return name
     if not name or "`" in name or "\n" in name:
         raise ValueError(f"the name {name!r} cannot be written in the policy language "
@@ -347,38 +347,47 @@ def format_text(text: str, filename: str) -> str:
     policy, bag, _ = build_tree(tree, text, filename)
     bag.raise_if_errors()
     lines = _Printer(policy, source_order=True, anchors=_tree_anchors(tree)).lines()
-    return _render(_place_comments(lines, comments))
+    return _render(_place_comments(lines, comments, text.split("\n")))
 
 
-def _place_comments(lines: list[_Line], comments: list[syntax.Comment]) -> list[_Line]:
+def _place_comments(lines: list[_Line], comments: list[syntax.Comment], source: list[str]) -> list[_Line]:
+    def blank(line_no: int) -> bool:  # 1-based source line
+        return 1 <= line_no <= len(source) and not source[line_no - 1].strip()
+
     keyed = sorted((ln.key, i) for i, ln in enumerate(lines) if ln.key is not None)
     keys = [k for k, _ in keyed]
-    before: dict[int, list[str]] = {}
+    before: dict[int, list[syntax.Comment]] = {}
     after: dict[int, list[str]] = {}
     tail: list[str] = []
     for c in comments:
         if c.own_line:
             j = bisect_right(keys, c.line)  # the first anchor below the comment
             if j < len(keyed):
-                before.setdefault(keyed[j][1], []).append(c.text)
+                before.setdefault(keyed[j][1], []).append(c)
             else:
                 tail.append(c.text)
         else:
             j = bisect_right(keys, c.line) - 1  # the anchor whose statement the comment ends a line of
             if j < 0:
-                before.setdefault(keyed[0][1] if keyed else -1, []).append(c.text)
+                before.setdefault(keyed[0][1] if keyed else -1, []).append(c)
                 continue
             first = bisect_left(keys, keys[j])  # several printed lines may stand for one source line
             after.setdefault(keyed[first][1], []).append(c.text)
     out: list[_Line] = []
     for i, ln in enumerate(lines):
-        for t in before.get(i, ()):
-            out.append(_Line(ln.depth, t))
+        # Blank lines around comment blocks are the user's paragraphs (a file header, a section title):
+        # keep one where the source had any.
+        for c in before.get(i, ()):
+            if blank(c.line - 1) and out and out[-1].text:
+                out.append(_Line(0, ""))
+            out.append(_Line(ln.depth, c.text))
+            if blank(c.line + 1) and ln.text:
+                out.append(_Line(0, ""))
         if i in after:
             out.append(dataclasses.replace(ln, text=f"{ln.text}  {' '.join(after[i])}"))
         else:
             out.append(ln)
-    tail = before.get(-1, []) + tail
+    tail = [c.text for c in before.get(-1, [])] + tail
     if tail:
         if out:
             out.append(_Line(0, ""))

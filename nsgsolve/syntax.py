@@ -32,6 +32,11 @@ KEYWORDS = frozenset(STATEMENT_KEYWORDS + (
     "inbound", "outbound", "from", "to", "port", "allow", "deny", "tcp", "udp", "icmp", "esp", "ah", "any",
 ))
 
+# Keywords that a name cannot be spelled as (in any case) without back-quotes: these are the ones the
+# parser accepts where a name may also stand (`from any`, `to asg X`, `port any`), plus asg/nsg, which the
+# postlexer reads as keywords everywhere. Every other keyword is read as a name where a name is expected.
+RESERVED_NAMES = frozenset(("any", "asg", "nsg", "nic", "subnet", "vnet", "tag"))
+
 # The postlexer's retyped keywords (see the top of grammar/nsg.lark).
 _LINE_START = {"ASG": "ASG_LINE", "NSG": "NSG_LINE"}
 
@@ -357,7 +362,7 @@ def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str =
         dym = did_you_mean(word.lower(), keywords)
         if dym:
             hint = dym
-    if not hint and word.lower() in KEYWORDS and {"NAME", "QUOTED_NAME"} & names:
+    if not hint and word.lower() in RESERVED_NAMES and {"NAME", "QUOTED_NAME"} & names:
         hint = f"'{word}' is a keyword; write a name spelled like a keyword in back-quotes: `{word}`"
     shown = found if len(found) <= 40 else found[:37] + "..."
     return Diagnostic("E101", f"unexpected '{shown}': expected {expected}",
