@@ -26,6 +26,7 @@ from lark import Token, Tree
 from . import syntax
 from .errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
 from .model import (
+    AssertExcept, Assertion, AssertionKind, assertion_name, claim_text,
     AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix,
     NetworkDefine, NetworkRef, Nic, NicAddr, Nsg, Policy, PortItem, PortRange, PortSpec, PortsDefine, PortsRef,
     PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl,
@@ -222,6 +223,7 @@ class _Builder:
         vnets, nics, asgs, nsgs, tags, networks, ports, queries = [], [], [], [], [], [], [], []
         subscription: Subscription | None = None
         subscription_span: Span | None = None
+        assertions: list[Assertion] = []
         for st in tree.children:
             kind = st.data
             if kind == "asg_decl":
@@ -252,13 +254,17 @@ class _Builder:
                     continue
                 subscription_span = sp
                 subscription = self.subscription(value, sp)
+            elif kind == "assert_stmt":
+                a = self.assertion(st)
+                if a is not None:
+                    assertions.append(a)
             elif kind == "include":
                 self.bag.error("E103", "'include' is not supported yet", self.span(st),
                                "put the statements of the included file in this file")
             else:  # pragma: no cover - the grammar has no other statement
                 raise AssertionError(kind)
         return Policy(tuple(vnets), tuple(nics), tuple(asgs), tuple(nsgs), tuple(tags), tuple(networks),
-                      tuple(ports), subscription, tuple(queries), source=self.file)
+                      tuple(ports), subscription, tuple(queries), assertions=tuple(assertions), source=self.file)
 
     def subscription(self, value: str, sp: Span) -> Subscription | None:
         for s in Subscription:
@@ -663,6 +669,56 @@ class _Builder:
             else:
                 out.append(self.addr_item(i))  # type: ignore[arg-type]
         return tuple(out)
+
+    # -- assertions (docs/contracts.md)
+    def assertion(self, st: Tree) -> Assertion | None:
+        """assert_stmt → Assertion; the traffic reuses the query's endpoints, ports and protocol."""
+        name_tok = next((c for c in st.children if isinstance(c, Token) and c.type == "ASSERT_NAME"), None)
+        msg_tok = next((c for c in st.children if isinstance(c, Token) and c.type == "STRING"), None)
+        body = next(c for c in st.children if isinstance(c, Tree))
+        kind = {"assert_no": AssertionKind.NO, "assert_all": AssertionKind.ALL, "assert_some": AssertionKind.SOME,
+                "assert_only": AssertionKind.ONLY, "assert_clean": AssertionKind.CLEAN,
+                "assert_no_shadowed": AssertionKind.NO_SHADOWED}[body.data]
+        traffic: Query | None = None
+        excepts: list[AssertExcept] = []
+        trees = [c for c in body.children if isinstance(c, Tree)]
+        if trees:
+            traffic = self.traffic(trees[0])
+            excepts = [e for e in (self.except_clause(ex) for ex in trees[1:]) if e is not None]
+            if traffic is None or len(excepts) != len(trees) - 1:
+                return None
+        text = " ".join(self.text[body.meta.start_pos:body.meta.end_pos].split())
+        # A derived name comes from the model, not the text, so reformatting never renames a CI test.
+        name = name_tok.value[:-1] if name_tok is not None else assertion_name(claim_text(kind, traffic, tuple(excepts)))
+        message = unescape(msg_tok.value) if msg_tok is not None else ""
+        return Assertion(kind, traffic, tuple(excepts), name, message, self.span(st), text, name_tok is not None)
+
+    def traffic(self, node: Tree) -> Query | None:
+        ch = node.children
+        sources, destinations = self.query_endpoints(ch[0]), self.query_endpoints(ch[1])
+        ports_node = next((c for c in ch[2:] if c.data == "ports"), None)
+        proto_node = next((c for c in ch[2:] if c.data == "protocol"), None)
+        protocol = Protocol.parse(proto_node.children[0].value) if proto_node is not None else Protocol.ANY
+        if sources is None or destinations is None:
+            return None
+        return Query(sources, destinations, self.ports(ports_node), protocol, self.span(node),
+                     self.text[node.meta.start_pos:node.meta.end_pos])
+
+    def except_clause(self, node: Tree) -> AssertExcept | None:
+        parts = {c.data: c for c in node.children}
+        sp = self.span(node)
+        if not parts:
+            self.bag.error("E704", "an except clause must say what it leaves out", sp,
+                           "e.g. 'except from 10.1.0.0/24', 'except to db1', 'except port 22' or 'except udp'")
+            return None
+        src = self.query_endpoints(parts["except_from"].children[0]) if "except_from" in parts else None
+        dst = self.query_endpoints(parts["except_to"].children[0]) if "except_to" in parts else None
+        if ("except_from" in parts and src is None) or ("except_to" in parts and dst is None):
+            return None
+        proto = parts.get("protocol")
+        return AssertExcept(src, dst, self.ports(parts.get("ports")),
+                            Protocol.parse(proto.children[0].value) if proto is not None else Protocol.ANY, sp,
+                            self.text[node.meta.start_pos:node.meta.end_pos])
 
 
 # ---------------------------------------------------------------- public API

@@ -435,6 +435,61 @@ def assertion_name(text: str) -> str:
     return slug
 
 
+def claim_text(kind: AssertionKind, traffic: Query | None, excepts: tuple[AssertExcept, ...] = ()) -> str:
+    """An assertion's claim in one canonical spelling, from the model alone (not the source text), so a
+    derived name survives reformatting: ``*`` and ``any``, spacing and case all give the same text."""
+
+    def ep(e: object) -> str:
+        if isinstance(e, AnyAddress):
+            return "any"
+        if isinstance(e, TagSide):
+            return e.tag.name
+        if isinstance(e, AsgSide):
+            return "asg " + ", asg ".join(r.name for r in e.asgs)
+        if isinstance(e, Cidr):
+            return f"{_ip_text(e.network)}/{e.length}"
+        if isinstance(e, IpRange):
+            return f"{_ip_text(e.lo)}-{_ip_text(e.hi)}"
+        if isinstance(e, NicAddr):
+            return e.nic.name
+        if isinstance(e, SubnetAddr):
+            return str(e.subnet)
+        if isinstance(e, VnetAddr):
+            return e.vnet.name
+        if isinstance(e, NetworkRef):
+            return e.define.name
+        return getattr(e, "text", repr(e))
+
+    def eps(es: tuple | None) -> str:
+        return "any" if es is None else ", ".join(ep(e) for e in es)
+
+    def pp(spec: PortSpec, proto: Protocol) -> str:
+        out = ""
+        if not spec.is_any:
+            items = [(f"{i.lo}" if i.lo == i.hi else f"{i.lo}-{i.hi}") if isinstance(i, PortRange) else i.define.name
+                     for i in spec.items or ()]
+            out += " port " + ", ".join(items)
+        if proto is not Protocol.ANY:
+            out += " " + proto.value.lower()
+        return out
+
+    if traffic is None:
+        return kind.value
+    text = f"{kind.value} {eps(traffic.sources)} -> {eps(traffic.destinations)}{pp(traffic.ports, traffic.protocol)}"
+    for x in excepts:
+        text += " except"
+        if x.sources is not None:
+            text += " from " + eps(x.sources)
+        if x.destinations is not None:
+            text += " to " + eps(x.destinations)
+        text += pp(x.ports, x.protocol)
+    return text
+
+
+def _ip_text(v: int) -> str:
+    return f"{v >> 24 & 255}.{v >> 16 & 255}.{v >> 8 & 255}.{v & 255}"
+
+
 @dataclass(frozen=True)
 class Policy:
     vnets: tuple[VNet, ...] = ()

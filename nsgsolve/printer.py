@@ -28,6 +28,7 @@ from lark import Tree
 from . import syntax
 from .build import NameTable, build_tree
 from .model import (
+    Assertion,
     NOSPAN, AddrItem, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix, NetworkRef,
     Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide,
     Span, SubnetAddr, SubnetRef, TagSide, VNet, VnetAddr,
@@ -161,6 +162,26 @@ class _Printer:
                 f"{', '.join(self.endpoint(e) for e in q.destinations)}{self.ports(q.ports)}")
         return text if q.protocol is Protocol.ANY else f"{text} {q.protocol.value.lower()}"
 
+    def assertion(self, a: Assertion) -> str:
+        """``assert [NAME:] KIND SRC -> DST [port P] [PROTO] [except ...]* ["message"]`` (docs/contracts.md)."""
+        def eps(es) -> str:
+            return ", ".join(self.endpoint(e) for e in es)
+
+        def tail(ports: PortSpec, proto: Protocol) -> str:
+            return self.ports(ports) + ("" if proto is Protocol.ANY else f" {proto.value.lower()}")
+
+        # An explicit name was one ASSERT_NAME token, so it prints back as it was written (no quoting).
+        text = "assert " + (f"{a.name}: " if a.explicit_name else "") + a.kind.value
+        if a.traffic is not None:
+            q = a.traffic
+            text += f" {eps(q.sources)} -> {eps(q.destinations)}{tail(q.ports, q.protocol)}"
+        for x in a.excepts:
+            text += " except"
+            text += f" from {eps(x.sources)}" if x.sources is not None else ""
+            text += f" to {eps(x.destinations)}" if x.destinations is not None else ""
+            text += tail(x.ports, x.protocol)
+        return text + (f" {escape(a.message)}" if a.message else "")
+
     def vnet(self, v: VNet) -> list[_Line]:
         head = f"vnet {quote_name(v.name)} {', '.join(cidr_text(c) for c in v.address_spaces)}"
         body: list[_Line] = []
@@ -284,6 +305,8 @@ class _Printer:
             add("nsg", nsg.span, self.nsg(nsg))
         for q in p.queries:
             add("query", q.span, [_Line(0, self.query(q), _key(q.span))])
+        for a in p.assertions:
+            add("assert", a.span, [_Line(0, self.assertion(a), _key(a.span))])
         out.sort(key=lambda s: s[0])
         return out
 
