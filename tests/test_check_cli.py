@@ -1,0 +1,162 @@
+"""`nsgsolve check` end to end: parsed assertions, exit statuses, --format/--output, the shipped examples."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from nsgsolve.cli import run
+from nsgsolve.loader import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.nsg"))
+
+POLICY = """\
+vnet hub 10.0.0.0/16 {
+  subnet web 10.0.1.0/24 nsg web-nsg
+}
+asg WebServers
+nic web1 in hub/web ip 10.0.1.4 asg WebServers
+nsg web-nsg {
+  inbound {
+    100 allow Allow-Web tcp from Internet to WebServers port 80, 443
+    200 allow Allow-SSH tcp from Internet to any port 22
+  }
+}
+"""
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(tmp_path: Path, body: str, name: str = "p.nsg") -> str:
+    p = tmp_path / name
+    p.write_text(POLICY + body, encoding="utf-8")
+    return str(p)
+
+
+def test_the_issue_examples_parse_as_written(tmp_path):
+    f = write(tmp_path, """\
+assert no Internet -> WebServers port 22
+assert all Internet -> WebServers port 443 tcp
+assert some VirtualNetwork -> web1 port 1433 tcp
+assert only Internet -> WebServers port 80,443 tcp
+assert clean
+assert no shadowed
+assert no-ssh: no Internet -> WebServers port 22 "SSH must never be open from the Internet"
+assert no any -> any port 3389 except from 10.1.0.0/24
+""")
+    p = load_policy(f)
+    kinds = [a.kind.value for a in p.assertions]
+    assert kinds == ["no", "all", "some", "only", "clean", "no shadowed", "no", "no"]
+    named = p.assertions[6]
+    assert (named.name, named.explicit_name, named.message) == ("no-ssh", True, "SSH must never be open from the Internet")
+    assert named.span.line == len(POLICY.splitlines()) + 7
+    assert p.assertions[7].excepts[0].sources is not None and p.assertions[7].excepts[0].destinations is None
+    assert not p.assertions[0].explicit_name and p.assertions[0].name == "no-internet-asg-webservers-port-22"
+
+
+def test_derived_names_survive_reformatting(tmp_path):
+    a = load_policy(write(tmp_path, "assert no * -> WebServers port 22,80 TCP\n", "a.nsg"))
+    b = load_policy(write(tmp_path, "assert   no any ->  WebServers  port 22, 80 tcp  # same claim\n", "b.nsg"))
+    assert a.assertions[0].name == b.assertions[0].name
+
+
+def test_exit_0_when_all_hold(tmp_path):
+    code, out, _ = cli("check", write(tmp_path, "assert all Internet -> WebServers port 443 tcp\n"))
+    assert code == 0 and "1 passed, 0 failed" in out
+
+
+def test_exit_1_with_witness_trace_and_responsible_rule(tmp_path):
+    f = write(tmp_path, 'assert no-ssh: no Internet -> WebServers port 22 "no SSH from outside"\n')
+    code, out, _ = cli("check", f)
+    assert code == 1
+    line = len(POLICY.splitlines()) + 1
+    assert f"FAIL    no-ssh  {f}:{line}:1" in out
+    assert "witness (allowed): Tcp" in out and "-> 10.0.1.4:22" in out
+    assert "Allow by Allow-SSH (priority 200)" in out  # the trace
+    assert f"allow rule Allow-SSH (priority 200) in nsg web-nsg on subnet hub/web  {f}:9:" in out
+
+
+def test_exit_2_for_invalid_input(tmp_path):
+    code, _, err = cli("check", write(tmp_path, "assert no Internet -> NoSuchThing port 22\n"))
+    assert code == 2 and "NoSuchThing" in err
+    code, _, err = cli("check", write(tmp_path, "assert no Internet -> WebServers except\n"))
+    assert code == 2 and "E704" in err
+    code, _, err = cli("check", write(tmp_path, "assert a: no Internet -> WebServers\nassert a: all Internet -> WebServers\n"))
+    assert code == 2 and "E701" in err
+
+
+def test_exit_2_when_there_is_nothing_to_check(tmp_path):
+    code, _, err = cli("check", write(tmp_path, ""))
+    assert code == 2 and "E703" in err and "has no assertions" in err
+
+
+def test_exit_3_when_undecided_and_nothing_fails(tmp_path):
+    f = write(tmp_path, "assert clean\nassert all Internet -> WebServers port 443 tcp\n")
+    code, out, _ = cli("check", f)
+    assert code == 3 and "UNKNOWN clean" in out and "unsupported" in out
+    # The solver giving up is undecided too, never a pass.
+    code, out, _ = cli("check", write(tmp_path, "assert no Internet -> WebServers port 25\n"), "--rlimit", "1")
+    assert code == 3 and "gave up" in out
+    # A failure outranks an undecided assertion: the build is red for a definite reason.
+    code, _, _ = cli("check", write(tmp_path, "assert clean\nassert no Internet -> WebServers port 22\n"))
+    assert code == 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "junit", "sarif", "github"])
+def test_formats_to_output_file_keep_text_on_stdout(tmp_path, fmt):
+    f = write(tmp_path, "assert no Internet -> WebServers port 22\n")
+    target = tmp_path / f"report.{fmt}"
+    code, out, _ = cli("check", f, "--format", fmt, "--output", str(target))
+    assert code == 1
+    body = target.read_text(encoding="utf-8")
+    assert "FAIL" in out  # the log still says what failed
+    if fmt in ("json", "sarif"):
+        json.loads(body)
+    elif fmt == "junit":
+        assert body.startswith("<?xml") and "<testsuites>" in body
+    else:
+        assert body.startswith("::error file=")
+
+
+def test_sarif_category_option(tmp_path):
+    f = write(tmp_path, "assert no Internet -> WebServers port 22\n")
+    code, out, _ = cli("check", f, "--format", "sarif", "--category", "nsg/prod")
+    assert json.loads(out)["runs"][0]["automationDetails"]["id"] == "nsg/prod/"
+
+
+def test_progress_only_on_a_terminal(tmp_path):
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    f = write(tmp_path, "assert no Internet -> WebServers port 22\nassert all Internet -> WebServers port 443 tcp\n")
+    err = Tty()
+    run(["check", f], io.StringIO(), err)
+    assert "[2/2]" in err.getvalue()
+    _, _, plain = cli("check", f)
+    assert "[1/2]" not in plain
+
+
+def test_examples_carry_assertions_that_pass():
+    assert EXAMPLES, "examples/*.nsg are missing"
+    for path in EXAMPLES:
+        assert load_policy(path).assertions, f"{path} has no assertions"
+    code, out, err = cli("check", *EXAMPLES)
+    assert code == 0, out + err
+    assert " 0 failed, 0 undecided" in out
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        run(["check", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "--format sarif" in text and "exit status" in text
