@@ -98,6 +98,18 @@ def test_exit_2_when_there_is_nothing_to_check(tmp_path):
     assert code == 2 and "E703" in err and "has no assertions" in err
 
 
+def test_allow_empty_for_pre_commit(tmp_path):
+    code, out, _ = cli("check", "--allow-empty", write(tmp_path, ""))
+    assert code == 0 and "no assertions" in out
+
+
+def test_output_creates_the_report_folder(tmp_path):
+    target = tmp_path / "CodeAnalysisLogs" / "nsgsolve.sarif"
+    code, _, _ = cli("check", write(tmp_path, "assert all Internet -> WebServers port 443 tcp\n"), "--format", "sarif",
+                     "--output", str(target))
+    assert code == 0 and target.exists()
+
+
 def test_exit_3_when_undecided_and_nothing_fails(tmp_path):
     f = write(tmp_path, "assert clean\nassert all Internet -> WebServers port 443 tcp\n")
     code, out, _ = cli("check", f)
