@@ -164,6 +164,8 @@ class _Builder:
         self.names = names or NameTable()
         # Objects whose own definition had an error: validation must not pile consequences on them.
         self.poisoned: set[str] = set()
+        # Spans of unquoted reserved words used as names (E103): reported once, not again as a tag.
+        self.reserved_misuse: set[Span] = set()
 
     # -- spans and names
     def span(self, node: Tree | Token) -> Span:
@@ -181,6 +183,7 @@ class _Builder:
             if tok.value.lower() == "any":
                 hint = "'any' and '*' stand alone, never inside a list; " + hint
             self.bag.error("E103", f"'{tok.value}' is a keyword, not a name", sp, hint)
+            self.reserved_misuse.add(sp)
         return tok.value, sp
 
     def ref(self, node: Tree) -> Ref:
@@ -388,14 +391,16 @@ class _Builder:
         if len(path.children) == 2:
             return self.subnet_item(path, explicit=False)
         name, sp = self.name(path.children[0])
+        if sp in self.reserved_misuse:
+            return None
         kind = self.names.bare_kind(name)
         if kind == "ambiguous":
             kinds = self.names.kinds(name)
             if kinds == ["subnet"]:
                 return self.subnet_item(path, explicit=False)  # reports the VNets to choose from
             forms = " or ".join(f"'{EXPLICIT[k]} {name}'" for k in kinds if k in EXPLICIT)
-            what = " and ".join(KIND_WORDS[k] for k in kinds)
-            self.bag.error("E209", f"'{name}' is ambiguous: it names a {what}", sp,
+            what = " and ".join(("an " if KIND_WORDS[k][0] in "AN" else "a ") + KIND_WORDS[k] for k in kinds)
+            self.bag.error("E209", f"'{name}' is ambiguous: it names {what}", sp,
                            f"write {forms} to say which" if forms else "rename one of them")
             return None
         if kind == "near-miss":
@@ -606,7 +611,8 @@ class _Builder:
 
     def rule(self, node: Tree, direction: Direction) -> Rule | None:
         ch = list(node.children)
-        prio_tok, access_tok, name_node, proto_node = ch[:4]
+        prio_tok, access_node, name_node, proto_node = ch[:4]
+        access_tok = access_node.children[0]
         rest = ch[4:]
         name, _ = self.name(name_node)
         proto = Protocol.parse(proto_node.children[0].value)

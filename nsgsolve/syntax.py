@@ -178,7 +178,7 @@ MISTAKES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      (NSG + "100 allow tcp from", NSG + "100 deny udp from", NSG + "100 allow any from")),
     ("rule name starts with a digit",
      "names start with a letter or '_'; write other names in back-quotes, e.g. `3389-rdp`",
-     (NSG + "100 allow 3", NSG + "100 allow 3389-rdp tcp")),
+     (NSG + "100 allow 3", NSG + "100 deny 3", NSG + "100 allow 3389-rdp tcp")),
     ("missing 'from'",
      f"a rule is {RULE_SHAPE}",
      (NSG + "100 allow a tcp Internet", NSG + "100 allow a tcp 1.2.3.4", NSG + "100 allow a tcp to")),
@@ -188,7 +188,7 @@ MISTAKES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       NSG + "100 allow a tcp from a }", NSG + "100 allow a tcp from a port 1 b")),
     ("unknown protocol",
      "the protocol is one of tcp, udp, icmp, esp, ah, any, * (after the rule name)",
-     (NSG + "100 allow a b", NSG + "100 allow a 6")),
+     (NSG + "100 allow a b", NSG + "100 allow a 6", NSG + "100 deny a b", NSG + "100 deny a 6")),
     ("unknown access",
      "after the priority comes allow or deny",
      (NSG + "100 a", NSG + "100 1")),
@@ -343,6 +343,9 @@ def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str =
         hint = next(h for lbl, h, _ in MISTAKES if lbl == "query shape").replace("query ", "", 0)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
         line, col = _eof_position(text)
+        unclosed = _unclosed_brace(text)
+        if unclosed is not None:
+            hint = f"the '{{' at line {unclosed[0]} column {unclosed[1]} is not closed: add the missing '}}'"
         return Diagnostic("E102", f"unexpected end of {'query' if start == 'query' else 'file'}: "
                                   f"expected {expected}", Span(filename, line, col, line, col + 1), hint)
     if isinstance(e, UnexpectedToken):
@@ -367,6 +370,31 @@ def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str =
     shown = found if len(found) <= 40 else found[:37] + "..."
     return Diagnostic("E101", f"unexpected '{shown}': expected {expected}",
                       Span(filename, line, col, end_line, end_col), hint)
+
+
+def _unclosed_brace(text: str) -> tuple[int, int] | None:
+    """(line, column) of the innermost '{' left open at the end, skipping comments, strings, `names`."""
+    stack: list[tuple[int, int]] = []
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        quote = None  # strings and quoted names end at the end of their line at the latest
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if quote:
+                if ch == "\\" and quote == '"':
+                    i += 1
+                elif ch == quote:
+                    quote = None
+            elif ch == "#":
+                break
+            elif ch in "\"`":
+                quote = ch
+            elif ch == "{":
+                stack.append((line_no, i + 1))
+            elif ch == "}" and stack:
+                stack.pop()
+            i += 1
+    return stack[-1] if stack else None
 
 
 def token_span(tok: Token, filename: str) -> Span:
