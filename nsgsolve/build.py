@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from lark import Token, Tree
@@ -745,7 +745,21 @@ def parse_policy(text: str, filename: str, warnings: list[Diagnostic] | None = N
     if warnings is not None:
         warnings.extend(b.bag.warnings)
     b.bag.raise_if_errors()
-    return policy
+    return in_evaluation_order(policy)
+
+
+def in_evaluation_order(policy: Policy) -> Policy:
+    """Each NSG's rules as Azure evaluates them: inbound then outbound, by priority.
+
+    The order rules are written in carries no meaning, so a policy and its formatted text (which lists
+    rules by priority) give equal models. Validation runs before this, on the order as written, so
+    "the first is at ..." hints point at the first one in the file.
+    """
+    def key(r: Rule) -> tuple[int, int]:
+        return (0 if r.direction is Direction.INBOUND else 1, r.priority)
+
+    nsgs = tuple(replace(n, rules=tuple(sorted(n.rules, key=key))) for n in policy.nsgs)
+    return replace(policy, nsgs=nsgs)
 
 
 def parse_query(text: str, policy: Policy, filename: str = "<query>") -> Query:
@@ -768,4 +782,4 @@ def build_tree(tree: Tree, text: str, filename: str) -> tuple[Policy, Diagnostic
     return b.policy(tree), b.bag, frozenset(b.poisoned)
 
 
-__all__ = ["NameTable", "parse_policy", "parse_query", "unescape", "build_tree"]
+__all__ = ["NameTable", "parse_policy", "parse_query", "unescape", "build_tree", "in_evaluation_order"]

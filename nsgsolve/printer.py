@@ -403,7 +403,8 @@ def _place_comments(lines: list[_Line], comments: list[syntax.Comment], source: 
         for c in before.get(i, ()):
             if blank(c.line - 1) and out and out[-1].text:
                 out.append(_Line(0, ""))
-            out.append(_Line(ln.depth, c.text))
+            # A comment above a closing brace belongs to the block's contents, one level in.
+            out.append(_Line(ln.depth + 1 if ln.text == "}" else ln.depth, c.text))
             if blank(c.line + 1) and ln.text:
                 out.append(_Line(0, ""))
         if i in after:

@@ -200,7 +200,7 @@ MISTAKES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      (NSG + "100 allow a tcp from any to any 80, 443 ", NSG + "100 allow a tcp from any to any 80-90")),
     ("trailing comma in a list",
      "remove the comma after the last item",
-     ("asg a,\nvnet", NSG + "100 allow a tcp from a, to", NSG + "100 allow a tcp from a to b port 1, }",
+     ("asg a,\n", NSG + "100 allow a tcp from a, to", NSG + "100 allow a tcp from a to b port 1, }",
       NSG + "100 allow a tcp from a to b port 1,\n 110 allow")),
     ("'any' inside a list",
      "'any' and '*' stand alone; a list names addresses, subnets, NICs, VNets or ASGs",

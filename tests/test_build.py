@@ -190,8 +190,9 @@ def test_outbound_and_several_blocks():
     p = parse_policy("nsg n {\n inbound {\n  100 allow a tcp from any to any\n }\n outbound {\n"
                      "  100 deny b tcp from any to Internet port 25\n }\n inbound {\n  110 allow c udp from any to any\n }\n}",
                      "t.nsg")
+    # Returned in evaluation order, whatever the order written.
     assert [(r.name, r.direction) for r in p.nsgs[0].rules] == [
-        ("a", Direction.INBOUND), ("b", Direction.OUTBOUND), ("c", Direction.INBOUND)]
+        ("a", Direction.INBOUND), ("c", Direction.INBOUND), ("b", Direction.OUTBOUND)]
 
 
 def test_quoted_names_may_be_keywords_or_start_with_digits():
