@@ -35,6 +35,26 @@ def meaning(value):
     return value
 
 
+def ipv4_nsgs(nsgs):
+    """NSGs as IPv4 packets see them: IPv6 prefixes dropped, and rules left with an empty side dropped
+    (they match no IPv4 packet). The printer writes both as comments, since the language is IPv4 only."""
+    from nsgsolve.model import Ipv6Prefix, PrefixSide
+
+    def side(s):
+        return dataclasses.replace(s, items=tuple(i for i in s.items if not isinstance(i, Ipv6Prefix))) \
+            if isinstance(s, PrefixSide) else s
+
+    out = []
+    for n in nsgs:
+        rules = []
+        for r in n.rules:
+            r = dataclasses.replace(r, source=side(r.source), destination=side(r.destination))
+            if not any(isinstance(s, PrefixSide) and not s.items for s in (r.source, r.destination)):
+                rules.append(r)
+        out.append(dataclasses.replace(n, rules=tuple(rules)))
+    return tuple(out)
+
+
 def round_trip(policy):
     text = printer.print_policy(policy)
     return text, build.parse_policy(text, "printed.nsg")
@@ -69,7 +89,7 @@ FIXTURE = template([
 def test_fixture_round_trips_to_the_same_model():
     imported = load(FIXTURE)
     text, parsed = round_trip(imported)
-    assert meaning(parsed.nsgs) == meaning(imported.nsgs), text
+    assert meaning(parsed.nsgs) == meaning(ipv4_nsgs(imported.nsgs)), text
     assert meaning(parsed.vnets) == meaning(imported.vnets), text
     assert meaning(parsed.nics) == meaning(imported.nics), text
 
@@ -106,6 +126,6 @@ def test_corpus_templates_round_trip(path):
 
     imported = load_policy(path, params=NEEDS.get(path.name, ("", {}, False))[1])
     text, parsed = round_trip(imported)
-    assert meaning(parsed.nsgs) == meaning(imported.nsgs), text
+    assert meaning(parsed.nsgs) == meaning(ipv4_nsgs(imported.nsgs)), text
     assert meaning(parsed.vnets) == meaning(imported.vnets)
     assert meaning(parsed.nics) == meaning(imported.nics)
