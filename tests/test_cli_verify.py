@@ -1,0 +1,112 @@
+"""`nsgsolve verify` as a user runs it: examples, JSON shape, flow files, and every usage error."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from nsgsolve.cli import run
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+WEB = str(EXAMPLES / "webservers.nsg")
+TIER = str(EXAMPLES / "three-tier.nsg")
+
+
+def cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    status = run(list(argv), out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_readme_command_allows_https_from_internet():
+    status, out, err = cli("verify", WEB, "--src", "203.0.113.7", "--dst", "web1", "--protocol", "tcp",
+                           "--dport", "443")
+    assert status == 0, err
+    assert out.startswith("ALLOW")
+    assert "MyNSG on subnet myVirtualNetwork/mySubnet: Allow by Allow-Web-All (priority 100)" in out
+
+
+def test_json_shape_and_default_rule_names():
+    status, out, _ = cli("verify", WEB, "--src", "203.0.113.7", "--dst", "10.0.1.4", "--protocol", "tcp",
+                         "--dport", "22", "--json")
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["decision"] == "Deny"
+    assert doc["trace"] == [{"nsg": "MyNSG", "attached_to": "subnet myVirtualNetwork/mySubnet",
+                             "direction": "Inbound", "rule": "DenyAllInBound", "priority": 65500,
+                             "access": "Deny"}]
+
+
+def test_east_west_trace_names_every_layer(tmp_path):
+    status, out, _ = cli("verify", TIER, "--src", "web1", "--dst", "db1", "--protocol", "tcp", "--dport", "1433",
+                         "--json")
+    assert status == 0
+    trace = json.loads(out)["trace"]
+    # web1 has no NIC NSG: web subnet out, db subnet in, db1's NIC NSG in
+    assert [t["attached_to"] for t in trace][-1] == "nic db1"
+    assert all(set(t) == {"nsg", "attached_to", "direction", "rule", "priority", "access"} for t in trace)
+
+
+def test_flows_file_gives_one_json_line_per_row_in_order(tmp_path):
+    flows = tmp_path / "flows.csv"
+    flows.write_text("src,dst,protocol,sport,dport\r\n203.0.113.7,web1,tcp,50000,443\r\n"
+                     "203.0.113.7,web1,TCP,50000,22\r\n10.0.1.4,8.8.8.8,icmp,,\r\n10.0.1.4,198.51.100.1,tcp,1,25\r\n")
+    status, out, err = cli("verify", WEB, "--flows", str(flows), "--json")
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["decision"] for r in rows] == ["Allow", "Deny", "Allow", "Deny"]
+    assert rows[3]["trace"][-1]["rule"] == "PlatformBlockOutboundSmtp"
+
+
+def test_dynamic_nic_needs_assume_ip_and_then_matches_its_asg():
+    status, _, err = cli("verify", WEB, "--src", "203.0.113.7", "--dst", "web2", "--protocol", "tcp", "--dport", "80")
+    assert status == 2 and "dynamic IP" in err and "--assume-ip web2=" in err
+    status, out, err = cli("verify", WEB, "--src", "203.0.113.7", "--dst", "web2", "--protocol", "tcp",
+                           "--dport", "80", "--assume-ip", "web2=10.0.1.50")
+    assert status == 0 and out.startswith("ALLOW"), err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--src", "203.0.113.7", "--dst", "web3", "--protocol", "tcp", "--dport", "80"], "did you mean 'web2' or 'web1'?"),
+    (["--src", "203.0.113.7", "--dst", "web1", "--protocol", "tcp"], "--dport is required"),
+    (["--src", "203.0.113.7", "--dst", "web1", "--protocol", "icmp", "--dport", "1"], "icmp has no ports"),
+    (["--src", "203.0.113.7", "--dst", "web1"], "missing --protocol"),
+    (["--src", "203.0.113.7", "--dst", "web1", "--protocol", "tcp", "--dport", "80", "--assume-ip", "web2=10.0.1.1"],
+     "not a usable address"),
+])
+def test_usage_errors_exit_2_with_a_hint(argv, expected):
+    status, out, err = cli("verify", WEB, *argv)
+    assert status == 2 and expected in err and "Traceback" not in err
+
+
+def test_port_out_of_range_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        run(["verify", WEB, "--src", "1.2.3.4", "--dst", "web1", "--protocol", "tcp", "--dport", "70000"])
+    assert e.value.code == 2 and "outside 0-65535" in capsys.readouterr().err
+
+
+def test_bad_flow_rows_are_all_reported_with_file_and_line(tmp_path):
+    flows = tmp_path / "flows.csv"
+    flows.write_text("src,dst,protocol,sport,dport\n203.0.113.7,web1,tcp,1,443\n203.0.113.7,nope,tcp,1,443\n"
+                     "203.0.113.7,web1,tcp,1,99999\n")
+    status, _, err = cli("verify", WEB, "--flows", str(flows))
+    assert status == 2
+    assert f"{flows}:3:1" in err and f"{flows}:4:1" in err and "outside 0-65535" in err
+
+
+def test_bad_flow_header(tmp_path):
+    flows = tmp_path / "flows.csv"
+    flows.write_text("source,destination\n1.2.3.4,web1\n")
+    status, _, err = cli("verify", WEB, "--flows", str(flows))
+    assert status == 2 and "src,dst,protocol,sport,dport" in err
+
+
+def test_policy_errors_are_rendered_not_raised(tmp_path):
+    bad = tmp_path / "bad.nsg"
+    bad.write_text("nsg x {\n  inbound {\n    5000 allow r tcp from any to any\n  }\n}\n")
+    status, _, err = cli("verify", str(bad), "--src", "1.2.3.4", "--dst", "5.6.7.8", "--protocol", "tcp",
+                         "--dport", "1")
+    assert status == 2 and f"{bad}:3:" in err and "^" in err and "Traceback" not in err
