@@ -79,10 +79,12 @@ def _strict_available() -> bool:
 
 
 @lru_cache(maxsize=None)
-def parser(strict: bool | None = None) -> Lark:
-    """The LALR parser, built once. ``strict`` defaults to on whenever Lark can honour it."""
-    if strict is None:
-        strict = _strict_available()
+def parser(strict: bool = False) -> Lark:
+    """The LALR parser, built once.
+
+    Strict mode (no shift/reduce conflicts, no terminal collisions) is a property of the grammar, proved
+    once by the test suite; building with it costs every run about a second, so runs build without it.
+    """
     return Lark(
         grammar_text(),
         parser="lalr",
