@@ -228,9 +228,13 @@ class Splitter:
 
         return walk(0, self.root)
 
-    def find(self, pred) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-        """A point of some cell whose matches (per list) satisfy ``pred``, with those matches; or None."""
+    def find(self, pred, pick=None) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """A point of some cell whose matches (per list) satisfy ``pred``, with those matches; or None.
+
+        ``pick(field, piece)`` chooses the point's value in each piece (default: its smallest value), so
+        callers can prefer readable witnesses (Tcp over protocol 0, port 443 over port 0)."""
         dead: set[tuple[int, int]] = set()
+        choose = (lambda level, s: s.min()) if pick is None else (lambda level, s: pick(SPLIT_ORDER[level], s))
 
         def walk(level, cands, values):
             if (level, cands) in dead:
@@ -239,9 +243,9 @@ class Splitter:
                 if level == 4:
                     m = self.split_matches(c)
                     if pred(m):
-                        return values + (s.min(),), m
+                        return values + (choose(level, s),), m
                 else:
-                    got = walk(level + 1, c, values + (s.min(),))
+                    got = walk(level + 1, c, values + (choose(level, s),))
                     if got is not None:
                         return got
             dead.add((level, cands))

@@ -1,0 +1,110 @@
+"""The packet space with dynamic private IPs made exact: one extra address range per dynamic NIC.
+
+A rule side that names a NIC with a dynamic IP (through an ASG or the NIC's name) matches that NIC at
+whatever address Azure gives it, and matches nobody else at that address. Per packet, the address on
+each side is therefore either a plain address ("no dynamic NIC sits here") or a pair (dynamic IP
+configuration ``k``, address ``a`` in ``k``'s usable range). Numbering the pairs of ``k`` as
+``(index(k) + 1) << 32 | a`` turns both kinds into one integer field, so every rule is again a box
+(:func:`nsgsolve.regions.rule_box` needs a fixed assignment instead) and a region answer covers every
+address Azure may pick, which is what the Z3 encoding's free variables mean.
+
+The one thing this space over-approximates is a packet whose source and destination are the same
+dynamic NIC at two different addresses; no finding depends on it being impossible, because findings
+are claims that *no* packet of some set exists, and the set here is a superset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..addresses import ALL_IPS, ALL_PORTS, MAX_IP, IntervalSet, int_to_ip
+from ..evaluate import Packet
+from ..model import PORTED_PROTOCOLS
+from ..regions import ALL_PROTOCOLS, PORTED, Box
+from ..resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
+
+_SHIFT = 32
+
+
+def _shift(s: IntervalSet, base: int) -> IntervalSet:
+    return IntervalSet._raw(tuple(lo + base for lo, _ in s), tuple(hi + base for _, hi in s))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Who a decoded address is: ``ip`` plus the dynamic IP configuration sitting there, if any."""
+
+    ip: int
+    dynamic: IpcKey | None
+
+
+class Space:
+    """The extended packet space of one resolved policy."""
+
+    def __init__(self, rp: ResolvedPolicy):
+        self.rp = rp
+        statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
+        self.dynamic: tuple[IpcKey, ...] = tuple(sorted(rp.dynamic_ipcs))
+        self.base = {k: (i + 1) << _SHIFT for i, k in enumerate(self.dynamic)}
+        # Where each dynamic configuration may sit: its subnet's usable addresses that no static NIC holds.
+        self.usable = {k: rp.ipcs[k].usable.difference(statics) for k in self.dynamic}
+        self.ranges = {k: _shift(self.usable[k], self.base[k]) for k in self.dynamic}
+        addr = ALL_IPS
+        for r in self.ranges.values():
+            addr = addr.union(r)
+        self.addresses = addr
+        self.universe: Box = (ALL_PROTOCOLS, addr, ALL_PORTS, addr, ALL_PORTS)
+        self._side_cache: dict[AddrSet, IntervalSet] = {}
+
+    def side(self, s: AddrSet) -> IntervalSet:
+        got = self._side_cache.get(s)
+        if got is not None:
+            return got
+        parts = list(s.intervals)
+        for k in self.dynamic:
+            if k in s.members:
+                parts += list(self.ranges[k])
+            else:
+                parts += list(_shift(s.intervals.intersection(self.usable[k]), self.base[k]))
+        out = self._side_cache[s] = IntervalSet(parts)
+        return out
+
+    def box(self, r: ResolvedRule) -> Box:
+        proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
+        if r.sports is not None or r.dports is not None:
+            proto = proto.intersection(PORTED)
+        return (proto, self.side(r.src), r.sports if r.sports is not None else ALL_PORTS, self.side(r.dst),
+                r.dports if r.dports is not None else ALL_PORTS)
+
+    def endpoint_set(self, key: IpcKey) -> IntervalSet:
+        """Every value of an address field that is this IP configuration."""
+        info = self.rp.ipcs[key]
+        if info.ip is not None:
+            return IntervalSet([(info.ip, info.ip)])
+        return self.ranges[key]
+
+    def plain(self, s: IntervalSet) -> IntervalSet:
+        """The plain (no dynamic NIC) addresses of an extended set, plus the addresses of its dynamic pairs."""
+        out = s.intersection(ALL_IPS)
+        for k in self.dynamic:
+            part = s.intersection(self.ranges[k])
+            if part:
+                out = out.union(_shift(part, -self.base[k]))
+        return out
+
+    def decode(self, v: int) -> Endpoint:
+        if v <= MAX_IP:
+            return Endpoint(v, None)
+        k = self.dynamic[(v >> _SHIFT) - 1]
+        return Endpoint(v & MAX_IP, k)
+
+    def packet(self, point: tuple[int, ...]) -> tuple[Packet, Endpoint, Endpoint]:
+        proto, src, sport, dst, dport = point
+        s, d = self.decode(src), self.decode(dst)
+        if proto in PORTED_PROTOCOLS:
+            return Packet(proto, s.ip, sport, d.ip, dport), s, d
+        return Packet(proto, s.ip, None, d.ip, None), s, d
+
+    def describe(self, v: int) -> str:
+        e = self.decode(v)
+        return int_to_ip(e.ip) if e.dynamic is None else f"{int_to_ip(e.ip)} (dynamic {e.dynamic})"

@@ -1,0 +1,92 @@
+"""``nsgsolve lint``: rules that never decide anything, or never matter, and the rules that cause it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TextIO
+
+from ..analyses.lint import CODES, Finding, Linter, exit_status
+from ..errors import UsageError, did_you_mean
+from .common import add_policy_args, formatter, load_and_resolve
+
+EPILOG = """findings (docs/lint.md):
+  NSG001 shadowed-rule       every packet it matches is decided by higher-priority rules
+                             (error when some of them get the opposite decision, else warning)
+  NSG002 redundant-rule      removing it alone changes no decision (warning)
+  NSG003 unmatchable-rule    it matches no packet at all, with the reason (warning)
+  NSG004 dead-across-layers  an Allow whose packets another layer of every NIC path denies (warning)
+  NSG005 outside-attachment  its destination (inbound) / source (outbound) is outside every
+                             subnet and NIC the NSG is attached to (warning)
+  NSG006 correlated-rule     partial overlap with an earlier rule of the opposite action (info, --all)
+  NSG007 generalizes-rule    superset of an earlier rule of the opposite action (info, --all)
+
+examples:
+  nsgsolve lint examples/webservers.nsg
+  nsgsolve lint azuredeploy.json --nsg web-nsg --json
+  nsgsolve lint examples/three-tier.nsg --nsg app-nsg --rule AllowHttp     # one rule's status
+  nsgsolve lint examples/three-tier.nsg --all                              # with informational findings
+
+exit status: 0 nothing at error severity, 1 an error-severity finding, 2 invalid input or usage."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lint", help="find shadowed, redundant, unmatchable and dead rules",
+                       description="Find NSG rules that never decide anything or never matter: shadowed by the "
+                                   "union of higher-priority rules, redundant, unmatchable, outside the NSG's "
+                                   "attachments, or overridden by another layer. Exact for every packet, in every "
+                                   "VNet the NSG is evaluated in.",
+                       epilog=EPILOG, formatter_class=formatter())
+    add_policy_args(p)
+    p.add_argument("--nsg", metavar="NAME", help="only this NSG")
+    p.add_argument("--rule", metavar="NAME", help="one rule's status as a sentence (with --json: its findings)")
+    p.add_argument("--json", action="store_true", help="JSON: a list of findings")
+    p.add_argument("--all", action="store_true", help="include informational findings (NSG006, NSG007)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    rp = load_and_resolve(args)
+    names = [n.name for n in rp.policy.nsgs]
+    if args.nsg is not None and args.nsg not in names:
+        raise UsageError(f"no NSG named '{args.nsg}'", did_you_mean(args.nsg, names)
+                         or (f"NSGs: {', '.join(names[:10])}" if names else "the policy has no NSGs"))
+    selected = [args.nsg] if args.nsg else names
+    linter = Linter(rp, include_info=args.all)
+    if args.rule is not None:
+        holders = [n for n in selected if any(r.name == args.rule for r in rp.policy.nsg(n).rules)]
+        if not holders:
+            rules = sorted({r.name for n in selected for r in rp.policy.nsg(n).rules})
+            raise UsageError(f"no rule named '{args.rule}'" + (f" in NSG '{args.nsg}'" if args.nsg else ""),
+                             did_you_mean(args.rule, rules))
+        findings = linter.lint(holders, args.rule)
+        if args.json:
+            out.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+        else:
+            for n in holders:
+                for sentence in linter.status(n, args.rule):
+                    out.write(f"{n}: {sentence}\n")
+        return exit_status(findings)
+    findings = linter.lint(selected)
+    if args.json:
+        out.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+    else:
+        out.write(format_findings(findings, len(selected)))
+    return exit_status(findings)
+
+
+def format_findings(findings: list[Finding], n_nsgs: int) -> str:
+    lines = []
+    for f in findings:
+        lines.append(f"{f.span}: {f.severity}[{f.rule_id}]: {f.nsg} {f.direction.value}: {f.message}")
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
+    if findings:
+        parts = [f"{n} {s}{'' if n == 1 or s == 'info' else 's'}" for s, n in counts.items() if n]
+        lines.append(f"{len(findings)} finding{'' if len(findings) == 1 else 's'} "
+                     f"in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}: {', '.join(parts)}")
+    else:
+        lines.append(f"no findings in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["register", "run", "format_findings", "CODES"]

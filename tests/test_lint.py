@@ -1,0 +1,502 @@
+"""`nsgsolve lint`: each finding on hand-built policies, witnesses replayed through the reference
+evaluator, and properties on random policies: every rule reported as shadowed or redundant can be removed
+without changing any decision (random packets, exact regions, Z3 equivalence), and every rule not
+reported really is needed (exactness both ways)."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nsgsolve.addresses import ip_to_int
+from nsgsolve.analyses.lint import CODES, Finding, Linter, lint
+from nsgsolve.analyses.space import Space
+from nsgsolve.build import parse_policy
+from nsgsolve.cli import run as cli_run
+from nsgsolve.evaluate import Packet, first_match, rule_matches
+from nsgsolve.model import (
+    Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Ipv6Prefix, Nic, Nsg, Policy, PortRange, PortSpec,
+    PrefixSide, Protocol, Ref, Rule, Subnet, SubnetRef, VNet,
+)
+from nsgsolve.regions import Splitter
+from nsgsolve.resolve import IpcKey, ResolvedPolicy, resolve
+
+from strategies import addresses_of, cidr, dynamic_assignment, policies
+
+IN, OUT = Direction.INBOUND, Direction.OUTBOUND
+HEAD = """
+vnet v 10.0.0.0/16 {
+  subnet web 10.0.1.0/24 nsg n
+}
+nic web1 in v/web ip 10.0.1.4
+nic web2 in v/web ip 10.0.1.5
+"""
+
+
+def resolved(text: str) -> ResolvedPolicy:
+    return resolve(parse_policy(text, "t.nsg"))
+
+
+def by_rule(findings: list[Finding]) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
+    for f in findings:
+        out.setdefault(f.rule, []).append(f)
+    return out
+
+
+def replay(rp: ResolvedPolicy, f: Finding, vnet: str | None = "v"):
+    """The rule that decides the finding's witness in its NSG, by the reference evaluator."""
+    assert f.witness is not None
+    rules = rp.nsg(f.nsg, vnet).rules(f.direction)
+    w = f.witness
+    return first_match(rules, w.packet, w.src_dynamic, w.dst_dynamic)
+
+
+# ---------------------------------------------------------------- shadowing
+
+
+def test_shadowed_only_by_the_union_of_two_rules_with_the_opposite_action():
+    rp = resolved(HEAD + """
+nsg n {
+  inbound {
+    100 deny  A tcp from any to any port 80-85
+    110 allow B tcp from any to any port 86-90
+    120 allow C tcp from any to 10.0.1.0/24 port 80-90
+  }
+}""")
+    found = by_rule(lint(rp))
+    assert set(found) == {"C"}, found
+    (f,) = found["C"]
+    assert (f.code, f.severity) == ("NSG001", "error")
+    assert [c.name for c in f.covered_by] == ["A", "B"]
+    assert "fully shadowed by A (priority 100, Deny) and B (priority 110, Allow)" in f.message
+    assert f.span.line == 12
+    # The witness is a packet C would allow that A denies, and the evaluator agrees.
+    decided = replay(rp, f)
+    assert decided.name == "A" and decided.access is Access.DENY
+    assert f.witness.decided_by == "A"
+    assert 80 <= f.witness.packet.dport <= 85
+    # Neither rule alone covers C: each leaves packets that C decides (checked with the evaluator).
+    rules = rp.nsg("n", "v").rules(IN)
+    c = next(r for r in rules if r.name == "C")
+    for dport, other in ((86, "B"), (80, "A")):
+        p = Packet(6, ip_to_int("203.0.113.7"), 49152, ip_to_int("10.0.1.4"), dport)
+        without_other = tuple(r for r in rules if r.name != other)
+        assert first_match(without_other, p) is next(r for r in without_other if r.name == "C")
+        assert first_match(rules, p) is not c
+
+
+def test_shadowed_with_the_same_action_is_a_warning_without_witness():
+    rp = resolved(HEAD + """
+nsg n {
+  inbound {
+    100 allow A tcp from any to 10.0.0.0/16 port 443
+    110 allow B tcp from 203.0.113.0/24 to web1 port 443
+  }
+}""")
+    (f,) = lint(rp)
+    assert (f.rule, f.code, f.severity) == ("B", "NSG001", "warning")
+    assert [c.name for c in f.covered_by] == ["A"]
+    assert f.witness is None
+    assert "gets its own decision (Allow)" in f.message
+
+
+def test_cover_always_names_the_rule_that_overrides():
+    # B alone covers C; A (opposite action) takes part of C's packets and must be in the cover too.
+    rp = resolved(HEAD + """
+nsg n {
+  inbound {
+    100 deny  A tcp from any to web1 port 22
+    110 allow B tcp from any to any
+    120 allow C tcp from 203.0.113.0/24 to web1 port 22-23
+  }
+}""")
+    (f,) = [f for f in lint(rp) if f.rule == "C"]
+    assert f.severity == "error"
+    assert {c.name for c in f.covered_by} == {"A", "B"}
+    assert replay(rp, f).name == "A"
+
+
+# ---------------------------------------------------------------- redundancy
+
+
+def test_redundant_rule_that_is_not_shadowed():
+    # B decides the packets from 203.0.113.0/24 on port 22, but DenyAllInBound would deny them too;
+    # A is needed (it allows 443, which the defaults would deny).
+    rp = resolved(HEAD + """
+nsg n {
+  inbound {
+    100 allow A tcp from any to any port 443
+    110 deny  B tcp from 203.0.113.0/24 to any port 22
+  }
+}""")
+    (f,) = lint(rp)
+    assert (f.rule, f.code, f.severity) == ("B", "NSG002", "warning")
+    assert [c.name for c in f.covered_by] == ["DenyAllInBound"]
+    assert f.covered_by[0].is_default
+    assert replay(rp, f).name == "B"  # a packet it decides: not shadowed
+    rules = rp.nsg("n", "v").rules(IN)
+    without = tuple(r for r in rules if r.name != "B")
+    assert first_match(without, f.witness.packet).access is Access.DENY
+
+
+def test_redundant_by_the_vnet_default_and_needed_rules_are_quiet():
+    rp = resolved(HEAD + """
+nsg n {
+  inbound {
+    100 allow A tcp from 10.0.0.0/16 to web1 port 22
+    110 deny  B tcp from 10.0.2.0/24 to any port 3389
+  }
+}""")
+    found = by_rule(lint(rp))
+    assert [f.code for f in found["A"]] == ["NSG002"]
+    assert "AllowVnetInBound" in found["A"][0].message
+    assert "B" not in found  # without B, AllowVnetInBound would allow 10.0.2.x on 3389
+
+
+# ---------------------------------------------------------------- unmatchable
+
+
+def _model_policy(rules: tuple[Rule, ...], asgs=("Empty", "Used")) -> Policy:
+    return Policy(
+        vnets=(VNet("v", (cidr("10.0.0.0/16"),), (Subnet("web", cidr("10.0.1.0/24"), Ref("n")),)),),
+        nics=(Nic("web1", SubnetRef("v", "web"), (IpConfig(ip_to_int("10.0.1.4"), (Ref("Used"),)),)),),
+        asgs=tuple(Asg(a) for a in asgs),
+        nsgs=(Nsg("n", rules),),
+    )
+
+
+def _rule(name, prio, access=Access.ALLOW, proto=Protocol.TCP, src=None, dst=None, dports=PortSpec(None)) -> Rule:
+    return Rule(name, prio, IN, access, proto, src or AnyAddress(), PortSpec(None), dst or AnyAddress(), dports)
+
+
+def test_unmatchable_rules_say_why():
+    rp = resolve(_model_policy((
+        _rule("EmptyAsg", 100, src=AsgSide((Ref("Empty"),))),
+        _rule("IcmpPorts", 110, proto=Protocol.ICMP, dports=PortSpec((PortRange(80, 80),))),
+        _rule("OnlyV6", 120, access=Access.DENY, src=PrefixSide((Ipv6Prefix("2001:db8::/32"),))),
+        _rule("UsedAsg", 130, dst=AsgSide((Ref("Used"),)), dports=PortSpec((PortRange(443, 443),))),
+    )))
+    found = by_rule(lint(rp))
+    assert set(found) == {"EmptyAsg", "IcmpPorts", "OnlyV6"}
+    for name, why in (("EmptyAsg", "application security group Empty has no members"),
+                      ("IcmpPorts", "only Tcp and Udp packets carry ports"),
+                      ("OnlyV6", "only IPv6 prefixes (2001:db8::/32)")):
+        (f,) = found[name]
+        assert (f.code, f.severity, f.witness) == ("NSG003", "warning", None)
+        assert why in f.message, f.message
+
+
+# ---------------------------------------------------------------- attachments
+
+
+def test_rule_outside_every_attachment():
+    rp = resolved(HEAD + """
+nsg n {
+  inbound {
+    100 allow A tcp from any to 192.168.5.0/24 port 443
+    110 deny  B tcp from any to 10.0.1.0/24, 192.168.5.0/24 port 443
+  }
+  outbound {
+    100 deny C tcp from 10.0.2.0/24 to Internet port 25
+  }
+}""")
+    found = by_rule(lint(rp))
+    assert set(found) == {"A", "C"}
+    (a,) = found["A"]
+    assert a.code == "NSG005" and "destination (192.168.5.0/24)" in a.message and "subnet v/web" in a.message
+    (c,) = found["C"]
+    assert c.code == "NSG005" and c.direction is OUT and "source (10.0.2.0/24)" in c.message
+
+
+def test_unattached_nsg_gets_no_attachment_findings():
+    rp = resolved("""
+vnet v 10.0.0.0/16 {
+  subnet web 10.0.1.0/24
+}
+nsg n {
+  inbound {
+    100 allow A tcp from any to 192.168.5.0/24 port 443
+  }
+}""")
+    assert lint(rp) == []
+
+
+# ---------------------------------------------------------------- correlation, generalization
+
+
+def test_correlated_and_generalizes_are_informational_and_off_by_default():
+    text = HEAD + """
+nsg n {
+  inbound {
+    100 deny  A tcp from 203.0.113.0/24 to any port 22
+    110 allow B tcp from 203.0.113.0/25 to any port 20-30
+    120 allow C tcp from any to any port 22
+  }
+}"""
+    rp = resolved(text)
+    assert lint(rp) == []
+    found = by_rule(lint(rp, include_info=True))
+    assert [f.code for f in found["B"]] == ["NSG006"]
+    assert [f.code for f in found["C"]] == ["NSG007"]
+    for f in found["B"] + found["C"]:
+        assert f.severity == "info" and [c.name for c in f.covered_by] == ["A"]
+        assert replay(rp, f).name == f.rule  # a packet the rule still decides
+
+
+# ---------------------------------------------------------------- VNets and dynamic addresses
+
+
+def test_a_finding_that_holds_in_one_vnet_only_says_where():
+    rp = resolved("""
+vnet a 10.0.0.0/16 {
+  subnet s 10.0.1.0/24 nsg n
+}
+vnet b 10.1.0.0/16 {
+  subnet s 10.1.1.0/24 nsg n
+}
+nsg n {
+  inbound {
+    100 deny  A any from 10.0.0.0/16, 168.63.129.16 to any
+    110 allow B tcp from VirtualNetwork to any port 443
+  }
+}""")
+    (f,) = [f for f in lint(rp) if f.rule == "B"]
+    assert f.code == "NSG001" and f.vnets == ("a",)
+    assert "when evaluated in VNet a; not in b" in f.message
+
+
+def test_dynamic_members_are_covered_for_every_address_azure_may_pick():
+    text = """
+vnet v 10.0.0.0/16 {
+  subnet app 10.0.2.0/24 nsg n
+}
+asg App
+nic app1 in v/app ip dynamic asg App
+nsg n {
+  inbound {
+    100 deny  A tcp from %s to any port 22
+    110 allow B tcp from App to any port 22
+  }
+}"""
+    # Every usable address of the subnet is denied first: B is shadowed whatever Azure picks.
+    (f,) = lint(resolved(text % "10.0.2.0/24"))
+    assert (f.rule, f.code) == ("B", "NSG001")
+    # Half the subnet: B still decides app1 when it sits in the other half, and says so.
+    rp = resolved(text % "10.0.2.0/25")
+    linter = Linter(rp)
+    assert linter.lint() == []
+    (sentence,) = linter.status("n", "B")
+    assert "decides traffic" in sentence and "app1 at 10.0.2." in sentence
+    nsg = rp.nsg("n", "v")
+    facts = linter.facts(linter.analysis(nsg, IN), 1)
+    w = linter.witness(facts.live, "B")
+    assert w.src_dynamic == IpcKey("app1") and w.packet.src >= ip_to_int("10.0.2.128")
+    assert first_match(nsg.inbound, w.packet, w.src_dynamic, w.dst_dynamic).name == "B"
+
+
+# ---------------------------------------------------------------- command line
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = cli_run(list(argv), out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+SHADOW = HEAD + """
+nsg n {
+  inbound {
+    100 deny  A tcp from any to any port 80-85
+    110 allow B tcp from any to any port 86-90
+    120 allow C tcp from any to 10.0.1.0/24 port 80-90
+    130 allow D tcp from any to any port 443
+  }
+}
+"""
+
+
+def test_cli_text_json_rule_and_exit_status(tmp_path: Path):
+    pol = tmp_path / "p.nsg"
+    pol.write_text(SHADOW)
+    status, out, _ = cli("lint", str(pol))
+    assert status == 1
+    assert f"{pol}:12:5: error[NSG001/shadowed-rule]: n Inbound: rule C" in out
+    assert out.strip().endswith("1 finding in 1 NSG: 1 error")
+    status, out, _ = cli("lint", str(pol), "--json")
+    (d,) = json.loads(out)
+    assert status == 1
+    assert list(d) == ["code", "severity", "nsg", "direction", "rule", "line", "covered_by", "witness", "message"]
+    assert (d["code"], d["severity"], d["nsg"], d["direction"], d["rule"], d["line"]) == \
+        ("NSG001", "error", "n", "Inbound", "C", 12)
+    assert [c["rule"] for c in d["covered_by"]] == ["A", "B"]
+    assert d["witness"]["decided_by"] == "A" and d["witness"]["protocol"] == "Tcp"
+    status, out, _ = cli("lint", str(pol), "--rule", "C")
+    assert status == 1 and out.startswith("n: rule C (priority 120, Allow) is fully shadowed by A (priority 100, "
+                                          "Deny) and B (priority 110, Allow)")
+    status, out, _ = cli("lint", str(pol), "--rule", "D")
+    assert status == 0 and "rule D (priority 130, Allow) decides traffic in n (Inbound)" in out
+    assert "DenyAllInBound (priority 65500) would deny without it" in out
+
+
+def test_cli_clean_policy_and_usage_errors(tmp_path: Path):
+    pol = tmp_path / "p.nsg"
+    pol.write_text(HEAD + "nsg n {\n  inbound {\n    100 allow A tcp from any to any port 443\n  }\n}\n")
+    assert cli("lint", str(pol)) == (0, "no findings in 1 NSG\n", "")
+    status, _, err = cli("lint", str(pol), "--nsg", "m")
+    assert status == 2 and "no NSG named 'm'" in err
+    status, _, err = cli("lint", str(pol), "--rule", "B")
+    assert status == 2 and "no rule named 'B'" in err
+    bad = tmp_path / "bad.nsg"
+    bad.write_text("nsg {")
+    assert cli("lint", str(bad))[0] == 2
+
+
+def test_codes_are_documented():
+    doc = Path(__file__).resolve().parent.parent / "docs" / "lint.md"
+    text = doc.read_text()
+    for c in CODES:
+        assert c.code in text and c.slug in text
+
+
+# ---------------------------------------------------------------- properties on random policies
+
+
+def _all_rules_space(rp: ResolvedPolicy):
+    space = Space(rp)
+    for nsg in rp.policy.nsgs:
+        for vnet in rp.attachment_vnets(nsg.name) or [None]:
+            yield space, rp.nsg(nsg.name, vnet)
+
+
+def _decisions_differ(space: Space, a, b) -> tuple | None:
+    """A point of the extended space where two rule lists decide differently, or None (exact)."""
+    acc_a = [r.access for r in a]
+    acc_b = [r.access for r in b]
+    sp = Splitter([[space.box(r) for r in a], [space.box(r) for r in b]], universe=space.universe)
+
+    def differ(m):
+        fa, fb = m
+        return acc_a[(fa & -fa).bit_length() - 1] is not acc_b[(fb & -fb).bit_length() - 1]
+
+    got = sp.find(differ)
+    return got[0] if got else None
+
+
+def _packets_for(policy: Policy, assignment: dict, draw_ints) -> list[tuple[Packet, IpcKey | None, IpcKey | None]]:
+    from nsgsolve.addresses import int_to_ip
+
+    pool = addresses_of(policy) + [int_to_ip(ip) for ip in assignment.values()]
+    by_ip = {ip: k for k, ip in assignment.items()}
+    out = []
+    for proto, s, sp, d, dp in draw_ints:
+        src, dst = ip_to_int(pool[s % len(pool)]), ip_to_int(pool[d % len(pool)])
+        if proto in (6, 17):
+            p = Packet(proto, src, sp, dst, dp)
+        else:
+            p = Packet(proto, src, None, dst, None)
+        out.append((p, by_ip.get(src), by_ip.get(dst)))
+    return out
+
+
+packet_ints = st.lists(st.tuples(st.sampled_from([6, 17, 1, 50, 47]), st.integers(0, 99),
+                                 st.sampled_from([0, 22, 53, 80, 443, 1500, 49152, 65535]), st.integers(0, 99),
+                                 st.sampled_from([0, 22, 25, 53, 80, 443, 1433, 3389, 65535])),
+                       min_size=40, max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(policies(max_rules=7), packet_ints)
+def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints):
+    rp = resolve(policy)
+    linter = Linter(rp, include_info=True)
+    assignment = dynamic_assignment(policy)
+    pkts = _packets_for(policy, assignment, ints)
+    for space, nsg in _all_rules_space(rp):
+        for direction in (IN, OUT):
+            rules = nsg.rules(direction)
+            la = linter.analysis(nsg, direction)
+            for i, r in enumerate(rules):
+                if r.rule.is_default:
+                    continue
+                f = linter.facts(la, i)
+                without = rules[:i] + rules[i + 1:]
+                removable = f.empty or f.shadowed or f.redundant
+                differ = _decisions_differ(space, rules, without)
+                assert (differ is None) == removable, (nsg.name, nsg.vnet, r.name, f)
+                if removable:
+                    for p, sd, dd in pkts:
+                        assert first_match(rules, p, sd, dd).access is first_match(without, p, sd, dd).access
+                if f.shadowed:
+                    # Every packet of the rule has an earlier match, and the cover alone covers it.
+                    for p, sd, dd in pkts:
+                        if rule_matches(r, p, sd, dd):
+                            assert first_match(rules, p, sd, dd).index < i
+                    box = space.box(r)
+                    cover = [space.box(rules[j]) for j in f.cover]
+                    assert Splitter([cover], universe=box).find(lambda m: m[0] == 0) is None
+                    forced = f.conflict[1] if f.conflict else None
+                    for j in f.cover:  # and no member is unneeded, but the overriding rule is always named
+                        if j == forced:
+                            continue
+                        rest = [space.box(rules[k]) for k in f.cover if k != j]
+                        assert not rest or Splitter([rest], universe=box).find(lambda m: m[0] == 0) is not None
+                    if f.conflict is not None:
+                        point, j = f.conflict
+                        w = linter.witness(point, rules[j].name)
+                        decided = first_match(rules, w.packet, w.src_dynamic, w.dst_dynamic)
+                        assert decided is rules[j] and decided.access is not r.access
+                        assert rule_matches(r, w.packet, w.src_dynamic, w.dst_dynamic)
+                if f.live is not None:
+                    w = linter.witness(f.live, r.name)
+                    assert first_match(rules, w.packet, w.src_dynamic, w.dst_dynamic) is r
+                    if not f.redundant:
+                        after = first_match(without, w.packet, w.src_dynamic, w.dst_dynamic)
+                        assert after is rules[f.live_next] and after.access is not r.access
+    # Every finding replays: its witness is decided as the finding says.
+    for f in linter.lint():
+        if f.witness is not None:
+            vnet = (f.vnets or (rp.attachment_vnets(f.nsg) or [None]))[0]
+            assert replay(rp, f, vnet).name == f.witness.decided_by
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(policies(max_rules=6))
+def test_removable_rules_are_equivalent_under_z3(policy):
+    z3 = pytest.importorskip("z3")
+    from nsgsolve.encode import Encoding
+    from nsgsolve.z3util import make_solver
+
+    rp = resolve(policy)
+    enc = Encoding(rp)
+    linter = Linter(rp)
+    for _, nsg in _all_rules_space(rp):
+        for direction in (IN, OUT):
+            rules = nsg.rules(direction)
+            la = linter.analysis(nsg, direction)
+            for i, r in enumerate(rules):
+                if r.rule.is_default:
+                    continue
+                f = linter.facts(la, i)
+                if not (f.empty or f.shadowed or f.redundant):
+                    continue
+                s = make_solver()
+                s.add(*enc.domain())
+                s.add(_allows(enc, rules) != _allows(enc, rules[:i] + rules[i + 1:]))
+                assert s.check() == z3.unsat, (nsg.name, r.name)
+
+
+def _allows(enc, rules):
+    import z3
+
+    acc = z3.BoolVal(False)
+    for r in reversed(rules):
+        m = enc.match(r)
+        acc = z3.Or(m, acc) if r.access is Access.ALLOW else z3.And(z3.Not(m), acc)
+    return acc
