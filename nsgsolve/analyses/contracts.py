@@ -44,6 +44,9 @@ from ..servicetags import canonical_builtin
 
 Progress = Callable[[int, int, Assertion], None]
 NICE_SPORT = 49152
+# push/pop rather than the encoder's default assumption literals: with each question narrowed to its own
+# small decision term, retracting it outright was ~20% faster on bench/bench_check.py (1.7 s vs 2.2 s).
+DEFAULT_MODE = "push"
 
 
 class Verdict(Enum):
@@ -321,7 +324,7 @@ class _Traffic:
 class ContractChecker:
     """Checks assertions against one resolved policy; build once per policy, call :meth:`check` per assertion."""
 
-    def __init__(self, rp: ResolvedPolicy, solver_mode: str = "assumptions", rlimit: int | None = None,
+    def __init__(self, rp: ResolvedPolicy, solver_mode: str = DEFAULT_MODE, rlimit: int | None = None,
                  narrow: bool = True):
         """``narrow=False`` asks every question against the whole policy's decision term instead of the
         rules that can match the assertion's traffic (the benchmark's baseline; tests compare the two)."""
@@ -485,7 +488,7 @@ def unique_names(assertions: Sequence[Assertion]) -> list[str]:
     return out
 
 
-def check_policy(policy: Policy, rp: ResolvedPolicy | None = None, solver_mode: str = "assumptions",
+def check_policy(policy: Policy, rp: ResolvedPolicy | None = None, solver_mode: str = DEFAULT_MODE,
                  rlimit: int | None = None, progress: Progress | None = None,
                  narrow: bool = True) -> list[ContractResult]:
     """Check every assertion of a policy, in file order."""
