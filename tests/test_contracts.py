@@ -110,11 +110,26 @@ def test_traffic_between_outside_addresses_is_not_the_policys():
     assert r.verdict is Verdict.PASS
 
 
-def test_clean_is_never_a_pass_until_lint_is_wired():
-    r = check_one(assertion(K.CLEAN, "clean"))
-    assert r.verdict is Verdict.UNKNOWN and "unsupported" in r.reason
-    r = check_one(assertion(K.NO_SHADOWED, "no shadowed"))
-    assert r.verdict is Verdict.UNKNOWN
+def test_clean_and_no_shadowed_follow_the_anomaly_analysis():
+    import dataclasses
+
+    from nsgsolve.model import ANY_PORTS, Access, Direction, Protocol as P, Rule, Span
+
+    ok = web_policy()
+    for kind, text in ((K.CLEAN, "clean"), (K.NO_SHADOWED, "no shadowed")):
+        (r,) = check_policy(with_assertions(ok, assertion(kind, text)))
+        assert r.verdict is Verdict.PASS, r.summary
+    # A deny under Allow-Web for the same traffic never decides anything, against its author's intent:
+    # NSG001 at error severity, so both contracts fail and name the rule.
+    nsg = ok.nsgs[0]
+    dead = Rule("Deny-Web", 300, Direction.INBOUND, Access.DENY, P.TCP, INTERNET[0], ANY_PORTS, WEB[0], ports(443),
+                span=Span(FILE, 12, 5, 12, 60))
+    bad = dataclasses.replace(ok, nsgs=(dataclasses.replace(nsg, rules=nsg.rules + (dead,)),))
+    for kind, text in ((K.CLEAN, "clean"), (K.NO_SHADOWED, "no shadowed")):
+        (r,) = check_policy(with_assertions(bad, assertion(kind, text)))
+        assert r.verdict is Verdict.FAIL
+        assert [(x.rule, x.span.line) for x in r.responsible] == [("Deny-Web", 12)]
+        assert r.findings and r.findings[0].startswith("NSG001/shadowed-rule")
 
 
 def test_solver_giving_up_is_unknown_not_pass():

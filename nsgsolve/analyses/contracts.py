@@ -20,8 +20,11 @@ full rule trace and the responsible rules: for ``no``/``only`` the allow rule of
 through, for ``all`` the rule that blocks it. If the replay disagrees with Z3 the verdict is UNKNOWN: a
 contract is never passed on an answer the two engines do not share.
 
-The verdict is three-valued (CrossHair's REFUTED/UNKNOWN/CONFIRMED): UNKNOWN (the solver gave up, or
-the analysis an assertion needs is not available) is never a pass.
+``clean`` and ``no shadowed`` are answered by the anomaly analysis (:mod:`nsgsolve.analyses.lint`), run
+once per policy: no finding at error severity, no NSG001 shadowed-rule finding.
+
+The verdict is three-valued (CrossHair's REFUTED/UNKNOWN/CONFIRMED): UNKNOWN (the solver gave up) is
+never a pass.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ class ContractResult:
     responsible: tuple[Responsible, ...] = ()
     assignment: dict[IpcKey, int] = field(default_factory=dict, compare=False, hash=False)
     reason: str = ""  # why UNKNOWN
+    findings: tuple[str, ...] = ()  # lint findings behind a failing clean/no shadowed
     seconds: float = 0.0
 
     @property
@@ -126,6 +130,8 @@ class ContractResult:
         d["responsible"] = [r.to_dict() for r in self.responsible]
         if self.reason:
             d["reason"] = self.reason
+        if self.findings:
+            d["findings"] = list(self.findings)
         d["seconds"] = round(self.seconds, 4)
         return d
 
@@ -159,6 +165,8 @@ class ContractResult:
                 default = " [default rule]" if s.is_default else ""
                 loc = f"  {s.rule_span}" if isinstance(s.rule_span, Span) and s.rule_span.line > 0 else ""
                 lines.append(f"  {s.direction.value:<8} {where}: {s.access.value} by {s.rule}{prio}{default}{loc}")
+        for f in self.findings:
+            lines.append(f"finding: {f}")
         if self.responsible:
             lines.append("responsible:")
             for r in self.responsible:
@@ -336,6 +344,15 @@ class ContractChecker:
         self.solver = PolicySolver(self.enc, rlimit=rlimit, mode=solver_mode)
         self.bag = DiagnosticBag()
         self.traffic = _Traffic(rp, self.enc, self.bag)
+        self._lint: list | None = None
+
+    def lint_findings(self) -> list:
+        """The anomaly analysis of the whole policy, run once for every clean/no shadowed assertion."""
+        if self._lint is None:
+            from .lint import lint
+
+            self._lint = lint(self.rp)
+        return self._lint
 
     def _replay(self, model) -> tuple[FlowResult, dict[IpcKey, int]]:
         packet = self.enc.model_packet(model)
@@ -369,7 +386,7 @@ class ContractChecker:
         from ..z3util import mk_and, mk_not, mk_or
 
         if a.kind in (AssertionKind.CLEAN, AssertionKind.NO_SHADOWED):
-            return _lint_assertion(self.rp, a, name)
+            return _lint_assertion(self, a, name)
         if a.traffic is None:  # the builder always sets it for these kinds
             raise InputError.single("E702", f"assert {a.kind.value} needs traffic (SRC -> DST ...)", a.span)
         t = self.traffic.query(a.traffic)
@@ -445,21 +462,26 @@ def _responsible(flow: FlowResult, allowed: bool) -> tuple[Responsible, ...]:
                              s.rule_span if isinstance(s.rule_span, Span) else None, s.is_default) for s in steps)
 
 
-def lint_available() -> bool:
-    """Whether the anomaly analysis (issue 5) is installed; `assert clean` needs it."""
-    import importlib.util
+def _lint_assertion(checker: "ContractChecker", a: Assertion, name: str) -> ContractResult:
+    """``clean``: no lint finding at error severity; ``no shadowed``: no NSG001 finding at all."""
+    from . import lint
 
-    return importlib.util.find_spec("nsgsolve.analyses.lint") is not None
-
-
-def _lint_assertion(rp: ResolvedPolicy, a: Assertion, name: str) -> ContractResult:
-    # Until the lint analysis lands these assertions cannot be decided; saying so (UNKNOWN, exit 3) is the
-    # honest answer, a pass would be a lie. Wiring: see docs/contracts.md "assert clean".
-    what = "clean" if a.kind is AssertionKind.CLEAN else "no shadowed"
-    reason = (f"unsupported: 'assert {what}' needs the lint analysis (nsgsolve.analyses.lint), which this "
-              "version does not have yet" if not lint_available() else
-              f"unsupported: 'assert {what}' is not wired to the lint analysis yet")
-    return ContractResult(a, name, Verdict.UNKNOWN, reason, reason=reason)
+    findings = checker.lint_findings()
+    if a.kind is AssertionKind.CLEAN:
+        bad = [f for f in findings if f.severity == "error"]
+        what = "at error severity"
+    else:
+        bad = [f for f in findings if f.code == lint.SHADOWED.code]
+        what = "of shadowed rules"
+    if not bad:
+        return ContractResult(a, name, Verdict.PASS, f"the anomaly analysis reports nothing {what}")
+    responsible = tuple(Responsible(f.nsg, f"nsg {f.nsg}", f.direction, f.rule, f.priority, f.access, f.span)
+                        for f in bad)
+    lines = tuple(f"{f.rule_id}: {f.message}" + (f" (witness {f.witness})" if f.witness else "") for f in bad)
+    first = bad[0]
+    return ContractResult(a, name, Verdict.FAIL, f"{len(bad)} finding{'s' if len(bad) != 1 else ''} {what}, "
+                          f"first {first.rule_id} on rule {first.rule} of nsg {first.nsg}",
+                          responsible=responsible, findings=lines)
 
 
 def unique_names(assertions: Sequence[Assertion]) -> list[str]:
@@ -508,5 +530,4 @@ def check_policy(policy: Policy, rp: ResolvedPolicy | None = None, solver_mode: 
     return out
 
 
-__all__ = ["ContractChecker", "ContractResult", "Responsible", "Verdict", "check_policy", "lint_available",
-           "unique_names"]
+__all__ = ["ContractChecker", "ContractResult", "Responsible", "Verdict", "check_policy", "unique_names"]
