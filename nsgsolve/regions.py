@@ -104,8 +104,15 @@ class Splitter:
     ``offsets[k]..offsets[k]+len(lists[k])``. :meth:`split_matches` gives them back per list.
     """
 
-    def __init__(self, lists: Sequence[Sequence[Box]], universe: Box = UNIVERSE, keep: int = 1):
+    def __init__(self, lists: Sequence[Sequence[Box]], universe: Box = UNIVERSE, keep: int = 1,
+                 order: Sequence[int] = SPLIT_ORDER, require: Sequence[int] = ()):
+        """``order`` is the field split order (a permutation of the five fields); ``require`` names lists
+        that must keep a candidate: states where one of them has none are dropped, so the walk covers only
+        the union of that list's boxes (a diff's changed rules) instead of the whole universe."""
         self.lists, self.universe, self.keep = lists, universe, keep
+        self.order = tuple(order)
+        if sorted(self.order) != list(range(5)):
+            raise ValueError(f"split order {order!r} is not a permutation of the five fields")
         self.offsets, off = [], 0
         for rules in lists:
             self.offsets.append(off)
@@ -127,12 +134,13 @@ class Splitter:
         self.full_after = []  # rules containing the universe in every field split after each level
         for level in range(5):
             m = -1
-            for d in SPLIT_ORDER[level + 1:]:
+            for d in self.order[level + 1:]:
                 m &= full_in[d]
             self.full_after.append(m)
         self.uni_bounds = [(tuple(lo for lo, _ in u), tuple(hi for _, hi in u)) for u in universe]
         self._children: dict[tuple[int, int], list[tuple[IntervalSet, int]]] = {}
         self.root = sum(self.list_masks)
+        self.required = [self.list_masks[k] for k in require]
 
     def split_matches(self, cands: int) -> tuple[int, ...]:
         return tuple((cands & m) >> o for m, o in zip(self.list_masks, self.offsets))
@@ -157,7 +165,7 @@ class Splitter:
         got = self._children.get(key)
         if got is not None:
             return got
-        d = SPLIT_ORDER[level]
+        d = self.order[level]
         base = cands & self.full_in[d]
         events: dict[int, int] = {}
         for bit, ivs in self.clipped[d]:
@@ -188,9 +196,13 @@ class Splitter:
             else:
                 piece.append((start, end))
         out = []
+        required = self.required
         for c, pieces in groups.items():
+            c |= base
+            if required and not all(c & m for m in required):
+                continue
             out.append((IntervalSet._raw(tuple(p[0] for p in pieces), tuple(p[1] for p in pieces)),
-                        self._prune(c | base, level)))
+                        self._prune(c, level)))
         self._children[key] = out
         return out
 
@@ -202,7 +214,7 @@ class Splitter:
             for s, c in self.children(level, cands):
                 if level == 4:
                     box = [None] * 5
-                    for pos, d in enumerate(SPLIT_ORDER):
+                    for pos, d in enumerate(self.order):
                         box[d] = (sets + (s,))[pos]
                     out.append(Cell(tuple(box), self.split_matches(c)))  # type: ignore[arg-type]
                 else:
@@ -234,7 +246,7 @@ class Splitter:
         ``pick(field, piece)`` chooses the point's value in each piece (default: its smallest value), so
         callers can prefer readable witnesses (Tcp over protocol 0, port 443 over port 0)."""
         dead: set[tuple[int, int]] = set()
-        choose = (lambda level, s: s.min()) if pick is None else (lambda level, s: pick(SPLIT_ORDER[level], s))
+        choose = (lambda level, s: s.min()) if pick is None else (lambda level, s: pick(self.order[level], s))
 
         def walk(level, cands, values):
             if (level, cands) in dead:
@@ -256,7 +268,7 @@ class Splitter:
             return None
         values, matches = got
         point = [0] * 5
-        for pos, d in enumerate(SPLIT_ORDER):
+        for pos, d in enumerate(self.order):
             point[d] = values[pos]
         return tuple(point), matches
 
