@@ -1,0 +1,172 @@
+"""``nsgsolve diff``: exactly which traffic a policy change opens and which it closes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from typing import TextIO
+
+from ..analyses.diff import DiffResult, PairDiff, Region, describe_step, diff_policies
+from ..errors import EXIT_FINDING, EXIT_OK, UsageError
+from ..evaluate import FlowResult, TraceStep
+from ..loader import load_policy, looks_like_json
+from ..model import Policy
+from .common import formatter, tag_db
+from .import_ import add_import_args
+
+EPILOG = """examples:
+  nsgsolve diff old.nsg new.nsg
+  nsgsolve diff HEAD~1:network/policy.nsg network/policy.nsg --fail-on opened   # CI gate on a pull request
+  nsgsolve diff before.json after.json --from Internet --to web1 --json          # ARM templates / az exports
+  nsgsolve diff old.nsg new.nsg --from 10.0.1.0/24,web2 --to outside
+
+OLD and NEW are .nsg files, ARM templates or az exports, or REV:PATH read with 'git show' (PATH from the
+repository root; REV:./PATH from the current directory). --from/--to take comma-separated NIC names
+(NIC#2 for a second IP configuration), subnets (VNET/SUBNET or the subnet name), VNets, ASGs, IPv4
+addresses or CIDRs, '*', 'outside' or an outside class: Internet, on-premises, private, azure-platform.
+
+exit status: 0 ran (with --fail-on: and no change of that kind), 1 --fail-on found that kind of change,
+2 invalid input or usage. See docs/diff.md."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diff", help="which traffic a change opens and which it closes",
+                       description="Compare two versions of a policy for every packet between every pair of "
+                                   "endpoints present in both (NICs, and the outside world by address class), and "
+                                   "report the opened (denied before, allowed now) and closed traffic as a few "
+                                   "merged boxes per endpoint pair, each with a witness packet and the rules that "
+                                   "decide it in OLD and in NEW.",
+                       epilog=EPILOG, formatter_class=formatter())
+    p.add_argument("old", metavar="OLD", help="the policy before the change (file or REV:PATH)")
+    p.add_argument("new", metavar="NEW", help="the policy after the change (file or REV:PATH)")
+    p.add_argument("--from", dest="sources", action="append", metavar="SRC",
+                   help="compare only traffic from these endpoints (repeatable, comma-separated)")
+    p.add_argument("--to", dest="destinations", action="append", metavar="DST",
+                   help="compare only traffic to these endpoints (repeatable, comma-separated)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--fail-on", choices=("opened", "closed", "any"),
+                   help="exit with status 1 when the diff has that kind of change")
+    p.add_argument("--service-tags", metavar="FILE",
+                   help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
+                        "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")
+    add_import_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    old = load_version(args.old, args)
+    new = load_version(args.new, args)
+    db = tag_db(args)
+    result = diff_policies(old, new, args.sources, args.destinations, tag_db=db)
+    if args.json:
+        d = result.to_dict()
+        d["old"], d["new"] = args.old, args.new
+        out.write(json.dumps(d, indent=2) + "\n")
+    else:
+        out.write(format_diff(result, args.old, args.new))
+    if args.fail_on and result.has(args.fail_on):
+        return EXIT_FINDING
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def load_version(spec: str, args: argparse.Namespace) -> Policy:
+    """A file path, or ``REV:PATH`` read with ``git show`` when no such file exists."""
+    from ..importers import parse_param_assignments
+
+    kw = dict(params=parse_param_assignments(getattr(args, "param", None)),
+              params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False))
+    rev, sep, path = spec.partition(":")
+    # A path that exists wins; "C:\\x" (a Windows drive) is never a revision.
+    if os.path.exists(spec) or not sep or not rev or not path or len(rev) == 1:
+        return load_policy(spec, **kw)
+    text = git_show(rev, path, spec)
+    if looks_like_json(text):
+        from ..importers import load_json_policy
+
+        return load_json_policy({spec: text}, **kw)
+    from ..build import parse_policy
+
+    return parse_policy(text, spec)
+
+
+def git_show(rev: str, path: str, spec: str) -> str:
+    try:
+        proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise UsageError(f"'{spec}' is no file, and git is not installed to read it as REV:PATH") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"git show {rev}:{path} did not finish in 60 s") from None
+    if proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise UsageError(f"'{spec}' is no file, and git cannot read it as REV:PATH: "
+                         f"{msg[0] if msg else 'git show failed'}",
+                         "PATH is relative to the repository root (use REV:./PATH for the current directory)")
+    try:
+        text = proc.stdout.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{spec} is not UTF-8 text (byte {e.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# ---------------------------------------------------------------- human output
+
+
+def format_diff(r: DiffResult, old_name: str, new_name: str) -> str:
+    lines = [f"diff {old_name} -> {new_name}: {len(r.opened)} opened, {len(r.closed)} closed region(s) in "
+             f"{len(r.pairs)} endpoint pair(s); {r.pairs_compared} pair(s) compared"]
+    for c in r.endpoint_changes:
+        if c.change == "readdressed":
+            how = "compared on the addresses both allow" if c.compared else "not compared: no common address"
+            lines.append(f"  readdressed: {c.name}: {c.old} -> {c.new} ({how})")
+        else:
+            lines.append(f"  {c.change}: {c.name} ({c.old or c.new}), not compared")
+    if r.is_empty:
+        lines.append("no difference: OLD and NEW decide every packet alike between the endpoints compared")
+    for p in r.pairs:
+        lines.append("")
+        lines += format_pair(p)
+    return "\n".join(lines) + "\n"
+
+
+def format_pair(p: PairDiff) -> list[str]:
+    lines = [f"{p.source.label} -> {p.destination.label}"]
+    for g in p.regions:
+        lines += format_region(g)
+    return lines
+
+
+def format_region(g: Region) -> list[str]:
+    lines = [f"  {g.kind.upper():<7} {g.describe()}",
+             f"    witness {g.witness}: OLD {g.old.decision.value.lower()}, NEW {g.new.decision.value.lower()}"]
+    for where, before, after in changed_steps(g.old, g.new):
+        lines.append(f"    {where}: {before} -> {after}")
+    return lines
+
+
+def changed_steps(old: FlowResult, new: FlowResult) -> list[tuple[str, str, str]]:
+    """Layers whose deciding rule differs between the versions, as (where, OLD step, NEW step)."""
+    def key(s: TraceStep) -> tuple:
+        return (s.attached_to, s.direction)
+
+    def short(s: TraceStep | None) -> str:
+        if s is None:
+            return "(no NSG)"
+        prio = f" ({s.priority})" if s.priority is not None else ""
+        return f"{s.access.value} {s.rule}{prio}" + (f" of {s.nsg}" if s.nsg else "")
+
+    o = {key(s): s for s in old.trace}
+    n = {key(s): s for s in new.trace}
+    out = []
+    for k in list(o) + [k for k in n if k not in o]:
+        a, b = o.get(k), n.get(k)
+        if a is None or b is None or (a.nsg, a.rule, a.access) != (b.nsg, b.rule, b.access):
+            out.append((f"{k[0]} {k[1].value.lower()}", short(a), short(b)))
+    return out
+
+
+__all__ = ["register", "run", "format_diff", "load_version", "describe_step"]

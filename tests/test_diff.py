@@ -1,0 +1,399 @@
+"""Semantic diff: exact regions, checked against the reference evaluator on both versions."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import subprocess
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nsgsolve import cli
+from nsgsolve.addresses import ALL_PORTS, IntervalSet, ip_to_int
+from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, diff_policies, packet_point
+from nsgsolve.evaluate import Evaluator, Packet
+from nsgsolve.model import (
+    Access, AnyAddress, Direction, IpConfig, Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PrefixSide, Protocol, Ref,
+    Rule, SubnetRef, TagSide,
+)
+from nsgsolve.regions import DST, SRC, Splitter, box_contains_point
+from nsgsolve.resolve import IpcKey, resolve
+
+from strategies import EXTERNAL, PORTS, PROTOCOL_NUMBERS, addresses_of, cidr, dynamic_assignment, policies
+
+IN, OUT = Direction.INBOUND, Direction.OUTBOUND
+ALLOW, DENY = Access.ALLOW, Access.DENY
+ANY = PortSpec(None)
+
+
+def ports(*ranges) -> PortSpec:
+    return PortSpec(tuple(PortRange(*r) if isinstance(r, tuple) else PortRange(r, r) for r in ranges))
+
+
+def rule(name, prio, direction, access, proto=Protocol.TCP, src=None, dst=None, dports=ANY) -> Rule:
+    return Rule(name, prio, direction, access, proto, src or AnyAddress(), ANY, dst or AnyAddress(), dports)
+
+
+def web_policy(nic_rules=(), subnet_rules=()) -> Policy:
+    from test_evaluate import two_nic_policy
+
+    return two_nic_policy(subnet_rules=subnet_rules, nic_rules=nic_rules)
+
+
+SRC_NET = PrefixSide((cidr("203.0.113.0/24"),))
+ALLOW_IN_SUBNET = [rule("in-all", 100, IN, ALLOW, Protocol.ANY, src=SRC_NET)]
+
+
+# ---------------------------------------------------------------- hand-worked cases
+
+
+def test_identical_policies_give_an_empty_diff():
+    p = web_policy([rule("web", 100, IN, ALLOW, src=SRC_NET, dports=ports(80))], ALLOW_IN_SUBNET)
+    r = diff_policies(p, p)
+    assert r.is_empty and not r.opened and not r.closed and not r.endpoint_changes
+    assert r.pairs_compared > 0
+
+
+def test_renamed_and_reordered_rules_that_change_nothing_give_an_empty_diff():
+    rules = [rule("ssh", 100, IN, ALLOW, src=SRC_NET, dports=ports(22)),
+             rule("no-http", 110, IN, DENY, dports=ports(80)),
+             rule("https", 120, IN, ALLOW, src=SRC_NET, dports=ports(443))]
+    # Disjoint ports: any order decides alike; the names are not semantics either.
+    reordered = [replace(rules[0], name="ssh-renamed", priority=300), replace(rules[1], priority=200),
+                 replace(rules[2], name="https2", priority=100)]
+    r = diff_policies(web_policy(rules, ALLOW_IN_SUBNET), web_policy(reordered, ALLOW_IN_SUBNET))
+    assert r.is_empty
+    assert r.changed_rules > 0  # the reorder was seen as changed entries, and proved harmless
+
+
+def test_a_reorder_that_matters_is_reported():
+    rules = [rule("deny-22", 100, IN, DENY, dports=ports(22)), rule("allow-all", 110, IN, ALLOW, src=SRC_NET)]
+    swapped = [replace(rules[0], priority=110), replace(rules[1], priority=100)]
+    r = diff_policies(web_policy(rules, ALLOW_IN_SUBNET), web_policy(swapped, ALLOW_IN_SUBNET))
+    assert not r.closed
+    [(pair, region)] = r.opened
+    assert (pair.source.name, pair.destination.name) == (INTERNET, "web1")
+    assert region.box == (IntervalSet([(6, 6)]), IntervalSet([(ip_to_int("203.0.113.0"), ip_to_int("203.0.113.255"))]),
+                          ALL_PORTS, IntervalSet([(ip_to_int("10.0.1.4"),) * 2]), IntervalSet([(22, 22)]))
+
+
+@pytest.mark.parametrize("before,after,kind", [((80, 80), (80, 81), OPENED), ((80, 81), (80, 80), CLOSED)])
+def test_a_single_changed_port_range_gives_exactly_that_region(before, after, kind):
+    old = web_policy([rule("web", 100, IN, ALLOW, src=SRC_NET, dports=ports(before))], ALLOW_IN_SUBNET)
+    new = web_policy([rule("web", 100, IN, ALLOW, src=SRC_NET, dports=ports(after))], ALLOW_IN_SUBNET)
+    r = diff_policies(old, new)
+    assert len(r.pairs) == 1
+    [(pair, region)] = r.opened if kind == OPENED else r.closed
+    assert not (r.closed if kind == OPENED else r.opened)
+    assert (pair.source.name, pair.destination.name) == (INTERNET, "web1")
+    assert region.protocols == IntervalSet([(6, 6)])
+    assert region.sources == IntervalSet([(ip_to_int("203.0.113.0"), ip_to_int("203.0.113.255"))])
+    assert region.source_ports == ALL_PORTS
+    assert region.destinations == IntervalSet([(ip_to_int("10.0.1.4"), ip_to_int("10.0.1.4"))])
+    assert region.destination_ports == IntervalSet([(81, 81)])
+    assert region.describe() == "Tcp 203.0.113.0/24 -> 10.0.1.4 dport 81"
+    # the deciding rules: OLD's and NEW's trace at web1's NIC layer
+    nic_old = [s for s in region.old.trace if s.attached_to == "nic web1"]
+    nic_new = [s for s in region.new.trace if s.attached_to == "nic web1"]
+    got = (nic_old[0].rule, nic_new[0].rule)
+    assert got == (("DenyAllInBound", "web") if kind == OPENED else ("web", "DenyAllInBound"))
+
+
+def test_endpoints_in_one_version_only_are_listed_apart_and_readdressed_nics_noted():
+    old = web_policy(ALLOW_IN_SUBNET)
+    nics = list(old.nics)
+    web3 = Nic("web3", SubnetRef("vnet", "web"), (IpConfig(ip_to_int("10.0.1.6")),))
+    new = replace(old, nics=(replace(nics[0], ip_configs=(replace(nics[0].ip_configs[0], ip=ip_to_int("10.0.1.9")),)),
+                             web3))
+    r = diff_policies(old, new)
+    changes = {(c.name, c.change) for c in r.endpoint_changes}
+    assert changes == {("web2", "only in OLD"), ("web3", "only in NEW"), ("web1", "readdressed")}
+    assert not any("web2" in (p.source.name, p.destination.name) for p in r.pairs)
+
+
+def test_an_nsg_detached_from_a_nic_opens_what_it_denied():
+    old = web_policy([rule("deny-22", 100, IN, DENY, dports=ports(22))], ALLOW_IN_SUBNET)
+    new = replace(old, nics=(replace(old.nics[0], nsg=None), old.nics[1]))
+    r = diff_policies(old, new, destinations=["web1"])
+    assert r.opened and not r.closed
+    assert {p.destination.name for p, _ in r.opened} == {"web1"}
+    # the subnet allows only 203.0.113.0/24 from outside, so that is all the NIC NSG was holding back
+    src = {p.source.name for p, _ in r.opened}
+    assert INTERNET in src
+
+
+def test_from_and_to_restrict_the_pairs_and_clip_cidrs():
+    old = web_policy([rule("web", 100, IN, ALLOW, src=SRC_NET, dports=ports(80))], ALLOW_IN_SUBNET)
+    new = web_policy([rule("web", 100, IN, ALLOW, src=AnyAddress(), dports=ports(80))],
+                     [rule("in-all", 100, IN, ALLOW, Protocol.ANY)])
+    full = diff_policies(old, new)
+    clipped = diff_policies(old, new, sources=["198.51.100.0/24"], destinations=["web1"])
+    assert clipped.opened and not full.is_empty
+    for p, g in clipped.opened:
+        assert p.destination.name == "web1"
+        assert g.sources.issubset(IntervalSet([(ip_to_int("198.51.100.0"), ip_to_int("198.51.100.255"))]))
+    assert diff_policies(old, new, sources=["web2"], destinations=["web2"]).is_empty
+
+
+def test_unknown_selector_is_a_usage_error():
+    from nsgsolve.errors import UsageError
+
+    p = web_policy()
+    with pytest.raises(UsageError, match="web9"):
+        diff_policies(p, p, sources=["web9"])
+
+
+# ---------------------------------------------------------------- the regions.py addition
+
+
+def test_required_list_restricts_the_walk_to_its_boxes():
+    small = (IntervalSet([(0, 3)]), IntervalSet([(0, 7)]), IntervalSet([(0, 2)]), IntervalSet([(0, 7)]),
+             IntervalSet([(0, 3)]))
+    required = [(IntervalSet([(1, 2)]),) + small[1:3] + (IntervalSet([(2, 5)]), small[4])]
+    rules = [small, (small[0], IntervalSet([(0, 3)]), small[2], small[3], IntervalSet([(1, 1)]))]
+    for order in ((0, 4, 2, 1, 3), (1, 3, 0, 2, 4)):
+        cells = Splitter([required, rules], small, order=order, require=(0,)).cells()
+        points = itertools.product(*[range(s.min(), max(h for _, h in s) + 1) for s in small])
+        for pt in points:
+            holding = [c for c in cells if box_contains_point(c.box, pt)]
+            assert len(holding) == int(box_contains_point(required[0], pt)), pt
+            if holding:
+                expected = next(i for i, b in enumerate(rules) if box_contains_point(b, pt))
+                assert holding[0].first(1) == expected
+
+
+# ---------------------------------------------------------------- property: exact against the evaluator
+
+
+@st.composite
+def mutated(draw, policy: Policy) -> Policy:
+    """A later version: a few rules edited, moved, added or removed; sometimes an NSG detached, a NIC removed
+    or a static NIC readdressed."""
+    nsgs = list(policy.nsgs)
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(nsgs) - 1))
+        rules = list(nsgs[i].rules)
+        what = draw(st.sampled_from(["access", "ports", "proto", "source", "move", "delete", "add"]))
+        if not rules or what == "add":
+            used = {(r.direction, r.priority) for r in rules}
+            d = draw(st.sampled_from([IN, OUT]))
+            prio = draw(st.integers(100, 4096).filter(lambda p: (d, p) not in used))
+            rules.append(Rule(f"new{len(rules)}", prio, d, draw(st.sampled_from([ALLOW, DENY])),
+                              draw(st.sampled_from(list(Protocol))),
+                              draw(st.sampled_from([AnyAddress(), TagSide(Ref("Internet")),
+                                                    PrefixSide((cidr("10.0.0.0/24"),))])), ANY,
+                              draw(st.sampled_from([AnyAddress(), TagSide(Ref("VirtualNetwork"))])),
+                              draw(st.sampled_from([ANY, ports(22), ports((80, 443)), ports((1000, 2000))]))))
+        else:
+            k = draw(st.integers(0, len(rules) - 1))
+            r = rules[k]
+            if what == "access":
+                rules[k] = replace(r, access=DENY if r.access is ALLOW else ALLOW)
+            elif what == "ports":
+                rules[k] = replace(r, destination_ports=draw(st.sampled_from([ANY, ports(22), ports((80, 443)),
+                                                                             ports((25, 53), 1433)])))
+            elif what == "proto":
+                rules[k] = replace(r, protocol=draw(st.sampled_from(list(Protocol))))
+            elif what == "source":
+                rules[k] = replace(r, source=draw(st.sampled_from([AnyAddress(), TagSide(Ref("Internet")),
+                                                                   PrefixSide((cidr("8.0.0.0/7"),))])))
+            elif what == "move":
+                used = {(x.direction, x.priority) for x in rules}
+                rules[k] = replace(r, priority=draw(st.integers(100, 4096).filter(
+                    lambda p: (r.direction, p) not in used)))
+            else:
+                del rules[k]
+        nsgs[i] = Nsg(nsgs[i].name, tuple(rules))
+    new = replace(policy, nsgs=tuple(nsgs))
+    nics = list(new.nics)
+    topo = draw(st.sampled_from(["none", "none", "detach", "remove", "readdress"]))
+    j = draw(st.integers(0, len(nics) - 1))
+    if topo == "detach":
+        nics[j] = replace(nics[j], nsg=None if nics[j].nsg else Ref(policy.nsgs[0].name))
+    elif topo == "remove" and len(nics) > 1 and nics[j].name not in _named_nics(new):
+        del nics[j]
+    elif topo == "readdress" and nics[j].ip_configs[0].ip is not None:
+        ipc = nics[j].ip_configs[0]
+        nics[j] = replace(nics[j], ip_configs=(replace(ipc, ip=ipc.ip + 50),))
+    return replace(new, nics=tuple(nics))
+
+
+def _named_nics(policy: Policy) -> set[str]:
+    """NICs that rules name: removing one would make NEW invalid, not different."""
+    out = set()
+    for n in policy.nsgs:
+        for r in n.rules:
+            for side in (r.source, r.destination):
+                if isinstance(side, PrefixSide):
+                    out |= {it.nic.name for it in side.items if isinstance(it, NicAddr)}
+    return out
+
+
+def _pool(old: Policy, new: Policy, assignment) -> list[int]:
+    from nsgsolve.addresses import int_to_ip
+
+    addrs = set(addresses_of(old)) | set(addresses_of(new)) | {int_to_ip(a) for a in assignment.values()}
+    return sorted(ip_to_int(a) for a in addrs)
+
+
+def _packet(proto: int, src: int, sport: int, dst: int, dport: int) -> Packet:
+    if proto in (6, 17):
+        return Packet(proto, src, sport, dst, dport)
+    return Packet(proto, src, None, dst, None)
+
+
+@settings(max_examples=int(os.environ.get("NSGSOLVE_DIFF_EXAMPLES", "120")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_regions_are_exactly_where_decisions_differ(data):
+    old = data.draw(policies(max_rules=6))
+    new = data.draw(mutated(old))
+    rp_old, rp_new = resolve(old), resolve(new)
+    result = diff_policies(rp_old, rp_new)
+    assignment = dynamic_assignment(old)  # the mutations readdress static NICs only, or remove one
+    ev_old = Evaluator(rp_old, assignment)
+    ev_new = Evaluator(rp_new, {k: v for k, v in assignment.items() if k in rp_new.ipcs})
+    by_pair: dict[tuple, list] = {}
+    for pair in result.pairs:
+        by_pair.setdefault((pair.source.key, pair.destination.key), []).extend(pair.regions)
+
+    def check(p: Packet) -> None:
+        a, b = ev_old.evaluate(p), ev_new.evaluate(p)
+        ends = (a.src_endpoint, a.dst_endpoint)
+        if ends != (b.src_endpoint, b.dst_endpoint):
+            return  # an address that is a NIC in one version only: listed apart, not compared
+        if ends[0] is not None and ends[0] == ends[1] and ends[0] in assignment:
+            return  # a dynamic NIC to itself: documented as not compared
+        inside = [g for g in by_pair.get(ends, []) if g.contains(p)]
+        assert len(inside) <= 1, (p, inside)  # regions of a pair are disjoint
+        if a.decision is b.decision:
+            assert not inside, (p, inside[0].describe(), a.trace, b.trace)
+        else:
+            assert inside, (p, a.decision, b.decision, a.trace, b.trace)
+            assert inside[0].kind == (OPENED if b.decision is ALLOW else CLOSED)
+
+    # Every witness really differs, replayed here independently of the diff's own check.
+    for pair in result.pairs:
+        for g in pair.regions:
+            asg = {k: v for k, v in ((pair.source.key, g.witness.src), (pair.destination.key, g.witness.dst))
+                   if k is not None and (rp_old.ipcs[k].ip is None)}
+            wa, wb = Evaluator(rp_old, asg).evaluate(g.witness), Evaluator(rp_new, asg).evaluate(g.witness)
+            assert (wa.decision, wb.decision) == ((DENY, ALLOW) if g.kind == OPENED else (ALLOW, DENY))
+            assert g.contains(g.witness)
+            # and the region's edges: one step outside in each address and port field, evaluated as above
+            pt = packet_point(g.witness)
+            for field, delta in ((SRC, -1), (DST, 1), (4, 1), (4, -1)):
+                q = list(pt)
+                q[field] += delta
+                if 0 <= q[field] <= (65535 if field == 4 else 2 ** 32 - 1):
+                    check(_packet(*q))
+    pool = _pool(old, new, assignment)
+    for _ in range(40):
+        proto = data.draw(st.sampled_from(PROTOCOL_NUMBERS))
+        check(_packet(proto, data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS)),
+                      data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS))))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies(max_rules=6))
+def test_a_policy_against_itself_is_empty(policy):
+    assert diff_policies(policy, policy).is_empty
+
+
+# ---------------------------------------------------------------- command line
+
+
+def arm(dport: str, nic_ip: str = "10.0.1.4") -> dict:
+    nsg_id = "[resourceId('Microsoft.Network/networkSecurityGroups', 'web-nsg')]"
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0", "resources": [
+            {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-04-01", "name": "web-nsg",
+             "properties": {"securityRules": [{"name": "web", "properties": {
+                 "protocol": "Tcp", "sourcePortRange": "*", "destinationPortRange": dport,
+                 "sourceAddressPrefix": "Internet", "destinationAddressPrefix": "*", "access": "Allow",
+                 "priority": 100, "direction": "Inbound"}}]}},
+            {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "hub",
+             "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [
+                 {"name": "web", "properties": {"addressPrefix": "10.0.1.0/24",
+                                                "networkSecurityGroup": {"id": nsg_id}}}]}},
+            {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2023-04-01", "name": "web1",
+             "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {
+                 "privateIPAllocationMethod": "Static", "privateIPAddress": nic_ip,
+                 "subnet": {"id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'hub', 'web')]"}}}]}},
+        ]}
+
+
+def run_cli(*argv, monkeypatch) -> tuple[int, str, str]:
+    # Only this command: the CLI shell lists commands other engineers have not landed yet.
+    monkeypatch.setattr(cli, "COMMANDS", ("diff",))
+    out, err = io.StringIO(), io.StringIO()
+    status = cli.run(["diff", *argv], out, err)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def versions(tmp_path):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(arm("443")))
+    new.write_text(json.dumps(arm("443-444")))
+    return str(old), str(new)
+
+
+def test_cli_reports_and_fails_on_the_named_kind(versions, monkeypatch):
+    old, new = versions
+    status, out, _ = run_cli(old, new, monkeypatch=monkeypatch)
+    assert status == 0
+    assert "OPENED  Tcp" in out and "dport 444" in out and "Internet" in out
+    assert run_cli(old, new, "--fail-on", "opened", monkeypatch=monkeypatch)[0] == 1
+    assert run_cli(old, new, "--fail-on", "any", monkeypatch=monkeypatch)[0] == 1
+    assert run_cli(old, new, "--fail-on", "closed", monkeypatch=monkeypatch)[0] == 0
+    assert run_cli(new, old, "--fail-on", "closed", monkeypatch=monkeypatch)[0] == 1
+    assert run_cli(old, old, "--fail-on", "any", monkeypatch=monkeypatch)[0] == 0
+
+
+def test_cli_json_lists_regions_with_witness_and_traces(versions, monkeypatch):
+    old, new = versions
+    status, out, _ = run_cli(old, new, "--json", "--to", "web1", monkeypatch=monkeypatch)
+    d = json.loads(out)
+    assert status == 0 and d["summary"]["opened"] == 1 and d["summary"]["closed"] == 0
+    [pair] = d["pairs"]
+    [g] = pair["opened"]
+    assert (g["protocols"], g["destinations"], g["destination_ports"]) == ("Tcp", ["10.0.1.4/32"], "444")
+    assert g["old"]["decision"] == "Deny" and g["new"]["decision"] == "Allow"
+    assert g["new"]["trace"][0]["rule"] == "web"
+
+
+def test_cli_invalid_input_and_selector_exit_2(versions, monkeypatch, tmp_path):
+    old, new = versions
+    status, _, err = run_cli(old, str(tmp_path / "missing.json"), monkeypatch=monkeypatch)
+    assert status == 2 and "missing.json" in err
+    status, _, err = run_cli(old, new, "--from", "nope", monkeypatch=monkeypatch)
+    assert status == 2 and "nope" in err
+
+
+def test_cli_reads_a_git_revision(tmp_path, monkeypatch):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    try:
+        git("init", "-q")
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"git is not usable here: {e}")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(arm("443")))
+    git("add", "policy.json")
+    git("commit", "-q", "-m", "v1")
+    policy.write_text(json.dumps(arm("22")))
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run_cli("HEAD:policy.json", "policy.json", "--fail-on", "closed", monkeypatch=monkeypatch)
+    assert status == 1 and "CLOSED" in out and "dport 443" in out and "OPENED" in out
+    status, _, err = run_cli("HEAD~5:policy.json", "policy.json", monkeypatch=monkeypatch)
+    assert status == 2 and "git" in err
