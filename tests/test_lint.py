@@ -19,7 +19,7 @@ from nsgsolve.analyses.lint import CODES, Finding, Linter, lint
 from nsgsolve.analyses.space import Space
 from nsgsolve.build import parse_policy
 from nsgsolve.cli import run as cli_run
-from nsgsolve.evaluate import Packet, first_match, rule_matches
+from nsgsolve.evaluate import Evaluator, Packet, first_match, platform_bypass, rule_matches
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Ipv6Prefix, Nic, Nsg, Policy, PortRange, PortSpec,
     PrefixSide, Protocol, Ref, Rule, Subnet, SubnetRef, VNet,
@@ -225,6 +225,54 @@ nsg n {
     100 allow A tcp from any to 192.168.5.0/24 port 443
   }
 }""")
+    assert lint(rp) == []
+
+
+# ---------------------------------------------------------------- across layers
+
+
+DEAD = """
+subscription %s
+vnet v 10.0.0.0/16 {
+  subnet web 10.0.1.0/24 nsg sub
+}
+nic web1 in v/web ip 10.0.1.4 nsg nicnsg
+nic web2 in v/web ip dynamic nsg nicnsg
+%s
+nsg sub {
+  inbound {
+    100 allow Ssh tcp from Internet to any port 22
+    110 allow Web tcp from Internet to any port 443
+  }
+  outbound {
+    100 allow Smtp tcp from any to Internet port 25
+    110 deny  Rest any from any to Internet
+  }
+}
+nsg nicnsg {
+  inbound {
+    100 deny  NoSsh tcp from any to any port 22
+    110 allow Web   tcp from any to any port 443
+  }
+}
+"""
+
+
+def test_allow_rules_another_layer_always_denies():
+    rp = resolved(DEAD % ("pay-as-you-go", ""))
+    found = by_rule(lint(rp))
+    assert set(found) == {"Ssh", "Smtp"}
+    (ssh,) = found["Ssh"]
+    assert ssh.code == "NSG004" and ssh.direction is IN and ssh.witness is None
+    assert [(c.nsg, c.name) for c in ssh.covered_by] == [("nicnsg", "NoSsh")]
+    assert "every packet it allows to nic web1, nic web2 is denied at another layer" in ssh.message
+    (smtp,) = found["Smtp"]  # the platform's outbound TCP 25 block is a layer too
+    assert smtp.code == "NSG004" and smtp.direction is OUT
+    assert [(c.nsg, c.name) for c in smtp.covered_by] == [("platform", "PlatformBlockOutboundSmtp")]
+
+
+def test_one_nic_without_the_denying_layer_keeps_the_rule_alive():
+    rp = resolved(DEAD % ("enterprise-agreement", "nic web3 in v/web ip 10.0.1.6"))
     assert lint(rp) == []
 
 
@@ -460,10 +508,26 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
                         after = first_match(without, w.packet, w.src_dynamic, w.dst_dynamic)
                         assert after is rules[f.live_next] and after.access is not r.access
     # Every finding replays: its witness is decided as the finding says.
+    ev = Evaluator(rp, assignment)
     for f in linter.lint():
         if f.witness is not None:
             vnet = (f.vnets or (rp.attachment_vnets(f.nsg) or [None]))[0]
             assert replay(rp, f, vnet).name == f.witness.decided_by
+        if f.code == "NSG004":
+            # Every packet the Allow rule decides for a NIC behind it is denied on that NIC's path.
+            for p, sd, dd in pkts:
+                key = dd if f.direction is IN else sd
+                key = key or (ev.endpoint(p.dst) if f.direction is IN else ev.endpoint(p.src))
+                if key is None or (f.direction is OUT and platform_bypass(p) is not None):
+                    continue
+                info = rp.ipcs[key]
+                if f.nsg not in (info.subnet_nsg, info.nic_nsg):
+                    continue
+                rules = rp.nsg(f.nsg, info.vnet).rules(f.direction)
+                src_dyn = sd if f.direction is IN else (key if rp.ipcs[key].ip is None else None)
+                dst_dyn = (key if rp.ipcs[key].ip is None else None) if f.direction is IN else dd
+                if first_match(rules, p, src_dyn, dst_dyn).name == f.rule:
+                    assert not ev.evaluate(p).allowed, (f.message, p)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

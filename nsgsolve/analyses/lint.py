@@ -35,7 +35,6 @@ rules below every user rule.
 from __future__ import annotations
 
 import hashlib
-import inspect
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -111,11 +110,11 @@ class RuleRef:
     """A rule named in a finding (a covering rule, a rule that decides instead)."""
 
     name: str
-    priority: int
+    priority: int | None  # None for the platform's rules
     access: Access
     span: Span
     is_default: bool = False
-    nsg: str | None = None  # set when the rule is in another NSG than the finding's
+    nsg: str | None = None  # set when the rule is in another NSG than the finding's ("platform" for Azure's)
 
     def to_dict(self) -> dict:
         d = {"rule": self.name, "priority": self.priority, "access": self.access.value,
@@ -126,7 +125,8 @@ class RuleRef:
 
     def __str__(self) -> str:
         where = f"{self.nsg}: " if self.nsg else ""
-        return f"{where}{self.name} (priority {self.priority}, {self.access.value})"
+        prio = f"priority {self.priority}, " if self.priority is not None else ""
+        return f"{where}{self.name} ({prio}{self.access.value})"
 
 
 @dataclass(frozen=True)
@@ -301,6 +301,31 @@ def pick(d: int, s: IntervalSet) -> int:
 # ---------------------------------------------------------------- one rule list
 
 
+def _greedy(index: Sequence[_FieldIndex], within: Box, avoid: int) -> tuple[int, ...] | None:
+    """Field by field, the value inside ``within`` that the fewest ``avoid`` rules match (sampling at most
+    ESCAPE_SAMPLES segments a field): a point no ``avoid`` rule matches, or None when this greedy choice
+    does not find one (which proves nothing)."""
+    values = [0] * 5
+    rem = avoid
+    for d in (PROTO, DPORT, SPORT, SRC, DST):
+        ix = index[d]
+        if not rem:
+            values[d] = pick(d, within[d])
+            continue
+        best = None
+        for k in ix.segments_within(within[d], ESCAPE_SAMPLES):
+            left = rem & ix.masks[k]
+            score = left.bit_count()
+            if best is None or score < best[0]:
+                best = (score, k, left)
+                if score == 0:
+                    break
+        assert best is not None
+        rem = best[2]
+        values[d] = pick(d, ix.segment_set(best[1], within[d]))
+    return tuple(values) if not rem else None
+
+
 def _bits(m: int) -> list[int]:
     out = []
     while m:
@@ -320,6 +345,24 @@ def _iv_subset(a: IntervalSet, b: IntervalSet) -> bool:
         if k < 0 or bhis[k] < hi:
             return False
     return True
+
+
+def _meet(x: IntervalSet, y: IntervalSet) -> IntervalSet:
+    """``x ∩ y``, without building anything when one side's hull is a single interval of the other."""
+    if x is y:
+        return x
+    ylos, yhis, xlos, xhis = y._los, y._his, x._los, x._his
+    if not xlos or not ylos:
+        return x if not xlos else y
+    if len(ylos) == 1 and ylos[0] <= xlos[0] and xhis[-1] <= yhis[0]:
+        return x
+    if len(xlos) == 1 and xlos[0] <= ylos[0] and yhis[-1] <= xhis[0]:
+        return y
+    return x.intersection(y)
+
+
+def _clip(a: Box, b: Box) -> Box:
+    return tuple(_meet(x, y) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
 def _subset(a: Box, b: Box) -> bool:
@@ -350,9 +393,6 @@ class RuleFacts:
     generalizes: tuple[int, ...] = ()
 
 
-# Splitter learnt a field order alongside this module; until every checkout has it, split in the default
-# order (same answers, slower on wide address lists).
-_ORDERED_SPLITS = "order" in inspect.signature(Splitter.__init__).parameters
 ESCAPE_SAMPLES = 48
 SUBSUME_AGAINST = 16  # rules with the largest overlap that every other candidate is checked against
 
@@ -387,29 +427,7 @@ class ListAnalysis:
         return self.full & ~self.allow if self.access[i] is Access.ALLOW else self.allow
 
     def _escape(self, i: int, avoid: int, within: Box | None = None) -> tuple[int, ...] | None:
-        """Greedy: field by field, the value inside ``within`` (default: the rule's box; a box of this list
-        or an intersection of them, so index segments never straddle it) that the fewest ``avoid`` rules
-        match. A point no ``avoid`` rule matches, or None when the greedy choice does not find one."""
-        b = self.boxes[i] if within is None else within
-        values = [0] * 5
-        rem = avoid
-        for d in (PROTO, DPORT, SPORT, SRC, DST):
-            ix = self.index[d]
-            if not rem:
-                values[d] = pick(d, b[d])
-                continue
-            best = None
-            for k in ix.segments_within(b[d], ESCAPE_SAMPLES):
-                left = rem & ix.masks[k]
-                score = left.bit_count()
-                if best is None or score < best[0]:
-                    best = (score, k, left)
-                    if score == 0:
-                        break
-            assert best is not None
-            rem = best[2]
-            values[d] = pick(d, ix.segment_set(best[1], b[d]))
-        return tuple(values) if not rem else None
+        return _greedy(self.index, self.boxes[i] if within is None else within, avoid)
 
     def _split(self, b: Box, rules: Iterable[int], first_match: bool) -> tuple[Splitter, list[int]]:
         """A partition of box ``b`` (a rule's box or part of it) by ``rules`` (kept in evaluation order), after dropping every
@@ -418,7 +436,7 @@ class ListAnalysis:
         are split in order of how many cuts the rules make in them, fewest first, so the wide address
         lists come last where each state holds few rules."""
         order = sorted(rules)
-        clipped = [tuple(x.intersection(y) for x, y in zip(self.boxes[j], b)) for j in order]
+        clipped = [_clip(self.boxes[j], b) for j in order]
         if len(order) > 8:
             big = sorted(range(len(order)), key=lambda k: -_volume(clipped[k]))[:SUBSUME_AGAINST]
 
@@ -435,8 +453,6 @@ class ListAnalysis:
             clipped = [clipped[k] for k in kept]
         cuts = [sum(len(c[d]) for c in clipped) for d in range(5)]
         fields = sorted(range(5), key=lambda d: (cuts[d], d))
-        if not _ORDERED_SPLITS:
-            return Splitter([[self.boxes[j] for j in order]], universe=b), order
         return Splitter([[self.boxes[j] for j in order]], universe=b, order=fields), order
 
     def _covers(self, i: int, rules: Iterable[int]) -> bool:
@@ -479,7 +495,7 @@ class ListAnalysis:
 
         def ov(j: int) -> int:
             if j not in overlap:
-                overlap[j] = _volume(tuple(x.intersection(y) for x, y in zip(b, self.boxes[j])))
+                overlap[j] = _volume(_clip(b, self.boxes[j]))
             return overlap[j]
 
         cover = list(forced)
@@ -491,7 +507,7 @@ class ListAnalysis:
             cover.append(max(_bits(self.matching(point) & earlier), key=lambda j: (ov(j), -j)))
         for j in sorted((x for x in cover if x not in forced), key=lambda j: (ov(j), -j)):
             rest = [x for x in cover if x != j]
-            part = tuple(x.intersection(y) for x, y in zip(b, self.boxes[j]))
+            part = _clip(b, self.boxes[j])
             if rest and self._split(part, rest, first_match=False)[0].find(lambda m: m[0] == 0) is None:
                 cover = rest
         _ = acc
@@ -506,7 +522,7 @@ class ListAnalysis:
             return None
         # Cheap first: aim at each opposite rule in turn, avoiding the earlier rules before it.
         for j in opposite[:4]:
-            within = tuple(x.intersection(y) for x, y in zip(b, self.boxes[j]))
+            within = _clip(b, self.boxes[j])
             before = sum(1 << k for k in elist if k < j)
             point = self._escape(i, before, within)  # type: ignore[arg-type]
             if point is not None:
@@ -529,7 +545,7 @@ class ListAnalysis:
         flist = _bits(later)
         # Cheap first: aim at a few later rules of the other action, avoiding every rule before each.
         for j in [j for j in flist if self.access[j] is not acc][:4]:
-            within = tuple(x.intersection(y) for x, y in zip(b, self.boxes[j]))
+            within = _clip(b, self.boxes[j])
             point = self._escape(i, earlier | (later & ((1 << j) - 1)), within)  # type: ignore[arg-type]
             if point is not None:
                 return point, j
@@ -601,6 +617,7 @@ class Linter:
         self.cross_layer = cross_layer
         self._lists: dict[tuple, ListAnalysis] = {}
         self._facts: dict[tuple[int, int], RuleFacts] = {}
+        self._cross: dict[tuple, CrossLayer] = {}
 
     # -- one list
     def analysis(self, nsg: ResolvedNsg, direction: Direction) -> ListAnalysis:
@@ -619,6 +636,13 @@ class Linter:
         if f is None:
             f = self._facts[key] = la.analyze(i, self.include_info)
         return f
+
+    def layers(self, nsg: ResolvedNsg, direction: Direction) -> "CrossLayer":
+        key = (nsg.name, nsg.vnet, direction)
+        got = self._cross.get(key)
+        if got is None:
+            got = self._cross[key] = CrossLayer(self.rp, nsg, direction)
+        return got
 
     # -- attachments
     def guarded(self, nsg: str, vnet: str | None) -> tuple[IntervalSet, list[str]]:
@@ -689,6 +713,15 @@ class Linter:
                 shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
                 add(OUTSIDE_ATTACHMENT, f"{_subject(r)} can never see traffic: its {what} ({side_text(side)}) "
                                         f"lies outside every subnet and NIC {nsg.name} is attached to ({shown})")
+            elif self.cross_layer and r.access is Access.ALLOW:
+                dead = self.layers(nsg, direction).dead(i, la.boxes[i])
+                if dead is not None:
+                    nics, deniers = dead
+                    shown = ", ".join(nics[:4]) + (f" and {len(nics) - 4} more" if len(nics) > 4 else "")
+                    to = "to" if direction is Direction.INBOUND else "from"
+                    add(DEAD_ACROSS_LAYERS, f"{_subject(r)} never lets anything through: every packet it allows "
+                                            f"{to} {shown} is denied at another layer, by {_names(deniers)}",
+                        deniers)
         if self.include_info:
             if f.correlated:
                 refs = [_ref(rules[j]) for j in f.correlated]
@@ -752,6 +785,144 @@ class Linter:
         for name in names:
             out += self.nsg_findings(name, rule)
         return out
+
+
+@dataclass
+class _Context:
+    """Paths through the NSG that share one set of first-match lists: NICs with the same layers seen
+    from one kind of other endpoint. Static NICs with the same NSGs share lists exactly (a rule side can
+    name a static NIC only by its address), so they are one context whose universe holds all their
+    addresses."""
+
+    nics: dict[str, IntervalSet]  # "nic web1" -> its addresses on the NSG's side of the packet
+    layers: list  # PathLayer, same direction as the NSG (plus the platform's outbound rules)
+    pos: int  # the NSG's layer
+    universe: Box
+    index: list[list[_FieldIndex]]
+
+
+class CrossLayer:
+    """The paths through one NSG in one direction (and VNet) as first-match lists from
+    :func:`nsgsolve.paths.path_layers`: for every NIC whose path meets the NSG, against any address that
+    is no dynamic NIC and against each dynamic NIC a rule names, the same-direction layers (and the
+    platform's outbound rules). An Allow rule is dead when it decides packets on some of these paths and
+    every one of them is denied at another layer."""
+
+    def __init__(self, rp: ResolvedPolicy, nsg: ResolvedNsg, direction: Direction):
+        from ..addresses import ALL_IPS, ALL_PORTS
+        from ..paths import endpoint_addresses, path_layers
+        from ..regions import ALL_PROTOCOLS
+
+        self.nsg = nsg
+        self.direction = direction
+        inbound = direction is Direction.INBOUND
+        groups: dict[tuple, list[IpcKey]] = {}
+        for k, info in rp.ipcs.items():
+            if info.vnet == nsg.vnet and nsg.name in (info.subnet_nsg, info.nic_nsg):
+                sig = (info.subnet_nsg, info.nic_nsg, info.vnet) if info.ip is not None else (k,)
+                groups.setdefault(sig, []).append(k)
+        self.contexts: list[_Context] = []
+        for keys in groups.values():
+            rep = keys[0]
+            layer_nsgs = {l.nsg.name: l.nsg for l in (rp.inbound_layers(rep) if inbound else rp.outbound_layers(rep))}
+            named = set()  # dynamic configurations some rule of these layers names
+            for n in layer_nsgs.values():
+                for r in n.rules(direction):
+                    named |= r.src.members | r.dst.members
+            for other in [None] + sorted(k for k in named if k not in keys):
+                src, dst = (other, rep) if inbound else (rep, other)
+                layers = [l for l in path_layers(rp, src, dst) if l.direction is direction]
+                mine = {f"nic {k}": endpoint_addresses(rp, k) for k in keys}
+                here = IntervalSet([iv for a in mine.values() for iv in a])
+                there = ALL_IPS if other is None else endpoint_addresses(rp, other)
+                universe: Box = ((ALL_PROTOCOLS, there, ALL_PORTS, here, ALL_PORTS) if inbound
+                                 else (ALL_PROTOCOLS, here, ALL_PORTS, there, ALL_PORTS))
+                if any(not x for x in universe):
+                    continue
+                for pos, l in enumerate(layers):
+                    if l.nsg == nsg.name:
+                        index = [[_FieldIndex([e.box[d] for e in layer.rules]) for d in range(5)] for layer in layers]
+                        self.contexts.append(_Context(mine, layers, pos, universe, index))
+
+    def dead(self, i: int, box: Box) -> tuple[list[str], list[RuleRef]] | None:
+        """(NICs, denying rules) when rule ``i`` of the NSG is an Allow every path denies elsewhere."""
+        name = self.nsg.rules(self.direction)[i].name
+        side = DST if self.direction is Direction.INBOUND else SRC
+        nics: list[str] = []  # "nic web1" labels, each once
+        deniers: dict[tuple[str | None, str], RuleRef] = {}
+        for ctx in self.contexts:
+            layers, pos = ctx.layers, ctx.pos
+            mine = layers[pos]
+            e = next(k for k, entry in enumerate(mine.rules) if entry.rule is not None and entry.rule.name == name)
+            u: Box = _clip(mine.rules[e].box, ctx.universe)  # type: ignore
+            if any(not x for x in u):
+                continue
+            meet = []
+            for layer, ix in zip(layers, ctx.index):
+                m = (1 << len(layer.rules)) - 1
+                for d in range(5):
+                    m &= ix[d].meeting(u[d])
+                meet.append(m)
+            before = meet[pos] & ((1 << e) - 1)
+            # Cheap first: a packet the rule decides here that every other layer allows proves it alive.
+            point = _greedy(ctx.index[pos], u, before)
+            if point is not None and all(
+                    layers[k].rules[_first(meet[k] & _matching(ctx.index[k], point))].access is Access.ALLOW
+                    for k in range(len(layers)) if k != pos):
+                return None
+            other = [k for k in range(len(layers)) if k != pos]
+            idx = [_bits(before)] + [_bits(meet[k]) for k in other]
+            lists = [[layers[k].rules[j].box for j in ks] for k, ks in zip([pos] + other, idx)]
+            sp = Splitter(lists, universe=u)
+
+            def allowed(ms: tuple[int, ...]) -> bool:
+                if ms[0]:
+                    return False
+                return all(m and layers[k].rules[idx[n + 1][_first(m)]].access is Access.ALLOW
+                           for n, (k, m) in enumerate(zip(other, ms[1:])))
+
+            if sp.find(allowed) is not None:
+                return None
+            if sp.find(lambda ms: ms[0] == 0) is None:
+                continue  # the rule decides nothing on these paths
+            for label, addrs in ctx.nics.items():
+                if u[side].intersection(addrs) and label not in nics:
+                    nics.append(label)
+
+            def leaf(c: int) -> int:
+                if c & sp.list_masks[0]:
+                    return 0
+                out = 0
+                for mask in sp.list_masks[1:]:
+                    m = c & mask
+                    out |= m & -m
+                return out
+
+            cells = sp.fold(leaf)
+            for n, k in enumerate(other):
+                m = (cells & sp.list_masks[n + 1]) >> sp.offsets[n + 1]
+                for b in _bits(m):
+                    entry = layers[k].rules[idx[n + 1][b]]
+                    if entry.access is Access.DENY:
+                        who = layers[k].nsg or "platform"
+                        span = entry.rule.rule.span if entry.rule is not None else Span("<azure platform>", 0, 0)
+                        default = entry.rule.rule.is_default if entry.rule is not None else False
+                        deniers.setdefault((who, entry.name),
+                                           RuleRef(entry.name, entry.priority, entry.access, span, default, who))
+        if not nics:
+            return None
+        return nics, list(deniers.values())
+
+
+def _first(m: int) -> int:
+    return (m & -m).bit_length() - 1
+
+
+def _matching(index: Sequence[_FieldIndex], point: Sequence[int]) -> int:
+    m = -1
+    for d in range(5):
+        m &= index[d].lookup(point[d])
+    return m
 
 
 def _merge_vnets(vnets: list[str], per_vnet: list[list[Finding]]) -> list[Finding]:
