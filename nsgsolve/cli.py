@@ -15,7 +15,7 @@ from typing import Sequence, TextIO
 from .errors import EXIT_INPUT, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
 
 # Order is the order of `nsgsolve --help`.
-COMMANDS = ("verify", "show", "fmt", "import_", "tags", "diff", "check", "lint")
+COMMANDS = ("verify", "query", "show", "fmt", "import_", "tags", "diff", "check", "lint")
 
 
 class _Parser(argparse.ArgumentParser):

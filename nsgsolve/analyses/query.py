@@ -1,0 +1,728 @@
+"""Reachability questions: ``can SOURCES reach DESTINATIONS [port PORTS] [PROTOCOL]``, for all packets.
+
+A question denotes a set of packets; the answer says whether *all*, *some* or *none* of them are allowed,
+with a witness packet of each kind replayed through the reference evaluator (so it carries the rule
+trace ``verify`` prints), and optionally the exact allowed set as a few boxes.
+
+What the endpoints denote (docs/query.md says the same for users):
+
+* A NIC, an ASG, a subnet or a VNet denotes NICs (every IP configuration of them), wherever a dynamic
+  one's address is.
+* An IP, a CIDR, a range, a named network, a service tag and ``any`` denote addresses: the NICs whose
+  address lies there, and every other address in it as an outside host (Internet, on-premises, a
+  service). An outside host meets no NSG of its own, only the other side's.
+* ``Internet`` is the public IPv4 space of semantics.md minus the address spaces of all the policy's
+  VNets (the tag is evaluated per VNet; as a question's endpoint it means "not one of ours").
+  ``VirtualNetwork`` is the union of the tag over the policy's VNets: their address spaces, peered
+  spaces, on-premises prefixes and 168.63.129.16.
+* Packets whose source and destination are both outside hosts are left out: no NSG of the policy is on
+  their path, so the policy says nothing about them.
+* Protocol: ``tcp``, ``udp``, ``icmp``, ``esp``, ``ah``; none given means every IP protocol (0-255), or
+  Tcp and Udp when ports are given (only they have ports). Source ports are always any.
+
+Dynamic private IPs are free (any usable address of the subnet, distinct from the other NICs): *all*
+holds for every address Azure may pick, *none* for every one, and a witness names the addresses it
+assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable, Mapping, Sequence
+
+import z3
+
+from ..addresses import (
+    ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, PUBLIC_IPV4, IntervalSet, describe_ips, describe_ports, int_to_ip,
+)
+from ..encode import Encoding, PolicySolver, box_meets
+from ..errors import Diagnostic, DiagnosticBag, InputError
+from ..evaluate import Evaluator, FlowResult, Packet
+from ..model import (
+    PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpRange, NetworkRef,
+    NicAddr, Protocol, Query, Span, SubnetAddr, TagSide, VnetAddr,
+)
+from ..regions import ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, merge_cells
+from ..resolve import AddrSet, IpcKey, ResolvedPolicy, _SideResolver, describe_ipc
+from ..servicetags import canonical_builtin
+from ..z3util import mk_and, mk_not, mk_or
+from .space import Space
+
+DEFAULT_SPORT = 49152  # the first ephemeral port: what a witness uses when any source port would do
+NONPORTED = ALL_PROTOCOLS.difference(PORTED)
+ZERO = IntervalSet([(0, 0)])
+
+
+class Verdict(Enum):
+    ALL = "all"
+    SOME = "some"
+    NONE = "none"
+
+
+class EncodingDisagreement(AssertionError):
+    """Z3 and the reference evaluator decided one packet differently: a bug in nsgsolve, never hidden."""
+
+
+# ---------------------------------------------------------------- what a side denotes
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a question: NICs named by identity, plus addresses (a NIC there, or an outside host)."""
+
+    nics: frozenset[IpcKey]
+    addresses: IntervalSet
+
+    def contains(self, ip: int, nic: IpcKey | None) -> bool:
+        return (nic is not None and nic in self.nics) or ip in self.addresses
+
+
+def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
+    """``VirtualNetwork`` as a question's endpoint: the tag's union over every VNet of the policy."""
+    return IntervalSet([iv for s in rp.virtual_network_tag.values() for iv in s] + [(AZURE_HOST_IP, AZURE_HOST_IP)])
+
+
+def internet_hosts(rp: ResolvedPolicy) -> IntervalSet:
+    """``Internet`` as a question's endpoint: public IPv4 space that is no part of any VNet's
+    VirtualNetwork tag. Besides the VNets themselves that leaves out peered spaces, on-premises prefixes
+    and 168.63.129.16 (a public address, but the platform's own, which every VNet trusts)."""
+    return PUBLIC_IPV4.difference(virtual_network_hosts(rp))
+
+
+def resolve_side(rp: ResolvedPolicy, endpoints: Sequence[Endpoint], bag: DiagnosticBag) -> Side:
+    """The :class:`Side` a list of query endpoints denotes; unknown names go to ``bag``."""
+    r = _SideResolver(rp, None, bag)
+    nics: set[IpcKey] = set()
+    parts: list[tuple[int, int]] = []
+    for e in endpoints:
+        if isinstance(e, AnyAddress):
+            parts += list(ALL_IPS)
+        elif isinstance(e, TagSide):
+            canon = canonical_builtin(e.tag.name)
+            if canon == "Internet":
+                parts += list(internet_hosts(rp))
+            elif canon == "VirtualNetwork":
+                parts += list(virtual_network_hosts(rp))
+            else:
+                parts += list(r.side(e).intervals)
+        elif isinstance(e, (Cidr, IpRange)):
+            parts.append((e.lo, e.hi))
+        elif isinstance(e, NetworkRef):
+            got = r.items((e,))
+            parts += list(got.intervals)
+            nics |= got.members
+        elif isinstance(e, NicAddr):
+            found = rp.nic_ipcs(e.nic.name)
+            if not found:
+                r.items((e,))  # reports the unknown NIC with a did-you-mean
+            nics |= {i.key for i in found}
+        elif isinstance(e, AsgSide):
+            r.side(e)  # reports unknown ASGs
+            names = {a.name for a in e.asgs}
+            nics |= {k for k, i in rp.ipcs.items() if i.asgs & names}
+        elif isinstance(e, SubnetAddr):
+            if rp.policy.subnet(e.subnet) is None:
+                r.items((e,))
+            nics |= {k for k, i in rp.ipcs.items() if (i.vnet, i.subnet) == (e.subnet.vnet, e.subnet.subnet)}
+        elif isinstance(e, VnetAddr):
+            if e.vnet.name not in rp.vnet_spaces:
+                r.items((e,))
+            nics |= {k for k, i in rp.ipcs.items() if i.vnet == e.vnet.name}
+        else:  # pragma: no cover - model.Endpoint admits nothing else
+            raise TypeError(f"unexpected query endpoint {e!r}")
+    return Side(frozenset(nics), IntervalSet(parts))
+
+
+@dataclass(frozen=True)
+class Question:
+    """A query resolved against one policy: the packet set it denotes, in every form the engine needs."""
+
+    query: Query
+    src: Side
+    dst: Side
+    protocols: IntervalSet  # protocol numbers asked about
+    dports: IntervalSet  # destination ports (ALL_PORTS when none were given)
+    has_ports: bool
+
+    def contains(self, p: Packet, src_nic: IpcKey | None, dst_nic: IpcKey | None) -> bool:
+        """Is the packet (whose addresses belong to these NICs, if any) one the question asks about?"""
+        if src_nic is None and dst_nic is None:
+            return False
+        if p.protocol not in self.protocols or (p.has_ports and p.dport not in self.dports):
+            return False
+        if self.has_ports and not p.has_ports:
+            return False
+        return self.src.contains(p.src, src_nic) and self.dst.contains(p.dst, dst_nic)
+
+
+def compile_query(rp: ResolvedPolicy, q: Query) -> Question:
+    bag = DiagnosticBag()
+    src = resolve_side(rp, q.sources, bag)
+    dst = resolve_side(rp, q.destinations, bag)
+    dports = _SideResolver(rp, None, bag).ports(q.ports)
+    bag.raise_if_errors()
+    number = q.protocol.number
+    if dports is not None and number is not None and number not in PORTED_PROTOCOLS:
+        raise InputError.single("E801", f"{q.protocol.value} packets have no ports", q.span,
+                                "ports exist only for tcp and udp: drop the ports or ask about tcp/udp")
+    if number is not None:
+        protocols = IntervalSet([(number, number)])
+    else:
+        protocols = PORTED if dports is not None else ALL_PROTOCOLS
+    return Question(q, src, dst, protocols, dports if dports is not None else ALL_PORTS, dports is not None)
+
+
+# ---------------------------------------------------------------- results
+
+
+def _nic_label(rp: ResolvedPolicy, key: IpcKey | None) -> str | None:
+    return None if key is None else str(key)
+
+
+@dataclass(frozen=True)
+class Witness:
+    """One packet of the question, decided by the reference evaluator (``flow``) as Z3 claimed."""
+
+    flow: FlowResult
+    assignment: tuple[tuple[IpcKey, int], ...]  # the dynamic addresses the packet assumes
+
+    @property
+    def packet(self) -> Packet:
+        return self.flow.packet
+
+    @property
+    def nic(self) -> IpcKey | None:
+        """The NIC the packet reaches (None: an outside address)."""
+        return self.flow.dst_endpoint
+
+    def to_dict(self) -> dict:
+        p = self.packet
+        d = p.to_dict()
+        d["decision"] = self.flow.decision.value
+        d["trace"] = [s.to_dict() for s in self.flow.trace]
+        d["nic"] = str(self.flow.dst_endpoint) if self.flow.dst_endpoint else None
+        d["src_nic"] = str(self.flow.src_endpoint) if self.flow.src_endpoint else None
+        d["dynamic_ips"] = {str(k): int_to_ip(v) for k, v in self.assignment}
+        d["notes"] = list(self.flow.notes)
+        return d
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """One side of an exact box, for people: plain addresses (the NICs there, and outside hosts) and
+    dynamic NICs, each when its address lies in a set (``None``: wherever Azure puts it)."""
+
+    addresses: IntervalSet
+    nics: tuple[str, ...]  # NICs with a static address in ``addresses``
+    dynamic: tuple[tuple[str, IntervalSet | None], ...]
+    nic_ips: tuple[int, ...] = ()  # the addresses of ``nics``
+    internet: IntervalSet = EMPTY  # what "Internet" means in this policy, to name it when it appears
+
+    def describe(self) -> str:
+        parts = []
+        if self.addresses:
+            nic_ips = IntervalSet([(ip, ip) for ip in self.nic_ips])
+            if self.addresses == nic_ips:
+                parts.append(", ".join(self.nics))
+            else:
+                parts.append(_describe_addresses(self.addresses, self.internet))
+                if self.nics:
+                    parts[-1] += f" (NICs {', '.join(self.nics)} and outside hosts)"
+        for name, where in self.dynamic:
+            parts.append(name if where is None else f"{name} when its dynamic IP is in {describe_ips(where)}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"addresses": _cidrs(self.addresses), "nics": list(self.nics),
+                "dynamic": [{"nic": n, "if_address_in": None if w is None else _cidrs(w)} for n, w in self.dynamic]}
+
+
+def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
+    """Addresses in the shortest of: a name (any, Internet), a list, "any except" / "Internet except" a list."""
+    limit = 24  # an exact answer must not be cut short; a longer list says how many more there are
+    if s == ALL_IPS:
+        return "any"
+    if internet and s == internet:
+        return "Internet"
+    options = [(len(s), describe_ips(s, limit))]
+    rest = ALL_IPS.difference(s)
+    options.append((len(rest) + 0.5, f"any except {describe_ips(rest, limit)}"))
+    if internet and internet.issubset(s):
+        more = s.difference(internet)
+        options.append((len(more) + 0.5, f"Internet, {describe_ips(more, limit)}"))
+    elif internet and s.issubset(internet):
+        less = internet.difference(s)
+        options.append((len(less) + 0.5, f"Internet except {describe_ips(less, limit)}"))
+    return min(options)[1]
+
+
+def _cidrs(s: IntervalSet) -> list[str]:
+    from ..addresses import to_cidrs
+
+    return to_cidrs(s)
+
+
+def describe_protocols(s: IntervalSet) -> str:
+    def name(n: int) -> str:
+        p = PROTOCOL_BY_NUMBER.get(n)
+        return p.value.lower() if p else str(n)
+
+    def listed(x: IntervalSet) -> str:
+        out = []
+        for lo, hi in x:
+            out += [name(n) for n in range(lo, hi + 1)] if hi - lo < 3 else [f"{lo}-{hi}"]
+        return ",".join(out)
+
+    if s == ALL_PROTOCOLS:
+        return "any"
+    rest = ALL_PROTOCOLS.difference(s)
+    if s.size() > 8 and rest.size() <= 8:
+        return f"any except {listed(rest)}"
+    return listed(s)
+
+
+@dataclass(frozen=True)
+class ExactBox:
+    """Part of the exact allowed set: every combination of these sources, destinations, protocols and
+    ports is allowed. ``region`` is the same box in the packet space of :class:`~nsgsolve.analyses.space.Space`
+    (dynamic NICs as extra address ranges), for machines; the other fields are for reading."""
+
+    src: Hosts
+    dst: Hosts
+    protocols: IntervalSet
+    sports: IntervalSet
+    dports: IntervalSet
+    region: Box
+
+    @property
+    def has_ports(self) -> bool:
+        return bool(self.protocols.intersection(PORTED))
+
+    def describe(self) -> str:
+        ports = ""
+        if self.has_ports:
+            ports = f" port {describe_ports(self.dports)}"
+            if self.sports != ALL_PORTS:
+                ports += f" from port {describe_ports(self.sports)}"
+        return f"{describe_protocols(self.protocols)}{ports}: {self.src.describe()} -> {self.dst.describe()}"
+
+    def to_dict(self) -> dict:
+        return {"sources": self.src.to_dict(), "destinations": self.dst.to_dict(),
+                "protocols": describe_protocols(self.protocols).split(","),
+                "source_ports": describe_ports(self.sports) if self.has_ports else None,
+                "destination_ports": describe_ports(self.dports) if self.has_ports else None}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which NICs (and whether outside addresses) a question's side covers, with the verdict for each
+    (``None`` when there were too many NICs to ask about each)."""
+
+    side: str  # "destination" or "source"
+    rows: tuple[tuple[str, Verdict | None], ...]  # (NIC description or "outside addresses", verdict)
+
+
+EMPTY_ROW = object()  # a coverage row with no packet at all
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    query: Query
+    verdict: Verdict
+    allowed_witness: Witness | None
+    blocked_witness: Witness | None
+    exact: tuple[ExactBox, ...] | None
+    coverage: Coverage | None = None
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict.value,
+                "allowed_witness": self.allowed_witness.to_dict() if self.allowed_witness else None,
+                "blocked_witness": self.blocked_witness.to_dict() if self.blocked_witness else None,
+                "exact": None if self.exact is None else [b.to_dict() for b in self.exact]}
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class QueryEngine:
+    """Answers questions about one resolved policy; the encoding and solver are built once and shared.
+
+    >>> engine = QueryEngine(rp)
+    >>> engine.ask(query).verdict
+    """
+
+    def __init__(self, rp: ResolvedPolicy, rlimit: int | None = None, mode: str = "assumptions",
+                 coverage_limit: int = 64):
+        self.rp = rp
+        self.enc = Encoding(rp)
+        self.solver = PolicySolver(self.enc, rlimit, mode)
+        self.coverage_limit = coverage_limit
+        self._space: Space | None = None
+        self._rule_boxes: dict[tuple, tuple[list[Box], list[Access]]] = {}
+        self._internet = internet_hosts(rp)
+
+    @property
+    def space(self) -> Space:
+        if self._space is None:
+            self._space = Space(self.rp)
+        return self._space
+
+    # -- the packet set as Z3 terms
+
+    def _candidates(self, side: Side) -> list[IpcKey]:
+        """The NICs that can be at an address of ``side``."""
+        out = []
+        for k in self.enc.endpoints:
+            info = self.rp.ipcs[k]
+            if k in side.nics:
+                out.append(k)
+            elif info.ip is not None:
+                if info.ip in side.addresses:
+                    out.append(k)
+            elif info.usable.intersection(side.addresses):
+                out.append(k)
+        return out
+
+    def _side_term(self, field: str, side: Side) -> z3.BoolRef:
+        return mk_or([self.enc.in_set(field, side.addresses)] + [self.enc.at(field, k) for k in sorted(side.nics)])
+
+    def _region(self, q: Question) -> Box:
+        def over(side: Side) -> IntervalSet:
+            extra = []
+            for k in side.nics:
+                info = self.rp.ipcs[k]
+                extra += [(info.ip, info.ip)] if info.ip is not None else list(info.usable)
+            return side.addresses.union(IntervalSet(extra))
+
+        return (q.protocols, over(q.src), ALL_PORTS, over(q.dst), q.dports)
+
+    def _terms(self, q: Question, srcs: Sequence[IpcKey], dsts: Sequence[IpcKey], src_outside: bool = True,
+               dst_outside: bool = True) -> tuple[z3.BoolRef, z3.BoolRef]:
+        """(the question's packets whose source is one of ``srcs`` or, if ``src_outside``, an outside
+        host, and likewise for the destination; the decision term valid on exactly those packets)."""
+        enc = self.enc
+
+        def restrict(field: str, side: Side, keys: Sequence[IpcKey], outside: bool) -> tuple[z3.BoolRef, z3.BoolRef]:
+            is_key = mk_or([enc.at(field, k) for k in keys])
+            ok = [is_key]
+            if outside:  # an address of the side that no candidate NIC holds is an outside host
+                ok.append(mk_not(mk_or([enc.at(field, k) for k in self._candidates(side)])))
+            return mk_and([self._side_term(field, side), mk_or(ok)]), is_key
+
+        src, src_nic = restrict("src", q.src, srcs, src_outside)
+        dst, dst_nic = restrict("dst", q.dst, dsts, dst_outside)
+        packets = mk_and([
+            src, dst, enc.in_set("protocol", q.protocols), enc.in_set("dport", q.dports),
+            mk_or([src_nic, dst_nic]),  # a NIC of the policy on at least one side
+        ])
+        return packets, enc.path_allows(self._region(q), srcs, dsts)
+
+    # -- witnesses
+
+    def _witness(self, q: Question, packets: z3.BoolRef, decision: z3.BoolRef, allowed: bool) -> Witness | None:
+        enc = self.enc
+        what = f"'{q.query.text or 'the query'}' ({'allowed' if allowed else 'blocked'} traffic)"
+        prefs = []
+        if 6 in q.protocols:
+            prefs.append(enc.in_set("protocol", IntervalSet([(6, 6)])))
+        prefs.append(mk_or([mk_not(enc.ported), enc.in_set("sport", IntervalSet([(DEFAULT_SPORT, DEFAULT_SPORT)]))]))
+        m = self.solver.find(mk_and([packets] + prefs), allowed, what, decision)
+        if m is None:
+            m = self.solver.find(packets, allowed, what, decision)
+        if m is None:
+            return None
+        packet = enc.model_packet(m)
+        assignment = enc.model_assignment(m)
+        flow = Evaluator(self.rp, assignment).evaluate(packet)
+        claimed = Access.ALLOW if allowed else Access.DENY
+        if flow.decision is not claimed or not q.contains(packet, flow.src_endpoint, flow.dst_endpoint):
+            raise EncodingDisagreement(
+                f"Z3 found {packet} (dynamic IPs {assignment}) as {claimed.value} traffic of {q.query.text!r}, "
+                f"but the evaluator decides {flow.decision.value} via "
+                f"{[(s.nsg, s.rule) for s in flow.trace]} and in-query={q.contains(packet, flow.src_endpoint, flow.dst_endpoint)}; "
+                "this is a bug in nsgsolve's encoding, please report it")
+        return Witness(flow, tuple(sorted(assignment.items())))
+
+    def ask(self, query: Query, exact: bool = False, coverage: bool = True) -> QueryResult:
+        q = compile_query(self.rp, query)
+        srcs, dsts = self._candidates(q.src), self._candidates(q.dst)
+        packets, decision = self._terms(q, srcs, dsts)
+        allowed = self._witness(q, packets, decision, True)
+        blocked = self._witness(q, packets, decision, False)
+        if allowed is None and blocked is None:
+            named = f" '{query.text}'" if query.text else ""
+            raise InputError.single(
+                "E802", f"the query{named} covers no traffic nsgsolve can decide", query.span,
+                "a side must denote at least one NIC of the policy (traffic between two outside addresses "
+                "meets no NSG), and both sides must denote something; check the names and addresses")
+        verdict = Verdict.SOME if allowed and blocked else Verdict.ALL if allowed else Verdict.NONE
+        cov = self._coverage(q, srcs, dsts, verdict) if coverage else None
+        boxes = None
+        if exact:
+            boxes = self.exact(q)
+            self._check_exact(q, verdict, boxes, allowed, blocked)
+        return QueryResult(query, verdict, allowed, blocked, boxes, cov)
+
+    def _coverage(self, q: Question, srcs: list[IpcKey], dsts: list[IpcKey], verdict: Verdict) -> Coverage:
+        """Which NICs the destination covers (the source, when the destination is all outside hosts), with
+        a verdict for each when there are several (up to ``coverage_limit``)."""
+        by_dst = bool(dsts)
+        keys = dsts if by_dst else srcs
+        outside = self._outside(q.dst if by_dst else q.src)
+        labels = [describe_ipc(self.rp, k) for k in keys] + (["outside addresses"] if outside else [])
+        side = "destination" if by_dst else "source"
+        if len(labels) == 1:
+            return Coverage(side, ((labels[0], verdict),))
+        if len(labels) > self.coverage_limit:
+            return Coverage(side, tuple((label, None) for label in labels))
+        rows = []
+        for k, label in zip(keys, labels):
+            if by_dst:
+                packets, decision = self._terms(q, srcs, [k], True, False)
+            else:
+                packets, decision = self._terms(q, [k], dsts, False, True)
+            rows.append((label, self._verdict(q, packets, decision)))
+        if outside:
+            if by_dst:
+                packets, decision = self._terms(q, srcs, [], True, True)
+            else:
+                packets, decision = self._terms(q, [], dsts, True, True)
+            rows.append(("outside addresses", self._verdict(q, packets, decision)))
+        # A NIC that only might lie in the question's addresses (a dynamic one) and cannot: not covered.
+        return Coverage(side, tuple((n, v) for n, v in rows if v is not EMPTY_ROW))
+
+    def _verdict(self, q: Question, packets: z3.BoolRef, decision: z3.BoolRef) -> Verdict | object:
+        what = f"'{q.query.text or 'the query'}' per NIC"
+        a = self.solver.find(packets, True, what, decision) is not None
+        b = self.solver.find(packets, False, what, decision) is not None
+        if not a and not b:
+            return EMPTY_ROW
+        return Verdict.SOME if a and b else Verdict.ALL if a else Verdict.NONE
+
+    def _outside(self, side: Side) -> bool:
+        statics = IntervalSet([(ip, ip) for ip in self.rp.static_ip_index])
+        return bool(side.addresses.difference(statics))
+
+    # -- the exact allowed set, by region arithmetic
+
+    def _extended(self, side: Side) -> IntervalSet:
+        """A side in the Space's coordinates (dynamic NICs as their own address ranges)."""
+        statics = [(self.rp.ipcs[k].ip,) * 2 for k in side.nics if self.rp.ipcs[k].ip is not None]
+        dyn = frozenset(k for k in side.nics if self.rp.ipcs[k].ip is None)
+        return self.space.side(AddrSet(side.addresses.union(IntervalSet(statics)), dyn))
+
+    def _groups(self, universe: IntervalSet, direction: Direction) -> list[tuple[IntervalSet, IpcKey | None]]:
+        """The universe split by path: NICs with the same layers together (one representative each),
+        and outside hosts (representative None)."""
+        sp, rp = self.space, self.rp
+        by_path: dict[tuple, tuple[list[tuple[int, int]], IpcKey]] = {}
+        for k in self.enc.endpoints:
+            part = sp.endpoint_set(k).intersection(universe)
+            if not part:
+                continue
+            if direction is Direction.OUTBOUND:
+                layers = rp.outbound_layers(k)
+                key = (tuple((l.nsg.name, l.nsg.vnet) for l in layers), rp.ipcs[k].vnet if rp.smtp_blocked else None)
+            else:
+                key = tuple((l.nsg.name, l.nsg.vnet) for l in rp.inbound_layers(k))
+            got = by_path.setdefault(key, ([], k))
+            got[0].extend(part)
+        out = [(IntervalSet(parts), rep) for parts, rep in by_path.values()]
+        statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
+        outside = universe.intersection(ALL_IPS).difference(statics)
+        if outside:
+            out.append((outside, None))
+        return out
+
+    def _lists(self, layers) -> tuple[list[list[Box]], list[list[Access]]]:
+        boxes, accesses = [], []
+        for l in layers:
+            key = (l.nsg.name, l.nsg.vnet, l.direction)
+            got = self._rule_boxes.get(key)
+            if got is None:
+                rules = l.nsg.rules(l.direction)
+                got = self._rule_boxes[key] = ([self.space.box(r) for r in rules], [r.access for r in rules])
+            boxes.append(got[0])
+            accesses.append(got[1])
+        return boxes, accesses
+
+    def _pieces(self, base: Box, src_rep: IpcKey | None) -> list[tuple[Box, list]]:
+        """``base`` cut where the source's outbound layers apply differently (host services, SMTP)."""
+        if src_rep is None:
+            return [(base, [])]
+        sp, rp = self.space, self.rp
+        layers = rp.outbound_layers(src_rep)
+        host = sp.side(AddrSet(IntervalSet([(AZURE_HOST_IP, AZURE_HOST_IP)])))
+        imds = sp.side(AddrSet(IntervalSet([(IMDS_IP, IMDS_IP)])))
+        anyp, anya = ALL_PORTS, sp.addresses
+        special = [
+            ((IntervalSet([(6, 6)]), anya, anyp, host, IntervalSet([(80, 80), (32526, 32526)])), []),
+            ((PORTED, anya, anyp, host, IntervalSet([(53, 53)])),
+             [l for l in layers if "AzurePlatformDNS" in l.nsg.platform_tags]),
+            ((ALL_PROTOCOLS, anya, anyp, imds, anyp), [l for l in layers if "AzurePlatformIMDS" in l.nsg.platform_tags]),
+        ]
+        pieces = [(box_intersection(base, b), ls) for b, ls in special]
+        rest = [base]
+        for b, _ in special:
+            rest = [r for x in rest for r in box_minus(x, b)]
+        pieces += [(r, layers) for r in rest]
+        if rp.smtp_blocked:
+            smtp = (IntervalSet([(6, 6)]), anya, anyp, sp.side(AddrSet(rp.internet_tag(rp.ipcs[src_rep].vnet))),
+                    IntervalSet([(25, 25)]))
+            pieces = [(r, ls) for b, ls in pieces for r in box_minus(b, smtp)]
+        return [(b, ls) for b, ls in pieces if not box_is_empty(b)]
+
+    def exact(self, q: Question) -> tuple[ExactBox, ...]:
+        """The allowed packets of the question as merged boxes (exact: every packet of a box is allowed,
+        every allowed packet of the question is in a box)."""
+        rp = self.rp
+        src_u, dst_u = self._extended(q.src), self._extended(q.dst)
+        bases = []
+        if q.protocols.intersection(PORTED):
+            bases.append((q.protocols.intersection(PORTED), ALL_PORTS, q.dports))
+        if not q.has_ports and q.protocols.intersection(NONPORTED):
+            bases.append((q.protocols.intersection(NONPORTED), ZERO, ZERO))
+        found: list[Box] = []
+        for s_set, s_rep in self._groups(src_u, Direction.OUTBOUND):
+            for d_set, d_rep in self._groups(dst_u, Direction.INBOUND):
+                if s_rep is None and d_rep is None:
+                    continue
+                inbound = rp.inbound_layers(d_rep) if d_rep is not None else []
+                for protos, sports, dports in bases:
+                    base = (protos, s_set, sports, d_set, dports)
+                    for piece, out_layers in self._pieces(base, s_rep):
+                        boxes, accesses = self._lists(list(out_layers) + list(inbound))
+                        found += allowed_boxes(boxes, accesses, piece)
+        merged = merge_cells(found)
+        out = [self._exact_box(b) for b in merged]
+        out.sort(key=lambda e: tuple(e.region[d].min() for d in (3, 1, 0, 4, 2)))
+        return tuple(out)
+
+    def _hosts(self, s: IntervalSet) -> Hosts:
+        sp = self.space
+        plain = s.intersection(ALL_IPS)
+        nics = sorted((ip, str(k)) for ip, k in self.rp.static_ip_index.items() if ip in plain)
+        dyn = []
+        for k in sp.dynamic:
+            part = s.intersection(sp.ranges[k])
+            if part:
+                where = sp.plain(part)
+                dyn.append((str(k), None if part == sp.ranges[k] else where))
+        return Hosts(plain, tuple(n for _, n in nics), tuple(dyn), tuple(ip for ip, _ in nics), self._internet)
+
+    def _exact_box(self, b: Box) -> ExactBox:
+        return ExactBox(self._hosts(b[1]), self._hosts(b[3]), b[0], b[2], b[4], b)
+
+    def point(self, p: Packet, assignment: Mapping[IpcKey, int] | None = None) -> tuple[int, ...]:
+        """A packet in the Space's coordinates (for testing membership in exact boxes)."""
+        at = {ip: k for k, ip in (assignment or {}).items() if self.rp.ipcs[k].ip is None}
+
+        def addr(ip: int) -> int:
+            k = at.get(ip)
+            return ip if k is None else self.space.base[k] | ip
+
+        return (p.protocol, addr(p.src), p.sport or 0, addr(p.dst), p.dport or 0)
+
+    def _check_exact(self, q: Question, verdict: Verdict, boxes: Sequence[ExactBox], allowed: Witness | None,
+                     blocked: Witness | None) -> None:
+        """The region arithmetic and Z3 answered independently; they must agree."""
+        def inside(w: Witness) -> bool:
+            pt = self.point(w.packet, dict(w.assignment))
+            return any(all(v in f for v, f in zip(pt, b.region)) for b in boxes)
+
+        problems = []
+        if (verdict is Verdict.NONE) != (not boxes):
+            problems.append(f"verdict {verdict.value} but {len(boxes)} allowed boxes")
+        if allowed is not None and not inside(allowed):
+            problems.append(f"allowed witness {allowed.packet} outside the exact set")
+        if blocked is not None and inside(blocked):
+            problems.append(f"blocked witness {blocked.packet} inside the exact set")
+        if problems:
+            raise EncodingDisagreement(f"exact set and solver disagree on {q.query.text!r}: {'; '.join(problems)}; "
+                                       "this is a bug in nsgsolve, please report it")
+
+
+def box_minus(a: Box, b: Box) -> list[Box]:
+    """``a`` without ``b``, as at most five disjoint boxes."""
+    if box_is_empty(box_intersection(a, b)):
+        return [a]
+    out, cur = [], list(a)
+    for d in range(5):
+        diff = cur[d].difference(b[d])
+        if diff:
+            out.append(tuple(cur[:d] + [diff] + cur[d + 1:]))
+        cur[d] = cur[d].intersection(b[d])
+    return out  # type: ignore[return-value]
+
+
+def allowed_boxes(lists: Sequence[Sequence[Box]], accesses: Sequence[Sequence[Access]], universe: Box) -> list[Box]:
+    """The packets of ``universe`` every rule list allows (first match), as boxes.
+
+    Folds the memoised partition of :class:`~nsgsolve.regions.Splitter` bottom-up: a state's answer is a
+    list of boxes over the fields not split yet, and sibling pieces with the same answer are united
+    before going up, so the output follows the structure of the rules, not the number of cells.
+    """
+    if box_is_empty(universe):
+        return []
+    if not lists:
+        return [universe]
+    # Rules that cannot match in the universe never decide there, and nothing after a rule covering all
+    # of it does: drop them before the partition, which costs per candidate rule at every state.
+    kept_lists, kept_access = [], []
+    for boxes, acc in zip(lists, accesses):
+        kb, ka = [], []
+        for b, a in zip(boxes, acc):
+            if not box_meets(b, universe):
+                continue
+            kb.append(b)
+            ka.append(a)
+            if all(universe[d].issubset(b[d]) for d in range(5)):
+                break
+        if ka and all(a is Access.ALLOW for a in ka) and len(ka) == 1:
+            continue  # one rule allowing all of the universe: this list allows everything here
+        kept_lists.append(kb)
+        kept_access.append(ka)
+    lists, accesses = kept_lists, kept_access
+    if not lists:
+        return [universe]
+    sp = Splitter(lists, universe)
+    order = getattr(sp, "order", SPLIT_ORDER)
+    memo: dict[tuple[int, int], tuple[tuple[IntervalSet, ...], ...]] = {}
+
+    def accept(cands: int) -> bool:
+        for m, acc in zip(sp.split_matches(cands), accesses):
+            if not m or acc[(m & -m).bit_length() - 1] is not Access.ALLOW:
+                return False
+        return True
+
+    def walk(level: int, cands: int) -> tuple[tuple[IntervalSet, ...], ...]:
+        key = (level, cands)
+        got = memo.get(key)
+        if got is not None:
+            return got
+        groups: dict[tuple, list[IntervalSet]] = {}
+        for piece, c in sp.children(level, cands):
+            sub = (((),) if accept(c) else ()) if level == 4 else walk(level + 1, c)
+            if sub:
+                groups.setdefault(sub, []).append(piece)
+        out = []
+        for sub, pieces in groups.items():
+            u = pieces[0] if len(pieces) == 1 else IntervalSet([iv for p in pieces for iv in p])
+            out += [(u,) + rest for rest in sub]
+        memo[key] = got = tuple(out)
+        return got
+
+    result = []
+    for fields in walk(0, sp.root):
+        box = [None] * 5
+        for pos, d in enumerate(order):
+            box[d] = fields[pos]
+        result.append(tuple(box))
+    return result  # type: ignore[return-value]
+
+
+def answer(rp: ResolvedPolicy, queries: Iterable[Query], exact: bool = False, **kw) -> list[QueryResult]:
+    """Answer several questions about one policy, sharing one encoding and solver."""
+    engine = QueryEngine(rp, **kw)
+    return [engine.ask(q, exact) for q in queries]

@@ -1,0 +1,124 @@
+"""``nsgsolve query``: can SOURCES reach DESTINATIONS? All / some / none, with witnesses and exact sets."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import TextIO
+
+from ..addresses import int_to_ip
+from ..analyses.query import QueryEngine, QueryResult, Verdict, Witness
+from ..errors import EXIT_OK, EXIT_UNKNOWN, SolverUnknown, UsageError
+from ..resolve import ResolvedPolicy, resolve
+from .common import add_policy_args, formatter, load, tag_db
+from .verify import format_result
+
+EPILOG = """examples:
+  nsgsolve query examples/webservers.nsg "can Internet reach WebServers port 22"
+  nsgsolve query examples/webservers.nsg "can 203.0.113.0/24 reach web1 port 443 tcp" --json
+  nsgsolve query examples/three-tier.nsg "can any reach db-subnet port 1433 tcp" --exact
+  nsgsolve query examples/three-tier.nsg "can web-subnet reach Internet port 25 tcp"
+  nsgsolve query examples/hub-spoke.nsg "can VirtualNetwork reach Storage port 443" --service-tags ServiceTags.json
+  nsgsolve query examples/webservers.nsg          # every `query can ...` statement written in the file
+
+A query reads `can SOURCES reach DESTINATIONS [port PORTS] [tcp|udp|icmp|esp|ah]`. Sources and
+destinations: any, a service tag, an ASG, a NIC, a subnet, a VNet, an IP, a CIDR, or a comma list.
+No protocol means every protocol (Tcp and Udp when ports are given). docs/query.md has the details.
+
+verdict: all / some / none of the asked traffic is allowed, for every address Azure may give dynamic NICs.
+exit status: 0 when every query was answered (whatever the verdicts), 2 invalid input or usage,
+3 inconclusive (the solver gave up within --rlimit; never reported as an answer)."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("query", help="can SOURCES reach DESTINATIONS? all / some / none, with witnesses",
+                       description="Answer a reachability question for all packets at once: whether all, some or "
+                                   "none of the traffic is allowed, a witness packet of allowed and of blocked "
+                                   "traffic with its rule trace, and with --exact the whole allowed set.",
+                       epilog=EPILOG, formatter_class=formatter())
+    add_policy_args(p)
+    p.add_argument("query", nargs="?", metavar="QUERY",
+                   help='e.g. "can Internet reach WebServers port 22"; omitted: every query in POLICY')
+    p.add_argument("--exact", action="store_true", help="also print the complete allowed set as merged boxes")
+    p.add_argument("--json", action="store_true",
+                   help='JSON: {"verdict", "allowed_witness", "blocked_witness", "exact"} (a list for several queries)')
+    p.add_argument("--rlimit", type=int, default=None, metavar="N",
+                   help="Z3 resource limit per solver call (deterministic; default generous)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    policy = load(args)
+    rp = resolve(policy, tag_db(args))
+    if args.query is not None:
+        from ..build import parse_query
+
+        q = parse_query(args.query, policy)
+        queries = [q if q.text else dataclasses.replace(q, text=args.query.strip())]
+    else:
+        queries = list(policy.queries)
+        if not queries:
+            raise UsageError(f"{args.policy} has no query statements and no QUERY was given",
+                             'give one, e.g. nsgsolve query POLICY "can Internet reach WebServers port 22"')
+    engine = QueryEngine(rp, rlimit=args.rlimit)
+    if len(queries) == 1 and args.query is not None:
+        result = engine.ask(queries[0], exact=args.exact)  # SolverUnknown reaches the CLI: exit 3
+        out.write((json.dumps(result.to_dict(), indent=2) if args.json else format_text(rp, result)) + "\n")
+        return EXIT_OK
+    status = EXIT_OK
+    entries, texts = [], []
+    for q in queries:
+        label = q.text or "query"
+        try:
+            result = engine.ask(q, exact=args.exact)
+        except SolverUnknown as e:
+            status = EXIT_UNKNOWN
+            entries.append({"query": label, "span": str(q.span), "result": None, "inconclusive": e.reason})
+            texts.append(f"{label}\n  inconclusive: {e}")
+            continue
+        entries.append({"query": label, "span": str(q.span), "result": result.to_dict()})
+        texts.append(format_text(rp, result, where=str(q.span)))
+    out.write((json.dumps(entries, indent=2) if args.json else "\n\n".join(texts)) + "\n")
+    return status
+
+
+VERDICT_TEXT = {
+    Verdict.ALL: "ALL of this traffic is allowed",
+    Verdict.SOME: "SOME of this traffic is allowed, some is blocked",
+    Verdict.NONE: "NONE of this traffic is allowed",
+}
+
+
+def _indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + line for line in text.splitlines())
+
+
+def _witness(rp: ResolvedPolicy, title: str, w: Witness) -> list[str]:
+    lines = [f"  {title}:", _indent(format_result(rp, w.flow))]
+    for k, ip in w.assignment:
+        if k in (w.flow.src_endpoint, w.flow.dst_endpoint):  # the others only had to be elsewhere
+            lines.append(f"    (with dynamic NIC {k} at {int_to_ip(ip)})")
+    return lines
+
+
+def format_text(rp: ResolvedPolicy, r: QueryResult, where: str = "") -> str:
+    """The answer for people: verdict, what it covers, witnesses with their traces, the exact set."""
+    head = r.query.text or "query"
+    lines = [f"{head}" + (f"    ({where})" if where else ""), f"  verdict: {r.verdict.value} — {VERDICT_TEXT[r.verdict]}"]
+    if r.coverage is not None and r.coverage.rows:
+        lines.append(f"  covers {r.coverage.side}s:")
+        for label, v in r.coverage.rows:
+            lines.append(f"    {label}: {v.value}" if v is not None else f"    {label}")
+    if r.allowed_witness is not None:
+        lines += _witness(rp, "allowed, for example", r.allowed_witness)
+    if r.blocked_witness is not None:
+        lines += _witness(rp, "blocked, for example", r.blocked_witness)
+    if r.exact is not None:
+        if not r.exact:
+            lines.append("  exact allowed set: empty")
+        else:
+            lines.append(f"  exact allowed set ({len(r.exact)} box{'es' if len(r.exact) != 1 else ''}; "
+                         "every combination within a line is allowed, nothing else is):")
+            lines += [f"    {b.describe()}" for b in r.exact]
+    return "\n".join(lines)
