@@ -63,13 +63,38 @@ def _side(s: AddrSet, endpoint: IpcKey | None, endpoint_range: IntervalSet) -> I
     return s.intervals
 
 
+_PROTO_SETS: dict[tuple[int | None, bool], IntervalSet] = {}  # a rule's protocol field: few distinct values
+
+
 def _box(r: ResolvedRule, src: IpcKey | None, src_range: IntervalSet, dst: IpcKey | None,
-         dst_range: IntervalSet) -> Box:
-    proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
-    if r.sports is not None or r.dports is not None:
-        proto = proto.intersection(PORTED)
-    return (proto, _side(r.src, src, src_range), r.sports if r.sports is not None else ALL_PORTS,
-            _side(r.dst, dst, dst_range), r.dports if r.dports is not None else ALL_PORTS)
+         dst_range: IntervalSet, cache: dict[int, tuple[ResolvedRule, Box]] | None = None) -> Box:
+    # A rule whose sides do not name the endpoints as dynamic members has one box for every pair, so
+    # callers walking many pairs (diff) build it once; the rule is kept beside its id so the id stays valid.
+    plain = not (src is not None and src in r.src.members) and not (dst is not None and dst in r.dst.members)
+    if plain and cache is not None:
+        got = cache.get(id(r))
+        if got is not None:
+            return got[1]
+    ported = r.sports is not None or r.dports is not None
+    proto = _PROTO_SETS.get((r.protocol, ported))
+    if proto is None:
+        proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
+        if ported:
+            proto = proto.intersection(PORTED)
+        _PROTO_SETS[(r.protocol, ported)] = proto
+    box = (proto, _side(r.src, src, src_range), r.sports if r.sports is not None else ALL_PORTS,
+           _side(r.dst, dst, dst_range), r.dports if r.dports is not None else ALL_PORTS)
+    if plain and cache is not None:
+        cache[id(r)] = (r, box)
+    return box
+
+
+def _box_cache(rp: ResolvedPolicy) -> dict[int, tuple[ResolvedRule, Box]]:
+    """Endpoint-independent rule boxes of one resolved policy, living as long as it does."""
+    cache = rp.__dict__.get("_path_box_cache")
+    if cache is None:
+        cache = rp.__dict__["_path_box_cache"] = {}
+    return cache
 
 
 def _bypass_boxes(tags: frozenset[str]) -> list[tuple[Box, str]]:
@@ -86,11 +111,12 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
     """The layers between two endpoints, in Azure's order, each a first-match list ending in a catch-all."""
     src_range = endpoint_addresses(rp, src)
     dst_range = endpoint_addresses(rp, dst)
+    cache = _box_cache(rp)
     layers: list[PathLayer] = []
     if src is not None:
         for l in rp.outbound_layers(src):
             entries = [PathRule(b, Access.ALLOW, name, None, None) for b, name in _bypass_boxes(l.nsg.platform_tags)]
-            entries += [PathRule(_box(r, src, src_range, dst, dst_range), r.access, r.name, r.priority, r)
+            entries += [PathRule(_box(r, src, src_range, dst, dst_range, cache), r.access, r.name, r.priority, r)
                         for r in l.nsg.rules(l.direction)]
             layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(entries)))
         if rp.smtp_blocked:
@@ -102,6 +128,6 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
     if dst is not None:
         for l in rp.inbound_layers(dst):
             layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(
-                PathRule(_box(r, src, src_range, dst, dst_range), r.access, r.name, r.priority, r)
+                PathRule(_box(r, src, src_range, dst, dst_range, cache), r.access, r.name, r.priority, r)
                 for r in l.nsg.rules(l.direction))))
     return layers
