@@ -299,6 +299,24 @@ def test_regions_are_exactly_where_decisions_differ(data):
                       data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS))))
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_changed_rule_filter_gives_the_same_regions_as_the_global_partition(data):
+    old = data.draw(policies(max_rules=5))
+    new = data.draw(mutated(old))
+
+    fast = diff_policies(old, new)
+    slow = diff_policies(old, new, changed_rule_filter=False)
+    assert (fast.opened == ()) == (slow.opened == ()) and (fast.closed == ()) == (slow.closed == ())
+    # Both are exact, so they cover the same packets per pair and kind; the boxes may be cut differently.
+    for r1, r2 in ((fast, slow), (slow, fast)):
+        for p in r1.pairs:
+            for g in p.regions:
+                twin = [h for q in r2.pairs if (q.source.name, q.destination.name) == (p.source.name,
+                        p.destination.name) for h in q.regions if h.kind == g.kind and h.contains(g.witness)]
+                assert twin, (p.source.name, p.destination.name, g.describe())
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies(max_rules=6))
 def test_a_policy_against_itself_is_empty(policy):

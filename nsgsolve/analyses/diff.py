@@ -473,6 +473,37 @@ def _changed_entries(old: Sequence[PathRule], new: Sequence[PathRule]) -> tuple[
     return [i for i in range(len(a)) if i not in in_a], [j for j in range(len(b)) if j not in in_b]
 
 
+class _Memo:
+    """Work shared by the groups of one diff: static groups meet the same NSG layers, whose entries
+    (boxes cached by :func:`nsgsolve.paths.path_layers`) are the same objects, so alignments and rule
+    filters are keyed by identity. ``alive`` holds every keyed object, so no id is reused meanwhile."""
+
+    def __init__(self) -> None:
+        self.align: dict[tuple, tuple[list[int], list[int]]] = {}
+        self.keep: dict[tuple, list[int]] = {}
+        self.alive: list[object] = []
+
+    @staticmethod
+    def key(entries: Sequence[PathRule]) -> tuple:
+        return tuple((id(r.box), r.access) for r in entries)
+
+    def changed(self, old: Sequence[PathRule], new: Sequence[PathRule]) -> tuple[list[int], list[int]]:
+        k = (self.key(old), self.key(new))
+        got = self.align.get(k)
+        if got is None:
+            got = self.align[k] = _changed_entries(old, new)
+            self.alive.append((old, new))
+        return got
+
+    def kept(self, entries: Sequence[PathRule], changed: Sequence[Box]) -> list[int]:
+        k = (self.key(entries), tuple(id(c) for c in changed))
+        got = self.keep.get(k)
+        if got is None:
+            got = self.keep[k] = [i for i, r in enumerate(entries) if any(_box_meets(r.box, c) for c in changed)]
+            self.alive.append((entries, changed))
+        return got
+
+
 @dataclass
 class _GroupResult:
     boxes: dict[str, list[Box]]
@@ -480,8 +511,9 @@ class _GroupResult:
 
 
 def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None,
-                   universe: Box) -> _GroupResult:
+                   universe: Box, changed_rule_filter: bool = True, memo: _Memo | None = None) -> _GroupResult:
     """Changed regions between representative endpoints ``src`` and ``dst`` over ``universe``, by kind."""
+    memo = memo or _Memo()
     lo_layers = {_layer_kind(l): l for l in path_layers(rp_old, src, dst)}
     ln_layers = {_layer_kind(l): l for l in path_layers(rp_new, src, dst)}
     kinds = list(lo_layers) + [k for k in ln_layers if k not in lo_layers]
@@ -491,10 +523,11 @@ def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey |
     for k in kinds:
         old = lo_layers[k].rules if k in lo_layers else (_ALLOW_ALL,)
         new = ln_layers[k].rules if k in ln_layers else (_ALLOW_ALL,)
-        if len(old) == len(new) and all(a.box == b.box and a.access is b.access for a, b in zip(old, new)):
+        if changed_rule_filter and len(old) == len(new) and all(
+                a.box == b.box and a.access is b.access for a, b in zip(old, new)):
             lists.append((_BOTH, old))
             continue
-        co, cn = _changed_entries(old, new)
+        co, cn = memo.changed(old, new)
         n_changed += len(co) + len(cn)
         for i in co:
             changed_boxes.append(old[i].box)
@@ -503,20 +536,29 @@ def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey |
         lists.append((_OLD, old))
         lists.append((_NEW, new))
     clipped: list[Box] = []
+    meeting: list[Box] = []  # the unclipped boxes of ``clipped``: shared objects, so filters can be memoised
     for b in changed_boxes:
         c = _clip(b, universe)
         if c is not None and c not in clipped:
             clipped.append(c)
+            meeting.append(b)
+    if not changed_rule_filter:
+        meeting = [UNIVERSE]
+        clipped = [universe]  # the global partition: every rule, the whole universe (benchmarks, tests)
     result = _GroupResult({OPENED: [], CLOSED: []}, n_changed)
     if not clipped:
         return result
 
     # Rules that meet no changed box never match a packet the walk visits (it stays inside their union),
     # so dropping them changes no first match there. Every list keeps its catch-all, which meets all.
+    # A coarse pass against the unclipped boxes is shared by groups that meet the same layers; the exact
+    # pass against this group's clipped boxes then runs on its few survivors only.
     specs = []
     boxes_lists: list[list[Box]] = [clipped]
     for role, entries in lists:
-        kept = [r for r in entries if any(_box_meets(r.box, c) for c in clipped)]
+        kept = [entries[i] for i in memo.kept(entries, meeting)]
+        if changed_rule_filter:
+            kept = [r for r in kept if any(_box_meets(r.box, c) for c in clipped)]
         boxes_lists.append([r.box for r in kept])
         specs.append((role, [r.access is Access.ALLOW for r in kept]))
     sp = Splitter(boxes_lists, universe, keep=1, require=(0,))
@@ -643,10 +685,13 @@ def _witness(box: Box, s: _End, d: _End) -> Packet | None:
 
 
 def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, sources: Sequence[str] | None = None,
-                  destinations: Sequence[str] | None = None, tag_db: ServiceTagDb | None = None) -> DiffResult:
+                  destinations: Sequence[str] | None = None, tag_db: ServiceTagDb | None = None,
+                  changed_rule_filter: bool = True) -> DiffResult:
     """Every packet whose decision differs between ``old`` and ``new``, as regions per endpoint pair.
 
     ``sources`` / ``destinations`` restrict the pairs (see :func:`select_endpoints`); None means all.
+    ``changed_rule_filter=False`` partitions each group's whole universe with every rule instead of only
+    the changed rules' boxes: same answer, much slower; it exists to measure and test the filter.
     """
     rp_old = old if isinstance(old, ResolvedPolicy) else resolve(old, tag_db)
     rp_new = new if isinstance(new, ResolvedPolicy) else resolve(new, tag_db)
@@ -674,6 +719,7 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
     order = {e.ep.name: i for i, e in enumerate(ends)}
     pairs: list[PairDiff] = []
     compared = n_groups = n_changed = 0
+    memo = _Memo()
     for srcs, dsts in groups.values():
         group_pairs = [(s, d) for s in srcs for d in dsts if not (s.key == d.key and s.dynamic and s.key is not None)]
         if not group_pairs:
@@ -682,7 +728,7 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
         n_groups += 1
         universe: Box = (ALL_PROTOCOLS, _union([s.ep.addresses for s in srcs]), ALL_PORTS,
                          _union([d.ep.addresses for d in dsts]), ALL_PORTS)
-        got = _group_regions(rp_old, rp_new, srcs[0].key, dsts[0].key, universe)
+        got = _group_regions(rp_old, rp_new, srcs[0].key, dsts[0].key, universe, changed_rule_filter, memo)
         n_changed += got.changed
         if not got.boxes[OPENED] and not got.boxes[CLOSED]:
             continue
