@@ -8,6 +8,7 @@ ASGs, port lists and ranges, tcp/udp/any, allow and deny, as NSGs that grew over
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from nsgsolve.addresses import int_to_ip, ip_to_int
 from nsgsolve.model import (
@@ -58,8 +59,25 @@ def _side(rng: random.Random, asgs: list[str], max_prefixes: int) -> object:
     return PrefixSide(tuple(_cidr(rng) for _ in range(n)))
 
 
+def _nsg_rules(rng: random.Random, n_rules: int, asgs: list[str], max_prefixes: int) -> tuple[Rule, ...]:
+    rules = []
+    prios = rng.sample(range(100, 4097), n_rules)
+    for k, prio in enumerate(prios):
+        d = Direction.INBOUND if k % 3 else Direction.OUTBOUND
+        proto = rng.choice([Protocol.TCP, Protocol.TCP, Protocol.TCP, Protocol.UDP, Protocol.ANY])
+        rules.append(Rule(f"rule-{k:04d}", prio, d, rng.choice([Access.ALLOW, Access.ALLOW, Access.DENY]), proto,
+                          _side(rng, asgs, max_prefixes), PortSpec(None) if rng.random() < 0.9 else _ports(rng),
+                          _side(rng, asgs, max_prefixes), _ports(rng)))
+    return tuple(rules)
+
+
 def generate_policy(n_rules: int, seed: int = 1, n_subnets: int = 4, nics_per_subnet: int = 5,
-                    max_prefixes: int = 20) -> Policy:
+                    max_prefixes: int = 20, n_nsgs: int = 2, changes: int = 0, change_seed: int = 7) -> Policy:
+    """``n_nsgs`` > 2 adds NSGs ``nsg-02``... of ``n_rules`` rules each (their own rng, so the first two
+    are unchanged), each on its own subnet 10.0.(64+k).0/24 with one NIC (for `lint` on many NSGs).
+
+    ``changes`` > 0 gives a later version of the same policy: that many rules edited, removed or added
+    (spread over both NSGs, drawn from ``change_seed``), everything else identical (for `diff`)."""
     rng = random.Random(seed)
     asgs = [f"asg-{i}" for i in range(8)]
     subnets, nics = [], []
@@ -69,22 +87,51 @@ def generate_policy(n_rules: int, seed: int = 1, n_subnets: int = 4, nics_per_su
             ip = None if (s, j) == (0, 0) else ip_to_int(f"10.0.{s}.{4 + j}")
             member = tuple(Ref(a) for a in rng.sample(asgs, rng.randint(0, 2)))
             nics.append(Nic(f"vm-{s}-{j}", SubnetRef("vnet", f"snet-{s}"), (IpConfig(ip, member),), Ref("nic-nsg")))
+    for k in range(2, n_nsgs):
+        subnets.append(Subnet(f"snet-x{k}", Cidr(ip_to_int(f"10.0.{64 + k}.0"), 24), Ref(f"nsg-{k:02d}")))
+        nics.append(Nic(f"vm-x{k}", SubnetRef("vnet", f"snet-x{k}"),
+                        (IpConfig(ip_to_int(f"10.0.{64 + k}.4"), (Ref(asgs[k % len(asgs)]),)),)))
     vnet = VNet("vnet", (Cidr(ip_to_int("10.0.0.0"), 16),), tuple(subnets))
-    nsgs = []
-    for name in ("subnet-nsg", "nic-nsg"):
-        rules = []
-        prios = rng.sample(range(100, 4097), n_rules)
-        for k, prio in enumerate(prios):
-            d = Direction.INBOUND if k % 3 else Direction.OUTBOUND
-            proto = rng.choice([Protocol.TCP, Protocol.TCP, Protocol.TCP, Protocol.UDP, Protocol.ANY])
-            rules.append(Rule(f"rule-{k:04d}", prio, d, rng.choice([Access.ALLOW, Access.ALLOW, Access.DENY]), proto,
-                              _side(rng, asgs, max_prefixes), PortSpec(None) if rng.random() < 0.9 else _ports(rng),
-                              _side(rng, asgs, max_prefixes), _ports(rng)))
-        nsgs.append(Nsg(name, tuple(rules)))
+    nsgs = [Nsg(name, _nsg_rules(rng, n_rules, asgs, max_prefixes)) for name in ("subnet-nsg", "nic-nsg")]
+    nsgs += [Nsg(f"nsg-{k:02d}", _nsg_rules(random.Random(seed * 7919 + k), n_rules, asgs, max_prefixes))
+             for k in range(2, n_nsgs)]
     tags = (TagDecl("Storage", tuple(_cidr(rng, 0) for _ in range(40))),
             TagDecl("Sql", tuple(_cidr(rng, 0) for _ in range(40))))
+    if changes:
+        nsgs = _change_rules(nsgs, changes, random.Random(change_seed), asgs, max_prefixes)
     return Policy((vnet,), tuple(nics), tuple(Asg(a) for a in asgs), tuple(nsgs), tags,
                   subscription=Subscription.PAY_AS_YOU_GO)
+
+
+def _change_rules(nsgs: list[Nsg], n: int, rng: random.Random, asgs: list[str], max_prefixes: int) -> list[Nsg]:
+    """Edit ``n`` rules the way reviews see them: a port range widened, an access flipped, a source
+    replaced, a rule deleted, a rule added (its own rng, so the base policy is not disturbed)."""
+    rules = {nsg.name: list(nsg.rules) for nsg in nsgs}
+    names = sorted(rules)
+    for i in range(n):
+        nsg = names[i % len(names)]
+        lst = rules[nsg]
+        kind = rng.choice(["ports", "ports", "access", "source", "delete", "add"])
+        if kind == "add":
+            used = {r.priority for r in lst}
+            prio = rng.choice([p for p in range(100, 4097) if p not in used])
+            d = rng.choice([Direction.INBOUND, Direction.OUTBOUND])
+            lst.append(Rule(f"added-{i:02d}", prio, d, rng.choice([Access.ALLOW, Access.DENY]), Protocol.TCP,
+                            _side(rng, asgs, max_prefixes), PortSpec(None), _side(rng, asgs, max_prefixes),
+                            _ports(rng)))
+            continue
+        k = rng.randrange(len(lst))
+        r = lst[k]
+        if kind == "delete":
+            del lst[k]
+        elif kind == "ports":
+            lo = rng.choice(COMMON_PORTS)
+            lst[k] = replace(r, destination_ports=PortSpec((PortRange(lo, lo + rng.randrange(1, 200)),)))
+        elif kind == "access":
+            lst[k] = replace(r, access=Access.DENY if r.access is Access.ALLOW else Access.ALLOW)
+        else:
+            lst[k] = replace(r, source=_side(rng, asgs, max_prefixes))
+    return [Nsg(nsg.name, tuple(rules[nsg.name])) for nsg in nsgs]
 
 
 def random_flows(policy: Policy, n: int, seed: int = 2) -> list[tuple[str, str, str, int, int]]:
