@@ -6,13 +6,16 @@ import argparse
 import json
 import os
 import subprocess
+from dataclasses import replace
 from typing import TextIO
 
+from ..addresses import IntervalSet
 from ..analyses.diff import DiffResult, PairDiff, Region, describe_step, diff_policies
 from ..errors import EXIT_FINDING, EXIT_OK, UsageError
 from ..evaluate import FlowResult, TraceStep
 from ..loader import load_policy, looks_like_json
 from ..model import Policy
+from ..regions import DST, SRC
 from .common import formatter, tag_db
 from .import_ import add_import_args
 
@@ -127,10 +130,56 @@ def format_diff(r: DiffResult, old_name: str, new_name: str) -> str:
             lines.append(f"  {c.change}: {c.name} ({c.old or c.new}), not compared")
     if r.is_empty:
         lines.append("no difference: OLD and NEW decide every packet alike between the endpoints compared")
-    for p in r.pairs:
+    for block in group_pairs(r.pairs):
         lines.append("")
-        lines += format_pair(p)
+        lines += format_block(block)
     return "\n".join(lines) + "\n"
+
+
+def group_pairs(pairs: tuple[PairDiff, ...]) -> list[list[PairDiff]]:
+    """Pairs whose regions differ only in one endpoint's own addresses (19 NICs behind one NSG losing
+    the same port) print as one block; JSON keeps every pair with its own witness."""
+    def shape(p: PairDiff, vary: int) -> tuple:
+        fixed = p.destination.name if vary == SRC else p.source.name
+        return (vary, fixed, tuple((g.kind, *(g.box[f] for f in range(5) if f != vary)) for g in p.regions))
+
+    blocks: dict[tuple, list[PairDiff]] = {}
+    for p in pairs:
+        blocks.setdefault(shape(p, SRC), []).append(p)
+    out: list[list[PairDiff]] = []
+    singles: dict[tuple, list[PairDiff]] = {}
+    for block in blocks.values():
+        if len(block) > 1:
+            out.append(block)
+        else:
+            singles.setdefault(shape(block[0], DST), []).append(block[0])
+    out += list(singles.values())
+    order = {id(p): i for i, p in enumerate(pairs)}
+    return sorted(out, key=lambda b: order[id(b[0])])
+
+
+def format_block(block: list[PairDiff]) -> list[str]:
+    first = block[0]
+    if len(block) == 1:
+        lines = [f"{first.source.label} -> {first.destination.label}"]
+    elif len({p.source.name for p in block}) > 1:
+        lines = [f"{_names([p.source.name for p in block])} -> {first.destination.label}"]
+    else:
+        lines = [f"{first.source.label} -> {_names([p.destination.name for p in block])}"]
+    for i, g in enumerate(first.regions):
+        box = list(g.box)
+        for f in (SRC, DST):
+            box[f] = IntervalSet([iv for p in block for iv in p.regions[i].box[f]])
+        lines += format_region(g, tuple(box))  # type: ignore[arg-type]
+    if len(block) > 1:
+        lines.append(f"  (witness and rules shown for {first.source.name} -> {first.destination.name}; "
+                     f"--json gives one per pair)")
+    return lines
+
+
+def _names(names: list[str], limit: int = 8) -> str:
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more + f" [{len(names)}]"
 
 
 def format_pair(p: PairDiff) -> list[str]:
@@ -140,8 +189,9 @@ def format_pair(p: PairDiff) -> list[str]:
     return lines
 
 
-def format_region(g: Region) -> list[str]:
-    lines = [f"  {g.kind.upper():<7} {g.describe()}",
+def format_region(g: Region, box=None) -> list[str]:
+    shown = g if box is None else replace(g, box=box)
+    lines = [f"  {g.kind.upper():<7} {shown.describe()}",
              f"    witness {g.witness}: OLD {g.old.decision.value.lower()}, NEW {g.new.decision.value.lower()}"]
     for where, before, after in changed_steps(g.old, g.new):
         lines.append(f"    {where}: {before} -> {after}")
