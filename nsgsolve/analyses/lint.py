@@ -358,7 +358,21 @@ def _meet(x: IntervalSet, y: IntervalSet) -> IntervalSet:
         return x
     if len(xlos) == 1 and xlos[0] <= ylos[0] and yhis[-1] <= xhis[0]:
         return y
-    return x.intersection(y)
+    if len(xlos) > len(ylos):
+        xlos, xhis, ylos, yhis = ylos, yhis, xlos, xhis
+    # Few intervals against many: visit only the stretch of the long side each short interval meets.
+    out_lo: list[int] = []
+    out_hi: list[int] = []
+    for lo, hi in zip(xlos, xhis):
+        k = max(bisect_right(ylos, lo) - 1, 0)
+        n = len(ylos)
+        while k < n and ylos[k] <= hi:
+            a, b = max(lo, ylos[k]), min(hi, yhis[k])
+            if a <= b:
+                out_lo.append(a)
+                out_hi.append(b)
+            k += 1
+    return IntervalSet._raw(tuple(out_lo), tuple(out_hi))
 
 
 def _clip(a: Box, b: Box) -> Box:
@@ -394,7 +408,7 @@ class RuleFacts:
 
 
 ESCAPE_SAMPLES = 48
-SUBSUME_AGAINST = 16  # rules with the largest overlap that every other candidate is checked against
+SUBSUME_AGAINST = 64  # rules with the largest overlap that every other candidate is checked against
 
 
 class ListAnalysis:
@@ -469,8 +483,8 @@ class ListAnalysis:
         elist = _bits(earlier)
         live = self._escape(i, earlier)
         if live is None:
-            contained = [j for j in elist if _subset(b, self.boxes[j])]
-            if not contained:
+            contained = next((j for j in elist if _subset(b, self.boxes[j])), None)
+            if contained is None:
                 split, _ = self._split(b, elist, first_match=False)
                 got = split.find(lambda m: m[0] == 0, pick)
                 if got is not None:
@@ -479,14 +493,14 @@ class ListAnalysis:
                 return self._shadowed(i, elist, contained)
         return self._live(i, live, elist, later, info)
 
-    def _shadowed(self, i: int, elist: list[int], contained: list[int]) -> RuleFacts:
+    def _shadowed(self, i: int, elist: list[int], contained: int | None) -> RuleFacts:
         b = self.boxes[i]
         acc = self.access[i]
         conflict = self._overridden(i, elist)
         forced = [conflict[1]] if conflict else []
-        if contained:
+        if contained is not None:
             # One rule covers it; keep the overriding one too, so the cover shows the dangerous rule.
-            one = next((j for j in contained if j in forced), contained[0])
+            one = forced[0] if forced and _subset(b, self.boxes[forced[0]]) else contained
             return RuleFacts(i, shadowed=True, cover=tuple(sorted(set(forced) | {one})), conflict=conflict)
         # Greedy by witness: while some packet of the rule escapes the cover, add the earlier rule that
         # matches it with the largest overlap; then drop every member the others make unneeded.
