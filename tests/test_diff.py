@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nsgsolve import cli
-from nsgsolve.addresses import ALL_PORTS, IntervalSet, ip_to_int
+from nsgsolve.addresses import ALL_PORTS, IntervalSet, describe_ips, ip_to_int
 from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, diff_policies, packet_point
 from nsgsolve.evaluate import Evaluator, Packet
 from nsgsolve.model import (
@@ -415,3 +415,22 @@ def test_cli_reads_a_git_revision(tmp_path, monkeypatch):
     assert status == 1 and "CLOSED" in out and "dport 443" in out and "OPENED" in out
     status, _, err = run_cli("HEAD~5:policy.json", "policy.json", monkeypatch=monkeypatch)
     assert status == 2 and "git" in err
+
+
+def test_text_output_groups_pairs_that_differ_only_in_an_endpoints_addresses():
+    from nsgsolve.commands.diff import format_diff
+
+    old = web_policy(subnet_rules=ALLOW_IN_SUBNET)
+    new = web_policy(subnet_rules=ALLOW_IN_SUBNET + [rule("ssh", 90, IN, DENY, dports=ports(22))])
+    r = diff_policies(old, new, sources=["Internet"])
+    # web1 has a NIC NSG that denies everything anyway; web2 has none, so only web2 loses port 22 ...
+    assert [(p.source.name, p.destination.name) for p in r.pairs] == [(INTERNET, "web2")]
+    # ... and with web1's NSG gone both lose it, reported as one block over both addresses
+    new2 = replace(new, nics=(replace(new.nics[0], nsg=None), new.nics[1]))
+    old2 = replace(old, nics=new2.nics)
+    r2 = diff_policies(old2, new2, sources=["Internet"])
+    assert len(r2.pairs) == 2
+    text = format_diff(r2, "old", "new")
+    assert "-> web1, web2 [2]" in text
+    both = describe_ips(IntervalSet([(ip_to_int("10.0.1.4"), ip_to_int("10.0.1.5"))]))
+    assert text.count("CLOSED") == 1 and f"-> {both} dport 22" in text
