@@ -564,3 +564,65 @@ def _allows(enc, rules):
         m = enc.match(r)
         acc = z3.Or(m, acc) if r.access is Access.ALLOW else z3.And(z3.Not(m), acc)
     return acc
+
+
+def test_sarif_and_github_reports_through_the_shared_writers(tmp_path: Path):
+    pol = tmp_path / "p.nsg"
+    pol.write_text(SHADOW)
+    status, out, _ = cli("lint", str(pol), "--format", "sarif")
+    assert status == 1
+    run = json.loads(out)["runs"][0]
+    (res,) = run["results"]
+    assert (res["ruleId"], res["level"]) == ("NSG001/shadowed-rule", "error")
+    assert res["locations"][0]["physicalLocation"]["region"]["startLine"] == 12
+    assert [r["physicalLocation"]["region"]["startLine"] for r in res["relatedLocations"]] == [10, 11]
+    # The fingerprint names the rule, not the line: moving the rule keeps it.
+    moved = tmp_path / "moved.nsg"
+    moved.write_text("# a comment that moves every line\n" + SHADOW)
+    res2 = json.loads(cli("lint", str(moved), "--format", "sarif")[1])["runs"][0]["results"][0]
+    assert res2["locations"][0]["physicalLocation"]["region"]["startLine"] == 13
+    assert res2["partialFingerprints"] == res["partialFingerprints"]
+    status, out, _ = cli("lint", str(pol), "--format", "github")
+    assert status == 1 and out.startswith(f"::error file=") and ",line=12," in out
+
+
+# ---------------------------------------------------------------- real templates
+
+CORPUS = Path("/work/shared/corpus/arm")
+TAGS = Path("/work/shared/corpus/servicetags")  # Microsoft's ServiceTags_Public, for the templates' tags
+
+
+def _corpus_files() -> list[Path]:
+    return sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus of real templates not found at {CORPUS}")
+def test_lint_every_importable_template_in_the_corpus(capsys):
+    from nsgsolve.errors import InputError
+    from nsgsolve.loader import load_policy
+
+    from nsgsolve.servicetags import ServiceTagDb
+
+    tags = sorted(TAGS.glob("ServiceTags_Public*.json"))
+    db = ServiceTagDb.from_json_file(str(tags[-1])) if tags else None
+    linted, skipped = 0, []
+    for path in _corpus_files():
+        try:
+            rp = resolve(load_policy(path), db)
+        except InputError as e:
+            skipped.append(f"{path.name}: {str(e)[:120]}")
+            continue
+        linter = Linter(rp, include_info=True)
+        findings = linter.lint()
+        linted += 1
+        for f in findings:
+            assert f.code in {c.code for c in CODES} and f.severity in ("error", "warning", "info")
+            json.dumps(f.to_dict())
+            if f.witness is not None:
+                vnet = (f.vnets or (rp.attachment_vnets(f.nsg) or [None]))[0]
+                assert replay(rp, f, vnet).name == f.witness.decided_by, (path.name, f.message)
+    with capsys.disabled():
+        print(f"\nlinted {linted} corpus templates; skipped {len(skipped)}:")
+        for s in skipped:
+            print(f"  skipped {s}")
+    assert linted > 0

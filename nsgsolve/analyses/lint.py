@@ -1038,3 +1038,21 @@ def lint(rp: ResolvedPolicy, nsgs: Sequence[str] | None = None, include_info: bo
 
 def exit_status(findings: Iterable[Finding]) -> int:
     return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def report_finding(f: Finding):
+    """The finding in the shared report shape (:mod:`nsgsolve.reports`), so SARIF, GitHub annotations
+    and JUnit come from the same writers as ``check``'s. Identity is (code, NSG, direction, rule name):
+    never the line, so moving a rule does not open a new alert."""
+    from ..reports import Finding as ReportFinding, Location, Status
+
+    info = f.info
+    level = {"error": "error", "warning": "warning", "info": "note"}[f.severity]
+    related = tuple(Location.from_span(c.span, str(c)) for c in f.covered_by if c.span.line)
+    detail = f"witness: {f.witness}" if f.witness else ""
+    return ReportFinding(
+        rule_id=info.rule_id, name=f"{f.nsg}/{f.direction.value}/{f.rule}", status=Status.FAIL, title=f.message,
+        location=Location.from_span(f.span, f"{f.access.value.lower()} rule {f.rule} (priority {f.priority}) "
+                                            f"in nsg {f.nsg}"),
+        rule_short=info.title, rule_full=info.help, rule_help=info.help, detail=detail, level=level,
+        related=related, category="lint", data=f.to_dict())

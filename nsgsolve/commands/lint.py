@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import TextIO
 
-from ..analyses.lint import CODES, Finding, Linter, exit_status
+from ..analyses.lint import CODES, Finding, Linter, exit_status, report_finding
+from ..reports import FORMATS
 from ..errors import UsageError, did_you_mean
 from .common import add_policy_args, formatter, load_and_resolve
 
@@ -26,6 +27,7 @@ examples:
   nsgsolve lint azuredeploy.json --nsg web-nsg --json
   nsgsolve lint examples/three-tier.nsg --nsg app-nsg --rule AllowHttp     # one rule's status
   nsgsolve lint examples/three-tier.nsg --all                              # with informational findings
+  nsgsolve lint examples/three-tier.nsg --format sarif > lint.sarif        # GitHub code scanning
 
 exit status: 0 nothing at error severity, 1 an error-severity finding, 2 invalid input or usage."""
 
@@ -40,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_policy_args(p)
     p.add_argument("--nsg", metavar="NAME", help="only this NSG")
     p.add_argument("--rule", metavar="NAME", help="one rule's status as a sentence (with --json: its findings)")
-    p.add_argument("--json", action="store_true", help="JSON: a list of findings")
+    p.add_argument("--json", action="store_true", help="JSON: a list of findings (same as --format json)")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (default), json (a list of findings), or the shared CI reports: sarif, github, junit")
     p.add_argument("--all", action="store_true", help="include informational findings (NSG006, NSG007)")
     p.set_defaults(func=run)
 
@@ -68,11 +72,20 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     out.write(f"{n}: {sentence}\n")
         return exit_status(findings)
     findings = linter.lint(selected)
-    if args.json:
+    fmt = "json" if args.json else args.format
+    status = exit_status(findings)
+    if fmt == "json":
         out.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
-    else:
+    elif fmt == "text":
         out.write(format_findings(findings, len(selected)))
-    return exit_status(findings)
+    else:
+        from .. import __version__
+        from ..reports import Report, render
+
+        report = Report(tuple(report_finding(f) for f in findings), (args.policy,), status, command="lint",
+                        tool_version=__version__, category="nsgsolve/lint")
+        out.write(render(report, fmt))
+    return status
 
 
 def format_findings(findings: list[Finding], n_nsgs: int) -> str:
