@@ -318,6 +318,9 @@ nsg n {
     (f,) = [f for f in lint(rp) if f.rule == "B"]
     assert f.code == "NSG001" and f.vnets == ("a",)
     assert "when evaluated in VNet a; not in b" in f.message
+    a, b = Linter(rp).status("n", "B")
+    assert a.startswith("in VNet a: rule B (priority 110, Allow) is fully shadowed by A")
+    assert b.startswith("in VNet b: rule B (priority 110, Allow) decides traffic")
 
 
 def test_dynamic_members_are_covered_for_every_address_azure_may_pick():

@@ -767,7 +767,7 @@ class Linter:
     def status(self, name: str, rule: str) -> list[str]:
         """One sentence per VNet resolution (deduplicated) saying what the rule does: its findings, or a
         packet it decides and what would decide that packet without it."""
-        sentences: list[str] = []
+        per_vnet: list[tuple[str | None, str]] = []
         vnets = self.rp.attachment_vnets(name) or [None]
         for vnet in vnets:
             nsg = self.rp.nsg(name, vnet)
@@ -787,11 +787,10 @@ class Linter:
                         text = (f"{_subject(r)} decides traffic in {name} ({direction.value}), e.g. "
                                 f"{self.witness(f.live, r.name)}, which {nxt.name} (priority {nxt.priority}) would "
                                 f"{'allow' if nxt.access is Access.ALLOW else 'deny'} without it")
-                    if len(vnets) > 1:
-                        text = f"in VNet {vnet}: {text}"
-                    if text not in sentences:
-                        sentences.append(text)
-        return sentences
+                    per_vnet.append((vnet, text))
+        if len({t for _, t in per_vnet}) <= 1:
+            return [t for _, t in per_vnet[:1]]
+        return [f"in VNet {v}: {t}" for v, t in per_vnet]
 
     def lint(self, nsgs: Sequence[str] | None = None, rule: str | None = None) -> list[Finding]:
         names = list(nsgs) if nsgs is not None else [n.name for n in self.rp.policy.nsgs]
