@@ -405,6 +405,23 @@ class _SideResolver:
         return IntervalSet(parts)
 
 
+def resolve_items(rp: ResolvedPolicy, items: tuple[AddrItem, ...], bag: DiagnosticBag,
+                  vnet: str | None = None) -> AddrSet:
+    """Address items (CIDRs, ranges, NICs, subnets, VNets, network defines) as a rule evaluated in ``vnet``
+    reads them; unknown names go to ``bag``."""
+    return _SideResolver(rp, vnet, bag).items(tuple(items))
+
+
+def resolve_rule_side(rp: ResolvedPolicy, side: RuleSide, bag: DiagnosticBag, vnet: str | None = None) -> AddrSet:
+    """A rule side (``*``, a tag, addresses, ASGs) as it reads in ``vnet``; unknown names go to ``bag``."""
+    return _SideResolver(rp, vnet, bag).side(side)
+
+
+def resolve_ports(rp: ResolvedPolicy, spec: PortSpec, bag: DiagnosticBag) -> IntervalSet | None:
+    """A port spec (``None`` for ``*``); unknown port defines go to ``bag``."""
+    return _SideResolver(rp, None, bag).ports(spec)
+
+
 PLATFORM_TAGS = ("AzurePlatformDNS", "AzurePlatformIMDS", "AzurePlatformLKM")
 
 
@@ -441,5 +458,5 @@ def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
 
 __all__ = [
     "AddrSet", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
-    "resolve", "usable_addresses", "prefixes", "describe_ipc",
+    "resolve", "resolve_items", "resolve_ports", "resolve_rule_side", "usable_addresses", "prefixes", "describe_ipc",
 ]

@@ -4,21 +4,12 @@ A question denotes a set of packets; the answer says whether *all*, *some* or *n
 with a witness packet of each kind replayed through the reference evaluator (so it carries the rule
 trace ``verify`` prints), and optionally the exact allowed set as a few boxes.
 
-What the endpoints denote (docs/query.md says the same for users):
-
-* A NIC, an ASG, a subnet or a VNet denotes NICs (every IP configuration of them), wherever a dynamic
-  one's address is.
-* An IP, a CIDR, a range, a named network, a service tag and ``any`` denote addresses: the NICs whose
-  address lies there, and every other address in it as an outside host (Internet, on-premises, a
-  service). An outside host meets no NSG of its own, only the other side's.
-* ``Internet`` is the public IPv4 space of semantics.md minus the address spaces of all the policy's
-  VNets (the tag is evaluated per VNet; as a question's endpoint it means "not one of ours").
-  ``VirtualNetwork`` is the union of the tag over the policy's VNets: their address spaces, peered
-  spaces, on-premises prefixes and 168.63.129.16.
-* Packets whose source and destination are both outside hosts are left out: no NSG of the policy is on
-  their path, so the policy says nothing about them.
-* Protocol: ``tcp``, ``udp``, ``icmp``, ``esp``, ``ah``; none given means every IP protocol (0-255), or
-  Tcp and Udp when ports are given (only they have ports). Source ports are always any.
+What the endpoints, ports and protocol denote is :mod:`nsgsolve.endpoints`, shared with the contracts
+of ``nsgsolve check`` so an assertion and a query about the same traffic give the same answer
+(docs/query.md, "What an endpoint denotes"). In short: a NIC, an ASG, a subnet or a VNet is those NICs;
+an address, a range, a tag or ``any`` is the NICs there plus every other address as an outside host;
+``Internet`` is public space outside every VNet's VirtualNetwork tag; packets with no NIC on either side
+are in no question.
 
 Dynamic private IPs are free (any usable address of the subnet, distinct from the other NICs): *all*
 holds for every address Azure may pick, *none* for every one, and a witness names the addresses it
@@ -27,25 +18,24 @@ assumed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Iterable, Mapping, Sequence
 
 import z3
 
 from ..addresses import (
-    ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, PUBLIC_IPV4, IntervalSet, describe_ips, describe_ports, int_to_ip,
+    ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, IntervalSet, describe_ips, describe_ports, int_to_ip,
 )
 from ..encode import Encoding, PolicySolver, box_meets
-from ..errors import Diagnostic, DiagnosticBag, InputError
-from ..evaluate import Evaluator, FlowResult, Packet
-from ..model import (
-    PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpRange, NetworkRef,
-    NicAddr, Protocol, Query, Span, SubnetAddr, TagSide, VnetAddr,
+from ..endpoints import (
+    Side, Traffic, candidates, endpoint_notes, internet_hosts, resolve_traffic, service_term, side_term, traffic_region,
 )
+from ..errors import DiagnosticBag, InputError
+from ..evaluate import Evaluator, FlowResult, Packet
+from ..model import PROTOCOL_BY_NUMBER, Access, Direction, Query
 from ..regions import ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, merge_cells
-from ..resolve import AddrSet, IpcKey, ResolvedPolicy, _SideResolver, describe_ipc
-from ..servicetags import canonical_builtin
+from ..resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
 from ..z3util import mk_and, mk_not, mk_or
 from .space import Space
 
@@ -64,113 +54,22 @@ class EncodingDisagreement(AssertionError):
     """Z3 and the reference evaluator decided one packet differently: a bug in nsgsolve, never hidden."""
 
 
-# ---------------------------------------------------------------- what a side denotes
+# ---------------------------------------------------------------- what a question denotes
 
 
 @dataclass(frozen=True)
-class Side:
-    """One side of a question: NICs named by identity, plus addresses (a NIC there, or an outside host)."""
-
-    nics: frozenset[IpcKey]
-    addresses: IntervalSet
-
-    def contains(self, ip: int, nic: IpcKey | None) -> bool:
-        return (nic is not None and nic in self.nics) or ip in self.addresses
-
-
-def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
-    """``VirtualNetwork`` as a question's endpoint: the tag's union over every VNet of the policy."""
-    return IntervalSet([iv for s in rp.virtual_network_tag.values() for iv in s] + [(AZURE_HOST_IP, AZURE_HOST_IP)])
-
-
-def internet_hosts(rp: ResolvedPolicy) -> IntervalSet:
-    """``Internet`` as a question's endpoint: public IPv4 space that is no part of any VNet's
-    VirtualNetwork tag. Besides the VNets themselves that leaves out peered spaces, on-premises prefixes
-    and 168.63.129.16 (a public address, but the platform's own, which every VNet trusts)."""
-    return PUBLIC_IPV4.difference(virtual_network_hosts(rp))
-
-
-def resolve_side(rp: ResolvedPolicy, endpoints: Sequence[Endpoint], bag: DiagnosticBag) -> Side:
-    """The :class:`Side` a list of query endpoints denotes; unknown names go to ``bag``."""
-    r = _SideResolver(rp, None, bag)
-    nics: set[IpcKey] = set()
-    parts: list[tuple[int, int]] = []
-    for e in endpoints:
-        if isinstance(e, AnyAddress):
-            parts += list(ALL_IPS)
-        elif isinstance(e, TagSide):
-            canon = canonical_builtin(e.tag.name)
-            if canon == "Internet":
-                parts += list(internet_hosts(rp))
-            elif canon == "VirtualNetwork":
-                parts += list(virtual_network_hosts(rp))
-            else:
-                parts += list(r.side(e).intervals)
-        elif isinstance(e, (Cidr, IpRange)):
-            parts.append((e.lo, e.hi))
-        elif isinstance(e, NetworkRef):
-            got = r.items((e,))
-            parts += list(got.intervals)
-            nics |= got.members
-        elif isinstance(e, NicAddr):
-            found = rp.nic_ipcs(e.nic.name)
-            if not found:
-                r.items((e,))  # reports the unknown NIC with a did-you-mean
-            nics |= {i.key for i in found}
-        elif isinstance(e, AsgSide):
-            r.side(e)  # reports unknown ASGs
-            names = {a.name for a in e.asgs}
-            nics |= {k for k, i in rp.ipcs.items() if i.asgs & names}
-        elif isinstance(e, SubnetAddr):
-            if rp.policy.subnet(e.subnet) is None:
-                r.items((e,))
-            nics |= {k for k, i in rp.ipcs.items() if (i.vnet, i.subnet) == (e.subnet.vnet, e.subnet.subnet)}
-        elif isinstance(e, VnetAddr):
-            if e.vnet.name not in rp.vnet_spaces:
-                r.items((e,))
-            nics |= {k for k, i in rp.ipcs.items() if i.vnet == e.vnet.name}
-        else:  # pragma: no cover - model.Endpoint admits nothing else
-            raise TypeError(f"unexpected query endpoint {e!r}")
-    return Side(frozenset(nics), IntervalSet(parts))
-
-
-@dataclass(frozen=True)
-class Question:
-    """A query resolved against one policy: the packet set it denotes, in every form the engine needs."""
+class Question(Traffic):
+    """A query resolved against one policy: the packets it denotes (a :class:`nsgsolve.endpoints.Traffic`,
+    the meaning assertions share) and the query they came from."""
 
     query: Query
-    src: Side
-    dst: Side
-    protocols: IntervalSet  # protocol numbers asked about
-    dports: IntervalSet  # destination ports (ALL_PORTS when none were given)
-    has_ports: bool
-
-    def contains(self, p: Packet, src_nic: IpcKey | None, dst_nic: IpcKey | None) -> bool:
-        """Is the packet (whose addresses belong to these NICs, if any) one the question asks about?"""
-        if src_nic is None and dst_nic is None:
-            return False
-        if p.protocol not in self.protocols or (p.has_ports and p.dport not in self.dports):
-            return False
-        if self.has_ports and not p.has_ports:
-            return False
-        return self.src.contains(p.src, src_nic) and self.dst.contains(p.dst, dst_nic)
 
 
 def compile_query(rp: ResolvedPolicy, q: Query) -> Question:
     bag = DiagnosticBag()
-    src = resolve_side(rp, q.sources, bag)
-    dst = resolve_side(rp, q.destinations, bag)
-    dports = _SideResolver(rp, None, bag).ports(q.ports)
+    traffic = resolve_traffic(rp, q.sources, q.destinations, q.ports, q.protocol, q.span, bag)
     bag.raise_if_errors()
-    number = q.protocol.number
-    if dports is not None and number is not None and number not in PORTED_PROTOCOLS:
-        raise InputError.single("E801", f"{q.protocol.value} packets have no ports", q.span,
-                                "ports exist only for tcp and udp: drop the ports or ask about tcp/udp")
-    if number is not None:
-        protocols = IntervalSet([(number, number)])
-    else:
-        protocols = PORTED if dports is not None else ALL_PROTOCOLS
-    return Question(q, src, dst, protocols, dports if dports is not None else ALL_PORTS, dports is not None)
+    return Question(**{f.name: getattr(traffic, f.name) for f in fields(Traffic)}, query=q)
 
 
 # ---------------------------------------------------------------- results
@@ -335,6 +234,11 @@ class QueryResult:
     exact: tuple[ExactBox, ...] | None
     coverage: Coverage | None = None
 
+    @property
+    def notes(self) -> list[str]:
+        """What ``Internet`` / ``VirtualNetwork`` mean as this question's endpoints, when it names them."""
+        return endpoint_notes(self.query.sources + self.query.destinations)
+
     def to_dict(self) -> dict:
         return {"verdict": self.verdict.value,
                 "allowed_witness": self.allowed_witness.to_dict() if self.allowed_witness else None,
@@ -372,30 +276,10 @@ class QueryEngine:
 
     def _candidates(self, side: Side) -> list[IpcKey]:
         """The NICs that can be at an address of ``side``."""
-        out = []
-        for k in self.enc.endpoints:
-            info = self.rp.ipcs[k]
-            if k in side.nics:
-                out.append(k)
-            elif info.ip is not None:
-                if info.ip in side.addresses:
-                    out.append(k)
-            elif info.usable.intersection(side.addresses):
-                out.append(k)
-        return out
-
-    def _side_term(self, field: str, side: Side) -> z3.BoolRef:
-        return mk_or([self.enc.in_set(field, side.addresses)] + [self.enc.at(field, k) for k in sorted(side.nics)])
+        return candidates(self.enc, side)
 
     def _region(self, q: Question) -> Box:
-        def over(side: Side) -> IntervalSet:
-            extra = []
-            for k in side.nics:
-                info = self.rp.ipcs[k]
-                extra += [(info.ip, info.ip)] if info.ip is not None else list(info.usable)
-            return side.addresses.union(IntervalSet(extra))
-
-        return (q.protocols, over(q.src), ALL_PORTS, over(q.dst), q.dports)
+        return traffic_region(self.rp, q)
 
     def _terms(self, q: Question, srcs: Sequence[IpcKey], dsts: Sequence[IpcKey], src_outside: bool = True,
                dst_outside: bool = True) -> tuple[z3.BoolRef, z3.BoolRef]:
@@ -408,12 +292,12 @@ class QueryEngine:
             ok = [is_key]
             if outside:  # an address of the side that no candidate NIC holds is an outside host
                 ok.append(mk_not(mk_or([enc.at(field, k) for k in self._candidates(side)])))
-            return mk_and([self._side_term(field, side), mk_or(ok)]), is_key
+            return mk_and([side_term(enc, field, side), mk_or(ok)]), is_key
 
         src, src_nic = restrict("src", q.src, srcs, src_outside)
         dst, dst_nic = restrict("dst", q.dst, dsts, dst_outside)
         packets = mk_and([
-            src, dst, enc.in_set("protocol", q.protocols), enc.in_set("dport", q.dports),
+            src, dst, service_term(enc, q),
             mk_or([src_nic, dst_nic]),  # a NIC of the policy on at least one side
         ])
         return packets, enc.path_allows(self._region(q), srcs, dsts)

@@ -106,6 +106,7 @@ def format_text(rp: ResolvedPolicy, r: QueryResult, where: str = "") -> str:
     """The answer for people: verdict, what it covers, witnesses with their traces, the exact set."""
     head = r.query.text or "query"
     lines = [f"{head}" + (f"    ({where})" if where else ""), f"  verdict: {r.verdict.value} — {VERDICT_TEXT[r.verdict]}"]
+    lines += [f"  note: {n}" for n in r.notes]
     if r.coverage is not None and r.coverage.rows:
         lines.append(f"  covers {r.coverage.side}s:")
         for label, v in r.coverage.rows:
