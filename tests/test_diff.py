@@ -434,3 +434,11 @@ def test_text_output_groups_pairs_that_differ_only_in_an_endpoints_addresses():
     assert "-> web1, web2 [2]" in text
     both = describe_ips(IntervalSet([(ip_to_int("10.0.1.4"), ip_to_int("10.0.1.5"))]))
     assert text.count("CLOSED") == 1 and f"-> {both} dport 22" in text
+
+
+@pytest.mark.parametrize("example", sorted(str(p) for p in (
+    __import__("pathlib").Path(__file__).resolve().parent.parent / "examples").glob("*.nsg")))
+def test_every_shipped_example_against_itself_is_an_empty_diff(example, monkeypatch):
+    status, out, err = run_cli(example, example, "--fail-on", "any", monkeypatch=monkeypatch)
+    assert status == 0, err
+    assert "no difference" in out
