@@ -15,10 +15,16 @@ only      no packet from SRC to DST outside T, minus E,   an allowed packet outs
           is allowed
 ========  ==============================================  ===================================
 
+T and E mean what the same words mean in a query (:mod:`nsgsolve.endpoints`): ``assert no T`` holds exactly
+when ``nsgsolve query`` says *none* of T is allowed, ``all`` when it says *all*, ``some`` when *some* or
+*all* (an empty T, which a query rejects with E802, makes ``no`` and ``all`` hold vacuously and ``some``
+fail).
+
 Every witness is replayed through the reference evaluator (:mod:`nsgsolve.evaluate`), which gives the
 full rule trace and the responsible rules: for ``no``/``only`` the allow rule of every layer that let it
-through, for ``all`` the rule that blocks it. If the replay disagrees with Z3 the verdict is UNKNOWN: a
-contract is never passed on an answer the two engines do not share.
+through, for ``all`` the rule that blocks it. If the replay disagrees with Z3 (or the packet is not one the
+assertion examines) the verdict is UNKNOWN: a contract is never passed on an answer the two engines do
+not share.
 
 ``clean`` and ``no shadowed`` are answered by the anomaly analysis (:mod:`nsgsolve.analyses.lint`), run
 once per policy: no finding at error severity, no NSG001 shadowed-rule finding.
@@ -35,15 +41,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Sequence
 
-from ..addresses import AZURE_HOST_IP, PUBLIC_IPV4, int_to_ip
-from ..errors import Diagnostic, DiagnosticBag, InputError, SolverUnknown
-from ..evaluate import Evaluator, FlowResult
-from ..model import (
-    NOSPAN, Access, AnyAddress, AsgSide, AssertExcept, Assertion, AssertionKind, Direction, Policy, PortSpec,
-    Protocol, Query, Span, TagSide,
+from ..addresses import ALL_PORTS, int_to_ip
+from ..endpoints import (
+    Traffic, candidates, endpoint_notes, endpoints_term, resolve_traffic, touches_nic, traffic_region, traffic_term,
 )
-from ..resolve import AddrSet, IpcKey, ResolvedPolicy, _SideResolver
-from ..servicetags import canonical_builtin
+from ..errors import DiagnosticBag, InputError, SolverUnknown
+from ..evaluate import Evaluator, FlowResult
+from ..model import NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span
+from ..regions import ALL_PROTOCOLS
+from ..resolve import IpcKey, ResolvedPolicy
 
 Progress = Callable[[int, int, Assertion], None]
 NICE_SPORT = 49152
@@ -175,6 +181,10 @@ class ContractResult:
         if w is not None:
             for n in w.notes:
                 lines.append(f"note: {n}")
+        if a.traffic is not None:  # what Internet / VirtualNetwork mean here (not the per-VNet tag of a rule)
+            named = list(a.traffic.sources) + list(a.traffic.destinations)
+            named += [x for e in a.excepts for x in (e.sources or ()) + (e.destinations or ())]
+            lines += [f"note: {n}" for n in endpoint_notes(named)]
         if self.reason:
             lines.append(f"reason: {self.reason}")
         return "\n".join(lines)
@@ -225,107 +235,6 @@ KIND_FIX = {
 }
 
 
-# ---------------------------------------------------------------- traffic as Z3 terms
-
-
-class _Traffic:
-    """Turns the endpoints, ports and protocol of assertions into constraints on the encoding's packet."""
-
-    def __init__(self, rp: ResolvedPolicy, enc, bag: DiagnosticBag):
-        self.rp, self.enc, self.bag = rp, enc, bag
-        vnets = [v.name for v in rp.policy.vnets]
-        # Tags in a question are not tied to one attachment point: VirtualNetwork (and every other tag) is
-        # read in every VNet and united; Internet is public space outside every modelled VNet, less the
-        # host address 168.63.129.16. That address is public, but it is Azure's own (health probes, DNS),
-        # VirtualNetwork contains it and AllowVnetInBound admits it, so counting it as an Internet host
-        # would make every `assert no Internet -> ...` fail on a default rule. Name it to speak about it.
-        self.resolvers = [_SideResolver(rp, v, bag) for v in (vnets or [None])]
-        spaces = [iv for s in rp.vnet_spaces.values() for iv in s] + [(AZURE_HOST_IP, AZURE_HOST_IP)]
-        from ..addresses import IntervalSet
-
-        self.internet = PUBLIC_IPV4.difference(IntervalSet(spaces))
-
-    def addr_set(self, endpoints: Sequence[object]) -> AddrSet:
-        from ..addresses import IntervalSet
-
-        parts: list[tuple[int, int]] = []
-        members: set[IpcKey] = set()
-        for ep in endpoints:
-            if isinstance(ep, TagSide) and canonical_builtin(ep.tag.name) == "Internet":
-                parts += list(self.internet)
-                continue
-            sides = []
-            for r in self.resolvers if isinstance(ep, TagSide) else self.resolvers[:1]:
-                sides.append(r.side(ep) if isinstance(ep, (AnyAddress, TagSide, AsgSide)) else r.items((ep,)))
-            for s in sides:
-                parts += list(s.intervals)
-                members |= s.members
-        return AddrSet(IntervalSet(parts), frozenset(members))
-
-    def endpoints(self, field_: str, endpoints: Sequence[object] | None):
-        from ..z3util import TRUE
-
-        if endpoints is None or any(isinstance(e, AnyAddress) for e in endpoints):
-            return TRUE
-        return self.enc.side(field_, self.addr_set(endpoints))
-
-    def ports_protocol(self, ports: PortSpec, protocol: Protocol):
-        """The query's protocol and destination ports, as a rule would read them: ports imply Tcp/Udp."""
-        from ..addresses import IntervalSet
-        from ..z3util import mk_and
-
-        dports = None
-        if not ports.is_any:
-            dports = self.resolvers[0].ports(ports) or IntervalSet([(0, 65535)])
-        return mk_and([self.enc.protocol(protocol.number), self.enc.ports("dport", dports)])
-
-    def region(self, q: Query, any_service: bool = False):
-        """(box, source NICs, destination NICs) containing every packet of ``q`` (of its endpoints only,
-        with ``any_service``): the encoding then keeps only the rules that can match there, which is what
-        makes 50 questions on 1,000-rule NSGs fast (:meth:`nsgsolve.encode.Encoding.path_allows`)."""
-        from ..addresses import ALL_IPS, ALL_PORTS, IntervalSet
-        from ..regions import ALL_PROTOCOLS, PORTED
-
-        def side(endpoints) -> tuple[IntervalSet, tuple[IpcKey, ...]]:
-            if any(isinstance(e, AnyAddress) for e in endpoints):
-                addrs = ALL_IPS
-            else:
-                s = self.addr_set(endpoints)
-                addrs = s.intervals.union(IntervalSet([iv for m in s.members for iv in self.rp.ipcs[m].usable]))
-            nics = tuple(k for k, info in self.rp.ipcs.items()
-                         if (info.ip is not None and info.ip in addrs)
-                         or (info.ip is None and info.usable.intersection(addrs)))
-            return addrs, nics
-
-        src, srcs = side(q.sources)
-        dst, dsts = side(q.destinations)
-        proto, dports = ALL_PROTOCOLS, ALL_PORTS
-        if not any_service:
-            if q.protocol.number is not None:
-                proto = IntervalSet([(q.protocol.number, q.protocol.number)])
-            if not q.ports.is_any:
-                proto = proto.intersection(PORTED)
-                dports = self.resolvers[0].ports(q.ports) or ALL_PORTS
-        return (proto, src, ALL_PORTS, dst, dports), srcs, dsts
-
-    def query(self, q: Query):
-        from ..z3util import mk_and
-
-        return mk_and([self.endpoints("src", q.sources), self.endpoints("dst", q.destinations),
-                       self.ports_protocol(q.ports, q.protocol)])
-
-    def between(self, q: Query):
-        from ..z3util import mk_and
-
-        return mk_and([self.endpoints("src", q.sources), self.endpoints("dst", q.destinations)])
-
-    def excepted(self, ex: AssertExcept):
-        from ..z3util import mk_and
-
-        return mk_and([self.endpoints("src", ex.sources), self.endpoints("dst", ex.destinations),
-                       self.ports_protocol(ex.ports, ex.protocol)])
-
-
 # ---------------------------------------------------------------- checking
 
 
@@ -342,8 +251,6 @@ class ContractChecker:
         self.narrow = narrow
         self.enc = Encoding(rp)
         self.solver = PolicySolver(self.enc, rlimit=rlimit, mode=solver_mode)
-        self.bag = DiagnosticBag()
-        self.traffic = _Traffic(rp, self.enc, self.bag)
         self._lint: list | None = None
 
     def lint_findings(self) -> list:
@@ -368,6 +275,19 @@ class ContractChecker:
                 flow = nicer
         return flow, assignment
 
+    def resolve(self, a: Assertion) -> tuple[Traffic, list[Traffic]]:
+        """The assertion's traffic and its except clauses, as :mod:`nsgsolve.endpoints` reads them (E801 for
+        ports on a protocol without ports, unknown names)."""
+        bag = DiagnosticBag()
+        q = a.traffic
+        assert q is not None
+        traffic = resolve_traffic(self.rp, q.sources, q.destinations, q.ports, q.protocol,
+                                  q.span if q.span != NOSPAN else a.span, bag)
+        excepted = [resolve_traffic(self.rp, e.sources, e.destinations, e.ports, e.protocol,
+                                    e.span if e.span != NOSPAN else a.span, bag) for e in a.excepts]
+        bag.raise_if_errors()
+        return traffic, excepted
+
     def _find(self, constraint, allowed: bool, what: str, scope=None):
         """``scope`` = (box, source NICs, destination NICs) holding every packet of ``constraint``."""
         decision = None if scope is None or not self.narrow else self.enc.path_allows(*scope)
@@ -383,35 +303,45 @@ class ContractChecker:
         return ContractResult(**{**result.__dict__, "seconds": time.perf_counter() - start})
 
     def _check(self, a: Assertion, name: str) -> ContractResult:
-        from ..z3util import mk_and, mk_not, mk_or
+        from ..z3util import mk_and, mk_not
 
         if a.kind in (AssertionKind.CLEAN, AssertionKind.NO_SHADOWED):
             return _lint_assertion(self, a, name)
         if a.traffic is None:  # the builder always sets it for these kinds
             raise InputError.single("E702", f"assert {a.kind.value} needs traffic (SRC -> DST ...)", a.span)
-        t = self.traffic.query(a.traffic)
-        excepts = [self.traffic.excepted(e) for e in a.excepts]
-        self.bag.raise_if_errors()
-        # Traffic between two addresses that are no NIC of the policy never enters the modelled network
-        # (semantics.md: no NSG is on its path), so it is nobody's contract: `no any -> any port 3389`
-        # speaks about traffic to or from the policy's NICs.
-        touches = mk_or([self.enc.is_nic("src"), self.enc.is_nic("dst")])
-        keep = mk_and([t, touches] + [mk_not(e) for e in excepts])
+        # The traffic means what the same words mean in a query (nsgsolve.endpoints, docs/query.md):
+        # NIC-type endpoints are NICs, address-type ones NICs and outside hosts, Internet excludes every
+        # VNet's VirtualNetwork tag (168.63.129.16 too), and a packet with no NIC at either end is nobody's
+        # contract (no NSG sees it), so `no any -> any port 3389` speaks about the policy's NICs.
+        traffic, excepted = self.resolve(a)
+        enc = self.enc
+        t = traffic_term(enc, traffic)
+        touches = touches_nic(enc)
+        not_excepted = [mk_not(traffic_term(enc, e)) for e in excepted]
+        keep = mk_and([t, touches] + not_excepted)
         what = f"assertion {name} ({a.span})"
         kind = a.kind
-        scope = self.traffic.region(a.traffic, any_service=kind is AssertionKind.ONLY)
+        scope = (traffic_region(self.rp, traffic, any_service=kind is AssertionKind.ONLY),
+                 candidates(enc, traffic.src), candidates(enc, traffic.dst))
         if kind is AssertionKind.ONLY:
-            outside = mk_and([self.traffic.between(a.traffic), touches, mk_not(t)] + [mk_not(e) for e in excepts])
+            # Between the same endpoints, any protocol and port: the packets the contract does not name.
+            between = Traffic(traffic.src, traffic.dst, ALL_PROTOCOLS, ALL_PORTS, False)
+            outside = mk_and([endpoints_term(enc, traffic), touches, mk_not(t)] + not_excepted)
             m = self._find(outside, True, what, scope)
             if m is None:
                 return ContractResult(a, name, Verdict.PASS, "nothing outside the contract is allowed")
-            return self._counterexample(a, name, m, True, "allowed",
-                                        "traffic outside the contract is allowed")
+            return self._counterexample(a, name, m, True, "allowed", "traffic outside the contract is allowed",
+                                        lambda f: _within(between, f) and not _within(traffic, f)
+                                        and not any(_within(e, f) for e in excepted))
+
+        def examined(f: FlowResult) -> bool:
+            return _within(traffic, f) and not any(_within(e, f) for e in excepted)
+
         if kind is AssertionKind.NO:
             m = self._find(keep, True, what, scope)
             if m is None:
                 return ContractResult(a, name, Verdict.PASS, "no packet of the traffic is allowed")
-            return self._counterexample(a, name, m, True, "allowed", "a packet of the traffic is allowed")
+            return self._counterexample(a, name, m, True, "allowed", "a packet of the traffic is allowed", examined)
         if kind is AssertionKind.ALL:
             m = self._find(keep, False, what, scope)
             if m is None:
@@ -419,12 +349,12 @@ class ContractChecker:
                     return ContractResult(a, name, Verdict.PASS,
                                           "holds vacuously: the traffic is empty (check its endpoints and excepts)")
                 return ContractResult(a, name, Verdict.PASS, "every packet of the traffic is allowed")
-            return self._counterexample(a, name, m, False, "blocked", "a packet of the traffic is blocked")
+            return self._counterexample(a, name, m, False, "blocked", "a packet of the traffic is blocked", examined)
         if kind is AssertionKind.SOME:
             m = self._find(keep, True, what, scope)
             if m is not None:
                 flow, assignment = self._replay(m)
-                if not flow.allowed:
+                if not flow.allowed or not examined(flow):
                     return _disagree(a, name, flow)
                 return ContractResult(a, name, Verdict.PASS, f"allowed, for example {flow.packet}", flow,
                                       "example allowed", _responsible(flow, True), assignment)
@@ -432,24 +362,27 @@ class ContractChecker:
             if example is None:
                 return ContractResult(a, name, Verdict.FAIL, "the traffic is empty, so none of it is allowed "
                                       "(check its endpoints and excepts)")
-            res = self._counterexample(a, name, example, False, "example blocked",
-                                       "no packet of the traffic is allowed")
-            return res
+            return self._counterexample(a, name, example, False, "example blocked",
+                                        "no packet of the traffic is allowed", examined)
         raise AssertionError(kind)  # pragma: no cover
 
     def _counterexample(self, a: Assertion, name: str, model, expect_allowed: bool, role: str,
-                        summary: str) -> ContractResult:
+                        summary: str, examined: Callable[[FlowResult], bool]) -> ContractResult:
         flow, assignment = self._replay(model)
-        if flow.allowed != expect_allowed:
+        if flow.allowed != expect_allowed or not examined(flow):
             return _disagree(a, name, flow)
         return ContractResult(a, name, Verdict.FAIL, f"{summary}: {flow.packet}", flow, role,
                               _responsible(flow, expect_allowed), assignment)
 
 
+def _within(t: Traffic, flow: FlowResult) -> bool:
+    return t.contains(flow.packet, flow.src_endpoint, flow.dst_endpoint)
+
+
 def _disagree(a: Assertion, name: str, flow: FlowResult) -> ContractResult:
     return ContractResult(a, name, Verdict.UNKNOWN, "undecided: the solver and the reference evaluator disagree",
                           flow, "disputed", (), reason=f"Z3's witness {flow.packet} is {flow.decision.value} by the "
-                          "evaluator; please report this with the policy file")
+                          "evaluator (or it is not a packet of the assertion's traffic); please report this with the policy file")
 
 
 def _responsible(flow: FlowResult, allowed: bool) -> tuple[Responsible, ...]:
