@@ -164,3 +164,13 @@ def test_location_region_fills_gaps():
 
     assert Location.from_span(span(5, 0)).region == (5, 1, 5, 2)
     assert Location("f", 0).region == (1, 1, 1, 2)
+
+
+def test_summaries_name_what_was_checked(report):
+    lint_run = dataclasses.replace(report, command="lint", exit_code=1)
+    assert "findings" in render(lint_run, "github").splitlines()[-1]
+    assert "assertion" not in render(lint_run, "text").splitlines()[-1]
+    desc = sarif_log(lint_run)["runs"][0]["invocations"][0]["exitCodeDescription"]
+    assert desc == "at least one finding failed"
+    check_ok = dataclasses.replace(report, exit_code=0)
+    assert sarif_log(check_ok)["runs"][0]["invocations"][0]["exitCodeDescription"] == "no assertion failed"

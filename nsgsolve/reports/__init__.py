@@ -115,19 +115,28 @@ class Report:
     duration: float = 0.0  # seconds, whole run
 
     @property
+    def noun(self) -> str:
+        """What one finding is called in summaries: an assertion for ``check``, a checked rule otherwise."""
+        return "assertion" if self.command == "check" else "finding"
+
+    def plural(self, n: int) -> str:
+        return f"{n} {self.noun}{'' if n == 1 else 's'}"
+
+    @property
+    def exit_description(self) -> str:
+        return {
+            0: f"no {self.noun} failed",
+            1: f"at least one {self.noun} failed",
+            2: "invalid input or usage",
+            3: f"the solver could not decide at least one {self.noun}",
+        }.get(self.exit_code, "unexpected")
+
+    @property
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}
         for f in self.findings:
             out[f.status.value] += 1
         return out
-
-
-EXIT_DESCRIPTIONS = {
-    0: "every assertion holds",
-    1: "at least one assertion fails",
-    2: "invalid input or usage",
-    3: "the solver could not decide at least one assertion",
-}
 
 
 def relative_uri(path: str, root: str | None = None) -> str:
@@ -172,4 +181,4 @@ def render(report: Report, fmt: str) -> str:
     raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
-__all__ = ["EXIT_DESCRIPTIONS", "FORMATS", "Finding", "Location", "Report", "Status", "relative_uri", "render"]
+__all__ = ["FORMATS", "Finding", "Location", "Report", "Status", "relative_uri", "render"]

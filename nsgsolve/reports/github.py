@@ -29,6 +29,6 @@ def render_github(report: Report) -> str:
         message = f.title + ("\n" + f.detail if f.detail else "")
         lines.append(f"::{cmd} {','.join(props)}::{_data(message)}")
     c = report.counts
-    lines.append(f"nsgsolve {report.command}: {len(report.findings)} assertions, {c['pass']} passed, "
+    lines.append(f"nsgsolve {report.command}: {report.plural(len(report.findings))}, {c['pass']} passed, "
                  f"{c['fail']} failed, {c['unknown']} undecided")
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import EXIT_DESCRIPTIONS, Finding, Location, Report, Status, relative_uri
+from . import Finding, Location, Report, Status, relative_uri
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 MAX_LOCATIONS = 10  # GitHub keeps at most 10 related locations per result usefully; more is noise
@@ -98,7 +98,7 @@ def sarif_log(report: Report) -> dict[str, Any]:
             "invocations": [{
                 "executionSuccessful": report.exit_code in (0, 1),
                 "exitCode": report.exit_code,
-                "exitCodeDescription": EXIT_DESCRIPTIONS.get(report.exit_code, "unexpected"),
+                "exitCodeDescription": report.exit_description,
                 "commandLine": f"nsgsolve {report.command} " + " ".join(relative_uri(p) for p in report.files),
             }],
             "artifacts": [{"location": {"uri": relative_uri(p)}} for p in report.files],
