@@ -147,7 +147,9 @@ def platform_bypass(p: Packet) -> tuple[str, str | None] | None:
 
 
 class Evaluator:
-    """Evaluates flows against one resolved policy; holds the per-NSG classifiers."""
+    """Evaluates flows against one resolved policy with one assignment of dynamic addresses.
+
+    Cheap to create: the per-NSG classifiers live on the resolved NSGs and are shared."""
 
     def __init__(self, rp: ResolvedPolicy, assignment: Mapping[IpcKey, int] | None = None, fast: bool = True):
         """``assignment`` gives addresses to dynamic IP configurations (the evaluator needs concrete ones)."""
@@ -158,7 +160,6 @@ class Evaluator:
         for k, ip in self.assignment.items():
             self._by_ip.setdefault(ip, k)
         self._dynamic = {k for k in self.assignment if rp.ipcs[k].ip is None}
-        self._classifiers: dict[tuple[int, Direction], object] = {}
 
     def endpoint(self, ip: int) -> IpcKey | None:
         return self._by_ip.get(ip)
@@ -166,13 +167,7 @@ class Evaluator:
     def _decide(self, nsg: ResolvedNsg, direction: Direction, p: Packet, src_dyn, dst_dyn) -> ResolvedRule:
         if not self.fast:
             return first_match(nsg.rules(direction), p, src_dyn, dst_dyn)
-        key = (id(nsg), direction)
-        c = self._classifiers.get(key)
-        if c is None:
-            from .classify import Classifier
-
-            c = self._classifiers[key] = Classifier(nsg.rules(direction))
-        return c.first_match(p, src_dyn, dst_dyn)
+        return nsg.classifier(direction).first_match(p, src_dyn, dst_dyn)
 
     def _layer_step(self, layer: Layer, p: Packet, src_dyn, dst_dyn) -> TraceStep:
         r = self._decide(layer.nsg, layer.direction, p, src_dyn, dst_dyn)

@@ -629,20 +629,13 @@ def _union(pieces: list[IntervalSet]) -> IntervalSet:
 
 
 class _Replayer:
-    """Reference evaluators for both versions, sharing their classifiers across assignments."""
+    """The reference evaluator of one version (classifiers are shared by the resolved NSGs)."""
 
     def __init__(self, rp: ResolvedPolicy):
         self.rp = rp
-        self.base = Evaluator(rp)
 
     def evaluate(self, p: Packet, assignment: Mapping[IpcKey, int]) -> FlowResult:
-        if not assignment:
-            return self.base.evaluate(p)
-        ev = Evaluator(self.rp, assignment)
-        # The classifiers take the dynamic endpoint per call, so they do not depend on the assignment;
-        # rebuilding them for every witness would cost more than the whole diff.
-        ev._classifiers = self.base._classifiers
-        return ev.evaluate(p)
+        return Evaluator(self.rp, assignment).evaluate(p)
 
 
 def _pick(s: IntervalSet, preferred: Iterable[int]) -> int:
