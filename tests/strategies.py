@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from nsgsolve.addresses import ip_to_int
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Cidr, Direction, IpConfig, IpRange, Nic, NicAddr, Nsg, Policy, PortRange,
-    PortSpec, PrefixSide, Protocol, Ref, Rule, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl, TagSide, VNet,
+    PortSpec, PrefixSide, Protocol, Query, Ref, Rule, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl, TagSide, VNet,
+    VnetAddr,
 )
 from nsgsolve.evaluate import Packet
 
@@ -95,6 +96,34 @@ def policies(draw, max_rules: int = 8, max_nsgs: int = 3) -> Policy:
         nsgs.append(Nsg(name, tuple(rules)))
     return Policy(tuple(vnets), tuple(nics), tuple(asgs), tuple(nsgs), DECLARED_TAGS,
                   subscription=draw(st.sampled_from(list(Subscription))))
+
+
+def endpoints(policy: Policy):
+    """One endpoint of a question or an assertion about ``policy``: every kind the vocabulary has."""
+    nics = [n.name for n in policy.nics]
+    subnets = [SubnetRef(v.name, s.name) for v in policy.vnets for s in v.subnets]
+    return st.one_of(
+        st.just(AnyAddress()),
+        st.sampled_from(["Internet", "VirtualNetwork", "Storage", "AzureLoadBalancer"]).map(lambda t: TagSide(Ref(t))),
+        st.sampled_from(["asg0a", "asg0b"]).map(lambda a: AsgSide((Ref(a),))),
+        st.sampled_from(nics).map(lambda n: NicAddr(Ref(n))),
+        st.sampled_from(subnets).map(SubnetAddr),
+        st.just(VnetAddr(Ref("vnet0"))),
+        st.sampled_from(["10.0.0.0/16", "10.0.0.0/28", "10.0.0.96/27", "203.0.113.0/24", "0.0.0.0/0", "8.8.8.8/32",
+                         "168.63.129.16/32", "169.254.169.254/32", "192.168.0.0/16"]).map(cidr),
+    )
+
+
+@st.composite
+def queries(draw, policy: Policy) -> Query:
+    """Random traffic about ``policy``: one or two endpoints a side, a port or none, a protocol (ports
+    only with protocols that have them)."""
+    ep = endpoints(policy)
+    ports = draw(st.one_of(st.just(PortSpec(None)), st.sampled_from(
+        [(22, 22), (80, 443), (25, 25), (53, 53), (1000, 2000)]).map(lambda r: PortSpec((PortRange(*r),)))))
+    protos = [Protocol.ANY, Protocol.TCP, Protocol.UDP] + ([Protocol.ICMP] if ports.is_any else [])
+    return Query(tuple(draw(st.lists(ep, min_size=1, max_size=2))), tuple(draw(st.lists(ep, min_size=1, max_size=2))),
+                 ports, draw(st.sampled_from(protos)), text="random query")
 
 
 def addresses_of(policy: Policy) -> list[str]:

@@ -17,12 +17,10 @@ from nsgsolve.analyses.query import QueryEngine, Verdict, compile_query
 from nsgsolve.build import parse_policy, parse_query
 from nsgsolve.errors import InputError, SolverUnknown
 from nsgsolve.evaluate import Evaluator, Packet
-from nsgsolve.model import (
-    Access, AnyAddress, AsgSide, NicAddr, PortRange, PortSpec, Protocol, Query, Ref, SubnetAddr, TagSide, VnetAddr,
-)
+from nsgsolve.model import Access, NicAddr, PortRange, PortSpec, Protocol, Query, Ref, TagSide
 from nsgsolve.resolve import IpcKey, resolve
 
-from strategies import EXTERNAL, cidr, dynamic_assignment, packets, policies
+from strategies import EXTERNAL, dynamic_assignment, packets, policies, queries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -305,32 +303,10 @@ def test_exact_answer_on_the_three_tier_example_names_the_app_tier():
 # ---------------------------------------------------------------- properties on random policies
 
 
-def _endpoint(policy):
-    nics = [n.name for n in policy.nics]
-    subnets = [(v.name, s.name) for v in policy.vnets for s in v.subnets]
-    from nsgsolve.model import SubnetRef
-
-    return st.one_of(
-        st.just(AnyAddress()),
-        st.sampled_from(["Internet", "VirtualNetwork", "Storage", "AzureLoadBalancer"]).map(lambda t: TagSide(Ref(t))),
-        st.sampled_from(["asg0a", "asg0b"]).map(lambda a: AsgSide((Ref(a),))),
-        st.sampled_from(nics).map(lambda n: NicAddr(Ref(n))),
-        st.sampled_from(subnets).map(lambda s: SubnetAddr(SubnetRef(*s))),
-        st.just(VnetAddr(Ref("vnet0"))),
-        st.sampled_from(["10.0.0.0/16", "10.0.0.0/28", "10.0.0.96/27", "203.0.113.0/24", "0.0.0.0/0", "8.8.8.8/32",
-                         "168.63.129.16/32", "169.254.169.254/32"]).map(cidr),
-    )
-
-
 @st.composite
 def policy_query_packets(draw):
     policy = draw(policies(max_rules=5, max_nsgs=2))
-    ep = _endpoint(policy)
-    ports = draw(st.one_of(st.just(PortSpec(None)), st.sampled_from(
-        [(22, 22), (80, 443), (25, 25), (53, 53), (1000, 2000)]).map(lambda r: PortSpec((PortRange(*r),)))))
-    protos = [Protocol.ANY, Protocol.TCP, Protocol.UDP] + ([Protocol.ICMP] if ports.is_any else [])
-    q = Query(tuple(draw(st.lists(ep, min_size=1, max_size=2))), tuple(draw(st.lists(ep, min_size=1, max_size=2))),
-              ports, draw(st.sampled_from(protos)), text="random query")
+    q = draw(queries(policy))
     assignment = dynamic_assignment(policy)
     pkts = draw(st.lists(packets(policy), min_size=10, max_size=25))
     for ip in assignment.values():  # packets to and from the dynamic NICs where they sit in this run
