@@ -8,7 +8,10 @@ words, and - from a table of common mistakes, like Lark's own ``GRAMMAR_ERRORS``
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,8 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
 
 from .errors import Diagnostic, InputError, did_you_mean
 from .model import Span
@@ -78,24 +83,122 @@ def _strict_available() -> bool:
     return True
 
 
+# Everything but the postlexer and the callbacks, which are objects: these decide the tables, so they are
+# part of the cache key.
+_OPTIONS = dict(parser="lalr", lexer="contextual", start=list(START_SYMBOLS), propagate_positions=True,
+                maybe_placeholders=False)
+
+
 @lru_cache(maxsize=None)
 def parser(strict: bool = False) -> Lark:
     """The LALR parser, built once.
 
     Strict mode (no shift/reduce conflicts, no terminal collisions) is a property of the grammar, proved
     once by the test suite; building with it costs every run about a second, so runs build without it.
+    Runs also keep the built tables in the user's cache directory (:func:`_cache_path`): loading them
+    takes about 10 ms, building them about 0.4 s.
     """
-    return Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        start=list(START_SYMBOLS),
-        propagate_positions=True,
-        maybe_placeholders=False,
-        strict=strict,
-        postlex=_LineStartPostLex(),
-        lexer_callbacks={"COMMENT": _collect_comment},
-    )
+    text = grammar_text()
+    kw = dict(_OPTIONS, postlex=_LineStartPostLex(), lexer_callbacks={"COMMENT": _collect_comment})
+    if strict:
+        p = Lark(text, strict=True, **kw)
+    else:
+        p = _cached_lark(text, kw)
+    _fast_positions(p)
+    return p
+
+
+def _cache_path(text: str) -> Path | None:
+    """Where the tables of this grammar are kept: a file named by the hash of everything they depend on
+    (grammar text, options, Lark and Python versions), so a changed grammar or upgraded Lark never reads
+    stale tables. None when there is no usable cache directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA") if os.name == "nt" else None)
+    if not base:
+        home = os.path.expanduser("~")
+        base = os.path.join(home, ".cache") if home != "~" else ""
+    if not base or not os.path.isabs(base):
+        return None
+    key = "\0".join((text, repr(sorted(_OPTIONS.items())), lark.__version__, sys.version))
+    return Path(base) / "nsgsolve" / f"grammar-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lark"
+
+
+def _cached_lark(text: str, kw: dict) -> Lark:
+    """Lark with ``cache=`` pointed at :func:`_cache_path`. Lark checks its own hash of the grammar and
+    options in the file and rebuilds on a mismatch or an unreadable file. A new file is written under a
+    temporary name and renamed, so a concurrent run never reads half of it; a cache directory that cannot
+    be written costs only the time to build."""
+    path = _cache_path(text)
+    if path is None:
+        return Lark(text, **kw)
+    if path.is_file():
+        return Lark(text, cache=str(path), **kw)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Lark(text, **kw)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    p = Lark(text, cache=str(tmp), **kw)  # Lark ignores a failed write
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+    return p
+
+
+def _fast_positions(p: Lark) -> None:
+    """Swap Lark's position propagation for an equivalent one that looks at the first and last child only.
+
+    ``propagate_positions`` gives every node a meta: line/column/start_pos of its first child (a token, or
+    a node with a non-empty meta) and end_line/end_column/end_pos of its last, counting the anonymous
+    tokens (keywords, braces) that the tree leaves out. Lark's ``PropagatePositions`` searches for those
+    children with generic checks and also fills ``container_*`` fields, which matter only for inlined
+    ``?rule``s (this grammar has none, and nothing here reads them); on a large policy it is half the parse.
+    The replacement gives the same meta fields. If Lark's internals are not as expected, Lark's own stays.
+    """
+    from lark.parse_tree_builder import PropagatePositions
+
+    try:
+        callbacks = p.parser.parser.parser.callbacks
+    except AttributeError:  # pragma: no cover - another Lark version: keep its propagation
+        return
+    for rule, cb in list(callbacks.items()):
+        if type(cb) is PropagatePositions and cb.node_filter is None and not rule.options.expand1:
+            callbacks[rule] = _positioned(cb.node_builder)
+
+
+def _child_meta(c):
+    if type(c) is Token:
+        return c
+    if type(c) is Tree:
+        m = c._meta
+        return m if m is not None and not m.empty else None
+    return None  # pragma: no cover - only tokens and trees without a transformer
+
+
+def _positioned(node_builder):
+    def build(children):
+        res = node_builder(children)
+        if not children or type(res) is not Tree:
+            return res
+        first = _child_meta(children[0])
+        if first is None:
+            first = next((m for m in map(_child_meta, children) if m is not None), None)
+            if first is None:
+                return res
+        last = _child_meta(children[-1])
+        if last is None:
+            last = next(m for m in map(_child_meta, reversed(children)) if m is not None)
+        m = Meta()
+        m.empty = False
+        m.line, m.column, m.start_pos = first.line, first.column, first.start_pos
+        m.end_line, m.end_column, m.end_pos = last.end_line, last.end_column, last.end_pos
+        res._meta = m
+        return res
+
+    return build
 
 
 # ---------------------------------------------------------------- comments (for `nsgsolve fmt`)
