@@ -30,7 +30,7 @@ from .build import NameTable, build_tree
 from .model import (
     Assertion,
     NOSPAN, AddrItem, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix, NetworkRef,
-    Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide,
+    Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Rule, RuleSide,
     Span, SubnetAddr, SubnetRef, TagSide, VNet, VnetAddr,
 )
 

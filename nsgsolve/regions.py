@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .addresses import ALL_IPS, ALL_PORTS, IntervalSet
-from .model import PORTED_PROTOCOLS
+from .model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER
 from .resolve import IpcKey, ResolvedRule
 
 PROTO, SRC, SPORT, DST, DPORT = range(5)
@@ -69,6 +69,26 @@ def rule_box(r: ResolvedRule, assignment: Mapping[IpcKey, int] | None = None) ->
         proto = proto.intersection(PORTED)
     return (proto, side(r.src), r.sports if r.sports is not None else ALL_PORTS, side(r.dst),
             r.dports if r.dports is not None else ALL_PORTS)
+
+
+def describe_protocols(s: IntervalSet) -> str:
+    """Protocol numbers as people write them: ``any``, ``tcp,udp``, ``any except esp,ah``."""
+    def name(n: int) -> str:
+        p = PROTOCOL_BY_NUMBER.get(n)
+        return p.value.lower() if p else str(n)
+
+    def listed(x: IntervalSet) -> str:
+        out = []
+        for lo, hi in x:
+            out += [name(n) for n in range(lo, hi + 1)] if hi - lo < 3 else [f"{lo}-{hi}"]
+        return ",".join(out)
+
+    if s == ALL_PROTOCOLS:
+        return "any"
+    rest = ALL_PROTOCOLS.difference(s)
+    if s.size() > 8 and rest.size() <= 8:
+        return f"any except {listed(rest)}"
+    return listed(s)
 
 
 def box_is_empty(b: Box) -> bool:

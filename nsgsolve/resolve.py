@@ -29,7 +29,6 @@ from .model import (
     IpRange,
     Ipv6Prefix,
     NetworkRef,
-    Nic,
     NicAddr,
     Nsg,
     Policy,
@@ -42,7 +41,6 @@ from .model import (
     RuleSide,
     Span,
     SubnetAddr,
-    SubnetRef,
     TagSide,
     VnetAddr,
 )

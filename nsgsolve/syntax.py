@@ -409,6 +409,9 @@ def expected_in_words(names: set[str]) -> tuple[str, list[str]]:
     names = set(names)
     if {"NAME", "QUOTED_NAME"} <= names:
         names.discard("QUOTED_NAME")
+    if "ADDRESSES" in names:  # a run of addresses is one token, but to a user it is addresses
+        names.discard("ADDRESSES")
+        names.add("ADDRESS")
     if "ADDRESS" in names:
         names.discard("IPV6")
     words, keywords = [], []
@@ -440,7 +443,21 @@ def _eof_position(text: str) -> tuple[int, int]:
     return 1, 1
 
 
+def first_address(tok: Token) -> Token:
+    """The first address of an ADDRESSES run, as the ADDRESS token the lexer would give for it alone."""
+    value = _RUN_SEPARATOR.split(tok.value, 1)[0]
+    return Token("ADDRESS", value, tok.start_pos, tok.line, tok.column, tok.line, tok.column + len(value),
+                 tok.start_pos + len(value))
+
+
+_RUN_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
+
+
 def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str = "policy") -> Diagnostic:
+    if isinstance(e, UnexpectedToken) and e.token.type == "ADDRESSES":
+        # Lark re-lexes an unacceptable word with all terminals, which may take a whole run; the mistake is
+        # at its first address, as it was when every address was a token.
+        e.token = first_address(e.token)
     names = _expected_names(e, text, start)
     expected, keywords = expected_in_words(names)
     hint = _match_hint(e, start)

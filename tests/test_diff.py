@@ -96,7 +96,7 @@ def test_a_single_changed_port_range_gives_exactly_that_region(before, after, ki
     assert region.source_ports == ALL_PORTS
     assert region.destinations == IntervalSet([(ip_to_int("10.0.1.4"), ip_to_int("10.0.1.4"))])
     assert region.destination_ports == IntervalSet([(81, 81)])
-    assert region.describe() == "Tcp 203.0.113.0/24 -> 10.0.1.4 dport 81"
+    assert region.describe() == "tcp 203.0.113.0/24 -> 10.0.1.4 dport 81"
     # the deciding rules: OLD's and NEW's trace at web1's NIC layer
     nic_old = [s for s in region.old.trace if s.attached_to == "nic web1"]
     nic_new = [s for s in region.new.trace if s.attached_to == "nic web1"]
@@ -367,7 +367,7 @@ def test_cli_reports_and_fails_on_the_named_kind(versions, monkeypatch):
     old, new = versions
     status, out, _ = run_cli(old, new, monkeypatch=monkeypatch)
     assert status == 0
-    assert "OPENED  Tcp" in out and "dport 444" in out and "Internet" in out
+    assert "OPENED  tcp" in out and "dport 444" in out and "Internet" in out
     assert run_cli(old, new, "--fail-on", "opened", monkeypatch=monkeypatch)[0] == 1
     assert run_cli(old, new, "--fail-on", "any", monkeypatch=monkeypatch)[0] == 1
     assert run_cli(old, new, "--fail-on", "closed", monkeypatch=monkeypatch)[0] == 0
@@ -382,7 +382,7 @@ def test_cli_json_lists_regions_with_witness_and_traces(versions, monkeypatch):
     assert status == 0 and d["summary"]["opened"] == 1 and d["summary"]["closed"] == 0
     [pair] = d["pairs"]
     [g] = pair["opened"]
-    assert (g["protocols"], g["destinations"], g["destination_ports"]) == ("Tcp", ["10.0.1.4/32"], "444")
+    assert (g["protocols"], g["destinations"], g["destination_ports"]) == ("tcp", ["10.0.1.4/32"], "444")
     assert g["old"]["decision"] == "Deny" and g["new"]["decision"] == "Allow"
     assert g["new"]["trace"][0]["rule"] == "web"
 

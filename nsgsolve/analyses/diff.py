@@ -49,7 +49,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from ..addresses import (
@@ -58,10 +58,10 @@ from ..addresses import (
 )
 from ..errors import UsageError, did_you_mean
 from ..evaluate import Evaluator, FlowResult, Packet, TraceStep
-from ..model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Policy
+from ..model import PORTED_PROTOCOLS, Access, Direction, Policy
 from ..paths import PathLayer, PathRule, endpoint_addresses, path_layers
 from ..regions import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, \
-    merge_cells
+    describe_protocols, merge_cells
 from ..resolve import IpcKey, ResolvedPolicy, resolve
 from ..servicetags import ServiceTagDb
 
@@ -235,23 +235,6 @@ def packet_point(p: Packet) -> tuple[int, int, int, int, int]:
     return (p.protocol, p.src, p.sport or 0, p.dst, p.dport or 0)
 
 
-def describe_protocols(s: IntervalSet) -> str:
-    def name(n: int) -> str:
-        p = PROTOCOL_BY_NUMBER.get(n)
-        return p.value if p else str(n)
-
-    def listing(t: IntervalSet) -> str:
-        parts = []
-        for lo, hi in t:
-            parts += [name(n) for n in range(lo, hi + 1)] if hi - lo < 3 else [f"{lo}-{hi}"]
-        return ",".join(parts)
-
-    if s == ALL_PROTOCOLS:
-        return "*"
-    rest = ALL_PROTOCOLS.difference(s)
-    if rest.size() <= 3:
-        return f"* except {listing(rest)}"
-    return listing(s)
 
 
 def _cidr_list(s: IntervalSet) -> list[str]:
@@ -791,6 +774,6 @@ def describe_step(s: TraceStep) -> str:
 
 
 __all__ = [
-    "CLOSED", "OPENED", "DiffEndpoint", "DiffResult", "EndpointChange", "PairDiff", "Region", "describe_protocols",
+    "CLOSED", "OPENED", "DiffEndpoint", "DiffResult", "EndpointChange", "PairDiff", "Region",
     "describe_step", "diff_policies", "outside_classes", "packet_point", "select_endpoints",
 ]

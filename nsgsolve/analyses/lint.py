@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from ..addresses import IntervalSet, int_to_ip, ip_to_int
 from ..evaluate import Packet

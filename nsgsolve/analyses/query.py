@@ -33,8 +33,10 @@ from ..endpoints import (
 )
 from ..errors import DiagnosticBag, InputError
 from ..evaluate import Evaluator, FlowResult, Packet
-from ..model import PROTOCOL_BY_NUMBER, Access, Direction, Query
-from ..regions import ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, merge_cells
+from ..model import Access, Direction, Query
+from ..regions import (
+    ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, describe_protocols, merge_cells,
+)
 from ..resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
 from ..z3util import mk_and, mk_not, mk_or
 from .space import Space
@@ -162,23 +164,6 @@ def _cidrs(s: IntervalSet) -> list[str]:
     return to_cidrs(s)
 
 
-def describe_protocols(s: IntervalSet) -> str:
-    def name(n: int) -> str:
-        p = PROTOCOL_BY_NUMBER.get(n)
-        return p.value.lower() if p else str(n)
-
-    def listed(x: IntervalSet) -> str:
-        out = []
-        for lo, hi in x:
-            out += [name(n) for n in range(lo, hi + 1)] if hi - lo < 3 else [f"{lo}-{hi}"]
-        return ",".join(out)
-
-    if s == ALL_PROTOCOLS:
-        return "any"
-    rest = ALL_PROTOCOLS.difference(s)
-    if s.size() > 8 and rest.size() <= 8:
-        return f"any except {listed(rest)}"
-    return listed(s)
 
 
 @dataclass(frozen=True)
@@ -598,10 +583,10 @@ def allowed_boxes(lists: Sequence[Sequence[Box]], accesses: Sequence[Sequence[Ac
         return got
 
     result = []
-    for fields in walk(0, sp.root):
+    for cell_fields in walk(0, sp.root):
         box = [None] * 5
         for pos, d in enumerate(order):
-            box[d] = fields[pos]
+            box[d] = cell_fields[pos]
         result.append(tuple(box))
     return result  # type: ignore[return-value]
 

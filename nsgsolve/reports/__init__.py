@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Sequence
+from typing import Any
 
 from ..model import Span
 
