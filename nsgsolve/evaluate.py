@@ -79,6 +79,15 @@ class TraceStep:
         return {"nsg": self.nsg, "attached_to": self.attached_to, "direction": self.direction.value,
                 "rule": self.rule, "priority": self.priority, "access": self.access.value}
 
+    def describe(self) -> str:
+        """``Inbound  MyNSG on subnet v/s: Allow by web (priority 100)  file.nsg:21:5``"""
+        where = f"{self.nsg} on {self.attached_to}" if self.nsg else "platform"
+        prio = f" (priority {self.priority})" if self.priority is not None else ""
+        default = " [default rule]" if self.is_default else ""
+        span = self.rule_span
+        loc = f"  {span}" if span is not None and getattr(span, "line", 0) > 0 else ""
+        return f"{self.direction.value:<8} {where}: {self.access.value} by {self.rule}{prio}{default}{loc}"
+
 
 @dataclass(frozen=True)
 class FlowResult:
@@ -92,6 +101,9 @@ class FlowResult:
     @property
     def allowed(self) -> bool:
         return self.decision is Access.ALLOW
+
+    def trace_lines(self) -> list[str]:
+        return [s.describe() for s in self.trace] or ["(no NSG on the path)"]
 
     def to_dict(self) -> dict:
         d = {"decision": self.decision.value, "trace": [s.to_dict() for s in self.trace]}

@@ -163,14 +163,7 @@ class ContractResult:
             width = max(len(r[0]) for r in rows)
             lines += [f"  {k:<{width}}  {v}" for k, v in rows]
             lines.append("trace:")
-            if not w.trace:
-                lines.append("  (no NSG on the path)")
-            for s in w.trace:
-                where = f"{s.nsg} on {s.attached_to}" if s.nsg else "platform"
-                prio = f" (priority {s.priority})" if s.priority is not None else ""
-                default = " [default rule]" if s.is_default else ""
-                loc = f"  {s.rule_span}" if isinstance(s.rule_span, Span) and s.rule_span.line > 0 else ""
-                lines.append(f"  {s.direction.value:<8} {where}: {s.access.value} by {s.rule}{prio}{default}{loc}")
+            lines += [f"  {t}" for t in w.trace_lines()]
         for f in self.findings:
             lines.append(f"finding: {f}")
         if self.responsible:

@@ -115,13 +115,7 @@ def format_result(rp: ResolvedPolicy, r: FlowResult) -> str:
     ports = f" sport {p.sport} dport {p.dport}" if p.has_ports else ""
     lines = [f"{r.decision.value.upper()}  {p.protocol_name} {who(p.src, r.src_endpoint)} -> "
              f"{who(p.dst, r.dst_endpoint)}{ports}"]
-    if not r.trace:
-        lines.append("  (no NSG on the path)")
-    for s in r.trace:
-        where = f"{s.nsg} on {s.attached_to}" if s.nsg else "platform"
-        prio = f" (priority {s.priority})" if s.priority is not None else ""
-        default = " [default rule]" if s.is_default else ""
-        lines.append(f"  {s.direction.value:<8} {where}: {s.access.value} by {s.rule}{prio}{default}")
+    lines += [f"  {t}" for t in r.trace_lines()]
     for n in r.notes:
         lines.append(f"  note: {n}")
     return "\n".join(lines)
