@@ -108,6 +108,26 @@ def parser(strict: bool = False) -> Lark:
     return p
 
 
+@lru_cache(maxsize=None)
+def error_parser() -> Lark:
+    """The parser that finds and explains syntax errors: the grammar without the ADDRESSES run token.
+
+    Both grammars accept the same texts, but a run is one token where this one has several, so the
+    parser states at an error differ, and the mistakes table, "expected" lists and positions are all
+    defined on token-by-token states. A text that :func:`parser` rejects is parsed again with this one,
+    which costs nothing on the normal path.
+    """
+    kw = dict(_OPTIONS, postlex=_LineStartPostLex(), lexer_callbacks={"COMMENT": _collect_comment})
+    p = _cached_lark(plain_grammar(grammar_text()), kw)
+    _fast_positions(p)
+    return p
+
+
+def plain_grammar(text: str) -> str:
+    """The grammar less the lines whose code (not comment) names ADDRESSES."""
+    return "\n".join(line for line in text.split("\n") if "ADDRESSES" not in line.split("//", 1)[0])
+
+
 def _cache_path(text: str) -> Path | None:
     """Where the tables of this grammar are kept: a file named by the hash of everything they depend on
     (grammar text, options, Lark and Python versions), so a changed grammar or upgraded Lark never reads
@@ -240,7 +260,7 @@ def _parse(text: str, filename: str, start: str, want_comments: bool) -> tuple[T
     try:
         tree = p.parse(text, start=start)
     except UnexpectedInput as e:
-        raise InputError([syntax_diagnostic(e, text, filename, start)]) from None
+        raise InputError([syntax_diagnostic(_plain_error(e, text, start), text, filename, start)]) from None
     finally:
         toks = _comment_sink.items or []
         _comment_sink.items = None
@@ -248,6 +268,16 @@ def _parse(text: str, filename: str, start: str, want_comments: bool) -> tuple[T
     comments = [Comment(t.line, t.column, t.value.rstrip(), not lines[t.line - 1][: t.column - 1].strip())
                 for t in toks]
     return tree, comments
+
+
+def _plain_error(e: UnexpectedInput, text: str, start: str) -> UnexpectedInput:
+    """The error that :func:`error_parser` finds in a text that :func:`parser` rejected."""
+    _comment_sink.items = None
+    try:
+        error_parser().parse(text, start=start)
+    except UnexpectedInput as plain:
+        return plain
+    return e  # pragma: no cover - the two grammars accept the same texts
 
 
 # ---------------------------------------------------------------- syntax errors in words
@@ -345,7 +375,7 @@ MISTAKES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 def _match_hint(e: UnexpectedInput, start: str) -> str:
     # State-based matching only applies to the `policy` start symbol; query texts get the query hint below.
-    p = parser()
+    p = error_parser()
 
     def parse_fn(text: str) -> Tree:
         return p.parse(text, start="policy")
@@ -381,7 +411,7 @@ def _expected_names(e: UnexpectedInput, text: str = "", start: str = "policy") -
         # The contextual lexer's `allowed` is every terminal of a merged LALR state, far more than the
         # parser would take here; replaying the text before the error gives the exact set.
         try:
-            ip = parser().parse_interactive(text[:e.pos_in_stream], start=start)
+            ip = error_parser().parse_interactive(text[:e.pos_in_stream], start=start)
             ip.exhaust_lexer()
             return set(ip.accepts()) - {"$END"} if text[e.pos_in_stream:].strip() else set(ip.accepts())
         except UnexpectedInput:
@@ -396,7 +426,7 @@ def _describe_terminal(name: str) -> tuple[str, str | None]:
     if name in TERMINAL_WORDS:
         return TERMINAL_WORDS[name], None
     try:
-        term = parser().get_terminal(name)
+        term = error_parser().get_terminal(name)
     except KeyError:
         return name.lower(), None
     if term.pattern.type == "str":
@@ -409,9 +439,6 @@ def expected_in_words(names: set[str]) -> tuple[str, list[str]]:
     names = set(names)
     if {"NAME", "QUOTED_NAME"} <= names:
         names.discard("QUOTED_NAME")
-    if "ADDRESSES" in names:  # a run of addresses is one token, but to a user it is addresses
-        names.discard("ADDRESSES")
-        names.add("ADDRESS")
     if "ADDRESS" in names:
         names.discard("IPV6")
     words, keywords = [], []
@@ -443,21 +470,8 @@ def _eof_position(text: str) -> tuple[int, int]:
     return 1, 1
 
 
-def first_address(tok: Token) -> Token:
-    """The first address of an ADDRESSES run, as the ADDRESS token the lexer would give for it alone."""
-    value = _RUN_SEPARATOR.split(tok.value, 1)[0]
-    return Token("ADDRESS", value, tok.start_pos, tok.line, tok.column, tok.line, tok.column + len(value),
-                 tok.start_pos + len(value))
-
-
-_RUN_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
-
-
 def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str = "policy") -> Diagnostic:
-    if isinstance(e, UnexpectedToken) and e.token.type == "ADDRESSES":
-        # Lark re-lexes an unacceptable word with all terminals, which may take a whole run; the mistake is
-        # at its first address, as it was when every address was a token.
-        e.token = first_address(e.token)
+    """The diagnostic for ``e``, an error raised by :func:`error_parser` on ``text``."""
     names = _expected_names(e, text, start)
     expected, keywords = expected_in_words(names)
     hint = _match_hint(e, start)
