@@ -1,0 +1,171 @@
+"""The front end's speed-ups change nothing observable (bench/bench_parse.py measures what they buy).
+
+* positions propagated from the first and last child equal Lark's own propagate_positions;
+* a run of addresses (one ADDRESSES token) builds the same model, spans included, as one token each;
+* syntax errors are explained on the grammar without the run token, so hints and "expected" lists stay;
+* the parser tables cache survives an unwritable directory and a corrupt file, and is keyed by grammar;
+* the CLI builds only the command it runs, and --help still lists every command;
+* parse_policy leaves the garbage collector as it found it.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+from lark import Lark
+
+from nsgsolve import build, cli, syntax
+from nsgsolve.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.nsg"))
+
+LISTS = """\
+tag Storage = 20.0.0.0/16, 52.0.0.0/8,52.1.0.0/16 ,\t52.2.0.0/16
+define network corp = 10.0.0.0/8, 192.168.0.0/16, 172.16.0.1-172.16.0.9
+asg web
+vnet v 10.0.0.0/16 { subnet a 10.0.1.0/24 nsg n }
+nic vm in v/a ip 10.0.1.4 asg web
+nsg n {
+  inbound {
+    100 allow r1 tcp from 10.0.0.1, 10.0.0.2/31, 10.9.0.0/16 port 1024-65535 to asg web port 80, 443
+    110 allow r2 udp from corp, 10.2.0.0/16, 10.3.0.0/16 # a comment
+      , 10.4.0.0/16, 10.5.0.0/16 to 10.0.1.0/24, 10.0.2.0/24 port 53
+  }
+}
+query can 10.0.0.1, 10.0.0.2 reach vm port 80
+assert no 203.0.113.0/24, 198.51.100.0/24 -> asg web port 22
+"""
+
+
+def _metas(tree):
+    fields = ("empty", "line", "column", "start_pos", "end_line", "end_column", "end_pos")
+    return [(t.data, tuple(getattr(t.meta, f, None) for f in fields)) for t in tree.iter_subtrees()]
+
+
+@pytest.mark.parametrize("text", [p.read_text() for p in EXAMPLES] + [LISTS, ""],
+                         ids=[p.name for p in EXAMPLES] + ["lists", "empty"])
+def test_positions_equal_larks_own(text):
+    stock = Lark(syntax.grammar_text(), postlex=syntax._LineStartPostLex(), **syntax._OPTIONS)
+    assert _metas(syntax.parser().parse(text, start="policy")) == _metas(stock.parse(text, start="policy"))
+
+
+@pytest.mark.parametrize("text", [p.read_text() for p in EXAMPLES] + [LISTS], ids=[p.name for p in EXAMPLES] + ["lists"])
+def test_address_runs_build_the_same_model_as_one_token_per_address(text):
+    runs = syntax.parser().parse(text, start="policy")
+    plain = syntax.error_parser().parse(text, start="policy")
+    assert "ep_addresses" not in {t.data for t in plain.iter_subtrees()}
+    policy_runs, bag_runs, _ = build.build_tree(runs, text, "t.nsg")
+    policy_plain, bag_plain, _ = build.build_tree(plain, text, "t.nsg")
+    assert policy_runs == policy_plain  # spans are part of equality
+    assert bag_runs.items == bag_plain.items
+
+
+def test_run_items_keep_their_own_positions():
+    p = build.parse_policy("define network d = 10.0.0.0/8,\t10.1.0.0/16 , 10.2.0.0/16\n", "t.nsg")
+    spans = [(i.span.line, i.span.column, i.span.end_column) for i in p.networks[0].items]
+    assert spans == [(1, 20, 30), (1, 32, 43), (1, 46, 57)]
+
+
+def test_errors_inside_a_run_point_at_the_address():
+    with pytest.raises(InputError) as e:
+        build.parse_policy("define network d = 10.0.0.0/8, 10.1.2.300, 10.2.0.1/24\n", "t.nsg")
+    found = [(d.code, d.span.column, d.span.end_column) for d in e.value.diagnostics]
+    assert found == [("E404", 32, 42), ("E405", 44, 55)]
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("nsg n {\n inbound {\n100 allow a tcp from 1.2.3.4, 1.2.3.5, }", ""),
+    ("nsg n {\n inbound {\n100 allow a tcp from 1.2.3.4, }", "'any' and '*' stand alone"),
+    ("nsg n {\n inbound {\n100 allow a tcp from 1.2.3.4 -", "write an address range without spaces"),
+])
+def test_syntax_errors_are_explained_token_by_token(text, hint):
+    # The hints come from parser states; a run of addresses must not make a list look like one item.
+    with pytest.raises(InputError) as e:
+        build.parse_policy(text, "t.nsg")
+    (d,) = e.value.diagnostics
+    assert d.hint.startswith(hint) and bool(d.hint) == bool(hint)
+
+
+def test_the_error_grammar_differs_only_by_the_run_token():
+    full, plain = syntax.grammar_text(), syntax.plain_grammar(syntax.grammar_text())
+    assert "ADDRESSES" in full and all("ADDRESSES" not in line.split("//")[0] for line in plain.split("\n"))
+    assert len(full.split("\n")) - len(plain.split("\n")) == 2
+
+
+def _fresh(monkeypatch, cache_home):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    syntax.parser.cache_clear()
+    syntax.error_parser.cache_clear()
+
+
+@pytest.fixture
+def restore_parsers():
+    yield
+    syntax.parser.cache_clear()
+    syntax.error_parser.cache_clear()
+
+
+def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch, restore_parsers):
+    _fresh(monkeypatch, tmp_path)
+    syntax.parser()
+    files = sorted(p.name for p in (tmp_path / "nsgsolve").iterdir())
+    assert len(files) == 1 and files[0].startswith("grammar-") and files[0].endswith(".lark")  # no temp file left
+    _fresh(monkeypatch, tmp_path)
+    assert build.parse_policy(LISTS, "t.nsg").nsgs[0].rules
+
+
+def test_cache_survives_an_unusable_directory_and_a_corrupt_file(tmp_path, monkeypatch, restore_parsers):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    _fresh(monkeypatch, blocker)  # <file>/nsgsolve cannot be created
+    assert build.parse_policy(LISTS, "t.nsg").nsgs[0].rules
+    _fresh(monkeypatch, tmp_path)
+    path = syntax._cache_path(syntax.grammar_text())
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage\n")
+    assert build.parse_policy(LISTS, "t.nsg").nsgs[0].rules
+
+
+def test_cache_is_keyed_by_the_grammar(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = syntax.grammar_text()
+    assert syntax._cache_path(text) != syntax._cache_path(text + "\n// changed\n")
+    assert syntax._cache_path(text).parent == tmp_path / "nsgsolve"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
+    monkeypatch.setenv("HOME", "")
+    monkeypatch.delenv("LOCALAPPDATA", raising=False)
+    path = syntax._cache_path(text)
+    assert path is None or path.is_absolute()
+
+
+def test_cli_builds_only_the_command_it_runs_and_help_lists_all():
+    assert cli._command_in(["query", "p.nsg", "can a reach b"]) == "query"
+    assert cli._command_in(["--help", "query"]) is None and cli._command_in(["nope"]) is None
+    assert cli._command_in(["import", "x.json"]) == "import"
+    full = cli.build_parser()
+    text = full.format_help()
+    for name in cli.COMMANDS:
+        assert f"    {cli._cli_name(name)} " in text
+    only = cli.build_parser(only="query")
+    sub = next(a for a in only._subparsers._group_actions)
+    assert set(sub.choices) == {cli._cli_name(n) for n in cli.COMMANDS}
+    full_sub = next(a for a in full._subparsers._group_actions)
+    assert sub.choices["query"].format_help() == full_sub.choices["query"].format_help()
+
+
+def test_parse_policy_restores_the_garbage_collector():
+    assert gc.isenabled()
+    build.parse_policy(LISTS, "t.nsg")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build.parse_policy(LISTS, "t.nsg")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(InputError):
+        build.parse_policy("nsg", "t.nsg")
+    assert gc.isenabled()
