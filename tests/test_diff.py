@@ -18,7 +18,7 @@ from nsgsolve.addresses import ALL_PORTS, IntervalSet, describe_ips, ip_to_int
 from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, diff_policies, packet_point
 from nsgsolve.evaluate import Evaluator, Packet
 from nsgsolve.model import (
-    Access, AnyAddress, Direction, IpConfig, Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PrefixSide, Protocol, Ref,
+    Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PrefixSide, Protocol, Ref,
     Rule, SubnetRef, TagSide,
 )
 from nsgsolve.regions import DST, SRC, Splitter, box_contains_point
@@ -211,7 +211,7 @@ def mutated(draw, policy: Policy) -> Policy:
         nsgs[i] = Nsg(nsgs[i].name, tuple(rules))
     new = replace(policy, nsgs=tuple(nsgs))
     nics = list(new.nics)
-    topo = draw(st.sampled_from(["none", "none", "detach", "remove", "readdress"]))
+    topo = draw(st.sampled_from(["none", "none", "detach", "remove", "readdress", "regroup"]))
     j = draw(st.integers(0, len(nics) - 1))
     if topo == "detach":
         nics[j] = replace(nics[j], nsg=None if nics[j].nsg else Ref(policy.nsgs[0].name))
@@ -220,6 +220,10 @@ def mutated(draw, policy: Policy) -> Policy:
     elif topo == "readdress" and nics[j].ip_configs[0].ip is not None:
         ipc = nics[j].ip_configs[0]
         nics[j] = replace(nics[j], ip_configs=(replace(ipc, ip=ipc.ip + 50),))
+    elif topo == "regroup":  # other ASG memberships, of the NIC's own VNet (as the strategy draws them)
+        v = nics[j].subnet.vnet[4:]
+        asgs = draw(st.lists(st.sampled_from([f"asg{v}a", f"asg{v}b"]), max_size=2, unique=True))
+        nics[j] = replace(nics[j], ip_configs=(replace(nics[j].ip_configs[0], asgs=tuple(Ref(a) for a in asgs)),))
     return replace(new, nics=tuple(nics))
 
 
@@ -241,6 +245,23 @@ def _pool(old: Policy, new: Policy, assignment) -> list[int]:
     return sorted(ip_to_int(a) for a in addrs)
 
 
+def _evaluators(rp_old, rp_new, assignment) -> tuple[Evaluator, Evaluator]:
+    """The reference evaluator of each version, with the dynamic addresses each still has."""
+    return (Evaluator(rp_old, assignment),
+            Evaluator(rp_new, {k: v for k, v in assignment.items() if k in rp_new.ipcs}))
+
+
+def _random_packets(data, old: Policy, new: Policy, assignment, n: int) -> list[Packet]:
+    """``n`` packets between the interesting addresses of both versions."""
+    pool = _pool(old, new, assignment)
+    out = []
+    for _ in range(n):
+        proto = data.draw(st.sampled_from(PROTOCOL_NUMBERS))
+        out.append(_packet(proto, data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS)),
+                           data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS))))
+    return out
+
+
 def _packet(proto: int, src: int, sport: int, dst: int, dport: int) -> Packet:
     if proto in (6, 17):
         return Packet(proto, src, sport, dst, dport)
@@ -256,8 +277,7 @@ def test_regions_are_exactly_where_decisions_differ(data):
     rp_old, rp_new = resolve(old), resolve(new)
     result = diff_policies(rp_old, rp_new)
     assignment = dynamic_assignment(old)  # the mutations readdress static NICs only, or remove one
-    ev_old = Evaluator(rp_old, assignment)
-    ev_new = Evaluator(rp_new, {k: v for k, v in assignment.items() if k in rp_new.ipcs})
+    ev_old, ev_new = _evaluators(rp_old, rp_new, assignment)
     by_pair: dict[tuple, list] = {}
     for pair in result.pairs:
         by_pair.setdefault((pair.source.key, pair.destination.key), []).extend(pair.regions)
@@ -292,11 +312,8 @@ def test_regions_are_exactly_where_decisions_differ(data):
                 q[field] += delta
                 if 0 <= q[field] <= (65535 if field == 4 else 2 ** 32 - 1):
                     check(_packet(*q))
-    pool = _pool(old, new, assignment)
-    for _ in range(40):
-        proto = data.draw(st.sampled_from(PROTOCOL_NUMBERS))
-        check(_packet(proto, data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS)),
-                      data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS))))
+    for p in _random_packets(data, old, new, assignment, 40):
+        check(p)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -442,3 +459,220 @@ def test_every_shipped_example_against_itself_is_an_empty_diff(example, monkeypa
     status, out, err = run_cli(example, example, "--fail-on", "any", monkeypatch=monkeypatch)
     assert status == 0, err
     assert "no difference" in out
+
+
+# ---------------------------------------------------------------- --from/--to: the query's endpoints
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
+SSH_RULE = "    110 allow Allow-SSH-Admins tcp from 198.51.100.0/24 to WebServers port 22\n"
+
+
+@pytest.fixture
+def webservers(tmp_path):
+    """examples/webservers.nsg before and after one rule: SSH from 198.51.100.0/24 to WebServers."""
+    text = (EXAMPLES / "webservers.nsg").read_text()
+    anchor = '"HTTP and HTTPS from anywhere"\n'
+    assert anchor in text
+    new = tmp_path / "new.nsg"
+    new.write_text(text.replace(anchor, anchor + SSH_RULE))
+    return str(EXAMPLES / "webservers.nsg"), str(new)
+
+
+def _pairs(out: str) -> list[tuple[str, str, str]]:
+    d = json.loads(out)
+    return sorted((p["source"]["name"], p["destination"]["name"], g["destination_ports"])
+                  for p in d["pairs"] for g in p["opened"] + p["closed"])
+
+
+def test_from_internet_to_an_asg_is_the_querys_traffic(webservers, monkeypatch):
+    old, new = webservers
+    status, out, _ = run_cli(old, new, "--from", "Internet", "--to", "WebServers", "--json", monkeypatch=monkeypatch)
+    assert status == 0
+    assert _pairs(out) == [("Internet", "web1", "22"), ("Internet", "web2", "22")]
+    d = json.loads(out)
+    assert any("168.63.129.16" in n for n in d["notes"])  # the query's meaning of Internet, said as query says it
+    # text output: the same note as query's, and the pair block
+    status, text, _ = run_cli(old, new, "--from", "Internet", "--to", "WebServers", monkeypatch=monkeypatch)
+    assert "note: Internet here is public IPv4 space outside every VNet's VirtualNetwork tag" in text
+    assert "Internet (public IPv4 outside the VNets) -> web1, web2 [2]" in text
+    # a NIC the ASG does not hold, and traffic the other way, select nothing that changed
+    assert json.loads(run_cli(old, new, "--from", "WebServers", "--to", "Internet", "--json",
+                              monkeypatch=monkeypatch)[1])["pairs"] == []
+
+
+@pytest.mark.parametrize("to", ["myVirtualNetwork/mySubnet", "mySubnet", "subnet mySubnet", "vnet myVirtualNetwork",
+                                "web1, web2", "nic web1,nic web2", "asg WebServers", "any", "*"])
+def test_nic_type_and_any_destinations_select_the_nics(webservers, monkeypatch, to):
+    old, new = webservers
+    status, out, err = run_cli(old, new, "--to", to, "--json", monkeypatch=monkeypatch)
+    assert status == 0, err
+    assert _pairs(out) == [("Internet", "web1", "22"), ("Internet", "web2", "22")]
+
+
+def test_a_subnet_is_its_nics_and_its_cidr_every_address():
+    # web2 leaves the subnet NSG's deny on port 22 behind: a rule on the NIC-less part of the range would
+    # be invisible to a subnet endpoint (its NICs) but seen through the subnet's prefix (every address).
+    base = [rule("in-all", 100, IN, ALLOW, Protocol.ANY, src=SRC_NET)]
+    old = web_policy(subnet_rules=base)
+    new = web_policy(subnet_rules=base + [rule("out-22", 100, OUT, DENY, dst=PrefixSide((cidr("10.0.1.0/24"),)),
+                                               dports=ports(22))])
+    by_subnet = diff_policies(old, new, sources=["web"], destinations=["`vnet`/web"])  # 'vnet' is a keyword
+    by_cidr = diff_policies(old, new, sources=["web"], destinations=["10.0.1.0/24"])
+    # web1 -> web2 and web2 -> web1 (and web2 -> itself: static, compared) lose port 22 in both readings ...
+    nic_pairs = {(p.source.name, p.destination.name) for p in by_subnet.pairs}
+    assert nic_pairs and all(d != INTERNET and d in ("web1", "web2") for _, d in nic_pairs)
+    # ... and the CIDR also reaches the range's addresses of no NIC, reported as the outside class "private"
+    cidr_pairs = {(p.source.name, p.destination.name) for p in by_cidr.pairs}
+    assert nic_pairs < cidr_pairs
+    [extra] = {d for _, d in cidr_pairs - nic_pairs}
+    assert extra == "private"
+    for p in by_cidr.pairs:
+        if p.destination.name == "private":
+            assert all(g.destinations.issubset(IntervalSet([(ip_to_int("10.0.1.0"), ip_to_int("10.0.1.255"))]))
+                       for g in p.regions)
+
+
+def test_a_cidr_selects_the_nics_inside_and_clips_the_outside_world(webservers, monkeypatch):
+    old, new = webservers
+    status, out, _ = run_cli(old, new, "--from", "198.51.100.0/25", "--to", "10.0.1.4", "--json",
+                             monkeypatch=monkeypatch)
+    assert status == 0
+    [pair] = json.loads(out)["pairs"]
+    assert (pair["source"]["name"], pair["destination"]["name"]) == ("Internet", "web1")
+    [g] = pair["opened"]
+    assert g["sources"] == ["198.51.100.0/25"] and g["destinations"] == ["10.0.1.4/32"]
+    # a range and a CIDR that meets no changed traffic
+    assert _pairs(run_cli(old, new, "--from", "198.51.100.200-198.51.100.210", "--json",
+                          monkeypatch=monkeypatch)[1]) == [("Internet", "web1", "22"), ("Internet", "web2", "22")]
+    assert json.loads(run_cli(old, new, "--from", "203.0.113.0/24", "--json", monkeypatch=monkeypatch)[1])["pairs"] == []
+
+
+@pytest.mark.parametrize("spec,says,hint", [
+    ("WebServerz", "unknown name 'WebServerz'", "did you mean 'WebServers'?"),
+    ("web3", "unknown name 'web3'", "'web1'"),
+    ("webservers", "'webservers'", "did you mean 'WebServers'?"),
+    ("Internte", "Internte", "did you mean 'Internet'?"),
+    ("on-premises", "outside classes are how the diff reports", "'outside'"),
+    ("web1#2", "no IP configuration of that name", "'web1'"),
+    ("web1 port 22", "not an endpoint", "docs/query.md"),
+])
+def test_an_unknown_endpoint_exits_2_naming_it_with_a_suggestion(webservers, monkeypatch, spec, says, hint):
+    old, new = webservers
+    status, out, err = run_cli(old, new, "--to", "web1", "--from", spec, monkeypatch=monkeypatch)
+    assert status == 2 and out == ""
+    assert f"--from {spec}: " in err and says in err and hint in err, err
+
+
+def test_a_name_known_in_one_version_only_is_resolved_there_and_noted():
+    base = [rule("in-all", 100, IN, ALLOW, Protocol.ANY, src=SRC_NET)]
+    old = web_policy(subnet_rules=base)
+    new = web_policy(subnet_rules=base + [rule("ssh", 90, IN, DENY, dports=ports(22))])
+    # NEW adds ASG Admins with web2 in it
+    nics = list(new.nics)
+    nics[1] = replace(nics[1], ip_configs=(replace(nics[1].ip_configs[0], asgs=(Ref("Admins"),)),))
+    new = replace(new, asgs=new.asgs + (Asg("Admins"),), nics=tuple(nics))
+    r = diff_policies(old, new, destinations=["Admins"])
+    assert {p.destination.name for p in r.pairs} == {"web2"}
+    assert r.notes == ("--to Admins: unknown in OLD, resolved in NEW only",)
+    assert r.to_dict()["notes"] == list(r.notes)
+
+
+def test_an_asg_selects_its_members_of_either_version():
+    # web2 joins WebServers in NEW, whose subnet rule denies port 22 to the ASG: web2 loses port 22. It is a
+    # member in NEW only; `--to WebServers` is the traffic to WebServers of either version, so it is selected.
+    deny_ssh = rule("ssh", 90, IN, DENY, dst=AsgSide((Ref("WebServers"),)), dports=ports(22))
+    old = web_policy(subnet_rules=[deny_ssh] + ALLOW_IN_SUBNET)
+    old = replace(old, nics=(replace(old.nics[0], nsg=None), old.nics[1]))
+    web2 = old.nics[1]
+    new = replace(old, nics=(old.nics[0], replace(web2, ip_configs=(replace(web2.ip_configs[0],
+                                                                             asgs=(Ref("WebServers"),)),))))
+    r = diff_policies(old, new, sources=["Internet"], destinations=["WebServers"])
+    assert [(p.source.name, p.destination.name, g.kind) for p, g in r.closed] == [(INTERNET, "web2", CLOSED)]
+    assert not r.opened and not any("only" in n for n in r.notes)  # WebServers is known in both
+    assert diff_policies(new, old, destinations=["WebServers"]).opened  # and the member of OLD only, reversed
+
+
+def test_outside_and_one_ip_configuration_are_kept_from_the_old_vocabulary(webservers, monkeypatch):
+    old, new = webservers
+    assert _pairs(run_cli(old, new, "--from", "outside", "--to", "web2", "--json", monkeypatch=monkeypatch)[1]) == [
+        ("Internet", "web2", "22")]
+    assert json.loads(run_cli(old, new, "--from", "web1", "--to", "outside", "--json",
+                              monkeypatch=monkeypatch)[1])["pairs"] == []
+    # outside hosts only: not web2, although its dynamic range holds addresses an outside host may have
+    assert _pairs(run_cli(old, new, "--to", "outside", "--json", monkeypatch=monkeypatch)[1]) == []
+    two = web_policy(subnet_rules=ALLOW_IN_SUBNET)
+    nics = list(two.nics)
+    nics[1] = replace(nics[1], ip_configs=nics[1].ip_configs + (IpConfig(ip_to_int("10.0.1.9")),))
+    two = replace(two, nics=tuple(nics))
+    after = replace(two, nsgs=(Nsg("sub", tuple(ALLOW_IN_SUBNET) + (rule("d", 90, IN, DENY, dports=ports(22)),)),
+                               two.nsgs[1]))
+    r = diff_policies(two, after, destinations=["web2#2"])
+    assert {p.destination.name for p in r.pairs} == {"web2#2"}
+    assert {p.destination.name for p in diff_policies(two, after, destinations=["web2"]).pairs} == {"web2", "web2#2"}
+
+
+# The vocabulary the property draws from: every kind of query endpoint, and the two diff words.
+_SPECS = ["any", "*", "Internet", "VirtualNetwork", "Storage", "AzureLoadBalancer", "asg0a", "asg0b", "vnet0/sub0",
+          "vnet vnet0", "10.0.0.0/28", "10.0.0.96/27", "10.0.0.0/16", "203.0.113.0/24", "8.0.0.0/7", "168.63.129.16",
+          "192.168.0.0/16", "10.0.0.4-10.0.0.200", "outside", "Internet, asg0a", "10.1.0.0/16, vnet0/sub0"]
+
+
+def _selected(spec: str, rps, ip: int, key) -> bool:
+    """Is the address ``ip`` (held by IP configuration ``key``) on the side ``spec`` names, read as a query
+    endpoint in OLD or in NEW (nsgsolve.endpoints, the one meaning), or as the diff word ``outside``?"""
+    from nsgsolve.build import parse_query
+    from nsgsolve.endpoints import resolve_side
+    from nsgsolve.errors import DiagnosticBag, InputError
+
+    for item in (t.strip() for t in spec.split(",")):
+        if item == "outside":
+            if key is None:
+                return True
+            continue
+        for rp in rps:
+            try:
+                q = parse_query(f"can {item} reach any", rp.policy)
+            except InputError:
+                continue  # a NIC that NEW removed
+            bag = DiagnosticBag()
+            side = resolve_side(rp, q.sources, bag)
+            if not bag.errors and side.contains(ip, key):
+                return True
+    return False
+
+
+@settings(max_examples=int(os.environ.get("NSGSOLVE_DIFF_EXAMPLES", "120")) // 3, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_from_and_to_select_exactly_the_traffic_the_query_endpoints_denote(data):
+    old = data.draw(policies(max_rules=5))
+    new = data.draw(mutated(old))
+    rp_old, rp_new = resolve(old), resolve(new)
+    specs = _SPECS + [n.name for n in old.nics] + ["asg0a", "asg0b"] * 4  # ASGs: "regroup" changes them
+    src, dst = data.draw(st.sampled_from(specs)), data.draw(st.sampled_from(specs))
+    full = diff_policies(rp_old, rp_new)
+    part = diff_policies(rp_old, rp_new, sources=[src], destinations=[dst])
+    assignment = dynamic_assignment(old)
+    ev_old, ev_new = _evaluators(rp_old, rp_new, assignment)
+    regions = {}
+    for pair in part.pairs:
+        regions.setdefault((pair.source.key, pair.destination.key), []).extend(pair.regions)
+
+    def check(p: Packet) -> None:
+        a, b = ev_old.evaluate(p), ev_new.evaluate(p)
+        ends = (a.src_endpoint, a.dst_endpoint)
+        if ends != (b.src_endpoint, b.dst_endpoint) or (ends[0] is not None and ends[0] == ends[1]
+                                                        and ends[0] in assignment):
+            return  # not compared at all (test_regions_are_exactly_where_decisions_differ)
+        wanted = (a.decision is not b.decision and ends != (None, None)  # outside to outside: no NSG
+                  and _selected(src, (rp_old, rp_new), p.src, ends[0])
+                  and _selected(dst, (rp_old, rp_new), p.dst, ends[1]))
+        inside = [g for g in regions.get(ends, []) if g.contains(p)]
+        assert bool(inside) == wanted, (src, dst, p, ends, a.decision, b.decision)
+
+    for pair in full.pairs + part.pairs:  # every changed region's witness, selected or not
+        for g in pair.regions:
+            check(g.witness)
+    for p in _random_packets(data, old, new, assignment, 30):
+        check(p)

@@ -25,12 +25,15 @@ Three things keep it fast on 1,000-rule NSGs:
   boxes rather than one per cell.
 
 Outside world. Addresses that are no NIC's (in either version) form the endpoint "outside", reported in
-classes so a reviewer sees what kind of address space a change affects: ``Internet`` (public IPv4 that
-is no VNet's address space, no declared on-premises prefix and no Azure platform address),
+classes so a reviewer sees what kind of address space a change affects: ``Internet`` (the query
+endpoint ``Internet`` of both versions: public IPv4 outside every VNet's VirtualNetwork tag),
 ``on-premises`` (prefixes declared as connected to a VNet), ``azure-platform`` (168.63.129.16 and
 169.254.169.254) and ``private`` (every other address: RFC 1918 space not declared on-premises, VNet
 addresses no NIC holds, 100.64.0.0/10, loopback, multicast...). Outside-to-outside traffic meets no NSG
 and is never compared.
+
+Selecting. ``--from``/``--to`` read the endpoints of ``nsgsolve query`` with its meaning
+(:mod:`nsgsolve.endpoints`), resolved in each version; see :func:`select_endpoints`.
 
 Choices where the question is silent:
 
@@ -53,10 +56,11 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from ..addresses import (
-    ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, PUBLIC_IPV4, IntervalSet, describe_ips, describe_ports,
+    ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, IntervalSet, describe_ips, describe_ports,
     int_to_ip,
 )
-from ..errors import UsageError, did_you_mean
+from ..endpoints import Side, endpoint_notes, internet_hosts, resolve_side
+from ..errors import Diagnostic, DiagnosticBag, InputError, UsageError, did_you_mean
 from ..evaluate import Evaluator, FlowResult, Packet, TraceStep
 from ..model import PORTED_PROTOCOLS, Access, Direction, Policy
 from ..paths import PathLayer, PathRule, endpoint_addresses, path_layers
@@ -71,8 +75,8 @@ KINDS = (OPENED, CLOSED)
 # Outside classes, in report order.
 INTERNET, ONPREM, PRIVATE, PLATFORM = "Internet", "on-premises", "private", "azure-platform"
 OUTSIDE_CLASSES = (INTERNET, ONPREM, PRIVATE, PLATFORM)
-_CLASS_ALIASES = {"internet": INTERNET, "on-premises": ONPREM, "onprem": ONPREM, "on-prem": ONPREM,
-                  "private": PRIVATE, "azure-platform": PLATFORM, "platform": PLATFORM}
+# The old selector words for the classes: now a hint that they report, not select (Internet is the tag).
+_CLASS_WORDS = {"on-premises", "onprem", "on-prem", "private", "azure-platform", "platform"}
 
 
 # ---------------------------------------------------------------- results
@@ -197,6 +201,7 @@ class DiffResult:
     pairs_compared: int
     groups: int  # partitions computed (pairs sharing NSGs share one)
     changed_rules: int  # rule entries outside the common subsequence, summed over layers and groups
+    notes: tuple[str, ...] = ()  # about the selection: what Internet means, items known in one version
 
     @property
     def opened(self) -> tuple[tuple[PairDiff, Region], ...]:
@@ -221,6 +226,7 @@ class DiffResult:
             "summary": {"opened": len(self.opened), "closed": len(self.closed), "pairs_changed": len(self.pairs),
                         "pairs_compared": self.pairs_compared},
             "endpoints": [c.to_dict() for c in self.endpoint_changes],
+            "notes": list(self.notes),
             "pairs": [p.to_dict() for p in self.pairs],
         }
 
@@ -290,13 +296,14 @@ def _declared(rp: ResolvedPolicy, key: IpcKey) -> str:
 def outside_classes(old: ResolvedPolicy, new: ResolvedPolicy) -> dict[str, IntervalSet]:
     """The outside world's address classes (see the module docstring), from both versions' topology."""
     platform = IntervalSet([(AZURE_HOST_IP, AZURE_HOST_IP), (IMDS_IP, IMDS_IP)])
-    vnets, onprem = EMPTY, EMPTY
+    onprem = EMPTY
     for rp in (old, new):
         for v in rp.policy.vnets:
-            vnets = vnets.union(IntervalSet([(c.lo, c.hi) for c in v.address_spaces]))
             onprem = onprem.union(IntervalSet([(c.lo, c.hi) for c in v.onprem]))
     onprem = onprem.difference(platform)
-    internet = PUBLIC_IPV4.difference(vnets).difference(onprem).difference(platform)
+    # Internet is the endpoint ``Internet`` of queries (public space outside every VNet's VirtualNetwork
+    # tag), in both versions: so `--from Internet` selects exactly this class wherever the VNets did not move.
+    internet = internet_hosts(old).intersection(internet_hosts(new))
     private = ALL_IPS.difference(internet).difference(onprem).difference(platform)
     return {INTERNET: internet, ONPREM: onprem, PRIVATE: private, PLATFORM: platform}
 
@@ -331,73 +338,124 @@ def _endpoints(old: ResolvedPolicy, new: ResolvedPolicy) -> tuple[list[_End], li
 
 
 def select_endpoints(specs: Sequence[str] | None, ends: Sequence[_End], old: ResolvedPolicy,
-                     new: ResolvedPolicy, option: str = "--from") -> dict[str, IntervalSet]:
-    """Endpoint name -> addresses selected. A spec is a comma-separated list of: ``*``; ``outside``; an
-    outside class (``Internet``, ``on-premises``, ``private``, ``azure-platform``); an IPv4 address or
-    CIDR (the NICs inside it, and the outside world clipped to it); a NIC name (all its IP
-    configurations; ``NIC#2`` for one); ``VNET/SUBNET`` or a subnet name; a VNet name; an ASG name (its
-    member NICs, in either version)."""
+                     new: ResolvedPolicy, option: str = "--from", notes: list[str] | None = None
+                     ) -> dict[str, IntervalSet]:
+    """Endpoint name -> addresses selected by ``--from``/``--to`` items (None: every endpoint, whole).
+
+    An item is an endpoint of the query vocabulary with the query's meaning (:mod:`nsgsolve.endpoints`,
+    docs/query.md "What an endpoint denotes"), resolved in OLD and in NEW separately; the selection is
+    the traffic it denotes in either version. NIC-type items (NIC, ASG, subnet, VNet) select those NICs'
+    IP configurations whole; address-type items (IP, CIDR, range, named network, service tag, ``any``,
+    ``Internet``, ``VirtualNetwork``) select the NICs whose addresses lie inside and the outside world
+    clipped to them. Two diff words are kept where the query vocabulary knows no such name: ``outside``
+    (every outside endpoint) and ``NIC#N`` (one IP configuration). An item known in one version only is
+    resolved there, with a line in ``notes``; one known in neither is a :class:`UsageError` with a
+    did-you-mean."""
     if not specs:
         return {e.ep.name: e.ep.addresses for e in ends}
+    nic_keys: set[IpcKey] = set()
+    addrs = EMPTY
+    outside = False  # the word: every outside endpoint whole (not a dynamic NIC whose range it shares)
+    for item in _spec_items(specs):
+        got = _resolve_item(item, ends, old, new, option, notes)
+        if got is None:
+            outside = True
+        else:
+            nic_keys |= got.nics
+            addrs = addrs.union(got.addresses)
     out: dict[str, IntervalSet] = {}
-
-    def add(e: _End, addrs: IntervalSet) -> None:
-        addrs = addrs.intersection(e.ep.addresses)
-        if addrs:
-            out[e.ep.name] = out.get(e.ep.name, EMPTY).union(addrs)
-
-    infos = {}
-    for rp in (old, new):
-        for k, i in rp.ipcs.items():
-            infos.setdefault(k, []).append(i)
-    nics = [e for e in ends if e.key is not None]
-    for spec in specs:
-        for text in (t.strip() for t in spec.split(",")):
-            if not text:
-                continue
-            low = text.lower()
-            chosen: list[_End] = []
-            if low in ("*", "any"):
-                chosen = list(ends)
-            elif low == "outside":
-                chosen = [e for e in ends if e.key is None]
-            elif low in _CLASS_ALIASES:
-                chosen = [e for e in ends if e.ep.name == _CLASS_ALIASES[low]]
-            elif ":" in text and not text.count("/") > 1:
-                raise UsageError(f"{option} {text}: IPv6 is not modelled (nsgsolve decides IPv4 packets)")
-            else:
-                net = _network(text)
-                if net is not None:
-                    for e in ends:
-                        add(e, net)
-                    continue
-                chosen = [e for e in nics if e.key.nic == text or str(e.key) == text]
-                if not chosen:
-                    chosen = [e for e in nics if any(
-                        text in (i.subnet_label, i.subnet, i.vnet) or text in i.asgs for i in infos[e.key])]
-                if not chosen:
-                    names = {n for rp in (old, new) for n in
-                             [x.name for x in rp.policy.nics] + [a.name for a in rp.policy.asgs]
-                             + [v.name for v in rp.policy.vnets]
-                             + [f"{v.name}/{s.name}" for v, s in rp.policy.subnets()]}
-                    known = (text in names or any(text == s.name for rp in (old, new) for _, s in rp.policy.subnets()))
-                    if known:
-                        raise UsageError(f"{option} {text}: selects no endpoint present in both versions",
-                                         "endpoints only in one version are listed apart, not compared")
-                    raise UsageError(f"{option} {text}: not a NIC, subnet, VNet, ASG, address, CIDR or "
-                                     f"outside class ({', '.join(OUTSIDE_CLASSES)})",
-                                     did_you_mean(text, sorted(names) + list(OUTSIDE_CLASSES)))
-            for e in chosen:
-                add(e, ALL_IPS)
+    for e in ends:
+        whole = e.key in nic_keys if e.key is not None else outside
+        picked = e.ep.addresses if whole else e.ep.addresses.intersection(addrs)
+        if picked:
+            out[e.ep.name] = picked
     return out
 
 
-def _network(text: str) -> IntervalSet | None:
-    try:
-        n = ipaddress.IPv4Network(text, strict=False)
-    except ValueError:
+def _spec_items(specs: Sequence[str]) -> list[str]:
+    """The comma-separated items of repeated options (commas inside a `quoted name` do not split)."""
+    items: list[str] = []
+    for spec in specs:
+        cur, quoted = "", False
+        for ch in spec + ",":
+            if ch == "`":
+                quoted = not quoted
+            if ch == "," and not quoted:
+                if cur.strip():
+                    items.append(cur.strip())
+                cur = ""
+            else:
+                cur += ch
+    return items
+
+
+def _resolve_item(item: str, ends: Sequence[_End], old: ResolvedPolicy, new: ResolvedPolicy, option: str,
+                  notes: list[str] | None) -> Side | None:
+    """What one item denotes, as the union of its meaning in OLD and in NEW (None: the word ``outside``)."""
+    from ..build import parse_query
+
+    if "#" in item:  # NIC#N: '#' starts a comment in the language, so this is no query endpoint
+        keys = frozenset(e.key for e in ends if e.key is not None and str(e.key) == item)
+        if keys:
+            return Side(keys, EMPTY)
+        known = sorted({str(k) for rp in (old, new) for k in rp.ipcs})
+        raise UsageError(f"{option} {item}: no IP configuration of that name in both versions",
+                         did_you_mean(item, known) or "NIC#N names a NIC's N-th IP configuration, as the diff "
+                                                      "prints it; configurations in one version only are listed apart")
+    sides: list[Side | None] = []
+    problems: list[Diagnostic] = []
+    for rp in (old, new):
+        bag = DiagnosticBag()
+        try:
+            q = parse_query(f"can {item} reach any", rp.policy, option)
+        except InputError as e:
+            sides.append(None)
+            problems.append(e.diagnostics[0])
+            continue
+        side = resolve_side(rp, q.sources, bag)
+        if notes is not None:
+            notes += [n for n in endpoint_notes(q.sources) if n not in notes]
+        sides.append(None if bag.errors else side)
+        if bag.errors:
+            problems.append(bag.errors[0])
+    s_old, s_new = sides
+    if s_old is not None and s_new is not None:
+        return Side(s_old.nics | s_new.nics, s_old.addresses.union(s_new.addresses))
+    if s_old is not None or s_new is not None:
+        there, missing = ("OLD", "NEW") if s_old is not None else ("NEW", "OLD")
+        if notes is not None:
+            notes.append(f"{option} {item}: unknown in {missing}, resolved in {there} only")
+        return s_old if s_old is not None else s_new
+    if item.lower() == OUTSIDE:
         return None
-    return IntervalSet([(int(n.network_address), int(n.broadcast_address))])
+    raise _item_error(item, problems[-1], old, new, option)
+
+
+OUTSIDE = "outside"
+
+
+def _item_error(item: str, d: Diagnostic, old: ResolvedPolicy, new: ResolvedPolicy, option: str) -> UsageError:
+    """An item neither version can resolve: what is wrong, and the closest names of either version."""
+    if item.lower() in _CLASS_WORDS:
+        return UsageError(f"{option} {item}: outside classes are how the diff reports outside endpoints, not "
+                          f"endpoints to select",
+                          "write 'outside' for every outside endpoint, or the addresses (e.g. 168.63.129.16, an "
+                          "on-premises prefix); docs/diff.md")
+    if d.code in ("E101", "E102"):  # a syntax error of the synthetic question would talk about 'reach'
+        return UsageError(f"{option} {item}: not an endpoint",
+                          "an endpoint is any, a service tag, an ASG, a NIC (NIC#N for one IP configuration), a "
+                          "subnet, a VNet, an IP, a CIDR, a range, a named network, 'outside', or a comma list "
+                          "(docs/query.md)")
+    names = {OUTSIDE, "any", "Internet", "VirtualNetwork", "AzureLoadBalancer"}
+    for rp in (old, new):
+        p = rp.policy
+        names |= {x.name for x in (*p.nics, *p.asgs, *p.vnets, *p.tags, *p.networks)}
+        names |= {f"{v.name}/{s.name}" for v, s in p.subnets()} | {s.name for _, s in p.subnets()}
+    message = d.message
+    if d.code == "E301":  # a bare unknown name is read as a service tag: say both
+        message = f"no NIC, ASG, subnet, VNet or network of that name in either version, and {message}"
+    return UsageError(f"{option} {item}: {message}", did_you_mean(item, sorted(names)) or d.hint)
+
 
 
 # ---------------------------------------------------------------- grouping
@@ -665,15 +723,17 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
                   changed_rule_filter: bool = True) -> DiffResult:
     """Every packet whose decision differs between ``old`` and ``new``, as regions per endpoint pair.
 
-    ``sources`` / ``destinations`` restrict the pairs (see :func:`select_endpoints`); None means all.
+    ``sources`` / ``destinations`` restrict the pairs to the traffic they denote, in the query's
+    vocabulary and meaning (see :func:`select_endpoints`); None means all.
     ``changed_rule_filter=False`` partitions each group's whole universe with every rule instead of only
     the changed rules' boxes: same answer, much slower; it exists to measure and test the filter.
     """
     rp_old = old if isinstance(old, ResolvedPolicy) else resolve(old, tag_db)
     rp_new = new if isinstance(new, ResolvedPolicy) else resolve(new, tag_db)
     ends, changes = _endpoints(rp_old, rp_new)
-    sel_src = select_endpoints(sources, ends, rp_old, rp_new, "--from")
-    sel_dst = select_endpoints(destinations, ends, rp_old, rp_new, "--to")
+    notes: list[str] = []
+    sel_src = select_endpoints(sources, ends, rp_old, rp_new, "--from", notes)
+    sel_dst = select_endpoints(destinations, ends, rp_old, rp_new, "--to", notes)
     by_name = {e.ep.name: e for e in ends}
     # The selection clips an endpoint's addresses (a CIDR selects part of the Internet).
     src_ends = [_restrict(by_name[n], a) for n, a in sel_src.items()]
@@ -733,7 +793,7 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
             if regions:
                 pairs.append(PairDiff(s.ep, d.ep, tuple(regions)))
     pairs.sort(key=lambda p: (order[p.source.name], order[p.destination.name]))
-    return DiffResult(tuple(pairs), tuple(changes), compared, n_groups, n_changed)
+    return DiffResult(tuple(pairs), tuple(changes), compared, n_groups, n_changed, tuple(notes))
 
 
 def _restrict(e: _End, addrs: IntervalSet) -> _End:

@@ -26,9 +26,11 @@ EPILOG = """examples:
   nsgsolve diff old.nsg new.nsg --from 10.0.1.0/24,web2 --to outside
 
 OLD and NEW are .nsg files, ARM templates or az exports, or REV:PATH read with 'git show' (PATH from the
-repository root; REV:./PATH from the current directory). --from/--to take comma-separated NIC names
-(NIC#2 for a second IP configuration), subnets (VNET/SUBNET or the subnet name), VNets, ASGs, IPv4
-addresses or CIDRs, '*', 'outside' or an outside class: Internet, on-premises, private, azure-platform.
+repository root; REV:./PATH from the current directory). --from/--to take the endpoints of 'nsgsolve query'
+with the same meaning (docs/query.md): any, service tags (Internet, VirtualNetwork, ...), ASGs, NICs,
+subnets, VNets, IPs, CIDRs, ranges, named networks, comma lists; resolved in OLD and in NEW. Also
+'outside' (every address of no NIC) and NIC#2 (one IP configuration). Outside endpoints are reported in
+classes: Internet, on-premises, private, azure-platform.
 
 exit status: 0 ran (with --fail-on: and no change of that kind), 1 --fail-on found that kind of change,
 2 invalid input or usage. See docs/diff.md."""
@@ -122,6 +124,7 @@ def git_show(rev: str, path: str, spec: str) -> str:
 def format_diff(r: DiffResult, old_name: str, new_name: str) -> str:
     lines = [f"diff {old_name} -> {new_name}: {len(r.opened)} opened, {len(r.closed)} closed region(s) in "
              f"{len(r.pairs)} endpoint pair(s); {r.pairs_compared} pair(s) compared"]
+    lines += [f"  note: {n}" for n in r.notes]
     for c in r.endpoint_changes:
         if c.change == "readdressed":
             how = "compared on the addresses both allow" if c.compared else "not compared: no common address"
