@@ -3,7 +3,8 @@
 A question (``can SRC reach DST port P tcp``) and an assertion (``assert no SRC -> DST port P tcp``,
 with its ``except`` clauses) name a set of packets the same way, so an assertion and a query about the
 same traffic give the same answer. docs/query.md ("What an endpoint denotes") is the one description
-for users; docs/contracts.md points there.
+for users; docs/contracts.md points there. ``nsgsolve diff --from/--to`` select with :func:`resolve_side`
+too, in each version (:func:`nsgsolve.analyses.diff.select_endpoints`).
 
 * **NIC-type endpoints** — a NIC, an ASG, a subnet, a VNet — denote NICs: every IP configuration of
   them, wherever Azure may put a dynamic one. A subnet is its NICs, not its address range.
