@@ -134,6 +134,7 @@ def _ip(text: str) -> int | None:
 
 
 _RUN_ITEM = re.compile(r"[^ \t,]+")
+_PORT_ITEM = re.compile(r"(\d+)(?:[ \t]*-[ \t]*(\d+))?")
 
 
 def _explain_ip(text: str) -> str:
@@ -511,6 +512,14 @@ class _Builder:
     def port_list(self, node: Tree) -> tuple[PortItem, ...]:
         out: list[PortItem] = []
         for it in node.children:
+            if it.data == "port_run":  # N and N-M items on one line, each with the span its tokens had
+                tok = it.children[0]
+                file, line, col = self.file, tok.line, tok.column
+                for m in _PORT_ITEM.finditer(tok.value):
+                    lo, hi = m.groups()
+                    out.append(PortRange(int(lo), int(lo if hi is None else hi),
+                                         Span(file, line, col + m.start(), line, col + m.end())))
+                continue
             sp = self.span(it)
             if it.data == "port_single":
                 v = int(it.children[0])

@@ -110,7 +110,7 @@ def parser(strict: bool = False) -> Lark:
 
 @lru_cache(maxsize=None)
 def error_parser() -> Lark:
-    """The parser that finds and explains syntax errors: the grammar without the ADDRESSES run token.
+    """The parser that finds and explains syntax errors: the grammar without the run tokens.
 
     Both grammars accept the same texts, but a run is one token where this one has several, so the
     parser states at an error differ, and the mistakes table, "expected" lists and positions are all
@@ -123,9 +123,14 @@ def error_parser() -> Lark:
     return p
 
 
+# Terminals that stand for several tokens of the plain grammar (a list on one line as one token).
+RUN_TOKENS = ("ADDRESSES", "PORTS")
+
+
 def plain_grammar(text: str) -> str:
-    """The grammar less the lines whose code (not comment) names ADDRESSES."""
-    return "\n".join(line for line in text.split("\n") if "ADDRESSES" not in line.split("//", 1)[0])
+    """The grammar less the lines whose code (not comment) names a run token."""
+    return "\n".join(line for line in text.split("\n")
+                     if not any(run in line.split("//", 1)[0] for run in RUN_TOKENS))
 
 
 def _cache_path(text: str) -> Path | None:

@@ -1,7 +1,8 @@
 """The front end's speed-ups change nothing observable (bench/bench_parse.py measures what they buy).
 
 * positions propagated from the first and last child equal Lark's own propagate_positions;
-* a run of addresses (one ADDRESSES token) builds the same model, spans included, as one token each;
+* a run of addresses or ports (one ADDRESSES / PORTS token) builds the same model, spans included, as
+  one token each;
 * syntax errors are explained on the grammar without the run token, so hints and "expected" lists stay;
 * the parser tables cache survives an unwritable directory and a corrupt file, and is keyed by grammar;
 * the CLI builds only the command it runs, and --help still lists every command;
@@ -30,7 +31,7 @@ vnet v 10.0.0.0/16 { subnet a 10.0.1.0/24 nsg n }
 nic vm in v/a ip 10.0.1.4 asg web
 nsg n {
   inbound {
-    100 allow r1 tcp from 10.0.0.1, 10.0.0.2/31, 10.9.0.0/16 port 1024-65535 to asg web port 80, 443
+    100 allow r1 tcp from 10.0.0.1, 10.0.0.2/31, 10.9.0.0/16 port 1024-65535 to asg web port 80, 443, 8000 - 8080
     110 allow r2 udp from corp, 10.2.0.0/16, 10.3.0.0/16 # a comment
       , 10.4.0.0/16, 10.5.0.0/16 to 10.0.1.0/24, 10.0.2.0/24 port 53
   }
@@ -56,7 +57,7 @@ def test_positions_equal_larks_own(text):
 def test_address_runs_build_the_same_model_as_one_token_per_address(text):
     runs = syntax.parser().parse(text, start="policy")
     plain = syntax.error_parser().parse(text, start="policy")
-    assert "ep_addresses" not in {t.data for t in plain.iter_subtrees()}
+    assert not {"ep_addresses", "port_run"} & {t.data for t in plain.iter_subtrees()}
     policy_runs, bag_runs, _ = build.build_tree(runs, text, "t.nsg")
     policy_plain, bag_plain, _ = build.build_tree(plain, text, "t.nsg")
     assert policy_runs == policy_plain  # spans are part of equality
@@ -89,10 +90,18 @@ def test_syntax_errors_are_explained_token_by_token(text, hint):
     assert d.hint.startswith(hint) and bool(d.hint) == bool(hint)
 
 
-def test_the_error_grammar_differs_only_by_the_run_token():
+def test_the_error_grammar_differs_only_by_the_run_tokens():
     full, plain = syntax.grammar_text(), syntax.plain_grammar(syntax.grammar_text())
-    assert "ADDRESSES" in full and all("ADDRESSES" not in line.split("//")[0] for line in plain.split("\n"))
-    assert len(full.split("\n")) - len(plain.split("\n")) == 2
+    for run in syntax.RUN_TOKENS:
+        assert run in full and all(run not in line.split("//")[0] for line in plain.split("\n"))
+    assert len(full.split("\n")) - len(plain.split("\n")) == 2 * len(syntax.RUN_TOKENS)  # an alternative, a terminal
+
+
+def test_port_runs_keep_their_own_positions_and_leave_a_range_across_lines_alone():
+    p = build.parse_policy("define ports p = 80,\t443 , 8000 - 8080, 9\ndefine ports q = 1, 2 -\n 3\n", "t.nsg")
+    items = [(i.lo, i.hi, i.span.column, i.span.end_column) for i in p.ports[0].items]
+    assert items == [(80, 80, 18, 20), (443, 443, 22, 25), (8000, 8080, 28, 39), (9, 9, 41, 42)]
+    assert [(i.lo, i.hi) for i in p.ports[1].items] == [(1, 1), (2, 3)]
 
 
 def _fresh(monkeypatch, cache_home):
