@@ -30,7 +30,7 @@ from generate import generate_policy  # noqa: E402
 
 from nsgsolve.analyses.diff import diff_policies  # noqa: E402
 from nsgsolve.evaluate import Evaluator, Packet  # noqa: E402
-from nsgsolve.resolve import IpcKey, resolve  # noqa: E402
+from nsgsolve.resolve import resolve  # noqa: E402
 
 
 def median_time(fn, runs: int) -> float:

@@ -20,15 +20,13 @@ import gc
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable
-
 from lark import Token, Tree
 
 from . import syntax
-from .errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
+from .errors import Diagnostic, DiagnosticBag, did_you_mean
 from .model import (
     AssertExcept, Assertion, AssertionKind, assertion_name, claim_text,
-    AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix,
+    AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange,
     NetworkDefine, NetworkRef, Nic, NicAddr, Nsg, Policy, PortItem, PortRange, PortSpec, PortsDefine, PortsRef,
     PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl,
     TagSide, VNet, VnetAddr,

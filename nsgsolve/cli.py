@@ -15,7 +15,7 @@ from typing import Sequence, TextIO
 from .errors import EXIT_INPUT, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
 
 # Order is the order of `nsgsolve --help`.
-COMMANDS = ("verify", "query", "show", "fmt", "import_", "tags", "diff", "check", "lint")
+COMMANDS = ("show", "fmt", "verify", "query", "lint", "check", "diff", "import_", "tags")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,7 +11,6 @@ is a sort, and the prefix count of a side expands each network define once.
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
 from typing import Iterable
 
 from .errors import Diagnostic, DiagnosticBag, did_you_mean
@@ -127,7 +126,7 @@ class _Validator:
 
     def check_nsg_ref(self, ref: Ref | None, owner: str) -> None:
         if ref is not None and ref.name not in self.nsg_names:
-            self.unknown("E207", f"NSG", ref, self.nsg_names,
+            self.unknown("E207", "NSG", ref, self.nsg_names,
                          f"(attached to {owner}) declare it with 'nsg {ref.name} {{ ... }}'")
 
     def check_asg_ref(self, ref: Ref) -> None:

@@ -16,8 +16,8 @@ from nsgsolve.addresses import ip_to_int
 from nsgsolve.build import NameTable, parse_policy, parse_query
 from nsgsolve.errors import InputError, render_all
 from nsgsolve.model import (
-    Access, AnyAddress, AsgSide, Cidr, Direction, IpRange, NetworkRef, NicAddr, PortRange, PortSpec, PortsRef,
-    PrefixSide, Protocol, Ref, SubnetAddr, SubnetRef, Subscription, TagSide, VnetAddr,
+    Access, AnyAddress, AsgSide, Cidr, Direction, IpRange, NetworkRef, NicAddr, PortRange, PortsRef,
+    Protocol, Ref, SubnetAddr, SubnetRef, Subscription, TagSide, VnetAddr,
 )
 from nsgsolve.printer import without_spans
 

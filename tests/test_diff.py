@@ -22,9 +22,9 @@ from nsgsolve.model import (
     Rule, SubnetRef, TagSide,
 )
 from nsgsolve.regions import DST, SRC, Splitter, box_contains_point
-from nsgsolve.resolve import IpcKey, resolve
+from nsgsolve.resolve import resolve
 
-from strategies import EXTERNAL, PORTS, PROTOCOL_NUMBERS, addresses_of, cidr, dynamic_assignment, policies
+from strategies import PORTS, PROTOCOL_NUMBERS, addresses_of, cidr, dynamic_assignment, policies
 
 IN, OUT = Direction.INBOUND, Direction.OUTBOUND
 ALLOW, DENY = Access.ALLOW, Access.DENY

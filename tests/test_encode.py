@@ -10,14 +10,13 @@ import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import ALL_PORTS, IntervalSet, ip_to_int
+from nsgsolve.addresses import IntervalSet, ip_to_int
 from nsgsolve.encode import Encoding, PolicySolver
 from nsgsolve.evaluate import Evaluator, Packet
 from nsgsolve.model import (
     Access, AnyAddress, AsgSide, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec, Protocol, Ref, Rule,
     Subnet, SubnetRef, TagSide, VNet, Asg,
 )
-from nsgsolve.regions import ALL_PROTOCOLS
 from nsgsolve.resolve import IpcKey, resolve
 from nsgsolve.z3util import mk_and
 

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from nsgsolve.addresses import ip_to_int
 from nsgsolve.errors import InputError
-from nsgsolve.evaluate import Evaluator, Packet, evaluate, first_match
+from nsgsolve.evaluate import Evaluator, Packet, evaluate
 from nsgsolve.model import (
-    Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec, PrefixSide,
+    Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec,
     Protocol, Ref, Rule, Subnet, SubnetRef, Subscription, TagSide, VNet,
 )
 from nsgsolve.resolve import IpcKey, resolve

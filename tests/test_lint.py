@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -586,7 +585,7 @@ def test_sarif_and_github_reports_through_the_shared_writers(tmp_path: Path):
     assert res2["locations"][0]["physicalLocation"]["region"]["startLine"] == 13
     assert res2["partialFingerprints"] == res["partialFingerprints"]
     status, out, _ = cli("lint", str(pol), "--format", "github")
-    assert status == 1 and out.startswith(f"::error file=") and ",line=12," in out
+    assert status == 1 and out.startswith("::error file=") and ",line=12," in out
 
 
 # ---------------------------------------------------------------- real templates
