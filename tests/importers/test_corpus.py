@@ -13,46 +13,8 @@ import pytest
 from nsgsolve.errors import InputError
 from nsgsolve.loader import load_policy
 
-ROOT = Path(__file__).resolve().parents[2]
-CANDIDATES = [Path("/work/shared/corpus"), ROOT.parent / "shared" / "corpus"]
-CORPUS = next((c for c in CANDIDATES if c.is_dir()), None)
+from corpus import ALLOWED_CODES, CANDIDATES, CORPUS, NEEDS, ROOT
 
-# Codes a corpus file may stop with, each a precise, documented reason (docs/import.md "Error codes").
-ALLOWED_CODES = {"E610", "E640"}
-
-# file -> (code the default import stops with, parameters that make it import, symbolic needed)
-NEEDS: dict[str, tuple[str, dict[str, str], bool]] = {
-    "ase-azfirewall-vnet-nested.json": ("E610", {
-        "vnetResourceName": "ase-vnet", "vnetAddressRange": "10.0.0.0/16", "aseSubnetName": "ase",
-        "aseSubnetAddressRange": "10.0.1.0/24", "aseNSGName": "ase-nsg",
-        "azureFirewallSubnetAddressRange": "10.0.2.0/24"}, False),
-    "azure-bastion-nsg.json": ("E610", {"bastionHostName": "bastion"}, False),
-    "batch-pool-no-public-ip.json": ("E610", {"vnetName": "batch-vnet"}, False),
-    "bosh-setup.json": ("E610", {"vmName": "bosh"}, False),
-    "chef-automate-ha-nsg-nested.json": ("E610", {"networkSettings": '{"feNsg": "fe-nsg", "beNsg": "be-nsg", '
-                                                  '"beSubnetPrefix": "10.0.1.0/24", "location": "westus", '
-                                                  '"networkApiVersion": "2020-06-01"}'}, False),
-    "concourse-ci.json": ("E610", {"jumpboxVmName": "jumpbox"}, False),
-    "darktrace-vsensor-autoscaling.json": ("E610", {"existingVirtualNetworkName": "vnet",
-                                                    "MgmtSourceAddressOrRange": "203.0.113.0/24"}, False),
-    "darktrace-vsensor-standalone.json": ("E610", {
-        "networkSecurityGroupName": "vsensor-nsg", "vsensorName": "vsensor",
-        "MgmtSourceAddressOrRange": "203.0.113.0/24", "virtualNetworkResourceGroupName": "rg",
-        "virtualNetworkName": "vnet", "subnet1Name": "sensors"}, False),
-    "eshop-ilb-ase-prereq.json": ("E610", {"name": "eshop"}, False),
-    "github-enterprise.json": ("E610", {"accountPrefix": "ghe"}, False),
-    "hdinsight-secure-vnet.json": ("E610", {"clusterName": "hdi"}, False),
-    "machine-learning-end-to-end-secure.json": ("E610", {"prefix": "ml"}, False),
-    "sas-viya-2021.json": ("E610", {"WebIngressLocation": "203.0.113.0/24", "AdminIngressLocation": "198.51.100.0/24"},
-                           False),
-    "sqlmi-managed-instance-vnet-nested.json": ("E610", {
-        "vnetResourceName": "mi-vnet", "vnetAddressRange": "10.0.0.0/16", "managedInstanceSubnetName": "mi",
-        "managedInstanceSubnetAddressRange": "10.0.0.0/24", "managedInstanceNSGName": "mi-nsg"}, False),
-    "sqlmi-new-vnet-w-jumpbox.json": ("E610", {"managedInstanceName": "mi"}, False),
-    # Its rules' prefixes are reference() of an existing subnet: known only in Azure, so --symbolic.
-    "vnet-nsg-for-redis.json": ("E610", {"newNsgName": "redis-nsg", "existingVirtualNetworkName": "vnet",
-                                         "existingSubnetName": "redis"}, True),
-}
 NOT_A_POLICY = {  # Azure's evaluated views of one NIC (E640); 'nsgsolve tags compare' reads the first three
     "docs-az-network-nic-list-effective-nsg-DenyAllInBound.json",
     "docs-az-network-nic-list-effective-nsg-DenyAllOutBound.json",

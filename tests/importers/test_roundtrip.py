@@ -12,7 +12,7 @@ import itertools
 import pytest
 
 from fixtures_arm import load, nsg, rule, template
-from test_corpus import CORPUS, NEEDS
+from corpus import CORPUS, NEEDS
 
 printer = pytest.importorskip("nsgsolve.printer", reason="nsgsolve.printer (print_policy) does not exist yet")
 build = pytest.importorskip("nsgsolve.build", reason="nsgsolve.build (parse_policy) does not exist yet")
