@@ -435,6 +435,25 @@ def assertion_name(text: str) -> str:
     return slug
 
 
+def item_text(it: object, bare_hosts: bool = False) -> str:
+    """An address item as written in the language (``bare_hosts``: a /32 as the bare address)."""
+    if isinstance(it, Cidr):
+        if bare_hosts and it.length == 32:
+            return _ip_text(it.network)
+        return f"{_ip_text(it.network)}/{it.length}"
+    if isinstance(it, IpRange):
+        return f"{_ip_text(it.lo)}-{_ip_text(it.hi)}"
+    if isinstance(it, NicAddr):
+        return it.nic.name
+    if isinstance(it, SubnetAddr):
+        return str(it.subnet)
+    if isinstance(it, VnetAddr):
+        return it.vnet.name
+    if isinstance(it, NetworkRef):
+        return it.define.name
+    return getattr(it, "text", repr(it))
+
+
 def claim_text(kind: AssertionKind, traffic: Query | None, excepts: tuple[AssertExcept, ...] = ()) -> str:
     """An assertion's claim in one canonical spelling, from the model alone (not the source text), so a
     derived name survives reformatting: ``*`` and ``any``, spacing and case all give the same text."""
@@ -446,19 +465,7 @@ def claim_text(kind: AssertionKind, traffic: Query | None, excepts: tuple[Assert
             return e.tag.name
         if isinstance(e, AsgSide):
             return "asg " + ", asg ".join(r.name for r in e.asgs)
-        if isinstance(e, Cidr):
-            return f"{_ip_text(e.network)}/{e.length}"
-        if isinstance(e, IpRange):
-            return f"{_ip_text(e.lo)}-{_ip_text(e.hi)}"
-        if isinstance(e, NicAddr):
-            return e.nic.name
-        if isinstance(e, SubnetAddr):
-            return str(e.subnet)
-        if isinstance(e, VnetAddr):
-            return e.vnet.name
-        if isinstance(e, NetworkRef):
-            return e.define.name
-        return getattr(e, "text", repr(e))
+        return item_text(e)
 
     def eps(es: tuple | None) -> str:
         return "any" if es is None else ", ".join(ep(e) for e in es)

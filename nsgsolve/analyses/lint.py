@@ -41,10 +41,7 @@ from typing import Iterable, Sequence
 
 from ..addresses import IntervalSet, int_to_ip, ip_to_int
 from ..evaluate import Packet
-from ..model import (
-    Access, AnyAddress, AsgSide, Cidr, Direction, IpRange, Ipv6Prefix, NetworkRef, NicAddr, PrefixSide, Span,
-    SubnetAddr, TagSide, VnetAddr,
-)
+from ..model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
 from ..regions import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter
 from ..resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
 from .space import Space
@@ -973,27 +970,9 @@ def side_text(side: object, limit: int = 4) -> str:
     if isinstance(side, AsgSide):
         return ", ".join(a.name for a in side.asgs)
     if isinstance(side, PrefixSide):
-        items = [_item_text(it) for it in side.items]
+        items = [item_text(it, bare_hosts=True) for it in side.items]
         return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
     return str(side)
-
-
-def _item_text(it: object) -> str:
-    if isinstance(it, Cidr):
-        return int_to_ip(it.network) if it.length == 32 else f"{int_to_ip(it.network)}/{it.length}"
-    if isinstance(it, IpRange):
-        return f"{int_to_ip(it.lo)}-{int_to_ip(it.hi)}"
-    if isinstance(it, NicAddr):
-        return it.nic.name
-    if isinstance(it, SubnetAddr):
-        return str(it.subnet)
-    if isinstance(it, VnetAddr):
-        return it.vnet.name
-    if isinstance(it, NetworkRef):
-        return it.define.name
-    if isinstance(it, Ipv6Prefix):
-        return it.text
-    return str(it)
 
 
 def unmatchable_reason(rp: ResolvedPolicy, r: ResolvedRule, box: Box) -> str:
