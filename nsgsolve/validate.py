@@ -169,7 +169,8 @@ class _Validator:
     def port_range(self, r: PortRange) -> None:
         for v in (r.lo, r.hi):
             if not 0 <= v <= 65535:
-                self.bag.error("E403", f"port {v} is outside 0-65535", r.span)
+                self.bag.error("E403", f"port {v} is outside 0-65535", r.span,
+                               "TCP and UDP ports are 0-65535; write '*' (or leave the port out) for every port")
                 return
         if r.lo > r.hi:
             self.bag.error("E403", f"port range {r.lo}-{r.hi} is reversed", r.span, f"write {r.hi}-{r.lo}")
