@@ -7,7 +7,6 @@ diagnostics. Regenerate after an intended message change with NSGSOLVE_REGEN=1 a
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -359,20 +358,18 @@ def test_name_table_bare_kinds():
 # ---------------------------------------------------------------- performance
 
 
-def test_thousand_rule_nsg_and_4000_prefix_side_are_fast():
+def test_azure_maximums_build_a_thousand_rules_and_4000_prefix_sides():
+    # Speed is measured by bench/bench_parse.py; here only that Azure's limits are accepted whole.
     rules = "\n".join(f"    {100 + i} allow r{i} tcp from 10.{i // 256}.{i % 256}.0/24 port 1024-65535 "
                       f"to asg A port 80, 443 \"rule {i}\"" for i in range(999))
     side = ", ".join(f"172.{16 + i // 256}.{i % 256}.0/24" for i in range(4000))
     text = (f"asg A\ndefine network BIG = {side}\nnsg big {{\n  inbound {{\n{rules}\n"
             f"    4000 deny wide tcp from {side} to any\n  }}\n}}\n")
-    parse_policy("asg A", "warm.nsg")  # the parser is built once per process; time the parse itself
-    t0 = time.perf_counter()
     p = parse_policy(text, "big.nsg")
-    elapsed = time.perf_counter() - t0
-    print(f"1000 rules + 2 x 4000 prefixes: {elapsed:.2f}s")
     assert len(p.nsgs[0].rules) == 1000
-    # The target is well under 1 s on a quiet machine; the bound leaves room for a shared CI box.
-    assert elapsed < 3.0
+    assert len(p.networks[0].items) == 4000
+    wide = next(r for r in p.nsgs[0].rules if r.name == "wide")
+    assert len(wide.source.items) == 4000 and wide.source.items[-1].span.line == 1004
 
 
 def test_spans_ignored_models_are_equal_for_equal_meaning():
