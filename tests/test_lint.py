@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.addresses import int_to_ip, ip_to_int
 from nsgsolve.analyses.lint import CODES, Finding, Linter, lint
 from nsgsolve.analyses.space import Space
 from nsgsolve.build import parse_policy
@@ -56,6 +56,21 @@ def replay(rp: ResolvedPolicy, f: Finding, vnet: str | None = "v"):
     rules = rp.nsg(f.nsg, vnet).rules(f.direction)
     w = f.witness
     return first_match(rules, w.packet, w.src_dynamic, w.dst_dynamic)
+
+
+def replay_dead(rp: ResolvedPolicy, f: Finding):
+    """An NSG004 witness through the reference evaluator (with the witness's own dynamic addresses): the
+    rule decides it Allow at its layer, and a rule it names denies the flow on the same path."""
+    assert f.code == "NSG004" and f.witness is not None
+    flow = Evaluator(rp, f.witness.assignment).evaluate(f.witness.packet)
+    assert any(s.nsg == f.nsg and s.direction is f.direction and s.rule == f.rule and s.access is Access.ALLOW
+               for s in flow.trace), (f.message, flow.trace_lines())
+    assert flow.decision is Access.DENY, (f.message, flow.trace_lines())
+    named = {(c.nsg, c.name) for c in f.covered_by}
+    deny = [(s.nsg or "platform", s.rule) for s in flow.trace if s.access is Access.DENY]
+    assert any(d in named for d in deny), (f.message, flow.trace_lines())
+    assert f.witness.note in {f"denied by {c}" for c in f.covered_by if (c.nsg, c.name) in deny}
+    return flow
 
 
 # ---------------------------------------------------------------- shadowing
@@ -263,12 +278,32 @@ def test_allow_rules_another_layer_always_denies():
     found = by_rule(lint(rp))
     assert set(found) == {"Ssh", "Smtp"}
     (ssh,) = found["Ssh"]
-    assert ssh.code == "NSG004" and ssh.direction is IN and ssh.witness is None
+    assert ssh.code == "NSG004" and ssh.direction is IN
     assert [(c.nsg, c.name) for c in ssh.covered_by] == [("nicnsg", "NoSsh")]
     assert "every packet it allows to nic web1, nic web2 is denied at another layer" in ssh.message
+    # The witness: a packet Ssh allows at the subnet that nicnsg's NoSsh denies at the NIC.
+    assert ssh.witness is not None and ssh.witness.decided_by == "Ssh"
+    assert (ssh.witness.packet.protocol, ssh.witness.packet.dport) == (6, 22)
+    assert "denied by nicnsg: NoSsh (priority 100, Deny)" in ssh.message
+    flow = replay_dead(rp, ssh)
+    assert [(s.nsg, s.rule) for s in flow.trace] == [("sub", "Ssh"), ("nicnsg", "NoSsh")]
+    assert ssh.to_dict()["witness"]["decided_by"] == "Ssh"
     (smtp,) = found["Smtp"]  # the platform's outbound TCP 25 block is a layer too
     assert smtp.code == "NSG004" and smtp.direction is OUT
     assert [(c.nsg, c.name) for c in smtp.covered_by] == [("platform", "PlatformBlockOutboundSmtp")]
+    assert smtp.witness is not None and smtp.witness.packet.dport == 25
+    flow = replay_dead(rp, smtp)
+    assert flow.trace[-1].rule == "PlatformBlockOutboundSmtp"
+
+
+def test_dead_witness_on_a_dynamic_nic_carries_its_address():
+    # Only the dynamic web2 sits behind the denying NIC NSG: the witness must be its packet.
+    rp = resolved(DEAD.replace("nic web1 in v/web ip 10.0.1.4 nsg nicnsg\n", "") % ("pay-as-you-go", ""))
+    (ssh,) = by_rule(lint(rp))["Ssh"]
+    assert ssh.code == "NSG004" and ssh.witness is not None
+    assert ssh.witness.dst_dynamic == IpcKey("web2") and ssh.witness.src_dynamic is None
+    assert ssh.witness.to_dict()["assume_ip"] == {"web2": int_to_ip(ssh.witness.packet.dst)}
+    replay_dead(rp, ssh)
 
 
 def test_one_nic_without_the_denying_layer_keeps_the_rule_alive():
@@ -517,6 +552,9 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
             vnet = (f.vnets or (rp.attachment_vnets(f.nsg) or [None]))[0]
             assert replay(rp, f, vnet).name == f.witness.decided_by
         if f.code == "NSG004":
+            if f.witness is not None:
+                assert f.witness.decided_by == f.rule
+                replay_dead(rp, f)
             # Every packet the Allow rule decides for a NIC behind it is denied on that NIC's path.
             for p, sd, dd in pkts:
                 key = dd if f.direction is IN else sd

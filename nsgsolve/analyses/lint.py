@@ -727,12 +727,18 @@ class Linter:
             elif self.cross_layer and r.access is Access.ALLOW:
                 dead = self.layers(nsg, direction).dead(i, la.boxes[i])
                 if dead is not None:
-                    nics, deniers = dead
+                    nics, deniers = dead.nics, dead.deniers
                     shown = ", ".join(nics[:4]) + (f" and {len(nics) - 4} more" if len(nics) > 4 else "")
                     to = "to" if direction is Direction.INBOUND else "from"
-                    add(DEAD_ACROSS_LAYERS, f"{_subject(r)} never lets anything through: every packet it allows "
-                                            f"{to} {shown} is denied at another layer, by {_names(deniers)}",
-                        deniers)
+                    msg = (f"{_subject(r)} never lets anything through: every packet it allows "
+                           f"{to} {shown} is denied at another layer, by {_names(deniers)}")
+                    w = None
+                    if dead.point is not None and dead.denied_by is not None:
+                        packet = self.space.packet(dead.point)[0]  # plain addresses: decoding is the identity
+                        w = Witness(packet, dead.src_dynamic, dead.dst_dynamic, r.name,
+                                    f"denied by {dead.denied_by}")
+                        msg += f"; e.g. {w} is allowed here and denied by {dead.denied_by}"
+                    add(DEAD_ACROSS_LAYERS, msg, deniers, w)
         if self.include_info:
             if f.correlated:
                 refs = [_ref(rules[j]) for j in f.correlated]
@@ -809,6 +815,21 @@ class _Context:
     pos: int  # the NSG's layer
     universe: Box
     index: list[list[_FieldIndex]]
+    here_dynamic: IpcKey | None = None  # the dynamic NIC on the NSG's side, when the context is one
+    there_dynamic: IpcKey | None = None  # the dynamic NIC on the other side, when the context is one
+
+
+@dataclass(frozen=True)
+class DeadAcrossLayers:
+    """Why an Allow rule is dead across layers: the NICs behind it, the denying rules of the other
+    layers, and one packet the rule decides (Allow) on some NIC's path that ``denied_by`` denies."""
+
+    nics: list[str]
+    deniers: list[RuleRef]
+    point: tuple[int, ...] | None = None
+    src_dynamic: IpcKey | None = None
+    dst_dynamic: IpcKey | None = None
+    denied_by: RuleRef | None = None
 
 
 class CrossLayer:
@@ -843,6 +864,8 @@ class CrossLayer:
                 src, dst = (other, rep) if inbound else (rep, other)
                 layers = [l for l in path_layers(rp, src, dst) if l.direction is direction]
                 mine = {f"nic {k}": endpoint_addresses(rp, k) for k in keys}
+                here_dyn = rep if rp.ipcs[rep].ip is None else None
+                there_dyn = other if other is not None and rp.ipcs[other].ip is None else None
                 here = IntervalSet([iv for a in mine.values() for iv in a])
                 there = ALL_IPS if other is None else endpoint_addresses(rp, other)
                 universe: Box = ((ALL_PROTOCOLS, there, ALL_PORTS, here, ALL_PORTS) if inbound
@@ -852,14 +875,23 @@ class CrossLayer:
                 for pos, l in enumerate(layers):
                     if l.nsg == nsg.name:
                         index = [[_FieldIndex([e.box[d] for e in layer.rules]) for d in range(5)] for layer in layers]
-                        self.contexts.append(_Context(mine, layers, pos, universe, index))
+                        self.contexts.append(_Context(mine, layers, pos, universe, index, here_dyn, there_dyn))
 
-    def dead(self, i: int, box: Box) -> tuple[list[str], list[RuleRef]] | None:
-        """(NICs, denying rules) when rule ``i`` of the NSG is an Allow every path denies elsewhere."""
+    def dead(self, i: int, box: Box) -> DeadAcrossLayers | None:
+        """The NICs, denying rules and a witness when rule ``i`` of the NSG is an Allow every path denies
+        elsewhere."""
         name = self.nsg.rules(self.direction)[i].name
-        side = DST if self.direction is Direction.INBOUND else SRC
+        inbound = self.direction is Direction.INBOUND
+        side = DST if inbound else SRC
+        there_field = SRC if inbound else DST
         nics: list[str] = []  # "nic web1" labels, each once
         deniers: dict[tuple[str | None, str], RuleRef] = {}
+        witness: tuple | None = None
+
+        def deny_ref(entry, who: str) -> RuleRef:
+            span = entry.rule.rule.span if entry.rule is not None else Span("<azure platform>", 0, 0)
+            default = entry.rule.rule.is_default if entry.rule is not None else False
+            return RuleRef(entry.name, entry.priority, entry.access, span, default, who)
         for ctx in self.contexts:
             layers, pos = ctx.layers, ctx.pos
             mine = layers[pos]
@@ -893,8 +925,30 @@ class CrossLayer:
 
             if sp.find(allowed) is not None:
                 return None
-            if sp.find(lambda ms: ms[0] == 0) is None:
+            here = IntervalSet([iv for a in ctx.nics.values() for iv in a])
+
+            def readable(d: int, s: IntervalSet) -> int:
+                # The other endpoint away from this side's NICs, so the packet does not loop back to them.
+                if d == there_field:
+                    rest = s.difference(here)
+                    return pick(d, rest) if rest else max(hi for _, hi in s)
+                return pick(d, s)
+
+            got = sp.find(lambda ms: ms[0] == 0, readable)
+            if got is None:
                 continue  # the rule decides nothing on these paths
+            if witness is None:
+                # A packet the rule decides here; every packet it decides is denied on this path, by the
+                # first other layer (in path order) whose first match denies.
+                point, ms = got
+                found = next(((k, layers[k].rules[idx[n + 1][_first(ms[n + 1])]]) for n, k in enumerate(other)
+                              if ms[n + 1] and layers[k].rules[idx[n + 1][_first(ms[n + 1])]].access
+                              is Access.DENY), None)
+                if found is not None:
+                    k, entry = found
+                    src_dyn, dst_dyn = ((ctx.there_dynamic, ctx.here_dynamic) if inbound
+                                        else (ctx.here_dynamic, ctx.there_dynamic))
+                    witness = (point, src_dyn, dst_dyn, deny_ref(entry, layers[k].nsg or "platform"))
             for label, addrs in ctx.nics.items():
                 if u[side].intersection(addrs) and label not in nics:
                     nics.append(label)
@@ -915,13 +969,14 @@ class CrossLayer:
                     entry = layers[k].rules[idx[n + 1][b]]
                     if entry.access is Access.DENY:
                         who = layers[k].nsg or "platform"
-                        span = entry.rule.rule.span if entry.rule is not None else Span("<azure platform>", 0, 0)
-                        default = entry.rule.rule.is_default if entry.rule is not None else False
-                        deniers.setdefault((who, entry.name),
-                                           RuleRef(entry.name, entry.priority, entry.access, span, default, who))
+                        deniers.setdefault((who, entry.name), deny_ref(entry, who))
         if not nics:
             return None
-        return nics, list(deniers.values())
+        if witness is None:
+            return DeadAcrossLayers(nics, list(deniers.values()))
+        point, src_dyn, dst_dyn, denied_by = witness
+        deniers.setdefault((denied_by.nsg, denied_by.name), denied_by)
+        return DeadAcrossLayers(nics, list(deniers.values()), point, src_dyn, dst_dyn, denied_by)
 
 
 def _first(m: int) -> int:
