@@ -68,19 +68,32 @@ class IntervalSet:
         return IntervalSet(list(self) + list(other))
 
     def intersection(self, other: "IntervalSet") -> "IntervalSet":
-        out: list[tuple[int, int]] = []
-        a, b = list(self), list(other)
-        i = j = 0
-        while i < len(a) and j < len(b):
-            lo = max(a[i][0], b[j][0])
-            hi = min(a[i][1], b[j][1])
-            if lo <= hi:
-                out.append((lo, hi))
-            if a[i][1] < b[j][1]:
-                i += 1
-            else:
-                j += 1
-        return IntervalSet._raw(tuple(x[0] for x in out), tuple(x[1] for x in out))
+        # The analyses intersect rule sides with thousands of intervals against boxes with a few: return
+        # a side unchanged when it lies in a single interval of the other, and otherwise visit only the
+        # stretch of the long side that each interval of the short side meets.
+        if self is other:
+            return self
+        xlos, xhis, ylos, yhis = self._los, self._his, other._los, other._his
+        if not xlos or not ylos:
+            return self if not xlos else other
+        if len(ylos) == 1 and ylos[0] <= xlos[0] and xhis[-1] <= yhis[0]:
+            return self
+        if len(xlos) == 1 and xlos[0] <= ylos[0] and yhis[-1] <= xhis[0]:
+            return other
+        if len(xlos) > len(ylos):
+            xlos, xhis, ylos, yhis = ylos, yhis, xlos, xhis
+        out_lo: list[int] = []
+        out_hi: list[int] = []
+        n = len(ylos)
+        for lo, hi in zip(xlos, xhis):
+            k = max(bisect_right(ylos, lo) - 1, 0)
+            while k < n and ylos[k] <= hi:
+                a, b = max(lo, ylos[k]), min(hi, yhis[k])
+                if a <= b:
+                    out_lo.append(a)
+                    out_hi.append(b)
+                k += 1
+        return IntervalSet._raw(tuple(out_lo), tuple(out_hi))
 
     def difference(self, other: "IntervalSet") -> "IntervalSet":
         out: list[tuple[int, int]] = []
@@ -104,7 +117,28 @@ class IntervalSet:
         return IntervalSet([(0, universe_hi)]).difference(self)
 
     def issubset(self, other: "IntervalSet") -> bool:
-        return not self.difference(other)
+        # By binary search, building nothing: the analyses ask this for every rule, field and piece.
+        if self is other:
+            return True
+        olos, ohis = other._los, other._his
+        for lo, hi in zip(self._los, self._his):
+            k = bisect_right(olos, lo) - 1
+            if k < 0 or ohis[k] < hi:
+                return False
+        return True
+
+    def meets(self, other: "IntervalSet") -> bool:
+        """``self ∩ other`` is not empty (without building it)."""
+        if self is other:
+            return bool(self._los)
+        alos, ahis, blos, bhis = self._los, self._his, other._los, other._his
+        if len(alos) > len(blos):
+            alos, ahis, blos, bhis = blos, bhis, alos, ahis
+        for lo, hi in zip(alos, ahis):
+            k = bisect_right(blos, hi) - 1
+            if k >= 0 and bhis[k] >= lo:
+                return True
+        return False
 
     def min(self) -> int:
         return self._los[0]

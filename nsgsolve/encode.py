@@ -67,25 +67,6 @@ class PacketVars:
                    z3.BitVec(f"{prefix}dport", PORT_BITS))
 
 
-def _overlap(x: IntervalSet, y: IntervalSet) -> bool:
-    a, b = list(x), list(y)
-    i = j = 0
-    while i < len(a) and j < len(b):
-        if a[i][1] < b[j][0]:
-            i += 1
-        elif b[j][1] < a[i][0]:
-            j += 1
-        else:
-            return True
-    return False
-
-
-def box_meets(a: Box, b: Box) -> bool:
-    """Do two boxes share a packet? (Like ``not box_is_empty(box_intersection(a, b))`` without building
-    the intersection; addresses first, as they rule out most pairs.)"""
-    return all(a[d] is b[d] or _overlap(a[d], b[d]) for d in (3, 1, 4, 0, 2))
-
-
 RuleKey = tuple[str, "str | None", Direction, int]  # (NSG, VNet it is evaluated in, direction, rule index)
 
 
@@ -251,10 +232,10 @@ class Encoding:
         kept: list[int] = []
         for i in range(len(rules)):
             over, under = self.rule_box(nsg, direction, i)
-            if not box_meets(over, region):
+            if not regions.box_meets(over, region):
                 continue
             kept.append(i)
-            if all(region[d].issubset(under[d]) for d in range(5)):
+            if regions.box_subset(region, under):
                 break
         acc = FALSE
         for i in reversed(kept):

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -64,7 +63,7 @@ from ..errors import Diagnostic, DiagnosticBag, InputError, UsageError, did_you_
 from ..evaluate import Evaluator, FlowResult, Packet, TraceStep
 from ..model import PORTED_PROTOCOLS, Access, Direction, Policy
 from ..paths import PathLayer, PathRule, endpoint_addresses, path_layers
-from ..regions import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, \
+from ..regions import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, box_meets, \
     describe_protocols, merge_cells
 from ..resolve import IpcKey, ResolvedPolicy, resolve
 from ..servicetags import ServiceTagDb
@@ -251,26 +250,6 @@ def _cidr_list(s: IntervalSet) -> list[str]:
         out += [str(n) for n in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo),
                                                                  ipaddress.IPv4Address(hi))]
     return out
-
-
-def _meets(a: IntervalSet, b: IntervalSet) -> bool:
-    """Do two interval sets intersect? (No new set is built: this runs rules x changed boxes times.)"""
-    if a is b:
-        return bool(a)
-    alos, ahis, blos, bhis = a._los, a._his, b._los, b._his  # same package: the raw bounds are the point
-    if len(alos) > len(blos):
-        alos, ahis, blos, bhis = blos, bhis, alos, ahis
-    for lo, hi in zip(alos, ahis):
-        i = bisect_right(blos, hi) - 1
-        if i >= 0 and bhis[i] >= lo:
-            return True
-    return False
-
-
-def _box_meets(a: Box, b: Box) -> bool:
-    # Protocol and ports first: few intervals, and most rules differ there.
-    return (_meets(a[PROTO], b[PROTO]) and _meets(a[DPORT], b[DPORT]) and _meets(a[SPORT], b[SPORT])
-            and _meets(a[DST], b[DST]) and _meets(a[SRC], b[SRC]))
 
 
 def _clip(b: Box, u: Box) -> Box | None:
@@ -540,7 +519,7 @@ class _Memo:
         k = (self.key(entries), tuple(id(c) for c in changed))
         got = self.keep.get(k)
         if got is None:
-            got = self.keep[k] = [i for i, r in enumerate(entries) if any(_box_meets(r.box, c) for c in changed)]
+            got = self.keep[k] = [i for i, r in enumerate(entries) if any(box_meets(r.box, c) for c in changed)]
             self.alive.append((entries, changed))
         return got
 
@@ -599,7 +578,7 @@ def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey |
     for role, entries in lists:
         kept = [entries[i] for i in memo.kept(entries, meeting)]
         if changed_rule_filter:
-            kept = [r for r in kept if any(_box_meets(r.box, c) for c in clipped)]
+            kept = [r for r in kept if any(box_meets(r.box, c) for c in clipped)]
         boxes_lists.append([r.box for r in kept])
         specs.append((role, [r.access is Access.ALLOW for r in kept]))
     sp = Splitter(boxes_lists, universe, keep=1, require=(0,))

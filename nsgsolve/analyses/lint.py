@@ -42,7 +42,7 @@ from typing import Iterable, Sequence
 from ..addresses import IntervalSet, int_to_ip, ip_to_int
 from ..evaluate import Packet
 from ..model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
-from ..regions import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter
+from ..regions import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
 from ..resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
 from .space import Space
 
@@ -332,54 +332,6 @@ def _bits(m: int) -> list[int]:
     return out
 
 
-def _iv_subset(a: IntervalSet, b: IntervalSet) -> bool:
-    # IntervalSet.issubset builds the difference; this is the hot test of the whole pass.
-    if a is b:
-        return True
-    blos, bhis = b._los, b._his
-    for lo, hi in zip(a._los, a._his):
-        k = bisect_right(blos, lo) - 1
-        if k < 0 or bhis[k] < hi:
-            return False
-    return True
-
-
-def _meet(x: IntervalSet, y: IntervalSet) -> IntervalSet:
-    """``x ∩ y``, without building anything when one side's hull is a single interval of the other."""
-    if x is y:
-        return x
-    ylos, yhis, xlos, xhis = y._los, y._his, x._los, x._his
-    if not xlos or not ylos:
-        return x if not xlos else y
-    if len(ylos) == 1 and ylos[0] <= xlos[0] and xhis[-1] <= yhis[0]:
-        return x
-    if len(xlos) == 1 and xlos[0] <= ylos[0] and yhis[-1] <= xhis[0]:
-        return y
-    if len(xlos) > len(ylos):
-        xlos, xhis, ylos, yhis = ylos, yhis, xlos, xhis
-    # Few intervals against many: visit only the stretch of the long side each short interval meets.
-    out_lo: list[int] = []
-    out_hi: list[int] = []
-    for lo, hi in zip(xlos, xhis):
-        k = max(bisect_right(ylos, lo) - 1, 0)
-        n = len(ylos)
-        while k < n and ylos[k] <= hi:
-            a, b = max(lo, ylos[k]), min(hi, yhis[k])
-            if a <= b:
-                out_lo.append(a)
-                out_hi.append(b)
-            k += 1
-    return IntervalSet._raw(tuple(out_lo), tuple(out_hi))
-
-
-def _clip(a: Box, b: Box) -> Box:
-    return tuple(_meet(x, y) for x, y in zip(a, b))  # type: ignore[return-value]
-
-
-def _subset(a: Box, b: Box) -> bool:
-    return all(_iv_subset(x, y) for x, y in zip(a, b))
-
-
 def _volume(b: Box) -> int:
     v = 1
     for s in b:
@@ -447,15 +399,18 @@ class ListAnalysis:
         are split in order of how many cuts the rules make in them, fewest first, so the wide address
         lists come last where each state holds few rules."""
         order = sorted(rules)
-        clipped = [_clip(self.boxes[j], b) for j in order]
+        clipped = [box_intersection(self.boxes[j], b) for j in order]
         if len(order) > 8:
-            big = sorted(range(len(order)), key=lambda k: -_volume(clipped[k]))[:SUBSUME_AGAINST]
+            vol = [_volume(c) for c in clipped]
+            big = sorted(range(len(order)), key=lambda k: -vol[k])[:SUBSUME_AGAINST]
 
             def dropped(k: int) -> bool:
                 for k2 in big:
+                    if vol[k2] < vol[k]:
+                        return False  # ``big`` is by volume, largest first: nothing further can hold it
                     if k2 == k or (first_match and k2 > k):
                         continue
-                    if _subset(clipped[k], clipped[k2]) and (k2 < k or clipped[k] != clipped[k2]):
+                    if box_subset(clipped[k], clipped[k2]) and (k2 < k or clipped[k] != clipped[k2]):
                         return True
                 return False
 
@@ -480,7 +435,7 @@ class ListAnalysis:
         elist = _bits(earlier)
         live = self._escape(i, earlier)
         if live is None:
-            contained = next((j for j in elist if _subset(b, self.boxes[j])), None)
+            contained = next((j for j in elist if box_subset(b, self.boxes[j])), None)
             if contained is None:
                 split, _ = self._split(b, elist, first_match=False)
                 got = split.find(lambda m: m[0] == 0, pick)
@@ -497,7 +452,7 @@ class ListAnalysis:
         forced = [conflict[1]] if conflict else []
         if contained is not None:
             # One rule covers it; keep the overriding one too, so the cover shows the dangerous rule.
-            one = forced[0] if forced and _subset(b, self.boxes[forced[0]]) else contained
+            one = forced[0] if forced and box_subset(b, self.boxes[forced[0]]) else contained
             return RuleFacts(i, shadowed=True, cover=tuple(sorted(set(forced) | {one})), conflict=conflict)
         # Greedy by witness: while some packet of the rule escapes the cover, add the earlier rule that
         # matches it with the largest overlap; then drop every member the others make unneeded.
@@ -506,7 +461,7 @@ class ListAnalysis:
 
         def ov(j: int) -> int:
             if j not in overlap:
-                overlap[j] = _volume(_clip(b, self.boxes[j]))
+                overlap[j] = _volume(box_intersection(b, self.boxes[j]))
             return overlap[j]
 
         cover = list(forced)
@@ -518,7 +473,7 @@ class ListAnalysis:
             cover.append(max(_bits(self.matching(point) & earlier), key=lambda j: (ov(j), -j)))
         for j in sorted((x for x in cover if x not in forced), key=lambda j: (ov(j), -j)):
             rest = [x for x in cover if x != j]
-            part = _clip(b, self.boxes[j])
+            part = box_intersection(b, self.boxes[j])
             if rest and self._split(part, rest, first_match=False)[0].find(lambda m: m[0] == 0) is None:
                 cover = rest
         _ = acc
@@ -533,7 +488,7 @@ class ListAnalysis:
             return None
         # Cheap first: aim at each opposite rule in turn, avoiding the earlier rules before it.
         for j in opposite[:4]:
-            within = _clip(b, self.boxes[j])
+            within = box_intersection(b, self.boxes[j])
             before = sum(1 << k for k in elist if k < j)
             point = self._escape(i, before, within)  # type: ignore[arg-type]
             if point is not None:
@@ -556,7 +511,7 @@ class ListAnalysis:
         flist = _bits(later)
         # Cheap first: aim at a few later rules of the other action, avoiding every rule before each.
         for j in [j for j in flist if self.access[j] is not acc][:4]:
-            within = _clip(b, self.boxes[j])
+            within = box_intersection(b, self.boxes[j])
             point = self._escape(i, earlier | (later & ((1 << j) - 1)), within)  # type: ignore[arg-type]
             if point is not None:
                 return point, j
@@ -588,7 +543,7 @@ class ListAnalysis:
         if info and not redundant:
             for j in elist:
                 if self.access[j] is not acc:
-                    (generalizes if _subset(self.boxes[j], b) else correlated).append(j)
+                    (generalizes if box_subset(self.boxes[j], b) else correlated).append(j)
         return RuleFacts(i, live=live, live_next=nxt, redundant=redundant, takeover=takeover,
                          correlated=tuple(correlated), generalizes=tuple(generalizes))
 
@@ -896,7 +851,7 @@ class CrossLayer:
             layers, pos = ctx.layers, ctx.pos
             mine = layers[pos]
             e = next(k for k, entry in enumerate(mine.rules) if entry.rule is not None and entry.rule.name == name)
-            u: Box = _clip(mine.rules[e].box, ctx.universe)  # type: ignore
+            u: Box = box_intersection(mine.rules[e].box, ctx.universe)  # type: ignore
             if any(not x for x in u):
                 continue
             meet = []

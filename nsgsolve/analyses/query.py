@@ -27,7 +27,7 @@ import z3
 from ..addresses import (
     ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, IntervalSet, describe_ips, describe_ports, int_to_ip,
 )
-from ..encode import Encoding, PolicySolver, box_meets
+from ..encode import Encoding, PolicySolver
 from ..endpoints import (
     Side, Traffic, candidates, endpoint_notes, internet_hosts, resolve_traffic, service_term, side_term, traffic_region,
 )
@@ -35,7 +35,8 @@ from ..errors import DiagnosticBag, InputError
 from ..evaluate import Evaluator, FlowResult, Packet
 from ..model import Access, Direction, Query
 from ..regions import (
-    ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, describe_protocols, merge_cells,
+    ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, box_meets, box_subset, describe_protocols,
+    merge_cells,
 )
 from ..resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
 from ..z3util import mk_and, mk_not, mk_or
@@ -546,7 +547,7 @@ def allowed_boxes(lists: Sequence[Sequence[Box]], accesses: Sequence[Sequence[Ac
                 continue
             kb.append(b)
             ka.append(a)
-            if all(universe[d].issubset(b[d]) for d in range(5)):
+            if box_subset(universe, b):
                 break
         if ka and all(a is Access.ALLOW for a in ka) and len(ka) == 1:
             continue  # one rule allowing all of the universe: this list allows everything here
