@@ -175,6 +175,51 @@ nsg n {
     assert "B" not in found  # without B, AllowVnetInBound would allow 10.0.2.x on 3389
 
 
+def test_the_only_rule_naming_a_platform_tag_is_never_called_removable():
+    # Naming AzurePlatformDNS / AzurePlatformIMDS anywhere in an NSG makes it filter that platform traffic
+    # (semantics.md), so these rules matter although NoHost / an impossible ICMP port decide their packets.
+    text = HEAD + """
+nsg n {
+  outbound {
+    100 deny NoHost any from any to 168.63.129.16
+    110 deny DnsTag udp from any to AzurePlatformDNS port 53
+    120 deny ImdsTag icmp from any to AzurePlatformIMDS port 1
+  }
+}"""
+    rp = resolved(text)
+    found = by_rule(lint(rp))
+    assert "DnsTag" not in found
+    (f,) = found["ImdsTag"]
+    assert f.code == "NSG003" and "fix the rule rather than delete it" in f.message
+    # And the reason it matters: without DnsTag, DNS to the host would pass n.
+    ev = Evaluator(rp, {})
+    dns = Packet(17, ip_to_int("10.0.1.4"), 49152, ip_to_int("168.63.129.16"), 53)
+    assert not ev.evaluate(dns).allowed
+    assert Evaluator(resolved(text.replace("    110 deny DnsTag udp from any to AzurePlatformDNS port 53\n", "")),
+                     {}).evaluate(dns).allowed
+    # A second rule naming the tag makes each one removable again.
+    found = by_rule(lint(resolved(text.replace("    100 deny NoHost any from any to 168.63.129.16",
+                                               "    100 deny NoHost any from any to AzurePlatformDNS"))))
+    assert [f.code for f in found["DnsTag"]] == ["NSG001"]
+
+
+def test_a_rule_removable_in_one_vnet_only_is_not_called_removable():
+    # n is attached in a and b; 20.1.0.0/16 is b's on-premises space, so only in b does
+    # AllowVnetInBound allow what R allows.
+    rp = resolved("""
+vnet a 10.0.0.0/16 { subnet s 10.0.1.0/24 nsg n }
+vnet b 10.1.0.0/16 { subnet s 10.1.1.0/24 nsg n
+  onprem 20.1.0.0/16 }
+nic na in a/s ip 10.0.1.4
+nic nb in b/s ip 10.1.1.4
+nsg n { inbound { 100 allow R tcp from 20.1.0.0/16 to VirtualNetwork port 22 } }
+""")
+    (f,) = lint(rp)
+    assert f.code == "NSG002" and f.vnets == ("b",)
+    assert f.message.endswith("but only when evaluated in VNet b: in a the rule decides traffic, so keep it")
+    assert f.to_dict()["vnets"] == ["b"]
+
+
 # ---------------------------------------------------------------- unmatchable
 
 
@@ -418,7 +463,7 @@ def test_cli_text_json_rule_and_exit_status(tmp_path: Path):
     status, out, _ = cli("lint", str(pol), "--json")
     (d,) = json.loads(out)
     assert status == 1
-    assert list(d) == ["code", "severity", "nsg", "direction", "rule", "line", "covered_by", "witness", "message"]
+    assert list(d) == ["code", "severity", "nsg", "direction", "rule", "line", "covered_by", "witness", "message", "vnets"]
     assert (d["code"], d["severity"], d["nsg"], d["direction"], d["rule"], d["line"]) == \
         ("NSG001", "error", "n", "Inbound", "C", 12)
     assert [c["rule"] for c in d["covered_by"]] == ["A", "B"]
@@ -562,8 +607,8 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
                 if key is None or (f.direction is OUT and platform_bypass(p) is not None):
                     continue
                 info = rp.ipcs[key]
-                if f.nsg not in (info.subnet_nsg, info.nic_nsg):
-                    continue
+                if f.nsg not in (info.subnet_nsg, info.nic_nsg) or (f.vnets and info.vnet not in f.vnets):
+                    continue  # (a finding that holds in some VNets says which: nothing is claimed elsewhere)
                 rules = rp.nsg(f.nsg, info.vnet).rules(f.direction)
                 src_dyn = sd if f.direction is IN else (key if rp.ipcs[key].ip is None else None)
                 dst_dyn = (key if rp.ipcs[key].ip is None else None) if f.direction is IN else dd

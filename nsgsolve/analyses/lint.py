@@ -192,7 +192,8 @@ class Finding:
         return {"code": self.code, "severity": self.severity, "nsg": self.nsg, "direction": self.direction.value,
                 "rule": self.rule, "line": self.span.line or None,
                 "covered_by": [c.to_dict() for c in self.covered_by],
-                "witness": self.witness.to_dict() if self.witness else None, "message": self.message}
+                "witness": self.witness.to_dict() if self.witness else None, "message": self.message,
+                "vnets": list(self.vnets) or None}
 
 
 # ---------------------------------------------------------------- per-field candidate bitsets
@@ -355,6 +356,10 @@ class RuleFacts:
     correlated: tuple[int, ...] = ()
     generalizes: tuple[int, ...] = ()
 
+
+# Ends the message of a rule whose packets all get its own decision earlier (_merge_vnets takes it back
+# when that holds in only some of the NSG's VNets).
+REMOVABLE = ", so it can be removed"
 
 ESCAPE_SAMPLES = 48
 SUBSUME_AGAINST = 64  # rules with the largest overlap that every other candidate is checked against
@@ -649,9 +654,19 @@ class Linter:
             out.append(Finding(code.code, severity or code.severity, nsg.name, direction, r.name, r.priority,
                                r.access, r.rule.span, tuple(covered), witness, message))
 
+        # The only rule of the NSG naming an AzurePlatform* tag switches the platform bypass off for that
+        # service (semantics.md): removing it lets DNS / IMDS traffic past this NSG, so it is never removable,
+        # whatever its own matches.
+        sole_tags = _sole_platform_tags(nsg, r)
         if f.empty:
-            add(UNMATCHABLE, f"{_subject(r)} can never match: {unmatchable_reason(self.rp, r, la.boxes[i])}")
+            msg = f"{_subject(r)} can never match: {unmatchable_reason(self.rp, r, la.boxes[i])}"
+            if sole_tags:
+                msg += (f"; but it is the only rule of {nsg.name} naming {', '.join(sorted(sole_tags))}, which makes "
+                        f"{nsg.name} filter that platform traffic: fix the rule rather than delete it")
+            add(UNMATCHABLE, msg)
             return out
+        if sole_tags and ((f.shadowed and f.conflict is None) or (not f.shadowed and f.redundant)):
+            return out  # not removable, and nothing else is wrong with it
         if f.shadowed:
             cover = [_ref(rules[j]) for j in f.cover]
             msg = f"{_subject(r)} is fully shadowed by {_names(cover)}"
@@ -662,7 +677,7 @@ class Linter:
                         f"({rules[j].access.value}), e.g. {w}")
                 add(SHADOWED, msg, cover, w, "error")
             else:
-                msg += f"; every packet it matches gets its own decision ({r.access.value}), so it can be removed"
+                msg += f"; every packet it matches gets its own decision ({r.access.value}){REMOVABLE}"
                 add(SHADOWED, msg, cover, None, "warning")
             return out
         assert f.live is not None
@@ -738,6 +753,10 @@ class Linter:
                     found = self.rule_findings(nsg, direction, la, i)
                     if found:
                         text = "; ".join(f.message for f in found)
+                    elif _sole_platform_tags(nsg, r):
+                        tags = ", ".join(sorted(_sole_platform_tags(nsg, r)))
+                        text = (f"{_subject(r)} is the only rule of {name} naming {tags}: it makes {name} filter "
+                                f"that platform traffic, which otherwise bypasses the NSG, so it cannot be removed")
                     else:
                         f = self.facts(la, i)
                         assert f.live is not None and f.live_next is not None
@@ -934,6 +953,29 @@ class CrossLayer:
         return DeadAcrossLayers(nics, list(deniers.values()), point, src_dyn, dst_dyn, denied_by)
 
 
+def _rule_platform_tags(rule) -> set[str]:
+    from ..resolve import PLATFORM_TAGS
+    from ..servicetags import canonical_builtin
+
+    out = set()
+    for side in (rule.source, rule.destination):
+        if isinstance(side, TagSide):
+            canon = (canonical_builtin(side.tag.name) or side.tag.name).lower()
+            out.update(t for t in PLATFORM_TAGS if t.lower() == canon)
+    return out
+
+
+def _sole_platform_tags(nsg: ResolvedNsg, r: ResolvedRule) -> set[str]:
+    """The AzurePlatform* tags that ``r`` alone names in its NSG (either direction)."""
+    mine = _rule_platform_tags(r.rule)
+    if not mine:
+        return set()
+    for other in nsg.inbound + nsg.outbound:
+        if other.rule is not r.rule:
+            mine -= _rule_platform_tags(other.rule)
+    return mine
+
+
 def _first(m: int) -> int:
     return (m & -m).bit_length() - 1
 
@@ -963,10 +1005,15 @@ def _merge_vnets(vnets: list[str], per_vnet: list[list[Finding]]) -> list[Findin
     for key in order:
         f, where = seen[key]
         if len(where) < len(vnets):
-            rest = [v for v in vnets if v not in where]
+            rest = ", ".join(v for v in vnets if v not in where)
+            if f.code in (REDUNDANT.code, UNMATCHABLE.code) or f.message.endswith(REMOVABLE):
+                # Removing the rule would change decisions in the other VNets: never advise it.
+                text = (f"{f.message.removesuffix(REMOVABLE)}, but only when evaluated in VNet {', '.join(where)}: "
+                        f"in {rest} the rule decides traffic, so keep it")
+            else:
+                text = f"{f.message} (when evaluated in VNet {', '.join(where)}; not in {rest})"
             f = Finding(f.code, f.severity, f.nsg, f.direction, f.rule, f.priority, f.access, f.span, f.covered_by,
-                        f.witness, f"{f.message} (when evaluated in VNet {', '.join(where)}; not in "
-                                   f"{', '.join(rest)})", tuple(where))
+                        f.witness, text, tuple(where))
         out.append(f)
     return out
 
