@@ -15,7 +15,7 @@ from typing import Iterable
 
 from .errors import Diagnostic, DiagnosticBag, did_you_mean
 from .model import (
-    AddrItem, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr, Nsg,
+    AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr, Nsg,
     Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, SubnetAddr,
     SubnetRef, TagSide, VnetAddr,
 )
@@ -74,6 +74,8 @@ class _Validator:
             self.nsg(nsg)
         for q in self.p.queries:
             self.query(q)
+        for a in self.p.assertions:
+            self.assertion(a)
 
     # ------------------------------------------------------------ names
 
@@ -381,6 +383,16 @@ class _Validator:
         for ep in (*q.sources, *q.destinations):
             self.endpoint(ep)
         self.ports(q.ports)
+
+    def assertion(self, a: Assertion) -> None:
+        """An assertion's traffic and except clauses get a query's checks: Z3 keeps ports in 16 bits, so an
+        unchecked ``port 70000`` would silently stand for port 4464."""
+        if a.traffic is not None:
+            self.query(a.traffic)
+        for e in a.excepts:
+            for ep in (*(e.sources or ()), *(e.destinations or ())):
+                self.endpoint(ep)
+            self.ports(e.ports)
 
     def endpoint(self, ep: Endpoint) -> None:
         if isinstance(ep, AsgSide):

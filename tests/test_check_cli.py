@@ -200,3 +200,14 @@ def test_help_has_examples(capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and "--format sarif" in text and "exit status" in text
+
+
+@pytest.mark.parametrize("body, says", [
+    ('assert no Internet -> web1 tcp except port 70000\n', "port 70000 is outside 0-65535"),
+    ('assert no Internet -> web1 port 99999\n', "port 99999 is outside 0-65535"),
+    ('assert only Internet -> web1 port 444-443 tcp\n', "port range 444-443 is reversed"),
+])
+def test_assertion_ports_are_validated_like_a_rules(tmp_path, body, says):
+    # Z3 ports are 16-bit: an unchecked 70000 wrapped to 4464, so `except port 70000` excepted port 4464.
+    code, out, err = cli("check", write(tmp_path, body))
+    assert code == 2 and "E403" in err and says in err, (code, out, err)
