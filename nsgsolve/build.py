@@ -531,6 +531,13 @@ class _Builder:
     # -- statements
     def tag_decl(self, st: Tree) -> TagDecl:
         name, _ = self.name(st.children[0])
+        builtin = canonical_builtin(name)
+        if builtin is not None:
+            self.bag.error("E303", f"{builtin} is a built-in tag: nsgsolve knows its addresses and cannot take "
+                           "them from a declaration", self.span(st),
+                           "VirtualNetwork and Internet follow each VNet and its peerings, AzureLoadBalancer, "
+                           "AzurePlatformDNS and AzurePlatformIMDS are fixed by Azure: remove this declaration, "
+                           "or use 'define network NAME = ...' for your own address list")
         items = []
         for it in self.endpoint_items(st.children[1]):
             if it.kind in ("cidr", "range"):
