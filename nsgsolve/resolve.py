@@ -282,7 +282,8 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
             try:
                 rp.nsg(nsg.name, vnet_name)
             except ResolveError as e:
-                bag.items.extend(e.bag.items)
+                # An NSG attached in several VNets is resolved once per VNet: report each problem once.
+                bag.items.extend(d for d in e.bag.items if d not in bag.items)
     bag.raise_if_errors()
     return rp
 

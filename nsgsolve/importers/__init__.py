@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import InputError
+from ..errors import DiagnosticBag, InputError
 from ..model import Policy, Span
 from . import arm, azcli, jsonpos
-from .convert import PolicyBuilder
+from ..validate import validate_into
+from .convert import PolicyBuilder, symbolic_name
 
 __all__ = ["load_json_policy", "parse_param_assignments", "classify"]
 
@@ -96,6 +97,13 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
                                         Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
                                         did_you_mean(name, sorted(declared)))
     policy = builder.build(", ".join(p for p in texts))
+    # Hold imported policies to the same rules as .nsg files (references, limits, topology), so an
+    # import never writes a file that does not load back, and nothing is answered from an invalid model.
+    bag = DiagnosticBag()
+    validate_into(policy, bag)
+    # --symbolic names ('?expr:...') are undefined on purpose; resolution stops on them (docs/import.md).
+    bag.items = [d for d in bag.items if symbolic_name("") not in d.message]
+    bag.raise_if_errors()
     if placeholders:
         note = (f"names built with {', '.join(sorted(placeholders))} use nsgsolve's placeholders (resource group "
                 f"'resourceGroup', subscription 0000..., hashes), not Azure's values")

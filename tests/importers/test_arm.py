@@ -315,3 +315,21 @@ def test_duplicate_priority_in_one_direction_is_rejected_as_azure_does():
     with pytest.raises(InputError) as e:
         load(t)
     assert [d.code for d in e.value.diagnostics] == ["E613"] and "'a' and 'b'" in e.value.diagnostics[0].message
+
+
+def test_imported_policies_get_the_checks_a_policy_file_gets(tmp_path):
+    # Two NICs on one address, a reserved address, a NIC outside its subnet: a .nsg file stops on each, so
+    # the same estate as a template must too (and `import` must never write a file that does not load).
+    def nic(name, ip):
+        return {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2022-07-01", "name": name,
+                "properties": {"ipConfigurations": [{"name": "i", "properties": {
+                    "privateIPAllocationMethod": "Static", "privateIPAddress": ip,
+                    "subnet": {"id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'hub', 'web')]"}}}]}}
+
+    t = template([VNET, nsg("web-nsg", [rule("r", 100)]), nic("a", "10.0.1.4"), nic("b", "10.0.1.4"),
+                  nic("c", "10.0.1.1"), nic("d", "10.0.9.4")])
+    with pytest.raises(InputError) as e:
+        load(t)
+    codes = sorted(d.code for d in e.value.diagnostics)
+    assert codes == ["E503", "E504", "E505"], e.value.diagnostics
+    assert all(d.span.line > 0 for d in e.value.diagnostics)
