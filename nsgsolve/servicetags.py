@@ -92,18 +92,27 @@ class ServiceTagDb:
         if not isinstance(doc, dict) or not isinstance(doc.get("values"), list):
             raise ValueError(f"{source}: not a ServiceTags file (no top-level 'values' list)")
         tags: dict[str, TagData] = {}
-        for entry in doc["values"]:
+        # Every entry must be understood: a tag whose prefixes were skipped would answer "no match" for
+        # addresses that are in it.
+        for k, entry in enumerate(doc["values"]):
+            where = f"{source}: values[{k}]"
             if not isinstance(entry, dict):
-                continue
+                raise ValueError(f"{where} is not an object")
             name = entry.get("name") or entry.get("id")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"{where} has no 'name'")
             props = entry.get("properties") or {}
-            pfx = props.get("addressPrefixes") or []
-            if not name:
-                continue
+            pfx = props.get("addressPrefixes", []) if isinstance(props, dict) else None
+            if not isinstance(pfx, list) or not all(isinstance(p, str) for p in pfx):
+                raise ValueError(f"{where} (tag {name}): properties.addressPrefixes must be a list of prefix "
+                                 f"strings, not {json.dumps(pfx)[:60]}")
             # IPv6 prefixes are counted, not modelled: no IPv4 packet matches them.
-            v4 = [p for p in pfx if isinstance(p, str) and ":" not in p]
-            v6 = sum(1 for p in pfx if isinstance(p, str) and ":" in p)
-            tags[name] = TagData(name, prefixes(v4), v6, source)
+            v4 = [p for p in pfx if ":" not in p]
+            try:
+                ipv4 = prefixes(v4)
+            except ValueError as e:
+                raise ValueError(f"{where} (tag {name}): {e}") from None
+            tags[name] = TagData(name, ipv4, sum(1 for p in pfx if ":" in p), source)
         change = doc.get("changeNumber")
         desc = f"{source} (changeNumber {change}, {len(tags)} tags)" if change is not None else source
         return cls(tags, desc)
@@ -157,7 +166,13 @@ def default_tag_db(explicit_path: str | None = None) -> ServiceTagDb:
     db = ServiceTagDb()
     cached = cached_file()
     if cached.is_file():
-        db = ServiceTagDb.from_json_file(cached)
+        try:
+            db = ServiceTagDb.from_json_file(cached)
+        except InputError as e:
+            d = e.diagnostics[0]
+            raise InputError.single("E650", f"the cached service tag file is damaged: {d.message}", d.span,
+                                    "run 'nsgsolve tags import ServiceTags_Public_*.json' again, or delete "
+                                    f"{cached}") from None
     if explicit_path:
         db = db.merged(ServiceTagDb.from_json_file(explicit_path))
     return db

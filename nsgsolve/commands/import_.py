@@ -50,7 +50,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                          symbolic=args.symbolic)
     text = print_policy(policy)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            from ..errors import UsageError
+
+            raise UsageError(f"cannot write {args.output}: {e.strerror}",
+                             "give -o a file path in an existing, writable directory") from None
         n_rules = sum(len(n.rules) for n in policy.nsgs)
         print(f"wrote {args.output}: {len(policy.nsgs)} NSGs, {n_rules} rules, {len(policy.vnets)} VNets, "
               f"{len(policy.nics)} NICs, {len(policy.notes)} notes", file=err)

@@ -45,7 +45,11 @@ def _usage(p: argparse.ArgumentParser, err: TextIO) -> int:
 
 
 def run_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    db, target = import_tag_file(args.file)
+    try:
+        db, target = import_tag_file(args.file)
+    except OSError as e:
+        raise UsageError(f"cannot cache the tag file in {cached_file().parent}: {e.strerror}",
+                         "set NSGSOLVE_DATA_DIR (or XDG_DATA_HOME) to a writable directory") from None
     print(f"imported {db.description}; {db.total_ipv6()} IPv6 prefixes counted but not modelled", file=out)
     print(f"cached at {target}; later runs use it without --service-tags", file=out)
     return 0

@@ -77,3 +77,41 @@ def test_tags_commands(tagfile, capsys):
     with pytest.raises(UsageError) as e:
         args.func(args, io.StringIO(), io.StringIO())
     assert "Storage" in e.value.hint
+
+
+@pytest.mark.parametrize("entry, says", [
+    ({"name": "Storage", "properties": {"addressPrefixes": "20.38.96.0/19"}}, "tag Storage): properties.addressPrefixes must be a list"),
+    ({"name": "Storage", "properties": {"addressPrefixes": ["20.38.96.0/33"]}}, "tag Storage)"),
+    ({"properties": {"addressPrefixes": ["20.38.96.0/19"]}}, "values[0] has no 'name'"),
+])
+def test_a_tag_entry_nsgsolve_cannot_read_stops_and_names_the_tag(tmp_path, entry, says):
+    # Skipping an entry would make its addresses match nothing.
+    f = tmp_path / "tags.json"
+    f.write_text(json.dumps({"values": [entry]}))
+    with pytest.raises(InputError) as e:
+        ServiceTagDb.from_json_file(f)
+    assert e.value.diagnostics[0].code == "E650" and says in e.value.diagnostics[0].message
+
+
+def test_a_damaged_cache_says_how_to_repair_it(tagfile):
+    import_tag_file(tagfile)
+    cached_file().write_text("{not json")
+    with pytest.raises(InputError) as e:
+        default_tag_db(None)
+    assert "cached service tag file is damaged" in e.value.diagnostics[0].message
+    assert "nsgsolve tags import" in e.value.diagnostics[0].hint
+
+
+def test_unwritable_places_are_usage_errors_not_tracebacks(tagfile, tmp_path, monkeypatch, capsys):
+    from nsgsolve.cli import run
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("NSGSOLVE_DATA_DIR", str(blocker / "sub"))
+    assert run(["tags", "import", str(tagfile)]) == 2
+    assert "cannot cache the tag file" in capsys.readouterr().err
+    template = tmp_path / "t.json"
+    template.write_text(json.dumps({"$schema": "https://schema.management.azure.com/schemas/2019-04-01/"
+                                               "deploymentTemplate.json#", "resources": []}))
+    assert run(["import", str(template), "-o", str(tmp_path / "no-such-dir" / "x.nsg")]) == 2
+    assert "cannot write" in capsys.readouterr().err
