@@ -78,7 +78,10 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextI
     try:
         return args.func(args, out, err)
     except InputError as e:
-        print(render_all(e.diagnostics), file=err)
+        # A question given on the command line has no file to quote from: quote the argument itself.
+        query = getattr(args, "query", None)
+        sources = {"<query>": query} if isinstance(query, str) else None
+        print(render_all(e.diagnostics, sources), file=err)
         return EXIT_INPUT
     except UsageError as e:
         print(f"nsgsolve {args.command}: error: {e}", file=err)

@@ -478,7 +478,11 @@ def _eof_position(text: str) -> tuple[int, int]:
 def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str = "policy") -> Diagnostic:
     """The diagnostic for ``e``, an error raised by :func:`error_parser` on ``text``."""
     names = _expected_names(e, text, start)
+    if start == "query":
+        names -= {"ASG_LINE", "NSG_LINE"}  # a query is one line: 'asg'/'nsg' are plain keywords there
     expected, keywords = expected_in_words(names)
+    if start == "query":
+        expected = expected.replace("the end of the file", "the end of the query")
     hint = _match_hint(e, start)
     if start == "query" and not hint:
         hint = next(h for lbl, h, _ in MISTAKES if lbl == "query shape").replace("query ", "", 0)

@@ -366,3 +366,12 @@ def test_witnesses_replay_and_exact_sets_match_the_evaluator(case):
             assert f.allowed, p
         if r.verdict is Verdict.NONE:
             assert not f.allowed, p
+
+
+def test_errors_in_a_command_line_query_quote_it_with_a_caret():
+    code, _, err = _run("query", str(ROOT / "examples" / "three-tier.nsg"), "can Internet reach prod/web port 22 tpc")
+    assert code == 2
+    lines = err.splitlines()
+    assert lines[0].startswith("<query>:1:37: error[E101]") and lines[0].endswith("the end of the query")
+    assert lines[1] == "    1 | can Internet reach prod/web port 22 tpc"
+    assert lines[2] == " " * 44 + "^^^" and "did you mean 'tcp'" in err
