@@ -53,7 +53,11 @@ class _LineStartPostLex:
     parser state.
     """
 
-    always_accept = tuple(_LINE_START)
+    # NAME too: Lark's contextual lexer offers a state only the terminals it accepts, so where a keyword is
+    # expected and a name is not, `nope` lexed as the keyword `no` then `pe` (and `allowx` as `allow x`).
+    # With NAME always on offer the longest match wins: `nope` is a NAME, an error there, while `no` is
+    # still the keyword (Lark retypes a NAME spelled like an accepted keyword).
+    always_accept = (*_LINE_START, "NAME")
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         prev_end_line = 0
@@ -143,7 +147,8 @@ def _cache_path(text: str) -> Path | None:
         base = os.path.join(home, ".cache") if home != "~" else ""
     if not base or not os.path.isabs(base):
         return None
-    key = "\0".join((text, repr(sorted(_OPTIONS.items())), lark.__version__, sys.version))
+    key = "\0".join((text, repr(sorted(_OPTIONS.items())), repr(_LineStartPostLex.always_accept), lark.__version__,
+                     sys.version))
     return Path(base) / "nsgsolve" / f"grammar-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lark"
 
 
@@ -295,6 +300,7 @@ TERMINAL_WORDS = {
     "IPV6": "an address",
     "INT": "a number",
     "STRING": 'a "description"',
+    "ASSERT_NAME": "a name with a colon (NAME:)",
     "ASG_LINE": "'asg' (at the start of a line)",
     "NSG_LINE": "'nsg' (at the start of a line)",
     "STAR": "'*'",

@@ -125,6 +125,10 @@ NSG = "nsg n {\n  inbound {\n    "
     ("nic n in s\n", "E102", 1, 11, "end of file", "ip ADDRESS"),
     (NSG + "100 allow x tcp from any to any", "E102", 3, 36, "end of file", "'{' at line 2 column 11"),
     ("asg", "E102", 1, 4, "expected a name", ""),
+    # A keyword glued to more letters is one unknown word, not the keyword and a name.
+    (NSG + "100 allowx x tcp from any to any", "E101", 3, 9, "unexpected 'allowx'", "did you mean 'allow'?"),
+    ("assert nope -> a port 22", "E101", 1, 8, "unexpected 'nope'", "did you mean 'no'?"),
+    ("assert allsrv -> a port 22", "E101", 1, 8, "a name with a colon (NAME:)", ""),
 ])
 def test_syntax_errors(text, code, line, col, message, hint):
     d = err(text)
