@@ -141,6 +141,38 @@ nsg n {
 # ---------------------------------------------------------------- redundancy
 
 
+def assert_possible(w):
+    """A witness is one assignment Azure could make: `verify --assume-ip` replays it."""
+    p, sd, dd = w.packet, w.src_dynamic, w.dst_dynamic
+    if sd is not None and sd == dd:
+        assert p.src == p.dst, w
+    elif sd is not None or dd is not None:
+        assert p.src != p.dst, w
+
+
+def test_witnesses_put_two_dynamic_nics_on_two_addresses(tmp_path):
+    text = """
+vnet v 10.0.0.0/16 { subnet s 10.0.1.0/24 nsg n }
+nic d in v/s ip dynamic
+nic f in v/s ip dynamic
+nic e in v/s ip 10.0.1.10
+nsg n {
+  inbound {
+    120 deny  D9 tcp from f to d
+    130 allow A9 tcp from f to d
+  }
+}"""
+    (f,) = [f for f in lint(resolved(text)) if f.rule == "A9"]
+    assert f.code == "NSG001" and f.witness.src_dynamic.nic == "f" and f.witness.dst_dynamic.nic == "d"
+    assert_possible(f.witness)
+    pol = tmp_path / "d.nsg"
+    pol.write_text(text)
+    assume = [a for k, v in f.witness.assignment.items() for a in ("--assume-ip", f"{k.nic}={int_to_ip(v)}")]
+    code, out, err = cli("verify", str(pol), "--src", "f", "--dst", "d", *assume, "--protocol", "tcp",
+                         "--dport", str(f.witness.packet.dport))
+    assert code == 0 and "D9" in out, err
+
+
 def test_redundant_rule_that_is_not_shadowed():
     # B decides the packets from 203.0.113.0/24 on port 22, but DenyAllInBound would deny them too;
     # A is needed (it allows 443, which the defaults would deny).
@@ -596,6 +628,7 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
         if f.witness is not None:
             vnet = (f.vnets or (rp.attachment_vnets(f.nsg) or [None]))[0]
             assert replay(rp, f, vnet).name == f.witness.decided_by
+            assert_possible(f.witness)
         if f.code == "NSG004":
             if f.witness is not None:
                 assert f.witness.decided_by == f.rule

@@ -39,7 +39,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ..addresses import IntervalSet, int_to_ip, ip_to_int
+from ..addresses import ALL_IPS, MAX_IP, IntervalSet, int_to_ip, ip_to_int
 from ..evaluate import Packet
 from ..model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
 from ..regions import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
@@ -638,9 +638,49 @@ class Linter:
         return IntervalSet(parts), labels
 
     # -- findings
-    def witness(self, point: tuple[int, ...], decided_by: str | None) -> Witness:
+    def witness(self, point: tuple[int, ...], decided_by: str | None, la: ListAnalysis | None = None) -> Witness:
+        if la is not None:
+            point = self.consistent(point, la)
         packet, s, d = self.space.packet(point)
         return Witness(packet, s.dynamic, d.dynamic, decided_by)
+
+    def consistent(self, point: tuple[int, ...], la: ListAnalysis) -> tuple[int, ...]:
+        """``point`` with its two addresses made one possible assignment, when that changes no rule's match.
+
+        The analysed space lets each side's dynamic NIC sit anywhere in its range independently, so a point
+        may put two dynamic NICs on one address, a plain address on a dynamic NIC's, or one NIC at two
+        addresses: sound for findings (they claim some set is empty), but such a witness cannot be replayed
+        (``verify --assume-ip`` refuses it). Moving one side within its segment of the list's field index
+        keeps every rule's match on that field, so the witness still shows what the finding says."""
+        s, d = self.space.decode(point[SRC]), self.space.decode(point[DST])
+
+        def ok(sv: int, dv: int) -> bool:
+            a, b = self.space.decode(sv), self.space.decode(dv)
+            if a.dynamic is not None and a.dynamic == b.dynamic:
+                return a.ip == b.ip
+            return a.ip != b.ip or (a.dynamic is None and b.dynamic is None)
+
+        if ok(point[SRC], point[DST]):
+            return point
+        for field in (DST, SRC):
+            v = point[field]
+            ix = la.index[field]
+            k = ix.seg(v)
+            lo = ix.starts[k]
+            hi = ix.starts[k + 1] - 1 if k + 1 < len(ix.starts) else v
+            kind = self.space.ranges.get(self.space.decode(v).dynamic) if v > MAX_IP else ALL_IPS
+            mine, theirs = (s, d) if field == SRC else (d, s)
+            if mine.dynamic is not None and mine.dynamic == theirs.dynamic:
+                candidates = [v - mine.ip + theirs.ip]  # the same NIC: the other side's address
+            else:
+                candidates = [v + step for n in range(1, 9) for step in (n, -n)]
+            for c in candidates:
+                if lo <= c <= hi and c in kind:
+                    q = list(point)
+                    q[field] = c
+                    if ok(q[SRC], q[DST]):
+                        return tuple(q)
+        return point
 
     def rule_findings(self, nsg: ResolvedNsg, direction: Direction, la: ListAnalysis, i: int) -> list[Finding]:
         """This rule's findings in one VNet's resolution of the NSG."""
@@ -672,7 +712,7 @@ class Linter:
             msg = f"{_subject(r)} is fully shadowed by {_names(cover)}"
             if f.conflict is not None:
                 point, j = f.conflict
-                w = self.witness(point, rules[j].name)
+                w = self.witness(point, rules[j].name, la)
                 msg += (f"; {rules[j].name} gives some of its packets the opposite decision "
                         f"({rules[j].access.value}), e.g. {w}")
                 add(SHADOWED, msg, cover, w, "error")
@@ -681,7 +721,7 @@ class Linter:
                 add(SHADOWED, msg, cover, None, "warning")
             return out
         assert f.live is not None
-        live = self.witness(f.live, r.name)
+        live = self.witness(f.live, r.name, la)
         if f.redundant:
             take = [_ref(rules[j]) for j in f.takeover]
             add(REDUNDANT, f"{_subject(r)} is redundant: the packets it decides (e.g. {live}) would get the same "
@@ -762,7 +802,7 @@ class Linter:
                         assert f.live is not None and f.live_next is not None
                         nxt = rules[f.live_next]
                         text = (f"{_subject(r)} decides traffic in {name} ({direction.value}), e.g. "
-                                f"{self.witness(f.live, r.name)}, which {nxt.name} (priority {nxt.priority}) would "
+                                f"{self.witness(f.live, r.name, la)}, which {nxt.name} (priority {nxt.priority}) would "
                                 f"{'allow' if nxt.access is Access.ALLOW else 'deny'} without it")
                     per_vnet.append((vnet, text))
         if len({t for _, t in per_vnet}) <= 1:
