@@ -160,7 +160,29 @@ def resolve_traffic(rp: ResolvedPolicy, sources: Sequence[Endpoint] | None,
         protocols = IntervalSet([(number, number)])
     else:
         protocols = PORTED if dports is not None else ALL_PROTOCOLS
+    _refuse_shared_addresses(rp, src, dst, span, bag)
     return Traffic(src, dst, protocols, dports if dports is not None else ALL_PORTS, dports is not None)
+
+
+def _refuse_shared_addresses(rp: ResolvedPolicy, src: Side, dst: Side, span: Span, bag: DiagnosticBag) -> None:
+    """E803 when the traffic reaches an address that NICs of several VNets hold (W501). The Z3 encoding and
+    the region engine know a NIC by its address, so they would decide such a packet with one of the NICs'
+    NSGs, possibly the wrong one: refusing is the only safe answer until they carry NIC identity."""
+    if not rp.shared_ips:
+        return
+    hulls = side_hull(rp, src).union(side_hull(rp, dst))
+    hit = sorted(ip for ip in rp.shared_ips if ip in hulls)
+    if not hit:
+        return
+    from .addresses import int_to_ip
+
+    ip = hit[0]
+    held = ", ".join(f"{k} in VNet {rp.ipcs[k].vnet}" for k in rp.shared_ips[ip])
+    more = f" (and {len(hit) - 1} more shared address{'es' if len(hit) > 2 else ''})" if len(hit) > 1 else ""
+    bag.error("E803", f"this traffic includes address {int_to_ip(ip)}, which several NICs hold ({held}){more}; "
+                      "queries and assertions cannot yet tell those NICs apart", span,
+              f"use 'nsgsolve verify' with NIC names for flows to or from them, or leave {int_to_ip(ip)} out "
+              "of the traffic (name other NICs, or narrower addresses)")
 
 
 def endpoint_notes(endpoints: Iterable[Endpoint]) -> list[str]:

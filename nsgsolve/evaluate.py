@@ -172,9 +172,48 @@ class Evaluator:
         for k, ip in self.assignment.items():
             self._by_ip.setdefault(ip, k)
         self._dynamic = {k for k in self.assignment if rp.ipcs[k].ip is None}
+        self._shared = rp.shared_ips
 
-    def endpoint(self, ip: int) -> IpcKey | None:
-        return self._by_ip.get(ip)
+    def endpoint(self, ip: int, peer: IpcKey | None = None) -> IpcKey | None:
+        """The IP configuration at ``ip`` (None: an outside host). An address held by NICs of several
+        VNets (W501) is the one in ``peer``'s VNet or a VNet peered with it, where the packet stays;
+        with no such single NIC the address names no NIC, and guessing could decide the wrong NSGs."""
+        owners = self._shared.get(ip)
+        if owners is None:
+            return self._by_ip.get(ip)
+        rp = self.rp
+        if peer is not None:
+            near = rp.near_vnets(rp.ipcs[peer].vnet)
+            close = [k for k in owners if rp.ipcs[k].vnet in near]
+            if len(close) == 1:
+                return close[0]
+        held = ", ".join(f"{k} in VNet {rp.ipcs[k].vnet}" for k in owners)
+        raise UsageError(f"address {int_to_ip(ip)} belongs to several NICs ({held}), so it does not say which "
+                         "NIC's NSGs apply",
+                         f"name the NIC instead of the address (for example {owners[0]}), or make the other "
+                         "end a NIC of the same VNet or of a peered one")
+
+    def endpoints(self, p: Packet, src: IpcKey | None = None, dst: IpcKey | None = None
+                  ) -> tuple[IpcKey | None, IpcKey | None]:
+        """The IP configurations at the packet's two ends; ``src``/``dst`` when the caller named them (a
+        NIC's name says which NIC even when its address is shared). Raises UsageError for an address
+        shared by NICs of several VNets that the other end does not settle."""
+        for key, ip in ((src, p.src), (dst, p.dst)):
+            if key is not None and self.address(key) != ip:
+                raise ValueError(f"{key} does not hold the address {int_to_ip(ip)}")
+        if src is None and p.src not in self._shared:
+            src = self._by_ip.get(p.src)
+        if dst is None and p.dst not in self._shared:
+            dst = self._by_ip.get(p.dst)
+        if src is None and p.src in self._shared:
+            src = self.endpoint(p.src, dst)
+        if dst is None and p.dst in self._shared:
+            dst = self.endpoint(p.dst, src)
+        return src, dst
+
+    def address(self, key: IpcKey) -> int | None:
+        ip = self.rp.ipcs[key].ip
+        return ip if ip is not None else self.assignment.get(key)
 
     def _decide(self, nsg: ResolvedNsg, direction: Direction, p: Packet, src_dyn, dst_dyn) -> ResolvedRule:
         if not self.fast:
@@ -186,10 +225,11 @@ class Evaluator:
         return TraceStep(layer.nsg.name, layer.attached_to, layer.direction, r.name, r.priority, r.access,
                          r.rule.is_default, r.rule.span)
 
-    def evaluate(self, p: Packet) -> FlowResult:
+    def evaluate(self, p: Packet, src: IpcKey | None = None, dst: IpcKey | None = None) -> FlowResult:
+        """Decide ``p``; ``src``/``dst`` name the IP configurations at its ends when the caller knows them
+        (see :meth:`endpoints`)."""
         rp = self.rp
-        src_key = self.endpoint(p.src)
-        dst_key = self.endpoint(p.dst)
+        src_key, dst_key = self.endpoints(p, src, dst)
         src_dyn = src_key if src_key in self._dynamic else None
         dst_dyn = dst_key if dst_key in self._dynamic else None
         steps: list[TraceStep] = []
@@ -232,10 +272,12 @@ def evaluate(rp: ResolvedPolicy, packet: Packet, assignment: Mapping[IpcKey, int
     return Evaluator(rp, assignment).evaluate(packet)
 
 
-def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, int] | None = None) -> int:
-    """An address from a CLI argument: an IPv4 address or a NIC name (its first IP configuration)."""
+def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, int] | None = None
+                     ) -> tuple[int, IpcKey | None]:
+    """An address from a CLI argument, an IPv4 address or a NIC name (its first IP configuration), with
+    the IP configuration a NIC name chose: its address may be another VNet's NIC's too (W501)."""
     try:
-        return ip_to_int(text)
+        return ip_to_int(text), None
     except ValueError:
         pass
     ipcs = rp.nic_ipcs(text)
@@ -247,8 +289,8 @@ def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, 
                          did_you_mean(text, names) or (f"NICs: {', '.join(names[:10])}" if names else "the policy has no NICs"))
     info = ipcs[0]
     if info.ip is not None:
-        return info.ip
+        return info.ip, info.key
     if assignment and info.key in assignment:
-        return assignment[info.key]
+        return assignment[info.key], info.key
     raise UsageError(f"NIC '{text}' has a dynamic IP, so it has no address to verify against",
                      f"pin one with --assume-ip {text}=ADDRESS (a usable address of subnet {info.subnet_label})")

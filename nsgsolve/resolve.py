@@ -165,6 +165,7 @@ class ResolvedPolicy:
     vnet_spaces: dict[str, IntervalSet]
     virtual_network_tag: dict[str, IntervalSet]
     smtp_blocked: bool
+    peers: dict[str, frozenset[str]] = field(default_factory=dict)  # VNet -> VNets peered with it
     _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
     _internet_cache: dict[str | None, IntervalSet] = field(default_factory=dict)
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
@@ -172,6 +173,20 @@ class ResolvedPolicy:
     @cached_property
     def static_ip_index(self) -> dict[int, IpcKey]:
         return {i.ip: k for k, i in self.ipcs.items() if i.ip is not None}
+
+    @cached_property
+    def shared_ips(self) -> dict[int, tuple[IpcKey, ...]]:
+        """Static addresses held by several IP configurations (in different VNets: W501). Azure allows it
+        for VNets that are not peered, so an address alone does not name a NIC there."""
+        owners: dict[int, list[IpcKey]] = {}
+        for k, i in self.ipcs.items():
+            if i.ip is not None:
+                owners.setdefault(i.ip, []).append(k)
+        return {ip: tuple(ks) for ip, ks in owners.items() if len(ks) > 1}
+
+    def near_vnets(self, vnet: str) -> frozenset[str]:
+        """The VNets a NIC of ``vnet`` reaches by private address: its own and the peered ones."""
+        return self.peers.get(vnet, frozenset()) | {vnet}
 
     @cached_property
     def dynamic_ipcs(self) -> tuple[IpcKey, ...]:
@@ -275,7 +290,8 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
             )
     bag.raise_if_errors()
     rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
-                        (policy.subscription or DEFAULT_SUBSCRIPTION).blocks_smtp)
+                        (policy.subscription or DEFAULT_SUBSCRIPTION).blocks_smtp,
+                        {v: frozenset(ps) for v, ps in peers.items()})
     # Resolve every NSG where it is evaluated now, collecting all unknown-tag errors in one run.
     for nsg in policy.nsgs:
         for vnet_name in rp.attachment_vnets(nsg.name) or [None]:

@@ -654,8 +654,9 @@ class _Replayer:
     def __init__(self, rp: ResolvedPolicy):
         self.rp = rp
 
-    def evaluate(self, p: Packet, assignment: Mapping[IpcKey, int]) -> FlowResult:
-        return Evaluator(self.rp, assignment).evaluate(p)
+    def evaluate(self, p: Packet, assignment: Mapping[IpcKey, int], src: IpcKey | None = None,
+                 dst: IpcKey | None = None) -> FlowResult:
+        return Evaluator(self.rp, assignment).evaluate(p, src, dst)
 
 
 def _pick(s: IntervalSet, preferred: Iterable[int]) -> int:
@@ -795,8 +796,9 @@ def _region(kind: str, box: Box, s: _End, d: _End, replay_old: _Replayer, replay
         assignment[s.key] = w.src
     if d.key is not None and d.dynamic:
         assignment[d.key] = w.dst
-    r_old = replay_old.evaluate(w, assignment)
-    r_new = replay_new.evaluate(w, assignment)
+    # The pair names its NICs: an address NICs of two VNets share (W501) does not say which one.
+    r_old = replay_old.evaluate(w, assignment, s.key, d.key)
+    r_new = replay_new.evaluate(w, assignment, s.key, d.key)
     want = (Access.DENY, Access.ALLOW) if kind == OPENED else (Access.ALLOW, Access.DENY)
     if (r_old.decision, r_new.decision) != want or (r_old.src_endpoint, r_old.dst_endpoint) != (s.key, d.key):
         # The region arithmetic and the reference evaluator disagree: a bug, never a finding.

@@ -94,11 +94,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--dport is required for {args.protocol}")
     if proto not in PORTED_PROTOCOLS and (args.dport is not None or args.sport is not None):
         raise UsageError(f"{args.protocol} has no ports; drop --dport/--sport")
-    src = resolve_endpoint(rp, args.src, assignment)
-    dst = resolve_endpoint(rp, args.dst, assignment)
+    src, src_key = resolve_endpoint(rp, args.src, assignment)
+    dst, dst_key = resolve_endpoint(rp, args.dst, assignment)
     sport = args.sport if args.sport is not None else DEFAULT_SPORT
     result = ev.evaluate(Packet(proto, src, sport if proto in PORTED_PROTOCOLS else None, dst,
-                                args.dport if proto in PORTED_PROTOCOLS else None))
+                                args.dport if proto in PORTED_PROTOCOLS else None), src_key, dst_key)
     if args.json:
         out.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
@@ -136,13 +136,15 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
                                 "the header must name the columns src,dst,protocol,sport,dport")
     col = {h: header.index(h) for h in need}
     errors: list[Diagnostic] = []
-    packets: list[Packet] = []
-    endpoint_cache: dict[str, int] = {}
+    flows: list[tuple[Packet, IpcKey | None, IpcKey | None]] = []
+    endpoint_cache: dict[str, tuple[int, IpcKey | None]] = {}
     for n, row in enumerate(rows[1:], start=2):
         if not row or all(not c.strip() for c in row):
             continue
         try:
-            packets.append(_row_packet(rp, row, col, endpoint_cache, assignment))
+            p, src_key, dst_key = _row_packet(rp, row, col, endpoint_cache, assignment)
+            # Settled per row, so an address several VNets' NICs share is reported with its row.
+            flows.append((p, *ev.endpoints(p, src_key, dst_key)))
         except (ValueError, UsageError, IndexError) as e:
             errors.append(Diagnostic("E603", f"flow row {n}: {e}", Span(path, n, 1),
                                      getattr(e, "hint", "") or "each row is src,dst,protocol,sport,dport, "
@@ -152,16 +154,16 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     write = out.write
     if as_json:
         dumps = json.dumps
-        for p in packets:
-            write(dumps(ev.evaluate(p).to_dict()) + "\n")
+        for p, src_key, dst_key in flows:
+            write(dumps(ev.evaluate(p, src_key, dst_key).to_dict()) + "\n")
     else:
-        for p in packets:
-            write(format_result(rp, ev.evaluate(p)) + "\n")
+        for p, src_key, dst_key in flows:
+            write(format_result(rp, ev.evaluate(p, src_key, dst_key)) + "\n")
     return 0
 
 
-def _row_packet(rp, row, col, cache, assignment) -> Packet:
-    def addr(text: str) -> int:
+def _row_packet(rp, row, col, cache, assignment) -> tuple[Packet, IpcKey | None, IpcKey | None]:
+    def addr(text: str) -> tuple[int, IpcKey | None]:
         text = text.strip()
         if text not in cache:
             cache[text] = resolve_endpoint(rp, text, assignment)
@@ -170,9 +172,9 @@ def _row_packet(rp, row, col, cache, assignment) -> Packet:
     proto = Protocol.parse(row[col["protocol"]]).number
     if proto is None:
         raise ValueError("protocol '*' is not a packet's protocol; use tcp, udp, icmp, esp or ah")
-    src, dst = addr(row[col["src"]]), addr(row[col["dst"]])
+    (src, src_key), (dst, dst_key) = addr(row[col["src"]]), addr(row[col["dst"]])
     if proto not in PORTED_PROTOCOLS:
-        return Packet(proto, src, None, dst, None)
+        return Packet(proto, src, None, dst, None), src_key, dst_key
     sp, dp = row[col["sport"]].strip(), row[col["dport"]].strip()
     sport = int(sp) if sp else DEFAULT_SPORT
     if not dp:
@@ -181,4 +183,4 @@ def _row_packet(rp, row, col, cache, assignment) -> Packet:
     for v in (sport, dport):
         if not 0 <= v <= 65535:
             raise ValueError(f"port {v} is outside 0-65535")
-    return Packet(proto, src, sport, dst, dport)
+    return Packet(proto, src, sport, dst, dport), src_key, dst_key
