@@ -135,7 +135,7 @@ def import_az(doc: Any, filename: str, builder: PolicyBuilder) -> int:
             if names:
                 builder.add_peering(names[0], obj, path, span)
         elif kind == NIC_TYPE:
-            builder.add_nic(str(name), obj, path, span)
+            builder.add_nic(str(name), obj, path, span, live=True)
         elif kind == ASG_TYPE:
             builder.add_asg(str(name), span)
         else:

@@ -597,7 +597,10 @@ class PolicyBuilder:
                        f"address space belongs to {vnet}'s VirtualNetwork tag", span,
                        "import the peered VNet too (its template or 'az network vnet list' output)")
 
-    def add_nic(self, name: str, obj: dict, path: str, span: Span) -> None:
+    def add_nic(self, name: str, obj: dict, path: str, span: Span, live: bool = False) -> None:
+        """``live``: the object describes a deployed NIC (az CLI / REST), whose ``privateIPAddress`` is the
+        address Azure assigned even when the allocation method is Dynamic; in a template a dynamic
+        configuration has no address until deployment."""
         props, sub = props_of(obj)
         ppath = path + sub
         nsg = self._nsg_ref(props, ppath, span)
@@ -646,7 +649,7 @@ class PolicyBuilder:
                     return
                 self.note(f"NIC {name}: private IP of {get(ipc, 'name')} is not known offline ({u.expr}); "  # type: ignore[union-attr]
                           f"modelled as dynamic (any usable address of its subnet)")
-            elif isinstance(addr, str) and addr and (method is None or str(method).lower() == "static"):
+            elif isinstance(addr, str) and addr and (method is None or str(method).lower() == "static" or live):
                 try:
                     ip = int(ipaddress.IPv4Address(addr.strip()))
                 except ValueError:

@@ -68,8 +68,8 @@ def test_several_az_files_make_one_policy_with_associations_from_either_side():
     web = p.vnet("hub").subnets[0]
     assert web.nsg.name == "web-nsg"  # the association is written on the NSG side (its 'subnets')
     nic = p.nic("web1")
-    # Dynamic allocation: az prints the address Azure chose, but it may change, so it is not pinned.
-    assert nic.ip_configs[0].ip is None and nic.ip_configs[0].asgs[0].name == "app-asg"
+    # Dynamic allocation: az prints the address Azure assigned, which is the NIC's until it is deleted.
+    assert nic.ip_configs[0].ip == ip_to_int("10.0.1.4") and nic.ip_configs[0].asgs[0].name == "app-asg"
     # The peered VNet is not in the inputs; az printed its address space, which joins the VirtualNetwork tag.
     assert [(c.network, c.length) for c in p.vnet("hub").onprem] == [(ip_to_int("10.9.0.0"), 16)]
 
@@ -115,3 +115,37 @@ def test_unrecognised_json_is_a_precise_error():
 def test_same_nsg_in_two_exports_is_merged():
     p = load(files(a=FLAT_NSG_LIST, b=FLAT_NSG_LIST))
     assert len(p.nsgs) == 1 and len(p.nsgs[0].rules) == 2
+
+
+def test_live_dynamic_address_is_the_nics_address_for_verify(tmp_path):
+    """az output of a NIC with a Dynamic allocation: the reported address is where its NSGs apply (it was
+    thrown away, and verify said no NSG is on the path)."""
+    import io
+
+    from nsgsolve.cli import run
+
+    nsg = {**FLAT_NSG_LIST[0], "securityRules": [
+        {"name": "no-ssh", "protocol": "Tcp", "access": "Deny", "direction": "Inbound", "priority": 100,
+         "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "*",
+         "destinationPortRange": "22"}]}
+    path = tmp_path / "az.json"
+    path.write_text(json.dumps([nsg] + VNET_LIST + NIC_LIST))
+    out, err = io.StringIO(), io.StringIO()
+    status = run(["verify", str(path), "--src", "10.9.0.1", "--dst", "10.0.1.4", "--protocol", "tcp",
+                  "--dport", "22"], out, err)
+    assert status == 0, err.getvalue()
+    assert out.getvalue().startswith("DENY") and "(nic web1)" in out.getvalue()
+    assert "Deny by no-ssh" in out.getvalue()
+
+
+def test_template_dynamic_address_stays_dynamic():
+    from fixtures_arm import template
+
+    nic = {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2023-09-01", "name": "web1",
+           "properties": {"ipConfigurations": [{"name": "c", "properties": {
+               "privateIPAllocationMethod": "Dynamic", "privateIPAddress": "10.0.1.4",
+               "subnet": {"id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'hub', 'web')]"}}}]}}
+    vnet = {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-09-01", "name": "hub",
+            "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                           "subnets": [{"name": "web", "properties": {"addressPrefix": "10.0.1.0/24"}}]}}
+    assert load(template([vnet, nic])).nic("web1").ip_configs[0].ip is None
