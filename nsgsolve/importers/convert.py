@@ -516,17 +516,20 @@ class PolicyBuilder:
                 if isinstance(nsg, dict) and name_from_id(get(nsg, "id"), NSG_TYPE) else ""
             self.note(f"subnet {vnet}/{name} belongs to VNet {vnet}, which is not in the inputs; not modelled{also}")
             return
-        prefixes: list[Any] = []
+        prefixes: list[tuple[Any, Span, str]] = []  # (value, where it is written, its path)
         for f in ("addressPrefix", "addressPrefixes"):
+            k = key_of(props, f)
             v = get(props, f)
-            if not self.known(v, f"{ppath}.{f}", span_in(props, key_of(props, f), span)):
+            vspan = span_in(props, k, span)
+            if not self.known(v, f"{ppath}.{f}", vspan):
                 return
-            if v:
-                prefixes += v if isinstance(v, list) else [v]
-        v4 = []
-        for i, t in enumerate(prefixes):
-            c = self._vnet_prefix(t, span_in(props, key_of(props, "addressPrefix"), span), f"{ppath}.addressPrefix",
-                                  f"subnet {vnet}/{name}")
+            if isinstance(v, list):
+                prefixes += [(t, span_in(v, i, vspan), f"{ppath}.{k}[{i}]") for i, t in enumerate(v)]
+            elif v:
+                prefixes.append((v, vspan, f"{ppath}.{k}"))
+        v4: list[Cidr] = []
+        for t, tspan, tpath in prefixes:
+            c = self._vnet_prefix(t, tspan, tpath, f"subnet {vnet}/{name}")
             if c is not None and c not in v4:
                 v4.append(c)
         if not v4:
@@ -535,8 +538,14 @@ class PolicyBuilder:
             self.bag.error("E619", f"{ppath}: subnet {vnet}/{name} has no addressPrefix", span)
             return
         if len(v4) > 1:
-            self.note(f"subnet {vnet}/{name}: only its first IPv4 prefix {_cidr_text(v4[0])} is modelled "
-                      f"(dynamic addresses are drawn from it); also has {', '.join(_cidr_text(c) for c in v4[1:])}")
+            # The model has one prefix per subnet; keeping only the first would misplace NICs and dynamic
+            # addresses of the others, so analyses could decide with the wrong subnet.
+            self.bag.error("E625", f"{ppath}: subnet {vnet}/{name} has several IPv4 address prefixes "
+                                   f"({', '.join(_cidr_text(c) for c in v4)}); nsgsolve does not support "
+                                   "subnets with several prefixes yet", v4[1].span,
+                           "import a version of the subnet with one prefix (edit a copy of the input), or leave "
+                           "the VNet out of the inputs to analyse its NSGs unattached")
+            return
         nsg = self._nsg_ref(props, ppath, span)
         if nsg is False:
             return

@@ -149,3 +149,24 @@ def test_template_dynamic_address_stays_dynamic():
             "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
                            "subnets": [{"name": "web", "properties": {"addressPrefix": "10.0.1.0/24"}}]}}
     assert load(template([vnet, nic])).nic("web1").ip_configs[0].ip is None
+
+
+def _vnet_with_prefixes(prefixes):
+    return [{**VNET_LIST[0], "subnets": [{**VNET_LIST[0]["subnets"][0], "addressPrefix": None,
+                                          "addressPrefixes": prefixes}]}]
+
+
+def test_subnet_with_several_prefixes_is_refused_at_the_second_prefix():
+    text = json.dumps(_vnet_with_prefixes(["10.0.1.0/24", "10.0.2.0/24"]), indent=1)
+    with pytest.raises(InputError) as e:
+        load({"vnets.json": text})
+    d = e.value.diagnostics[0]
+    assert d.code == "E625" and "10.0.1.0/24, 10.0.2.0/24" in d.message and "not support" in d.message
+    line = text.splitlines()[d.span.line - 1]
+    assert line[d.span.column - 1:].startswith('"10.0.2.0/24"')
+
+
+def test_subnet_with_one_prefix_in_a_list_is_that_prefix():
+    p = load(files(vnets=_vnet_with_prefixes(["10.0.1.0/24"])))
+    pfx = p.vnet("hub").subnets[0].prefix
+    assert (pfx.network, pfx.length) == (ip_to_int("10.0.1.0"), 24)
