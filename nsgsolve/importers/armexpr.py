@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..errors import InputError
 from ..model import NOSPAN, Span
 from .jsonpos import JArray, JObject
 
@@ -476,6 +477,18 @@ class Evaluator:
         if isinstance(raw, dict):
             out = JObject(span=getattr(raw, "span", span))
             spans = getattr(raw, "spans", {})
+            copies = raw.get("copy")
+            if isinstance(copies, list) and all(isinstance(c, dict) and "input" in c for c in copies):
+                literal = {k.lower(): k for k in raw if k != "copy"}
+                for c in copies:
+                    cname = c.get("name")
+                    if isinstance(cname, str) and cname.lower() in literal:
+                        # Azure rejects the template; keeping either value would depend on key order.
+                        raise InputError.single(
+                            "E627", f"property '{literal[cname.lower()]}' is given both literally and by a "
+                                    f"property copy loop named '{cname}'; Azure rejects such a template",
+                            getattr(c, "span_of", lambda k: spans.get("copy", span))("name"),
+                            f"keep one: remove the literal '{literal[cname.lower()]}' or the copy loop")
             for k, v in raw.items():
                 if k == "copy" and isinstance(v, list) and all(isinstance(c, dict) and "input" in c for c in v):
                     for c in v:

@@ -167,7 +167,15 @@ class _Reader:
         while True:
             if not text.startswith('"', pos):
                 raise self.fail(pos, "expected a quoted member name")
+            kstart = pos
             key, pos = self.string(pos)
+            if key in out:
+                # json.loads would keep the last silently; ARM rejects a template whose object repeats a
+                # property name, and a value dropped here would change what is analysed.
+                raise InputError.single(
+                    "E626", f"property '{key}' appears twice in one JSON object (first at line "
+                            f"{spans[key].line}); Azure rejects duplicate property names", self.span(kstart, pos),
+                    "keep one of the two: remove or rename the other")
             pos = self.ws(pos)
             if not text.startswith(":", pos):
                 raise self.fail(pos, "expected ':'")

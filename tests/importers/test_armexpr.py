@@ -111,3 +111,19 @@ def test_syntax_errors(bad):
 
 def test_syntax_error_becomes_unknown_when_evaluated():
     assert "cannot parse" in ev().value("[concat('a']", S).reason
+
+
+@pytest.mark.parametrize("order", ["literal first", "copy first"])
+def test_property_both_literal_and_by_copy_loop_is_an_error(order):
+    from nsgsolve.errors import InputError
+
+    literal = '"securityRules": [{"name": "lit"}]'
+    loop = '"copy": [{"name": "securityRules", "count": 1, "input": {"name": "looped"}}]'
+    body = f"{literal},\n {loop}" if order == "literal first" else f"{loop},\n {literal}"
+    text = "{" + body + "}"
+    with pytest.raises(InputError) as e:
+        ev().value(parse(text, "t.json"), S)
+    d = e.value.diagnostics[0]
+    assert d.code == "E627" and "securityRules" in d.message and "both literally and by a property copy loop" in d.message
+    line = text.splitlines()[d.span.line - 1]
+    assert line[d.span.column - 1:].startswith('"securityRules", "count"')

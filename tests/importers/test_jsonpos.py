@@ -45,3 +45,13 @@ def test_invalid_json_names_line_and_column(text, line, col):
     d = e.value.diagnostics[0]
     assert d.code == "E601"
     assert (d.span.file, d.span.line, d.span.column) == ("bad.json", line, col)
+
+
+def test_duplicate_key_is_an_error_at_the_second():
+    text = '{\n  "name": "a",\n  "props": 1,\n  "name": "b"\n}'
+    with pytest.raises(InputError) as e:
+        parse(text, "f.json")
+    d = e.value.diagnostics[0]
+    assert d.code == "E626" and "'name' appears twice" in d.message and "line 2" in d.message
+    assert (d.span.file, d.span.line, d.span.column) == ("f.json", 4, 3)
+    assert parse('{"a": {"x": 1}, "b": {"x": 2}}', "f.json") == {"a": {"x": 1}, "b": {"x": 2}}
