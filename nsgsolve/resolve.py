@@ -340,6 +340,13 @@ class _SideResolver:
         hint = did_you_mean(name, known)
         how = ("declare it in the policy (tag NAME = prefix, ...) or load Microsoft's ServiceTags_Public JSON "
                "with --service-tags FILE (or 'nsgsolve tags import FILE' once)")
+        if name.startswith(SYMBOLIC_PREFIX):
+            # Not a tag at all: a template value 'import --symbolic' left open (importers.convert.symbolic_name).
+            self.bag.error("E301", f"'{name}' has no address data: 'import --symbolic' left this template value "
+                                   f"open ({name[len(SYMBOLIC_PREFIX):]})", span,
+                           "supply the value when importing (--param NAME=VALUE or --params-file FILE), or declare "
+                           f"it in the imported policy: tag `{name}` = PREFIX, ...")
+            return EMPTY
         self.bag.error("E301", f"service tag '{name}' has no address data", span,
                        f"{hint} {how}".strip() if hint else how)
         return EMPTY
@@ -446,6 +453,8 @@ def resolve_ports(rp: ResolvedPolicy, spec: PortSpec, bag: DiagnosticBag) -> Int
     """A port spec (``None`` for ``*``); unknown port defines go to ``bag``."""
     return _SideResolver(rp, None, bag).ports(spec)
 
+
+SYMBOLIC_PREFIX = "?expr:"  # how importers name a value left open by --symbolic
 
 PLATFORM_TAGS = ("AzurePlatformDNS", "AzurePlatformIMDS", "AzurePlatformLKM")
 

@@ -37,7 +37,9 @@ NEEDS: dict[str, tuple[str, dict[str, str], bool]] = {
     "eshop-ilb-ase-prereq.json": ("E610", {"name": "eshop"}, False),
     "github-enterprise.json": ("E610", {"accountPrefix": "ghe"}, False),
     "hdinsight-secure-vnet.json": ("E610", {"clusterName": "hdi"}, False),
-    "machine-learning-end-to-end-secure.json": ("E610", {"prefix": "ml"}, False),
+    # Its rules name regional tags (Storage.<location>): the region is a parameter defaulting to the
+    # resource group's, unknown offline (E628 without it).
+    "machine-learning-end-to-end-secure.json": ("E610", {"prefix": "ml", "location": "eastus"}, False),
     "sas-viya-2021.json": ("E610", {"WebIngressLocation": "203.0.113.0/24", "AdminIngressLocation": "198.51.100.0/24"},
                            False),
     "sqlmi-managed-instance-vnet-nested.json": ("E610", {

@@ -15,6 +15,7 @@ from ..errors import DiagnosticBag, InputError
 from ..model import Policy, Span
 from . import arm, azcli, jsonpos
 from ..validate import validate_into
+from .armexpr import LOCATION, LOCATION_PLACEHOLDER
 from .convert import PolicyBuilder, symbolic_name
 
 __all__ = ["load_json_policy", "parse_param_assignments", "classify"]
@@ -97,6 +98,8 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
                                         Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
                                         did_you_mean(name, sorted(declared)))
     policy = builder.build(", ".join(p for p in texts))
+    if LOCATION_PLACEHOLDER in placeholders:
+        _refuse_located_tags(policy, "location" in declared)
     # Hold imported policies to the same rules as .nsg files (references, limits, topology), so an
     # import never writes a file that does not load back, and nothing is answered from an invalid model.
     bag = DiagnosticBag()
@@ -104,6 +107,9 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     # --symbolic names ('?expr:...') are undefined on purpose; resolution stops on them (docs/import.md).
     bag.items = [d for d in bag.items if symbolic_name("") not in d.message]
     bag.raise_if_errors()
+    # Nearly every template reads its resource group's region for resources' 'location', which nsgsolve
+    # ignores; only a tag named with it matters, and that is E628 above.
+    placeholders.discard(LOCATION_PLACEHOLDER)
     if placeholders:
         note = (f"names built with {', '.join(sorted(placeholders))} use nsgsolve's placeholders (resource group "
                 f"'resourceGroup', subscription 0000..., hashes), not Azure's values")
@@ -111,3 +117,25 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
 
         policy = replace(policy, notes=policy.notes + (note,))
     return policy
+
+
+def _refuse_located_tags(policy, has_location_parameter: bool) -> None:
+    """E628 for a service tag named with the resource group's region (``Storage.[location]``): offline
+    that region is nsgsolve's placeholder, so the tag would be one that does not exist (and E301 would
+    then blame missing tag data)."""
+    from ..model import TagSide
+
+    bag = DiagnosticBag()
+    for nsg in policy.nsgs:
+        for rule in nsg.rules:
+            for side in (rule.source, rule.destination):
+                if isinstance(side, TagSide) and LOCATION in side.tag.name.lower().split("."):
+                    how = ("give the region with --param location=eastus (or in a --params-file)"
+                           if has_location_parameter else
+                           "the template reads resourceGroup().location directly, which nsgsolve cannot know offline: "
+                           "in a copy of the template, add a 'location' parameter (default "
+                           "[resourceGroup().location]) used here, then give --param location=eastus")
+                    bag.error("E628", f"service tag '{side.tag.name}' of rule '{rule.name}' (NSG {nsg.name}) is built "
+                                      f"from nsgsolve's placeholder '{LOCATION}' for resourceGroup().location, "
+                                      "not a real region", side.tag.span, how)
+    bag.raise_if_errors()

@@ -185,6 +185,7 @@ def parse_expression(text: str) -> Any:
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "resourceGroup"
 LOCATION = "location"
+LOCATION_PLACEHOLDER = "resourceGroup().location"
 
 
 class _Fail(Exception):
@@ -550,6 +551,8 @@ class Evaluator:
             if isinstance(target, Unknown):
                 return target
             if isinstance(target, dict):
+                if node.name.lower() == "location" and target.get("type") == "Microsoft.Resources/resourceGroups":
+                    self.placeholders.add(LOCATION_PLACEHOLDER)  # a region in a tag name would be a guess
                 for k, v in target.items():  # ARM property access is case-insensitive
                     if k.lower() == node.name.lower():
                         return v

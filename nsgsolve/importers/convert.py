@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DiagnosticBag
+from ..resolve import SYMBOLIC_PREFIX
 from ..model import (
     Access,
     AddrItem,
@@ -68,7 +69,7 @@ _DEFAULT_NAMES = {r.name.lower() for rules in DEFAULT_RULES.values() for r in ru
 
 def symbolic_name(path: str) -> str:
     """The name a value left open under --symbolic gets (a tag or a port list with no data)."""
-    return "?expr:" + path
+    return SYMBOLIC_PREFIX + path
 
 
 def props_of(obj: dict) -> tuple[dict, str]:

@@ -333,3 +333,42 @@ def test_imported_policies_get_the_checks_a_policy_file_gets(tmp_path):
     codes = sorted(d.code for d in e.value.diagnostics)
     assert codes == ["E503", "E504", "E505"], e.value.diagnostics
     assert all(d.span.line > 0 for d in e.value.diagnostics)
+
+
+def _storage_rule_template(parameters, dst):
+    nsg = {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-09-01", "name": "n",
+           "location": "[resourceGroup().location]",
+           "properties": {"securityRules": [rule("st", 100, direction="Outbound", dst=dst, dport="443")]}}
+    return template([nsg], parameters)
+
+
+def test_tag_named_with_the_resource_group_region_says_it_is_a_placeholder():
+    params = {"location": {"type": "string", "defaultValue": "[resourceGroup().location]"}}
+    text = _storage_rule_template(params, "[concat('Storage.', parameters('location'))]")
+    with pytest.raises(InputError) as e:
+        load(text)
+    d = e.value.diagnostics[0]
+    assert d.code == "E628" and "'Storage.location'" in d.message and "placeholder" in d.message
+    assert "--param location=eastus" in d.hint and d.span.line > 0
+    p = load(text, params={"location": "eastus"})
+    assert p.nsg("n").rules[0].destination.tag.name == "Storage.eastus"
+    # Read directly, the region cannot be overridden: the hint says how to make it a parameter.
+    with pytest.raises(InputError) as e:
+        load(_storage_rule_template({}, "[concat('Storage.', resourceGroup().location)]"))
+    assert e.value.diagnostics[0].code == "E628" and "add a 'location' parameter" in e.value.diagnostics[0].hint
+
+
+def test_resource_location_alone_adds_no_placeholder_note():
+    p = load(_storage_rule_template({}, "Storage"))
+    assert not any("placeholder" in n for n in p.notes)
+
+
+def test_symbolic_value_without_data_says_how_to_supply_it():
+    from nsgsolve.resolve import resolve
+
+    text = _storage_rule_template({"t": {"type": "string"}}, "[parameters('t')]")
+    with pytest.raises(InputError) as e:
+        resolve(load(text, symbolic=True))
+    d = e.value.diagnostics[0]
+    assert d.code == "E301" and "left this template value open" in d.message
+    assert "--param NAME=VALUE" in d.hint and "ServiceTags_Public" not in d.hint
