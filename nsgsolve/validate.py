@@ -287,8 +287,8 @@ class _Validator:
                 else:
                     self.bag.warning("W501", f"address {ip_text} is used in VNet '{prev[1]}' (NIC '{prev[0]}') and "
                                              f"in VNet '{vnet.name}' (NIC '{nic.name}')", ipc.span,
-                                     "legal in Azure, but 'verify --src/--dst ADDRESS' cannot tell them apart: "
-                                     "name the NIC instead")
+                                     "legal in Azure, but the address alone does not say which NIC: name the NIC "
+                                     "in 'verify'; queries and assertions over the address stop with E803")
         self.asg_vnet = {a: v for a, (v, _) in asg_first.items()}
 
     # ------------------------------------------------------------ NSGs and rules
