@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .errors import InputError
+from .errors import Diagnostic, InputError
 from .model import Policy, Span
 
 
@@ -39,8 +39,12 @@ def looks_like_json(text: str) -> bool:
 
 
 def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str] | None = None,
-                params_file: str | Path | None = None, symbolic: bool = False) -> Policy:
-    """Read one policy from one ``.nsg`` file or from one or more JSON files."""
+                params_file: str | Path | None = None, symbolic: bool = False,
+                warnings: list[Diagnostic] | None = None) -> Policy:
+    """Read one policy from one ``.nsg`` file or from one or more JSON files.
+
+    Warnings (W codes) are appended to ``warnings`` when a list is given; they never stop a load.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [str(p) for p in paths]
@@ -48,11 +52,13 @@ def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str]
     json_paths = [p for p in paths if looks_like_json(texts[p])]
     if not json_paths:
         if len(paths) != 1:
-            raise InputError.single("E003", "give one .nsg policy file (use 'include' to split a policy)",
-                                    Span(paths[1], 0, 0))
+            raise InputError.single("E003", f"several .nsg files given ({', '.join(paths)}); a policy is one .nsg file",
+                                    Span(paths[1], 0, 0),
+                                    "put the whole policy in one .nsg file (the language has no 'include'); "
+                                    "only JSON inputs (ARM templates, az exports) may be split over several files")
         from .build import parse_policy
 
-        return parse_policy(texts[paths[0]], paths[0])
+        return parse_policy(texts[paths[0]], paths[0], warnings)
     if len(json_paths) != len(paths):
         other = next(p for p in paths if p not in json_paths)
         raise InputError.single("E003", "cannot mix a .nsg policy file with JSON inputs", Span(other, 0, 0),
@@ -60,4 +66,4 @@ def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str]
     from .importers import load_json_policy
 
     return load_json_policy({p: texts[p] for p in json_paths}, params=params or {}, params_file=params_file,
-                            symbolic=symbolic)
+                            symbolic=symbolic, warnings=warnings)

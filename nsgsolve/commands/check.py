@@ -73,21 +73,17 @@ class _Progress:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .. import __version__
     from ..analyses.contracts import check_policy
-    from ..importers import parse_param_assignments
-    from ..loader import load_policy
     from ..resolve import resolve
-    from .common import tag_db
+    from .common import load_files, tag_db
 
     start = time.perf_counter()
-    params = parse_param_assignments(getattr(args, "param", None))
     db = tag_db(args)
     progress = _Progress(err)
     findings = []
     total = 0
     try:
         for path in args.policy:
-            policy = load_policy(path, params=params, params_file=getattr(args, "params_file", None),
-                                 symbolic=getattr(args, "symbolic", False))
+            policy = load_files(path, args, err)
             n = sum(1 for a in policy.assertions if isinstance(a, Assertion))
             if n == 0:
                 print(f"nsgsolve check: warning: {path} has no assertions", file=err)

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Mapping, Sequence, TextIO
 
+from ..errors import Diagnostic, render_all
 from ..loader import load_policy
+from ..model import Policy
 from ..resolve import ResolvedPolicy, resolve
 from ..servicetags import ServiceTagDb, default_tag_db
 
+POLICY_HELP = ("a .nsg file, or one or more JSON files (ARM template and parameters file, az exports such as "
+               "'az network nsg list' + 'vnet list' + 'nic list') that together make one policy")
+
 
 def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> None:
+    """POLICY: one .nsg file or several JSON files read as one policy.
+
+    With ``multiple`` (``check``), each file is a policy of its own instead.
+    """
     if multiple:
         parser.add_argument("policy", nargs="+", metavar="POLICY",
-                            help="a .nsg file, or ARM template / az export JSON files")
+                            help="policy files, each checked on its own: .nsg files, or ARM template / az export "
+                                 "JSON files")
     else:
-        parser.add_argument("policy", metavar="POLICY", help="a .nsg file, or an ARM template / az export JSON file")
+        parser.add_argument("policy", nargs="+", metavar="POLICY", help=POLICY_HELP)
     parser.add_argument("--service-tags", metavar="FILE",
                         help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
                              "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")
@@ -24,19 +36,40 @@ def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> 
     add_import_args(parser)
 
 
+def policy_label(paths: str | Sequence[str]) -> str:
+    """How messages name a policy given as one file or several."""
+    return paths if isinstance(paths, str) else " ".join(paths)
+
+
 def tag_db(args: argparse.Namespace) -> ServiceTagDb:
     return default_tag_db(getattr(args, "service_tags", None))
 
 
-def load(args: argparse.Namespace):
+def print_warnings(warnings: list[Diagnostic], err: TextIO, sources: Mapping[str, str] | None = None) -> None:
+    """W-code diagnostics go to stderr, rendered like errors; stdout (maybe --json) stays untouched."""
+    if warnings:
+        print(render_all(warnings, sources), file=err)
+
+
+def load_files(paths: str | Path | Sequence[str | Path], args: argparse.Namespace, err: TextIO) -> Policy:
+    """One policy from ``paths`` with the command's import options, its warnings printed to ``err``."""
     from ..importers import parse_param_assignments
 
-    return load_policy(args.policy, params=parse_param_assignments(getattr(args, "param", None)),
-                       params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False))
+    warnings: list[Diagnostic] = []
+    try:
+        return load_policy(paths, params=parse_param_assignments(getattr(args, "param", None)),
+                           params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False),
+                           warnings=warnings)
+    finally:  # a file with errors may have warnings too; they come before its errors
+        print_warnings(warnings, err)
 
 
-def load_and_resolve(args: argparse.Namespace) -> ResolvedPolicy:
-    return resolve(load(args), tag_db(args))
+def load(args: argparse.Namespace, err: TextIO) -> Policy:
+    return load_files(args.policy, args, err)
+
+
+def load_and_resolve(args: argparse.Namespace, err: TextIO) -> ResolvedPolicy:
+    return resolve(load(args, err), tag_db(args))
 
 
 def formatter() -> type[argparse.HelpFormatter]:

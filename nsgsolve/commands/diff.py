@@ -11,12 +11,12 @@ from typing import TextIO
 
 from ..addresses import IntervalSet
 from ..analyses.diff import DiffResult, PairDiff, Region, describe_step, diff_policies
-from ..errors import EXIT_FINDING, EXIT_OK, UsageError
+from ..errors import EXIT_FINDING, EXIT_OK, Diagnostic, UsageError
 from ..evaluate import FlowResult, TraceStep
-from ..loader import load_policy, looks_like_json
+from ..loader import looks_like_json
 from ..model import Policy
 from ..regions import DST, SRC
-from .common import formatter, tag_db
+from .common import formatter, load_files, print_warnings, tag_db
 from .import_ import add_import_args
 
 EPILOG = """examples:
@@ -61,8 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    old = load_version(args.old, args)
-    new = load_version(args.new, args)
+    old = load_version(args.old, args, err)
+    new = load_version(args.new, args, err)
     db = tag_db(args)
     result = diff_policies(old, new, args.sources, args.destinations, tag_db=db)
     if args.json:
@@ -79,24 +79,28 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # ---------------------------------------------------------------- inputs
 
 
-def load_version(spec: str, args: argparse.Namespace) -> Policy:
+def load_version(spec: str, args: argparse.Namespace, err: TextIO) -> Policy:
     """A file path, or ``REV:PATH`` read with ``git show`` when no such file exists."""
     from ..importers import parse_param_assignments
 
-    kw = dict(params=parse_param_assignments(getattr(args, "param", None)),
-              params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False))
     rev, sep, path = spec.partition(":")
     # A path that exists wins; "C:\\x" (a Windows drive) is never a revision.
     if os.path.exists(spec) or not sep or not rev or not path or len(rev) == 1:
-        return load_policy(spec, **kw)
+        return load_files(spec, args, err)
     text = git_show(rev, path, spec)
-    if looks_like_json(text):
-        from ..importers import load_json_policy
+    warnings: list[Diagnostic] = []
+    try:
+        if looks_like_json(text):
+            from ..importers import load_json_policy
 
-        return load_json_policy({spec: text}, **kw)
-    from ..build import parse_policy
+            return load_json_policy({spec: text}, params=parse_param_assignments(getattr(args, "param", None)),
+                                    params_file=getattr(args, "params_file", None),
+                                    symbolic=getattr(args, "symbolic", False), warnings=warnings)
+        from ..build import parse_policy
 
-    return parse_policy(text, spec)
+        return parse_policy(text, spec, warnings)
+    finally:
+        print_warnings(warnings, err, {spec: text})
 
 
 def git_show(rev: str, path: str, spec: str) -> str:

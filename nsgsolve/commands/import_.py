@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from ..loader import load_policy
 from .common import formatter
 
 EPILOG = """examples:
@@ -39,15 +38,14 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..errors import NsgsolveError
-    from ..importers import parse_param_assignments
+    from .common import load_files
 
     try:
         from ..printer import print_policy
     except ImportError:  # the printer lands separately; say so instead of a traceback
         raise NsgsolveError("this build has no policy printer (nsgsolve.printer) yet") from None
 
-    policy = load_policy(args.files, params=parse_param_assignments(args.param), params_file=args.params_file,
-                         symbolic=args.symbolic)
+    policy = load_files(args.files, args, err)
     text = print_policy(policy)
     if args.output:
         try:

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    rp = load_and_resolve(args)
+    rp = load_and_resolve(args, err)
     names = [n.name for n in rp.policy.nsgs]
     if args.nsg is not None and args.nsg not in names:
         raise UsageError(f"no NSG named '{args.nsg}'", did_you_mean(args.nsg, names)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .. import __version__
         from ..reports import Report, render
 
-        report = Report(tuple(report_finding(f) for f in findings), (args.policy,), status, command="lint",
+        report = Report(tuple(report_finding(f) for f in findings), tuple(args.policy), status, command="lint",
                         tool_version=__version__, category="nsgsolve/lint")
         out.write(render(report, fmt))
     return status

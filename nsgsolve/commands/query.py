@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import re
 from typing import TextIO
 
 from ..addresses import int_to_ip
 from ..analyses.query import QueryEngine, QueryResult, Verdict, Witness
 from ..errors import EXIT_OK, EXIT_UNKNOWN, SolverUnknown, UsageError
 from ..resolve import ResolvedPolicy, resolve
-from .common import add_policy_args, formatter, load, tag_db
+from .common import add_policy_args, formatter, load, policy_label, tag_db
 from .verify import format_result
 
 EPILOG = """examples:
@@ -38,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "traffic with its rule trace, and with --exact the whole allowed set.",
                        epilog=EPILOG, formatter_class=formatter())
     add_policy_args(p)
+    # argparse gives every positional argument to POLICY (nargs '+' is greedy, so QUERY stays None);
+    # split_query takes the question back. QUERY is declared for the usage line and the help.
     p.add_argument("query", nargs="?", metavar="QUERY",
                    help='e.g. "can Internet reach WebServers port 22"; omitted: every query in POLICY')
     p.add_argument("--exact", action="store_true", help="also print the complete allowed set as merged boxes")
@@ -48,8 +52,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def split_query(args: argparse.Namespace) -> None:
+    """Move a QUERY given as the last positional argument from ``args.policy`` to ``args.query``.
+
+    The last argument is the question when there is more than one, no file has that name, and it reads
+    like one (starts with 'can' or has spaces); a mistyped file name stays a file and gets E001.
+    """
+    if args.query is not None or len(args.policy) < 2:
+        return
+    last = args.policy[-1]
+    if os.path.exists(last):
+        return
+    if re.match(r"\s*can\b", last, re.IGNORECASE) or any(c.isspace() for c in last.strip()):
+        args.policy, args.query = args.policy[:-1], last
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    policy = load(args)
+    split_query(args)
+    policy = load(args, err)
     rp = resolve(policy, tag_db(args))
     if args.query is not None:
         from ..build import parse_query
@@ -59,7 +79,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         queries = list(policy.queries)
         if not queries:
-            raise UsageError(f"{args.policy} has no query statements and no QUERY was given",
+            raise UsageError(f"{policy_label(args.policy)} has no query statements and no QUERY was given",
                              'give one, e.g. nsgsolve query POLICY "can Internet reach WebServers port 22"')
     engine = QueryEngine(rp, rlimit=args.rlimit)
     if len(queries) == 1 and args.query is not None:

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    rp = load_and_resolve(args)
+    rp = load_and_resolve(args, err)
     if args.json:
         out.write(json.dumps(to_dict(rp), indent=2) + "\n")
     else:

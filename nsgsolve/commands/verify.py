@@ -79,7 +79,7 @@ def parse_assignment(rp: ResolvedPolicy, items: list[str]) -> dict[IpcKey, int]:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    rp = load_and_resolve(args)
+    rp = load_and_resolve(args, err)
     assignment = parse_assignment(rp, args.assume_ip)
     ev = Evaluator(rp, assignment)
     if args.flows:

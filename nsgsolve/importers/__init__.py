@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import DiagnosticBag, InputError
+from ..errors import Diagnostic, DiagnosticBag, InputError
 from ..model import Policy, Span
 from . import arm, azcli, jsonpos
 from ..validate import validate_into
@@ -46,9 +46,11 @@ def parse_param_assignments(items: list[str] | None) -> dict[str, str]:
 
 
 def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None = None,
-                     params_file: str | Path | None = None, symbolic: bool = False) -> Policy:
+                     params_file: str | Path | None = None, symbolic: bool = False,
+                     warnings: list[Diagnostic] | None = None) -> Policy:
     """One policy from JSON inputs (path → text). ``params`` (``--param``) override a parameters file,
-    which overrides template defaults; a parameters file may also be given among the inputs."""
+    which overrides template defaults; a parameters file may also be given among the inputs.
+    Warnings (W codes) are appended to ``warnings`` when a list is given."""
     docs = {p: jsonpos.parse(t, p) for p, t in texts.items()}
     values: dict[str, Any] = {}
     files = [p for p, d in docs.items() if classify(d) == "parameters"]
@@ -106,6 +108,8 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     validate_into(policy, bag)
     # --symbolic names ('?expr:...') are undefined on purpose; resolution stops on them (docs/import.md).
     bag.items = [d for d in bag.items if symbolic_name("") not in d.message]
+    if warnings is not None:
+        warnings.extend(bag.warnings)
     bag.raise_if_errors()
     # Nearly every template reads its resource group's region for resources' 'location', which nsgsolve
     # ignores; only a tag named with it matters, and that is E628 above.
