@@ -199,3 +199,10 @@ def test_w501_from_json_inputs_points_into_the_json(tmp_path):
     status, _, err = cli("show", *paths)
     assert status == 0, err
     assert "warning[W501]" in err and "nics.json:" in err
+
+
+def test_a_policy_that_is_not_utf8_is_e002(tmp_path):
+    p = tmp_path / "utf16.nsg"
+    p.write_bytes(ICMP_WITH_PORTS.encode("utf-16"))
+    status, _, err = cli("show", p)
+    assert status == 2 and f"{p}: error[E002]: {p} is not UTF-8 text" in err and "save the file as UTF-8" in err

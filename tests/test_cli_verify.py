@@ -94,14 +94,40 @@ def test_bad_flow_rows_are_all_reported_with_file_and_line(tmp_path):
                      "203.0.113.7,web1,tcp,1,99999\n")
     status, _, err = cli("verify", WEB, "--flows", str(flows))
     assert status == 2
-    assert f"{flows}:3:1" in err and f"{flows}:4:1" in err and "outside 0-65535" in err
+    assert "error[E903]" in err and "2 errors" in err
+    # The caret is under the cell to blame: the unknown NIC, the port.
+    assert f"{flows}:3:13: error[E903]: flow row 3: dst: 'nope' is neither an IPv4 address nor a NIC" in err
+    assert "    3 | 203.0.113.7,nope,tcp,1,443\n" + " " * 20 + "^^^^\n" in err
+    assert f"{flows}:4:24: error[E903]: flow row 4: dport 99999 is outside 0-65535" in err
+    assert "    4 | 203.0.113.7,web1,tcp,1,99999\n" + " " * 31 + "^^^^^\n" in err
+
+
+def test_bad_flow_cells_name_the_cell(tmp_path):
+    flows = tmp_path / "flows.csv"
+    flows.write_text("src,dst,protocol,sport,dport\n1.2.3.4,web1,tpc,,\n1.2.3.4,web1,tcp,x,1\n1.2.3.4,web1\n"
+                     "1.2.3.4,web1,icmp\n")
+    status, _, err = cli("verify", WEB, "--flows", str(flows))
+    assert status == 2
+    assert f"{flows}:2:14: error[E903]: flow row 2: unknown protocol 'tpc'" in err
+    assert f"{flows}:3:18: error[E903]: flow row 3: sport 'x' is not a port number (0-65535)" in err
+    assert f"{flows}:4:1: error[E903]: flow row 4: 2 cells, the header has 5" in err
+    assert "row 5" not in err  # icmp needs no port cells
+    assert "3 errors" in err
+
+
+def test_empty_flow_file(tmp_path):
+    flows = tmp_path / "flows.csv"
+    flows.write_text("")
+    status, _, err = cli("verify", WEB, "--flows", str(flows))
+    assert status == 2 and f"{flows}:1:1: error[E901]: the flow file is empty" in err
 
 
 def test_bad_flow_header(tmp_path):
     flows = tmp_path / "flows.csv"
     flows.write_text("source,destination\n1.2.3.4,web1\n")
     status, _, err = cli("verify", WEB, "--flows", str(flows))
-    assert status == 2 and "src,dst,protocol,sport,dport" in err
+    assert status == 2 and f"{flows}:1:1: error[E902]: flow file header is 'source,destination'" in err
+    assert "src,dst,protocol,sport,dport" in err
 
 
 def test_policy_errors_are_rendered_not_raised(tmp_path):

@@ -515,10 +515,21 @@ def test_cli_clean_policy_and_usage_errors(tmp_path: Path):
     status, _, err = cli("lint", str(pol), "--nsg", "m")
     assert status == 2 and "no NSG named 'm'" in err
     status, _, err = cli("lint", str(pol), "--rule", "B")
-    assert status == 2 and "no rule named 'B'" in err
+    assert status == 2 and "no rule named 'B'" in err and "hint: rules: A" in err
     bad = tmp_path / "bad.nsg"
     bad.write_text("nsg {")
     assert cli("lint", str(bad))[0] == 2
+
+
+def test_cli_rule_that_is_a_default_rule_says_why_and_lists_the_rules():
+    tier = str(Path(__file__).parent.parent / "examples" / "three-tier.nsg")
+    status, out, err = cli("lint", tier, "--nsg", "web-nsg", "--rule", "DenyAllInBound")
+    assert status == 2 and out == ""
+    assert "'DenyAllInBound' is one of Azure's default rules, which lint does not analyse" in err
+    assert "cannot be removed" in err
+    assert "rules: Allow-App, Allow-Lb-Probe, Allow-SSH, Allow-Web, Deny-Db, Deny-Vnet" in err
+    status, _, err = cli("lint", tier, "--rule", "Allow-Ap")
+    assert status == 2 and "did you mean 'Allow-App'" in err
 
 
 def test_codes_are_documented():

@@ -24,8 +24,8 @@ EPILOG = """findings (docs/lint.md):
 
 examples:
   nsgsolve lint examples/webservers.nsg
-  nsgsolve lint azuredeploy.json --nsg web-nsg --json
-  nsgsolve lint examples/three-tier.nsg --nsg app-nsg --rule AllowHttp     # one rule's status
+  nsgsolve lint azuredeploy.json --nsg web-nsg --json                      # an ARM template (placeholder)
+  nsgsolve lint examples/three-tier.nsg --nsg web-nsg --rule Allow-App     # one rule's status
   nsgsolve lint examples/three-tier.nsg --all                              # with informational findings
   nsgsolve lint examples/three-tier.nsg --format sarif > lint.sarif        # GitHub code scanning
 
@@ -60,9 +60,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.rule is not None:
         holders = [n for n in selected if any(r.name == args.rule for r in rp.policy.nsg(n).rules)]
         if not holders:
-            rules = sorted({r.name for n in selected for r in rp.policy.nsg(n).rules})
-            raise UsageError(f"no rule named '{args.rule}'" + (f" in NSG '{args.nsg}'" if args.nsg else ""),
-                             did_you_mean(args.rule, rules))
+            raise _unknown_rule(args.rule, args.nsg, [r.name for n in selected for r in rp.policy.nsg(n).rules])
         findings = linter.lint(holders, args.rule)
         if args.json:
             out.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
@@ -86,6 +84,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                         tool_version=__version__, category="nsgsolve/lint")
         out.write(render(report, fmt))
     return status
+
+
+def _unknown_rule(name: str, nsg: str | None, rules: list[str]) -> UsageError:
+    """--rule names no rule of the selected NSGs: say why, with the names that could be meant."""
+    from ..model import DEFAULT_RULES
+
+    rules = sorted(set(rules))
+    listed = (f"rules: {', '.join(rules[:20])}{', ...' if len(rules) > 20 else ''}" if rules
+              else "the NSG has no rules of its own" if nsg else "the policy's NSGs have no rules of their own")
+    defaults = {r.name.lower() for rs in DEFAULT_RULES.values() for r in rs}
+    if name.lower() in defaults:
+        # Lint judges the rules a policy could change; Azure's six default rules cannot be removed.
+        return UsageError(f"'{name}' is one of Azure's default rules, which lint does not analyse: they cannot be "
+                          "removed or changed, so a finding about them could not be acted on",
+                          f"lint analyses the rules written in the policy; {listed}")
+    where = f" in NSG '{nsg}'" if nsg else ""
+    return UsageError(f"no rule named '{name}'{where}", did_you_mean(name, rules) or listed)
 
 
 def format_findings(findings: list[Finding], n_nsgs: int) -> str:

@@ -10,6 +10,27 @@ from ..errors import UsageError
 from ..servicetags import BUILTIN_TAGS, CONTEXT_TAGS, canonical_builtin, cached_file, default_tag_db, import_tag_file
 from .common import formatter
 
+# The file names are placeholders: Microsoft publishes ServiceTags_Public_YYYYMMDD.json weekly, and
+# effective.json is what 'az network nic list-effective-nsg' writes for one of your NICs.
+IMPORT_EPILOG = """examples:
+  nsgsolve tags import ServiceTags_Public_20251028.json   # once; later runs need no --service-tags
+
+FILE is Microsoft's ServiceTags_Public JSON (download "Azure IP Ranges and Service Tags - Public Cloud").
+The cache lives in $NSGSOLVE_DATA_DIR, else $XDG_DATA_HOME/nsgsolve, else ~/.local/share/nsgsolve."""
+
+SHOW_EPILOG = """examples:
+  nsgsolve tags show AzureLoadBalancer                    # built in: needs no tag data
+  nsgsolve tags show Storage.WestUS                       # from the cache of 'nsgsolve tags import'
+  nsgsolve tags show storage.westus --all --service-tags ServiceTags_Public_20251028.json
+
+Names are case-insensitive. VirtualNetwork and Internet depend on the VNet: 'nsgsolve show POLICY'
+prints them per VNet."""
+
+COMPARE_EPILOG = """examples:
+  az network nic list-effective-nsg -g RG -n web1-nic > effective.json
+  nsgsolve tags compare effective.json                    # exit 1 when a tag's expansion differs
+  nsgsolve tags compare effective.json --service-tags ServiceTags_Public_20251028.json"""
+
 EPILOG = """examples:
   nsgsolve tags import ServiceTags_Public_20251028.json   # once; later runs need no --service-tags
   nsgsolve tags show Storage.WestUS
@@ -24,15 +45,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Service tag data: Microsoft's weekly ServiceTags_Public JSON.",
                        epilog=EPILOG, formatter_class=formatter())
     tsub = p.add_subparsers(dest="tags_command", metavar="ACTION")
-    imp = tsub.add_parser("import", help="cache a ServiceTags_Public JSON file for later runs")
+    imp = tsub.add_parser("import", help="cache a ServiceTags_Public JSON file for later runs",
+                          description="Cache Microsoft's ServiceTags_Public JSON, so later runs find every tag "
+                                      "without --service-tags.", epilog=IMPORT_EPILOG, formatter_class=formatter())
     imp.add_argument("file", metavar="FILE")
     imp.set_defaults(func=run_import)
-    show = tsub.add_parser("show", help="the prefixes of one tag (case-insensitive)")
+    show = tsub.add_parser("show", help="the prefixes of one tag (case-insensitive)",
+                           description="Print the IPv4 prefixes of one service tag.", epilog=SHOW_EPILOG,
+                           formatter_class=formatter())
     show.add_argument("name", metavar="NAME")
     show.add_argument("--service-tags", metavar="FILE", help="a ServiceTags file to use over the cached one")
     show.add_argument("--all", action="store_true", help="list every prefix, not a summary")
     show.set_defaults(func=run_show)
-    cmp_ = tsub.add_parser("compare", help="compare Azure's tag expansions (effective rules) with nsgsolve's")
+    cmp_ = tsub.add_parser("compare", help="compare Azure's tag expansions (effective rules) with nsgsolve's",
+                           description="Compare the service tag expansions in Azure's effective security rules "
+                                       "with nsgsolve's tag data, tag by tag.", epilog=COMPARE_EPILOG,
+                           formatter_class=formatter())
     cmp_.add_argument("file", metavar="EFFECTIVE.json")
     cmp_.add_argument("--service-tags", metavar="FILE", help="a ServiceTags file to use over the cached one")
     cmp_.set_defaults(func=run_compare)
@@ -70,8 +98,12 @@ def run_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if data is None:
         from ..errors import did_you_mean
 
-        where = db.description or f"no tag data (run 'nsgsolve tags import FILE'; cache: {cached_file()})"
-        raise UsageError(f"no service tag '{args.name}' in {where}", did_you_mean(args.name, db.names()))
+        if not db.description:
+            raise UsageError(f"no service tag data to look up '{args.name}' in: nothing is cached and no "
+                             "--service-tags FILE was given",
+                             "download Microsoft's ServiceTags_Public JSON and run 'nsgsolve tags import FILE' "
+                             f"once (cache: {cached_file()}), or pass --service-tags FILE")
+        raise UsageError(f"no service tag '{args.name}' in {db.description}", did_you_mean(args.name, db.names()))
     cidrs = to_cidrs(data.ipv4)
     print(f"{data.name}: {len(cidrs)} IPv4 prefixes ({data.ipv4.size()} addresses), "
           f"{data.ipv6_count} IPv6 prefixes not modelled; from {data.source}", file=out)

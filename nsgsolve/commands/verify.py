@@ -17,7 +17,11 @@ from .common import add_policy_args, formatter, load_and_resolve
 EPILOG = """examples:
   nsgsolve verify examples/webservers.nsg --src 203.0.113.7 --dst web1 --protocol tcp --dport 443
   nsgsolve verify examples/three-tier.nsg --src web1 --dst db1 --protocol tcp --dport 1433 --json
-  nsgsolve verify examples/webservers.nsg --flows flows.csv --json     # CSV header: src,dst,protocol,sport,dport
+  nsgsolve verify examples/webservers.nsg --flows examples/webservers-flows.csv --json   # JSON Lines
+  nsgsolve verify nsgs.json vnets.json nics.json --src 203.0.113.7 --dst web1 --protocol tcp --dport 22
+
+--flows reads CSV with the header src,dst,protocol,sport,dport (ports empty for icmp/esp/ah).
+Several JSON files (ARM template, az exports) make one POLICY; see docs/import.md.
 
 exit status: 0 when the command ran (whatever the decisions), 2 for invalid input or usage."""
 
@@ -121,18 +125,33 @@ def format_result(rp: ResolvedPolicy, r: FlowResult) -> str:
     return "\n".join(lines)
 
 
+ROW_HINT = ("each row is src,dst,protocol,sport,dport, e.g. 203.0.113.7,web1,tcp,50000,443 "
+            "(ports empty for icmp/esp/ah)")
+
+
+class _BadCell(ValueError):
+    """A flow row's cell that is not what its column needs; ``column`` names the cell for the caret."""
+
+    def __init__(self, message: str, column: str | None, hint: str = ""):
+        super().__init__(message)
+        self.column = column
+        self.hint = hint
+
+
 def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json: bool, out: TextIO) -> int:
     from ..loader import read_text
 
     text = read_text(path)
-    rows = list(csv.reader(text.splitlines()))
+    lines = text.splitlines()
+    rows = list(csv.reader(lines))
     if not rows:
-        raise InputError.single("E601", "the flow file is empty", Span(path, 1, 1),
+        raise InputError.single("E901", "the flow file is empty", Span(path, 1, 1),
                                 "the first line is the header src,dst,protocol,sport,dport")
     header = [h.strip().lower() for h in rows[0]]
     need = ["src", "dst", "protocol", "sport", "dport"]
     if sorted(header) != sorted(need):
-        raise InputError.single("E602", f"flow file header is {','.join(rows[0])!r}", Span(path, 1, 1),
+        raise InputError.single("E902", f"flow file header is {','.join(rows[0])!r}",
+                                Span(path, 1, 1, 1, len(lines[0]) + 1),
                                 "the header must name the columns src,dst,protocol,sport,dport")
     col = {h: header.index(h) for h in need}
     errors: list[Diagnostic] = []
@@ -142,13 +161,19 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
         if not row or all(not c.strip() for c in row):
             continue
         try:
-            p, src_key, dst_key = _row_packet(rp, row, col, endpoint_cache, assignment)
-            # Settled per row, so an address several VNets' NICs share is reported with its row.
-            flows.append((p, *ev.endpoints(p, src_key, dst_key)))
-        except (ValueError, UsageError, IndexError) as e:
-            errors.append(Diagnostic("E603", f"flow row {n}: {e}", Span(path, n, 1),
-                                     getattr(e, "hint", "") or "each row is src,dst,protocol,sport,dport, "
-                                     "e.g. 203.0.113.7,web1,tcp,50000,443 (ports empty for icmp/esp/ah)"))
+            try:
+                p, src_key, dst_key = _row_packet(rp, row, col, endpoint_cache, assignment)
+            except IndexError:  # a short row is fine while the cells its protocol needs are there
+                raise _BadCell(f"{len(row)} cells, the header has {len(header)}", None) from None
+            try:
+                # Settled per row, so an address several VNets' NICs share is reported with its row.
+                flows.append((p, *ev.endpoints(p, src_key, dst_key)))
+            except UsageError as e:
+                raise _BadCell(str(e), None, e.hint) from None
+        except _BadCell as e:
+            errors.append(Diagnostic("E903", f"flow row {n}: {e}",
+                                     _cell_span(path, n, lines[n - 1], row, col.get(e.column or "")),
+                                     e.hint or ROW_HINT))
     if errors:
         raise InputError(errors)
     write = out.write
@@ -162,25 +187,52 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     return 0
 
 
+def _cell_span(path: str, n: int, line: str, row: list[str], index: int | None) -> Span:
+    """The span of cell ``index`` in ``line`` (the whole line when no cell is to blame)."""
+    if index is None:
+        return Span(path, n, 1, n, len(line) + 1)
+    start = 0
+    for i, cell in enumerate(row):
+        # Cells are found left to right, so an empty or repeated cell never matches an earlier one.
+        found = line.find(cell, start)
+        if found < 0:
+            break
+        if i == index:
+            return Span(path, n, found + 1, n, found + 1 + max(len(cell), 1))
+        start = found + len(cell) + 1
+    return Span(path, n, 1, n, len(line) + 1)
+
+
 def _row_packet(rp, row, col, cache, assignment) -> tuple[Packet, IpcKey | None, IpcKey | None]:
-    def addr(text: str) -> tuple[int, IpcKey | None]:
-        text = text.strip()
+    def addr(which: str) -> tuple[int, IpcKey | None]:
+        text = row[col[which]].strip()
         if text not in cache:
-            cache[text] = resolve_endpoint(rp, text, assignment)
+            try:
+                cache[text] = resolve_endpoint(rp, text, assignment)
+            except (UsageError, ValueError) as e:
+                raise _BadCell(f"{which}: {e}", which, getattr(e, "hint", "")) from None
         return cache[text]
 
-    proto = Protocol.parse(row[col["protocol"]]).number
+    def port(which: str, text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise _BadCell(f"{which} '{text}' is not a port number (0-65535)", which) from None
+        if not 0 <= v <= 65535:
+            raise _BadCell(f"{which} {v} is outside 0-65535", which)
+        return v
+
+    try:
+        proto = Protocol.parse(row[col["protocol"]]).number
+    except ValueError as e:
+        raise _BadCell(str(e), "protocol", "protocol is tcp, udp, icmp, esp or ah") from None
     if proto is None:
-        raise ValueError("protocol '*' is not a packet's protocol; use tcp, udp, icmp, esp or ah")
-    (src, src_key), (dst, dst_key) = addr(row[col["src"]]), addr(row[col["dst"]])
+        raise _BadCell("protocol '*' is not a packet's protocol", "protocol", "use tcp, udp, icmp, esp or ah")
+    (src, src_key), (dst, dst_key) = addr("src"), addr("dst")
     if proto not in PORTED_PROTOCOLS:
         return Packet(proto, src, None, dst, None), src_key, dst_key
     sp, dp = row[col["sport"]].strip(), row[col["dport"]].strip()
-    sport = int(sp) if sp else DEFAULT_SPORT
+    sport = port("sport", sp) if sp else DEFAULT_SPORT
     if not dp:
-        raise ValueError("dport is required for tcp and udp")
-    dport = int(dp)
-    for v in (sport, dport):
-        if not 0 <= v <= 65535:
-            raise ValueError(f"port {v} is outside 0-65535")
-    return Packet(proto, src, sport, dst, dport), src_key, dst_key
+        raise _BadCell("dport is required for tcp and udp", "dport")
+    return Packet(proto, src, sport, dst, port("dport", dp)), src_key, dst_key

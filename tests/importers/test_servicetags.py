@@ -1,3 +1,4 @@
+import io
 import json
 
 import pytest
@@ -77,6 +78,17 @@ def test_tags_commands(tagfile, capsys):
     with pytest.raises(UsageError) as e:
         args.func(args, io.StringIO(), io.StringIO())
     assert "Storage" in e.value.hint
+
+
+def test_tags_show_without_any_tag_data_says_there_is_none():
+    from nsgsolve.cli import run
+
+    err = io.StringIO()
+    assert run(["tags", "show", "Storage"], io.StringIO(), err) == 2
+    text = err.getvalue()
+    assert "no service tag data to look up 'Storage' in: nothing is cached and no --service-tags FILE was given" in text
+    assert "in no tag data" not in text
+    assert "nsgsolve tags import FILE" in text
 
 
 @pytest.mark.parametrize("entry, says", [
