@@ -19,10 +19,13 @@ from .verify import format_result
 EPILOG = """examples:
   nsgsolve query examples/webservers.nsg "can Internet reach WebServers port 22"
   nsgsolve query examples/webservers.nsg "can 203.0.113.0/24 reach web1 port 443 tcp" --json
-  nsgsolve query examples/three-tier.nsg "can any reach db-subnet port 1433 tcp" --exact
-  nsgsolve query examples/three-tier.nsg "can web-subnet reach Internet port 25 tcp"
-  nsgsolve query examples/hub-spoke.nsg "can VirtualNetwork reach Storage port 443" --service-tags ServiceTags.json
+  nsgsolve query examples/three-tier.nsg "can any reach prod/db port 1433 tcp" --exact
+  nsgsolve query examples/three-tier.nsg "can prod/web reach Internet port 25 tcp"
+  nsgsolve query examples/hub-spoke.nsg "can spoke-a reach Storage.WestEurope port 443"   # tag declared in the file
   nsgsolve query examples/webservers.nsg          # every `query can ...` statement written in the file
+  nsgsolve query nsgs.json vnets.json nics.json "can Internet reach web1 port 22"   # az exports; QUERY last
+  nsgsolve query POLICY "can web1 reach Storage port 443" --service-tags ServiceTags_Public_YYYYMMDD.json
+      (POLICY and the ServiceTags file are placeholders: the file is Microsoft's weekly download)
 
 A query reads `can SOURCES reach DESTINATIONS [port PORTS] [tcp|udp|icmp|esp|ah]`. Sources and
 destinations: any, a service tag, an ASG, a NIC, a subnet, a VNet, an IP, a CIDR, or a comma list.

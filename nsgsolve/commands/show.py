@@ -15,7 +15,8 @@ from .common import add_policy_args, formatter, load_and_resolve
 EPILOG = """examples:
   nsgsolve show examples/webservers.nsg
   nsgsolve show examples/hub-spoke.nsg --json | jq '.nsgs[].attached_to'
-  nsgsolve show policy.nsg --service-tags ServiceTags_Public_20240101.json
+  nsgsolve show nsgs.json vnets.json nics.json     # az network nsg/vnet/nic list output, one policy
+  nsgsolve show POLICY --service-tags ServiceTags_Public_YYYYMMDD.json   # placeholders: your files
 
 For every NSG: where it is attached, then its rules per direction in evaluation order (priority order,
 Azure's six default rules last). An NSG attached in several VNets is shown once per VNet, because
