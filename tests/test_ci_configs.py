@@ -1,4 +1,4 @@
-"""The CI examples and pre-commit hooks reference real nsgsolve commands with real options.
+"""The CI examples, pre-commit hooks, --help examples and documented commands are real and work.
 
 Every `nsgsolve ...` command line in them is parsed by nsgsolve's own argparse parser (unknown
 subcommands, options or --format values exit with status 2). The YAML is loaded with PyYAML when it is
@@ -105,3 +105,113 @@ def test_a_bad_command_would_be_caught():
     for argv in (["chek", "a.nsg"], ["check", "a.nsg", "--format", "xml"], ["check", "a.nsg", "--no-such-option"]):
         with pytest.raises(SystemExit):
             parser.parse_args(argv)
+
+
+# ---------------------------------------------------------------- --help examples and documented commands
+
+
+def _help_texts() -> dict[str, str]:
+    """Every command's --help, the tags actions' included."""
+    import argparse
+
+    parser = build_parser()
+    texts = {}
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        texts[f"nsgsolve {name} --help"] = p.format_help()
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for action, q in a.choices.items():
+                    texts[f"nsgsolve {name} {action} --help"] = q.format_help()
+    return texts
+
+
+def _documented_command_lines() -> list[tuple[str, str]]:
+    """(where, command line) for every nsgsolve command in --help texts, the README and docs/."""
+    sources = dict(_help_texts())
+    for md in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        # Only code blocks: prose may start a line with "nsgsolve ".
+        blocks = re.findall(r"^```[^\n]*\n(.*?)^```", md.read_text(encoding="utf-8"), re.M | re.S)
+        sources[str(md.relative_to(ROOT))] = "\n".join(blocks)
+    for nsg in sorted((ROOT / "examples").glob("*.nsg")):  # the commands in their header comments
+        sources[str(nsg.relative_to(ROOT))] = "\n".join(
+            line.lstrip("# ") for line in nsg.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+    found = []
+    for where, text in sources.items():
+        for line in text.splitlines():
+            line = line.strip().removeprefix("$ ")
+            if not line.startswith("nsgsolve "):
+                continue
+            line = line.split(" # ")[0].split(" | ")[0].split(" > ")[0].strip()
+            if "[" in line or "..." in line or "`" in line:  # a synopsis or prose, not a command
+                continue
+            found.append((where, line))
+    return found
+
+
+SHIPPED = re.compile(r"^examples/")
+OUTPUT_OPTIONS = ("-o", "--output")
+
+
+def _argv(line: str) -> list[str]:
+    import glob
+
+    argv = []
+    for tok in shlex.split(line)[1:]:
+        matches = sorted(glob.glob(str(ROOT / tok))) if "*" in tok else []
+        argv += [str(Path(m).relative_to(ROOT)) for m in matches] or [tok]  # as the shell does
+    return argv
+
+
+def _runs_on_shipped_files(argv: list[str]) -> bool:
+    """True when every file argument is a shipped example (placeholders such as policy.nsg are not)."""
+    prev = ""
+    for tok in argv:
+        looks_like_file = re.search(r"\.(nsg|json|csv)$", tok) and prev not in OUTPUT_OPTIONS
+        if looks_like_file and not (SHIPPED.match(tok) and (ROOT / tok).exists()):
+            return False
+        prev = tok
+    return any(SHIPPED.match(t) for t in argv)
+
+
+DOCUMENTED = _documented_command_lines()
+
+
+def test_the_documented_commands_were_found():
+    lines = {line for _, line in DOCUMENTED}
+    assert "nsgsolve query examples/three-tier.nsg \"can any reach prod/db port 1433 tcp\" --exact" in lines
+    assert any(where == "nsgsolve tags show --help" for where, _ in DOCUMENTED)
+    assert sum(_runs_on_shipped_files(_argv(line)) for _, line in DOCUMENTED) >= 20
+
+
+def _run_in(tmp_path, monkeypatch, argv: list[str]) -> tuple[int, str]:
+    import io
+
+    from nsgsolve.cli import run
+
+    monkeypatch.chdir(tmp_path)  # --output files land here, not in the repository
+    if not (tmp_path / "examples").exists():
+        (tmp_path / "examples").symlink_to(ROOT / "examples")
+    out, err = io.StringIO(), io.StringIO()
+    return run(argv, out, err), err.getvalue()
+
+
+@pytest.mark.parametrize("where,line", DOCUMENTED, ids=[f"{w}: {l}" for w, l in DOCUMENTED])
+def test_every_documented_command_parses_and_runs_on_the_shipped_examples(where, line, tmp_path, monkeypatch):
+    argv = _argv(line)
+    args = build_parser().parse_args(argv)  # SystemExit(2) on an unknown command, option or value
+    assert callable(getattr(args, "func", None)), line
+    if not _runs_on_shipped_files(argv):
+        return  # placeholders (policy.nsg, azuredeploy.json, REV:PATH): parsing is all that can be checked
+    status, err = _run_in(tmp_path, monkeypatch, argv)
+    # 1 is a finding (lint, check, diff --fail-on); 2 and 3 mean the example does not work as written.
+    assert status in (0, 1), f"{where}: {line}\n{err}"
+    assert "error" not in err, f"{where}: {line}\n{err}"
+
+
+def test_an_example_naming_what_the_policy_lacks_would_be_caught(tmp_path, monkeypatch):
+    # query --help once asked about 'db-subnet', which examples/three-tier.nsg does not have.
+    argv = _argv('nsgsolve query examples/three-tier.nsg "can any reach db-subnet port 1433 tcp"')
+    assert _runs_on_shipped_files(argv)
+    status, err = _run_in(tmp_path, monkeypatch, argv)
+    assert status == 2 and "db-subnet" in err
