@@ -109,3 +109,19 @@ def test_help_has_examples(command, capsys):
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and f"nsgsolve {command} examples/" in text
+
+
+def test_hub_spoke_virtual_network_is_as_the_example_comment_says():
+    # examples/hub-spoke.nsg explains spoke-nsg's VirtualNetwork: the spoke, the hub and 168.63.129.16;
+    # not the other spoke and not on-premises (declared on the hub only).
+    status, out, _ = cli("show", str(EXAMPLES / "hub-spoke.nsg"))
+    assert status == 0
+    here, vnet = {}, None
+    for line in out.splitlines():
+        if line.startswith("vnet "):
+            vnet = line.split()[1]
+        elif line.startswith("  VirtualNetwork here = "):
+            here[vnet] = line.strip()
+    assert here["spoke-a"] == "VirtualNetwork here = 10.100.0.0/15, 168.63.129.16"
+    assert here["spoke-b"] == "VirtualNetwork here = 10.100.0.0/16, 10.102.0.0/16, 168.63.129.16"
+    assert "192.168.0.0/16" in here["hub"]
