@@ -75,7 +75,7 @@ def test_flow_file_keeps_the_named_nic(policy_file, tmp_path):
     assert [d["decision"] for d in docs] == ["Allow", "Deny", "Allow"]
     flows.write_text("src,dst,protocol,sport,dport\nc,a,tcp,,22\n203.0.113.9,10.0.1.4,tcp,,22\n")
     status, out, err = cli("verify", policy_file, "--flows", str(flows))
-    assert status == 2 and "f.csv:3:1: error[E603]" in err and "several NICs" in err
+    assert status == 2 and "f.csv:3:1: error[E903]" in err and "several NICs" in err
 
 
 def test_peering_makes_the_peered_nic_the_near_one():
