@@ -71,7 +71,15 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextI
     err = err or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(argv))
-    args = parser.parse_args(argv)
+    # argparse hands out positionals in one greedy run, so in 'query POLICY --json "can ..."' the question
+    # after the option was left over. Every command whose positionals end in a POLICY... list takes such
+    # leftovers as more of that list (query then takes its QUERY back from the end).
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        if isinstance(getattr(args, "policy", None), list) and not any(a.startswith("-") for a in rest):
+            args.policy += rest
+        else:
+            parser.parse_args(argv)  # reports the unrecognized arguments as argparse does (exit 2)
     if not getattr(args, "func", None):
         parser.print_help(out)
         return EXIT_INPUT

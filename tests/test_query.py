@@ -375,3 +375,9 @@ def test_errors_in_a_command_line_query_quote_it_with_a_caret():
     assert lines[0].startswith("<query>:1:37: error[E101]") and lines[0].endswith("the end of the query")
     assert lines[1] == "    1 | can Internet reach prod/web port 22 tpc"
     assert lines[2] == " " * 44 + "^^^" and "did you mean 'tcp'" in err
+
+
+def test_options_may_stand_between_policy_and_query():
+    code, out, err = _run("query", str(ROOT / "examples" / "webservers.nsg"), "--json",
+                          "can Internet reach WebServers port 22")
+    assert code == 0 and json.loads(out)["verdict"] == "none", err
