@@ -181,8 +181,9 @@ def to_cidrs(s: IntervalSet) -> list[str]:
     return out
 
 
-def describe_ips(s: IntervalSet, limit: int = 6) -> str:
-    """Short human text: CIDRs or ranges, whichever is shorter, at most ``limit`` pieces."""
+def describe_ips(s: IntervalSet, limit: int = 6, more: str = "more") -> str:
+    """Short human text: CIDRs or ranges, whichever is shorter, at most ``limit`` pieces (then how many
+    ``more``)."""
     if s == ALL_IPS:
         return "0.0.0.0/0"
     pieces: list[str] = []
@@ -193,7 +194,7 @@ def describe_ips(s: IntervalSet, limit: int = 6) -> str:
         else:
             pieces.append(f"{int_to_ip(lo)}-{int_to_ip(hi)}")
     if len(pieces) > limit:
-        return ", ".join(pieces[:limit]) + f", ... ({len(pieces) - limit} more)"
+        return ", ".join(pieces[:limit]) + f", ... ({len(pieces) - limit} {more})"
     return ", ".join(pieces)
 
 

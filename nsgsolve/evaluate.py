@@ -246,8 +246,13 @@ class Evaluator:
                     steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
                 if len(filtering) < len(layers) or not layers:
                     steps.append(TraceStep(None, "platform", Direction.OUTBOUND, name, None, Access.ALLOW))
-                    notes.append(f"traffic to {int_to_ip(p.dst)} on this port is not subject to NSG rules"
-                                 + (f" unless a rule uses the {tag} tag" if tag else ""))
+                    if filtering:
+                        notes.append(f"traffic to {int_to_ip(p.dst)} on this port passes every NSG that does not "
+                                     f"use the {tag} tag; {', '.join(l.nsg.name for l in filtering)} uses it, so "
+                                     "its rules decide")
+                    else:
+                        notes.append(f"traffic to {int_to_ip(p.dst)} on this port is not subject to NSG rules"
+                                     + (f" unless a rule uses the {tag} tag" if tag else ""))
             else:
                 for l in layers:
                     steps.append(self._layer_step(l, p, src_dyn, dst_dyn))

@@ -184,6 +184,20 @@ class ResolvedPolicy:
                 owners.setdefault(i.ip, []).append(k)
         return {ip: tuple(ks) for ip, ks in owners.items() if len(ks) > 1}
 
+    @cached_property
+    def _ipc_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for k in self.ipcs:
+            counts[k.nic] = counts.get(k.nic, 0) + 1
+        return counts
+
+    def ipc_label(self, key: IpcKey) -> str:
+        """``key`` for people: the NIC's name, or ``nic#N`` when the NIC has several IP configurations, so
+        an answer about its first configuration never reads as one about the whole NIC."""
+        if self._ipc_counts.get(key.nic, 1) > 1:
+            return f"{key.nic}#{key.index + 1}"
+        return key.nic
+
     def near_vnets(self, vnet: str) -> frozenset[str]:
         """The VNets a NIC of ``vnet`` reaches by private address: its own and the peered ones."""
         return self.peers.get(vnet, frozenset()) | {vnet}
@@ -487,7 +501,11 @@ def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
 def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
     info = rp.ipcs[key]
     addr = ip if ip is not None else info.ip
-    return f"{key} ({int_to_ip(addr) if addr is not None else 'dynamic'} in subnet {info.subnet_label})"
+    nic = rp.policy.nic(key.nic)
+    name = nic.ip_configs[key.index].name if nic is not None and key.index < len(nic.ip_configs) else ""
+    config = f", ipconfig {name}" if name and rp._ipc_counts.get(key.nic, 1) > 1 else ""
+    return (f"{rp.ipc_label(key)} ({int_to_ip(addr) if addr is not None else 'dynamic'} in subnet "
+            f"{info.subnet_label}{config})")
 
 
 __all__ = [

@@ -141,13 +141,13 @@ nsg n {
 # ---------------------------------------------------------------- redundancy
 
 
-def assert_possible(w):
+def assert_possible(w, f=None):
     """A witness is one assignment Azure could make: `verify --assume-ip` replays it."""
     p, sd, dd = w.packet, w.src_dynamic, w.dst_dynamic
     if sd is not None and sd == dd:
         assert p.src == p.dst, w
     elif sd is not None or dd is not None:
-        assert p.src != p.dst, w
+        assert p.src != p.dst, (w, f)
 
 
 def test_witnesses_put_two_dynamic_nics_on_two_addresses(tmp_path):
@@ -639,7 +639,7 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
         if f.witness is not None:
             vnet = (f.vnets or (rp.attachment_vnets(f.nsg) or [None]))[0]
             assert replay(rp, f, vnet).name == f.witness.decided_by
-            assert_possible(f.witness)
+            assert_possible(f.witness, f)
         if f.code == "NSG004":
             if f.witness is not None:
                 assert f.witness.decided_by == f.rule

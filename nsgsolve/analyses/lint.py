@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..addresses import ALL_IPS, MAX_IP, IntervalSet, int_to_ip, ip_to_int
 from ..evaluate import Packet
@@ -665,22 +665,37 @@ class Linter:
         for field in (DST, SRC):
             v = point[field]
             ix = la.index[field]
-            k = ix.seg(v)
-            lo = ix.starts[k]
-            hi = ix.starts[k + 1] - 1 if k + 1 < len(ix.starts) else v
+            mask = ix.lookup(v)
             kind = self.space.ranges.get(self.space.decode(v).dynamic) if v > MAX_IP else ALL_IPS
             mine, theirs = (s, d) if field == SRC else (d, s)
             if mine.dynamic is not None and mine.dynamic == theirs.dynamic:
-                candidates = [v - mine.ip + theirs.ip]  # the same NIC: the other side's address
+                candidates: Iterable[int] = [v - mine.ip + theirs.ip]  # the same NIC: the other side's address
             else:
-                candidates = [v + step for n in range(1, 9) for step in (n, -n)]
+                candidates = self._equivalents(ix, v, mask)
             for c in candidates:
-                if lo <= c <= hi and c in kind:
+                if c in kind and ix.lookup(c) == mask:
                     q = list(point)
                     q[field] = c
                     if ok(q[SRC], q[DST]):
                         return tuple(q)
         return point
+
+    @staticmethod
+    def _equivalents(ix: _FieldIndex, v: int, mask: int, limit: int = 64) -> Iterator[int]:
+        """Values the same rules match as ``v`` does in this field: its neighbours, then the first few
+        values of every other segment with the same rules (a /32 rule makes a one-value segment)."""
+        for n in range(1, 5):
+            yield v + n
+            yield v - n
+        tried = 0
+        for j, m in enumerate(ix.masks):
+            if m == mask:
+                end = ix.starts[j + 1] if j + 1 < len(ix.starts) else ix.starts[j] + 4
+                for c in range(ix.starts[j], min(end, ix.starts[j] + 4)):
+                    yield c
+                tried += 1
+                if tried >= limit:
+                    return
 
     def rule_findings(self, nsg: ResolvedNsg, direction: Direction, la: ListAnalysis, i: int) -> list[Finding]:
         """This rule's findings in one VNet's resolution of the NSG."""

@@ -78,10 +78,6 @@ def compile_query(rp: ResolvedPolicy, q: Query) -> Question:
 # ---------------------------------------------------------------- results
 
 
-def _nic_label(rp: ResolvedPolicy, key: IpcKey | None) -> str | None:
-    return None if key is None else str(key)
-
-
 @dataclass(frozen=True)
 class Witness:
     """One packet of the question, decided by the reference evaluator (``flow``) as Z3 claimed."""
@@ -132,7 +128,7 @@ class Hosts:
                 if self.nics:
                     parts[-1] += f" (NICs {', '.join(self.nics)} and outside hosts)"
         for name, where in self.dynamic:
-            parts.append(name if where is None else f"{name} when its dynamic IP is in {describe_ips(where)}")
+            parts.append(name if where is None else f"{name} when its dynamic IP is in {describe_ips(where, 24, MORE)}")
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
@@ -140,22 +136,27 @@ class Hosts:
                 "dynamic": [{"nic": n, "if_address_in": None if w is None else _cidrs(w)} for n, w in self.dynamic]}
 
 
+MORE = "more: --json lists every one"
+
+
 def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
     """Addresses in the shortest of: a name (any, Internet), a list, "any except" / "Internet except" a list."""
-    limit = 24  # an exact answer must not be cut short; a longer list says how many more there are
+    # A longer list says how many more there are and where they all are: the text stays readable and the
+    # "nothing else is allowed" promise stays checkable.
+    limit = 24
     if s == ALL_IPS:
         return "any"
     if internet and s == internet:
         return "Internet"
-    options = [(len(s), describe_ips(s, limit))]
+    options = [(len(s), describe_ips(s, limit, MORE))]
     rest = ALL_IPS.difference(s)
-    options.append((len(rest) + 0.5, f"any except {describe_ips(rest, limit)}"))
+    options.append((len(rest) + 0.5, f"any except {describe_ips(rest, limit, MORE)}"))
     if internet and internet.issubset(s):
         more = s.difference(internet)
-        options.append((len(more) + 0.5, f"Internet, {describe_ips(more, limit)}"))
+        options.append((len(more) + 0.5, f"Internet, {describe_ips(more, limit, MORE)}"))
     elif internet and s.issubset(internet):
         less = internet.difference(s)
-        options.append((len(less) + 0.5, f"Internet except {describe_ips(less, limit)}"))
+        options.append((len(less) + 0.5, f"Internet except {describe_ips(less, limit, MORE)}"))
     return min(options)[1]
 
 
@@ -472,13 +473,13 @@ class QueryEngine:
     def _hosts(self, s: IntervalSet) -> Hosts:
         sp = self.space
         plain = s.intersection(ALL_IPS)
-        nics = sorted((ip, str(k)) for ip, k in self.rp.static_ip_index.items() if ip in plain)
+        nics = sorted((ip, self.rp.ipc_label(k)) for ip, k in self.rp.static_ip_index.items() if ip in plain)
         dyn = []
         for k in sp.dynamic:
             part = s.intersection(sp.ranges[k])
             if part:
                 where = sp.plain(part)
-                dyn.append((str(k), None if part == sp.ranges[k] else where))
+                dyn.append((self.rp.ipc_label(k), None if part == sp.ranges[k] else where))
         return Hosts(plain, tuple(n for _, n in nics), tuple(dyn), tuple(ip for ip, _ in nics), self._internet)
 
     def _exact_box(self, b: Box) -> ExactBox:
