@@ -183,3 +183,126 @@ def test_narrowed_questions_agree_with_the_whole_policy():
             if r.verdict is Verdict.FAIL and r.witness is not None:
                 expect = r.assertion.kind is not AssertionKind.ALL and r.witness_role != "example blocked"
                 assert r.witness.allowed is expect
+
+
+# ---------------------------------------------------------------- `some` with dynamic addresses
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nsgsolve.addresses import int_to_ip, ip_to_int  # noqa: E402
+from nsgsolve.build import parse_policy  # noqa: E402
+from nsgsolve.evaluate import Packet  # noqa: E402
+from nsgsolve.resolve import IpcKey  # noqa: E402
+
+
+def _policy(subnet: str, rules: str, asserts: str, nics: str = "nic web2 in v/s ip dynamic"):
+    return parse_policy(f"vnet v 10.0.0.0/16 {{\n  subnet s {subnet} nsg n\n}}\n{nics}\n"
+                        f"nsg n {{\n  inbound {{\n{rules}\n  }}\n}}\n{asserts}\n", "dyn.nsg")
+
+
+def _check_text(subnet: str, rules: str, claim: str, **kw):
+    (r,) = check_policy(_policy(subnet, rules, f"assert {claim}", **kw))
+    return r
+
+
+def test_some_fails_when_one_address_azure_may_assign_gets_nothing():
+    # Only 10.0.1.10 is open, but web2's address is Azure's choice: the claim must fail with the address.
+    pinned = "100 allow Pinned tcp from Internet to 10.0.1.10 port 443"
+    r = _check_text("10.0.1.0/24", pinned, "web2-reachable: some Internet -> web2 port 443 tcp")
+    assert r.verdict is Verdict.FAIL
+    web2 = IpcKey("web2")
+    at = r.assignment[web2]
+    assert at != ip_to_int("10.0.1.10")
+    assert f"with web2 at {int_to_ip(at)} nothing of this traffic is allowed" in r.summary
+    assert r.witness is not None and not r.witness.allowed and r.witness.packet.dst == at
+    # The evaluator agrees: with web2 there, no Internet source reaches it on 443.
+    ev = Evaluator(resolve(_policy("10.0.1.0/24", pinned, "")), {web2: at})
+    assert not ev.evaluate(Packet(6, ip_to_int("203.0.113.7"), 49152, at, 443)).allowed
+
+
+def test_some_passes_when_every_address_is_open():
+    r = _check_text("10.0.1.0/24", "100 allow Whole tcp from Internet to 10.0.1.0/24 port 443",
+                    "some Internet -> web2 port 443 tcp")
+    assert r.verdict is Verdict.PASS and "whatever addresses" in r.summary and r.witness.allowed
+
+
+# In the /29 Azure may give web2 10.0.1.4, .5 or .6; each address is open to a different source only, so no
+# one packet (even generalised to "to web2") works everywhere and the check needs a round per address.
+PER_ADDRESS = ["100 allow A tcp from 203.0.113.1 to 10.0.1.4 port 443",
+               "110 allow B tcp from 203.0.113.2 to 10.0.1.5 port 443",
+               "120 allow C tcp from 203.0.113.3 to 10.0.1.6 port 443"]
+
+
+def test_some_refines_over_several_assignments():
+    r = _check_text("10.0.1.0/29", "\n".join(PER_ADDRESS), "some Internet -> web2 port 443 tcp")
+    assert r.verdict is Verdict.PASS and "(in 3 rounds)" in r.summary
+    bad = _check_text("10.0.1.0/29", "\n".join(PER_ADDRESS[:2]), "some Internet -> web2 port 443 tcp")
+    assert bad.verdict is Verdict.FAIL and "with web2 at 10.0.1.6 nothing" in bad.summary
+
+
+def test_some_out_of_rounds_is_undecided_never_pass(monkeypatch):
+    from nsgsolve.analyses import contracts
+
+    monkeypatch.setattr(contracts, "SOME_ROUNDS", 2)
+    r = _check_text("10.0.1.0/29", "\n".join(PER_ADDRESS), "some Internet -> web2 port 443 tcp")
+    assert r.verdict is Verdict.UNKNOWN and "2 rounds" in r.summary
+
+
+def test_some_with_an_address_endpoint_only_a_dynamic_nic_can_hold():
+    # 10.0.1.5 is a NIC only when Azure puts web2 there; otherwise the traffic is empty, and fails.
+    r = _check_text("10.0.1.0/29", "100 allow Range tcp from Internet to 10.0.1.0/29 port 443",
+                    "some Internet -> 10.0.1.5 port 443 tcp")
+    assert r.verdict is Verdict.FAIL and "the traffic is empty" in r.summary
+    assert r.assignment[IpcKey("web2")] != ip_to_int("10.0.1.5")
+
+
+SRC_RULE = ["203.0.113.0/30", "203.0.113.1", "203.0.113.2/31", "Internet", "any", "10.0.1.4", "10.0.1.5",
+            "10.0.1.6", "nic web1", "nic web2", "Front"]
+DST_RULE = ["10.0.1.4", "10.0.1.5", "10.0.1.6", "10.0.1.0/29", "10.0.1.4/31", "nic web1", "nic web2", "Front", "any"]
+PORTS_RULE = ["443", "22", "*"]
+SRC_CLAIM = ["203.0.113.0/30", "web1", "Front"]
+DST_CLAIM = ["web2", "10.0.1.0/29", "Front", "10.0.1.5"]
+TINY = [ip_to_int("203.0.113.0") + i for i in range(4)] + [ip_to_int("10.0.1.0") + i for i in range(8)]
+
+
+@st.composite
+def tiny_some(draw):
+    rules = [f"{100 + 10 * i} {draw(st.sampled_from(['allow', 'deny']))} r{i} tcp from "
+             f"{draw(st.sampled_from(SRC_RULE))} to {draw(st.sampled_from(DST_RULE))} port "
+             f"{draw(st.sampled_from(PORTS_RULE))}" for i in range(draw(st.integers(1, 5)))]
+    claim = f"some {draw(st.sampled_from(SRC_CLAIM))} -> {draw(st.sampled_from(DST_CLAIM))} port 443 tcp"
+    return "\n".join(rules), claim
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_some())
+def test_some_agrees_with_every_assignment_brute_force(case):
+    # Two dynamic NICs in a /29 (three usable addresses): enumerate all six assignments and every packet the
+    # claim can name (its addresses all lie in TINY) with the reference evaluator.
+    import itertools
+
+    from nsgsolve.analyses.contracts import ContractChecker
+
+    rules, claim = case
+    nics = "asg Front\nnic web1 in v/s ip dynamic asg Front\nnic web2 in v/s ip dynamic"
+    policy = _policy("10.0.1.0/29", rules, f"assert {claim}", nics=nics)
+    rp = resolve(policy)
+    (a,) = policy.assertions
+    (r,) = check_policy(policy, rp)
+    traffic, _ = ContractChecker(rp).resolve(a)
+    keys = (IpcKey("web1"), IpcKey("web2"))
+    usable = [ip_to_int("10.0.1.4") + i for i in range(3)]
+
+    def some_allowed(assignment):
+        ev = Evaluator(rp, assignment, fast=False)
+        for src, dst in itertools.product(TINY, TINY):
+            f = ev.evaluate(Packet(6, src, 49152, dst, 443))
+            if f.allowed and traffic.contains(f.packet, f.src_endpoint, f.dst_endpoint):
+                return True
+        return False
+
+    holds = all(some_allowed(dict(zip(keys, ips))) for ips in itertools.permutations(usable, 2))
+    assert r.verdict is (Verdict.PASS if holds else Verdict.FAIL), (rules, claim, r.summary)
+    if r.verdict is Verdict.FAIL and r.assignment:  # the counterexample assignment really strands the traffic
+        assert not some_allowed(r.assignment)

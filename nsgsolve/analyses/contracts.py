@@ -10,15 +10,17 @@ kind      holds when                                      counterexample (witnes
 ========  ==============================================  ===================================
 no        no packet of T \\ E is allowed                   an allowed packet
 all       every packet of T \\ E is allowed                a blocked packet
-some      some packet of T \\ E is allowed                 none exists; an example blocked one
+some      for every assignment of dynamic addresses,      an assignment under which none is;
+          some packet of T \\ E is allowed                 an example blocked packet
 only      no packet from SRC to DST outside T, minus E,   an allowed packet outside T
           is allowed
 ========  ==============================================  ===================================
 
 T and E mean what the same words mean in a query (:mod:`nsgsolve.endpoints`): ``assert no T`` holds exactly
 when ``nsgsolve query`` says *none* of T is allowed, ``all`` when it says *all*, ``some`` when *some* or
-*all* (an empty T, which a query rejects with E802, makes ``no`` and ``all`` hold vacuously and ``some``
-fail).
+*all* and no dynamic NIC is involved (with one, ``some`` must hold for every assignment:
+:meth:`ContractChecker._some`). An empty T, which a query rejects with E802, makes ``no`` and ``all``
+hold vacuously and ``some`` fail.
 
 Every witness is replayed through the reference evaluator (:mod:`nsgsolve.evaluate`), which gives the
 full rule trace and the responsible rules: for ``no``/``only`` the allow rule of every layer that let it
@@ -52,6 +54,9 @@ from ..regions import ALL_PROTOCOLS
 from ..resolve import IpcKey, ResolvedPolicy
 
 Progress = Callable[[int, int, Assertion], None]
+# Refinement rounds for `some` with dynamic NICs before the verdict is UNKNOWN: each round costs two small
+# solver calls, and one round settles every claim whose allowed packets do not depend on the address.
+SOME_ROUNDS = 64
 NICE_SPORT = 49152
 # push/pop rather than the encoder's default assumption literals: with each question narrowed to its own
 # small decision term, retracting it outright was ~20% faster on bench/bench_check.py (1.7 s vs 2.2 s).
@@ -344,20 +349,93 @@ class ContractChecker:
                 return ContractResult(a, name, Verdict.PASS, "every packet of the traffic is allowed")
             return self._counterexample(a, name, m, False, "blocked", "a packet of the traffic is blocked", examined)
         if kind is AssertionKind.SOME:
-            m = self._find(keep, True, what, scope)
-            if m is not None:
-                flow, assignment = self._replay(m)
-                if not flow.allowed or not examined(flow):
-                    return _disagree(a, name, flow)
-                return ContractResult(a, name, Verdict.PASS, f"allowed, for example {flow.packet}", flow,
-                                      "example allowed", _responsible(flow, True), assignment)
+            return self._some(a, name, keep, scope, what, examined)
+        raise AssertionError(kind)  # pragma: no cover
+
+    def _decision(self, scope) -> Any:
+        """The decision term :meth:`_find` uses, as a term over the packet and address variables."""
+        return self.enc.path_allows(*scope) if self.narrow else self.enc.path_allows()
+
+    def _some(self, a: Assertion, name: str, keep, scope, what: str,
+              examined: Callable[[FlowResult], bool]) -> ContractResult:
+        """``some``: for every assignment of dynamic addresses, some packet of the traffic is allowed.
+
+        That is a 2QBF (for all addresses, exists a packet), decided by counterexample-guided refinement:
+        each allowed packet found is generalised (an address held by a dynamic NIC becomes that NIC's
+        address variable), then Z3 looks for an assignment under which none of the generalised packets
+        found so far is allowed. None left: the claim holds. Otherwise, with the assignment pinned, either
+        some packet is allowed (generalise it, go round again) or none is: the assignment is the
+        counterexample. Each round rules out at least the assignment it started from."""
+        from ..z3util import mk_and, mk_not
+
+        m = self._find(keep, True, what, scope)
+        if m is None:
             example = self._find(keep, False, what, scope)
             if example is None:
                 return ContractResult(a, name, Verdict.FAIL, "the traffic is empty, so none of it is allowed "
                                       "(check its endpoints and excepts)")
             return self._counterexample(a, name, example, False, "example blocked",
                                         "no packet of the traffic is allowed", examined)
-        raise AssertionError(kind)  # pragma: no cover
+        flow, assignment = self._replay(m)
+        if not flow.allowed or not examined(flow):
+            return _disagree(a, name, flow)
+        if not assignment:  # no dynamic address: the packet is allowed, full stop
+            return ContractResult(a, name, Verdict.PASS, f"allowed, for example {flow.packet}", flow,
+                                  "example allowed", _responsible(flow, True), assignment)
+        example, example_assignment = flow, assignment
+        enc = self.enc
+        allowed = mk_and([keep, self._decision(scope)])
+        covered: list = []
+        for _ in range(SOME_ROUNDS):
+            covered.append(self._generalised(allowed, m))
+            uncovered = self.solver.find(mk_and([mk_not(c) for c in covered]), None, what)
+            if uncovered is None:
+                rounds = f" (in {len(covered)} rounds)" if len(covered) > 1 else ""
+                return ContractResult(a, name, Verdict.PASS, f"allowed whatever addresses the dynamic NICs get"
+                                      f"{rounds}; for example {example.packet}", example, "example allowed",
+                                      _responsible(example, True), example_assignment)
+            other = enc.model_assignment(uncovered)
+            pinned = mk_and([keep, enc.is_assignment(other)])
+            m = self._find(pinned, True, what, scope)
+            if m is None:
+                return self._stranded(a, name, pinned, other, scope, what, examined)
+            flow, _ = self._replay(m)
+            if not flow.allowed or not examined(flow):
+                return _disagree(a, name, flow)
+        return ContractResult(a, name, Verdict.UNKNOWN, f"undecided: no answer after {SOME_ROUNDS} rounds of "
+                              "addresses the dynamic NICs may get", reason=f"assert some with dynamic IPs is "
+                              f"decided by trying allowed packets against address assignments; {SOME_ROUNDS} "
+                              "rounds did not settle it (pin the NICs' addresses, or narrow the traffic)")
+
+    def _generalised(self, term, m) -> Any:
+        """``term`` for the packet of model ``m``, where an address a dynamic NIC holds in ``m`` is replaced by
+        that NIC's address variable: the same packet to (from) that NIC wherever Azure puts it."""
+        import z3
+
+        from ..z3util import value
+
+        enc = self.enc
+        owner = {ip: k for k, ip in enc.model_assignment(m).items()}
+        subs = []
+        for f in ("protocol", "src", "sport", "dst", "dport"):
+            v = value(m, enc.field(f))
+            if f in ("src", "dst") and v in owner:
+                subs.append((enc.field(f), enc.addr(owner[v])))
+            else:
+                subs.append((enc.field(f), enc.c(v, enc.field(f).size())))
+        return z3.substitute(term, *subs)
+
+    def _stranded(self, a: Assertion, name: str, pinned, assignment: dict[IpcKey, int], scope, what: str,
+                  examined: Callable[[FlowResult], bool]) -> ContractResult:
+        """``some`` fails: with ``assignment`` (``pinned`` is the traffic under it) nothing is allowed."""
+        relevant = [k for k in sorted(assignment) if k in set(scope[1]) | set(scope[2])] or sorted(assignment)
+        at = "with " + ", ".join(f"{k} at {int_to_ip(assignment[k])}" for k in relevant)
+        example = self._find(pinned, False, what, scope)
+        if example is None:
+            return ContractResult(a, name, Verdict.FAIL, f"{at} the traffic is empty (no NIC is at its addresses), "
+                                  "so none of it is allowed", assignment=assignment)
+        return self._counterexample(a, name, example, False, "example blocked",
+                                    f"{at} nothing of this traffic is allowed", examined)
 
     def _counterexample(self, a: Assertion, name: str, model, expect_allowed: bool, role: str,
                         summary: str, examined: Callable[[FlowResult], bool]) -> ContractResult:
