@@ -211,3 +211,39 @@ def test_assertion_ports_are_validated_like_a_rules(tmp_path, body, says):
     # Z3 ports are 16-bit: an unchecked 70000 wrapped to 4464, so `except port 70000` excepted port 4464.
     code, out, err = cli("check", write(tmp_path, body))
     assert code == 2 and "E403" in err and says in err, (code, out, err)
+
+
+def test_sarif_keeps_equally_named_assertions_of_two_files_apart(tmp_path, monkeypatch):
+    # Both files have a `no-ssh` and a derived `clean`: GitHub keys alerts on ruleId + fingerprints, so the
+    # two files' results must differ in both, and each result's rule must describe its own file's claim.
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the [test] extra")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shadowed = "    150 deny Deny-Web tcp from Internet to WebServers port 443\n    200 allow Allow-SSH"
+    (tmp_path / "a" / "p.nsg").write_text(POLICY.replace("    200 allow Allow-SSH", shadowed)
+                                          + 'assert no-ssh: no Internet -> web1 port 22 "A: no SSH to web1"\n'
+                                          "assert clean\n", encoding="utf-8")
+    (tmp_path / "b" / "p.nsg").write_text(POLICY.replace("    200 allow Allow-SSH", shadowed)
+                                          + 'assert no-ssh: no Internet -> any port 22 "B: no SSH anywhere"\n'
+                                          "assert clean\n", encoding="utf-8")
+    code, out, _ = cli("check", "a/p.nsg", "./b/p.nsg", "--format", "sarif")
+    assert code == 1
+    log = json.loads(out)
+    schema = json.loads((ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator(schema).validate(log)
+    (run,) = log["runs"]
+    rules, results = run["tool"]["driver"]["rules"], run["results"]
+    assert [r["ruleId"] for r in results] == ["assert/a/p.nsg/no-ssh", "assert/a/p.nsg/clean",
+                                              "assert/b/p.nsg/no-ssh", "assert/b/p.nsg/clean"]
+    assert len({r["id"] for r in rules}) == len(rules) == 4
+    for res in results:
+        rule = rules[res["ruleIndex"]]
+        assert rule["id"] == res["ruleId"]
+        uri = res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert res["ruleId"].startswith(f"assert/{uri}/")
+    descriptions = {r["id"]: r["shortDescription"]["text"] for r in rules}
+    assert descriptions["assert/a/p.nsg/no-ssh"] == "A: no SSH to web1"
+    assert descriptions["assert/b/p.nsg/no-ssh"] == "B: no SSH anywhere"
+    prints = [json.dumps(r["partialFingerprints"], sort_keys=True) for r in results]
+    assert len(set(prints)) == 4

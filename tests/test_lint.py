@@ -706,12 +706,12 @@ def test_sarif_and_github_reports_through_the_shared_writers(tmp_path: Path):
     assert (res["ruleId"], res["level"]) == ("NSG001/shadowed-rule", "error")
     assert res["locations"][0]["physicalLocation"]["region"]["startLine"] == 12
     assert [r["physicalLocation"]["region"]["startLine"] for r in res["relatedLocations"]] == [10, 11]
-    # The fingerprint names the rule, not the line: moving the rule keeps it.
-    moved = tmp_path / "moved.nsg"
-    moved.write_text("# a comment that moves every line\n" + SHADOW)
-    res2 = json.loads(cli("lint", str(moved), "--format", "sarif")[1])["runs"][0]["results"][0]
+    # The fingerprint names the rule and the file, not the line: moving the rule within the file keeps it.
+    pol.write_text("# a comment that moves every line\n" + SHADOW)
+    res2 = json.loads(cli("lint", str(pol), "--format", "sarif")[1])["runs"][0]["results"][0]
     assert res2["locations"][0]["physicalLocation"]["region"]["startLine"] == 13
     assert res2["partialFingerprints"] == res["partialFingerprints"]
+    pol.write_text(SHADOW)
     status, out, _ = cli("lint", str(pol), "--format", "github")
     assert status == 1 and out.startswith("::error file=") and ",line=12," in out
 

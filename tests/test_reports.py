@@ -74,8 +74,9 @@ def test_sarif_has_every_field_github_needs(report):
     assert run["automationDetails"]["id"] == "nsgsolve/check/"
     assert run["invocations"][0]["exitCode"] == 1
     results = run["results"]
-    assert [r["ruleId"] for r in results] == ["assert/no-ssh", "assert/all-internet-webservers-port-8443-tcp",
-                                              "assert/no-smtp"]
+    assert [r["ruleId"] for r in results] == ["assert/web.nsg/no-ssh",
+                                              "assert/web.nsg/all-internet-webservers-port-8443-tcp",
+                                              "assert/web.nsg/no-smtp"]
     first = results[0]
     assert first["message"]["text"].startswith("SSH must never be open from the Internet")
     loc = first["locations"][0]["physicalLocation"]

@@ -119,7 +119,11 @@ class ContractResult:
 
     @property
     def rule_id(self) -> str:
-        return f"assert/{self.name}"
+        """``assert/<file>/<name>``: an assertion is its own rule (its descriptor shows its claim), and two
+        files may both have a ``no-ssh``, so the id names the file (repository-relative) too."""
+        from ..reports import relative_uri
+
+        return f"assert/{relative_uri(self.file)}/{self.name}"
 
     def claim(self) -> str:
         return f"assert {self.assertion.text}" if self.assertion.text else f"assert {self.assertion.kind.value}"

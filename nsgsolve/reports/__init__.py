@@ -79,7 +79,7 @@ class Finding:
     sentence); ``detail`` is the multi-line body (witness table, trace). ``data`` is the structured
     payload the JSON writer emits as is (it must be JSON-serialisable)."""
 
-    rule_id: str  # stable: "assert/<name>", later "NSG001/shadowed-rule"
+    rule_id: str  # stable: "assert/<file>/<name>", "NSG001/shadowed-rule"; one id, one descriptor
     name: str  # stable test name within its file: the assertion's name, the rule's name
     status: Status
     title: str
@@ -97,8 +97,10 @@ class Finding:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of (rule id, name): never of the line, so moving a claim does not make a new alert."""
-        key = f"{self.rule_id}\x00{self.name}".encode()
+        """Hash of (rule id, name, file): never of the line, so moving a claim does not make a new alert,
+        but with the file, so equally named claims of two files stay two alerts. The file is the
+        repository-relative path (:func:`relative_uri`), the one the SARIF location shows."""
+        key = f"{self.rule_id}\x00{self.name}\x00{relative_uri(self.location.file)}".encode()
         return hashlib.sha256(key).hexdigest()[:32]
 
 

@@ -3,11 +3,12 @@
 * one run (GitHub rejects several runs of one tool in one category), ``runAutomationDetails.id`` =
   ``<category>/`` so each workflow keeps its own alerts;
 * ``driver.rules[]``: one descriptor per finding id with ``shortDescription``, ``fullDescription`` and
-  ``help`` (all required by GitHub);
+  ``help`` (all required by GitHub); findings that share an id share its descriptor, so an id must name
+  one claim (an assertion's id names its file: ``assert/<file>/<name>``);
 * a result per failing (or undecided) finding, its first location a full region at the claim, related
   locations at the rules responsible, the witness path as a ``codeFlow``;
-* ``partialFingerprints`` from a hash of (ruleId, name), not of the line, so moving an assertion or
-  editing lines above it does not close one alert and open another;
+* ``partialFingerprints`` from a hash of (ruleId, name, file), not of the line, so moving an assertion or
+  editing lines above it does not close one alert and open another, and two files' findings never merge;
 * ``invocations[].exitCode`` with its description, as conftest does.
 """
 
