@@ -454,9 +454,16 @@ def item_text(it: object, bare_hosts: bool = False) -> str:
     return getattr(it, "text", repr(it))
 
 
+def _fold(text: str) -> tuple[str, str]:
+    """Sort key: case-insensitive, ties broken by the text itself (so the order never depends on a set's)."""
+    return text.lower(), text
+
+
 def claim_text(kind: AssertionKind, traffic: Query | None, excepts: tuple[AssertExcept, ...] = ()) -> str:
     """An assertion's claim in one canonical spelling, from the model alone (not the source text), so a
-    derived name survives reformatting: ``*`` and ``any``, spacing and case all give the same text."""
+    derived name survives reformatting: ``*`` and ``any``, spacing, case and the order of every list (a
+    comma list means a union, and ``except`` clauses add up) all give the same text. Port lists are
+    sorted with overlapping or adjacent ranges merged, so ``80, 443`` = ``443,80`` and ``80, 81`` = ``80-81``."""
 
     def ep(e: object) -> str:
         if isinstance(e, AnyAddress):
@@ -464,18 +471,23 @@ def claim_text(kind: AssertionKind, traffic: Query | None, excepts: tuple[Assert
         if isinstance(e, TagSide):
             return e.tag.name
         if isinstance(e, AsgSide):
-            return "asg " + ", asg ".join(r.name for r in e.asgs)
+            return "asg " + ", asg ".join(sorted({r.name for r in e.asgs}, key=_fold))
         return item_text(e)
 
     def eps(es: tuple | None) -> str:
-        return "any" if es is None else ", ".join(ep(e) for e in es)
+        return "any" if es is None else ", ".join(sorted({ep(e) for e in es}, key=_fold))
 
     def pp(spec: PortSpec, proto: Protocol) -> str:
         out = ""
         if not spec.is_any:
-            items = [(f"{i.lo}" if i.lo == i.hi else f"{i.lo}-{i.hi}") if isinstance(i, PortRange) else i.define.name
-                     for i in spec.items or ()]
-            out += " port " + ", ".join(items)
+            ranges: list[list[int]] = []
+            for lo, hi in sorted((i.lo, i.hi) for i in spec.items or () if isinstance(i, PortRange)):
+                if ranges and lo <= ranges[-1][1] + 1:
+                    ranges[-1][1] = max(ranges[-1][1], hi)
+                else:
+                    ranges.append([lo, hi])
+            names = sorted({i.define.name for i in spec.items or () if not isinstance(i, PortRange)}, key=_fold)
+            out += " port " + ", ".join([f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in ranges] + names)
         if proto is not Protocol.ANY:
             out += " " + proto.value.lower()
         return out
@@ -483,14 +495,15 @@ def claim_text(kind: AssertionKind, traffic: Query | None, excepts: tuple[Assert
     if traffic is None:
         return kind.value
     text = f"{kind.value} {eps(traffic.sources)} -> {eps(traffic.destinations)}{pp(traffic.ports, traffic.protocol)}"
+    clauses = set()
     for x in excepts:
-        text += " except"
+        clause = " except"
         if x.sources is not None:
-            text += " from " + eps(x.sources)
+            clause += " from " + eps(x.sources)
         if x.destinations is not None:
-            text += " to " + eps(x.destinations)
-        text += pp(x.ports, x.protocol)
-    return text
+            clause += " to " + eps(x.destinations)
+        clauses.add(clause + pp(x.ports, x.protocol))
+    return text + "".join(sorted(clauses, key=_fold))
 
 
 def _ip_text(v: int) -> str:

@@ -247,3 +247,17 @@ def test_sarif_keeps_equally_named_assertions_of_two_files_apart(tmp_path, monke
     assert descriptions["assert/b/p.nsg/no-ssh"] == "B: no SSH anywhere"
     prints = [json.dumps(r["partialFingerprints"], sort_keys=True) for r in results]
     assert len(set(prints)) == 4
+
+
+def test_derived_names_ignore_list_order_but_explicit_names_stay(tmp_path):
+    body = ("assert no Internet -> WebServers, web1 port 443,80,81 tcp except from 203.0.113.0/24 except port 22\n"
+            "assert no Internet -> web1, WebServers port 80-81, 443 tcp except port 22 except from 203.0.113.0/24\n"
+            "assert only Internet -> WebServers port 80, 443\n"
+            "assert only Internet -> WebServers port 443,80\n"
+            'assert keep-443-80: only Internet -> WebServers port 443,80\n')
+    p = load_policy(write(tmp_path, body))
+    names = [a.name for a in p.assertions]
+    assert names[0] == names[1]
+    assert names[0].startswith("no-internet-asg-webservers-web1-port-80-81-443-tcp")  # long: shortened, hashed
+    assert names[2] == names[3] == "only-internet-asg-webservers-port-80-443"
+    assert names[4] == "keep-443-80"
