@@ -426,17 +426,17 @@ class PolicySolver:
             self._n += 1
             q = z3.Bool(f"q!{self._n}")
             self.solver.add(mk_implies(q, constraint))
-            return self.solver.model() if check(self.solver, what, [q]) else None
+            return self.solver.model() if check(self.solver, what, [q], self.rlimit) else None
         if self.mode == "push":
             self.solver.push()
             try:
                 self.solver.add(constraint)
-                return self.solver.model() if check(self.solver, what) else None
+                return self.solver.model() if check(self.solver, what, rlimit=self.rlimit) else None
             finally:
                 self.solver.pop()
         s = self._new_solver()
         s.add(constraint)
-        return s.model() if check(s, what) else None
+        return s.model() if check(s, what, rlimit=self.rlimit) else None
 
     def decide(self, packet: Packet, assignment: Mapping[IpcKey, int] | None = None) -> Access:
         """Z3's decision for one concrete packet (and addresses of the dynamic NICs, if given)."""

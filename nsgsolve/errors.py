@@ -64,10 +64,27 @@ class SolverUnknown(NsgsolveError):
 
     exit_status = EXIT_UNKNOWN
 
-    def __init__(self, what: str, reason: str):
+    def __init__(self, what: str, reason: str, rlimit: int | None = None):
         self.what = what
-        self.reason = reason
-        super().__init__(f"solver could not decide {what}: {reason}")
+        self.reason = reason  # Z3's own words
+        self.rlimit = rlimit  # the resource limit the solver ran with, when known
+        super().__init__(f"solver could not decide {what}: {self.explanation}")
+
+    @property
+    def hit_limit(self) -> bool:
+        """Z3 stopped at its resource limit (it reports that as either phrase, depending on where it stopped)."""
+        return "resource limit" in self.reason or self.reason == "canceled"
+
+    @property
+    def explanation(self) -> str:
+        """Why, and what to do: which limit was hit and how to raise it."""
+        if not self.hit_limit:
+            return self.reason
+        if self.rlimit:
+            steps = f"{self.rlimit:,} step{'s' if self.rlimit != 1 else ''}"
+            return (f"the solver gave up at its resource limit of {steps} per question ({self.reason}); raise it "
+                    f"with --rlimit N, e.g. --rlimit {self.rlimit * 10} (abstract steps, the same on every machine)")
+        return f"the solver gave up at its resource limit ({self.reason}); raise it with --rlimit N"
 
 
 @dataclass

@@ -58,14 +58,15 @@ def make_solver(rlimit: int | None = DEFAULT_RLIMIT, seed: int = DEFAULT_SEED) -
     return s
 
 
-def check(solver: z3.Solver, what: str, assumptions: Sequence[z3.BoolRef] = ()) -> bool:
-    """``True`` for sat, ``False`` for unsat; ``unknown`` raises SolverUnknown naming ``what``."""
+def check(solver: z3.Solver, what: str, assumptions: Sequence[z3.BoolRef] = (), rlimit: int | None = None) -> bool:
+    """``True`` for sat, ``False`` for unsat; ``unknown`` raises SolverUnknown naming ``what`` (and
+    ``rlimit``, the limit the solver was made with, so the message can say how to raise it)."""
     r = solver.check(*assumptions)
     if r == z3.sat:
         return True
     if r == z3.unsat:
         return False
-    raise SolverUnknown(what, solver.reason_unknown() or "unknown")
+    raise SolverUnknown(what, solver.reason_unknown() or "unknown", rlimit)
 
 
 def value(model: z3.ModelRef, term: z3.BitVecRef) -> int:

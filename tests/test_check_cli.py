@@ -261,3 +261,10 @@ def test_derived_names_ignore_list_order_but_explicit_names_stay(tmp_path):
     assert names[0].startswith("no-internet-asg-webservers-web1-port-80-81-443-tcp")  # long: shortened, hashed
     assert names[2] == names[3] == "only-internet-asg-webservers-port-80-443"
     assert names[4] == "keep-443-80"
+
+
+def test_undecided_names_the_limit_and_the_option(tmp_path):
+    f = write(tmp_path, "assert no Internet -> WebServers port 22\n")
+    code, out, _ = cli("check", f, "--rlimit", "1")
+    assert code == 3
+    assert "resource limit of 1 step per question" in out and "raise it with --rlimit N, e.g. --rlimit 10" in out

@@ -138,6 +138,8 @@ def test_solver_giving_up_is_unknown_not_pass():
     # With assumption literals Z3 cannot settle even this small question in one step of work.
     (r,) = check_policy(p, rlimit=1, solver_mode="assumptions")
     assert r.verdict is Verdict.UNKNOWN and "gave up" in r.summary
+    # It says which limit stopped it and how to raise it, not just Z3's "canceled".
+    assert "resource limit of 1 step per question" in r.summary and "--rlimit 10" in r.summary
 
 
 def test_names_explicit_unique_derived_numbered():

@@ -300,8 +300,8 @@ class ContractChecker:
         try:
             result = self._check(a, name)
         except SolverUnknown as e:
-            result = ContractResult(a, name, Verdict.UNKNOWN, f"undecided: the solver gave up ({e.reason})",
-                                    reason=str(e))
+            result = ContractResult(a, name, Verdict.UNKNOWN, f"undecided: {e.explanation}",
+                                    reason=f"Z3 could not decide {e.what}: {e.reason}")
         return ContractResult(**{**result.__dict__, "seconds": time.perf_counter() - start})
 
     def _check(self, a: Assertion, name: str) -> ContractResult:
