@@ -676,3 +676,55 @@ def test_from_and_to_select_exactly_the_traffic_the_query_endpoints_denote(data)
             check(g.witness)
     for p in _random_packets(data, old, new, assignment, 30):
         check(p)
+
+
+NO_COMMON = """vnet v 10.0.0.0/16 {{
+  subnet s 10.0.1.0/24 nsg n
+}}
+{nics}
+nsg n {{
+  inbound {{
+    100 allow A tcp from Internet to any port 443
+  }}
+}}
+"""
+
+
+def test_cli_nothing_compared_is_no_clean_bill(tmp_path, monkeypatch):
+    # No NIC is in both versions: no pair has an NSG of both on its path, so "no difference" would certify
+    # nothing. The output says nothing was compared and why; every --fail-on kind fails (exit 1).
+    old, new = tmp_path / "old.nsg", tmp_path / "new.nsg"
+    old.write_text(NO_COMMON.format(nics="nic a in v/s ip 10.0.1.4"))
+    new.write_text(NO_COMMON.format(nics="nic b in v/s ip 10.0.1.5"))
+    status, out, _ = run_cli(str(old), str(new), monkeypatch=monkeypatch)
+    assert status == 0
+    assert "no difference" not in out
+    assert "nothing compared: no NIC is in both versions" in out
+    assert "only in OLD: a" in out and "only in NEW: b" in out
+    for kind in ("any", "opened", "closed"):
+        status, _, err = run_cli(str(old), str(new), "--fail-on", kind, monkeypatch=monkeypatch)
+        assert status == 1 and f"--fail-on {kind}: failing because nothing was compared" in err
+    d = json.loads(run_cli(str(old), str(new), "--json", monkeypatch=monkeypatch)[1])
+    assert d["summary"]["pairs_compared"] == 0 and d["summary"]["nothing_compared"].startswith("no NIC")
+
+
+def test_cli_nothing_compared_when_the_only_nic_moved(tmp_path, monkeypatch):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(arm("443")))
+    new.write_text(json.dumps(arm("443", nic_ip="10.0.1.9")))  # a static NIC moved: no common address
+    status, out, err = run_cli(str(old), str(new), "--fail-on", "opened", monkeypatch=monkeypatch)
+    assert status == 1 and "readdressed: web1" in out and "nothing compared" in out and "--fail-on opened" in err
+
+
+def test_cli_nothing_to_compare_without_changed_endpoints_passes(tmp_path, monkeypatch):
+    # No NIC in either version: no NSG decides any packet in either, so the versions cannot differ.
+    empty = tmp_path / "empty.nsg"
+    empty.write_text(NO_COMMON.format(nics=""))
+    status, out, _ = run_cli(str(empty), str(empty), "--fail-on", "any", monkeypatch=monkeypatch)
+    assert status == 0 and "nothing compared: neither version has a NIC" in out
+    # A selection that leaves only outside-to-outside traffic compares nothing either, and says so.
+    one = tmp_path / "one.nsg"
+    one.write_text(NO_COMMON.format(nics="nic a in v/s ip 10.0.1.4"))
+    status, out, _ = run_cli(str(one), str(one), "--from", "10.9.0.0/16", "--to", "10.9.0.0/16", "--fail-on", "any",
+                             monkeypatch=monkeypatch)
+    assert status == 0 and "nothing compared: the --from/--to selection" in out and "no difference" not in out

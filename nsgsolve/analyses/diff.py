@@ -201,6 +201,7 @@ class DiffResult:
     groups: int  # partitions computed (pairs sharing NSGs share one)
     changed_rules: int  # rule entries outside the common subsequence, summed over layers and groups
     notes: tuple[str, ...] = ()  # about the selection: what Internet means, items known in one version
+    common_nics: int = 0  # NIC endpoints both versions have at a common address (before --from/--to)
 
     @property
     def opened(self) -> tuple[tuple[PairDiff, Region], ...]:
@@ -220,10 +221,33 @@ class DiffResult:
             return not self.is_empty
         return any(r.kind == kind for p in self.pairs for r in p.regions)
 
+    @property
+    def uncompared(self) -> tuple[EndpointChange, ...]:
+        """NICs in one version only, or moved to no address both versions allow."""
+        return tuple(c for c in self.endpoint_changes if not c.compared)
+
+    @property
+    def nothing_compared(self) -> str:
+        """Why no pair was compared ("" when some were): then "no difference" would certify nothing."""
+        if self.pairs_compared:
+            return ""
+        if self.common_nics:
+            return ("the --from/--to selection leaves no pair with a NIC of both versions at one end "
+                    "(traffic with no NIC at either end meets no NSG)")
+        if self.uncompared:
+            return ("no NIC is in both versions at a common address, so no pair has an NSG of both versions "
+                    "on its path; the traffic of the NICs listed above (in one version only, or moved) was not compared")
+        return "neither version has a NIC, so no NSG decides any packet in either"
+
+    def fails_on(self, kind: str) -> bool:
+        """``--fail-on kind``: that kind of change was found, or nothing could be compared while NICs exist
+        in one version only (their traffic did change, and an exit status 0 would certify nothing)."""
+        return self.has(kind) or bool(self.nothing_compared and self.uncompared)
+
     def to_dict(self) -> dict:
         return {
             "summary": {"opened": len(self.opened), "closed": len(self.closed), "pairs_changed": len(self.pairs),
-                        "pairs_compared": self.pairs_compared},
+                        "pairs_compared": self.pairs_compared, "nothing_compared": self.nothing_compared or None},
             "endpoints": [c.to_dict() for c in self.endpoint_changes],
             "notes": list(self.notes),
             "pairs": [p.to_dict() for p in self.pairs],
@@ -773,7 +797,8 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
             if regions:
                 pairs.append(PairDiff(s.ep, d.ep, tuple(regions)))
     pairs.sort(key=lambda p: (order[p.source.name], order[p.destination.name]))
-    return DiffResult(tuple(pairs), tuple(changes), compared, n_groups, n_changed, tuple(notes))
+    return DiffResult(tuple(pairs), tuple(changes), compared, n_groups, n_changed, tuple(notes),
+                      sum(1 for e in ends if e.key is not None))
 
 
 def _restrict(e: _End, addrs: IntervalSet) -> _End:

@@ -34,7 +34,8 @@ subnets, VNets, IPs, CIDRs, ranges, named networks, comma lists; resolved in OLD
 classes: Internet, on-premises, private, azure-platform.
 
 exit status: 0 ran (with --fail-on: and no change of that kind), 1 --fail-on found that kind of change,
-2 invalid input or usage. See docs/diff.md."""
+or nothing could be compared while NICs exist in one version only, 2 invalid input or usage.
+See docs/diff.md."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +73,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(d, indent=2) + "\n")
     else:
         out.write(format_diff(result, args.old, args.new))
-    if args.fail_on and result.has(args.fail_on):
+    if args.fail_on and result.fails_on(args.fail_on):
+        if not result.has(args.fail_on):
+            print(f"nsgsolve diff: --fail-on {args.fail_on}: failing because nothing was compared while "
+                  f"{len(result.uncompared)} NIC(s) are in one version only (or moved); the change cannot "
+                  "be shown to leave their traffic alone (docs/diff.md)", file=err)
         return EXIT_FINDING
     return EXIT_OK
 
@@ -136,7 +141,9 @@ def format_diff(r: DiffResult, old_name: str, new_name: str) -> str:
             lines.append(f"  readdressed: {c.name}: {c.old} -> {c.new} ({how})")
         else:
             lines.append(f"  {c.change}: {c.name} ({c.old or c.new}), not compared")
-    if r.is_empty:
+    if r.nothing_compared:
+        lines.append(f"nothing compared: {r.nothing_compared}")
+    elif r.is_empty:
         lines.append("no difference: OLD and NEW decide every packet alike between the endpoints compared")
     for block in group_pairs(r.pairs):
         lines.append("")
