@@ -257,6 +257,7 @@ def test_some_with_an_address_endpoint_only_a_dynamic_nic_can_hold():
                     "some Internet -> 10.0.1.5 port 443 tcp")
     assert r.verdict is Verdict.FAIL and "the traffic is empty" in r.summary
     assert r.assignment[IpcKey("web2")] != ip_to_int("10.0.1.5")
+    assert r.to_dict()["assumed_ips"] == {"web2": int_to_ip(r.assignment[IpcKey("web2")])}  # no witness to carry it
 
 
 SRC_RULE = ["203.0.113.0/30", "203.0.113.1", "203.0.113.2/31", "Internet", "any", "10.0.1.4", "10.0.1.5",

@@ -43,7 +43,9 @@ def holds(rp, kind: AssertionKind, q) -> tuple[Check, object]:
 @given(policy_and_traffic())
 def test_assert_no_all_some_agree_with_the_query(case):
     """`assert no T` holds iff the query says none, `all T` iff all, `some T` iff some or all; an empty T
-    (E802 for a query) makes no/all hold vacuously and some fail."""
+    (E802 for a query) makes no/all hold vacuously and some fail. With dynamic NICs `some T` asks more than
+    the query (a packet allowed under *every* assignment, tests/test_contracts.py checks it by brute
+    force): there it holds only if the query says some or all."""
     policy, q = case
     rp = resolve(policy)
     try:
@@ -61,7 +63,10 @@ def test_assert_no_all_some_agree_with_the_query(case):
     for kind, ok in expect.items():
         got, r = holds(rp, kind, q)
         assert got is not Check.UNKNOWN, r.reason
-        assert (got is Check.PASS) == ok, (kind, verdict, r.summary)
+        # With dynamic NICs and some packet allowed, `some` may still fail (on an assignment that strands
+        # the traffic); a pass where the query says none is caught either way.
+        if not (kind is K.SOME and rp.dynamic_ipcs and ok):
+            assert (got is Check.PASS) == ok, (kind, verdict, r.summary)
         if r.witness is not None:  # a counterexample (or example) is a packet the query asks about too
             w = r.witness
             assert question.contains(w.packet, w.src_endpoint, w.dst_endpoint), (kind, w.packet)

@@ -142,6 +142,8 @@ class ContractResult:
                             **w.to_dict()}
             if self.assignment:
                 d["witness"]["assumed_ips"] = {str(k): int_to_ip(v) for k, v in sorted(self.assignment.items())}
+        elif self.assignment:  # `some` failing on an assignment under which the traffic is empty
+            d["assumed_ips"] = {str(k): int_to_ip(v) for k, v in sorted(self.assignment.items())}
         d["responsible"] = [r.to_dict() for r in self.responsible]
         if self.reason:
             d["reason"] = self.reason
