@@ -8,7 +8,9 @@ Measures, over several runs (median), on policies from generate.py (resolution d
   * naive:     one Z3 call per rule with all earlier rules ("does rule i match a packet no earlier rule
                matches?", on nsgsolve.encode's terms, one incremental solver with the earlier rules'
                disjunction built as a chain): the shadowing question only, for the ratio; its answers are
-               compared with lint's (shadowed or unmatchable).
+               compared with lint's (shadowed or unmatchable);
+  * serial:    the same with nsgsolve.parallel off (NSGSOLVE_WORKERS=1: one process, as the naive run);
+  * CLI:       `python -m nsgsolve lint FILE --nsg NAME` in a subprocess: start-up, parse, resolve, lint, print.
 
     python bench/bench_lint.py [--runs 5] [--naive-runs 1] [--skip-naive]
 """
@@ -16,8 +18,12 @@ Measures, over several runs (median), on policies from generate.py (resolution d
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +32,8 @@ from generate import generate_policy  # noqa: E402
 
 from nsgsolve.analyses.lint import Linter  # noqa: E402
 from nsgsolve.model import Direction  # noqa: E402
+from nsgsolve.parallel import workers  # noqa: E402
+from nsgsolve.printer import print_policy  # noqa: E402
 from nsgsolve.resolve import resolve  # noqa: E402
 
 
@@ -63,6 +71,20 @@ def naive_shadowed(rp, name: str) -> tuple[set[tuple[str, str]], int]:
     return shadowed, calls
 
 
+@contextlib.contextmanager
+def serial():
+    """nsgsolve.parallel's workers off, for the one-process figure."""
+    old = os.environ.get("NSGSOLVE_WORKERS")
+    os.environ["NSGSOLVE_WORKERS"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["NSGSOLVE_WORKERS"]
+        else:
+            os.environ["NSGSOLVE_WORKERS"] = old
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -71,18 +93,33 @@ def main() -> None:
     args = ap.parse_args()
 
     rows = []
-    big = resolve(generate_policy(1000))
+    policy = generate_policy(1000)
+    big = resolve(policy)
+    tmp = tempfile.TemporaryDirectory()
+    path = Path(tmp.name, "lint-1000.nsg")
+    path.write_text(print_policy(policy))
     for name in ("subnet-nsg", "nic-nsg"):
         t, findings = median_time(lambda: Linter(big).lint([name]), args.runs)
-        rows.append((f"one NSG of 1,000 rules ({name})", t, 2.0, len(findings)))
+        rows.append((f"one NSG of 1,000 rules ({name})", t, 2.0, f"{len(findings)} findings, {workers()} workers"))
+        with serial():
+            t1, again = median_time(lambda: Linter(big).lint([name]), args.runs)
+        assert again == findings
+        rows.append((f"  the same, one process ({name})", t1, None, f"{t1 / t:.1f}x the time"))
+        cmd = [sys.executable, "-m", "nsgsolve", "lint", str(path), "--nsg", name]
+        t_cli, _ = median_time(lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, env=os.environ), args.runs)
+        rows.append((f"  nsgsolve lint FILE --nsg {name} (CLI)", t_cli, None, "start-up, parse, resolve, lint, print"))
         if not args.skip_naive:
             t_naive, (naive, calls) = median_time(lambda: naive_shadowed(big, name), args.naive_runs)
             ours = {(f.direction.value, f.rule) for f in findings if f.code in ("NSG001", "NSG003")}
             rows.append((f"  naive Z3, {calls} calls ({name})", t_naive, None,
-                         f"{len(naive)} shadowed; agree: {naive == ours}; ratio {t_naive / t:.0f}x"))
+                         f"{len(naive)} shadowed; agree: {naive == ours}; ratio {t_naive / t1:.0f}x against one process"))
     many = resolve(generate_policy(200, n_nsgs=50))
     t, findings = median_time(lambda: Linter(many).lint(), max(1, args.runs // 2))
-    rows.append(("50 NSGs of 200 rules", t, 10.0, len(findings)))
+    rows.append(("50 NSGs of 200 rules", t, 10.0, f"{len(findings)} findings"))
+    with serial():
+        t1, _ = median_time(lambda: Linter(many).lint(), max(1, args.runs // 2))
+    rows.append(("  the same, one process", t1, None, f"{t1 / t:.1f}x the time"))
+    tmp.cleanup()
 
     print(f"{'case':<44} {'median s':>9} {'goal s':>7}  findings / notes")
     for case, t, goal, note in rows:

@@ -754,3 +754,16 @@ def test_lint_every_importable_template_in_the_corpus(capsys):
         for s in skipped:
             print(f"  skipped {s}")
     assert linted > 0
+
+
+def test_parallel_lint_gives_the_serial_findings(monkeypatch):
+    # Enough rules for nsgsolve.parallel to fork; overlapping ports and prefixes, both actions, so every
+    # kind of finding (and its witness and cover) must come back from the workers unchanged.
+    rules = "\n".join(f"    {100 + k} {'deny' if k % 3 else 'allow'} R{k} tcp from 10.{k % 7}.0.0/16 to any "
+                      f"port {1000 + (k * 37) % 200}-{1200 + (k * 53) % 300}" for k in range(120))
+    rp = resolved(HEAD + "nsg n {\n  inbound {\n" + rules + "\n  }\n}\n")
+    monkeypatch.setenv("NSGSOLVE_WORKERS", "1")
+    serial = Linter(rp, include_info=True).lint()
+    monkeypatch.setenv("NSGSOLVE_WORKERS", "2")
+    assert Linter(rp, include_info=True).lint() == serial
+    assert {f.code for f in serial} >= {"NSG001", "NSG002"}

@@ -41,6 +41,7 @@ from typing import Iterable, Iterator, Sequence
 
 from ..addresses import ALL_IPS, MAX_IP, IntervalSet, int_to_ip, ip_to_int
 from ..evaluate import Packet
+from ..parallel import fork_map
 from ..model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
 from ..regions import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
 from ..resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
@@ -777,20 +778,7 @@ class Linter:
         return out
 
     def nsg_findings(self, name: str, rule: str | None = None) -> list[Finding]:
-        vnets = self.rp.attachment_vnets(name) or [None]
-        per_vnet: list[list[Finding]] = []
-        for vnet in vnets:
-            nsg = self.rp.nsg(name, vnet)
-            found: list[Finding] = []
-            for direction in (Direction.INBOUND, Direction.OUTBOUND):
-                rules = nsg.rules(direction)
-                la = self.analysis(nsg, direction)
-                for i, r in enumerate(rules):
-                    if r.rule.is_default or (rule is not None and r.name != rule):
-                        continue
-                    found += self.rule_findings(nsg, direction, la, i)
-            per_vnet.append(found)
-        return _merge_vnets([v or "(no VNet)" for v in vnets], per_vnet)
+        return self.lint([name], rule)
 
     def status(self, name: str, rule: str) -> list[str]:
         """One sentence per VNet resolution (deduplicated) saying what the rule does: its findings, or a
@@ -826,9 +814,29 @@ class Linter:
 
     def lint(self, nsgs: Sequence[str] | None = None, rule: str | None = None) -> list[Finding]:
         names = list(nsgs) if nsgs is not None else [n.name for n in self.rp.policy.nsgs]
+        # Every rule of every NSG, VNet and direction is one independent task; the list analyses are built
+        # first, so forked workers share them (nsgsolve.parallel).
+        tasks: list[tuple[str, str | None, Direction, int]] = []
+        lists: dict[tuple[str, str | None, Direction], tuple[ResolvedNsg, ListAnalysis]] = {}
+        for name in names:
+            for vnet in self.rp.attachment_vnets(name) or [None]:
+                nsg = self.rp.nsg(name, vnet)
+                for direction in (Direction.INBOUND, Direction.OUTBOUND):
+                    lists[name, vnet, direction] = nsg, self.analysis(nsg, direction)
+                    for i, r in enumerate(nsg.rules(direction)):
+                        if not r.rule.is_default and (rule is None or r.name == rule):
+                            tasks.append((name, vnet, direction, i))
+
+        def run(task: tuple[str, str | None, Direction, int]) -> list[Finding]:
+            nsg, la = lists[task[:3]]
+            return self.rule_findings(nsg, task[2], la, task[3])
+
+        found = dict(zip(tasks, fork_map(run, tasks)))
         out: list[Finding] = []
         for name in names:
-            out += self.nsg_findings(name, rule)
+            vnets = self.rp.attachment_vnets(name) or [None]
+            per_vnet = [[f for t in tasks if t[0] == name and t[1] == vnet for f in found[t]] for vnet in vnets]
+            out += _merge_vnets([v or "(no VNet)" for v in vnets], per_vnet)
         return out
 
 
