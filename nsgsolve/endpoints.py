@@ -168,9 +168,20 @@ def _refuse_shared_addresses(rp: ResolvedPolicy, src: Side, dst: Side, span: Spa
     """E803 when the traffic reaches an address that NICs of several VNets hold (W501). The Z3 encoding and
     the region engine know a NIC by its address, so they would decide such a packet with one of the NICs'
     NSGs, possibly the wrong one: refusing is the only safe answer until they carry NIC identity."""
-    if not rp.shared_ips:
+    if not rp.shared_ips and not rp.ambiguous_dynamic:
         return
     hulls = side_hull(rp, src).union(side_hull(rp, dst))
+    for k, clash in rp.ambiguous_dynamic.items():
+        met = clash.intersection(hulls)
+        if met or k in src.nics or k in dst.nics:
+            from .addresses import int_to_ip as _ip
+
+            ip = _ip((met or clash).min())
+            bag.error("E803", f"this traffic includes address {ip}, which dynamic NIC {k} (VNet {rp.ipcs[k].vnet}) "
+                              "may get while a NIC of another, unpeered VNet holds or may get it; queries and "
+                              "assertions cannot yet tell those NICs apart", span,
+                      f"give {k.nic} a static address, or use 'nsgsolve verify' with NIC names")
+            return
     hit = sorted(ip for ip in rp.shared_ips if ip in hulls)
     if not hit:
         return

@@ -198,6 +198,25 @@ class ResolvedPolicy:
             return f"{key.nic}#{key.index + 1}"
         return key.nic
 
+    @cached_property
+    def ambiguous_dynamic(self) -> dict[IpcKey, IntervalSet]:
+        """For each dynamic IP configuration, the addresses it may get that a NIC of another, unpeered VNet
+        holds or may get. Azure allows it (addresses are unique only within a VNet), but the encodings keep
+        every NIC's address distinct, so questions over these addresses are refused (E803)."""
+        out: dict[IpcKey, IntervalSet] = {}
+        for k, i in self.ipcs.items():
+            if i.ip is not None:
+                continue
+            clash = EMPTY
+            for k2, i2 in self.ipcs.items():
+                if k2 == k or i2.vnet in self.near_vnets(i.vnet):
+                    continue
+                other = IntervalSet([(i2.ip, i2.ip)]) if i2.ip is not None else i2.usable
+                clash = clash.union(i.usable.intersection(other))
+            if clash:
+                out[k] = clash
+        return out
+
     def near_vnets(self, vnet: str) -> frozenset[str]:
         """The VNets a NIC of ``vnet`` reaches by private address: its own and the peered ones."""
         return self.peers.get(vnet, frozenset()) | {vnet}

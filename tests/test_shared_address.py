@@ -110,3 +110,22 @@ def test_diff_replays_with_the_pairs_nics():
     got = diff_policies(old, new)
     assert got.pairs and all(p.destination.name == "b" for p in got.pairs)
     assert not got.closed
+
+
+def test_a_dynamic_nic_that_may_take_another_vnets_address_is_refused_not_answered(tmp_path):
+    # Azure makes addresses unique only within a VNet: b may get 10.0.1.4, where only4 lets Internet in.
+    # The encodings keep every NIC's address distinct, so they would answer "none": E803 instead.
+    pol = tmp_path / "wd.nsg"
+    pol.write_text("""
+vnet v1 10.0.0.0/16 { subnet s 10.0.1.0/29 }
+vnet v2 10.0.0.0/16 { subnet s 10.0.1.0/29 nsg n2 }
+nic a in v1/s ip 10.0.1.4
+nic b in v2/s ip dynamic
+nsg n2 { inbound { 100 allow only4 tcp from any to 10.0.1.4 port 22
+                   200 deny rest tcp from any to any port 22 } }
+assert no Internet -> b port 22 tcp
+""")
+    status, _, err = cli("check", str(pol))
+    assert status == 2 and "E803" in err and "dynamic NIC b" in err
+    status, _, err = cli("query", str(pol), "can 203.0.113.9 reach 10.0.1.4 port 22 tcp")
+    assert status == 2 and "E803" in err
