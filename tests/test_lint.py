@@ -229,6 +229,13 @@ nsg n {
     assert not ev.evaluate(dns).allowed
     assert Evaluator(resolved(text.replace("    110 deny DnsTag udp from any to AzurePlatformDNS port 53\n", "")),
                      {}).evaluate(dns).allowed
+    # Nor is it "outside every attachment" (NSG005): its presence still changes DNS decisions.
+    inbound = resolved(HEAD + """
+nsg n {
+  inbound { 100 allow DnsIn udp from any to AzurePlatformDNS port 53 }
+  outbound { 100 deny AllOut any from any to any }
+}""")
+    assert "DnsIn" not in by_rule(lint(inbound))
     # A second rule naming the tag makes each one removable again.
     found = by_rule(lint(resolved(text.replace("    100 deny NoHost any from any to 168.63.129.16",
                                                "    100 deny NoHost any from any to AzurePlatformDNS"))))

@@ -745,7 +745,7 @@ class Linter:
         else:
             guarded, labels = self.guarded(nsg.name, nsg.vnet)
             field, what = (DST, "destination") if direction is Direction.INBOUND else (SRC, "source")
-            if labels and not la.boxes[i][field].intersection(guarded):
+            if labels and not la.boxes[i][field].intersection(guarded) and not sole_tags:
                 side = r.rule.destination if direction is Direction.INBOUND else r.rule.source
                 shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
                 add(OUTSIDE_ATTACHMENT, f"{_subject(r)} can never see traffic: its {what} ({side_text(side)}) "
