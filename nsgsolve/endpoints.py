@@ -170,13 +170,13 @@ def _refuse_shared_addresses(rp: ResolvedPolicy, src: Side, dst: Side, span: Spa
     NSGs, possibly the wrong one: refusing is the only safe answer until they carry NIC identity."""
     if not rp.shared_ips and not rp.ambiguous_dynamic:
         return
+    from .addresses import int_to_ip
+
     hulls = side_hull(rp, src).union(side_hull(rp, dst))
     for k, clash in rp.ambiguous_dynamic.items():
         met = clash.intersection(hulls)
         if met or k in src.nics or k in dst.nics:
-            from .addresses import int_to_ip as _ip
-
-            ip = _ip((met or clash).min())
+            ip = int_to_ip((met or clash).min())
             bag.error("E803", f"this traffic includes address {ip}, which dynamic NIC {k} (VNet {rp.ipcs[k].vnet}) "
                               "may get while a NIC of another, unpeered VNet holds or may get it; queries and "
                               "assertions cannot yet tell those NICs apart", span,
@@ -185,7 +185,6 @@ def _refuse_shared_addresses(rp: ResolvedPolicy, src: Side, dst: Side, span: Spa
     hit = sorted(ip for ip in rp.shared_ips if ip in hulls)
     if not hit:
         return
-    from .addresses import int_to_ip
 
     ip = hit[0]
     held = ", ".join(f"{k} in VNet {rp.ipcs[k].vnet}" for k in rp.shared_ips[ip])

@@ -208,8 +208,9 @@ class ResolvedPolicy:
             if i.ip is not None:
                 continue
             clash = EMPTY
+            near = self.near_vnets(i.vnet)
             for k2, i2 in self.ipcs.items():
-                if k2 == k or i2.vnet in self.near_vnets(i.vnet):
+                if i2.vnet in near:
                     continue
                 other = IntervalSet([(i2.ip, i2.ip)]) if i2.ip is not None else i2.usable
                 clash = clash.union(i.usable.intersection(other))

@@ -453,7 +453,6 @@ class ListAnalysis:
 
     def _shadowed(self, i: int, elist: list[int], contained: int | None) -> RuleFacts:
         b = self.boxes[i]
-        acc = self.access[i]
         conflict = self._overridden(i, elist)
         forced = [conflict[1]] if conflict else []
         if contained is not None:
@@ -482,7 +481,6 @@ class ListAnalysis:
             part = box_intersection(b, self.boxes[j])
             if rest and self._split(part, rest, first_match=False)[0].find(lambda m: m[0] == 0) is None:
                 cover = rest
-        _ = acc
         return RuleFacts(i, shadowed=True, cover=tuple(sorted(cover)), conflict=conflict)
 
     def _overridden(self, i: int, elist: list[int]) -> tuple[tuple[int, ...], int] | None:
