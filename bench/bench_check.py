@@ -38,8 +38,8 @@ from nsgsolve.model import (  # noqa: E402
     AnyAddress, AsgSide, AssertExcept, Assertion, AssertionKind, Cidr, NicAddr, Policy, PortRange, PortSpec,
     Protocol, Query, Ref, Span, TagSide, assertion_name, claim_text,
 )
-from nsgsolve.addresses import ip_to_int  # noqa: E402
-from nsgsolve.resolve import resolve  # noqa: E402
+from nsgsolve.semantics.addresses import ip_to_int  # noqa: E402
+from nsgsolve.semantics.resolve import resolve  # noqa: E402
 
 
 def make_assertions(policy: Policy, n: int, seed: int = 5) -> tuple[Assertion, ...]:

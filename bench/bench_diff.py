@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate_policy  # noqa: E402
 
 from nsgsolve.analyses.diff import diff_policies  # noqa: E402
-from nsgsolve.evaluate import Evaluator, Packet  # noqa: E402
-from nsgsolve.resolve import resolve  # noqa: E402
+from nsgsolve.semantics.evaluate import Evaluator, Packet  # noqa: E402
+from nsgsolve.semantics.resolve import resolve  # noqa: E402
 
 
 def median_time(fn, runs: int) -> float:
@@ -50,7 +50,7 @@ def point_by_point(rp_old, rp_new, result, n: int, seed: int = 3) -> tuple[float
     ev_old, ev_new = Evaluator(rp_old, dyn), Evaluator(rp_new, dyn)
     statics = [i.ip for i in rp_old.ipcs.values() if i.ip is not None] + list(dyn.values())
     outside = ["203.0.113.7", "198.51.100.20", "8.8.8.8", "52.1.2.3", "20.38.100.1", "10.3.176.9", "192.168.1.1"]
-    from nsgsolve.addresses import ip_to_int
+    from nsgsolve.semantics.addresses import ip_to_int
 
     outside_ips = [ip_to_int(a) for a in outside]
     regions = [g for p in result.pairs for g in p.regions]
@@ -100,7 +100,7 @@ def main() -> None:
 
     t_cli = None
     try:
-        from nsgsolve.printer import print_policy
+        from nsgsolve.lang.printer import print_policy
     except ImportError:
         print_policy = None
     if print_policy is not None:
@@ -126,7 +126,7 @@ def main() -> None:
     if t_cli is not None:
         print(f"  cli end to end (.nsg, --json):    {t_cli:7.3f} s   (process start, parse, resolve, diff)")
     else:
-        print("  cli end to end: skipped (nsgsolve.printer not available to write the .nsg files)")
+        print("  cli end to end: skipped (nsgsolve.lang.printer not available to write the .nsg files)")
     print(f"  naive global partition:           {t_naive:7.3f} s   ratio {t_naive / t_diff:.1f}x "
           f"(same regions: {same and len(agree) == n_regions})")
     rate = args.points / t_points

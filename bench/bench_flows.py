@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate_policy, random_flows  # noqa: E402
 
-from nsgsolve.evaluate import Evaluator, Packet  # noqa: E402
-from nsgsolve.resolve import IpcKey, resolve  # noqa: E402
+from nsgsolve.semantics.evaluate import Evaluator, Packet  # noqa: E402
+from nsgsolve.semantics.resolve import IpcKey, resolve  # noqa: E402
 
 
 def median_rate(fn, n: int, runs: int) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
 
     rate_cli = None
     try:
-        from nsgsolve.printer import print_policy
+        from nsgsolve.lang.printer import print_policy
     except ImportError:
         print_policy = None
     if print_policy is not None:
@@ -90,7 +90,7 @@ def main() -> None:
     if rate_cli is not None:
         print(f"  cli end to end (--json):      {rate_cli:>10,.0f} flows/s   (includes start-up and parsing)")
     else:
-        print("  cli end to end: skipped (nsgsolve.printer not available to write the .nsg file)")
+        print("  cli end to end: skipped (nsgsolve.lang.printer not available to write the .nsg file)")
 
 
 if __name__ == "__main__":

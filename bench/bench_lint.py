@@ -6,7 +6,7 @@ Measures, over several runs (median), on policies from generate.py (resolution d
                has real work;
   * 50 NSGs:   every finding for generate_policy(200, n_nsgs=50);
   * naive:     one Z3 call per rule with all earlier rules ("does rule i match a packet no earlier rule
-               matches?", on nsgsolve.encode's terms, one incremental solver with the earlier rules'
+               matches?", on nsgsolve.smt.encode's terms, one incremental solver with the earlier rules'
                disjunction built as a chain): the shadowing question only, for the ratio; its answers are
                compared with lint's (shadowed or unmatchable);
   * serial:    the same with nsgsolve.parallel off (NSGSOLVE_WORKERS=1: one process, as the naive run);
@@ -33,8 +33,8 @@ from generate import generate_policy  # noqa: E402
 from nsgsolve.analyses.lint import Linter  # noqa: E402
 from nsgsolve.model import Direction  # noqa: E402
 from nsgsolve.parallel import workers  # noqa: E402
-from nsgsolve.printer import print_policy  # noqa: E402
-from nsgsolve.resolve import resolve  # noqa: E402
+from nsgsolve.lang.printer import print_policy  # noqa: E402
+from nsgsolve.semantics.resolve import resolve  # noqa: E402
 
 
 def median_time(fn, runs: int) -> tuple[float, object]:
@@ -50,8 +50,8 @@ def naive_shadowed(rp, name: str) -> tuple[set[tuple[str, str]], int]:
     """One solver call per rule: is there a packet it matches that no earlier rule matches?"""
     import z3
 
-    from nsgsolve.encode import Encoding
-    from nsgsolve.z3util import make_solver
+    from nsgsolve.smt.encode import Encoding
+    from nsgsolve.smt.z3util import make_solver
 
     enc = Encoding(rp)
     nsg = rp.nsg(name, (rp.attachment_vnets(name) or [None])[0])

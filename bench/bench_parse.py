@@ -1,4 +1,4 @@
-"""Benchmark: loading a policy file (`nsgsolve.build.parse_policy`) and the CLI's fixed costs.
+"""Benchmark: loading a policy file (`nsgsolve.lang.build.parse_policy`) and the CLI's fixed costs.
 
 Issue 4 wants `nsgsolve query POLICY "..."` under 1 s end to end on two 1,000-rule NSGs, and parsing is
 most of that. Measured on generated policies (bench/generate.py, written as .nsg text by the printer),
@@ -41,8 +41,8 @@ from generate import generate_policy  # noqa: E402
 
 from lark import Lark  # noqa: E402
 
-from nsgsolve import build, syntax  # noqa: E402
-from nsgsolve.printer import print_policy  # noqa: E402
+from nsgsolve.lang import build, syntax  # noqa: E402
+from nsgsolve.lang.printer import print_policy  # noqa: E402
 from nsgsolve.validate import validate_into  # noqa: E402
 
 CASES = [
@@ -127,7 +127,7 @@ def main() -> None:
         return
     py = sys.executable
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"))
-    probe = "import time; t = time.perf_counter(); from nsgsolve import syntax; syntax.parser(); " \
+    probe = "import time; t = time.perf_counter(); from nsgsolve.lang import syntax; syntax.parser(); " \
             "print(time.perf_counter() - t)"
 
     def parser_build(cold: bool) -> float:

@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate_policy  # noqa: E402
 
 from nsgsolve.analyses.query import QueryEngine, compile_query  # noqa: E402
-from nsgsolve.build import parse_policy, parse_query  # noqa: E402
-from nsgsolve.encode import PolicySolver  # noqa: E402
-from nsgsolve.printer import print_policy  # noqa: E402
-from nsgsolve.resolve import resolve  # noqa: E402
+from nsgsolve.lang.build import parse_policy, parse_query  # noqa: E402
+from nsgsolve.smt.encode import PolicySolver  # noqa: E402
+from nsgsolve.lang.printer import print_policy  # noqa: E402
+from nsgsolve.semantics.resolve import resolve  # noqa: E402
 
 QUESTIONS = [
     "can Internet reach asg-1 port 22",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from nsgsolve.addresses import int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Cidr, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec, PrefixSide,
     Protocol, Ref, Rule, Subnet, SubnetRef, Subscription, TagDecl, TagSide, VNet,

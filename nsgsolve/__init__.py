@@ -11,18 +11,18 @@ Typical use::
 
     import nsgsolve
     policy = nsgsolve.load_policy("examples/webservers.nsg")
-    rp = nsgsolve.resolve(policy)
-    result = nsgsolve.evaluate(rp, nsgsolve.Packet.parse("tcp", "203.0.113.7", 50000, "10.0.1.4", 443))
+    rp = nsgsolve.semantics.resolve(policy)
+    result = nsgsolve.semantics.evaluate(rp, nsgsolve.Packet.parse("tcp", "203.0.113.7", 50000, "10.0.1.4", 443))
     print(result.decision, [step.rule for step in result.trace])
 """
 
 __version__ = "0.1.0"
 
-from .errors import Diagnostic, InputError, NsgsolveError, SolverUnknown, UsageError  # noqa: E402
-from .loader import load_policy  # noqa: E402
-from .model import Access, Direction, Policy, Protocol  # noqa: E402
-from .resolve import ResolvedPolicy, resolve  # noqa: E402
-from .evaluate import FlowResult, Packet, TraceStep, evaluate  # noqa: E402
+from nsgsolve.errors import Diagnostic, InputError, NsgsolveError, SolverUnknown, UsageError  # noqa: E402
+from nsgsolve.importers.loader import load_policy  # noqa: E402
+from nsgsolve.model import Access, Direction, Policy, Protocol  # noqa: E402
+from nsgsolve.semantics.resolve import ResolvedPolicy, resolve  # noqa: E402
+from nsgsolve.semantics.evaluate import FlowResult, Packet, TraceStep, evaluate  # noqa: E402
 
 __all__ = [
     "Access", "Diagnostic", "Direction", "FlowResult", "InputError", "NsgsolveError", "Packet", "Policy",

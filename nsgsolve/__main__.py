@@ -1,3 +1,3 @@
-from .cli import main
+from nsgsolve.cli import main
 
 main()

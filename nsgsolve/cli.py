@@ -12,7 +12,7 @@ import importlib
 import sys
 from typing import Sequence, TextIO
 
-from .errors import EXIT_INPUT, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
+from nsgsolve.errors import EXIT_INPUT, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
 
 # Order is the order of `nsgsolve --help`.
 COMMANDS = ("show", "fmt", "verify", "query", "lint", "check", "diff", "import_", "tags")
@@ -60,7 +60,7 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def _version() -> str:
-    from . import __version__
+    from nsgsolve import __version__
 
     return __version__
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .model import NOSPAN, Span
+from nsgsolve.model import NOSPAN, Span
 
 # Exit statuses, everywhere (CLI, CI): see README "Exit status".
 EXIT_OK = 0

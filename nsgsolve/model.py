@@ -1,8 +1,8 @@
 """The typed policy model: frozen dataclasses, faithful to what the user wrote.
 
-Every front end (the DSL builder in :mod:`nsgsolve.build`, the ARM/az importers) produces a
+Every front end (the DSL builder in :mod:`nsgsolve.lang.build`, the ARM/az importers) produces a
 :class:`Policy`. Names are already resolved to their kind (a rule side says whether it names an ASG, a
-tag, a NIC, ...) but not yet to addresses: :mod:`nsgsolve.resolve` turns a Policy into address and port
+tag, a NIC, ...) but not yet to addresses: :mod:`nsgsolve.semantics.resolve` turns a Policy into address and port
 sets per attachment point, which the evaluator and the Z3 encoding consume.
 
 Addresses are IPv4 integers. Spans point back to the source so every later finding can name

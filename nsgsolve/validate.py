@@ -1,6 +1,6 @@
 """Checks on a finished :class:`~nsgsolve.model.Policy`: references, Azure's limits, topology.
 
-Every front end runs these: the DSL builder (:func:`nsgsolve.build.parse_policy`) and the ARM/az
+Every front end runs these: the DSL builder (:func:`nsgsolve.lang.build.parse_policy`) and the ARM/az
 importers, so a policy is held to the same rules however it was written. The checks only need the
 model, never the text; each finding carries the span of what the user wrote.
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
-from .errors import Diagnostic, DiagnosticBag, did_you_mean
-from .model import (
+from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
+from nsgsolve.model import (
     AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr, Nsg,
     Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, SubnetAddr,
     SubnetRef, TagSide, VnetAddr,

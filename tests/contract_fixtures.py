@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.model import (
     ANY_PORTS, Access, AnyAddress, Asg, AsgSide, AssertExcept, Assertion, AssertionKind, Cidr, Direction, IpConfig,
     Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, Protocol, Query, Ref, Rule, Span, Subnet, SubnetRef, TagSide,

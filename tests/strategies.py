@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Cidr, Direction, IpConfig, IpRange, Nic, NicAddr, Nsg, Policy, PortRange,
     PortSpec, PrefixSide, Protocol, Query, Ref, Rule, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl, TagSide, VNet,
     VnetAddr,
 )
-from nsgsolve.evaluate import Packet
+from nsgsolve.semantics.evaluate import Packet
 
 
 def cidr(text: str) -> Cidr:
@@ -127,7 +127,7 @@ def queries(draw, policy: Policy) -> Query:
 
 
 def addresses_of(policy: Policy) -> list[str]:
-    from nsgsolve.addresses import int_to_ip
+    from nsgsolve.semantics.addresses import int_to_ip
 
     return [int_to_ip(c.ip) for n in policy.nics for c in n.ip_configs if c.ip is not None] + EXTERNAL + [
         "10.0.0.200", "10.1.1.250", "10.0.1.9"]
@@ -146,7 +146,7 @@ def packets(draw, policy: Policy) -> Packet:
 
 def dynamic_assignment(policy: Policy) -> dict:
     """A fixed, valid address for every dynamic IP configuration (the evaluator needs concrete ones)."""
-    from nsgsolve.resolve import IpcKey
+    from nsgsolve.semantics.resolve import IpcKey
 
     out = {}
     for n in policy.nics:

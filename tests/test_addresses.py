@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import IntervalSet, describe_ips, ip_to_int, to_cidrs
+from nsgsolve.semantics.addresses import IntervalSet, describe_ips, ip_to_int, to_cidrs
 
 U = 40  # a universe small enough to list, big enough for every arrangement of a few intervals
 

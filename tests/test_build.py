@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from nsgsolve.addresses import ip_to_int
-from nsgsolve.build import NameTable, parse_policy, parse_query
+from nsgsolve.semantics.addresses import ip_to_int
+from nsgsolve.lang.build import NameTable, parse_policy, parse_query
 from nsgsolve.errors import InputError, render_all
 from nsgsolve.model import (
     Access, AnyAddress, AsgSide, Cidr, Direction, IpRange, NetworkRef, NicAddr, PortRange, PortsRef,
     Protocol, Ref, SubnetAddr, SubnetRef, Subscription, TagSide, VnetAddr,
 )
-from nsgsolve.printer import without_spans
+from nsgsolve.lang.printer import without_spans
 
 FIXTURES = Path(__file__).parent / "fixtures" / "errors"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -82,7 +82,7 @@ def test_brief_example_builds_every_statement_kind():
 
 @pytest.mark.parametrize("name", ["webservers.nsg", "three-tier.nsg", "hub-spoke.nsg"])
 def test_examples_parse_validate_and_resolve_without_tag_file(name):
-    from nsgsolve.resolve import resolve
+    from nsgsolve.semantics.resolve import resolve
 
     warnings: list = []
     p = parse_policy((EXAMPLES / name).read_text(), name, warnings)

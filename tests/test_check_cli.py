@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nsgsolve.cli import run
-from nsgsolve.loader import load_policy
+from nsgsolve.importers.loader import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.nsg"))
@@ -123,7 +123,7 @@ def test_clean_and_no_shadowed(tmp_path):
 
 def test_exit_3_when_undecided_and_nothing_fails(tmp_path, monkeypatch):
     # The solver giving up is undecided, never a pass (this stands in for Z3 by raising what z3util.check raises).
-    from nsgsolve.encode import PolicySolver
+    from nsgsolve.smt.encode import PolicySolver
     from nsgsolve.errors import SolverUnknown
 
     def give_up(self, constraint, allowed=None, what="a question", decision=None):

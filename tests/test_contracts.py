@@ -10,9 +10,9 @@ from contract_fixtures import (
 )
 from nsgsolve.analyses.contracts import Verdict, check_policy, unique_names
 from nsgsolve.errors import InputError
-from nsgsolve.evaluate import Evaluator
+from nsgsolve.semantics.evaluate import Evaluator
 from nsgsolve.model import Ref, TagSide
-from nsgsolve.resolve import resolve
+from nsgsolve.semantics.resolve import resolve
 
 K = AssertionKind
 
@@ -192,10 +192,10 @@ def test_narrowed_questions_agree_with_the_whole_policy():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from nsgsolve.addresses import int_to_ip, ip_to_int  # noqa: E402
-from nsgsolve.build import parse_policy  # noqa: E402
-from nsgsolve.evaluate import Packet  # noqa: E402
-from nsgsolve.resolve import IpcKey  # noqa: E402
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int  # noqa: E402
+from nsgsolve.lang.build import parse_policy  # noqa: E402
+from nsgsolve.semantics.evaluate import Packet  # noqa: E402
+from nsgsolve.semantics.resolve import IpcKey  # noqa: E402
 
 
 def _policy(subnet: str, rules: str, asserts: str, nics: str = "nic web2 in v/s ip dynamic"):

@@ -14,15 +14,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nsgsolve import cli
-from nsgsolve.addresses import ALL_PORTS, IntervalSet, describe_ips, ip_to_int
+from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet, describe_ips, ip_to_int
 from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, diff_policies, packet_point
-from nsgsolve.evaluate import Evaluator, Packet
+from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PrefixSide, Protocol, Ref,
     Rule, SubnetRef, TagSide,
 )
-from nsgsolve.regions import DST, SRC, Splitter, box_contains_point
-from nsgsolve.resolve import resolve
+from nsgsolve.regions.box import DST, SRC, Splitter, box_contains_point
+from nsgsolve.semantics.resolve import resolve
 
 from strategies import PORTS, PROTOCOL_NUMBERS, addresses_of, cidr, dynamic_assignment, policies
 
@@ -239,7 +239,7 @@ def _named_nics(policy: Policy) -> set[str]:
 
 
 def _pool(old: Policy, new: Policy, assignment) -> list[int]:
-    from nsgsolve.addresses import int_to_ip
+    from nsgsolve.semantics.addresses import int_to_ip
 
     addrs = set(addresses_of(old)) | set(addresses_of(new)) | {int_to_ip(a) for a in assignment.values()}
     return sorted(ip_to_int(a) for a in addrs)
@@ -620,9 +620,9 @@ _SPECS = ["any", "*", "Internet", "VirtualNetwork", "Storage", "AzureLoadBalance
 
 def _selected(spec: str, rps, ip: int, key) -> bool:
     """Is the address ``ip`` (held by IP configuration ``key``) on the side ``spec`` names, read as a query
-    endpoint in OLD or in NEW (nsgsolve.endpoints, the one meaning), or as the diff word ``outside``?"""
-    from nsgsolve.build import parse_query
-    from nsgsolve.endpoints import resolve_side
+    endpoint in OLD or in NEW (nsgsolve.semantics.endpoints, the one meaning), or as the diff word ``outside``?"""
+    from nsgsolve.lang.build import parse_query
+    from nsgsolve.semantics.endpoints import resolve_side
     from nsgsolve.errors import DiagnosticBag, InputError
 
     for item in (t.strip() for t in spec.split(",")):

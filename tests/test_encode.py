@@ -1,6 +1,6 @@
 """The Z3 encoding agrees with the reference evaluator on concrete packets, for random policies.
 
-The evaluator (nsgsolve/evaluate.py) is the specification; every packet hypothesis draws is decided by
+The evaluator (nsgsolve/semantics/evaluate.py) is the specification; every packet hypothesis draws is decided by
 both, with dynamic NICs pinned to the addresses the evaluator is given.
 """
 
@@ -10,15 +10,15 @@ import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import IntervalSet, ip_to_int
-from nsgsolve.encode import Encoding, PolicySolver
-from nsgsolve.evaluate import Evaluator, Packet
+from nsgsolve.semantics.addresses import IntervalSet, ip_to_int
+from nsgsolve.smt.encode import Encoding, PolicySolver
+from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import (
     Access, AnyAddress, AsgSide, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec, Protocol, Ref, Rule,
     Subnet, SubnetRef, TagSide, VNet, Asg,
 )
-from nsgsolve.resolve import IpcKey, resolve
-from nsgsolve.z3util import mk_and
+from nsgsolve.semantics.resolve import IpcKey, resolve
+from nsgsolve.smt.z3util import mk_and
 
 from strategies import cidr, dynamic_assignment, packets, policies
 
@@ -150,7 +150,7 @@ def test_icmp_packets_carry_no_ports_and_models_give_none():
 def test_unsigned_comparisons_on_high_addresses():
     """A signed <= would put 200.0.0.0 below 10.0.0.0; the interval 10.0.0.0-199.255.255.255 must not
     contain it."""
-    from nsgsolve.z3util import Consts, interval
+    from nsgsolve.smt.z3util import Consts, interval
 
     x = z3.BitVec("x", 32)
     s = z3.Solver()

@@ -1,4 +1,4 @@
-"""One meaning for traffic endpoints (nsgsolve/endpoints.py): an assertion and a query about the same
+"""One meaning for traffic endpoints (nsgsolve/semantics/endpoints.py): an assertion and a query about the same
 traffic give the same answer, on random policies and on the cases where the two used to differ."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nsgsolve import cli
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.analyses.contracts import ContractChecker, Verdict as Check, check_policy
 from nsgsolve.analyses.query import QueryEngine, Verdict, compile_query
-from nsgsolve.build import parse_policy, parse_query
-from nsgsolve.endpoints import internet_hosts, resolve_side
+from nsgsolve.lang.build import parse_policy, parse_query
+from nsgsolve.semantics.endpoints import internet_hosts, resolve_side
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.model import Assertion, AssertionKind, Ref, SubnetAddr, SubnetRef, TagSide
-from nsgsolve.resolve import IpcKey, resolve
+from nsgsolve.semantics.resolve import IpcKey, resolve
 
 from strategies import policies, queries
 

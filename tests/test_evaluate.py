@@ -6,14 +6,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.errors import InputError
-from nsgsolve.evaluate import Evaluator, Packet, evaluate
+from nsgsolve.semantics.evaluate import Evaluator, Packet, evaluate
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec,
     Protocol, Ref, Rule, Subnet, SubnetRef, Subscription, TagSide, VNet,
 )
-from nsgsolve.resolve import IpcKey, resolve
+from nsgsolve.semantics.resolve import IpcKey, resolve
 
 from naive import naive_decision
 from strategies import cidr, dynamic_assignment, packets, policies

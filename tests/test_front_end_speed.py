@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from lark import Lark
 
-from nsgsolve import build, cli, syntax
+from nsgsolve import cli
+from nsgsolve.lang import build, syntax
 from nsgsolve.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent

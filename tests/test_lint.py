@@ -13,18 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
 from nsgsolve.analyses.lint import CODES, Finding, Linter, lint
-from nsgsolve.analyses.space import Space
-from nsgsolve.build import parse_policy
+from nsgsolve.regions.space import Space
+from nsgsolve.lang.build import parse_policy
 from nsgsolve.cli import run as cli_run
-from nsgsolve.evaluate import Evaluator, Packet, first_match, platform_bypass, rule_matches
+from nsgsolve.semantics.evaluate import Evaluator, Packet, first_match, platform_bypass, rule_matches
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Ipv6Prefix, Nic, Nsg, Policy, PortRange, PortSpec,
     PrefixSide, Protocol, Ref, Rule, Subnet, SubnetRef, VNet,
 )
-from nsgsolve.regions import Splitter
-from nsgsolve.resolve import IpcKey, ResolvedPolicy, resolve
+from nsgsolve.regions.box import Splitter
+from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve
 
 from corpus import CANDIDATES, CORPUS, NEEDS
 from strategies import addresses_of, cidr, dynamic_assignment, policies
@@ -571,7 +571,7 @@ def _decisions_differ(space: Space, a, b) -> tuple | None:
 
 
 def _packets_for(policy: Policy, assignment: dict, draw_ints) -> list[tuple[Packet, IpcKey | None, IpcKey | None]]:
-    from nsgsolve.addresses import int_to_ip
+    from nsgsolve.semantics.addresses import int_to_ip
 
     pool = addresses_of(policy) + [int_to_ip(ip) for ip in assignment.values()]
     by_ip = {ip: k for k, ip in assignment.items()}
@@ -671,8 +671,8 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
 @given(policies(max_rules=6))
 def test_removable_rules_are_equivalent_under_z3(policy):
     z3 = pytest.importorskip("z3")
-    from nsgsolve.encode import Encoding
-    from nsgsolve.z3util import make_solver
+    from nsgsolve.smt.encode import Encoding
+    from nsgsolve.smt.z3util import make_solver
 
     rp = resolve(policy)
     enc = Encoding(rp)
@@ -732,9 +732,9 @@ def _corpus_files() -> list[Path]:
 @pytest.mark.skipif(CORPUS is None, reason=f"corpus of real templates not found (looked in {CANDIDATES})")
 def test_lint_every_importable_template_in_the_corpus(capsys):
     from nsgsolve.errors import InputError
-    from nsgsolve.loader import load_policy
+    from nsgsolve.importers.loader import load_policy
 
-    from nsgsolve.servicetags import ServiceTagDb
+    from nsgsolve.semantics.servicetags import ServiceTagDb
 
     tags = sorted((CORPUS / "servicetags").glob("ServiceTags_Public*.json"))
     db = ServiceTagDb.from_json_file(str(tags[-1])) if tags else None

@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.evaluate import Evaluator
+from nsgsolve.semantics.evaluate import Evaluator
 from nsgsolve.model import Access
-from nsgsolve.paths import endpoint_addresses, path_layers
-from nsgsolve.regions import box_contains_point
-from nsgsolve.resolve import resolve
+from nsgsolve.regions.paths import endpoint_addresses, path_layers
+from nsgsolve.regions.box import box_contains_point
+from nsgsolve.semantics.resolve import resolve
 
 from strategies import dynamic_assignment, packets, policies
 

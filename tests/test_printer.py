@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from nsgsolve.addresses import ip_to_int
-from nsgsolve.build import in_evaluation_order, parse_policy
+from nsgsolve.semantics.addresses import ip_to_int
+from nsgsolve.lang.build import in_evaluation_order, parse_policy
 from nsgsolve.model import (
     Access, AnyAddress, Cidr, Direction, Ipv6Prefix, Nsg, Policy, PortSpec, PrefixSide, Protocol, Ref, Rule, TagSide,
 )
-from nsgsolve.printer import escape, format_text, print_policy, quote_name, without_spans
+from nsgsolve.lang.printer import escape, format_text, print_policy, quote_name, without_spans
 from strategies import policies
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -115,7 +115,7 @@ def test_names_that_cannot_be_written_are_refused():
 
 
 def test_escape_round_trips():
-    from nsgsolve.build import unescape
+    from nsgsolve.lang.build import unescape
     s = 'say "hi" \\ \n\tend'
     assert unescape(escape(s)) == s
 

@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nsgsolve import cli
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.analyses.query import QueryEngine, Verdict, compile_query
-from nsgsolve.build import parse_policy, parse_query
+from nsgsolve.lang.build import parse_policy, parse_query
 from nsgsolve.errors import InputError, SolverUnknown
-from nsgsolve.evaluate import Evaluator, Packet
+from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import Access, NicAddr, PortRange, PortSpec, Protocol, Query, Ref, TagSide
-from nsgsolve.resolve import IpcKey, resolve
+from nsgsolve.semantics.resolve import IpcKey, resolve
 
 from strategies import EXTERNAL, dynamic_assignment, packets, policies, queries
 

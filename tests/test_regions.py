@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import IntervalSet
-from nsgsolve.regions import box_contains_point, merge_cells, partition
+from nsgsolve.semantics.addresses import IntervalSet
+from nsgsolve.regions.box import box_contains_point, merge_cells, partition
 
 SMALL = (IntervalSet([(0, 3)]), IntervalSet([(0, 7)]), IntervalSet([(0, 2)]), IntervalSet([(0, 7)]),
          IntervalSet([(0, 3)]))

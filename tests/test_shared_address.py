@@ -9,11 +9,11 @@ import json
 import pytest
 
 from nsgsolve.analyses.diff import diff_policies
-from nsgsolve.build import parse_policy, parse_query
+from nsgsolve.lang.build import parse_policy, parse_query
 from nsgsolve.cli import run
 from nsgsolve.errors import InputError, UsageError
-from nsgsolve.evaluate import Evaluator, Packet
-from nsgsolve.resolve import IpcKey, resolve
+from nsgsolve.semantics.evaluate import Evaluator, Packet
+from nsgsolve.semantics.resolve import IpcKey, resolve
 
 POLICY = """\
 vnet v1 10.0.0.0/16 { subnet s 10.0.1.0/24 nsg open }

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from lark import Lark
 from lark.exceptions import UnexpectedInput
 
-from nsgsolve import syntax
+from nsgsolve.lang import syntax
 from nsgsolve.errors import InputError
 
 

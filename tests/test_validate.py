@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Cidr, Direction, IpConfig, NetworkDefine, NetworkRef, Nic, Nsg, Policy,
     PortRange, PortSpec, PortsDefine, PortsRef, PrefixSide, Protocol, Ref, Rule, Span, Subnet, SubnetRef, VNet,

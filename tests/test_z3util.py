@@ -7,9 +7,9 @@ import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.addresses import IntervalSet
+from nsgsolve.semantics.addresses import IntervalSet
 from nsgsolve.errors import EXIT_UNKNOWN, SolverUnknown
-from nsgsolve.z3util import FALSE, TRUE, Consts, check, in_set, interval, make_solver, mk_and, mk_not, mk_or
+from nsgsolve.smt.z3util import FALSE, TRUE, Consts, check, in_set, interval, make_solver, mk_and, mk_not, mk_or
 
 W = 8  # 8-bit fields keep exhaustive checks cheap; the code is width-generic
 intervals = st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)).map(lambda t: (min(t), max(t))), max_size=5)

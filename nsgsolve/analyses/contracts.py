@@ -1,7 +1,7 @@
 """Contracts: check a policy's ``assert`` statements for all packets, with counterexamples.
 
-Each assertion becomes one or two questions to the policy's Z3 encoding (:mod:`nsgsolve.encode`),
-asked on one incremental :class:`~nsgsolve.encode.PolicySolver` so the rule terms are built once for
+Each assertion becomes one or two questions to the policy's Z3 encoding (:mod:`nsgsolve.smt.encode`),
+asked on one incremental :class:`~nsgsolve.smt.encode.PolicySolver` so the rule terms are built once for
 all assertions of a file. Writing T for the assertion's traffic and E for the union of its ``except``
 clauses:
 
@@ -16,13 +16,13 @@ only      no packet from SRC to DST outside T, minus E,   an allowed packet outs
           is allowed
 ========  ==============================================  ===================================
 
-T and E mean what the same words mean in a query (:mod:`nsgsolve.endpoints`): ``assert no T`` holds exactly
+T and E mean what the same words mean in a query (:mod:`nsgsolve.semantics.endpoints`): ``assert no T`` holds exactly
 when ``nsgsolve query`` says *none* of T is allowed, ``all`` when it says *all*, ``some`` when *some* or
 *all* and no dynamic NIC is involved (with one, ``some`` must hold for every assignment:
 :meth:`ContractChecker._some`). An empty T, which a query rejects with E802, makes ``no`` and ``all``
 hold vacuously and ``some`` fail.
 
-Every witness is replayed through the reference evaluator (:mod:`nsgsolve.evaluate`), which gives the
+Every witness is replayed through the reference evaluator (:mod:`nsgsolve.semantics.evaluate`), which gives the
 full rule trace and the responsible rules: for ``no``/``only`` the allow rule of every layer that let it
 through, for ``all`` the rule that blocks it. If the replay disagrees with Z3 (or the packet is not one the
 assertion examines) the verdict is UNKNOWN: a contract is never passed on an answer the two engines do
@@ -43,15 +43,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Sequence
 
-from ..addresses import ALL_PORTS, int_to_ip
-from ..endpoints import (
+from nsgsolve.semantics.addresses import ALL_PORTS, int_to_ip
+from nsgsolve.semantics.endpoints import (
     Traffic, candidates, endpoint_notes, endpoints_term, resolve_traffic, touches_nic, traffic_region, traffic_term,
 )
-from ..errors import DiagnosticBag, InputError, SolverUnknown
-from ..evaluate import Evaluator, FlowResult
-from ..model import NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span
-from ..regions import ALL_PROTOCOLS
-from ..resolve import IpcKey, ResolvedPolicy
+from nsgsolve.errors import DiagnosticBag, InputError, SolverUnknown
+from nsgsolve.semantics.evaluate import Evaluator, FlowResult
+from nsgsolve.model import NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span
+from nsgsolve.regions.box import ALL_PROTOCOLS
+from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
 
 Progress = Callable[[int, int, Assertion], None]
 # Refinement rounds for `some` with dynamic NICs before the verdict is UNKNOWN: each round costs two small
@@ -121,7 +121,7 @@ class ContractResult:
     def rule_id(self) -> str:
         """``assert/<file>/<name>``: an assertion is its own rule (its descriptor shows its claim), and two
         files may both have a ``no-ssh``, so the id names the file (repository-relative) too."""
-        from ..reports import relative_uri
+        from nsgsolve.reports import relative_uri
 
         return f"assert/{relative_uri(self.file)}/{self.name}"
 
@@ -195,7 +195,7 @@ class ContractResult:
 
     def to_finding(self):
         """This result in the generic report shape (:mod:`nsgsolve.reports`)."""
-        from ..reports import Finding, Location, Status
+        from nsgsolve.reports import Finding, Location, Status
 
         a = self.assertion
         status = {Verdict.PASS: Status.PASS, Verdict.FAIL: Status.FAIL, Verdict.UNKNOWN: Status.UNKNOWN}[self.verdict]
@@ -249,7 +249,7 @@ class ContractChecker:
                  narrow: bool = True):
         """``narrow=False`` asks every question against the whole policy's decision term instead of the
         rules that can match the assertion's traffic (the benchmark's baseline; tests compare the two)."""
-        from ..encode import Encoding, PolicySolver
+        from nsgsolve.smt.encode import Encoding, PolicySolver
 
         self.rp = rp
         self.narrow = narrow
@@ -260,7 +260,7 @@ class ContractChecker:
     def lint_findings(self) -> list:
         """The anomaly analysis of the whole policy, run once for every clean/no shadowed assertion."""
         if self._lint is None:
-            from .lint import lint
+            from nsgsolve.analyses.lint import lint
 
             self._lint = lint(self.rp)
         return self._lint
@@ -280,7 +280,7 @@ class ContractChecker:
         return flow, assignment
 
     def resolve(self, a: Assertion) -> tuple[Traffic, list[Traffic]]:
-        """The assertion's traffic and its except clauses, as :mod:`nsgsolve.endpoints` reads them (E801 for
+        """The assertion's traffic and its except clauses, as :mod:`nsgsolve.semantics.endpoints` reads them (E801 for
         ports on a protocol without ports, unknown names)."""
         bag = DiagnosticBag()
         q = a.traffic
@@ -307,13 +307,13 @@ class ContractChecker:
         return ContractResult(**{**result.__dict__, "seconds": time.perf_counter() - start})
 
     def _check(self, a: Assertion, name: str) -> ContractResult:
-        from ..z3util import mk_and, mk_not
+        from nsgsolve.smt.z3util import mk_and, mk_not
 
         if a.kind in (AssertionKind.CLEAN, AssertionKind.NO_SHADOWED):
             return _lint_assertion(self, a, name)
         if a.traffic is None:  # the builder always sets it for these kinds
             raise InputError.single("E702", f"assert {a.kind.value} needs traffic (SRC -> DST ...)", a.span)
-        # The traffic means what the same words mean in a query (nsgsolve.endpoints, docs/query.md):
+        # The traffic means what the same words mean in a query (nsgsolve.semantics.endpoints, docs/query.md):
         # NIC-type endpoints are NICs, address-type ones NICs and outside hosts, Internet excludes every
         # VNet's VirtualNetwork tag (168.63.129.16 too), and a packet with no NIC at either end is nobody's
         # contract (no NSG sees it), so `no any -> any port 3389` speaks about the policy's NICs.
@@ -372,7 +372,7 @@ class ContractChecker:
         found so far is allowed. None left: the claim holds. Otherwise, with the assignment pinned, either
         some packet is allowed (generalise it, go round again) or none is: the assignment is the
         counterexample. Each round rules out at least the assignment it started from."""
-        from ..z3util import mk_and, mk_not
+        from nsgsolve.smt.z3util import mk_and, mk_not
 
         m = self._find(keep, True, what, scope)
         if m is None:
@@ -418,7 +418,7 @@ class ContractChecker:
         that NIC's address variable: the same packet to (from) that NIC wherever Azure puts it."""
         import z3
 
-        from ..z3util import value
+        from nsgsolve.smt.z3util import value
 
         enc = self.enc
         owner = {ip: k for k, ip in enc.model_assignment(m).items()}
@@ -474,7 +474,7 @@ def _responsible(flow: FlowResult, allowed: bool) -> tuple[Responsible, ...]:
 
 def _lint_assertion(checker: "ContractChecker", a: Assertion, name: str) -> ContractResult:
     """``clean``: no lint finding at error severity; ``no shadowed``: no NSG001 finding at all."""
-    from . import lint
+    from nsgsolve.analyses import lint
 
     findings = checker.lint_findings()
     if a.kind is AssertionKind.CLEAN:
@@ -524,7 +524,7 @@ def check_policy(policy: Policy, rp: ResolvedPolicy | None = None, solver_mode: 
                  rlimit: int | None = None, progress: Progress | None = None,
                  narrow: bool = True) -> list[ContractResult]:
     """Check every assertion of a policy, in file order."""
-    from ..resolve import resolve
+    from nsgsolve.semantics.resolve import resolve
 
     assertions = [a for a in policy.assertions if isinstance(a, Assertion)]
     names = unique_names(assertions)

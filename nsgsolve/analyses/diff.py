@@ -3,7 +3,7 @@
 For every pair of endpoints present in both versions (IP configurations of NICs, matched by NIC name
 and index, and the outside world in a few address classes) the diff partitions the packets between
 the two into regions where OLD's decision and NEW's decision are each constant
-(:mod:`nsgsolve.regions`), and keeps the regions where they differ: *opened* (OLD denies, NEW allows)
+(:mod:`nsgsolve.regions.box`), and keeps the regions where they differ: *opened* (OLD denies, NEW allows)
 and *closed* (the reverse). It enumerates regions, never packets, and needs no solver: the region
 arithmetic is exact. Every reported region carries one witness packet, replayed through the reference
 evaluator on both versions (it must differ, or the diff raises), and so the rules that decide it in
@@ -33,7 +33,7 @@ addresses no NIC holds, 100.64.0.0/10, loopback, multicast...). Outside-to-outsi
 and is never compared.
 
 Selecting. ``--from``/``--to`` read the endpoints of ``nsgsolve query`` with its meaning
-(:mod:`nsgsolve.endpoints`), resolved in each version; see :func:`select_endpoints`.
+(:mod:`nsgsolve.semantics.endpoints`), resolved in each version; see :func:`select_endpoints`.
 
 Choices where the question is silent:
 
@@ -54,19 +54,19 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from ..addresses import (
+from nsgsolve.semantics.addresses import (
     ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, IntervalSet, describe_ips, describe_ports,
     int_to_ip,
 )
-from ..endpoints import Side, endpoint_notes, internet_hosts, resolve_side
-from ..errors import Diagnostic, DiagnosticBag, InputError, UsageError, did_you_mean
-from ..evaluate import Evaluator, FlowResult, Packet, TraceStep
-from ..model import PORTED_PROTOCOLS, Access, Direction, Policy
-from ..paths import PathLayer, PathRule, endpoint_addresses, path_layers
-from ..regions import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, box_meets, \
+from nsgsolve.semantics.endpoints import Side, endpoint_notes, internet_hosts, resolve_side
+from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, did_you_mean
+from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, TraceStep
+from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction, Policy
+from nsgsolve.regions.paths import PathLayer, PathRule, endpoint_addresses, path_layers
+from nsgsolve.regions.box import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, box_meets, \
     describe_protocols, merge_cells
-from ..resolve import IpcKey, ResolvedPolicy, resolve
-from ..servicetags import ServiceTagDb
+from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve
+from nsgsolve.semantics.servicetags import ServiceTagDb
 
 OPENED, CLOSED = "opened", "closed"
 KINDS = (OPENED, CLOSED)
@@ -345,7 +345,7 @@ def select_endpoints(specs: Sequence[str] | None, ends: Sequence[_End], old: Res
                      ) -> dict[str, IntervalSet]:
     """Endpoint name -> addresses selected by ``--from``/``--to`` items (None: every endpoint, whole).
 
-    An item is an endpoint of the query vocabulary with the query's meaning (:mod:`nsgsolve.endpoints`,
+    An item is an endpoint of the query vocabulary with the query's meaning (:mod:`nsgsolve.semantics.endpoints`,
     docs/query.md "What an endpoint denotes"), resolved in OLD and in NEW separately; the selection is
     the traffic it denotes in either version. NIC-type items (NIC, ASG, subnet, VNet) select those NICs'
     IP configurations whole; address-type items (IP, CIDR, range, named network, service tag, ``any``,
@@ -395,7 +395,7 @@ def _spec_items(specs: Sequence[str]) -> list[str]:
 def _resolve_item(item: str, ends: Sequence[_End], old: ResolvedPolicy, new: ResolvedPolicy, option: str,
                   notes: list[str] | None) -> Side | None:
     """What one item denotes, as the union of its meaning in OLD and in NEW (None: the word ``outside``)."""
-    from ..build import parse_query
+    from nsgsolve.lang.build import parse_query
 
     if "#" in item:  # NIC#N: '#' starts a comment in the language, so this is no query endpoint
         keys = frozenset(e.key for e in ends if e.key is not None and str(e.key) == item)
@@ -519,7 +519,7 @@ def _changed_entries(old: Sequence[PathRule], new: Sequence[PathRule]) -> tuple[
 
 class _Memo:
     """Work shared by the groups of one diff: static groups meet the same NSG layers, whose entries
-    (boxes cached by :func:`nsgsolve.paths.path_layers`) are the same objects, so alignments and rule
+    (boxes cached by :func:`nsgsolve.regions.paths.path_layers`) are the same objects, so alignments and rule
     filters are keyed by identity. ``alive`` holds every keyed object, so no id is reused meanwhile."""
 
     def __init__(self) -> None:

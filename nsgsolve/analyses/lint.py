@@ -21,8 +21,8 @@ With ``include_info`` two informational findings are added for rules that still 
 **NSG006 correlated-rule** (partial overlap with a higher-priority rule of the opposite action) and
 **NSG007 generalizes-rule** (a superset of such a rule): Al-Shaer's correlation and generalization.
 
-Everything is exact region arithmetic (:mod:`nsgsolve.regions`) in the extended space of
-:mod:`nsgsolve.analyses.space`, so answers cover every address Azure may give a dynamic NIC. Per rule
+Everything is exact region arithmetic (:mod:`nsgsolve.regions.box`) in the extended space of
+:mod:`nsgsolve.regions.space`, so answers cover every address Azure may give a dynamic NIC. Per rule
 the question is asked only inside the rule's own box, against the rules whose boxes meet it (found with
 per-field bitsets), after cheap attempts that settle most rules: a greedy search for a packet no earlier
 rule matches, and single-rule containment.
@@ -39,13 +39,13 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from ..addresses import ALL_IPS, MAX_IP, IntervalSet, int_to_ip, ip_to_int
-from ..evaluate import Packet
-from ..parallel import fork_map
-from ..model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
-from ..regions import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
-from ..resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
-from .space import Space
+from nsgsolve.semantics.addresses import ALL_IPS, MAX_IP, IntervalSet, int_to_ip, ip_to_int
+from nsgsolve.semantics.evaluate import Packet
+from nsgsolve.parallel import fork_map
+from nsgsolve.model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
+from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
+from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.regions.space import Space
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -869,15 +869,15 @@ class DeadAcrossLayers:
 
 class CrossLayer:
     """The paths through one NSG in one direction (and VNet) as first-match lists from
-    :func:`nsgsolve.paths.path_layers`: for every NIC whose path meets the NSG, against any address that
+    :func:`nsgsolve.regions.paths.path_layers`: for every NIC whose path meets the NSG, against any address that
     is no dynamic NIC and against each dynamic NIC a rule names, the same-direction layers (and the
     platform's outbound rules). An Allow rule is dead when it decides packets on some of these paths and
     every one of them is denied at another layer."""
 
     def __init__(self, rp: ResolvedPolicy, nsg: ResolvedNsg, direction: Direction):
-        from ..addresses import ALL_IPS, ALL_PORTS
-        from ..paths import endpoint_addresses, path_layers
-        from ..regions import ALL_PROTOCOLS
+        from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS
+        from nsgsolve.regions.paths import endpoint_addresses, path_layers
+        from nsgsolve.regions.box import ALL_PROTOCOLS
 
         self.nsg = nsg
         self.direction = direction
@@ -1015,8 +1015,8 @@ class CrossLayer:
 
 
 def _rule_platform_tags(rule) -> set[str]:
-    from ..resolve import PLATFORM_TAGS
-    from ..servicetags import canonical_builtin
+    from nsgsolve.semantics.resolve import PLATFORM_TAGS
+    from nsgsolve.semantics.servicetags import canonical_builtin
 
     out = set()
     for side in (rule.source, rule.destination):
@@ -1140,7 +1140,7 @@ def report_finding(f: Finding):
     """The finding in the shared report shape (:mod:`nsgsolve.reports`), so SARIF, GitHub annotations
     and JUnit come from the same writers as ``check``'s. Identity is (code, NSG, direction, rule name):
     never the line, so moving a rule does not open a new alert."""
-    from ..reports import Finding as ReportFinding, Location, Status
+    from nsgsolve.reports import Finding as ReportFinding, Location, Status
 
     info = f.info
     level = {"error": "error", "warning": "warning", "info": "note"}[f.severity]

@@ -4,7 +4,7 @@ A question denotes a set of packets; the answer says whether *all*, *some* or *n
 with a witness packet of each kind replayed through the reference evaluator (so it carries the rule
 trace ``verify`` prints), and optionally the exact allowed set as a few boxes.
 
-What the endpoints, ports and protocol denote is :mod:`nsgsolve.endpoints`, shared with the contracts
+What the endpoints, ports and protocol denote is :mod:`nsgsolve.semantics.endpoints`, shared with the contracts
 of ``nsgsolve check`` so an assertion and a query about the same traffic give the same answer
 (docs/query.md, "What an endpoint denotes"). In short: a NIC, an ASG, a subnet or a VNet is those NICs;
 an address, a range, a tag or ``any`` is the NICs there plus every other address as an outside host;
@@ -24,23 +24,23 @@ from typing import Iterable, Mapping, Sequence
 
 import z3
 
-from ..addresses import (
+from nsgsolve.semantics.addresses import (
     ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, IntervalSet, describe_ips, describe_ports, int_to_ip,
 )
-from ..encode import Encoding, PolicySolver
-from ..endpoints import (
+from nsgsolve.smt.encode import Encoding, PolicySolver
+from nsgsolve.semantics.endpoints import (
     Side, Traffic, candidates, endpoint_notes, internet_hosts, resolve_traffic, service_term, side_term, traffic_region,
 )
-from ..errors import DiagnosticBag, InputError
-from ..evaluate import Evaluator, FlowResult, Packet
-from ..model import Access, Direction, Query
-from ..regions import (
+from nsgsolve.errors import DiagnosticBag, InputError
+from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
+from nsgsolve.model import Access, Direction, Query
+from nsgsolve.regions.box import (
     ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, box_meets, box_subset, describe_protocols,
     merge_cells,
 )
-from ..resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
-from ..z3util import mk_and, mk_not, mk_or
-from .space import Space
+from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
+from nsgsolve.smt.z3util import mk_and, mk_not, mk_or
+from nsgsolve.regions.space import Space
 
 DEFAULT_SPORT = 49152  # the first ephemeral port: what a witness uses when any source port would do
 NONPORTED = ALL_PROTOCOLS.difference(PORTED)
@@ -62,7 +62,7 @@ class EncodingDisagreement(AssertionError):
 
 @dataclass(frozen=True)
 class Question(Traffic):
-    """A query resolved against one policy: the packets it denotes (a :class:`nsgsolve.endpoints.Traffic`,
+    """A query resolved against one policy: the packets it denotes (a :class:`nsgsolve.semantics.endpoints.Traffic`,
     the meaning assertions share) and the query they came from."""
 
     query: Query
@@ -161,7 +161,7 @@ def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
 
 
 def _cidrs(s: IntervalSet) -> list[str]:
-    from ..addresses import to_cidrs
+    from nsgsolve.semantics.addresses import to_cidrs
 
     return to_cidrs(s)
 
@@ -171,7 +171,7 @@ def _cidrs(s: IntervalSet) -> list[str]:
 @dataclass(frozen=True)
 class ExactBox:
     """Part of the exact allowed set: every combination of these sources, destinations, protocols and
-    ports is allowed. ``region`` is the same box in the packet space of :class:`~nsgsolve.analyses.space.Space`
+    ports is allowed. ``region`` is the same box in the packet space of :class:`~nsgsolve.regions.space.Space`
     (dynamic NICs as extra address ranges), for machines; the other fields are for reading."""
 
     src: Hosts
@@ -530,7 +530,7 @@ def box_minus(a: Box, b: Box) -> list[Box]:
 def allowed_boxes(lists: Sequence[Sequence[Box]], accesses: Sequence[Sequence[Access]], universe: Box) -> list[Box]:
     """The packets of ``universe`` every rule list allows (first match), as boxes.
 
-    Folds the memoised partition of :class:`~nsgsolve.regions.Splitter` bottom-up: a state's answer is a
+    Folds the memoised partition of :class:`~nsgsolve.regions.box.Splitter` bottom-up: a state's answer is a
     list of boxes over the fields not split yet, and sibling pieces with the same answer are united
     before going up, so the output follows the structure of the rules, not the number of cells.
     """

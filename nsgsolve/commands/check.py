@@ -7,10 +7,10 @@ import os
 import time
 from typing import TextIO
 
-from ..errors import EXIT_FINDING, EXIT_OK, EXIT_UNKNOWN, InputError, UsageError
-from ..model import Assertion, Span
-from ..reports import FORMATS, Report, Status, render
-from .common import add_policy_args, formatter
+from nsgsolve.errors import EXIT_FINDING, EXIT_OK, EXIT_UNKNOWN, InputError, UsageError
+from nsgsolve.model import Assertion, Span
+from nsgsolve.reports import FORMATS, Report, Status, render
+from nsgsolve.commands.common import add_policy_args, formatter
 
 EPILOG = """examples:
   nsgsolve check policies/*.nsg                                   # text; exit 1 if any assertion fails
@@ -71,10 +71,10 @@ class _Progress:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .. import __version__
-    from ..analyses.contracts import check_policy
-    from ..resolve import resolve
-    from .common import load_files, tag_db
+    from nsgsolve import __version__
+    from nsgsolve.analyses.contracts import check_policy
+    from nsgsolve.semantics.resolve import resolve
+    from nsgsolve.commands.common import load_files, tag_db
 
     start = time.perf_counter()
     db = tag_db(args)

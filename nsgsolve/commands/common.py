@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
-from ..errors import Diagnostic, render_all
-from ..loader import load_policy
-from ..model import Policy
-from ..resolve import ResolvedPolicy, resolve
-from ..servicetags import ServiceTagDb, default_tag_db
+from nsgsolve.errors import Diagnostic, render_all
+from nsgsolve.importers.loader import load_policy
+from nsgsolve.model import Policy
+from nsgsolve.semantics.resolve import ResolvedPolicy, resolve
+from nsgsolve.semantics.servicetags import ServiceTagDb, default_tag_db
 
 POLICY_HELP = ("a .nsg file, or one or more JSON files (ARM template and parameters file, az exports such as "
                "'az network nsg list' + 'vnet list' + 'nic list') that together make one policy")
@@ -31,7 +31,7 @@ def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> 
                         help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
                              "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")
     # ARM template inputs: parameter values and what to do with values nsgsolve cannot evaluate.
-    from .import_ import add_import_args
+    from nsgsolve.commands.import_ import add_import_args
 
     add_import_args(parser)
 
@@ -53,7 +53,7 @@ def print_warnings(warnings: list[Diagnostic], err: TextIO, sources: Mapping[str
 
 def load_files(paths: str | Path | Sequence[str | Path], args: argparse.Namespace, err: TextIO) -> Policy:
     """One policy from ``paths`` with the command's import options, its warnings printed to ``err``."""
-    from ..importers import parse_param_assignments
+    from nsgsolve.importers import parse_param_assignments
 
     warnings: list[Diagnostic] = []
     try:

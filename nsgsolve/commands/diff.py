@@ -9,15 +9,15 @@ import subprocess
 from dataclasses import replace
 from typing import TextIO
 
-from ..addresses import IntervalSet
-from ..analyses.diff import DiffResult, PairDiff, Region, describe_step, diff_policies
-from ..errors import EXIT_FINDING, EXIT_OK, Diagnostic, UsageError
-from ..evaluate import FlowResult, TraceStep
-from ..loader import looks_like_json
-from ..model import Policy
-from ..regions import DST, SRC
-from .common import formatter, load_files, print_warnings, tag_db
-from .import_ import add_import_args
+from nsgsolve.semantics.addresses import IntervalSet
+from nsgsolve.analyses.diff import DiffResult, PairDiff, Region, describe_step, diff_policies
+from nsgsolve.errors import EXIT_FINDING, EXIT_OK, Diagnostic, UsageError
+from nsgsolve.semantics.evaluate import FlowResult, TraceStep
+from nsgsolve.importers.loader import looks_like_json
+from nsgsolve.model import Policy
+from nsgsolve.regions.box import DST, SRC
+from nsgsolve.commands.common import formatter, load_files, print_warnings, tag_db
+from nsgsolve.commands.import_ import add_import_args
 
 EPILOG = """examples:
   nsgsolve diff old.nsg new.nsg
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def load_version(spec: str, args: argparse.Namespace, err: TextIO) -> Policy:
     """A file path, or ``REV:PATH`` read with ``git show`` when no such file exists."""
-    from ..importers import parse_param_assignments
+    from nsgsolve.importers import parse_param_assignments
 
     rev, sep, path = spec.partition(":")
     # A path that exists wins; "C:\\x" (a Windows drive) is never a revision.
@@ -97,12 +97,12 @@ def load_version(spec: str, args: argparse.Namespace, err: TextIO) -> Policy:
     warnings: list[Diagnostic] = []
     try:
         if looks_like_json(text):
-            from ..importers import load_json_policy
+            from nsgsolve.importers import load_json_policy
 
             return load_json_policy({spec: text}, params=parse_param_assignments(getattr(args, "param", None)),
                                     params_file=getattr(args, "params_file", None),
                                     symbolic=getattr(args, "symbolic", False), warnings=warnings)
-        from ..build import parse_policy
+        from nsgsolve.lang.build import parse_policy
 
         return parse_policy(text, spec, warnings)
     finally:

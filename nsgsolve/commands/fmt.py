@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import EXIT_FINDING, UsageError
-from ..loader import looks_like_json, read_text
-from ..printer import format_text
-from .common import formatter
+from nsgsolve.errors import EXIT_FINDING, UsageError
+from nsgsolve.importers.loader import looks_like_json, read_text
+from nsgsolve.lang.printer import format_text
+from nsgsolve.commands.common import formatter
 
 EPILOG = """examples:
   nsgsolve fmt examples/webservers.nsg              # print the formatted text

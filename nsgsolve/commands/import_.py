@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from .common import formatter
+from nsgsolve.commands.common import formatter
 
 EPILOG = """examples:
   nsgsolve import azuredeploy.json -o network.nsg
@@ -37,13 +37,13 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..errors import NsgsolveError
-    from .common import load_files
+    from nsgsolve.errors import NsgsolveError
+    from nsgsolve.commands.common import load_files
 
     try:
-        from ..printer import print_policy
+        from nsgsolve.lang.printer import print_policy
     except ImportError:  # the printer lands separately; say so instead of a traceback
-        raise NsgsolveError("this build has no policy printer (nsgsolve.printer) yet") from None
+        raise NsgsolveError("this build has no policy printer (nsgsolve.lang.printer) yet") from None
 
     policy = load_files(args.files, args, err)
     text = print_policy(policy)
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as e:
-            from ..errors import UsageError
+            from nsgsolve.errors import UsageError
 
             raise UsageError(f"cannot write {args.output}: {e.strerror}",
                              "give -o a file path in an existing, writable directory") from None

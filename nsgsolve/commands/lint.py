@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import TextIO
 
-from ..analyses.lint import CODES, Finding, Linter, exit_status, report_finding
-from ..reports import FORMATS
-from ..errors import UsageError, did_you_mean
-from .common import add_policy_args, formatter, load_and_resolve
+from nsgsolve.analyses.lint import CODES, Finding, Linter, exit_status, report_finding
+from nsgsolve.reports import FORMATS
+from nsgsolve.errors import UsageError, did_you_mean
+from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
 
 EPILOG = """findings (docs/lint.md):
   NSG001 shadowed-rule       every packet it matches is decided by higher-priority rules
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif fmt == "text":
         out.write(format_findings(findings, len(selected)))
     else:
-        from .. import __version__
-        from ..reports import Report, render
+        from nsgsolve import __version__
+        from nsgsolve.reports import Report, render
 
         report = Report(tuple(report_finding(f) for f in findings), tuple(args.policy), status, command="lint",
                         tool_version=__version__, category="nsgsolve/lint")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _unknown_rule(name: str, nsg: str | None, rules: list[str]) -> UsageError:
     """--rule names no rule of the selected NSGs: say why, with the names that could be meant."""
-    from ..model import DEFAULT_RULES
+    from nsgsolve.model import DEFAULT_RULES
 
     rules = sorted(set(rules))
     listed = (f"rules: {', '.join(rules[:20])}{', ...' if len(rules) > 20 else ''}" if rules

@@ -9,12 +9,12 @@ import os
 import re
 from typing import TextIO
 
-from ..addresses import int_to_ip
-from ..analyses.query import QueryEngine, QueryResult, Verdict, Witness
-from ..errors import EXIT_OK, EXIT_UNKNOWN, SolverUnknown, UsageError
-from ..resolve import ResolvedPolicy, resolve
-from .common import add_policy_args, formatter, load, policy_label, tag_db
-from .verify import format_result
+from nsgsolve.semantics.addresses import int_to_ip
+from nsgsolve.analyses.query import QueryEngine, QueryResult, Verdict, Witness
+from nsgsolve.errors import EXIT_OK, EXIT_UNKNOWN, SolverUnknown, UsageError
+from nsgsolve.semantics.resolve import ResolvedPolicy, resolve
+from nsgsolve.commands.common import add_policy_args, formatter, load, policy_label, tag_db
+from nsgsolve.commands.verify import format_result
 
 EPILOG = """examples:
   nsgsolve query examples/webservers.nsg "can Internet reach WebServers port 22"
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     policy = load(args, err)
     rp = resolve(policy, tag_db(args))
     if args.query is not None:
-        from ..build import parse_query
+        from nsgsolve.lang.build import parse_query
 
         q = parse_query(args.query, policy)
         queries = [q if q.text else dataclasses.replace(q, text=args.query.strip())]

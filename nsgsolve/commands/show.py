@@ -6,11 +6,11 @@ import argparse
 import json
 from typing import TextIO
 
-from ..addresses import describe_ips, describe_ports, int_to_ip
-from ..model import DEFAULT_SUBSCRIPTION, Direction, Rule
-from ..printer import _Printer, cidr_text
-from ..resolve import AddrSet, ResolvedNsg, ResolvedPolicy, ResolvedRule
-from .common import add_policy_args, formatter, load_and_resolve
+from nsgsolve.semantics.addresses import describe_ips, describe_ports, int_to_ip
+from nsgsolve.model import DEFAULT_SUBSCRIPTION, Direction, Rule
+from nsgsolve.lang.printer import _Printer, cidr_text
+from nsgsolve.semantics.resolve import AddrSet, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
 
 EPILOG = """examples:
   nsgsolve show examples/webservers.nsg

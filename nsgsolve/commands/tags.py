@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from ..addresses import describe_ips, to_cidrs
-from ..errors import UsageError
-from ..servicetags import BUILTIN_TAGS, CONTEXT_TAGS, canonical_builtin, cached_file, default_tag_db, import_tag_file
-from .common import formatter
+from nsgsolve.semantics.addresses import describe_ips, to_cidrs
+from nsgsolve.errors import UsageError
+from nsgsolve.semantics.servicetags import BUILTIN_TAGS, CONTEXT_TAGS, canonical_builtin, cached_file, default_tag_db, import_tag_file
+from nsgsolve.commands.common import formatter
 
 # The file names are placeholders: Microsoft publishes ServiceTags_Public_YYYYMMDD.json weekly, and
 # effective.json is what 'az network nic list-effective-nsg' writes for one of your NICs.
@@ -96,7 +96,7 @@ def run_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     db = default_tag_db(getattr(args, "service_tags", None))
     data = db.lookup(args.name)
     if data is None:
-        from ..errors import did_you_mean
+        from nsgsolve.errors import did_you_mean
 
         if not db.description:
             raise UsageError(f"no service tag data to look up '{args.name}' in: nothing is cached and no "
@@ -116,9 +116,9 @@ def run_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def run_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..importers import jsonpos
-    from ..importers.effective import compare_expansions, parse_effective
-    from ..loader import read_text
+    from nsgsolve.importers import jsonpos
+    from nsgsolve.importers.effective import compare_expansions, parse_effective
+    from nsgsolve.importers.loader import read_text
 
     doc = jsonpos.parse(read_text(args.file), args.file)
     rules = parse_effective(doc, args.file)

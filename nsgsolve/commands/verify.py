@@ -7,12 +7,12 @@ import csv
 import json
 from typing import TextIO
 
-from ..errors import Diagnostic, InputError, UsageError
-from ..evaluate import Evaluator, FlowResult, Packet, resolve_endpoint
-from ..model import PORTED_PROTOCOLS, Protocol, Span
-from ..resolve import IpcKey, ResolvedPolicy
-from ..addresses import int_to_ip, ip_to_int
-from .common import add_policy_args, formatter, load_and_resolve
+from nsgsolve.errors import Diagnostic, InputError, UsageError
+from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, resolve_endpoint
+from nsgsolve.model import PORTED_PROTOCOLS, Protocol, Span
+from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
+from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
 
 EPILOG = """examples:
   nsgsolve verify examples/webservers.nsg --src 203.0.113.7 --dst web1 --protocol tcp --dport 443
@@ -139,7 +139,7 @@ class _BadCell(ValueError):
 
 
 def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json: bool, out: TextIO) -> int:
-    from ..loader import read_text
+    from nsgsolve.importers.loader import read_text
 
     text = read_text(path)
     lines = text.splitlines()

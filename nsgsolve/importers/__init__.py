@@ -1,6 +1,6 @@
 """Read what Azure users already have: ARM templates, az CLI / REST exports, parameters files.
 
-:func:`load_json_policy` is what :func:`nsgsolve.loader.load_policy` calls for JSON inputs. Several files
+:func:`load_json_policy` is what :func:`nsgsolve.importers.loader.load_policy` calls for JSON inputs. Several files
 make one policy (``az network nsg list`` + ``az network vnet list`` + ``az network nic list``, or a
 template and its parameters file). Every problem is an :class:`~nsgsolve.errors.InputError` whose
 diagnostics point into the files; see docs/import.md for the codes.
@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import Diagnostic, DiagnosticBag, InputError
-from ..model import Policy, Span
-from . import arm, azcli, jsonpos
-from ..validate import validate_into
-from .armexpr import LOCATION, LOCATION_PLACEHOLDER
-from .convert import PolicyBuilder, symbolic_name
+from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError
+from nsgsolve.model import Policy, Span
+from nsgsolve.importers import arm, azcli, jsonpos
+from nsgsolve.validate import validate_into
+from nsgsolve.importers.armexpr import LOCATION, LOCATION_PLACEHOLDER
+from nsgsolve.importers.convert import PolicyBuilder, symbolic_name
 
 __all__ = ["load_json_policy", "parse_param_assignments", "classify"]
 
@@ -38,7 +38,7 @@ def parse_param_assignments(items: list[str] | None) -> dict[str, str]:
     for it in items or []:
         name, eq, value = it.partition("=")
         if not eq or not name.strip():
-            from ..errors import UsageError
+            from nsgsolve.errors import UsageError
 
             raise UsageError(f"--param {it!r}: expected NAME=VALUE")
         out[name.strip()] = value
@@ -55,7 +55,7 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     values: dict[str, Any] = {}
     files = [p for p, d in docs.items() if classify(d) == "parameters"]
     if params_file is not None:
-        from ..loader import read_text
+        from nsgsolve.importers.loader import read_text
 
         pf = str(params_file)
         docs_pf = jsonpos.parse(read_text(pf), pf)
@@ -94,7 +94,7 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     if params and declared:
         for name in params:
             if name.lower() not in declared:
-                from ..errors import did_you_mean
+                from nsgsolve.errors import did_you_mean
 
                 raise InputError.single("E604", f"--param {name}: no template declares a parameter '{name}'",
                                         Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
@@ -127,7 +127,7 @@ def _refuse_located_tags(policy, has_location_parameter: bool) -> None:
     """E628 for a service tag named with the resource group's region (``Storage.[location]``): offline
     that region is nsgsolve's placeholder, so the tag would be one that does not exist (and E301 would
     then blame missing tag data)."""
-    from ..model import TagSide
+    from nsgsolve.model import TagSide
 
     bag = DiagnosticBag()
     for nsg in policy.nsgs:

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
-from ..model import NOSPAN, Span
-from .armexpr import Evaluator, Unknown, _Fail, _to_int, find_unknown, resource_id
-from .convert import (
+from nsgsolve.errors import InputError
+from nsgsolve.model import NOSPAN, Span
+from nsgsolve.importers.armexpr import Evaluator, Unknown, _Fail, _to_int, find_unknown, resource_id
+from nsgsolve.importers.convert import (
     ASG_TYPE,
     NIC_TYPE,
     NSG_TYPE,
@@ -31,7 +31,7 @@ from .convert import (
     PolicyBuilder,
     get,
 )
-from .jsonpos import JObject, span_in
+from nsgsolve.importers.jsonpos import JObject, span_in
 
 DEPLOYMENT_TYPE = "microsoft.resources/deployments"
 RES_LOOP = "\0resource"  # the loops key copyIndex() without a name reads (see armexpr)

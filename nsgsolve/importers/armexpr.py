@@ -25,9 +25,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import InputError
-from ..model import NOSPAN, Span
-from .jsonpos import JArray, JObject
+from nsgsolve.errors import InputError
+from nsgsolve.model import NOSPAN, Span
+from nsgsolve.importers.jsonpos import JArray, JObject
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..errors import InputError
-from ..model import NOSPAN, Span
-from .convert import (
+from nsgsolve.errors import InputError
+from nsgsolve.model import NOSPAN, Span
+from nsgsolve.importers.convert import (
     ASG_TYPE,
     NIC_TYPE,
     NSG_TYPE,
@@ -28,7 +28,7 @@ from .convert import (
     name_from_id,
     props_of,
 )
-from .jsonpos import span_in
+from nsgsolve.importers.jsonpos import span_in
 
 
 def unwrap(doc: Any, path: str = "") -> tuple[Any, str]:

@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DiagnosticBag
-from ..resolve import SYMBOLIC_PREFIX
-from ..model import (
+from nsgsolve.errors import DiagnosticBag
+from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
+from nsgsolve.model import (
     Access,
     AddrItem,
     AnyAddress,
@@ -53,8 +53,8 @@ from ..model import (
     TagSide,
     VNet,
 )
-from .armexpr import Unknown, find_unknown, parse_resource_id
-from .jsonpos import span_in
+from nsgsolve.importers.armexpr import Unknown, find_unknown, parse_resource_id
+from nsgsolve.importers.jsonpos import span_in
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
 RULE_TYPE = "microsoft.network/networksecuritygroups/securityrules"

@@ -12,12 +12,12 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from ..addresses import EMPTY, PUBLIC_IPV4, IntervalSet, prefixes
-from ..model import NOSPAN, Span
-from ..servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
-from .azcli import unwrap
-from .convert import get
-from .jsonpos import span_in
+from nsgsolve.semantics.addresses import EMPTY, PUBLIC_IPV4, IntervalSet, prefixes
+from nsgsolve.model import NOSPAN, Span
+from nsgsolve.semantics.servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
+from nsgsolve.importers.azcli import unwrap
+from nsgsolve.importers.convert import get
+from nsgsolve.importers.jsonpos import span_in
 
 
 @dataclass(frozen=True)

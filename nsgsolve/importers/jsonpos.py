@@ -16,8 +16,8 @@ import re
 from bisect import bisect_right
 from typing import Any
 
-from ..errors import InputError
-from ..model import NOSPAN, Span
+from nsgsolve.errors import InputError
+from nsgsolve.model import NOSPAN, Span
 
 
 class JObject(dict):

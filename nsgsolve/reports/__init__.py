@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ..model import Span
+from nsgsolve.model import Span
 
 
 class Status(Enum):
@@ -161,23 +161,23 @@ FORMATS = ("text", "json", "junit", "sarif", "github")
 def render(report: Report, fmt: str) -> str:
     """The report in one of :data:`FORMATS`."""
     if fmt == "text":
-        from .text import render_text
+        from nsgsolve.reports.text import render_text
 
         return render_text(report)
     if fmt == "json":
-        from .json import render_json
+        from nsgsolve.reports.json import render_json
 
         return render_json(report)
     if fmt == "junit":
-        from .junit import render_junit
+        from nsgsolve.reports.junit import render_junit
 
         return render_junit(report)
     if fmt == "sarif":
-        from .sarif import render_sarif
+        from nsgsolve.reports.sarif import render_sarif
 
         return render_sarif(report)
     if fmt == "github":
-        from .github import render_github
+        from nsgsolve.reports.github import render_github
 
         return render_github(report)
     raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import Report
+from nsgsolve.reports import Report
 
 
 def render_json(report: Report) -> str:

@@ -5,7 +5,7 @@ import pytest
 from nsgsolve.errors import InputError
 from nsgsolve.model import (Access, AnyAddress, AsgSide, Cidr, Direction, IpRange, Ipv6Prefix, PortRange, PortsRef,
                             PrefixSide, Protocol, TagSide)
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 
 from fixtures_arm import load, nsg, rule, template
 
@@ -191,7 +191,7 @@ def test_parameter_without_default_is_an_error_not_an_empty_rule():
 
 
 def test_symbolic_leaves_a_side_open_and_resolution_stops_on_it():
-    from nsgsolve.resolve import resolve
+    from nsgsolve.semantics.resolve import resolve
 
     t = template([nsg("n", [rule("r", 100, src="[parameters('allowedSource')]", dport="[parameters('p')]"),
                             rule("ok", 110)])],
@@ -293,8 +293,8 @@ def test_crlf_and_bom_template():
 
 
 def test_imported_template_resolves_and_evaluates():
-    from nsgsolve.evaluate import Packet, evaluate
-    from nsgsolve.resolve import resolve
+    from nsgsolve.semantics.evaluate import Packet, evaluate
+    from nsgsolve.semantics.resolve import resolve
 
     t = template([
         nsg("web-nsg", [rule("https", 100, src="Internet", dport="443"),
@@ -364,7 +364,7 @@ def test_resource_location_alone_adds_no_placeholder_note():
 
 
 def test_symbolic_value_without_data_says_how_to_supply_it():
-    from nsgsolve.resolve import resolve
+    from nsgsolve.semantics.resolve import resolve
 
     text = _storage_rule_template({"t": {"type": "string"}}, "[parameters('t')]")
     with pytest.raises(InputError) as e:

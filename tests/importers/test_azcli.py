@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.errors import InputError
 from nsgsolve.model import AsgSide, PrefixSide, TagSide
 

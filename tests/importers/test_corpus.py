@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nsgsolve.errors import InputError
-from nsgsolve.loader import load_policy
+from nsgsolve.importers.loader import load_policy
 
 from corpus import ALLOWED_CODES, CANDIDATES, CORPUS, NEEDS, ROOT
 

@@ -1,9 +1,9 @@
 import json
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.importers import jsonpos
 from nsgsolve.importers.effective import compare_expansions, parse_effective
-from nsgsolve.servicetags import ServiceTagDb
+from nsgsolve.semantics.servicetags import ServiceTagDb
 
 EFFECTIVE = {"value": [{
     "networkSecurityGroup": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n"},

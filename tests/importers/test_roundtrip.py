@@ -1,6 +1,6 @@
 """Import JSON → print .nsg → parse: the printed policy must mean what the imported one means.
 
-Needs the printer and the parser (nsgsolve.printer, nsgsolve.build), written by the language owner; until
+Needs the printer and the parser (nsgsolve.lang.printer, nsgsolve.lang.build), written by the language owner; until
 they exist these tests skip and say so.
 """
 
@@ -14,12 +14,12 @@ import pytest
 from fixtures_arm import load, nsg, rule, template
 from corpus import CORPUS, NEEDS
 
-printer = pytest.importorskip("nsgsolve.printer", reason="nsgsolve.printer (print_policy) does not exist yet")
-build = pytest.importorskip("nsgsolve.build", reason="nsgsolve.build (parse_policy) does not exist yet")
+printer = pytest.importorskip("nsgsolve.lang.printer", reason="nsgsolve.lang.printer (print_policy) does not exist yet")
+build = pytest.importorskip("nsgsolve.lang.build", reason="nsgsolve.lang.build (parse_policy) does not exist yet")
 
-from nsgsolve.evaluate import Packet, evaluate  # noqa: E402
+from nsgsolve.semantics.evaluate import Packet, evaluate  # noqa: E402
 from nsgsolve.model import Span  # noqa: E402
-from nsgsolve.resolve import resolve  # noqa: E402
+from nsgsolve.semantics.resolve import resolve  # noqa: E402
 
 
 def meaning(value):
@@ -122,7 +122,7 @@ def corpus_templates():
 def test_corpus_templates_round_trip(path):
     if path is None:
         pytest.skip("no corpus (see test_corpus.py for where it looks)")
-    from nsgsolve.loader import load_policy
+    from nsgsolve.importers.loader import load_policy
 
     imported = load_policy(path, params=NEEDS.get(path.name, ("", {}, False))[1])
     text, parsed = round_trip(imported)

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from nsgsolve.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.errors import InputError
-from nsgsolve.servicetags import ServiceTagDb, cached_file, default_tag_db, import_tag_file
+from nsgsolve.semantics.servicetags import ServiceTagDb, cached_file, default_tag_db, import_tag_file
 
 DOC = {"changeNumber": 7, "cloud": "Public", "values": [
     {"name": "Storage", "id": "Storage", "properties": {"addressPrefixes": ["20.38.96.0/19", "2603:1000::/40"]}},

@@ -1,6 +1,6 @@
 """Resolution: a :class:`~nsgsolve.model.Policy` becomes address and port sets per attachment point.
 
-The evaluator (:mod:`nsgsolve.evaluate`) and the Z3 encoding (:mod:`nsgsolve.encode`) both read a
+The evaluator (:mod:`nsgsolve.semantics.evaluate`) and the Z3 encoding (:mod:`nsgsolve.smt.encode`) both read a
 :class:`ResolvedPolicy`, so they cannot disagree about what a tag, an ASG or a NIC name means.
 
 Two things make a rule side more than an interval set:
@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP as AZURE_HOST, EMPTY, PUBLIC_IPV4, IntervalSet, int_to_ip, prefixes
-from .errors import DiagnosticBag, did_you_mean
-from .model import (
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP as AZURE_HOST, EMPTY, PUBLIC_IPV4, IntervalSet, int_to_ip, prefixes
+from nsgsolve.errors import DiagnosticBag, did_you_mean
+from nsgsolve.model import (
     DEFAULT_SUBSCRIPTION,
     AddrItem,
     AnyAddress,
@@ -44,7 +44,7 @@ from .model import (
     TagSide,
     VnetAddr,
 )
-from .servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
+from nsgsolve.semantics.servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
 
 
 @dataclass(frozen=True, order=True)
@@ -135,7 +135,7 @@ class ResolvedNsg:
 
     @cached_property
     def _classifiers(self):
-        from .classify import Classifier  # classify imports this module
+        from nsgsolve.semantics.classify import Classifier  # classify imports this module
 
         return Classifier(self.inbound), Classifier(self.outbound)
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .addresses import ALL_IPS, ALL_PORTS, IntervalSet
-from .model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER
-from .resolve import IpcKey, ResolvedRule
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
+from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER
+from nsgsolve.semantics.resolve import IpcKey, ResolvedRule
 
 PROTO, SRC, SPORT, DST, DPORT = range(5)
 FIELDS = ("protocol", "src", "sport", "dst", "dport")

@@ -22,16 +22,16 @@ import re
 from dataclasses import dataclass, field, replace
 from lark import Token, Tree
 
-from . import syntax
-from .errors import Diagnostic, DiagnosticBag, did_you_mean
-from .model import (
+from nsgsolve.lang import syntax
+from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
+from nsgsolve.model import (
     AssertExcept, Assertion, AssertionKind, assertion_name, claim_text,
     AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange,
     NetworkDefine, NetworkRef, Nic, NicAddr, Nsg, Policy, PortItem, PortRange, PortSpec, PortsDefine, PortsRef,
     PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl,
     TagSide, VNet, VnetAddr,
 )
-from .servicetags import canonical_builtin
+from nsgsolve.semantics.servicetags import canonical_builtin
 
 # ---------------------------------------------------------------- names
 
@@ -792,7 +792,7 @@ def parse_policy(text: str, filename: str, warnings: list[Diagnostic] | None = N
     Raises :class:`InputError` with every error of the file. Warnings (W-codes) are appended to
     ``warnings`` when a list is given, and otherwise dropped: they never stop a run.
     """
-    from .validate import validate_into
+    from nsgsolve.validate import validate_into
 
     # Parsing and building allocate a few objects per character and free none of them (no cycles): the
     # collector's passes over that growing heap found nothing and were a third of the time.
@@ -829,7 +829,7 @@ def in_evaluation_order(policy: Policy) -> Policy:
 
 def parse_query(text: str, policy: Policy, filename: str = "<query>") -> Query:
     """Parse one query (``can SRC reach DST [port P] [PROTO]``) against the names of ``policy``."""
-    from .validate import validate_query_into
+    from nsgsolve.validate import validate_query_into
 
     tree = syntax.parse(text, filename, "query")
     b = _Builder(text, filename, NameTable.from_policy(policy))
@@ -842,7 +842,7 @@ def parse_query(text: str, policy: Policy, filename: str = "<query>") -> Query:
 
 
 def build_tree(tree: Tree, text: str, filename: str) -> tuple[Policy, DiagnosticBag, frozenset[str]]:
-    """The builder without validation, for :mod:`nsgsolve.printer` (which has the tree already)."""
+    """The builder without validation, for :mod:`nsgsolve.lang.printer` (which has the tree already)."""
     b = _Builder(text, filename)
     return b.policy(tree), b.bag, frozenset(b.poisoned)
 

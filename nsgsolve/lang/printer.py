@@ -3,7 +3,7 @@
 One printer serves both ``nsgsolve fmt`` (DSL in, DSL out) and ``nsgsolve import`` (ARM/az JSON in, DSL
 out), so anything an importer can put in the model must print as text that parses back to the same model:
 
-* a bare name is printed bare only when :class:`~nsgsolve.build.NameTable` would read it back as the same
+* a bare name is printed bare only when :class:`~nsgsolve.lang.build.NameTable` would read it back as the same
   kind; otherwise with its kind (``asg X``, ``tag X``);
 * names that are not plain identifiers, or are spelled like keywords, are back-quoted;
 * ``Rule.notes`` and ``Policy.notes`` (an importer's approximations) become ``#`` comments.
@@ -25,9 +25,9 @@ from typing import Iterable
 
 from lark import Tree
 
-from . import syntax
-from .build import NameTable, build_tree
-from .model import (
+from nsgsolve.lang import syntax
+from nsgsolve.lang.build import NameTable, build_tree
+from nsgsolve.model import (
     Assertion,
     NOSPAN, AddrItem, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix, NetworkRef,
     Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Rule, RuleSide,
@@ -51,7 +51,7 @@ def quote_name(name: str) -> str:
 
 
 def escape(text: str) -> str:
-    """A description as a STRING literal; :func:`nsgsolve.build.unescape` is the inverse."""
+    """A description as a STRING literal; :func:`nsgsolve.lang.build.unescape` is the inverse."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 

@@ -16,7 +16,7 @@ too, in each version (:func:`nsgsolve.analyses.diff.select_endpoints`).
   not peered or on-premises space, not 168.63.129.16 (public, but the platform's own, and trusted by every
   default ``AllowVnetInBound``: counting it would make every "no Internet -> X" fail on health probes).
   ``VirtualNetwork`` is the union of the tag over all VNets. Rules keep the per-VNet meaning
-  (:mod:`nsgsolve.resolve`); these are the meanings as a question's endpoint.
+  (:mod:`nsgsolve.semantics.resolve`); these are the meanings as a question's endpoint.
 * Packets with no NIC of the policy on either side are outside every question: no NSG sees them.
 * Protocol: none means every IP protocol, or Tcp and Udp when ports are given (only they carry ports);
   ports with ``icmp``, ``esp`` or ``ah`` are an error (E801). Ports are destination ports.
@@ -30,22 +30,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from .addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP, PUBLIC_IPV4, IntervalSet
-from .errors import DiagnosticBag
-from .model import (
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP, PUBLIC_IPV4, IntervalSet
+from nsgsolve.errors import DiagnosticBag
+from nsgsolve.model import (
     PORTED_PROTOCOLS, AnyAddress, AsgSide, Cidr, Endpoint, IpRange, NetworkRef, NicAddr, PortSpec, Protocol, Span,
     SubnetAddr, TagSide, VnetAddr,
 )
-from .regions import ALL_PROTOCOLS, PORTED, Box
-from .resolve import IpcKey, ResolvedPolicy, resolve_items, resolve_ports, resolve_rule_side
-from .servicetags import canonical_builtin
-from .z3util import mk_and, mk_or
+from nsgsolve.regions.box import ALL_PROTOCOLS, PORTED, Box
+from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve_items, resolve_ports, resolve_rule_side
+from nsgsolve.semantics.servicetags import canonical_builtin
+from nsgsolve.smt.z3util import mk_and, mk_or
 
 if TYPE_CHECKING:  # pragma: no cover
     import z3
 
-    from .encode import Encoding
-    from .evaluate import Packet
+    from nsgsolve.smt.encode import Encoding
+    from nsgsolve.semantics.evaluate import Packet
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def _refuse_shared_addresses(rp: ResolvedPolicy, src: Side, dst: Side, span: Spa
     NSGs, possibly the wrong one: refusing is the only safe answer until they carry NIC identity."""
     if not rp.shared_ips and not rp.ambiguous_dynamic:
         return
-    from .addresses import int_to_ip
+    from nsgsolve.semantics.addresses import int_to_ip
 
     hulls = side_hull(rp, src).union(side_hull(rp, dst))
     for k, clash in rp.ambiguous_dynamic.items():
@@ -264,7 +264,7 @@ def traffic_term(enc: "Encoding", t: Traffic) -> "z3.BoolRef":
 
 def traffic_region(rp: ResolvedPolicy, t: Traffic, any_service: bool = False) -> Box:
     """A box holding every packet of ``t`` (of its endpoints only, with ``any_service``): the encoding
-    keeps only the rules that can match there (:meth:`nsgsolve.encode.Encoding.path_allows`)."""
+    keeps only the rules that can match there (:meth:`nsgsolve.smt.encode.Encoding.path_allows`)."""
     if any_service:
         return (ALL_PROTOCOLS, side_hull(rp, t.src), ALL_PORTS, side_hull(rp, t.dst), ALL_PORTS)
     return (t.protocols, side_hull(rp, t.src), ALL_PORTS, side_hull(rp, t.dst), t.dports)

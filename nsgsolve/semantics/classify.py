@@ -4,7 +4,7 @@ Each of the five packet fields is cut into elementary intervals; each interval c
 Python int) of the rules whose condition on that field it satisfies. A packet's matching rules are the
 AND of five look-ups, and the deciding rule is the lowest set bit, because rules are numbered in
 evaluation order. This is what lets ``verify --flows`` decide tens of thousands of flows per second on
-1,000-rule NSGs; :func:`nsgsolve.evaluate.first_match` stays the reference it is tested against.
+1,000-rule NSGs; :func:`nsgsolve.semantics.evaluate.first_match` stays the reference it is tested against.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Iterable
 
-from .resolve import IpcKey, ResolvedRule
+from nsgsolve.semantics.resolve import IpcKey, ResolvedRule
 
 
 class _Axis:

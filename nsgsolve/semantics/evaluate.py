@@ -7,7 +7,7 @@ priority decides, then the default rules; the flow is allowed only if every laye
 behaviour outside the rules (the outbound TCP 25 block, the host services at 168.63.129.16 and
 169.254.169.254) is reported as its own trace step.
 
-Speed comes from :mod:`nsgsolve.classify`, which finds the same first match with bitsets; the test
+Speed comes from :mod:`nsgsolve.semantics.classify`, which finds the same first match with bitsets; the test
 suite checks it against :func:`first_match` here on random policies.
 """
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .addresses import AZURE_HOST_IP, IMDS_IP, int_to_ip, ip_to_int
-from .errors import UsageError
-from .model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
-from .resolve import IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.addresses import AZURE_HOST_IP, IMDS_IP, int_to_ip, ip_to_int
+from nsgsolve.errors import UsageError
+from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
+from nsgsolve.semantics.resolve import IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,7 @@ def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, 
         pass
     ipcs = rp.nic_ipcs(text)
     if not ipcs:
-        from .errors import did_you_mean
+        from nsgsolve.errors import did_you_mean
 
         names = [n.name for n in rp.policy.nics]
         raise UsageError(f"'{text}' is neither an IPv4 address nor a NIC of the policy",

@@ -1,7 +1,7 @@
 """Service tag data: the built-in tags and Microsoft's ServiceTags_Public JSON.
 
 ``VirtualNetwork`` and ``Internet`` depend on where an NSG is evaluated and are computed by
-:mod:`nsgsolve.resolve`; every other tag is a fixed prefix set looked up here, case-insensitively.
+:mod:`nsgsolve.semantics.resolve`; every other tag is a fixed prefix set looked up here, case-insensitively.
 A tag with no data is never an empty set: the resolver stops with an error naming it.
 """
 
@@ -13,9 +13,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .addresses import IntervalSet, prefixes
-from .errors import InputError
-from .model import Span
+from nsgsolve.semantics.addresses import IntervalSet, prefixes
+from nsgsolve.errors import InputError
+from nsgsolve.model import Span
 
 # Classic spellings Azure still accepts.
 CLASSIC_SPELLINGS = {

@@ -24,8 +24,8 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.tree import Meta
 
-from .errors import Diagnostic, InputError, did_you_mean
-from .model import Span
+from nsgsolve.errors import Diagnostic, InputError, did_you_mean
+from nsgsolve.model import Span
 
 GRAMMAR_FILE = "nsg.lark"
 START_SYMBOLS = ("policy", "query")

@@ -12,7 +12,7 @@ policy and cached, so every analysis (reachability, shadowing, contracts, diff) 
 * :meth:`Encoding.path_allows` — the decision for any packet: the source NIC's outbound layers if the
   source is a NIC, the destination NIC's inbound layers if the destination is one (semantics.md).
 
-It mirrors :mod:`nsgsolve.evaluate` clause by clause; ``tests/test_encode.py`` checks that the two agree
+It mirrors :mod:`nsgsolve.semantics.evaluate` clause by clause; ``tests/test_encode.py`` checks that the two agree
 on random policies and packets.
 
 Conventions:
@@ -21,7 +21,7 @@ Conventions:
   :meth:`Encoding.domain` constraints keep it in its subnet's usable addresses and distinct from every
   other NIC address. A rule side naming it (through an ASG or the NIC) matches that variable.
 * Packets without ports (protocols other than Tcp and Udp) carry both ports 0 in the encoding (a
-  domain constraint), the convention of :mod:`nsgsolve.regions`. Rules with ports match only protocols
+  domain constraint), the convention of :mod:`nsgsolve.regions.box`. Rules with ports match only protocols
   6 and 17, so the value never changes a decision; :meth:`Encoding.model_packet` turns it back into
   ``None`` so witnesses replay through the evaluator.
 """
@@ -33,14 +33,14 @@ from typing import Iterable, Mapping
 
 import z3
 
-from . import regions
-from .addresses import AZURE_HOST_IP, IMDS_IP, IntervalSet
-from .errors import UsageError
-from .evaluate import Packet
-from .model import PORTED_PROTOCOLS, Access, Direction
-from .regions import Box
-from .resolve import AddrSet, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
-from .z3util import DEFAULT_RLIMIT, FALSE, TRUE, Consts, check, make_solver, distinct, in_set, mk_and, mk_eq, mk_implies, mk_ite, mk_not, mk_or, value
+from nsgsolve.regions import box as regions
+from nsgsolve.semantics.addresses import AZURE_HOST_IP, IMDS_IP, IntervalSet
+from nsgsolve.errors import UsageError
+from nsgsolve.semantics.evaluate import Packet
+from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
+from nsgsolve.regions.box import Box
+from nsgsolve.semantics.resolve import AddrSet, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.smt.z3util import DEFAULT_RLIMIT, FALSE, TRUE, Consts, check, make_solver, distinct, in_set, mk_and, mk_eq, mk_implies, mk_ite, mk_not, mk_or, value
 
 PROTO_BITS, ADDR_BITS, PORT_BITS = 8, 32, 16
 TCP, UDP = 6, 17
@@ -252,7 +252,7 @@ class Encoding:
     # ------------------------------------------------------------ platform rules
 
     def host_service(self) -> tuple[z3.BoolRef, z3.BoolRef, z3.BoolRef]:
-        """(WireServer, platform DNS, IMDS) conditions of :func:`nsgsolve.evaluate.platform_bypass`."""
+        """(WireServer, platform DNS, IMDS) conditions of :func:`nsgsolve.semantics.evaluate.platform_bypass`."""
         p, c = self.pkt, self.c
         to_host = p.dst == c(AZURE_HOST_IP, ADDR_BITS)
         wire = mk_and([to_host, p.protocol == c(TCP, PROTO_BITS),

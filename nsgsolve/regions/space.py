@@ -5,7 +5,7 @@ whatever address Azure gives it, and matches nobody else at that address. Per pa
 each side is therefore either a plain address ("no dynamic NIC sits here") or a pair (dynamic IP
 configuration ``k``, address ``a`` in ``k``'s usable range). Numbering the pairs of ``k`` as
 ``(index(k) + 1) << 32 | a`` turns both kinds into one integer field, so every rule is again a box
-(:func:`nsgsolve.regions.rule_box` needs a fixed assignment instead) and a region answer covers every
+(:func:`nsgsolve.regions.box.rule_box` needs a fixed assignment instead) and a region answer covers every
 address Azure may pick, which is what the Z3 encoding's free variables mean.
 
 The one thing this space over-approximates is a packet whose source and destination are the same
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..addresses import ALL_IPS, ALL_PORTS, MAX_IP, IntervalSet, int_to_ip
-from ..evaluate import Packet
-from ..model import PORTED_PROTOCOLS
-from ..regions import ALL_PROTOCOLS, PORTED, Box
-from ..resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, MAX_IP, IntervalSet, int_to_ip
+from nsgsolve.semantics.evaluate import Packet
+from nsgsolve.model import PORTED_PROTOCOLS
+from nsgsolve.regions.box import ALL_PROTOCOLS, PORTED, Box
+from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
 
 _SHIFT = 32
 

@@ -1,6 +1,6 @@
 """Load a policy from any input nsgsolve reads, detected from the content.
 
-* ``.nsg`` text (the policy language) → :func:`nsgsolve.build.parse_policy`
+* ``.nsg`` text (the policy language) → :func:`nsgsolve.lang.build.parse_policy`
 * JSON (ARM template, ``az`` CLI export, REST example) → :mod:`nsgsolve.importers`
 
 Several JSON files (``az network nsg list`` + ``az network vnet list`` + ...) make one policy.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .errors import Diagnostic, InputError
-from .model import Policy, Span
+from nsgsolve.errors import Diagnostic, InputError
+from nsgsolve.model import Policy, Span
 
 
 def read_text(path: str | Path) -> str:
@@ -56,14 +56,14 @@ def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str]
                                     Span(paths[1], 0, 0),
                                     "put the whole policy in one .nsg file (the language has no 'include'); "
                                     "only JSON inputs (ARM templates, az exports) may be split over several files")
-        from .build import parse_policy
+        from nsgsolve.lang.build import parse_policy
 
         return parse_policy(texts[paths[0]], paths[0], warnings)
     if len(json_paths) != len(paths):
         other = next(p for p in paths if p not in json_paths)
         raise InputError.single("E003", "cannot mix a .nsg policy file with JSON inputs", Span(other, 0, 0),
                                 "give either one .nsg file or JSON files (ARM template or az exports)")
-    from .importers import load_json_policy
+    from nsgsolve.importers import load_json_policy
 
     return load_json_policy({p: texts[p] for p in json_paths}, params=params or {}, params_file=params_file,
                             symbolic=symbolic, warnings=warnings)

@@ -3,7 +3,7 @@
 For a pair of endpoints (an IP configuration of a NIC, or ``None`` for addresses that are no NIC's),
 :func:`path_layers` gives one first-match rule list per layer the traffic meets, platform behaviour
 included, such that a packet is allowed exactly when every list's first match allows. Region analyses
-(:mod:`nsgsolve.regions`) then answer for all packets between the pair at once.
+(:mod:`nsgsolve.regions.box`) then answer for all packets between the pair at once.
 
 Dynamic IP configurations need no assignment here: between fixed endpoints the packet's source
 address *is* the source NIC's address, so a rule side naming a dynamic member matches exactly when
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP, IMDS_IP, IntervalSet
-from .evaluate import SMTP_RULE
-from .model import Access, Direction
-from .regions import ALL_PROTOCOLS, PORTED, Box
-from .resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP, IMDS_IP, IntervalSet
+from nsgsolve.semantics.evaluate import SMTP_RULE
+from nsgsolve.model import Access, Direction
+from nsgsolve.regions.box import ALL_PROTOCOLS, PORTED, Box
+from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
 
 _HOST = IntervalSet([(AZURE_HOST_IP, AZURE_HOST_IP)])
 _IMDS = IntervalSet([(IMDS_IP, IMDS_IP)])

@@ -16,8 +16,8 @@ from typing import Iterable, Sequence
 
 import z3
 
-from .addresses import IntervalSet
-from .errors import SolverUnknown
+from nsgsolve.semantics.addresses import IntervalSet
+from nsgsolve.errors import SolverUnknown
 
 # Large enough that a 1,000-rule policy's queries finish far below it (they use well under 10^6 steps:
 # see bench/bench_query.py), small enough that a runaway query stops in tens of seconds.
