@@ -72,11 +72,11 @@ PORTED_PROTOCOLS = (6, 17)  # only Tcp and Udp packets carry ports
 
 
 class Subscription(Enum):
-    """Subscription types that decide the platform's outbound TCP 25 block (semantics.md)."""
+    """Subscription types, which decide the platform's outbound TCP 25 block (semantics.platform)."""
 
-    ENTERPRISE_AGREEMENT = "enterprise-agreement"  # not blocked
-    ENTERPRISE_DEVTEST = "enterprise-devtest"  # blocked by default
-    ENTERPRISE_DEVTEST_EXEMPT = "enterprise-devtest-exempt"  # exemption granted
+    ENTERPRISE_AGREEMENT = "enterprise-agreement"
+    ENTERPRISE_DEVTEST = "enterprise-devtest"
+    ENTERPRISE_DEVTEST_EXEMPT = "enterprise-devtest-exempt"
     PAY_AS_YOU_GO = "pay-as-you-go"
     MSDN = "msdn"
     AZURE_PASS = "azure-pass"
@@ -84,10 +84,6 @@ class Subscription(Enum):
     EDUCATION = "education"
     FREE_TRIAL = "free-trial"
     CSP = "csp"
-
-    @property
-    def blocks_smtp(self) -> bool:
-        return self not in (Subscription.ENTERPRISE_AGREEMENT, Subscription.ENTERPRISE_DEVTEST_EXEMPT)
 
 
 # The brief's model: when the file says nothing, the platform block is not assumed away.

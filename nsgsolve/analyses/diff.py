@@ -55,10 +55,11 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from nsgsolve.semantics.addresses import (
-    ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, IntervalSet, describe_ips, describe_ports,
+    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ips, describe_ports,
     int_to_ip,
 )
 from nsgsolve.semantics.endpoints import Side, endpoint_notes, internet_hosts, resolve_side
+from nsgsolve.semantics.platform import HOST_ADDRESSES
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, did_you_mean
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, TraceStep
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction, Policy
@@ -298,7 +299,7 @@ def _declared(rp: ResolvedPolicy, key: IpcKey) -> str:
 
 def outside_classes(old: ResolvedPolicy, new: ResolvedPolicy) -> dict[str, IntervalSet]:
     """The outside world's address classes (see the module docstring), from both versions' topology."""
-    platform = IntervalSet([(AZURE_HOST_IP, AZURE_HOST_IP), (IMDS_IP, IMDS_IP)])
+    platform = HOST_ADDRESSES
     onprem = EMPTY
     for rp in (old, new):
         for v in rp.policy.vnets:

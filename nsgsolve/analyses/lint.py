@@ -45,6 +45,7 @@ from nsgsolve.parallel import fork_map
 from nsgsolve.model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
 from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
 from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.platform import platform_tag
 from nsgsolve.regions.space import Space
 
 SEVERITIES = ("error", "warning", "info")
@@ -1015,15 +1016,8 @@ class CrossLayer:
 
 
 def _rule_platform_tags(rule) -> set[str]:
-    from nsgsolve.semantics.resolve import PLATFORM_TAGS
-    from nsgsolve.semantics.servicetags import canonical_builtin
-
-    out = set()
-    for side in (rule.source, rule.destination):
-        if isinstance(side, TagSide):
-            canon = (canonical_builtin(side.tag.name) or side.tag.name).lower()
-            out.update(t for t in PLATFORM_TAGS if t.lower() == canon)
-    return out
+    tags = (platform_tag(side.tag.name) for side in (rule.source, rule.destination) if isinstance(side, TagSide))
+    return {t for t in tags if t is not None}
 
 
 def _sole_platform_tags(nsg: ResolvedNsg, r: ResolvedRule) -> set[str]:

@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 import z3
 
 from nsgsolve.semantics.addresses import (
-    ALL_IPS, ALL_PORTS, AZURE_HOST_IP, EMPTY, IMDS_IP, IntervalSet, describe_ips, describe_ports, int_to_ip,
+    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ips, describe_ports, int_to_ip,
 )
 from nsgsolve.smt.encode import Encoding, PolicySolver
 from nsgsolve.semantics.endpoints import (
@@ -38,6 +38,7 @@ from nsgsolve.regions.box import (
     ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, box_meets, box_subset, describe_protocols,
     merge_cells,
 )
+from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
 from nsgsolve.smt.z3util import mk_and, mk_not, mk_or
 from nsgsolve.regions.space import Space
@@ -424,23 +425,17 @@ class QueryEngine:
             return [(base, [])]
         sp, rp = self.space, self.rp
         layers = rp.outbound_layers(src_rep)
-        host = sp.side(AddrSet(IntervalSet([(AZURE_HOST_IP, AZURE_HOST_IP)])))
-        imds = sp.side(AddrSet(IntervalSet([(IMDS_IP, IMDS_IP)])))
         anyp, anya = ALL_PORTS, sp.addresses
-        special = [
-            ((IntervalSet([(6, 6)]), anya, anyp, host, IntervalSet([(80, 80), (32526, 32526)])), []),
-            ((PORTED, anya, anyp, host, IntervalSet([(53, 53)])),
-             [l for l in layers if "AzurePlatformDNS" in l.nsg.platform_tags]),
-            ((ALL_PROTOCOLS, anya, anyp, imds, anyp), [l for l in layers if "AzurePlatformIMDS" in l.nsg.platform_tags]),
-        ]
+        special = [((s.protocols, anya, anyp, sp.side(AddrSet(s.addresses)), s.dports),
+                    [l for l in layers if s.filtered_by(l.nsg.platform_tags)]) for s in HOST_SERVICES]
         pieces = [(box_intersection(base, b), ls) for b, ls in special]
         rest = [base]
         for b, _ in special:
             rest = [r for x in rest for r in box_minus(x, b)]
         pieces += [(r, layers) for r in rest]
         if rp.smtp_blocked:
-            smtp = (IntervalSet([(6, 6)]), anya, anyp, sp.side(AddrSet(rp.internet_tag(rp.ipcs[src_rep].vnet))),
-                    IntervalSet([(25, 25)]))
+            smtp = (SMTP_BLOCK.protocols, anya, anyp, sp.side(AddrSet(rp.internet_tag(rp.ipcs[src_rep].vnet))),
+                    SMTP_BLOCK.dports)
             pieces = [(r, ls) for b, ls in pieces for r in box_minus(b, smtp)]
         return [(b, ls) for b, ls in pieces if not box_is_empty(b)]
 

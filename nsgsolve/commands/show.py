@@ -10,6 +10,7 @@ from nsgsolve.semantics.addresses import describe_ips, describe_ports, int_to_ip
 from nsgsolve.model import DEFAULT_SUBSCRIPTION, Direction, Rule
 from nsgsolve.lang.printer import _Printer, cidr_text
 from nsgsolve.semantics.resolve import AddrSet, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.platform import blocks_smtp
 from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
 
 EPILOG = """examples:
@@ -64,7 +65,7 @@ def show_text(rp: ResolvedPolicy) -> str:
     pr = _Printer(p)
     lines: list[str] = []
     sub = p.subscription or DEFAULT_SUBSCRIPTION
-    smtp = "blocks" if sub.blocks_smtp else "does not block"
+    smtp = "blocks" if blocks_smtp(sub) else "does not block"
     default = "" if p.subscription else " (default)"
     lines.append(f"policy {p.source}: subscription {sub.value}{default}, which {smtp} outbound TCP 25 to the Internet")
     for n in p.notes:
@@ -160,7 +161,7 @@ def to_dict(rp: ResolvedPolicy) -> dict:
     return {
         "source": p.source,
         "subscription": sub.value,
-        "smtp_blocked": sub.blocks_smtp,
+        "smtp_blocked": blocks_smtp(sub),
         "vnets": [{
             "name": v.name, "address_spaces": [cidr_text(c) for c in v.address_spaces],
             "peerings": [r.name for r in v.peerings], "onprem": [cidr_text(c) for c in v.onprem],

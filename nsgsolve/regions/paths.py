@@ -15,15 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP, IMDS_IP, IntervalSet
-from nsgsolve.semantics.evaluate import SMTP_RULE
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
+from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.model import Access, Direction
 from nsgsolve.regions.box import ALL_PROTOCOLS, PORTED, Box
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
-
-_HOST = IntervalSet([(AZURE_HOST_IP, AZURE_HOST_IP)])
-_IMDS = IntervalSet([(IMDS_IP, IMDS_IP)])
-_TCP = IntervalSet([(6, 6)])
 
 
 @dataclass(frozen=True)
@@ -98,13 +94,9 @@ def _box_cache(rp: ResolvedPolicy) -> dict[int, tuple[ResolvedRule, Box]]:
 
 
 def _bypass_boxes(tags: frozenset[str]) -> list[tuple[Box, str]]:
-    """Platform entries that let host-service traffic skip an outbound layer (see evaluate.platform_bypass)."""
-    out = [((_TCP, ALL_IPS, ALL_PORTS, _HOST, IntervalSet([(80, 80), (32526, 32526)])), "AllowAzureHostWireServer")]
-    if "AzurePlatformDNS" not in tags:
-        out.append(((PORTED, ALL_IPS, ALL_PORTS, _HOST, IntervalSet([(53, 53)])), "AllowAzurePlatformDNS"))
-    if "AzurePlatformIMDS" not in tags:
-        out.append(((ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, _IMDS, ALL_PORTS), "AllowAzurePlatformIMDS"))
-    return out
+    """Platform entries that let host-service traffic skip an outbound layer whose NSG names ``tags``."""
+    return [((s.protocols, ALL_IPS, ALL_PORTS, s.addresses, s.dports), s.rule)
+            for s in HOST_SERVICES if not s.filtered_by(tags)]
 
 
 def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> list[PathLayer]:
@@ -120,10 +112,10 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
                         for r in l.nsg.rules(l.direction)]
             layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(entries)))
         if rp.smtp_blocked:
-            smtp = (_TCP, ALL_IPS, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet), IntervalSet([(25, 25)]))
+            smtp = (SMTP_BLOCK.protocols, ALL_IPS, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet), SMTP_BLOCK.dports)
             catch_all = (ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
             layers.append(PathLayer(None, "platform", Direction.OUTBOUND, (
-                PathRule(smtp, Access.DENY, SMTP_RULE, None, None),
+                PathRule(smtp, Access.DENY, SMTP_BLOCK.rule, None, None),
                 PathRule(catch_all, Access.ALLOW, "(no platform rule)", None, None))))
     if dst is not None:
         for l in rp.inbound_layers(dst):

@@ -210,6 +210,3 @@ NON_INTERNET = prefixes([
     "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
 ])
 PUBLIC_IPV4 = ALL_IPS.difference(NON_INTERNET)
-
-AZURE_HOST_IP = ip_to_int("168.63.129.16")  # WireServer / load balancer probes / DNS
-IMDS_IP = ip_to_int("169.254.169.254")

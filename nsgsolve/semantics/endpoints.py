@@ -30,7 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP, PUBLIC_IPV4, IntervalSet
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, PUBLIC_IPV4, IntervalSet
+from nsgsolve.semantics.platform import VIRTUAL_NETWORK_EXTRA
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.model import (
     PORTED_PROTOCOLS, AnyAddress, AsgSide, Cidr, Endpoint, IpRange, NetworkRef, NicAddr, PortSpec, Protocol, Span,
@@ -67,7 +68,7 @@ ANY_SIDE = Side(frozenset(), ALL_IPS)
 def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
     """``VirtualNetwork`` as an endpoint: the tag's union over every VNet of the policy (their spaces,
     peered spaces, on-premises prefixes) and 168.63.129.16."""
-    return IntervalSet([iv for s in rp.virtual_network_tag.values() for iv in s] + [(AZURE_HOST_IP, AZURE_HOST_IP)])
+    return IntervalSet([iv for s in rp.virtual_network_tag.values() for iv in s] + list(VIRTUAL_NETWORK_EXTRA))
 
 
 def internet_hosts(rp: ResolvedPolicy) -> IntervalSet:

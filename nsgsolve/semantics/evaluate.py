@@ -5,7 +5,7 @@ obviously right: a flow meets the source NIC's outbound layers (NIC NSG, then su
 destination's inbound layers (subnet NSG, then NIC NSG); in each NSG the first matching rule by
 priority decides, then the default rules; the flow is allowed only if every layer allows. Platform
 behaviour outside the rules (the outbound TCP 25 block, the host services at 168.63.129.16 and
-169.254.169.254) is reported as its own trace step.
+169.254.169.254: the tables of :mod:`nsgsolve.semantics.platform`) is reported as its own trace step.
 
 Speed comes from :mod:`nsgsolve.semantics.classify`, which finds the same first match with bitsets; the test
 suite checks it against :func:`first_match` here on random policies.
@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from nsgsolve.semantics.addresses import AZURE_HOST_IP, IMDS_IP, int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
 from nsgsolve.errors import UsageError
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
+from nsgsolve.semantics.platform import SMTP_BLOCK, host_service
 from nsgsolve.semantics.resolve import IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 
 
@@ -137,22 +138,13 @@ def first_match(rules: tuple[ResolvedRule, ...], p: Packet, src_dyn: IpcKey | No
 
 # ---------------------------------------------------------------- platform behaviour
 
-SMTP_RULE = "PlatformBlockOutboundSmtp"
-
-
 def platform_bypass(p: Packet) -> tuple[str, str | None] | None:
-    """Traffic to the host's services that NSG rules do not filter (evidence §5).
+    """Traffic to the host's services that NSG rules do not filter (:data:`~nsgsolve.semantics.platform.HOST_SERVICES`).
 
     Returns (platform rule name, the AzurePlatform* tag that would put it back under NSG rules).
     """
-    if p.dst == AZURE_HOST_IP:
-        if p.protocol == 6 and p.dport in (80, 32526):
-            return "AllowAzureHostWireServer", None
-        if p.has_ports and p.dport == 53:
-            return "AllowAzurePlatformDNS", "AzurePlatformDNS"
-    if p.dst == IMDS_IP:
-        return "AllowAzurePlatformIMDS", "AzurePlatformIMDS"
-    return None
+    s = host_service(p.protocol, p.dst, p.dport)
+    return None if s is None else (s.rule, s.tag)
 
 
 # ---------------------------------------------------------------- the path
@@ -236,16 +228,16 @@ class Evaluator:
         notes: list[str] = []
         if src_key is not None:
             src_info = rp.ipcs[src_key]
-            bypass = platform_bypass(p)
+            service = host_service(p.protocol, p.dst, p.dport)
             layers = rp.outbound_layers(src_key)
-            if bypass is not None:
-                name, tag = bypass
+            if service is not None:
+                tag = service.tag
                 # A layer whose NSG names the service's AzurePlatform* tag filters it like any traffic.
-                filtering = [l for l in layers if tag is not None and tag in l.nsg.platform_tags]
+                filtering = [l for l in layers if service.filtered_by(l.nsg.platform_tags)]
                 for l in filtering:
                     steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
                 if len(filtering) < len(layers) or not layers:
-                    steps.append(TraceStep(None, "platform", Direction.OUTBOUND, name, None, Access.ALLOW))
+                    steps.append(TraceStep(None, "platform", Direction.OUTBOUND, service.rule, None, Access.ALLOW))
                     if filtering:
                         notes.append(f"traffic to {int_to_ip(p.dst)} on this port passes every NSG that does not "
                                      f"use the {tag} tag; {', '.join(l.nsg.name for l in filtering)} uses it, so "
@@ -256,10 +248,10 @@ class Evaluator:
             else:
                 for l in layers:
                     steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
-            if (rp.smtp_blocked and p.protocol == 6 and p.dport == 25
+            if (rp.smtp_blocked and SMTP_BLOCK.matches(p.protocol, p.dport)
                     and p.dst in rp.internet_tag(src_info.vnet)):
-                steps.append(TraceStep(None, "platform", Direction.OUTBOUND, SMTP_RULE, None, Access.DENY))
-                notes.append("the platform blocks outbound TCP 25 to the Internet for this subscription type")
+                steps.append(TraceStep(None, "platform", Direction.OUTBOUND, SMTP_BLOCK.rule, None, Access.DENY))
+                notes.append(SMTP_BLOCK.note)
         if dst_key is not None:
             for l in rp.inbound_layers(dst_key):
                 steps.append(self._layer_step(l, p, src_dyn, dst_dyn))

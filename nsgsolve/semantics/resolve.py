@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, AZURE_HOST_IP as AZURE_HOST, EMPTY, PUBLIC_IPV4, IntervalSet, int_to_ip, prefixes
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, EMPTY, PUBLIC_IPV4, IntervalSet, int_to_ip, prefixes
 from nsgsolve.errors import DiagnosticBag, did_you_mean
 from nsgsolve.model import (
     DEFAULT_SUBSCRIPTION,
@@ -45,6 +45,7 @@ from nsgsolve.model import (
     VnetAddr,
 )
 from nsgsolve.semantics.servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
+from nsgsolve.semantics.platform import VIRTUAL_NETWORK_EXTRA, blocks_smtp, platform_tag
 
 
 @dataclass(frozen=True, order=True)
@@ -305,7 +306,7 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
         parts = [(c.lo, c.hi) for c in v.address_spaces] + [(c.lo, c.hi) for c in v.onprem]
         for p in peers[v.name]:
             parts += list(spaces[p])
-        parts.append((AZURE_HOST, AZURE_HOST))
+        parts += list(VIRTUAL_NETWORK_EXTRA)
         vnet_tag[v.name] = IntervalSet(parts)
 
     ipcs: dict[IpcKey, IpcInfo] = {}
@@ -324,7 +325,7 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
             )
     bag.raise_if_errors()
     rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
-                        (policy.subscription or DEFAULT_SUBSCRIPTION).blocks_smtp,
+                        blocks_smtp(policy.subscription or DEFAULT_SUBSCRIPTION),
                         {v: frozenset(ps) for v, ps in peers.items()})
     # Resolve every NSG where it is evaluated now, collecting all unknown-tag errors in one run.
     for nsg in policy.nsgs:
@@ -358,7 +359,7 @@ class _SideResolver:
         canon = canonical_builtin(name)
         if canon == "VirtualNetwork":
             if self.vnet is None:
-                return IntervalSet([(AZURE_HOST, AZURE_HOST)])
+                return VIRTUAL_NETWORK_EXTRA
             return self.rp.virtual_network_tag[self.vnet]
         if canon == "Internet":
             return self.rp.internet_tag(self.vnet)
@@ -490,8 +491,6 @@ def resolve_ports(rp: ResolvedPolicy, spec: PortSpec, bag: DiagnosticBag) -> Int
 
 SYMBOLIC_PREFIX = "?expr:"  # how importers name a value left open by --symbolic
 
-PLATFORM_TAGS = ("AzurePlatformDNS", "AzurePlatformIMDS", "AzurePlatformLKM")
-
 
 def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
     bag = DiagnosticBag()
@@ -511,10 +510,9 @@ def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
     for rule in nsg.rules:
         for side in (rule.source, rule.destination):
             if isinstance(side, TagSide):
-                canon = canonical_builtin(side.tag.name) or side.tag.name
-                for t in PLATFORM_TAGS:
-                    if canon.lower() == t.lower():
-                        platform.add(t)
+                t = platform_tag(side.tag.name)
+                if t is not None:
+                    platform.add(t)
     return ResolvedNsg(nsg.name, vnet, by_dir[Direction.INBOUND], by_dir[Direction.OUTBOUND], frozenset(platform))
 
 

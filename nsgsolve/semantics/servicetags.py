@@ -16,6 +16,7 @@ from pathlib import Path
 from nsgsolve.semantics.addresses import IntervalSet, prefixes
 from nsgsolve.errors import InputError
 from nsgsolve.model import Span
+from nsgsolve.semantics.platform import FIXED_TAGS
 
 # Classic spellings Azure still accepts.
 CLASSIC_SPELLINGS = {
@@ -26,13 +27,8 @@ CLASSIC_SPELLINGS = {
 
 CONTEXT_TAGS = ("VirtualNetwork", "Internet")  # per attachment point
 
-BUILTIN_TAGS: dict[str, IntervalSet] = {
-    # The host's virtual IP where health probes originate (evidence §4).
-    "AzureLoadBalancer": prefixes(["168.63.129.16/32"]),
-    # Platform tags: only meaningful outbound, to switch the platform bypass off (evidence §5).
-    "AzurePlatformDNS": prefixes(["168.63.129.16/32"]),
-    "AzurePlatformIMDS": prefixes(["169.254.169.254/32"]),
-}
+# Tags with addresses Azure fixes (the load balancer's probes, the platform services): semantics.platform.
+BUILTIN_TAGS: dict[str, IntervalSet] = dict(FIXED_TAGS)
 
 
 @dataclass(frozen=True)

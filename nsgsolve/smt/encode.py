@@ -34,19 +34,17 @@ from typing import Iterable, Mapping
 import z3
 
 from nsgsolve.regions import box as regions
-from nsgsolve.semantics.addresses import AZURE_HOST_IP, IMDS_IP, IntervalSet
+from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet
 from nsgsolve.errors import UsageError
 from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
 from nsgsolve.regions.box import Box
+from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK, HostService
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 from nsgsolve.smt.z3util import DEFAULT_RLIMIT, FALSE, TRUE, Consts, check, make_solver, distinct, in_set, mk_and, mk_eq, mk_implies, mk_ite, mk_not, mk_or, value
 
 PROTO_BITS, ADDR_BITS, PORT_BITS = 8, 32, 16
 TCP, UDP = 6, 17
-WIRESERVER_PORTS = (80, 32526)
-DNS_PORT = 53
-SMTP_PORT = 25
 
 
 @dataclass(frozen=True)
@@ -251,22 +249,23 @@ class Encoding:
 
     # ------------------------------------------------------------ platform rules
 
-    def host_service(self) -> tuple[z3.BoolRef, z3.BoolRef, z3.BoolRef]:
-        """(WireServer, platform DNS, IMDS) conditions of :func:`nsgsolve.semantics.evaluate.platform_bypass`."""
-        p, c = self.pkt, self.c
-        to_host = p.dst == c(AZURE_HOST_IP, ADDR_BITS)
-        wire = mk_and([to_host, p.protocol == c(TCP, PROTO_BITS),
-                       mk_or([p.dport == c(x, PORT_BITS) for x in WIRESERVER_PORTS])])
-        dns = mk_and([to_host, self.ported, p.dport == c(DNS_PORT, PORT_BITS)])
-        imds = p.dst == c(IMDS_IP, ADDR_BITS)
-        return wire, dns, imds
+    def host_service(self, s: HostService) -> z3.BoolRef:
+        """The packet goes to host service ``s`` (:data:`nsgsolve.semantics.platform.HOST_SERVICES`)."""
+        return mk_and([self.in_set("dst", s.addresses), self._protocols(s.protocols),
+                       TRUE if s.dports == ALL_PORTS else self.in_set("dport", s.dports)])
+
+    def _protocols(self, s: IntervalSet) -> z3.BoolRef:
+        if s == IntervalSet([(0, (1 << PROTO_BITS) - 1)]):
+            return TRUE
+        if s == IntervalSet([(TCP, TCP), (UDP, UDP)]):
+            return self.ported  # the shared term
+        return self.in_set("protocol", s)
 
     def smtp_blocked(self, key: IpcKey) -> z3.BoolRef:
         """The platform's outbound TCP 25 block to the Internet (as the source's VNet sees it)."""
         if not self.rp.smtp_blocked:
             return FALSE
-        p, c = self.pkt, self.c
-        return mk_and([p.protocol == c(TCP, PROTO_BITS), p.dport == c(SMTP_PORT, PORT_BITS),
+        return mk_and([self._protocols(SMTP_BLOCK.protocols), self.in_set("dport", SMTP_BLOCK.dports),
                        self.in_set("dst", self.rp.internet_tag(self.rp.ipcs[key].vnet))])
 
     # ------------------------------------------------------------ paths
@@ -277,16 +276,14 @@ class Encoding:
         t = self._out.get((key, region))
         if t is None:
             layers = self.rp.outbound_layers(key)
-            wire, dns, imds = self.host_service()
-
-            def filtering(tag: str) -> z3.BoolRef:
-                return mk_and([self.layer_allows(l, region) for l in layers if tag in l.nsg.platform_tags])
-
             every = mk_and([self.layer_allows(l, region) for l in layers])
-            nsgs = mk_ite(wire, TRUE, mk_ite(dns, filtering("AzurePlatformDNS"),
-                                             mk_ite(imds, filtering("AzurePlatformIMDS"), every)))
-            if every is TRUE:  # then every subset of the layers allows too
-                nsgs = TRUE
+            nsgs = every
+            if every is not TRUE:  # else every subset of the layers allows too
+                # Host-service traffic meets only the layers whose NSG names the service's tag.
+                for s in reversed(HOST_SERVICES):
+                    filtering = mk_and([self.layer_allows(l, region) for l in layers
+                                        if s.filtered_by(l.nsg.platform_tags)])
+                    nsgs = mk_ite(self.host_service(s), filtering, nsgs)
             t = self._out[(key, region)] = mk_and([nsgs, mk_not(self.smtp_blocked(key))])
         return t
 
