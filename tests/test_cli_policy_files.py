@@ -112,7 +112,7 @@ def test_several_nsg_files_are_one_error_without_pointing_at_include(tmp_path):
 def test_mixing_nsg_and_json_is_an_error(az):
     status, _, err = cli("verify", EXAMPLES / "webservers.nsg", az[0], "--src", "web1", "--dst", "web1",
                          "--protocol", "icmp")
-    assert status == 2 and "error[E003]: cannot mix a .nsg policy file with JSON inputs" in err
+    assert status == 2 and "error[E003]: cannot mix an nsgsolve policy file" in err and "JSON" in err
 
 
 def test_check_still_reads_each_file_as_its_own_policy(tmp_path):

@@ -59,7 +59,7 @@ def load_files(paths: str | Path | Sequence[str | Path], args: argparse.Namespac
     try:
         return load_policy(paths, params=parse_param_assignments(getattr(args, "param", None)),
                            params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False),
-                           warnings=warnings)
+                           warnings=warnings, strict=getattr(args, "strict", False))
     finally:  # a file with errors may have warnings too; they come before its errors
         print_warnings(warnings, err)
 

@@ -13,7 +13,6 @@ from nsgsolve.semantics.addresses import IntervalSet
 from nsgsolve.analyses.diff import DiffResult, PairDiff, Region, describe_step, diff_policies
 from nsgsolve.errors import EXIT_FINDING, EXIT_OK, Diagnostic, UsageError
 from nsgsolve.semantics.evaluate import FlowResult, TraceStep
-from nsgsolve.importers.loader import looks_like_json
 from nsgsolve.model import Policy
 from nsgsolve.regions.box import DST, SRC
 from nsgsolve.commands.common import formatter, load_files, print_warnings, tag_db
@@ -96,15 +95,12 @@ def load_version(spec: str, args: argparse.Namespace, err: TextIO) -> Policy:
     text = git_show(rev, path, spec)
     warnings: list[Diagnostic] = []
     try:
-        if looks_like_json(text):
-            from nsgsolve.importers import load_json_policy
+        from nsgsolve.importers.loader import load_texts
 
-            return load_json_policy({spec: text}, params=parse_param_assignments(getattr(args, "param", None)),
-                                    params_file=getattr(args, "params_file", None),
-                                    symbolic=getattr(args, "symbolic", False), warnings=warnings)
-        from nsgsolve.lang.build import parse_policy
-
-        return parse_policy(text, spec, warnings)
+        return load_texts({spec: text}, params=parse_param_assignments(getattr(args, "param", None)),
+                          params_file=getattr(args, "params_file", None),
+                          symbolic=getattr(args, "symbolic", False), warnings=warnings,
+                          strict=getattr(args, "strict", False))
     finally:
         print_warnings(warnings, err, {spec: text})
 

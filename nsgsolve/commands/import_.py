@@ -12,7 +12,7 @@ EPILOG = """examples:
   nsgsolve import azuredeploy.json -o network.nsg
   nsgsolve import azuredeploy.json --params-file azuredeploy.parameters.json --param vmName=web1
   nsgsolve import nsgs.json vnets.json nics.json -o estate.nsg    # az network nsg/vnet/nic list output
-  nsgsolve import azuredeploy.json --symbolic   # leave values nsgsolve cannot compute open, as named tags
+  nsgsolve import azuredeploy.json --strict     # stop on any value nsgsolve cannot compute offline
 
 Approximations are written as comments. See docs/import.md."""
 
@@ -33,7 +33,12 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
                    help="an ARM template parameter value (repeatable); overrides --params-file and defaults")
     p.add_argument("--params-file", metavar="FILE", help="an ARM deployment parameters file")
     p.add_argument("--symbolic", action="store_true",
-                   help="leave template values nsgsolve cannot evaluate open instead of stopping")
+                   help="with --strict: still leave a rule's addresses and ports that nsgsolve cannot evaluate "
+                        "open (without --strict they are left open anyway)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop (E610) on any template value nsgsolve cannot evaluate offline, such as a parameter "
+                        "without a value, instead of a placeholder name or an open value with a warning "
+                        "(W601-W603)")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

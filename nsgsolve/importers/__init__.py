@@ -47,10 +47,15 @@ def parse_param_assignments(items: list[str] | None) -> dict[str, str]:
 
 def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None = None,
                      params_file: str | Path | None = None, symbolic: bool = False,
-                     warnings: list[Diagnostic] | None = None) -> Policy:
+                     warnings: list[Diagnostic] | None = None, strict: bool = False) -> Policy:
     """One policy from JSON inputs (path → text). ``params`` (``--param``) override a parameters file,
     which overrides template defaults; a parameters file may also be given among the inputs.
-    Warnings (W codes) are appended to ``warnings`` when a list is given."""
+    Warnings (W codes) are appended to ``warnings`` when a list is given.
+
+    Unless ``strict``, a parameter without a value does not stop the import: where it makes a name its
+    name is used, a rule's addresses or ports made from it are left open (as ``symbolic`` does for any
+    value nsgsolve cannot compute), and one W601 per parameter says what was assumed. ``strict`` makes
+    every such value E610, as ``symbolic`` alone then relaxes for rule addresses and ports."""
     docs = {p: jsonpos.parse(t, p) for p, t in texts.items()}
     values: dict[str, Any] = {}
     files = [p for p, d in docs.items() if classify(d) == "parameters"]
@@ -67,7 +72,8 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
         values.update(arm.parameter_values(docs[p], p))
     values.update(params or {})
 
-    builder = PolicyBuilder(symbolic=symbolic)
+    builder = PolicyBuilder(symbolic=symbolic or not strict)
+    unset: dict[str, Span] = {}
     placeholders: set[str] = set()
     declared: set[str] = set()
     used_any = False
@@ -77,7 +83,7 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
             continue
         if kind == "template":
             declared |= arm.declared_parameters(doc)
-            placeholders |= arm.import_template(doc, p, builder, values)
+            placeholders |= arm.import_template(doc, p, builder, values, lenient=not strict, unset=unset)
             used_any = True
         elif kind == "az":
             azcli.import_az(doc, p, builder)
@@ -99,9 +105,14 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
                 raise InputError.single("E604", f"--param {name}: no template declares a parameter '{name}'",
                                         Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
                                         did_you_mean(name, sorted(declared)))
-    policy = builder.build(", ".join(p for p in texts))
+    try:
+        policy = builder.build(", ".join(p for p in texts))
+    finally:  # the assumptions come before the errors they may explain
+        if warnings is not None:
+            warnings.extend(_unset_warnings(unset, builder.unset_uses, params_file))
+            warnings.extend(builder.bag.warnings)
     if LOCATION_PLACEHOLDER in placeholders:
-        _refuse_located_tags(policy, "location" in declared)
+        policy = _refuse_located_tags(policy, "location" in declared, strict, warnings)
     # Hold imported policies to the same rules as .nsg files (references, limits, topology), so an
     # import never writes a file that does not load back, and nothing is answered from an invalid model.
     bag = DiagnosticBag()
@@ -123,12 +134,41 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     return policy
 
 
-def _refuse_located_tags(policy, has_location_parameter: bool) -> None:
-    """E628 for a service tag named with the resource group's region (``Storage.[location]``): offline
-    that region is nsgsolve's placeholder, so the tag would be one that does not exist (and E301 would
-    then blame missing tag data)."""
-    from nsgsolve.model import TagSide
+def _refuse_located_tags(policy: Policy, has_location_parameter: bool, strict: bool = True,
+                         warnings: list[Diagnostic] | None = None) -> Policy:
+    """A service tag named with the resource group's region (``Storage.[location]``): offline that region
+    is nsgsolve's placeholder, so the tag would be one that does not exist (and E301 would then blame
+    missing tag data). ``strict``: E628. Otherwise the side is left open (symbolic) with W603, like any
+    other value nsgsolve cannot know offline."""
+    from dataclasses import replace
 
+    from nsgsolve.model import Ref, TagSide
+
+    if not strict:
+        nsgs = []
+        for nsg in policy.nsgs:
+            rules = []
+            for rule in nsg.rules:
+                for attr in ("source", "destination"):
+                    side = getattr(rule, attr)
+                    if isinstance(side, TagSide) and LOCATION in side.tag.name.lower().split("."):
+                        name = symbolic_name(f"{nsg.name}/{rule.name}.{attr}")
+                        how = ("give the region with --param location=eastus (or in a parameters file)"
+                               if has_location_parameter else
+                               "the template reads resourceGroup().location directly: in a copy, add a 'location' "
+                               "parameter used here and give --param location=eastus")
+                        if warnings is not None:
+                            warnings.append(Diagnostic(
+                                "W603", f"service tag '{side.tag.name}' of rule '{rule.name}' (NSG {nsg.name}) is "
+                                        f"named with the resource group's region, unknown offline; the rule's {attr} "
+                                        f"is left open as '{name}' (symbolic)", side.tag.span,
+                                f"{how}; --strict makes this an error (E628)", "warning"))
+                        rule = replace(rule, **{attr: TagSide(Ref(name, side.tag.span), side.span)},
+                                       notes=rule.notes + (f"{attr} {side.tag.name}: the region is not known "
+                                                           f"offline; left open as '{name}'",))
+                rules.append(rule)
+            nsgs.append(replace(nsg, rules=tuple(rules)))
+        return replace(policy, nsgs=tuple(nsgs))
     bag = DiagnosticBag()
     for nsg in policy.nsgs:
         for rule in nsg.rules:
@@ -143,3 +183,20 @@ def _refuse_located_tags(policy, has_location_parameter: bool) -> None:
                                       f"from nsgsolve's placeholder '{LOCATION}' for resourceGroup().location, "
                                       "not a real region", side.tag.span, how)
     bag.raise_if_errors()
+    return policy
+
+
+def _unset_warnings(unset: Mapping[str, Span], uses: Mapping[str, list[str]],
+                    params_file: str | Path | None) -> list[Diagnostic]:
+    """W601, once per parameter that has no value: what nsgsolve assumed for it and how to pin it."""
+    out = []
+    for name, span in sorted(unset.items(), key=lambda kv: kv[0].lower()):
+        did = uses.get(name)
+        if not did:  # only read by resources nsgsolve does not model (a VM's size, a DNS name, ...)
+            continue
+        pin = f"give the value with --param {name}=VALUE"
+        pin += " or in the parameters file" if params_file else " or a parameters file (--params-file FILE)"
+        out.append(Diagnostic("W601", f"parameter '{name}' has no value (no default, not given): "
+                                      + "; ".join(did), span,
+                              f"{pin}; --strict makes this an error (E610)", "warning"))
+    return out

@@ -19,11 +19,12 @@ from typing import Any
 
 from nsgsolve.errors import InputError
 from nsgsolve.model import NOSPAN, Span
-from nsgsolve.importers.armexpr import Evaluator, Unknown, _Fail, _to_int, find_unknown, resource_id
+from nsgsolve.importers.armexpr import Evaluator, Placeholder, Unknown, _Fail, _to_int, find_unknown, resource_id
 from nsgsolve.importers.convert import (
     ASG_TYPE,
     NIC_TYPE,
     NSG_TYPE,
+    NAMES_USE,
     PEERING_TYPE,
     RULE_TYPE,
     SUBNET_TYPE,
@@ -87,17 +88,19 @@ def _subset(raw: dict, drop: tuple[str, ...]) -> JObject:
 
 
 class TemplateImporter:
-    def __init__(self, builder: PolicyBuilder, filename: str):
+    def __init__(self, builder: PolicyBuilder, filename: str, lenient: bool = False):
+        self.lenient = lenient
         self.b = builder
         self.filename = filename
         self.evaluators: list[Evaluator] = []
 
-    def run(self, doc: dict, values: dict[str, Any], path: str = "", outer: Evaluator | None = None) -> None:
+    def run(self, doc: dict, values: dict[str, Any], path: str = "", outer: Evaluator | None = None,
+            loops: dict | None = None) -> None:
         if outer is None:
             params = doc.get("parameters") or {}
             variables = doc.get("variables") or {}
             ev = Evaluator(self.filename, params if isinstance(params, dict) else {}, values,
-                           variables if isinstance(variables, dict) else {})
+                           variables if isinstance(variables, dict) else {}, lenient=self.lenient)
             copies = variables.get("copy") if isinstance(variables, dict) else None
             if isinstance(copies, list):
                 ev.set_variable_loops(copies)
@@ -114,7 +117,7 @@ class TemplateImporter:
             raise InputError.single("E602", f"{rpath} must be an array of resources", getattr(doc, "span", NOSPAN))
         expanded: list[_Expanded] = []
         for p, r, s in items:
-            self._expand(ev, r, p, s, None, None, {}, expanded)
+            self._expand(ev, r, p, s, None, None, dict(loops or {}), expanded)
         for e in expanded:
             if isinstance(e.name, str):
                 names = e.name.split("/")
@@ -199,6 +202,8 @@ class TemplateImporter:
             self._deployment(ev, e)
             return
         obj = ev.value(_subset(e.raw, ("resources", "copy", "condition", "dependsOn")), e.span, e.loops)
+        for ph in _names_from_unset(obj):
+            b.used_unset(ph, NAMES_USE)
         parts = e.name.split("/")
         expected = e.type.count("/")
         if len(parts) != expected:
@@ -236,27 +241,51 @@ class TemplateImporter:
             return
         if not isinstance(template, dict):
             return
-        child = ev.child(template, props, e.span)
+        child = ev.child(template, props, e.span, e.loops)
         tpath = f"{ppath}.template."
         if child is ev:
-            # Outer scope: the nested template's expressions see the parent's parameters and variables.
-            self.run(template, {}, tpath, outer=ev)
+            # Outer scope: the nested template's expressions see the parent's parameters and variables,
+            # and the deployment's own copy index.
+            self.run(template, {}, tpath, outer=ev, loops=e.loops)
         else:
             self.evaluators.append(child)
             self.run(template, {}, tpath, outer=child)
+
+
+def _names_from_unset(obj: Any) -> list[Placeholder]:
+    """Placeholders that became names or ids (``name``, ``id`` fields at any depth) of a resource."""
+    out: list[Placeholder] = []
+    stack = [obj]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(x, Placeholder) and k.lower() in ("name", "id"):
+                    out.append(x)
+                elif isinstance(x, (dict, list)):
+                    stack.append(x)
+        elif isinstance(v, list):
+            stack.extend(v)
+    return out
 
 
 def _canonical_type(written: Any, lower: str) -> str:
     return written if isinstance(written, str) and written.lower() == lower else lower
 
 
-def import_template(doc: dict, filename: str, builder: PolicyBuilder, values: dict[str, Any]) -> set[str]:
-    """Feed one template's resources to ``builder``; returns the deployment-dependent placeholders used."""
-    imp = TemplateImporter(builder, filename)
+def import_template(doc: dict, filename: str, builder: PolicyBuilder, values: dict[str, Any],
+                    lenient: bool = False, unset: dict | None = None) -> set[str]:
+    """Feed one template's resources to ``builder``; returns the deployment-dependent placeholders used.
+    ``lenient``: parameters without a value become placeholders (their names); ``unset`` collects them
+    (name → where declared)."""
+    imp = TemplateImporter(builder, filename, lenient)
     imp.run(doc, values)
     used: set[str] = set()
     for ev in imp.evaluators:
         used |= ev.placeholders
+        if unset is not None:
+            for k, v in ev.unset.items():
+                unset.setdefault(k, v)
     return used
 
 

@@ -42,6 +42,69 @@ class Unknown:
         return f"<unknown: {self.reason}>"
 
 
+class Placeholder(str):
+    """Text standing for a parameter that has no value (no default, none given; not ``--strict``): the
+    parameter's name, so a resource named ``[concat(parameters('cluster'), '-nsg')]`` reads
+    ``cluster-nsg``. What is computed from it is a Placeholder too (``params`` says from which
+    parameters), except a number or a truth value, which would be a guess and is :class:`Unknown`. The
+    importer uses a Placeholder only where a name goes; an address or a port made of one is left open
+    (symbolic), and anything else (a protocol, a priority) is E610 (docs/import.md)."""
+
+    params: frozenset = frozenset()
+
+    def __new__(cls, text: str, params: Any) -> "Placeholder":
+        obj = super().__new__(cls, text)
+        obj.params = frozenset(params)
+        return obj
+
+
+def find_unset(value: Any) -> Placeholder | None:
+    """The first :class:`Placeholder` anywhere inside ``value``, or None."""
+    if isinstance(value, Placeholder):
+        return value
+    if isinstance(value, dict):
+        for v in value.values():
+            u = find_unset(v)
+            if u is not None:
+                return u
+    elif isinstance(value, list):
+        for v in value:
+            u = find_unset(v)
+            if u is not None:
+                return u
+    return None
+
+
+def _unset_params(values: Any) -> frozenset:
+    out: frozenset = frozenset()
+    stack = [values]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, Placeholder):
+            out |= v.params
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return out
+
+
+def _taint(value: Any, params: frozenset, text: str, span: Span) -> Any:
+    """The result of a function of a placeholder: text stays a placeholder; a number or a truth value
+    computed from a parameter nobody gave is unknown."""
+    if isinstance(value, str):
+        return Placeholder(value, params)
+    if isinstance(value, list):
+        return [_taint(v, params, text, span) for v in value]
+    if isinstance(value, dict):
+        return {k: _taint(v, params, text, span) for k, v in value.items()}
+    if value is None or isinstance(value, Unknown):
+        return value
+    names = ", ".join(f"'{p}'" for p in sorted(params))
+    return Unknown(f"depends on parameter {names}, which has no value; give one with --param NAME=VALUE or a "
+                   f"parameters file (--params-file)", text, span)
+
+
 def find_unknown(value: Any) -> Unknown | None:
     """The first Unknown anywhere inside ``value`` (objects and arrays included), or None."""
     if isinstance(value, Unknown):
@@ -457,6 +520,9 @@ class Evaluator:
     # reference(): resources of the same template, by lower-case id → raw resource object.
     resources_by_id: dict = field(default_factory=dict)
     placeholders: set = field(default_factory=set)  # which deployment-dependent placeholders were used
+    # Not --strict: a parameter without a value is a Placeholder (its name) where text may go.
+    lenient: bool = False
+    unset: dict = field(default_factory=dict)  # parameter name → where it is declared, for the W601 warning
     _var_cache: dict = field(default_factory=dict)
     _var_busy: set = field(default_factory=set)
     _param_cache: dict = field(default_factory=dict)
@@ -550,6 +616,8 @@ class Evaluator:
             target = self.eval(node.target, text, span, loops)
             if isinstance(target, Unknown):
                 return target
+            if isinstance(target, Placeholder):  # a property of an object parameter nobody gave
+                return Placeholder(f"{target}.{node.name}", target.params)
             if isinstance(target, dict):
                 if node.name.lower() == "location" and target.get("type") == "Microsoft.Resources/resourceGroups":
                     self.placeholders.add(LOCATION_PLACEHOLDER)  # a region in a tag name would be a guess
@@ -568,7 +636,7 @@ class Evaluator:
                 if 0 <= idx < len(target):
                     return target[idx]
                 return Unknown(f"index {idx} outside an array of {len(target)}", text, span)
-            if isinstance(target, dict) and isinstance(idx, str):
+            if isinstance(target, (dict, Placeholder)) and isinstance(idx, str):
                 return self.eval(Prop(Lit(target), idx), text, span, loops)
             return Unknown("bad index", text, span)
         assert isinstance(node, Call)
@@ -588,7 +656,9 @@ class Evaluator:
             if isinstance(a, Unknown):
                 return a
         try:
-            return self._call(name, args, text, span, loops)
+            out = self._call(name, args, text, span, loops)
+            unset = _unset_params(args) if self.lenient else frozenset()
+            return _taint(out, unset, text, span) if unset else out
         except _Fail as e:
             return Unknown(str(e), text, span)
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError) as e:
@@ -724,6 +794,11 @@ class Evaluator:
             return self._param_cache[key]
         decl = self.parameter_decls[key]
         if not isinstance(decl, dict) or "defaultValue" not in decl:
+            ptype = str(decl.get("type", "string")).lower() if isinstance(decl, dict) else "string"
+            if self.lenient and ptype in ("string", "securestring", "object", "secureobject"):
+                self.unset.setdefault(key, getattr(decl, "span", span) if getattr(decl, "span", NOSPAN).line
+                                      else span)
+                return Placeholder(key, {key})
             return Unknown(f"parameter '{key}' has no default value; give one with --param {key}=VALUE "
                            f"or --params-file", text, span)
         self._param_cache[key] = Unknown(f"parameter '{key}' refers to itself", text, span)
@@ -792,9 +867,11 @@ class Evaluator:
                 span=cspan, spans=[ispan] * n)
             self.variable_decls = {**self.variable_decls, name: None}
 
-    def child(self, template: dict, props: dict, span: Span) -> "Evaluator":
-        """The evaluator of a nested template: its own names in ``inner`` scope, the parent's in ``outer``."""
-        scope = self.value((props.get("expressionEvaluationOptions") or {}).get("scope"), span)
+    def child(self, template: dict, props: dict, span: Span, loops: dict | None = None) -> "Evaluator":
+        """The evaluator of a nested template: its own names in ``inner`` scope, the parent's in ``outer``.
+        ``loops``: the copy loop of the deployment resource itself, which the values it passes to the
+        nested template's parameters may read (``copyIndex()`` there is legal in Azure)."""
+        scope = self.value((props.get("expressionEvaluationOptions") or {}).get("scope"), span, loops)
         if not (isinstance(scope, str) and scope.lower() == "inner"):
             return self
         values: dict[str, Any] = {}
@@ -803,13 +880,14 @@ class Evaluator:
             for k, v in given.items():
                 vs = getattr(given, "span_of", lambda _k: span)(k)
                 if isinstance(v, dict) and "value" in v:
-                    values[k] = self.value(v["value"], vs)
+                    values[k] = self.value(v["value"], vs, loops)
                 elif isinstance(v, dict) and "reference" in v:
                     values[k] = Unknown(f"parameter '{k}' is read from Key Vault at deployment", "", vs)
         params = template.get("parameters") or {}
         variables = template.get("variables") or {}
         ev = Evaluator(self.filename, params if isinstance(params, dict) else {}, values,
-                       variables if isinstance(variables, dict) else {})
+                       variables if isinstance(variables, dict) else {}, lenient=self.lenient)
+        ev.unset = self.unset
         copies = variables.get("copy") if isinstance(variables, dict) else None
         if isinstance(copies, list):
             ev.set_variable_loops(copies)

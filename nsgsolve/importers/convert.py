@@ -53,7 +53,7 @@ from nsgsolve.model import (
     TagSide,
     VNet,
 )
-from nsgsolve.importers.armexpr import Unknown, find_unknown, parse_resource_id
+from nsgsolve.importers.armexpr import Placeholder, Unknown, find_unknown, find_unset, parse_resource_id
 from nsgsolve.importers.jsonpos import span_in
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
@@ -63,6 +63,9 @@ SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
 PEERING_TYPE = "microsoft.network/virtualnetworks/virtualnetworkpeerings"
 NIC_TYPE = "microsoft.network/networkinterfaces"
 ASG_TYPE = "microsoft.network/applicationsecuritygroups"
+
+# What W601 says of a parameter without a value that became (part of) a name or an id.
+NAMES_USE = "names and ids built from it read its name in its place"
 
 _DEFAULT_NAMES = {r.name.lower() for rules in DEFAULT_RULES.values() for r in rules}
 
@@ -155,6 +158,9 @@ class PolicyBuilder:
         self.pending_peerings: list[tuple[str, dict, str, Span]] = []
         self.pending_rules: list[tuple[str, dict, str, Span]] = []
         self.sources: list[str] = []
+        # Parameters without a value (not --strict): parameter → what nsgsolve did where it was used (W601).
+        self.unset_uses: dict[str, list[str]] = {}
+        self.unplaced_vnets: dict[str, str] = {}  # VNet → why its address space is not known
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -162,12 +168,28 @@ class PolicyBuilder:
 
     # -------------------------------------------------------------- values
 
-    def unknown(self, u: Unknown, path: str, span: Span) -> None:
+    def unknown(self, u: Unknown, path: str, span: Span, symbolic_helps: bool = False) -> None:
+        """E610. ``symbolic_helps``: the value is one --symbolic may leave open (a rule's addresses or ports)."""
         where = u.span if u.span.line else span
         expr = f" (expression {u.expr})" if u.expr else ""
-        self.bag.error("E610", f"cannot evaluate {path}{expr}: {u.reason}", where,
-                       "give parameter values with --param NAME=VALUE or --params-file FILE, or import with "
-                       "--symbolic to leave the value open")
+        how = "give parameter values with --param NAME=VALUE or a parameters file (--params-file FILE)"
+        if symbolic_helps and not self.symbolic:
+            how += ", or leave the value open: drop --strict (or add --symbolic)"
+        elif not symbolic_helps:
+            how += "; nsgsolve needs this value itself (only a rule's addresses and ports can be left open)"
+        self.bag.error("E610", f"cannot evaluate {path}{expr}: {u.reason}", where, how)
+
+    def used_unset(self, ph: Placeholder, what: str) -> None:
+        """Record that a value built from parameters nobody gave was read as ``what`` (for W601)."""
+        for p in sorted(ph.params):
+            uses = self.unset_uses.setdefault(p, [])
+            if what not in uses:
+                uses.append(what)
+
+    @staticmethod
+    def unset_unknown(ph: Placeholder, span: Span) -> Unknown:
+        names = ", ".join(f"'{p}'" for p in sorted(ph.params))
+        return Unknown(f"parameter {names} has no value (no default, not given)", "", span)
 
     def known(self, value: Any, path: str, span: Span) -> bool:
         u = find_unknown(value)
@@ -185,6 +207,8 @@ class PolicyBuilder:
     def text(self, obj: dict, key: str, path: str, span: Span, required: bool = True) -> str | None:
         v = get(obj, key)
         vspan = span_in(obj, key_of(obj, key), span)
+        if isinstance(v, Placeholder) and key.lower() != "name":
+            v = self.unset_unknown(v, vspan)
         if isinstance(v, Unknown):
             self.unknown(v, f"{path}.{key}", vspan)
             return None
@@ -312,12 +336,20 @@ class PolicyBuilder:
                        span_in(props, key_of(props, key), span))
         return None
 
-    def _symbolic(self, u: Unknown, path: str, span: Span, notes: list[str], what: str) -> str | None:
-        """Under --symbolic: the name standing for an unknown value; otherwise report it (None)."""
+    def _symbolic(self, u: Unknown, path: str, span: Span, notes: list[str], what: str, warn: bool = True) -> str | None:
+        """Under --symbolic: the name standing for an unknown value; otherwise report it (None).
+        ``warn``: say so with W602 (a parameter without a value has its own W601 instead)."""
         if not self.symbolic:
-            self.unknown(u, path, span)
+            self.unknown(u, path, span, symbolic_helps=True)
             return None
         name = symbolic_name(path)
+        if warn:
+            expr = f" (expression {u.expr})" if u.expr else ""
+            self.bag.warning("W602", f"cannot evaluate {path}{expr} offline: {u.reason}; the rule's {what} is left "
+                                     f"open as '{name}' (symbolic)", span,
+                             "analyses that depend on this rule stop (E301/E206) until the value is known: give it "
+                             "(--param, --params-file) if it comes from a parameter, or declare the name in the "
+                             "imported policy (tag/define ports); --strict makes this an error (E610)")
         notes.append(f"{what} is not known offline: {u.expr or ''} ({u.reason}); left open as '{name}'")
         return name
 
@@ -332,8 +364,14 @@ class PolicyBuilder:
             fspan = span_in(props, k, span)
             fpath = f"{path}.{k}"
             u = find_unknown(v)
+            ph = find_unset(v) if u is None else None
+            if ph is not None:
+                u = self.unset_unknown(ph, fspan)
+                if self.symbolic:
+                    self.used_unset(ph, f"the {side} addresses of rules built from it are left open (symbolic)")
             if u is not None:
-                sym = self._symbolic(u, fpath, u.span if u.span.line else fspan, notes, f"{side} address")
+                sym = self._symbolic(u, fpath, u.span if u.span.line else fspan, notes, f"{side} address",
+                                     warn=ph is None)
                 return TagSide(Ref(sym, u.span if u.span.line else fspan), fspan) if sym else None
             if v is None:
                 continue
@@ -414,8 +452,14 @@ class PolicyBuilder:
             v = get(props, f)
             fspan = span_in(props, k, span)
             u = find_unknown(v)
+            ph = find_unset(v) if u is None else None
+            if ph is not None:
+                u = self.unset_unknown(ph, fspan)
+                if self.symbolic:
+                    self.used_unset(ph, f"the {side} ports of rules built from it are left open (symbolic)")
             if u is not None:
-                sym = self._symbolic(u, f"{path}.{k}", u.span if u.span.line else fspan, notes, f"{side} ports")
+                sym = self._symbolic(u, f"{path}.{k}", u.span if u.span.line else fspan, notes, f"{side} ports",
+                                     warn=ph is None)
                 return PortSpec((PortsRef(Ref(sym, u.span if u.span.line else fspan)),), fspan) if sym else None
             if v is None:
                 continue
@@ -462,6 +506,13 @@ class PolicyBuilder:
         space = get(props, "addressSpace")
         spath = f"{ppath}.addressSpace.addressPrefixes"
         pfx = get(space, "addressPrefixes") if isinstance(space, dict) else space
+        ph = find_unset(pfx)
+        if ph is not None:
+            # Without its address space the VNet cannot be placed: its subnets and NICs are left out (their
+            # NSGs are analysed unattached), as for a VNet that is not in the inputs; W601 says so.
+            self.used_unset(ph, f"address space of VNet {name} (the VNet, its subnets and NICs are not modelled)")
+            self.unplaced_vnets[name] = f"its address space comes from parameter {', '.join(sorted(ph.params))}"
+            return
         if not self.known(pfx, spath, span_in(props, key_of(props, "addressSpace"), span)):
             return
         pfx_list = pfx if isinstance(pfx, list) else ([pfx] if pfx else [])
@@ -509,6 +560,9 @@ class PolicyBuilder:
         props, sub = props_of(obj)
         ppath = path + sub
         acc = self.vnets.get(vnet)
+        if vnet in self.unplaced_vnets:
+            self.note(f"subnet {vnet}/{name} not modelled: {self.unplaced_vnets[vnet]}, which has no value")
+            return
         if acc is None:
             # Typical of templates that attach a new NSG to an existing subnet. Without the VNet's address space
             # the subnet cannot be placed; the NSG itself is still analysed, unattached, and the note says so.
@@ -522,6 +576,13 @@ class PolicyBuilder:
             k = key_of(props, f)
             v = get(props, f)
             vspan = span_in(props, k, span)
+            ph = find_unset(v)
+            if ph is not None:
+                self.used_unset(ph, f"address prefix of subnet {vnet}/{name} (the subnet and its NICs are not "
+                                    f"modelled)")
+                self.note(f"subnet {vnet}/{name}: its address prefix comes from parameter "
+                          f"{', '.join(sorted(ph.params))}, which has no value; subnet not modelled")
+                return
             if not self.known(v, f"{ppath}.{f}", vspan):
                 return
             if isinstance(v, list):
@@ -652,6 +713,16 @@ class PolicyBuilder:
             method = get(iprops, "privateIPAllocationMethod")
             addr = get(iprops, "privateIPAddress")
             ip: int | None = None
+            for ph in (find_unset(method), find_unset(addr)):
+                if ph is not None:
+                    self.used_unset(ph, f"private IP of NIC {name} (modelled as dynamic: any usable address of "
+                                        f"its subnet)")
+                    if self.symbolic:
+                        self.note(f"NIC {name}: private IP of {get(ipc, 'name')} comes from parameter "
+                                  f"{', '.join(sorted(ph.params))}, which has no value; modelled as dynamic")
+                        method = addr = None
+                    else:
+                        method = self.unset_unknown(ph, ispan)
             if isinstance(method, Unknown) or isinstance(addr, Unknown):
                 u = method if isinstance(method, Unknown) else addr
                 if not self.symbolic:
@@ -686,6 +757,9 @@ class PolicyBuilder:
     # -------------------------------------------------------------- result
 
     def build(self, source: str) -> Policy:
+        for name in self.unplaced_vnets:
+            self.vnets.pop(name, None)
+            self.note(f"VNet {name} not modelled: {self.unplaced_vnets[name]}, which has no value")
         for nsg, obj, path, span in self.pending_rules:
             if nsg not in self.nsgs:
                 self.note(f"NSG {nsg} is not defined in the inputs; only its rules given as separate "

@@ -173,21 +173,83 @@ def test_unevaluable_expression_names_path_line_and_expression():
     t = template([{"type": "Microsoft.Network/networkSecurityGroups", "name": "n", "properties": {"securityRules": [
         rule("a", 100), rule("b", 110, src="[reference('someVnet').addressSpace.addressPrefixes[0]]")]}}])
     with pytest.raises(InputError) as e:
-        load(t)
+        load(t, strict=True)
     d = e.value.diagnostics[0]
     assert d.code == "E610"
     assert "resources[0].properties.securityRules[1].properties.sourceAddressPrefix" in d.message
     assert "[reference('someVnet').addressSpace.addressPrefixes[0]]" in d.message
     line = t.splitlines()[d.span.line - 1]
     assert "reference('someVnet')" in line and line[d.span.column - 1] == '"'
+    assert "drop --strict" in d.hint
+    # Without --strict the side is left open, with a W602 at the same place saying so.
+    warnings: list = []
+    p = load(t, warnings=warnings)
+    side = {r.name: r for r in p.nsgs[0].rules}["b"].source
+    assert isinstance(side, TagSide) and side.tag.name.startswith("?expr:")
+    w = [x for x in warnings if x.code == "W602"]
+    assert len(w) == 1 and w[0].span == d.span and "left open" in w[0].message and w[0].severity == "warning"
+
+
+def test_e610_hint_does_not_suggest_symbolic_under_symbolic():
+    t = template([nsg("n", [rule("r", 100, protocol="[reference('x').protocol]")])])
+    for kw in ({"symbolic": True, "strict": True}, {}):
+        with pytest.raises(InputError) as e:
+            load(t, **kw)
+        d = e.value.diagnostics[0]
+        assert d.code == "E610" and "--symbolic" not in d.hint and "only a rule's addresses and ports" in d.hint
 
 
 def test_parameter_without_default_is_an_error_not_an_empty_rule():
     t = template([nsg("n", [rule("r", 100, src="[parameters('allowedSource')]")])],
                  parameters={"allowedSource": {"type": "string"}})
     with pytest.raises(InputError) as e:
-        load(t)
+        load(t, strict=True)
     assert "--param allowedSource=" in e.value.diagnostics[0].message
+
+
+def test_unset_parameter_names_become_its_name_and_addresses_open_with_one_warning():
+    params = {"cluster": {"type": "string"}, "src": {"type": "string"}, "net": {"type": "object"}}
+    res = [nsg("[concat(parameters('cluster'), '-nsg')]",
+               [rule("r", 100, src="[parameters('src')]"), rule("s", 110, src="[toLower(parameters('src'))]")]),
+           nsg("[parameters('net').beNsg]", [rule("t", 100)])]
+    t = template(res, parameters=params)
+    warnings: list = []
+    p = load(t, warnings=warnings)
+    assert sorted(n.name for n in p.nsgs) == ["cluster-nsg", "net.beNsg"]
+    rules = {r.name: r for r in p.nsg("cluster-nsg").rules}
+    for r in ("r", "s"):  # both the bare parameter and a function of it are left open, never read as a tag
+        assert isinstance(rules[r].source, TagSide) and rules[r].source.tag.name.startswith("?expr:")
+    w = {x.message.split("'")[1]: x for x in warnings if x.code == "W601"}
+    assert sorted(w) == ["cluster", "net", "src"]  # once per parameter, though 'src' is used twice
+    assert "source addresses" in w["src"].message and "--param src=VALUE" in w["src"].hint
+    assert "--strict" in w["cluster"].hint
+    assert t.splitlines()[w["cluster"].span.line - 1].strip().startswith('"cluster"')
+    with pytest.raises(InputError) as e:
+        load(t, strict=True)
+    assert {d.code for d in e.value.diagnostics} == {"E610"}
+
+
+def test_unset_parameter_never_decides_a_condition_a_count_or_a_protocol():
+    params = {"mode": {"type": "string"}, "proto": {"type": "string"}}
+    cond = {**nsg("a", [rule("r", 100)]), "condition": "[equals(parameters('mode'), 'new')]"}
+    with pytest.raises(InputError) as e:
+        load(template([cond], parameters=params))
+    assert e.value.diagnostics[0].code == "E610" and "'mode'" in e.value.diagnostics[0].message
+    with pytest.raises(InputError) as e:
+        load(template([nsg("b", [rule("r", 100, protocol="[parameters('proto')]")])], parameters=params))
+    assert e.value.diagnostics[0].code == "E610" and "protocol" in e.value.diagnostics[0].message
+
+
+def test_unset_address_space_leaves_the_vnet_out_with_the_warning():
+    params = {"space": {"type": "string"}, "ip": {"type": "string"}}
+    vn = {"type": "Microsoft.Network/virtualNetworks", "name": "v", "properties": {
+        "addressSpace": {"addressPrefixes": ["[parameters('space')]"]},
+        "subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}
+    warnings: list = []
+    p = load(template([vn, nsg("n", [rule("r", 100)])], parameters=params), warnings=warnings)
+    assert not p.vnets and p.nsgs
+    assert any("VNet v" in x.message for x in warnings if x.code == "W601")
+    assert any("VNet v not modelled" in n for n in p.notes)
 
 
 def test_symbolic_leaves_a_side_open_and_resolution_stops_on_it():
@@ -345,8 +407,12 @@ def _storage_rule_template(parameters, dst):
 def test_tag_named_with_the_resource_group_region_says_it_is_a_placeholder():
     params = {"location": {"type": "string", "defaultValue": "[resourceGroup().location]"}}
     text = _storage_rule_template(params, "[concat('Storage.', parameters('location'))]")
+    warnings: list = []
+    side = load(text, warnings=warnings).nsg("n").rules[0].destination
+    assert isinstance(side, TagSide) and side.tag.name.startswith("?expr:")
+    assert [w.code for w in warnings] == ["W603"] and "--param location=eastus" in warnings[0].hint
     with pytest.raises(InputError) as e:
-        load(text)
+        load(text, strict=True)
     d = e.value.diagnostics[0]
     assert d.code == "E628" and "'Storage.location'" in d.message and "placeholder" in d.message
     assert "--param location=eastus" in d.hint and d.span.line > 0
@@ -354,7 +420,7 @@ def test_tag_named_with_the_resource_group_region_says_it_is_a_placeholder():
     assert p.nsg("n").rules[0].destination.tag.name == "Storage.eastus"
     # Read directly, the region cannot be overridden: the hint says how to make it a parameter.
     with pytest.raises(InputError) as e:
-        load(_storage_rule_template({}, "[concat('Storage.', resourceGroup().location)]"))
+        load(_storage_rule_template({}, "[concat('Storage.', resourceGroup().location)]"), strict=True)
     assert e.value.diagnostics[0].code == "E628" and "add a 'location' parameter" in e.value.diagnostics[0].hint
 
 
