@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import COMMON_PORTS, generate_policy  # noqa: E402
 
-from nsgsolve.analyses.contracts import ContractChecker, Verdict, check_policy  # noqa: E402
+from nsgsolve.analyses.contracts import ContractChecker, check_policy  # noqa: E402
+from nsgsolve.analyses.results import Status  # noqa: E402
 from nsgsolve.model import (  # noqa: E402
     AnyAddress, AsgSide, AssertExcept, Assertion, AssertionKind, Cidr, NicAddr, Policy, PortRange, PortSpec,
     Protocol, Query, Ref, Span, TagSide, assertion_name, claim_text,
@@ -76,13 +77,13 @@ def make_assertions(policy: Policy, n: int, seed: int = 5) -> tuple[Assertion, .
     return tuple(out)
 
 
-def run_mode(policy: Policy, mode: str, narrow: bool = True) -> tuple[float, list[Verdict]]:
+def run_mode(policy: Policy, mode: str, narrow: bool = True) -> tuple[float, list[Status]]:
     start = time.perf_counter()
     results = check_policy(policy, resolve(policy), solver_mode=mode, narrow=narrow)
     return time.perf_counter() - start, [r.verdict for r in results]
 
 
-def run_naive(policy: Policy, sample: int) -> tuple[float, list[Verdict]]:
+def run_naive(policy: Policy, sample: int) -> tuple[float, list[Status]]:
     """A new resolution, encoding and solver for every assertion, each question against the whole
     policy's decision; timed on ``sample`` assertions and scaled to all of them."""
     asserts = list(policy.assertions)[:sample]
@@ -131,8 +132,8 @@ def main() -> None:
             raise SystemExit("naive disagrees with the incremental verdicts")
     rows.append((f"naive (scaled from {args.naive_sample})", statistics.median(times)))
 
-    counts = {v: reference.count(v) for v in Verdict}
-    print(f"verdicts: {counts[Verdict.PASS]} pass, {counts[Verdict.FAIL]} fail, {counts[Verdict.UNKNOWN]} unknown")
+    counts = {v: reference.count(v) for v in Status}
+    print(f"verdicts: {counts[Status.PASS]} pass, {counts[Status.FAIL]} fail, {counts[Status.UNKNOWN]} unknown")
     fastest = rows[0][1]
     print(f"{'approach':<28} {'seconds':>9} {'per assertion':>14} {'vs check':>9}")
     for label, t in rows:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Union
+from typing import Any, Union
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,15 @@ class Span:
 
 
 NOSPAN = Span("<unknown>", 0, 0)
+
+
+def span_dict(span: Span | None) -> dict[str, Any] | None:
+    """A source position in JSON, one shape in every command's output (docs/json.md "location");
+    None when there is no source (Azure's default rules, platform rules)."""
+    if span is None or span.line <= 0:
+        return None
+    return {"file": span.file, "line": span.line, "column": span.column, "end_line": span.end_line,
+            "end_column": span.end_column}
 
 
 class Direction(Enum):

@@ -8,7 +8,8 @@ from contract_fixtures import (
     ANY, FILE, INTERNET, LINE, WEB, AssertExcept, AssertionKind, NicAddr, Protocol, assertion, cidr, ports,
     web_policy, with_assertions,
 )
-from nsgsolve.analyses.contracts import Verdict, check_policy, unique_names
+from nsgsolve.analyses.contracts import check_policy, unique_names
+from nsgsolve.analyses.results import Status
 from nsgsolve.errors import InputError
 from nsgsolve.semantics.evaluate import Evaluator
 from nsgsolve.model import Ref, TagSide
@@ -24,7 +25,7 @@ def check_one(a, **kw):
 
 def test_no_fails_with_an_allowed_witness_and_the_allow_rule_responsible():
     r = check_one(assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22)))
-    assert r.verdict is Verdict.FAIL
+    assert r.verdict is Status.FAIL
     w = r.witness
     assert w is not None and w.allowed and w.packet.dport == 22 and w.packet.protocol == 6
     assert str(w.dst_endpoint) == "web1"
@@ -38,14 +39,14 @@ def test_no_fails_with_an_allowed_witness_and_the_allow_rule_responsible():
 
 def test_no_passes_when_the_rule_is_gone():
     r = check_one(assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22)), ssh_open=False)
-    assert r.verdict is Verdict.PASS and r.witness is None
+    assert r.verdict is Status.PASS and r.witness is None
 
 
 def test_all_passes_and_fails_with_the_blocking_rule():
     ok = check_one(assertion(K.ALL, "all Internet -> WebServers port 443 tcp", dports=ports(443), proto=Protocol.TCP))
-    assert ok.verdict is Verdict.PASS
+    assert ok.verdict is Status.PASS
     bad = check_one(assertion(K.ALL, "all Internet -> WebServers port 443", dports=ports(443)))  # udp is not open
-    assert bad.verdict is Verdict.FAIL
+    assert bad.verdict is Status.FAIL
     assert not bad.witness.allowed and bad.witness.packet.protocol == 17
     (resp,) = bad.responsible
     assert (resp.rule, resp.is_default) == ("DenyAllInBound", True)
@@ -55,10 +56,10 @@ def test_some_passes_with_an_example_and_fails_when_nothing_gets_through():
     vnet = (TagSide(Ref("VirtualNetwork")),)
     ok = check_one(assertion(K.SOME, "some VirtualNetwork -> web1 port 1433 tcp", src=vnet,
                              dst=(NicAddr(Ref("web1")),), dports=ports(1433), proto=Protocol.TCP))
-    assert ok.verdict is Verdict.PASS and ok.witness.allowed
+    assert ok.verdict is Status.PASS and ok.witness.allowed
     bad = check_one(assertion(K.SOME, "some Internet -> web1 port 1433 tcp", dst=(NicAddr(Ref("web1")),),
                               dports=ports(1433), proto=Protocol.TCP))
-    assert bad.verdict is Verdict.FAIL
+    assert bad.verdict is Status.FAIL
     assert bad.witness is not None and not bad.witness.allowed  # an example of the blocking
     assert bad.responsible[0].rule == "DenyAllInBound"
 
@@ -66,48 +67,48 @@ def test_some_passes_with_an_example_and_fails_when_nothing_gets_through():
 def test_only_fails_on_a_port_outside_the_contract_and_passes_without_it():
     a = assertion(K.ONLY, "only Internet -> WebServers port 80,443 tcp", dports=ports(80, 443), proto=Protocol.TCP)
     bad = check_one(a)
-    assert bad.verdict is Verdict.FAIL and bad.witness.allowed
+    assert bad.verdict is Status.FAIL and bad.witness.allowed
     assert bad.witness.packet.dport == 22 and [r.rule for r in bad.responsible] == ["Allow-SSH"]
-    assert check_one(a, ssh_open=False).verdict is Verdict.PASS
+    assert check_one(a, ssh_open=False).verdict is Status.PASS
 
 
 def test_internet_endpoint_leaves_out_the_azure_host_address():
     # 168.63.129.16 is public but Azure's own; AllowVnetInBound admits it. As an endpoint, Internet means
     # Internet hosts (docs/contracts.md), so this holds; naming the address shows the default rule.
     a = assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22))
-    assert check_one(a, ssh_open=False).verdict is Verdict.PASS
+    assert check_one(a, ssh_open=False).verdict is Status.PASS
     host = assertion(K.NO, "no 168.63.129.16/32 -> WebServers port 22", src=(cidr("168.63.129.16/32"),),
                      dports=ports(22))
     r = check_one(host, ssh_open=False)
-    assert r.verdict is Verdict.FAIL and r.responsible[0].rule == "AllowVnetInBound"
+    assert r.verdict is Status.FAIL and r.responsible[0].rule == "AllowVnetInBound"
 
 
 def test_except_removes_the_documented_exception():
     admins = (cidr("203.0.113.0/24"),)
     base = dict(src=ANY, dst=WEB, dports=ports(22))
     bad = check_one(assertion(K.NO, "no any -> WebServers port 22", **base))
-    assert bad.verdict is Verdict.FAIL
+    assert bad.verdict is Status.FAIL
     # Allow-SSH admits every Internet source: excepting one /24 is not enough; excepting Internet and the
     # VNet (AllowVnetInBound) is.
     partial = check_one(assertion(K.NO, "no any -> WebServers port 22 except from 203.0.113.0/24",
                                   excepts=(AssertExcept(sources=admins),), **base))
-    assert partial.verdict is Verdict.FAIL
+    assert partial.verdict is Status.FAIL
     assert not (0xCB007100 <= partial.witness.packet.src <= 0xCB0071FF)
     vnet = TagSide(Ref("VirtualNetwork"))
     full = check_one(assertion(K.NO, "no any -> WebServers port 22 except from Internet, VirtualNetwork",
                                excepts=(AssertExcept(sources=INTERNET + (vnet,)),), **base))
-    assert full.verdict is Verdict.PASS
+    assert full.verdict is Status.PASS
     # An except on the port instead of the source: nothing of port 22 is left to examine.
     by_port = check_one(assertion(K.NO, "no any -> WebServers port 22 except port 22",
                                   excepts=(AssertExcept(ports=ports(22)),), **base))
-    assert by_port.verdict is Verdict.PASS
+    assert by_port.verdict is Status.PASS
 
 
 def test_traffic_between_outside_addresses_is_not_the_policys():
     # Neither end is a NIC: nothing filters it, and it is no contract's business (docs/contracts.md).
     r = check_one(assertion(K.NO, "no 198.51.100.0/24 -> 192.0.2.0/24", src=(cidr("198.51.100.0/24"),),
                             dst=(cidr("192.0.2.0/24"),)))
-    assert r.verdict is Verdict.PASS
+    assert r.verdict is Status.PASS
 
 
 def test_clean_and_no_shadowed_follow_the_anomaly_analysis():
@@ -118,7 +119,7 @@ def test_clean_and_no_shadowed_follow_the_anomaly_analysis():
     ok = web_policy()
     for kind, text in ((K.CLEAN, "clean"), (K.NO_SHADOWED, "no shadowed")):
         (r,) = check_policy(with_assertions(ok, assertion(kind, text)))
-        assert r.verdict is Verdict.PASS, r.summary
+        assert r.verdict is Status.PASS, r.summary
     # A deny under Allow-Web for the same traffic never decides anything, against its author's intent:
     # NSG001 at error severity, so both contracts fail and name the rule.
     nsg = ok.nsgs[0]
@@ -127,7 +128,7 @@ def test_clean_and_no_shadowed_follow_the_anomaly_analysis():
     bad = dataclasses.replace(ok, nsgs=(dataclasses.replace(nsg, rules=nsg.rules + (dead,)),))
     for kind, text in ((K.CLEAN, "clean"), (K.NO_SHADOWED, "no shadowed")):
         (r,) = check_policy(with_assertions(bad, assertion(kind, text)))
-        assert r.verdict is Verdict.FAIL
+        assert r.verdict is Status.FAIL
         assert [(x.rule, x.span.line) for x in r.responsible] == [("Deny-Web", 12)]
         assert r.findings and r.findings[0].startswith("NSG001/shadowed-rule")
 
@@ -137,7 +138,7 @@ def test_solver_giving_up_is_unknown_not_pass():
                         assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22)))
     # With assumption literals Z3 cannot settle even this small question in one step of work.
     (r,) = check_policy(p, rlimit=1, solver_mode="assumptions")
-    assert r.verdict is Verdict.UNKNOWN and "gave up" in r.summary
+    assert r.verdict is Status.UNKNOWN and "gave up" in r.summary
     # It says which limit stopped it and how to raise it, not just Z3's "canceled".
     assert "resource limit of 1 step per question" in r.summary and "--rlimit 10" in r.summary
 
@@ -158,7 +159,7 @@ def test_solver_modes_agree():
                          proto=Protocol.TCP, line=22)]
     p = with_assertions(web_policy(), *asserts)
     by_mode = {m: [r.verdict for r in check_policy(p, solver_mode=m)] for m in ("assumptions", "push", "fresh")}
-    assert by_mode["assumptions"] == [Verdict.FAIL, Verdict.PASS, Verdict.PASS]
+    assert by_mode["assumptions"] == [Status.FAIL, Status.PASS, Status.PASS]
     assert by_mode["push"] == by_mode["fresh"] == by_mode["assumptions"]
 
 
@@ -180,9 +181,9 @@ def test_narrowed_questions_agree_with_the_whole_policy():
         narrowed = check_policy(p, rp)
         whole = check_policy(p, rp, narrow=False)
         assert [r.verdict for r in narrowed] == [r.verdict for r in whole]
-        assert {r.verdict for r in narrowed} >= {Verdict.PASS, Verdict.FAIL}  # both outcomes exercised
+        assert {r.verdict for r in narrowed} >= {Status.PASS, Status.FAIL}  # both outcomes exercised
         for r in narrowed:  # every counterexample is confirmed by the evaluator
-            if r.verdict is Verdict.FAIL and r.witness is not None:
+            if r.verdict is Status.FAIL and r.witness is not None:
                 expect = r.assertion.kind is not AssertionKind.ALL and r.witness_role != "example blocked"
                 assert r.witness.allowed is expect
 
@@ -212,7 +213,7 @@ def test_some_fails_when_one_address_azure_may_assign_gets_nothing():
     # Only 10.0.1.10 is open, but web2's address is Azure's choice: the claim must fail with the address.
     pinned = "100 allow Pinned tcp from Internet to 10.0.1.10 port 443"
     r = _check_text("10.0.1.0/24", pinned, "web2-reachable: some Internet -> web2 port 443 tcp")
-    assert r.verdict is Verdict.FAIL
+    assert r.verdict is Status.FAIL
     web2 = IpcKey("web2")
     at = r.assignment[web2]
     assert at != ip_to_int("10.0.1.10")
@@ -226,7 +227,7 @@ def test_some_fails_when_one_address_azure_may_assign_gets_nothing():
 def test_some_passes_when_every_address_is_open():
     r = _check_text("10.0.1.0/24", "100 allow Whole tcp from Internet to 10.0.1.0/24 port 443",
                     "some Internet -> web2 port 443 tcp")
-    assert r.verdict is Verdict.PASS and "whatever addresses" in r.summary and r.witness.allowed
+    assert r.verdict is Status.PASS and "whatever addresses" in r.summary and r.witness.allowed
 
 
 # In the /29 Azure may give web2 10.0.1.4, .5 or .6; each address is open to a different source only, so no
@@ -238,9 +239,9 @@ PER_ADDRESS = ["100 allow A tcp from 203.0.113.1 to 10.0.1.4 port 443",
 
 def test_some_refines_over_several_assignments():
     r = _check_text("10.0.1.0/29", "\n".join(PER_ADDRESS), "some Internet -> web2 port 443 tcp")
-    assert r.verdict is Verdict.PASS and "(in 3 rounds)" in r.summary
+    assert r.verdict is Status.PASS and "(in 3 rounds)" in r.summary
     bad = _check_text("10.0.1.0/29", "\n".join(PER_ADDRESS[:2]), "some Internet -> web2 port 443 tcp")
-    assert bad.verdict is Verdict.FAIL and "with web2 at 10.0.1.6 nothing" in bad.summary
+    assert bad.verdict is Status.FAIL and "with web2 at 10.0.1.6 nothing" in bad.summary
 
 
 def test_some_out_of_rounds_is_undecided_never_pass(monkeypatch):
@@ -248,16 +249,16 @@ def test_some_out_of_rounds_is_undecided_never_pass(monkeypatch):
 
     monkeypatch.setattr(contracts, "SOME_ROUNDS", 2)
     r = _check_text("10.0.1.0/29", "\n".join(PER_ADDRESS), "some Internet -> web2 port 443 tcp")
-    assert r.verdict is Verdict.UNKNOWN and "2 rounds" in r.summary
+    assert r.verdict is Status.UNKNOWN and "2 rounds" in r.summary
 
 
 def test_some_with_an_address_endpoint_only_a_dynamic_nic_can_hold():
     # 10.0.1.5 is a NIC only when Azure puts web2 there; otherwise the traffic is empty, and fails.
     r = _check_text("10.0.1.0/29", "100 allow Range tcp from Internet to 10.0.1.0/29 port 443",
                     "some Internet -> 10.0.1.5 port 443 tcp")
-    assert r.verdict is Verdict.FAIL and "the traffic is empty" in r.summary
+    assert r.verdict is Status.FAIL and "the traffic is empty" in r.summary
     assert r.assignment[IpcKey("web2")] != ip_to_int("10.0.1.5")
-    assert r.to_dict()["assumed_ips"] == {"web2": int_to_ip(r.assignment[IpcKey("web2")])}  # no witness to carry it
+    assert r.to_dict()["dynamic_ips"] == {"web2": int_to_ip(r.assignment[IpcKey("web2")])}  # no witness to carry it
 
 
 SRC_RULE = ["203.0.113.0/30", "203.0.113.1", "203.0.113.2/31", "Internet", "any", "10.0.1.4", "10.0.1.5",
@@ -306,6 +307,6 @@ def test_some_agrees_with_every_assignment_brute_force(case):
         return False
 
     holds = all(some_allowed(dict(zip(keys, ips))) for ips in itertools.permutations(usable, 2))
-    assert r.verdict is (Verdict.PASS if holds else Verdict.FAIL), (rules, claim, r.summary)
-    if r.verdict is Verdict.FAIL and r.assignment:  # the counterexample assignment really strands the traffic
+    assert r.verdict is (Status.PASS if holds else Status.FAIL), (rules, claim, r.summary)
+    if r.verdict is Status.FAIL and r.assignment:  # the counterexample assignment really strands the traffic
         assert not some_allowed(r.assignment)

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from nsgsolve import cli
 from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet, describe_ips, ip_to_int
-from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, diff_policies, packet_point
+from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, PartialItem, diff_policies, packet_point
+from nsgsolve.reports.diff import describe_region, diff_dict
 from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import (
     Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PrefixSide, Protocol, Ref,
@@ -96,7 +97,7 @@ def test_a_single_changed_port_range_gives_exactly_that_region(before, after, ki
     assert region.source_ports == ALL_PORTS
     assert region.destinations == IntervalSet([(ip_to_int("10.0.1.4"), ip_to_int("10.0.1.4"))])
     assert region.destination_ports == IntervalSet([(81, 81)])
-    assert region.describe() == "tcp 203.0.113.0/24 -> 10.0.1.4 dport 81"
+    assert describe_region(region) == "tcp 203.0.113.0/24 -> 10.0.1.4 dport 81"
     # the deciding rules: OLD's and NEW's trace at web1's NIC layer
     nic_old = [s for s in region.old.trace if s.attached_to == "nic web1"]
     nic_new = [s for s in region.new.trace if s.attached_to == "nic web1"]
@@ -292,7 +293,7 @@ def test_regions_are_exactly_where_decisions_differ(data):
         inside = [g for g in by_pair.get(ends, []) if g.contains(p)]
         assert len(inside) <= 1, (p, inside)  # regions of a pair are disjoint
         if a.decision is b.decision:
-            assert not inside, (p, inside[0].describe(), a.trace, b.trace)
+            assert not inside, (p, describe_region(inside[0]), a.trace, b.trace)
         else:
             assert inside, (p, a.decision, b.decision, a.trace, b.trace)
             assert inside[0].kind == (OPENED if b.decision is ALLOW else CLOSED)
@@ -331,7 +332,7 @@ def test_changed_rule_filter_gives_the_same_regions_as_the_global_partition(data
             for g in p.regions:
                 twin = [h for q in r2.pairs if (q.source.name, q.destination.name) == (p.source.name,
                         p.destination.name) for h in q.regions if h.kind == g.kind and h.contains(g.witness)]
-                assert twin, (p.source.name, p.destination.name, g.describe())
+                assert twin, (p.source.name, p.destination.name, describe_region(g))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -435,7 +436,7 @@ def test_cli_reads_a_git_revision(tmp_path, monkeypatch):
 
 
 def test_text_output_groups_pairs_that_differ_only_in_an_endpoints_addresses():
-    from nsgsolve.commands.diff import format_diff
+    from nsgsolve.reports.diff import format_diff
 
     old = web_policy(subnet_rules=ALLOW_IN_SUBNET)
     new = web_policy(subnet_rules=ALLOW_IN_SUBNET + [rule("ssh", 90, IN, DENY, dports=ports(22))])
@@ -574,8 +575,8 @@ def test_a_name_known_in_one_version_only_is_resolved_there_and_noted():
     new = replace(new, asgs=new.asgs + (Asg("Admins"),), nics=tuple(nics))
     r = diff_policies(old, new, destinations=["Admins"])
     assert {p.destination.name for p in r.pairs} == {"web2"}
-    assert r.notes == ("--to Admins: unknown in OLD, resolved in NEW only",)
-    assert r.to_dict()["notes"] == list(r.notes)
+    assert r.notes == (PartialItem("destinations", "Admins", "NEW"),)
+    assert diff_dict(r, "old", "new")["notes"] == ["--to Admins: unknown in OLD, resolved in NEW only"]
 
 
 def test_an_asg_selects_its_members_of_either_version():

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from nsgsolve import cli
 from nsgsolve.semantics.addresses import ip_to_int
-from nsgsolve.analyses.contracts import ContractChecker, Verdict as Check, check_policy
+from nsgsolve.analyses.contracts import ContractChecker, check_policy
+from nsgsolve.analyses.results import Status as Check
 from nsgsolve.analyses.query import QueryEngine, Verdict, compile_query
 from nsgsolve.lang.build import parse_policy, parse_query
 from nsgsolve.semantics.endpoints import internet_hosts, resolve_side

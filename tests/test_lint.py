@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
 from nsgsolve.analyses.lint import CODES, Finding, Linter, lint
 from nsgsolve.regions.space import Space
+from nsgsolve.reports.trace import trace_lines
 from nsgsolve.lang.build import parse_policy
 from nsgsolve.cli import run as cli_run
 from nsgsolve.semantics.evaluate import Evaluator, Packet, first_match, platform_bypass, rule_matches
@@ -64,11 +65,11 @@ def replay_dead(rp: ResolvedPolicy, f: Finding):
     assert f.code == "NSG004" and f.witness is not None
     flow = Evaluator(rp, f.witness.assignment).evaluate(f.witness.packet)
     assert any(s.nsg == f.nsg and s.direction is f.direction and s.rule == f.rule and s.access is Access.ALLOW
-               for s in flow.trace), (f.message, flow.trace_lines())
-    assert flow.decision is Access.DENY, (f.message, flow.trace_lines())
+               for s in flow.trace), (f.message, trace_lines(flow))
+    assert flow.decision is Access.DENY, (f.message, trace_lines(flow))
     named = {(c.nsg, c.name) for c in f.covered_by}
     deny = [(s.nsg or "platform", s.rule) for s in flow.trace if s.access is Access.DENY]
-    assert any(d in named for d in deny), (f.message, flow.trace_lines())
+    assert any(d in named for d in deny), (f.message, trace_lines(flow))
     assert f.witness.note in {f"denied by {c}" for c in f.covered_by if (c.nsg, c.name) in deny}
     return flow
 
@@ -386,7 +387,7 @@ def test_dead_witness_on_a_dynamic_nic_carries_its_address():
     (ssh,) = by_rule(lint(rp))["Ssh"]
     assert ssh.code == "NSG004" and ssh.witness is not None
     assert ssh.witness.dst_dynamic == IpcKey("web2") and ssh.witness.src_dynamic is None
-    assert ssh.witness.to_dict()["assume_ip"] == {"web2": int_to_ip(ssh.witness.packet.dst)}
+    assert ssh.witness.to_dict()["dynamic_ips"] == {"web2": int_to_ip(ssh.witness.packet.dst)}
     replay_dead(rp, ssh)
 
 
@@ -500,10 +501,13 @@ def test_cli_text_json_rule_and_exit_status(tmp_path: Path):
     assert f"{pol}:12:5: error[NSG001/shadowed-rule]: n Inbound: rule C" in out
     assert out.strip().endswith("1 finding in 1 NSG: 1 error")
     status, out, _ = cli("lint", str(pol), "--json")
-    (d,) = json.loads(out)
+    doc = json.loads(out)
+    assert doc["schema"] == "nsgsolve/lint/1"
+    (d,) = doc["findings"]
     assert status == 1
-    assert list(d) == ["code", "severity", "nsg", "direction", "rule", "line", "covered_by", "witness", "message", "vnets"]
-    assert (d["code"], d["severity"], d["nsg"], d["direction"], d["rule"], d["line"]) == \
+    assert list(d) == ["code", "severity", "nsg", "direction", "rule", "location", "covered_by", "witness", "message",
+                       "vnets"]
+    assert (d["code"], d["severity"], d["nsg"], d["direction"], d["rule"], d["location"]["line"]) == \
         ("NSG001", "error", "n", "Inbound", "C", 12)
     assert [c["rule"] for c in d["covered_by"]] == ["A", "B"]
     assert d["witness"]["decided_by"] == "A" and d["witness"]["protocol"] == "Tcp"

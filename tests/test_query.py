@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from nsgsolve import cli
 from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.analyses.query import QueryEngine, Verdict, compile_query
+from nsgsolve.reports.query import describe_box
 from nsgsolve.lang.build import parse_policy, parse_query
 from nsgsolve.errors import InputError, SolverUnknown
 from nsgsolve.semantics.evaluate import Evaluator, Packet
@@ -111,7 +112,7 @@ def test_webservers_port_22_is_none_and_443_tcp_is_all():
     # the answer covers both members of the ASG, the dynamic one too, and says so
     assert [label.split()[0] for label, _ in r.coverage.rows] == ["web1", "web2"]
     assert [v for _, v in r.coverage.rows] == [Verdict.ALL, Verdict.ALL]
-    assert [b.describe() for b in r.exact] == ["tcp port 443: Internet -> web1, web2"]
+    assert [describe_box(b) for b in r.exact] == ["tcp port 443: Internet -> web1, web2"]
 
 
 def test_cidr_to_nic_with_protocol():
@@ -127,7 +128,7 @@ def test_any_to_subnet_reaches_only_from_the_app_tier():
     assert r.verdict is Verdict.SOME
     assert r.allowed_witness.flow.src_endpoint == IpcKey("app1")  # the only allowed source is app1
     assert r.blocked_witness.flow.trace[-1].rule == "rest"
-    assert [b.describe() for b in r.exact] == ["tcp port 1433: app1 -> db1, db2"]
+    assert [describe_box(b) for b in r.exact] == ["tcp port 1433: app1 -> db1, db2"]
     assert {label.split()[0] for label, _ in r.coverage.rows} == {"db1", "db2"}
 
 
@@ -149,13 +150,13 @@ def test_virtual_network_to_a_service_tag():
     rows = dict((label.split()[0], v) for label, v in r.coverage.rows)
     assert rows == {"web1": Verdict.NONE, "web2": Verdict.NONE, "db1": Verdict.ALL, "db2": Verdict.ALL,
                     "app1": Verdict.ALL}
-    assert [b.describe() for b in r.exact] == ["tcp,udp port 443: db1, db2, app1 -> 20.38.96.0/19, 52.239.128.0/17"]
+    assert [describe_box(b) for b in r.exact] == ["tcp,udp port 443: db1, db2, app1 -> 20.38.96.0/19, 52.239.128.0/17"]
 
 
 def test_lists_ranges_and_named_endpoints():
     rp, r = _ask(THREE_TIER, "can 203.0.113.7, 198.51.100.0/24 reach nic web1, nic web2 port 20-25 tcp")
     assert r.verdict is Verdict.SOME  # only 203.0.113.7 on port 22
-    assert [b.describe() for b in r.exact] == ["tcp port 22: 203.0.113.7 -> web1, web2"]
+    assert [describe_box(b) for b in r.exact] == ["tcp port 22: 203.0.113.7 -> web1, web2"]
     rp, r = _ask(THREE_TIER, "can vnet prod reach 8.8.8.8 icmp")
     assert r.verdict is Verdict.ALL and r.allowed_witness.packet.dport is None
 
@@ -238,10 +239,11 @@ def test_json_has_exactly_the_documented_shape(web_file):
     rc, out, _ = _run("query", web_file, "can any reach WebServers port 22, 443 tcp", "--json", "--exact")
     assert rc == 0
     d = json.loads(out)
-    assert set(d) == {"verdict", "allowed_witness", "blocked_witness", "exact"}
+    assert set(d) == {"schema", "verdict", "allowed_witness", "blocked_witness", "exact"}
+    assert d["schema"] == "nsgsolve/query/1"
     assert d["verdict"] == "some"
     for w in (d["allowed_witness"], d["blocked_witness"]):
-        assert {"src", "dst", "protocol", "sport", "dport", "trace", "nic"} <= set(w)
+        assert {"src", "dst", "protocol", "sport", "dport", "trace", "src_nic", "dst_nic", "dynamic_ips"} <= set(w)
         assert all({"nsg", "rule", "access", "direction"} <= set(s) for s in w["trace"])
     assert d["allowed_witness"]["dport"] == 443 and d["blocked_witness"]["trace"][-1]["access"] == "Deny"
     assert d["exact"] and all({"sources", "destinations", "protocols", "destination_ports"} <= set(b)
@@ -253,7 +255,7 @@ def test_cli_text_answers_every_query_of_the_file(web_file):
     assert rc == 0
     assert "verdict: none" in out and "verdict: all" in out and "Deny-SSH" in out and "Allow-Web" in out
     rc, out, _ = _run("query", web_file, "--json")
-    assert [e["result"]["verdict"] for e in json.loads(out)] == ["none", "all"]
+    assert [e["result"]["verdict"] for e in json.loads(out)["queries"]] == ["none", "all"]
 
 
 def test_cli_exit_statuses(web_file, tmp_path):
@@ -362,7 +364,7 @@ def test_witnesses_replay_and_exact_sets_match_the_evaluator(case):
         event("a sampled packet is in the question")
         point = engine.point(p, assignment)
         inside = any(all(v in s for v, s in zip(point, b.region)) for b in r.exact)
-        assert inside == f.allowed, (p, f.decision, [b.describe() for b in r.exact])
+        assert inside == f.allowed, (p, f.decision, [describe_box(b) for b in r.exact])
         if r.verdict is Verdict.ALL:
             assert f.allowed, p
         if r.verdict is Verdict.NONE:

@@ -13,6 +13,7 @@ import pytest
 from contract_fixtures import AssertionKind, Protocol, assertion, ports, span, web_policy, with_assertions
 from nsgsolve.analyses.contracts import check_policy
 from nsgsolve.reports import Report, Status, render
+from nsgsolve.reports.contracts import contract_finding
 from nsgsolve.reports.sarif import sarif_log
 
 SCHEMAS = Path(__file__).parent / "data" / "schemas"
@@ -38,7 +39,7 @@ def _undecided(shift: int = 0):
 
 def _report(shift: int = 0) -> Report:
     results = check_policy(with_assertions(web_policy(), *_assertions(shift))) + [_undecided(shift)]
-    return Report(tuple(r.to_finding() for r in results), ("web.nsg",), 1, tool_version="0.1.0")
+    return Report(tuple(contract_finding(r) for r in results), ("web.nsg",), 1, tool_version="0.1.0")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def test_junit_names_by_name_not_message():
     base = _assertions()
     reworded = (dataclasses.replace(base[0], message="No SSH from outside, ever"),) + base[1:]
     results = check_policy(with_assertions(web_policy(), *reworded))
-    text = render(Report(tuple(r.to_finding() for r in results), ("web.nsg",), 1), "junit")
+    text = render(Report(tuple(contract_finding(r) for r in results), ("web.nsg",), 1), "junit")
     assert 'name="no-ssh"' in text
 
 
@@ -142,16 +143,18 @@ def test_github_annotations_always_carry_a_line(report):
     assert "%0A" in parsed[0].group(7) and "\n" not in parsed[0].group(7)
 
 
-def test_json_is_a_list_with_the_same_information(report):
-    data = json.loads(render(report, "json"))
+def test_json_lists_results_with_the_same_information(report):
+    doc = json.loads(render(report, "json"))
+    assert doc["schema"] == "nsgsolve/check/1"
+    data = doc["results"]
     assert isinstance(data, list) and len(data) == 4
     first = data[0]
-    assert (first["name"], first["verdict"], first["status"]) == ("no-ssh", "fail", "fail")
+    assert (first["name"], first["status"]) == ("no-ssh", "fail") and "verdict" not in first
     assert first["location"]["line"] == 20 and first["file"] == "web.nsg"
-    assert first["witness"]["packet"]["dport"] == 22 and first["witness"]["decision"] == "Allow"
+    assert first["witness"]["dport"] == 22 and first["witness"]["decision"] == "Allow"
     assert [s["rule"] for s in first["witness"]["trace"]] == ["Allow-SSH"]
     assert first["responsible"][0]["location"]["line"] == 11
-    assert data[3]["verdict"] == "unknown" and "gave up" in data[3]["summary"] and data[3]["reason"]
+    assert data[3]["status"] == "unknown" and "gave up" in data[3]["summary"] and data[3]["reason"]
 
 
 def test_text_report(report):

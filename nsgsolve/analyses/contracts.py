@@ -40,18 +40,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Callable, Sequence
 
 from nsgsolve.semantics.addresses import ALL_PORTS, int_to_ip
 from nsgsolve.semantics.endpoints import (
-    Traffic, candidates, endpoint_notes, endpoints_term, resolve_traffic, touches_nic, traffic_region, traffic_term,
+    Traffic, candidates, endpoints_term, resolve_traffic, touches_nic, traffic_region, traffic_term,
 )
 from nsgsolve.errors import DiagnosticBag, InputError, SolverUnknown
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult
-from nsgsolve.model import NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span
+from nsgsolve.model import span_dict, NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span
 from nsgsolve.regions.box import ALL_PROTOCOLS
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
+from nsgsolve.analyses.results import Status, Witness
 
 Progress = Callable[[int, int, Assertion], None]
 # Refinement rounds for `some` with dynamic NICs before the verdict is UNKNOWN: each round costs two small
@@ -61,12 +61,6 @@ NICE_SPORT = 49152
 # push/pop rather than the encoder's default assumption literals: with each question narrowed to its own
 # small decision term, retracting it outright was ~20% faster on bench/bench_check.py (1.7 s vs 2.2 s).
 DEFAULT_MODE = "push"
-
-
-class Verdict(Enum):
-    PASS = "pass"
-    FAIL = "fail"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -82,18 +76,10 @@ class Responsible:
     span: Span | None
     is_default: bool = False
 
-    def describe(self) -> str:
-        prio = f" (priority {self.priority})" if self.priority is not None else ""
-        where = f"in nsg {self.nsg} on {self.attached_to}" if self.nsg else "(platform rule)"
-        default = " [Azure default rule]" if self.is_default else ""
-        return f"{self.access.value.lower()} rule {self.rule}{prio} {where}{default}"
-
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"nsg": self.nsg, "attached_to": self.attached_to, "direction": self.direction.value,
                              "rule": self.rule, "priority": self.priority, "access": self.access.value,
-                             "is_default": self.is_default}
-        if self.span is not None and self.span.line > 0:
-            d["location"] = {"file": self.span.file, "line": self.span.line, "column": self.span.column}
+                             "is_default": self.is_default, "location": span_dict(self.span)}
         return d
 
 
@@ -103,7 +89,7 @@ class ContractResult:
 
     assertion: Assertion
     name: str  # the assertion's name, made unique within its file
-    verdict: Verdict
+    verdict: Status  # the shared pass / fail / unknown of nsgsolve.analyses.results
     summary: str  # one line: what was found
     witness: FlowResult | None = None
     witness_role: str = ""  # "allowed", "blocked", "example allowed", "example blocked"
@@ -117,33 +103,20 @@ class ContractResult:
     def file(self) -> str:
         return self.assertion.span.file
 
-    @property
-    def rule_id(self) -> str:
-        """``assert/<file>/<name>``: an assertion is its own rule (its descriptor shows its claim), and two
-        files may both have a ``no-ssh``, so the id names the file (repository-relative) too."""
-        from nsgsolve.reports import relative_uri
-
-        return f"assert/{relative_uri(self.file)}/{self.name}"
-
     def claim(self) -> str:
         return f"assert {self.assertion.text}" if self.assertion.text else f"assert {self.assertion.kind.value}"
 
     def to_dict(self) -> dict[str, Any]:
         a = self.assertion
         d: dict[str, Any] = {
-            "kind": a.kind.value, "assertion": self.claim(), "message": a.message, "verdict": self.verdict.value,
+            "kind": a.kind.value, "assertion": self.claim(), "message": a.message, "status": self.verdict.value,
             "summary": self.summary,
         }
-        if self.witness is not None:
-            w = self.witness
-            d["witness"] = {"role": self.witness_role, "packet": w.packet.to_dict(),
-                            "src_nic": str(w.src_endpoint) if w.src_endpoint else None,
-                            "dst_nic": str(w.dst_endpoint) if w.dst_endpoint else None,
-                            **w.to_dict()}
-            if self.assignment:
-                d["witness"]["assumed_ips"] = {str(k): int_to_ip(v) for k, v in sorted(self.assignment.items())}
+        w = self.as_witness()
+        if w is not None:
+            d["witness"] = w.to_dict()
         elif self.assignment:  # `some` failing on an assignment under which the traffic is empty
-            d["assumed_ips"] = {str(k): int_to_ip(v) for k, v in sorted(self.assignment.items())}
+            d["dynamic_ips"] = {str(k): int_to_ip(v) for k, v in sorted(self.assignment.items())}
         d["responsible"] = [r.to_dict() for r in self.responsible]
         if self.reason:
             d["reason"] = self.reason
@@ -152,91 +125,11 @@ class ContractResult:
         d["seconds"] = round(self.seconds, 4)
         return d
 
-    def detail(self) -> str:
-        """The multi-line story: claim, witness table, trace, responsible rules, notes."""
-        a = self.assertion
-        lines = [f"{self.claim()}   ({a.span})"]
-        if a.message:
-            lines.append(f"message: {a.message}")
-        w = self.witness
-        if w is not None:
-            p = w.packet
-            def who(ip: int, key: IpcKey | None) -> str:
-                return f"{int_to_ip(ip)} (nic {key})" if key else int_to_ip(ip)
-            lines.append(f"witness ({self.witness_role}): {p}")
-            rows = [("protocol", p.protocol_name), ("source", who(p.src, w.src_endpoint)),
-                    ("source port", "-" if p.sport is None else str(p.sport)),
-                    ("destination", who(p.dst, w.dst_endpoint)),
-                    ("destination port", "-" if p.dport is None else str(p.dport)),
-                    ("decision", w.decision.value)]
-            for k, v in sorted(self.assignment.items()):
-                rows.append((f"assumed ip of {k}", int_to_ip(v)))
-            width = max(len(r[0]) for r in rows)
-            lines += [f"  {k:<{width}}  {v}" for k, v in rows]
-            lines.append("trace:")
-            lines += [f"  {t}" for t in w.trace_lines()]
-        for f in self.findings:
-            lines.append(f"finding: {f}")
-        if self.responsible:
-            lines.append("responsible:")
-            for r in self.responsible:
-                loc = f"  {r.span}" if r.span is not None and r.span.line > 0 else ""
-                lines.append(f"  {r.describe()}{loc}")
-        if w is not None:
-            for n in w.notes:
-                lines.append(f"note: {n}")
-        if a.traffic is not None:  # what Internet / VirtualNetwork mean here (not the per-VNet tag of a rule)
-            named = list(a.traffic.sources) + list(a.traffic.destinations)
-            named += [x for e in a.excepts for x in (e.sources or ()) + (e.destinations or ())]
-            lines += [f"note: {n}" for n in endpoint_notes(named)]
-        if self.reason:
-            lines.append(f"reason: {self.reason}")
-        return "\n".join(lines)
-
-    def to_finding(self):
-        """This result in the generic report shape (:mod:`nsgsolve.reports`)."""
-        from nsgsolve.reports import Finding, Location, Status
-
-        a = self.assertion
-        status = {Verdict.PASS: Status.PASS, Verdict.FAIL: Status.FAIL, Verdict.UNKNOWN: Status.UNKNOWN}[self.verdict]
-        title = self.summary if not a.message or self.verdict is Verdict.PASS else f"{a.message}: {self.summary}"
-        related = tuple(Location.from_span(r.span, r.describe()) for r in self.responsible
-                        if r.span is not None and r.span.line > 0)
-        flow = ()
-        if self.witness is not None:
-            flow = tuple(Location.from_span(s.rule_span if isinstance(s.rule_span, Span) else None,
-                                            f"{s.direction.value} {s.nsg or 'platform'}: {s.access.value} by {s.rule}")
-                         for s in self.witness.trace)
-        return Finding(
-            rule_id=self.rule_id, name=self.name, status=status, title=title,
-            location=Location.from_span(a.span, self.claim()),
-            rule_short=a.message or self.claim(),
-            rule_full=f"{self.claim()}: {KIND_MEANING[a.kind]}",
-            rule_help=f"{self.claim()}\n{KIND_MEANING[a.kind]}\n{KIND_FIX[a.kind]}",
-            detail=self.detail(), level="error", related=related, flow=flow, category=f"assert/{a.kind.value}",
-            seconds=self.seconds, data={"file": self.file, **self.to_dict()},
-        )
-
-
-KIND_MEANING = {
-    AssertionKind.NO: "no packet of this traffic may be allowed",
-    AssertionKind.ALL: "every packet of this traffic must be allowed",
-    AssertionKind.SOME: "at least one packet of this traffic must be allowed",
-    AssertionKind.ONLY: "between these endpoints, nothing but this traffic may be allowed",
-    AssertionKind.CLEAN: "the anomaly analysis must report nothing at error severity",
-    AssertionKind.NO_SHADOWED: "no rule may be shadowed by a higher-priority rule",
-}
-KIND_FIX = {
-    AssertionKind.NO: "Fix: remove or narrow the allow rule(s) listed as responsible, or add a deny rule with a "
-                      "lower priority number; if the traffic is a documented exception, add an except clause.",
-    AssertionKind.ALL: "Fix: the rule listed as responsible blocks the witness; allow the traffic before it "
-                       "(a lower priority number) or narrow it.",
-    AssertionKind.SOME: "Fix: no packet of the traffic gets through; add an allow rule on every NSG layer of the path.",
-    AssertionKind.ONLY: "Fix: the responsible allow rule(s) open more than the contract names; narrow their "
-                        "ports or protocol, or extend the contract.",
-    AssertionKind.CLEAN: "Fix: address the anomalies `nsgsolve lint` reports.",
-    AssertionKind.NO_SHADOWED: "Fix: remove or reorder the shadowed rules `nsgsolve lint` reports.",
-}
+    def as_witness(self) -> Witness | None:
+        """The witness in the shared shape (JSON, reports)."""
+        if self.witness is None:
+            return None
+        return Witness.replayed(self.witness, self.assignment, self.witness_role)
 
 
 # ---------------------------------------------------------------- checking
@@ -302,7 +195,7 @@ class ContractChecker:
         try:
             result = self._check(a, name)
         except SolverUnknown as e:
-            result = ContractResult(a, name, Verdict.UNKNOWN, f"undecided: {e.explanation}",
+            result = ContractResult(a, name, Status.UNKNOWN, f"undecided: {e.explanation}",
                                     reason=f"Z3 could not decide {e.what}: {e.reason}")
         return ContractResult(**{**result.__dict__, "seconds": time.perf_counter() - start})
 
@@ -333,7 +226,7 @@ class ContractChecker:
             outside = mk_and([endpoints_term(enc, traffic), touches, mk_not(t)] + not_excepted)
             m = self._find(outside, True, what, scope)
             if m is None:
-                return ContractResult(a, name, Verdict.PASS, "nothing outside the contract is allowed")
+                return ContractResult(a, name, Status.PASS, "nothing outside the contract is allowed")
             return self._counterexample(a, name, m, True, "allowed", "traffic outside the contract is allowed",
                                         lambda f: _within(between, f) and not _within(traffic, f)
                                         and not any(_within(e, f) for e in excepted))
@@ -344,15 +237,15 @@ class ContractChecker:
         if kind is AssertionKind.NO:
             m = self._find(keep, True, what, scope)
             if m is None:
-                return ContractResult(a, name, Verdict.PASS, "no packet of the traffic is allowed")
+                return ContractResult(a, name, Status.PASS, "no packet of the traffic is allowed")
             return self._counterexample(a, name, m, True, "allowed", "a packet of the traffic is allowed", examined)
         if kind is AssertionKind.ALL:
             m = self._find(keep, False, what, scope)
             if m is None:
                 if self._find(keep, True, what, scope) is None:
-                    return ContractResult(a, name, Verdict.PASS,
+                    return ContractResult(a, name, Status.PASS,
                                           "holds vacuously: the traffic is empty (check its endpoints and excepts)")
-                return ContractResult(a, name, Verdict.PASS, "every packet of the traffic is allowed")
+                return ContractResult(a, name, Status.PASS, "every packet of the traffic is allowed")
             return self._counterexample(a, name, m, False, "blocked", "a packet of the traffic is blocked", examined)
         if kind is AssertionKind.SOME:
             return self._some(a, name, keep, scope, what, examined)
@@ -378,7 +271,7 @@ class ContractChecker:
         if m is None:
             example = self._find(keep, False, what, scope)
             if example is None:
-                return ContractResult(a, name, Verdict.FAIL, "the traffic is empty, so none of it is allowed "
+                return ContractResult(a, name, Status.FAIL, "the traffic is empty, so none of it is allowed "
                                       "(check its endpoints and excepts)")
             return self._counterexample(a, name, example, False, "example blocked",
                                         "no packet of the traffic is allowed", examined)
@@ -386,7 +279,7 @@ class ContractChecker:
         if not flow.allowed or not examined(flow):
             return _disagree(a, name, flow)
         if not assignment:  # no dynamic address: the packet is allowed, full stop
-            return ContractResult(a, name, Verdict.PASS, f"allowed, for example {flow.packet}", flow,
+            return ContractResult(a, name, Status.PASS, f"allowed, for example {flow.packet}", flow,
                                   "example allowed", _responsible(flow, True), assignment)
         example, example_assignment = flow, assignment
         enc = self.enc
@@ -397,7 +290,7 @@ class ContractChecker:
             uncovered = self.solver.find(mk_and([mk_not(c) for c in covered]), None, what)
             if uncovered is None:
                 rounds = f" (in {len(covered)} rounds)" if len(covered) > 1 else ""
-                return ContractResult(a, name, Verdict.PASS, f"allowed whatever addresses the dynamic NICs get"
+                return ContractResult(a, name, Status.PASS, f"allowed whatever addresses the dynamic NICs get"
                                       f"{rounds}; for example {example.packet}", example, "example allowed",
                                       _responsible(example, True), example_assignment)
             other = enc.model_assignment(uncovered)
@@ -408,7 +301,7 @@ class ContractChecker:
             flow, _ = self._replay(m)
             if not flow.allowed or not examined(flow):
                 return _disagree(a, name, flow)
-        return ContractResult(a, name, Verdict.UNKNOWN, f"undecided: no answer after {SOME_ROUNDS} rounds of "
+        return ContractResult(a, name, Status.UNKNOWN, f"undecided: no answer after {SOME_ROUNDS} rounds of "
                               "addresses the dynamic NICs may get", reason=f"assert some with dynamic IPs is "
                               f"decided by trying allowed packets against address assignments; {SOME_ROUNDS} "
                               "rounds did not settle it (pin the NICs' addresses, or narrow the traffic)")
@@ -438,7 +331,7 @@ class ContractChecker:
         at = "with " + ", ".join(f"{k} at {int_to_ip(assignment[k])}" for k in relevant)
         example = self._find(pinned, False, what, scope)
         if example is None:
-            return ContractResult(a, name, Verdict.FAIL, f"{at} the traffic is empty (no NIC is at its addresses), "
+            return ContractResult(a, name, Status.FAIL, f"{at} the traffic is empty (no NIC is at its addresses), "
                                   "so none of it is allowed", assignment=assignment)
         return self._counterexample(a, name, example, False, "example blocked",
                                     f"{at} nothing of this traffic is allowed", examined)
@@ -448,7 +341,7 @@ class ContractChecker:
         flow, assignment = self._replay(model)
         if flow.allowed != expect_allowed or not examined(flow):
             return _disagree(a, name, flow)
-        return ContractResult(a, name, Verdict.FAIL, f"{summary}: {flow.packet}", flow, role,
+        return ContractResult(a, name, Status.FAIL, f"{summary}: {flow.packet}", flow, role,
                               _responsible(flow, expect_allowed), assignment)
 
 
@@ -457,7 +350,7 @@ def _within(t: Traffic, flow: FlowResult) -> bool:
 
 
 def _disagree(a: Assertion, name: str, flow: FlowResult) -> ContractResult:
-    return ContractResult(a, name, Verdict.UNKNOWN, "undecided: the solver and the reference evaluator disagree",
+    return ContractResult(a, name, Status.UNKNOWN, "undecided: the solver and the reference evaluator disagree",
                           flow, "disputed", (), reason=f"Z3's witness {flow.packet} is {flow.decision.value} by the "
                           "evaluator (or it is not a packet of the assertion's traffic); please report this with the policy file")
 
@@ -484,12 +377,12 @@ def _lint_assertion(checker: "ContractChecker", a: Assertion, name: str) -> Cont
         bad = [f for f in findings if f.code == lint.SHADOWED.code]
         what = "of shadowed rules"
     if not bad:
-        return ContractResult(a, name, Verdict.PASS, f"the anomaly analysis reports nothing {what}")
+        return ContractResult(a, name, Status.PASS, f"the anomaly analysis reports nothing {what}")
     responsible = tuple(Responsible(f.nsg, f"nsg {f.nsg}", f.direction, f.rule, f.priority, f.access, f.span)
                         for f in bad)
     lines = tuple(f"{f.rule_id}: {f.message}" + (f" (witness {f.witness})" if f.witness else "") for f in bad)
     first = bad[0]
-    return ContractResult(a, name, Verdict.FAIL, f"{len(bad)} finding{'s' if len(bad) != 1 else ''} {what}, "
+    return ContractResult(a, name, Status.FAIL, f"{len(bad)} finding{'s' if len(bad) != 1 else ''} {what}, "
                           f"first {first.rule_id} on rule {first.rule} of nsg {first.nsg}",
                           responsible=responsible, findings=lines)
 
@@ -540,4 +433,4 @@ def check_policy(policy: Policy, rp: ResolvedPolicy | None = None, solver_mode: 
     return out
 
 
-__all__ = ["ContractChecker", "ContractResult", "Responsible", "Verdict", "check_policy", "unique_names"]
+__all__ = ["ContractChecker", "ContractResult", "Responsible", "check_policy", "unique_names"]

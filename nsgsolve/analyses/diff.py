@@ -61,13 +61,14 @@ from nsgsolve.semantics.addresses import (
 from nsgsolve.semantics.endpoints import Side, endpoint_notes, internet_hosts, resolve_side
 from nsgsolve.semantics.platform import HOST_ADDRESSES
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, did_you_mean
-from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, TraceStep
+from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction, Policy
 from nsgsolve.regions.paths import PathLayer, PathRule, endpoint_addresses, path_layers
 from nsgsolve.regions.box import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, box_meets, \
     describe_protocols, merge_cells
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve
 from nsgsolve.semantics.servicetags import ServiceTagDb
+from nsgsolve.analyses.results import Witness
 
 OPENED, CLOSED = "opened", "closed"
 KINDS = (OPENED, CLOSED)
@@ -110,6 +111,7 @@ class Region:
     witness: Packet
     old: FlowResult
     new: FlowResult
+    assignment: tuple[tuple[IpcKey, int], ...] = ()  # the dynamic NICs' addresses the witness assumes
 
     @property
     def protocols(self) -> IntervalSet:
@@ -134,17 +136,6 @@ class Region:
     def contains(self, p: Packet) -> bool:
         return box_contains_point(self.box, packet_point(p))
 
-    def describe(self) -> str:
-        """``Tcp 203.0.113.0/24 -> 10.0.1.4 dport 22`` (source ports only when not ``*``)."""
-        b = self.box
-        ported = bool(b[PROTO].intersection(_PORTED_SET))
-        text = f"{describe_protocols(b[PROTO])} {describe_ips(b[SRC])} -> {describe_ips(b[DST])}"
-        if ported:
-            if b[SPORT] != ALL_PORTS:
-                text += f" sport {describe_ports(b[SPORT])}"
-            text += f" dport {describe_ports(b[DPORT])}"
-        return text
-
     def to_dict(self) -> dict:
         b = self.box
         return {
@@ -154,7 +145,7 @@ class Region:
             "source_ports": describe_ports(b[SPORT]),
             "destinations": _cidr_list(b[DST]),
             "destination_ports": describe_ports(b[DPORT]),
-            "witness": self.witness.to_dict(),
+            "witness": Witness(self.witness, self.old.src_endpoint, self.old.dst_endpoint, self.assignment).to_dict(),
             "old": self.old.to_dict(),
             "new": self.new.to_dict(),
         }
@@ -195,14 +186,43 @@ class EndpointChange:
 
 
 @dataclass(frozen=True)
+class PartialItem:
+    """A selection item known in one version only, resolved there (a note, not an error)."""
+
+    side: str  # SOURCES | DESTINATIONS: which selection it is an item of
+    item: str
+    known_in: str  # "OLD" | "NEW"
+
+    @property
+    def missing_in(self) -> str:
+        return "NEW" if self.known_in == "OLD" else "OLD"
+
+
+class SelectionError(UsageError):
+    """An item of the sources or destinations selection that neither version resolves.
+
+    Carries the data (which side, the item, what is wrong); the command says which option it came
+    from, so this module never names a command-line flag."""
+
+    def __init__(self, side: str, item: str, problem: str, hint: str = ""):
+        super().__init__(f"{item}: {problem}", hint)
+        self.side = side
+        self.item = item
+        self.problem = problem
+
+
+SOURCES, DESTINATIONS = "sources", "destinations"
+
+
+@dataclass(frozen=True)
 class DiffResult:
     pairs: tuple[PairDiff, ...]  # only pairs where something changed
     endpoint_changes: tuple[EndpointChange, ...]
     pairs_compared: int
     groups: int  # partitions computed (pairs sharing NSGs share one)
     changed_rules: int  # rule entries outside the common subsequence, summed over layers and groups
-    notes: tuple[str, ...] = ()  # about the selection: what Internet means, items known in one version
-    common_nics: int = 0  # NIC endpoints both versions have at a common address (before --from/--to)
+    notes: tuple[str | PartialItem, ...] = ()  # about the selection: what Internet means, items known in one version
+    common_nics: int = 0  # NIC endpoints both versions have at a common address (before the selection)
 
     @property
     def opened(self) -> tuple[tuple[PairDiff, Region], ...]:
@@ -229,35 +249,27 @@ class DiffResult:
 
     @property
     def nothing_compared(self) -> str:
-        """Why no pair was compared ("" when some were): then "no difference" would certify nothing."""
+        """Why no pair was compared ("" when some were): then "no difference" would certify nothing.
+
+        ``"selection"``: the sources/destinations selection left no pair with a NIC of both versions;
+        ``"no-common-nic"``: no NIC is in both versions at a common address; ``"no-nic"``: neither
+        version has a NIC. :mod:`nsgsolve.reports.diff` says each in words."""
         if self.pairs_compared:
             return ""
         if self.common_nics:
-            return ("the --from/--to selection leaves no pair with a NIC of both versions at one end "
-                    "(traffic with no NIC at either end meets no NSG)")
+            return "selection"
         if self.uncompared:
-            return ("no NIC is in both versions at a common address, so no pair has an NSG of both versions "
-                    "on its path; the traffic of the NICs listed above (in one version only, or moved) was not compared")
-        return "neither version has a NIC, so no NSG decides any packet in either"
+            return "no-common-nic"
+        return "no-nic"
 
     def fails_on(self, kind: str) -> bool:
-        """``--fail-on kind``: that kind of change was found, or nothing could be compared while NICs exist
+        """Fail a gate on ``kind``: that kind of change was found, or nothing could be compared while NICs exist
         in one version only (their traffic did change, and an exit status 0 would certify nothing)."""
         return self.has(kind) or bool(self.nothing_compared and self.uncompared)
-
-    def to_dict(self) -> dict:
-        return {
-            "summary": {"opened": len(self.opened), "closed": len(self.closed), "pairs_changed": len(self.pairs),
-                        "pairs_compared": self.pairs_compared, "nothing_compared": self.nothing_compared or None},
-            "endpoints": [c.to_dict() for c in self.endpoint_changes],
-            "notes": list(self.notes),
-            "pairs": [p.to_dict() for p in self.pairs],
-        }
 
 
 # ---------------------------------------------------------------- small helpers
 
-_PORTED_SET = IntervalSet([(p, p) for p in PORTED_PROTOCOLS])
 
 
 def packet_point(p: Packet) -> tuple[int, int, int, int, int]:
@@ -342,9 +354,9 @@ def _endpoints(old: ResolvedPolicy, new: ResolvedPolicy) -> tuple[list[_End], li
 
 
 def select_endpoints(specs: Sequence[str] | None, ends: Sequence[_End], old: ResolvedPolicy,
-                     new: ResolvedPolicy, option: str = "--from", notes: list[str] | None = None
+                     new: ResolvedPolicy, side: str = SOURCES, notes: list[str | PartialItem] | None = None
                      ) -> dict[str, IntervalSet]:
-    """Endpoint name -> addresses selected by ``--from``/``--to`` items (None: every endpoint, whole).
+    """Endpoint name -> addresses selected by the items of one side's selection (None: every endpoint, whole).
 
     An item is an endpoint of the query vocabulary with the query's meaning (:mod:`nsgsolve.semantics.endpoints`,
     docs/query.md "What an endpoint denotes"), resolved in OLD and in NEW separately; the selection is
@@ -353,15 +365,15 @@ def select_endpoints(specs: Sequence[str] | None, ends: Sequence[_End], old: Res
     ``Internet``, ``VirtualNetwork``) select the NICs whose addresses lie inside and the outside world
     clipped to them. Two diff words are kept where the query vocabulary knows no such name: ``outside``
     (every outside endpoint) and ``NIC#N`` (one IP configuration). An item known in one version only is
-    resolved there, with a line in ``notes``; one known in neither is a :class:`UsageError` with a
-    did-you-mean."""
+    resolved there, with a :class:`PartialItem` in ``notes``; one known in neither is a
+    :class:`SelectionError` with a did-you-mean."""
     if not specs:
         return {e.ep.name: e.ep.addresses for e in ends}
     nic_keys: set[IpcKey] = set()
     addrs = EMPTY
     outside = False  # the word: every outside endpoint whole (not a dynamic NIC whose range it shares)
     for item in _spec_items(specs):
-        got = _resolve_item(item, ends, old, new, option, notes)
+        got = _resolve_item(item, ends, old, new, side, notes)
         if got is None:
             outside = True
         else:
@@ -377,7 +389,7 @@ def select_endpoints(specs: Sequence[str] | None, ends: Sequence[_End], old: Res
 
 
 def _spec_items(specs: Sequence[str]) -> list[str]:
-    """The comma-separated items of repeated options (commas inside a `quoted name` do not split)."""
+    """The comma-separated items of several selection strings (commas inside a `quoted name` do not split)."""
     items: list[str] = []
     for spec in specs:
         cur, quoted = "", False
@@ -393,8 +405,8 @@ def _spec_items(specs: Sequence[str]) -> list[str]:
     return items
 
 
-def _resolve_item(item: str, ends: Sequence[_End], old: ResolvedPolicy, new: ResolvedPolicy, option: str,
-                  notes: list[str] | None) -> Side | None:
+def _resolve_item(item: str, ends: Sequence[_End], old: ResolvedPolicy, new: ResolvedPolicy, which: str,
+                  notes: list[str | PartialItem] | None) -> Side | None:
     """What one item denotes, as the union of its meaning in OLD and in NEW (None: the word ``outside``)."""
     from nsgsolve.lang.build import parse_query
 
@@ -403,7 +415,7 @@ def _resolve_item(item: str, ends: Sequence[_End], old: ResolvedPolicy, new: Res
         if keys:
             return Side(keys, EMPTY)
         known = sorted({str(k) for rp in (old, new) for k in rp.ipcs})
-        raise UsageError(f"{option} {item}: no IP configuration of that name in both versions",
+        raise SelectionError(which, item, "no IP configuration of that name in both versions",
                          did_you_mean(item, known) or "NIC#N names a NIC's N-th IP configuration, as the diff "
                                                       "prints it; configurations in one version only are listed apart")
     sides: list[Side | None] = []
@@ -411,7 +423,7 @@ def _resolve_item(item: str, ends: Sequence[_End], old: ResolvedPolicy, new: Res
     for rp in (old, new):
         bag = DiagnosticBag()
         try:
-            q = parse_query(f"can {item} reach any", rp.policy, option)
+            q = parse_query(f"can {item} reach any", rp.policy, f"<{which}>")
         except InputError as e:
             sides.append(None)
             problems.append(e.diagnostics[0])
@@ -428,25 +440,25 @@ def _resolve_item(item: str, ends: Sequence[_End], old: ResolvedPolicy, new: Res
     if s_old is not None or s_new is not None:
         there, missing = ("OLD", "NEW") if s_old is not None else ("NEW", "OLD")
         if notes is not None:
-            notes.append(f"{option} {item}: unknown in {missing}, resolved in {there} only")
+            notes.append(PartialItem(which, item, there))
         return s_old if s_old is not None else s_new
     if item.lower() == OUTSIDE:
         return None
-    raise _item_error(item, problems[-1], old, new, option)
+    raise _item_error(item, problems[-1], old, new, which)
 
 
 OUTSIDE = "outside"
 
 
-def _item_error(item: str, d: Diagnostic, old: ResolvedPolicy, new: ResolvedPolicy, option: str) -> UsageError:
+def _item_error(item: str, d: Diagnostic, old: ResolvedPolicy, new: ResolvedPolicy, side: str) -> SelectionError:
     """An item neither version can resolve: what is wrong, and the closest names of either version."""
     if item.lower() in _CLASS_WORDS:
-        return UsageError(f"{option} {item}: outside classes are how the diff reports outside endpoints, not "
-                          f"endpoints to select",
+        return SelectionError(side, item, "outside classes are how the diff reports outside endpoints, not "
+                              "endpoints to select",
                           "write 'outside' for every outside endpoint, or the addresses (e.g. 168.63.129.16, an "
                           "on-premises prefix); docs/diff.md")
     if d.code in ("E101", "E102"):  # a syntax error of the synthetic question would talk about 'reach'
-        return UsageError(f"{option} {item}: not an endpoint",
+        return SelectionError(side, item, "not an endpoint",
                           "an endpoint is any, a service tag, an ASG, a NIC (NIC#N for one IP configuration), a "
                           "subnet, a VNet, an IP, a CIDR, a range, a named network, 'outside', or a comma list "
                           "(docs/query.md)")
@@ -458,7 +470,7 @@ def _item_error(item: str, d: Diagnostic, old: ResolvedPolicy, new: ResolvedPoli
     message = d.message
     if d.code == "E301":  # a bare unknown name is read as a service tag: say both
         message = f"no NIC, ASG, subnet, VNet or network of that name in either version, and {message}"
-    return UsageError(f"{option} {item}: {message}", did_you_mean(item, sorted(names)) or d.hint)
+    return SelectionError(side, item, message, did_you_mean(item, sorted(names)) or d.hint)
 
 
 
@@ -736,9 +748,9 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
     rp_old = old if isinstance(old, ResolvedPolicy) else resolve(old, tag_db)
     rp_new = new if isinstance(new, ResolvedPolicy) else resolve(new, tag_db)
     ends, changes = _endpoints(rp_old, rp_new)
-    notes: list[str] = []
-    sel_src = select_endpoints(sources, ends, rp_old, rp_new, "--from", notes)
-    sel_dst = select_endpoints(destinations, ends, rp_old, rp_new, "--to", notes)
+    notes: list[str | PartialItem] = []
+    sel_src = select_endpoints(sources, ends, rp_old, rp_new, SOURCES, notes)
+    sel_dst = select_endpoints(destinations, ends, rp_old, rp_new, DESTINATIONS, notes)
     by_name = {e.ep.name: e for e in ends}
     # The selection clips an endpoint's addresses (a CIDR selects part of the Internet).
     src_ends = [_restrict(by_name[n], a) for n, a in sel_src.items()]
@@ -831,16 +843,10 @@ def _region(kind: str, box: Box, s: _End, d: _End, replay_old: _Replayer, replay
         raise AssertionError(f"diff witness {w} ({s.ep.name} -> {d.ep.name}) should be {kind} but the "
                              f"reference evaluator says OLD {r_old.decision.value}, NEW {r_new.decision.value} "
                              f"(endpoints {r_old.src_endpoint} -> {r_old.dst_endpoint})")
-    return Region(kind, box, w, r_old, r_new)
-
-
-def describe_step(s: TraceStep) -> str:
-    where = f"{s.nsg} on {s.attached_to}" if s.nsg else "platform"
-    prio = f" ({s.priority})" if s.priority is not None else ""
-    return f"{s.access.value} by {s.rule}{prio} [{where} {s.direction.value.lower()}]"
+    return Region(kind, box, w, r_old, r_new, tuple(sorted(assignment.items())))
 
 
 __all__ = [
-    "CLOSED", "OPENED", "DiffEndpoint", "DiffResult", "EndpointChange", "PairDiff", "Region",
-    "describe_step", "diff_policies", "outside_classes", "packet_point", "select_endpoints",
+    "CLOSED", "DESTINATIONS", "OPENED", "SOURCES", "DiffEndpoint", "DiffResult", "EndpointChange", "PairDiff",
+    "PartialItem", "Region", "SelectionError", "diff_policies", "outside_classes", "packet_point", "select_endpoints",
 ]

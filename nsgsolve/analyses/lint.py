@@ -34,19 +34,18 @@ rules below every user rule.
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from nsgsolve.semantics.addresses import ALL_IPS, MAX_IP, IntervalSet, int_to_ip, ip_to_int
-from nsgsolve.semantics.evaluate import Packet
+from nsgsolve.semantics.addresses import ALL_IPS, MAX_IP, IntervalSet, ip_to_int
 from nsgsolve.parallel import fork_map
-from nsgsolve.model import Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
+from nsgsolve.model import span_dict, Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
 from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
 from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
 from nsgsolve.semantics.platform import platform_tag
 from nsgsolve.regions.space import Space
+from nsgsolve.analyses.results import Witness
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -117,7 +116,7 @@ class RuleRef:
 
     def to_dict(self) -> dict:
         d = {"rule": self.name, "priority": self.priority, "access": self.access.value,
-             "line": self.span.line or None}
+             "location": span_dict(self.span)}
         if self.nsg is not None:
             d["nsg"] = self.nsg
         return d
@@ -126,39 +125,6 @@ class RuleRef:
         where = f"{self.nsg}: " if self.nsg else ""
         prio = f"priority {self.priority}, " if self.priority is not None else ""
         return f"{where}{self.name} ({prio}{self.access.value})"
-
-
-@dataclass(frozen=True)
-class Witness:
-    """A concrete packet, with the dynamic NICs it involves (replay with ``first_match(rules, packet,
-    src_dynamic, dst_dynamic)`` or ``verify --assume-ip``)."""
-
-    packet: Packet
-    src_dynamic: IpcKey | None = None
-    dst_dynamic: IpcKey | None = None
-    decided_by: str | None = None  # the rule that decides it in the finding's NSG
-    note: str = ""
-
-    @property
-    def assignment(self) -> dict[IpcKey, int]:
-        out = {}
-        if self.src_dynamic is not None:
-            out[self.src_dynamic] = self.packet.src
-        if self.dst_dynamic is not None:
-            out[self.dst_dynamic] = self.packet.dst
-        return out
-
-    def to_dict(self) -> dict:
-        d = self.packet.to_dict()
-        if self.decided_by is not None:
-            d["decided_by"] = self.decided_by
-        if self.src_dynamic is not None or self.dst_dynamic is not None:
-            d["assume_ip"] = {str(k): int_to_ip(v) for k, v in self.assignment.items()}
-        return d
-
-    def __str__(self) -> str:
-        extra = "".join(f" [{k} at {int_to_ip(v)}]" for k, v in self.assignment.items())
-        return f"{self.packet}{extra}"
 
 
 @dataclass(frozen=True)
@@ -184,15 +150,9 @@ class Finding:
     def rule_id(self) -> str:
         return self.info.rule_id
 
-    @property
-    def fingerprint(self) -> str:
-        """Stable across edits that move lines: what the finding is about, not where it is."""
-        key = "\0".join((self.code, self.nsg, self.direction.value, self.rule))
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
-
     def to_dict(self) -> dict:
         return {"code": self.code, "severity": self.severity, "nsg": self.nsg, "direction": self.direction.value,
-                "rule": self.rule, "line": self.span.line or None,
+                "rule": self.rule, "location": span_dict(self.span),
                 "covered_by": [c.to_dict() for c in self.covered_by],
                 "witness": self.witness.to_dict() if self.witness else None, "message": self.message,
                 "vnets": list(self.vnets) or None}
@@ -642,7 +602,7 @@ class Linter:
         if la is not None:
             point = self.consistent(point, la)
         packet, s, d = self.space.packet(point)
-        return Witness(packet, s.dynamic, d.dynamic, decided_by)
+        return Witness.at(packet, s.dynamic, d.dynamic, decided_by)
 
     def consistent(self, point: tuple[int, ...], la: ListAnalysis) -> tuple[int, ...]:
         """``point`` with its two addresses made one possible assignment, when that changes no rule's match.
@@ -760,7 +720,7 @@ class Linter:
                     w = None
                     if dead.point is not None and dead.denied_by is not None:
                         packet = self.space.packet(dead.point)[0]  # plain addresses: decoding is the identity
-                        w = Witness(packet, dead.src_dynamic, dead.dst_dynamic, r.name,
+                        w = Witness.at(packet, dead.src_dynamic, dead.dst_dynamic, r.name,
                                     f"denied by {dead.denied_by}")
                         msg += f"; e.g. {w} is allowed here and denied by {dead.denied_by}"
                     add(DEAD_ACROSS_LAYERS, msg, deniers, w)
@@ -1128,21 +1088,3 @@ def lint(rp: ResolvedPolicy, nsgs: Sequence[str] | None = None, include_info: bo
 
 def exit_status(findings: Iterable[Finding]) -> int:
     return 1 if any(f.severity == "error" for f in findings) else 0
-
-
-def report_finding(f: Finding):
-    """The finding in the shared report shape (:mod:`nsgsolve.reports`), so SARIF, GitHub annotations
-    and JUnit come from the same writers as ``check``'s. Identity is (code, NSG, direction, rule name):
-    never the line, so moving a rule does not open a new alert."""
-    from nsgsolve.reports import Finding as ReportFinding, Location, Status
-
-    info = f.info
-    level = {"error": "error", "warning": "warning", "info": "note"}[f.severity]
-    related = tuple(Location.from_span(c.span, str(c)) for c in f.covered_by if c.span.line)
-    detail = f"witness: {f.witness}" if f.witness else ""
-    return ReportFinding(
-        rule_id=info.rule_id, name=f"{f.nsg}/{f.direction.value}/{f.rule}", status=Status.FAIL, title=f.message,
-        location=Location.from_span(f.span, f"{f.access.value.lower()} rule {f.rule} (priority {f.priority}) "
-                                            f"in nsg {f.nsg}"),
-        rule_short=info.title, rule_full=info.help, rule_help=info.help, detail=detail, level=level,
-        related=related, category="lint", data=f.to_dict())

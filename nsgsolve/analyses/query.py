@@ -25,14 +25,14 @@ from typing import Iterable, Mapping, Sequence
 import z3
 
 from nsgsolve.semantics.addresses import (
-    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ips, describe_ports, int_to_ip,
+    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ports,
 )
 from nsgsolve.smt.encode import Encoding, PolicySolver
 from nsgsolve.semantics.endpoints import (
     Side, Traffic, candidates, endpoint_notes, internet_hosts, resolve_traffic, service_term, side_term, traffic_region,
 )
 from nsgsolve.errors import DiagnosticBag, InputError
-from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
+from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import Access, Direction, Query
 from nsgsolve.regions.box import (
     ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, box_meets, box_subset, describe_protocols,
@@ -42,6 +42,7 @@ from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
 from nsgsolve.smt.z3util import mk_and, mk_not, mk_or
 from nsgsolve.regions.space import Space
+from nsgsolve.analyses.results import Witness
 
 DEFAULT_SPORT = 49152  # the first ephemeral port: what a witness uses when any source port would do
 NONPORTED = ALL_PROTOCOLS.difference(PORTED)
@@ -80,36 +81,8 @@ def compile_query(rp: ResolvedPolicy, q: Query) -> Question:
 
 
 @dataclass(frozen=True)
-class Witness:
-    """One packet of the question, decided by the reference evaluator (``flow``) as Z3 claimed."""
-
-    flow: FlowResult
-    assignment: tuple[tuple[IpcKey, int], ...]  # the dynamic addresses the packet assumes
-
-    @property
-    def packet(self) -> Packet:
-        return self.flow.packet
-
-    @property
-    def nic(self) -> IpcKey | None:
-        """The NIC the packet reaches (None: an outside address)."""
-        return self.flow.dst_endpoint
-
-    def to_dict(self) -> dict:
-        p = self.packet
-        d = p.to_dict()
-        d["decision"] = self.flow.decision.value
-        d["trace"] = [s.to_dict() for s in self.flow.trace]
-        d["nic"] = str(self.flow.dst_endpoint) if self.flow.dst_endpoint else None
-        d["src_nic"] = str(self.flow.src_endpoint) if self.flow.src_endpoint else None
-        d["dynamic_ips"] = {str(k): int_to_ip(v) for k, v in self.assignment}
-        d["notes"] = list(self.flow.notes)
-        return d
-
-
-@dataclass(frozen=True)
 class Hosts:
-    """One side of an exact box, for people: plain addresses (the NICs there, and outside hosts) and
+    """One side of an exact box: plain addresses (the NICs there, and outside hosts) and
     dynamic NICs, each when its address lies in a set (``None``: wherever Azure puts it)."""
 
     addresses: IntervalSet
@@ -118,47 +91,9 @@ class Hosts:
     nic_ips: tuple[int, ...] = ()  # the addresses of ``nics``
     internet: IntervalSet = EMPTY  # what "Internet" means in this policy, to name it when it appears
 
-    def describe(self) -> str:
-        parts = []
-        if self.addresses:
-            nic_ips = IntervalSet([(ip, ip) for ip in self.nic_ips])
-            if self.addresses == nic_ips:
-                parts.append(", ".join(self.nics))
-            else:
-                parts.append(_describe_addresses(self.addresses, self.internet))
-                if self.nics:
-                    parts[-1] += f" (NICs {', '.join(self.nics)} and outside hosts)"
-        for name, where in self.dynamic:
-            parts.append(name if where is None else f"{name} when its dynamic IP is in {describe_ips(where, 24, MORE)}")
-        return ", ".join(parts)
-
     def to_dict(self) -> dict:
         return {"addresses": _cidrs(self.addresses), "nics": list(self.nics),
                 "dynamic": [{"nic": n, "if_address_in": None if w is None else _cidrs(w)} for n, w in self.dynamic]}
-
-
-MORE = "more: --json lists every one"
-
-
-def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
-    """Addresses in the shortest of: a name (any, Internet), a list, "any except" / "Internet except" a list."""
-    # A longer list says how many more there are and where they all are: the text stays readable and the
-    # "nothing else is allowed" promise stays checkable.
-    limit = 24
-    if s == ALL_IPS:
-        return "any"
-    if internet and s == internet:
-        return "Internet"
-    options = [(len(s), describe_ips(s, limit, MORE))]
-    rest = ALL_IPS.difference(s)
-    options.append((len(rest) + 0.5, f"any except {describe_ips(rest, limit, MORE)}"))
-    if internet and internet.issubset(s):
-        more = s.difference(internet)
-        options.append((len(more) + 0.5, f"Internet, {describe_ips(more, limit, MORE)}"))
-    elif internet and s.issubset(internet):
-        less = internet.difference(s)
-        options.append((len(less) + 0.5, f"Internet except {describe_ips(less, limit, MORE)}"))
-    return min(options)[1]
 
 
 def _cidrs(s: IntervalSet) -> list[str]:
@@ -185,14 +120,6 @@ class ExactBox:
     @property
     def has_ports(self) -> bool:
         return bool(self.protocols.intersection(PORTED))
-
-    def describe(self) -> str:
-        ports = ""
-        if self.has_ports:
-            ports = f" port {describe_ports(self.dports)}"
-            if self.sports != ALL_PORTS:
-                ports += f" from port {describe_ports(self.sports)}"
-        return f"{describe_protocols(self.protocols)}{ports}: {self.src.describe()} -> {self.dst.describe()}"
 
     def to_dict(self) -> dict:
         return {"sources": self.src.to_dict(), "destinations": self.dst.to_dict(),
@@ -314,7 +241,7 @@ class QueryEngine:
                 f"but the evaluator decides {flow.decision.value} via "
                 f"{[(s.nsg, s.rule) for s in flow.trace]} and in-query={q.contains(packet, flow.src_endpoint, flow.dst_endpoint)}; "
                 "this is a bug in nsgsolve's encoding, please report it")
-        return Witness(flow, tuple(sorted(assignment.items())))
+        return Witness.replayed(flow, assignment)
 
     def ask(self, query: Query, exact: bool = False, coverage: bool = True) -> QueryResult:
         q = compile_query(self.rp, query)

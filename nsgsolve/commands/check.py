@@ -73,6 +73,7 @@ class _Progress:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from nsgsolve import __version__
     from nsgsolve.analyses.contracts import check_policy
+    from nsgsolve.reports.contracts import contract_finding
     from nsgsolve.semantics.resolve import resolve
     from nsgsolve.commands.common import load_files, tag_db
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 continue
             total += n
             results = check_policy(policy, resolve(policy, db), rlimit=args.rlimit, progress=progress)
-            findings += [r.to_finding() for r in results]
+            findings += [contract_finding(r) for r in results]
     finally:
         progress.done()
     if total == 0 and args.allow_empty:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
-from dataclasses import replace
 from typing import TextIO
 
-from nsgsolve.semantics.addresses import IntervalSet
-from nsgsolve.analyses.diff import DiffResult, PairDiff, Region, describe_step, diff_policies
+from nsgsolve.analyses.diff import SelectionError, diff_policies
 from nsgsolve.errors import EXIT_FINDING, EXIT_OK, Diagnostic, UsageError
-from nsgsolve.semantics.evaluate import FlowResult, TraceStep
+from nsgsolve.reports.diff import FLAGS, diff_dict, format_diff
+from nsgsolve.reports.json import dumps
 from nsgsolve.model import Policy
-from nsgsolve.regions.box import DST, SRC
 from nsgsolve.commands.common import formatter, load_files, print_warnings, tag_db
 from nsgsolve.commands.import_ import add_import_args
 
@@ -65,11 +62,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     old = load_version(args.old, args, err)
     new = load_version(args.new, args, err)
     db = tag_db(args)
-    result = diff_policies(old, new, args.sources, args.destinations, tag_db=db)
+    try:
+        result = diff_policies(old, new, args.sources, args.destinations, tag_db=db)
+    except SelectionError as e:  # the analysis names the side; the user typed the option
+        raise UsageError(f"{FLAGS[e.side]} {e.item}: {e.problem}", e.hint) from None
     if args.json:
-        d = result.to_dict()
-        d["old"], d["new"] = args.old, args.new
-        out.write(json.dumps(d, indent=2) + "\n")
+        out.write(dumps("diff", diff_dict(result, args.old, args.new)))
     else:
         out.write(format_diff(result, args.old, args.new))
     if args.fail_on and result.fails_on(args.fail_on):
@@ -124,110 +122,4 @@ def git_show(rev: str, path: str, spec: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-# ---------------------------------------------------------------- human output
-
-
-def format_diff(r: DiffResult, old_name: str, new_name: str) -> str:
-    lines = [f"diff {old_name} -> {new_name}: {len(r.opened)} opened, {len(r.closed)} closed region(s) in "
-             f"{len(r.pairs)} endpoint pair(s); {r.pairs_compared} pair(s) compared"]
-    lines += [f"  note: {n}" for n in r.notes]
-    for c in r.endpoint_changes:
-        if c.change == "readdressed":
-            how = "compared on the addresses both allow" if c.compared else "not compared: no common address"
-            lines.append(f"  readdressed: {c.name}: {c.old} -> {c.new} ({how})")
-        else:
-            lines.append(f"  {c.change}: {c.name} ({c.old or c.new}), not compared")
-    if r.nothing_compared:
-        lines.append(f"nothing compared: {r.nothing_compared}")
-    elif r.is_empty:
-        lines.append("no difference: OLD and NEW decide every packet alike between the endpoints compared")
-    for block in group_pairs(r.pairs):
-        lines.append("")
-        lines += format_block(block)
-    return "\n".join(lines) + "\n"
-
-
-def group_pairs(pairs: tuple[PairDiff, ...]) -> list[list[PairDiff]]:
-    """Pairs whose regions differ only in one endpoint's own addresses (19 NICs behind one NSG losing
-    the same port) print as one block; JSON keeps every pair with its own witness."""
-    def shape(p: PairDiff, vary: int) -> tuple:
-        fixed = p.destination.name if vary == SRC else p.source.name
-        return (vary, fixed, tuple((g.kind, *(g.box[f] for f in range(5) if f != vary)) for g in p.regions))
-
-    blocks: dict[tuple, list[PairDiff]] = {}
-    for p in pairs:
-        blocks.setdefault(shape(p, SRC), []).append(p)
-    out: list[list[PairDiff]] = []
-    singles: dict[tuple, list[PairDiff]] = {}
-    for block in blocks.values():
-        if len(block) > 1:
-            out.append(block)
-        else:
-            singles.setdefault(shape(block[0], DST), []).append(block[0])
-    out += list(singles.values())
-    order = {id(p): i for i, p in enumerate(pairs)}
-    return sorted(out, key=lambda b: order[id(b[0])])
-
-
-def format_block(block: list[PairDiff]) -> list[str]:
-    first = block[0]
-    if len(block) == 1:
-        lines = [f"{first.source.label} -> {first.destination.label}"]
-    elif len({p.source.name for p in block}) > 1:
-        lines = [f"{_names([p.source.name for p in block])} -> {first.destination.label}"]
-    else:
-        lines = [f"{first.source.label} -> {_names([p.destination.name for p in block])}"]
-    for i, g in enumerate(first.regions):
-        box = list(g.box)
-        for f in (SRC, DST):
-            box[f] = IntervalSet([iv for p in block for iv in p.regions[i].box[f]])
-        lines += format_region(g, tuple(box))  # type: ignore[arg-type]
-    if len(block) > 1:
-        lines.append(f"  (witness and rules shown for {first.source.name} -> {first.destination.name}; "
-                     f"--json gives one per pair)")
-    return lines
-
-
-def _names(names: list[str], limit: int = 8) -> str:
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more + f" [{len(names)}]"
-
-
-def format_pair(p: PairDiff) -> list[str]:
-    lines = [f"{p.source.label} -> {p.destination.label}"]
-    for g in p.regions:
-        lines += format_region(g)
-    return lines
-
-
-def format_region(g: Region, box=None) -> list[str]:
-    shown = g if box is None else replace(g, box=box)
-    lines = [f"  {g.kind.upper():<7} {shown.describe()}",
-             f"    witness {g.witness}: OLD {g.old.decision.value.lower()}, NEW {g.new.decision.value.lower()}"]
-    for where, before, after in changed_steps(g.old, g.new):
-        lines.append(f"    {where}: {before} -> {after}")
-    return lines
-
-
-def changed_steps(old: FlowResult, new: FlowResult) -> list[tuple[str, str, str]]:
-    """Layers whose deciding rule differs between the versions, as (where, OLD step, NEW step)."""
-    def key(s: TraceStep) -> tuple:
-        return (s.attached_to, s.direction)
-
-    def short(s: TraceStep | None) -> str:
-        if s is None:
-            return "(no NSG)"
-        prio = f" ({s.priority})" if s.priority is not None else ""
-        return f"{s.access.value} {s.rule}{prio}" + (f" of {s.nsg}" if s.nsg else "")
-
-    o = {key(s): s for s in old.trace}
-    n = {key(s): s for s in new.trace}
-    out = []
-    for k in list(o) + [k for k in n if k not in o]:
-        a, b = o.get(k), n.get(k)
-        if a is None or b is None or (a.nsg, a.rule, a.access) != (b.nsg, b.rule, b.access):
-            out.append((f"{k[0]} {k[1].value.lower()}", short(a), short(b)))
-    return out
-
-
-__all__ = ["register", "run", "format_diff", "load_version", "describe_step"]
+__all__ = ["register", "run", "load_version"]

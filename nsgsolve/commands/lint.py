@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TextIO
 
-from nsgsolve.analyses.lint import CODES, Finding, Linter, exit_status, report_finding
+from nsgsolve.analyses.lint import CODES, Linter, exit_status
 from nsgsolve.reports import FORMATS
+from nsgsolve.reports.json import dumps
+from nsgsolve.reports.lint import format_findings, lint_finding
 from nsgsolve.errors import UsageError, did_you_mean
 from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
 
@@ -42,9 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_policy_args(p)
     p.add_argument("--nsg", metavar="NAME", help="only this NSG")
     p.add_argument("--rule", metavar="NAME", help="one rule's status as a sentence (with --json: its findings)")
-    p.add_argument("--json", action="store_true", help="JSON: a list of findings (same as --format json)")
+    p.add_argument("--json", action="store_true", help='JSON: {"schema", "findings": [...]} (same as --format json; docs/json.md)')
     p.add_argument("--format", choices=FORMATS, default="text",
-                   help="text (default), json (a list of findings), or the shared CI reports: sarif, github, junit")
+                   help="text (default), json (as --json), or the shared CI reports: sarif, github, junit")
     p.add_argument("--all", action="store_true", help="include informational findings (NSG006, NSG007)")
     p.set_defaults(func=run)
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise _unknown_rule(args.rule, args.nsg, [r.name for n in selected for r in rp.policy.nsg(n).rules])
         findings = linter.lint(holders, args.rule)
         if args.json:
-            out.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+            out.write(dumps("lint", {"findings": [f.to_dict() for f in findings]}))
         else:
             for n in holders:
                 for sentence in linter.status(n, args.rule):
@@ -73,14 +74,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     fmt = "json" if args.json else args.format
     status = exit_status(findings)
     if fmt == "json":
-        out.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+        out.write(dumps("lint", {"findings": [f.to_dict() for f in findings]}))
     elif fmt == "text":
         out.write(format_findings(findings, len(selected)))
     else:
         from nsgsolve import __version__
         from nsgsolve.reports import Report, render
 
-        report = Report(tuple(report_finding(f) for f in findings), tuple(args.policy), status, command="lint",
+        report = Report(tuple(lint_finding(f) for f in findings), tuple(args.policy), status, command="lint",
                         tool_version=__version__, category="nsgsolve/lint")
         out.write(render(report, fmt))
     return status
@@ -103,18 +104,4 @@ def _unknown_rule(name: str, nsg: str | None, rules: list[str]) -> UsageError:
     return UsageError(f"no rule named '{name}'{where}", did_you_mean(name, rules) or listed)
 
 
-def format_findings(findings: list[Finding], n_nsgs: int) -> str:
-    lines = []
-    for f in findings:
-        lines.append(f"{f.span}: {f.severity}[{f.rule_id}]: {f.nsg} {f.direction.value}: {f.message}")
-    counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
-    if findings:
-        parts = [f"{n} {s}{'' if n == 1 or s == 'info' else 's'}" for s, n in counts.items() if n]
-        lines.append(f"{len(findings)} finding{'' if len(findings) == 1 else 's'} "
-                     f"in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}: {', '.join(parts)}")
-    else:
-        lines.append(f"no findings in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}")
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["register", "run", "format_findings", "CODES"]
+__all__ = ["register", "run", "CODES"]

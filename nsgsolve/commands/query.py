@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import re
 from typing import TextIO
 
-from nsgsolve.semantics.addresses import int_to_ip
-from nsgsolve.analyses.query import QueryEngine, QueryResult, Verdict, Witness
+from nsgsolve.analyses.query import QueryEngine
+from nsgsolve.model import span_dict
+from nsgsolve.reports.json import dumps
+from nsgsolve.reports.query import format_query
 from nsgsolve.errors import EXIT_OK, EXIT_UNKNOWN, SolverUnknown, UsageError
-from nsgsolve.semantics.resolve import ResolvedPolicy, resolve
+from nsgsolve.semantics.resolve import resolve
 from nsgsolve.commands.common import add_policy_args, formatter, load, policy_label, tag_db
-from nsgsolve.commands.verify import format_result
 
 EPILOG = """examples:
   nsgsolve query examples/webservers.nsg "can Internet reach WebServers port 22"
@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help='e.g. "can Internet reach WebServers port 22"; omitted: every query in POLICY')
     p.add_argument("--exact", action="store_true", help="also print the complete allowed set as merged boxes")
     p.add_argument("--json", action="store_true",
-                   help='JSON: {"verdict", "allowed_witness", "blocked_witness", "exact"} (a list for several queries)')
+                   help='JSON: {"schema", "verdict", "allowed_witness", "blocked_witness", "exact"}; for the queries '
+                        'of a file {"schema", "queries": [...]} (docs/json.md)')
     p.add_argument("--rlimit", type=int, default=None, metavar="N",
                    help="Z3 resource limit per solver call (deterministic; default generous)")
     p.set_defaults(func=run)
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     engine = QueryEngine(rp, rlimit=args.rlimit)
     if len(queries) == 1 and args.query is not None:
         result = engine.ask(queries[0], exact=args.exact)  # SolverUnknown reaches the CLI: exit 3
-        out.write((json.dumps(result.to_dict(), indent=2) if args.json else format_text(rp, result)) + "\n")
+        out.write(dumps("query", result.to_dict()) if args.json else format_query(result) + "\n")
         return EXIT_OK
     status = EXIT_OK
     entries, texts = [], []
@@ -97,52 +98,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             result = engine.ask(q, exact=args.exact)
         except SolverUnknown as e:
             status = EXIT_UNKNOWN
-            entries.append({"query": label, "span": str(q.span), "result": None, "inconclusive": e.reason})
+            entries.append({"query": label, "location": span_dict(q.span), "result": None, "inconclusive": e.reason})
             texts.append(f"{label}\n  inconclusive: {e}")
             continue
-        entries.append({"query": label, "span": str(q.span), "result": result.to_dict()})
-        texts.append(format_text(rp, result, where=str(q.span)))
-    out.write((json.dumps(entries, indent=2) if args.json else "\n\n".join(texts)) + "\n")
+        entries.append({"query": label, "location": span_dict(q.span), "result": result.to_dict()})
+        texts.append(format_query(result, where=str(q.span)))
+    out.write(dumps("query", {"queries": entries}) if args.json else "\n\n".join(texts) + "\n")
     return status
-
-
-VERDICT_TEXT = {
-    Verdict.ALL: "ALL of this traffic is allowed",
-    Verdict.SOME: "SOME of this traffic is allowed, some is blocked",
-    Verdict.NONE: "NONE of this traffic is allowed",
-}
-
-
-def _indent(text: str, by: str = "    ") -> str:
-    return "\n".join(by + line for line in text.splitlines())
-
-
-def _witness(rp: ResolvedPolicy, title: str, w: Witness) -> list[str]:
-    lines = [f"  {title}:", _indent(format_result(rp, w.flow))]
-    for k, ip in w.assignment:
-        if k in (w.flow.src_endpoint, w.flow.dst_endpoint):  # the others only had to be elsewhere
-            lines.append(f"    (with dynamic NIC {k} at {int_to_ip(ip)})")
-    return lines
-
-
-def format_text(rp: ResolvedPolicy, r: QueryResult, where: str = "") -> str:
-    """The answer for people: verdict, what it covers, witnesses with their traces, the exact set."""
-    head = r.query.text or "query"
-    lines = [f"{head}" + (f"    ({where})" if where else ""), f"  verdict: {r.verdict.value} — {VERDICT_TEXT[r.verdict]}"]
-    lines += [f"  note: {n}" for n in r.notes]
-    if r.coverage is not None and r.coverage.rows:
-        lines.append(f"  covers {r.coverage.side}s:")
-        for label, v in r.coverage.rows:
-            lines.append(f"    {label}: {v.value}" if v is not None else f"    {label}")
-    if r.allowed_witness is not None:
-        lines += _witness(rp, "allowed, for example", r.allowed_witness)
-    if r.blocked_witness is not None:
-        lines += _witness(rp, "blocked, for example", r.blocked_witness)
-    if r.exact is not None:
-        if not r.exact:
-            lines.append("  exact allowed set: empty")
-        else:
-            lines.append(f"  exact allowed set ({len(r.exact)} box{'es' if len(r.exact) != 1 else ''}; "
-                         "every combination within a line is allowed, nothing else is):")
-            lines += [f"    {b.describe()}" for b in r.exact]
-    return "\n".join(lines)

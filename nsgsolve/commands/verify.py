@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from typing import TextIO
 
 from nsgsolve.errors import Diagnostic, InputError, UsageError
-from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, resolve_endpoint
+from nsgsolve.semantics.evaluate import Evaluator, Packet, resolve_endpoint
 from nsgsolve.model import PORTED_PROTOCOLS, Protocol, Span
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
-from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int
+from nsgsolve.reports.json import dumps
+from nsgsolve.reports.trace import format_flow
 from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
 
 EPILOG = """examples:
@@ -104,25 +105,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     result = ev.evaluate(Packet(proto, src, sport if proto in PORTED_PROTOCOLS else None, dst,
                                 args.dport if proto in PORTED_PROTOCOLS else None), src_key, dst_key)
     if args.json:
-        out.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        out.write(dumps("verify", result.to_dict()))
     else:
-        out.write(format_result(rp, result) + "\n")
+        out.write(format_flow(result) + "\n")
     return 0
-
-
-def format_result(rp: ResolvedPolicy, r: FlowResult) -> str:
-    """The human trace: decision, then one line per layer, then notes."""
-    def who(ip: int, key: IpcKey | None) -> str:
-        return f"{int_to_ip(ip)} (nic {key})" if key else int_to_ip(ip)
-
-    p = r.packet
-    ports = f" sport {p.sport} dport {p.dport}" if p.has_ports else ""
-    lines = [f"{r.decision.value.upper()}  {p.protocol_name} {who(p.src, r.src_endpoint)} -> "
-             f"{who(p.dst, r.dst_endpoint)}{ports}"]
-    lines += [f"  {t}" for t in r.trace_lines()]
-    for n in r.notes:
-        lines.append(f"  note: {n}")
-    return "\n".join(lines)
 
 
 ROW_HINT = ("each row is src,dst,protocol,sport,dport, e.g. 203.0.113.7,web1,tcp,50000,443 "
@@ -177,13 +163,12 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     if errors:
         raise InputError(errors)
     write = out.write
-    if as_json:
-        dumps = json.dumps
+    if as_json:  # JSON Lines: one verify document per flow
         for p, src_key, dst_key in flows:
-            write(dumps(ev.evaluate(p, src_key, dst_key).to_dict()) + "\n")
+            write(dumps("verify", ev.evaluate(p, src_key, dst_key).to_dict(), indent=None))
     else:
         for p, src_key, dst_key in flows:
-            write(format_result(rp, ev.evaluate(p, src_key, dst_key)) + "\n")
+            write(format_flow(ev.evaluate(p, src_key, dst_key)) + "\n")
     return 0
 
 

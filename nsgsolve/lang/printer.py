@@ -324,6 +324,24 @@ class _Printer:
         return out
 
 
+class PolicyText:
+    """How the language writes parts of one policy, for renderers elsewhere (``nsgsolve show``).
+
+    The public face of the printer: a rule side or a query exactly as ``fmt`` would print it, names
+    quoted or kind-prefixed as a reader of this policy needs them."""
+
+    def __init__(self, policy: Policy):
+        self._printer = _Printer(policy)
+
+    def side(self, side: RuleSide) -> str | None:
+        """A rule's source or destination; None when nothing of it is IPv4 (the language has no IPv6)."""
+        return self._printer.side(side, [], "")
+
+    def query(self, q: Query) -> str:
+        """``query can SOURCES reach DESTINATIONS ...`` as the policy would state it."""
+        return self._printer.query(q)
+
+
 def _key(span: Span) -> int | None:
     return span.line or None
 

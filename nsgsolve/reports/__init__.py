@@ -5,6 +5,9 @@ the generic shape of "one check about one place in a policy": a contract asserti
 and so is an anomaly of the lint analysis. Analyses convert their own results into findings; the
 writers know nothing about assertions, so a new analysis gets every format by producing findings.
 
+Only this package turns results into text: commands call an analysis, then a renderer here (text,
+JSON, SARIF, ...). Analyses return data and never import this package.
+
 Identity matters more than wording here: ``rule_id`` and ``name`` are what CI systems key history on
 (JUnit test names, SARIF ``ruleId`` and fingerprints), so they must survive edits elsewhere in the file.
 """
@@ -14,18 +17,10 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from nsgsolve.analyses.results import Status
 from nsgsolve.model import Span
-
-
-class Status(Enum):
-    """Three-valued, like the verdict: UNKNOWN is never a pass."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,49 @@
-"""JSON: a list of results, one per finding, carrying everything the text report shows."""
+"""JSON output: every command's document carries ``"schema": "nsgsolve/<command>/<version>"``.
+
+The version is bumped when a key is removed or changes meaning (adding keys keeps it); docs/json.md
+describes every document and nsgsolve/reports/schemas/ holds a JSON Schema for each, which the tests
+validate every command's output against. ``check``'s report (the shared :class:`Report`) is one such
+document: ``{"schema", "results": [...]}``, one result per finding.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from nsgsolve.reports import Report
 
+# One version per command; other modules name their schema through this table, never a literal.
+SCHEMA_VERSIONS = {"verify": 1, "query": 1, "lint": 1, "check": 1, "diff": 1, "show": 1}
+
+
+def schema_id(command: str) -> str:
+    return f"nsgsolve/{command}/{SCHEMA_VERSIONS[command]}"
+
+
+def document(command: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` as ``command``'s JSON document: the schema first, so a reader sees it at once."""
+    return {"schema": schema_id(command), **payload}
+
+
+def dumps(command: str, payload: dict[str, Any], indent: int | None = 2) -> str:
+    return json.dumps(document(command, payload), indent=indent) + "\n"
+
+
+def result_dict(f) -> dict[str, Any]:
+    d = {
+        "rule_id": f.rule_id,
+        "name": f.name,
+        "status": f.status.value,
+        "title": f.title,
+        "location": f.location.to_dict(),
+        "related": [r.to_dict() for r in f.related],
+        "fingerprint": f.fingerprint,
+    }
+    d.update(f.data)
+    return d
+
 
 def render_json(report: Report) -> str:
-    out = []
-    for f in report.findings:
-        d = {
-            "rule_id": f.rule_id,
-            "name": f.name,
-            "status": f.status.value,
-            "title": f.title,
-            "location": f.location.to_dict(),
-            "related": [r.to_dict() for r in f.related],
-            "fingerprint": f.fingerprint,
-        }
-        d.update(f.data)
-        out.append(d)
-    return json.dumps(out, indent=2) + "\n"
+    key = "results" if report.command == "check" else "findings"
+    return dumps(report.command, {key: [result_dict(f) for f in report.findings]})

@@ -80,15 +80,6 @@ class TraceStep:
         return {"nsg": self.nsg, "attached_to": self.attached_to, "direction": self.direction.value,
                 "rule": self.rule, "priority": self.priority, "access": self.access.value}
 
-    def describe(self) -> str:
-        """``Inbound  MyNSG on subnet v/s: Allow by web (priority 100)  file.nsg:21:5``"""
-        where = f"{self.nsg} on {self.attached_to}" if self.nsg else "platform"
-        prio = f" (priority {self.priority})" if self.priority is not None else ""
-        default = " [default rule]" if self.is_default else ""
-        span = self.rule_span
-        loc = f"  {span}" if span is not None and getattr(span, "line", 0) > 0 else ""
-        return f"{self.direction.value:<8} {where}: {self.access.value} by {self.rule}{prio}{default}{loc}"
-
 
 @dataclass(frozen=True)
 class FlowResult:
@@ -103,13 +94,14 @@ class FlowResult:
     def allowed(self) -> bool:
         return self.decision is Access.ALLOW
 
-    def trace_lines(self) -> list[str]:
-        return [s.describe() for s in self.trace] or ["(no NSG on the path)"]
-
     def to_dict(self) -> dict:
-        d = {"decision": self.decision.value, "trace": [s.to_dict() for s in self.trace]}
-        if self.notes:
-            d["notes"] = list(self.notes)
+        """One shape wherever a decided flow appears in JSON (verify, diff's OLD/NEW, a witness)."""
+        d = self.packet.to_dict()
+        d["src_nic"] = str(self.src_endpoint) if self.src_endpoint else None
+        d["dst_nic"] = str(self.dst_endpoint) if self.dst_endpoint else None
+        d["decision"] = self.decision.value
+        d["trace"] = [s.to_dict() for s in self.trace]
+        d["notes"] = list(self.notes)
         return d
 
 

@@ -1,0 +1,40 @@
+"""Lint findings for people (one line each, then a count) and in the shared report shape (SARIF, ...)."""
+
+from __future__ import annotations
+
+from nsgsolve.analyses.lint import Finding
+from nsgsolve.analyses.results import Status
+from nsgsolve.reports import Finding as ReportFinding, Location
+
+
+def format_findings(findings: list[Finding], n_nsgs: int) -> str:
+    lines = []
+    for f in findings:
+        lines.append(f"{f.span}: {f.severity}[{f.rule_id}]: {f.nsg} {f.direction.value}: {f.message}")
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
+    if findings:
+        parts = [f"{n} {s}{'' if n == 1 or s == 'info' else 's'}" for s, n in counts.items() if n]
+        lines.append(f"{len(findings)} finding{'' if len(findings) == 1 else 's'} "
+                     f"in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}: {', '.join(parts)}")
+    else:
+        lines.append(f"no findings in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}")
+    return "\n".join(lines) + "\n"
+
+
+def lint_finding(f: Finding) -> ReportFinding:
+    """The finding in the shared report shape (:mod:`nsgsolve.reports`), so SARIF, GitHub annotations
+    and JUnit come from the same writers as ``check``'s. Identity is (code, NSG, direction, rule name):
+    never the line, so moving a rule does not open a new alert."""
+    info = f.info
+    level = {"error": "error", "warning": "warning", "info": "note"}[f.severity]
+    related = tuple(Location.from_span(c.span, str(c)) for c in f.covered_by if c.span.line)
+    detail = f"witness: {f.witness}" if f.witness else ""
+    return ReportFinding(
+        rule_id=info.rule_id, name=f"{f.nsg}/{f.direction.value}/{f.rule}", status=Status.FAIL, title=f.message,
+        location=Location.from_span(f.span, f"{f.access.value.lower()} rule {f.rule} (priority {f.priority}) "
+                                            f"in nsg {f.nsg}"),
+        rule_short=info.title, rule_full=info.help, rule_help=info.help, detail=detail, level=level,
+        related=related, category="lint", data=f.to_dict())
+
+
+__all__ = ["format_findings", "lint_finding"]

@@ -1,0 +1,102 @@
+"""A query's answer for people: verdict, what it covers, witnesses with their traces, the exact set."""
+
+from __future__ import annotations
+
+from nsgsolve.analyses.query import ExactBox, Hosts, QueryResult, Verdict
+from nsgsolve.analyses.results import Witness
+from nsgsolve.regions.box import describe_protocols
+from nsgsolve.reports.trace import format_flow
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, describe_ips, describe_ports, int_to_ip
+
+VERDICT_TEXT = {
+    Verdict.ALL: "ALL of this traffic is allowed",
+    Verdict.SOME: "SOME of this traffic is allowed, some is blocked",
+    Verdict.NONE: "NONE of this traffic is allowed",
+}
+
+
+MORE = "more: --json lists every one"
+
+
+def describe_hosts(h: Hosts) -> str:
+    parts = []
+    if h.addresses:
+        nic_ips = IntervalSet([(ip, ip) for ip in h.nic_ips])
+        if h.addresses == nic_ips:
+            parts.append(", ".join(h.nics))
+        else:
+            parts.append(_describe_addresses(h.addresses, h.internet))
+            if h.nics:
+                parts[-1] += f" (NICs {', '.join(h.nics)} and outside hosts)"
+    for name, where in h.dynamic:
+        parts.append(name if where is None else f"{name} when its dynamic IP is in {describe_ips(where, 24, MORE)}")
+    return ", ".join(parts)
+
+
+def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
+    """Addresses in the shortest of: a name (any, Internet), a list, "any except" / "Internet except" a list."""
+    # A longer list says how many more there are and where they all are: the text stays readable and the
+    # "nothing else is allowed" promise stays checkable.
+    limit = 24
+    if s == ALL_IPS:
+        return "any"
+    if internet and s == internet:
+        return "Internet"
+    options = [(len(s), describe_ips(s, limit, MORE))]
+    rest = ALL_IPS.difference(s)
+    options.append((len(rest) + 0.5, f"any except {describe_ips(rest, limit, MORE)}"))
+    if internet and internet.issubset(s):
+        more = s.difference(internet)
+        options.append((len(more) + 0.5, f"Internet, {describe_ips(more, limit, MORE)}"))
+    elif internet and s.issubset(internet):
+        less = internet.difference(s)
+        options.append((len(less) + 0.5, f"Internet except {describe_ips(less, limit, MORE)}"))
+    return min(options)[1]
+
+
+def describe_box(b: ExactBox) -> str:
+    """``tcp port 443: Internet -> web1, web2``: one line of the exact allowed set."""
+    ports = ""
+    if b.has_ports:
+        ports = f" port {describe_ports(b.dports)}"
+        if b.sports != ALL_PORTS:
+            ports += f" from port {describe_ports(b.sports)}"
+    return f"{describe_protocols(b.protocols)}{ports}: {describe_hosts(b.src)} -> {describe_hosts(b.dst)}"
+
+
+def _indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + line for line in text.splitlines())
+
+
+def _witness(title: str, w: Witness) -> list[str]:
+    lines = [f"  {title}:", _indent(format_flow(w.flow))]
+    for k, ip in w.dynamic_ips:
+        if k in (w.src_nic, w.dst_nic):  # the others only had to be elsewhere
+            lines.append(f"    (with dynamic NIC {k} at {int_to_ip(ip)})")
+    return lines
+
+
+def format_query(r: QueryResult, where: str = "") -> str:
+    """The answer for people: verdict, what it covers, witnesses with their traces, the exact set."""
+    head = r.query.text or "query"
+    lines = [f"{head}" + (f"    ({where})" if where else ""), f"  verdict: {r.verdict.value} — {VERDICT_TEXT[r.verdict]}"]
+    lines += [f"  note: {n}" for n in r.notes]
+    if r.coverage is not None and r.coverage.rows:
+        lines.append(f"  covers {r.coverage.side}s:")
+        for label, v in r.coverage.rows:
+            lines.append(f"    {label}: {v.value}" if v is not None else f"    {label}")
+    if r.allowed_witness is not None:
+        lines += _witness("allowed, for example", r.allowed_witness)
+    if r.blocked_witness is not None:
+        lines += _witness("blocked, for example", r.blocked_witness)
+    if r.exact is not None:
+        if not r.exact:
+            lines.append("  exact allowed set: empty")
+        else:
+            lines.append(f"  exact allowed set ({len(r.exact)} box{'es' if len(r.exact) != 1 else ''}; "
+                         "every combination within a line is allowed, nothing else is):")
+            lines += [f"    {describe_box(b)}" for b in r.exact]
+    return "\n".join(lines)
+
+
+__all__ = ["VERDICT_TEXT", "describe_box", "describe_hosts", "format_query"]
