@@ -13,7 +13,8 @@ from nsgsolve.semantics.resolve import ResolvedPolicy, resolve
 from nsgsolve.semantics.servicetags import ServiceTagDb, default_tag_db
 
 POLICY_HELP = ("a .nsg file, or one or more JSON files (ARM template and parameters file, az exports such as "
-               "'az network nsg list' + 'vnet list' + 'nic list') that together make one policy")
+               "'az network nsg list' + 'vnet list' + 'nic list', 'terraform show -json' output) that together make "
+               "one policy, or a Terraform configuration (a directory or .tf files)")
 
 
 def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> None:
@@ -59,7 +60,8 @@ def load_files(paths: str | Path | Sequence[str | Path], args: argparse.Namespac
     try:
         return load_policy(paths, params=parse_param_assignments(getattr(args, "param", None)),
                            params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False),
-                           warnings=warnings, strict=getattr(args, "strict", False))
+                           warnings=warnings, strict=getattr(args, "strict", False),
+                           tf_vars=getattr(args, "tf_var", None), tf_var_files=getattr(args, "tf_var_file", None))
     finally:  # a file with errors may have warnings too; they come before its errors
         print_warnings(warnings, err)
 

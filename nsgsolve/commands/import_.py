@@ -13,6 +13,8 @@ EPILOG = """examples:
   nsgsolve import azuredeploy.json --params-file azuredeploy.parameters.json --param vmName=web1
   nsgsolve import nsgs.json vnets.json nics.json -o estate.nsg    # az network nsg/vnet/nic list output
   nsgsolve import azuredeploy.json --strict     # stop on any value nsgsolve cannot compute offline
+  nsgsolve import ./network --var-file prod.tfvars --var 'address_space=["10.0.0.0/16"]'   # Terraform
+  nsgsolve import tfplan.json                   # terraform show -json PLANFILE (or state) output
 
 Approximations are written as comments. See docs/import.md."""
 
@@ -22,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Translate ARM templates, az CLI exports or REST API responses into an "
                                    "equivalent .nsg policy, keeping Azure's names and descriptions.",
                        epilog=EPILOG, formatter_class=formatter())
-    p.add_argument("files", nargs="+", metavar="FILE", help="ARM template, parameters file, az/REST JSON")
+    p.add_argument("files", nargs="+", metavar="FILE", help="ARM template, parameters file, az/REST JSON, "
+                   "Terraform .tf files or directory, terraform show -json output")
     p.add_argument("-o", "--output", metavar="OUT.nsg", help="write here instead of standard output")
     add_import_args(p)
     p.set_defaults(func=run)
@@ -35,6 +38,10 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbolic", action="store_true",
                    help="with --strict: still leave a rule's addresses and ports that nsgsolve cannot evaluate "
                         "open (without --strict they are left open anyway)")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", dest="tf_var",
+                   help="a Terraform variable value (repeatable), as terraform's -var; lists and maps in HCL")
+    p.add_argument("--var-file", action="append", default=[], metavar="FILE", dest="tf_var_file",
+                   help="a Terraform .tfvars (or .tfvars.json) file (repeatable), as terraform's -var-file")
     p.add_argument("--strict", action="store_true",
                    help="stop (E610) on any template value nsgsolve cannot evaluate offline, such as a parameter "
                         "without a value, instead of a placeholder name or an open value with a warning "

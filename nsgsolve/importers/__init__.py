@@ -22,7 +22,11 @@ __all__ = ["load_json_policy", "parse_param_assignments", "classify"]
 
 
 def classify(doc: Any) -> str:
-    """``template``, ``parameters``, ``az`` or ``unknown``."""
+    """``template``, ``parameters``, ``az``, ``terraform`` (``terraform show -json``) or ``unknown``."""
+    from nsgsolve.importers.tfplan import is_terraform_json
+
+    if is_terraform_json(doc):
+        return "terraform"
     if arm.is_template(doc):
         return "template"
     if arm.is_parameters_file(doc):
@@ -72,7 +76,15 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
         values.update(arm.parameter_values(docs[p], p))
     values.update(params or {})
 
-    builder = PolicyBuilder(symbolic=symbolic or not strict)
+    if all(classify(d) in ("terraform", "az") for d in docs.values()) and \
+            any(classify(d) == "terraform" for d in docs.values()):
+        # A plan's values known only after apply are left open as for .tf files: they are the plan's nature.
+        from nsgsolve.importers.tfconvert import TF_HINT
+
+        builder = PolicyBuilder(symbolic=not strict, unknown_code="E662", unknown_hint=TF_HINT)
+    else:
+        builder = PolicyBuilder(symbolic=symbolic or not strict)
+    tf_bag = DiagnosticBag()
     unset: dict[str, Span] = {}
     placeholders: set[str] = set()
     declared: set[str] = set()
@@ -88,12 +100,17 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
         elif kind == "az":
             azcli.import_az(doc, p, builder)
             used_any = True
+        elif kind == "terraform":
+            from nsgsolve.importers.tfplan import import_terraform_json
+
+            tf_bag.items += import_terraform_json(doc, p, builder).items
+            used_any = True
         else:
             raise InputError.single(
                 "E603", f"{p}: not an ARM template, parameters file or az/REST export of NSGs, VNets or NICs",
                 getattr(doc, "span", Span(p, 1, 1)),
-                "nsgsolve reads ARM templates (with 'resources'), 'az network nsg/vnet/nic list' output and "
-                "REST API responses")
+                "nsgsolve reads ARM templates (with 'resources'), 'az network nsg/vnet/nic list' output, "
+                "REST API responses and 'terraform show -json' output")
     if not used_any:
         raise InputError.single("E603", "only parameters files were given; add the template they belong to",
                                 Span(next(iter(docs)), 1, 1))
@@ -105,6 +122,9 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
                 raise InputError.single("E604", f"--param {name}: no template declares a parameter '{name}'",
                                         Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
                                         did_you_mean(name, sorted(declared)))
+    if warnings is not None:
+        warnings.extend(tf_bag.warnings)
+    tf_bag.raise_if_errors()
     try:
         policy = builder.build(", ".join(p for p in texts))
     finally:  # the assumptions come before the errors they may explain
@@ -131,6 +151,42 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
         from dataclasses import replace
 
         policy = replace(policy, notes=policy.notes + (note,))
+    return policy
+
+
+def load_terraform_policy(texts: Mapping[str, str], tf_vars: list[str] | None = None,
+                          tf_var_files: list[str] | None = None, warnings: list[Diagnostic] | None = None,
+                          strict: bool = False, **_ignored: Any) -> Policy:
+    """One policy from Terraform configurations (.tf files, directories, .tfvars files among them: path → text,
+    a directory's text empty).
+
+    What cannot be evaluated offline is left open as ARM's symbolic mode does, with a warning (W620-W624,
+    docs/import.md "Terraform"): an unset variable is the normal case for a module read on its own.
+    ``strict``: those warnings are errors (E662) instead."""
+    from nsgsolve.errors import Diagnostic as _D
+    from nsgsolve.importers.terraform import import_configuration
+    from nsgsolve.importers.tfconvert import TF_HINT
+
+    builder = PolicyBuilder(symbolic=not strict, unknown_code="E662", unknown_hint=TF_HINT)
+    paths = list(texts)
+    bag = import_configuration(paths, builder, var_files=tf_var_files, cli_vars=tf_vars)
+    if strict:
+        bag.items = [_D("E662", d.message + " (--strict)", d.span, d.hint) if d.severity == "warning" else d
+                     for d in bag.items]
+    if warnings is not None:
+        warnings.extend(bag.warnings)
+    bag.raise_if_errors()
+    try:
+        policy = builder.build(", ".join(paths))
+    finally:
+        if warnings is not None:
+            warnings.extend(builder.bag.warnings)
+    vbag = DiagnosticBag()
+    validate_into(policy, vbag)
+    vbag.items = [d for d in vbag.items if symbolic_name("") not in d.message]  # open values, on purpose
+    if warnings is not None:
+        warnings.extend(vbag.warnings)
+    vbag.raise_if_errors()
     return policy
 
 

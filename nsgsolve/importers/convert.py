@@ -142,8 +142,11 @@ class _VnetAcc:
 class PolicyBuilder:
     """Collects resources from one or several inputs and builds one :class:`Policy`."""
 
-    def __init__(self, symbolic: bool = False):
+    def __init__(self, symbolic: bool = False, unknown_code: str = "E610", unknown_hint: str | None = None):
         self.symbolic = symbolic
+        # Terraform inputs report a value they cannot know under their own code and with their own remedy.
+        self.unknown_code = unknown_code
+        self.unknown_hint = unknown_hint
         self.bag = DiagnosticBag()
         self.notes: list[str] = []
         self.nsgs: dict[str, _NsgAcc] = {}
@@ -177,7 +180,7 @@ class PolicyBuilder:
             how += ", or leave the value open: drop --strict (or add --symbolic)"
         elif not symbolic_helps:
             how += "; nsgsolve needs this value itself (only a rule's addresses and ports can be left open)"
-        self.bag.error("E610", f"cannot evaluate {path}{expr}: {u.reason}", where, how)
+        self.bag.error(self.unknown_code, f"cannot evaluate {path}{expr}: {u.reason}", where, self.unknown_hint or how)
 
     def used_unset(self, ph: Placeholder, what: str) -> None:
         """Record that a value built from parameters nobody gave was read as ``what`` (for W601)."""

@@ -6,7 +6,9 @@ which error names it. A new input format is a new row (and its reader), nothing 
 
 * ``.nsg`` text (the policy language) → :func:`nsgsolve.lang.build.parse_policy`
 * JSON (ARM template, ``az`` CLI export, REST example) → :mod:`nsgsolve.importers`
-* Bicep, Terraform, YAML, XML, scripts, binary files → E004..E009 naming the kind and what nsgsolve reads,
+* JSON ``terraform show -json`` output (a plan or a state) → :mod:`nsgsolve.importers.tfplan`
+* Terraform (``.tf`` files, a directory of them, ``.tfvars``) → :func:`nsgsolve.importers.load_terraform_policy`
+* Bicep, YAML, XML, scripts, binary files → E004..E009 naming the kind and what nsgsolve reads,
   rather than the grammar error a file of another language would otherwise get.
 
 Several JSON files (``az network nsg list`` + ``az network vnet list`` + ...) make one policy.
@@ -111,20 +113,28 @@ def _read_nsg(texts: dict[str, str], **opts) -> Policy:
 def _read_json(texts: dict[str, str], **opts) -> Policy:
     from nsgsolve.importers import load_json_policy
 
+    opts.pop("tf_vars", None)
+    opts.pop("tf_var_files", None)
     return load_json_policy(texts, **opts)
+
+
+def _read_terraform(texts: dict[str, str], **opts) -> Policy:
+    from nsgsolve.importers import load_terraform_policy
+
+    return load_terraform_policy(texts, **opts)
 
 
 # Rows are tried in order for content; the policy language is last: what nothing else claims is read as
 # a policy, and its syntax errors are then the right answer.
 INPUT_KINDS: list[InputKind] = [
-    InputKind("json", "JSON: an ARM template (and its parameters files) or az CLI / REST output",
+    InputKind("json", "JSON: an ARM template (and its parameters files), az CLI / REST output or "
+                      "'terraform show -json' output",
               (".json", ".jsonc"), looks_like_json, _read_json, group="json"),
     InputKind("bicep", "a Bicep file", (".bicep", ".bicepparam"), _looks_like_bicep, code="E005",
               hint="compile it to an ARM template first: 'az bicep build --file FILE.bicep' (or 'bicep build "
                    "FILE.bicep'), then give nsgsolve the .json it writes"),
-    InputKind("terraform", "a Terraform (HCL) file", (".tf", ".tfvars", ".hcl"), _looks_like_hcl, code="E006",
-              hint="this nsgsolve does not read Terraform; export what is deployed with 'az network nsg list', "
-                   "'az network vnet list' and 'az network nic list' and give nsgsolve those JSON files"),
+    InputKind("terraform", "a Terraform configuration (.tf files, a directory of them, .tfvars)",
+              (".tf", ".tfvars", ".hcl"), _looks_like_hcl, _read_terraform, group="terraform"),
     InputKind("yaml", "a YAML file", (".yaml", ".yml"), _looks_like_yaml, code="E007",
               hint="YAML (pipelines, Kubernetes manifests, Ansible) holds no NSG policy nsgsolve reads; give the "
                    "ARM template or the az export the pipeline deploys"),
@@ -190,8 +200,10 @@ def read_text(path: str | Path) -> str:
 
 def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str] | None = None,
                 params_file: str | Path | None = None, symbolic: bool = False,
-                warnings: list[Diagnostic] | None = None, strict: bool = False) -> Policy:
-    """Read one policy from one ``.nsg`` file or from one or more JSON files.
+                warnings: list[Diagnostic] | None = None, strict: bool = False, tf_vars: list[str] | None = None,
+                tf_var_files: list[str] | None = None) -> Policy:
+    """Read one policy from one ``.nsg`` file, from one or more JSON files, or from Terraform configurations
+    (``tf_vars``: ``--var NAME=VALUE`` items; ``tf_var_files``: ``--var-file`` paths).
 
     Warnings (W codes) are appended to ``warnings`` when a list is given; they never stop a load.
     ``strict``: a template value that cannot be evaluated offline is an error (E610) instead of a
@@ -199,17 +211,24 @@ def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str]
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    texts = {str(p): read_text(p) for p in paths}
+    # A directory of .tf files is a Terraform module; its reader lists the files itself.
+    texts = {str(p): "" if _is_tf_dir(p) else read_text(p) for p in paths}
     return load_texts(texts, params=params, params_file=params_file, symbolic=symbolic, warnings=warnings,
-                      strict=strict)
+                      strict=strict, tf_vars=tf_vars, tf_var_files=tf_var_files)
+
+
+def _is_tf_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and any(p.glob("*.tf"))
 
 
 def load_texts(texts: dict[str, str], params: dict[str, str] | None = None,
                params_file: str | Path | None = None, symbolic: bool = False,
-               warnings: list[Diagnostic] | None = None, strict: bool = False) -> Policy:
+               warnings: list[Diagnostic] | None = None, strict: bool = False, tf_vars: list[str] | None = None,
+               tf_var_files: list[str] | None = None) -> Policy:
     """:func:`load_policy` of texts already read (path → text; ``diff`` reads a revision with git)."""
     paths = list(texts)
-    kinds = {p: detect(p, texts[p]) for p in paths}
+    kinds = {p: kind_named("terraform") if _is_tf_dir(p) else detect(p, texts[p]) for p in paths}
     for p in paths:
         if kinds[p].reader is None:
             raise refuse(p, kinds[p])
@@ -225,4 +244,4 @@ def load_texts(texts: dict[str, str], params: dict[str, str] | None = None,
     if kinds[paths[0]].group == "nsg":
         return reader(texts, warnings=warnings)
     return reader(texts, params=params or {}, params_file=params_file, symbolic=symbolic, warnings=warnings,
-                  strict=strict)
+                  strict=strict, tf_vars=tf_vars, tf_var_files=tf_var_files)

@@ -37,7 +37,6 @@ New-AzNetworkSecurityGroup -Name web -ResourceGroupName $rg
 
 @pytest.mark.parametrize("name,text,code", [
     ("main.bicep", "// empty\n", "E005"), ("x.txt", BICEP, "E005"), ("noext", BICEP, "E005"),
-    ("main.tf", "", "E006"), ("x.txt", HCL, "E006"), ("vars.tfvars", 'a = "b"\n', "E006"),
     ("azure-pipelines.yml", "x\n", "E007"), ("x", YAML, "E007"),
     ("a.xml", "", "E008"), ("x", XML, "E008"),
     ("deploy.sh", "", "E009"), ("x", SCRIPT, "E009"), ("deploy.ps1", "x", "E009"), ("x", PWSH, "E009"),
@@ -53,6 +52,15 @@ def test_a_file_of_another_language_is_named_with_what_nsgsolve_reads(tmp_path, 
 
 
 @pytest.mark.parametrize("data", [b"PK\x03\x04rest", b"\x1f\x8b\x08\x00", b"abc\0def", b"\x7fELF\x02"])
+def test_terraform_is_read_by_name_and_by_content(tmp_path):
+    for name in ("main.tf", "x.txt"):
+        f = tmp_path / name
+        f.write_text(HCL)
+        assert [n.name for n in load_policy(f).nsgs] == ["web"]
+        f.unlink()
+    assert detect("vars.tfvars", "").name == "terraform" and detect("x", HCL).name == "terraform"
+
+
 def test_a_binary_file_is_e004(tmp_path, data):
     f = tmp_path / "policy.bin"
     f.write_bytes(data)
