@@ -72,8 +72,18 @@ def parse_tree(text: str, filename: str) -> Tree:
         line, col = getattr(e, "line", 0) or 0, getattr(e, "column", 0) or 0
         if isinstance(e, UnexpectedToken):
             tok = e.token
-            what = "end of file" if tok.type == "$END" else f"'{str(tok).strip() or tok.type}'"
             line, col = tok.line or line, tok.column or col
+            raw = str(tok)
+            body = raw.lstrip()
+            if body and body != raw:  # python-hcl2's post-lexer glues line ends to the next token: skip them
+                lead = raw[: len(raw) - len(body)]
+                if "\n" in lead:
+                    line += lead.count("\n")
+                    col = len(lead) - lead.rfind("\n")
+                else:
+                    col += len(lead)
+            first = body.split("\n", 1)[0].strip()
+            what = "end of file" if tok.type == "$END" else (f"'{first}'" if first else "end of line")
             msg = f"HCL syntax error: unexpected {what}"
         elif isinstance(e, UnexpectedCharacters):
             ch = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"

@@ -320,7 +320,7 @@ class TfConverter:
             self.bag.error("E665", f"{view.address}.network_interface_id: not a NIC id: {nid!r}",
                            view.span_of("network_interface_id"))
             return
-        if rtype.endswith("security_group_association"):
+        if rtype == "azurerm_network_interface_security_group_association":
             nsg = self._nsg_name(view, self.val(view, "network_security_group_id", view.address),
                                  "network_security_group_id")
             self.nic_nsg[names[0]] = (nsg, view.span_of("network_security_group_id"))
@@ -358,6 +358,9 @@ class TfConverter:
                             ("private_ip_address_version", "privateIPAddressVersion")):
                 if c.has(tf):
                     v = self.val(c, tf, f"{c.address}.{tf} is left open (dynamic)")
+                    if tf == "private_ip_address" and isinstance(v, Unknown) and \
+                            str(props.get("privateIPAllocationMethod", "")).lower() == "dynamic":
+                        continue  # a dynamic address not assigned yet: any usable address of the subnet
                     if v not in (None, ""):
                         props[arm] = v
                         props.spans[arm] = c.span_of(tf)

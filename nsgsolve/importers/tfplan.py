@@ -33,6 +33,7 @@ class _Ctx:
         self.by_base: dict[str, list[str]] = {}  # address without index → instance addresses
         self.unknown: dict[str, Any] = {}  # instance address → after_unknown
         self.config: dict[str, dict] = {}  # configuration address (module path + type.name) → expressions
+        self.calls: dict[str, tuple[str, dict]] = {}  # "module.a." → (parent prefix, the call's expressions)
         for rc in doc.get("resource_changes") or []:
             if isinstance(rc, dict) and isinstance(rc.get("change"), dict):
                 self.unknown[str(rc.get("address"))] = rc["change"].get("after_unknown") or {}
@@ -48,7 +49,37 @@ class _Ctx:
                 self.config[prefix + str(r.get("address"))] = r.get("expressions") or {}
         for name, call in (mod.get("module_calls") or {}).items():
             if isinstance(call, dict):
+                self.calls[f"{prefix}module.{name}."] = (prefix, call.get("expressions") or {})
                 self._config(call.get("module"), f"{prefix}module.{name}.")
+
+    def resolve(self, refs: Any, prefix: str, index: str, depth: int = 0) -> str | None:
+        """The id an expression's ``references`` lead to: a resource's ``.id``, or a module variable followed
+        to the caller's expression."""
+        for ref in refs or []:
+            if not isinstance(ref, str):
+                continue
+            if ref.startswith("var.") and depth < 20:
+                call = self.calls.get(prefix)
+                if call is not None:
+                    e = call[1].get(ref[4:])
+                    got = self.resolve(e.get("references") if isinstance(e, dict) else None, call[0], "", depth + 1)
+                    if got is not None:
+                        return got
+                continue
+            if not ref.endswith(".id"):
+                continue
+            target = prefix + ref[:-3]
+            got = self.ids.get(target)
+            if got is None:
+                cands = self.by_base.get(_base(target), [])
+                same = [c for c in cands if index and c.endswith(index)]
+                if len(cands) == 1:
+                    got = self.ids.get(cands[0])
+                elif len(same) == 1:  # azurerm_network_interface.x[count.index].id
+                    got = self.ids.get(same[0])
+            if got is not None:
+                return got
+        return None
 
 
 def _base(address: str) -> str:
@@ -86,21 +117,10 @@ class JsonView:
     def _from_reference(self, name: str) -> Any:
         refs = (self.exprs.get(name) or {}).get("references") if isinstance(self.exprs.get(name), dict) else None
         what = f"{self.address}.{name}"
-        for ref in refs or []:
-            if not isinstance(ref, str) or not ref.endswith(".id"):
-                continue
-            target = _module_prefix(self.res_address) + ref[:-3]
-            got = self.ctx.ids.get(target)
-            if got is None:
-                cands = self.ctx.by_base.get(_base(target), [])
-                m = re.search(r"(\[[^\]]*\])$", self.res_address)
-                same = [c for c in cands if m and c.endswith(m.group(1))]
-                if len(cands) == 1:
-                    got = self.ctx.ids.get(cands[0])
-                elif len(same) == 1:  # azurerm_network_interface.x[count.index].id
-                    got = self.ctx.ids.get(same[0])
-            if got is not None:
-                return got
+        m = re.search(r"(\[[^\]]*\])$", self.res_address)
+        got = self.ctx.resolve(refs, _base(_module_prefix(self.res_address)), m.group(1) if m else "")
+        if got is not None:
+            return got
         return TfUnknown(f"{what} is known only after apply", what, self.span_of(name), None)
 
     def blocks(self, name: str) -> list["JsonView"]:
