@@ -374,7 +374,7 @@ class PolicyBuilder:
                     self.used_unset(ph, f"the {side} addresses of rules built from it are left open (symbolic)")
             if u is not None:
                 sym = self._symbolic(u, fpath, u.span if u.span.line else fspan, notes, f"{side} address",
-                                     warn=ph is None)
+                                     warn=ph is None and not getattr(u, "vars", ()))  # Terraform: W620 says it
                 return TagSide(Ref(sym, u.span if u.span.line else fspan), fspan) if sym else None
             if v is None:
                 continue
@@ -462,7 +462,7 @@ class PolicyBuilder:
                     self.used_unset(ph, f"the {side} ports of rules built from it are left open (symbolic)")
             if u is not None:
                 sym = self._symbolic(u, f"{path}.{k}", u.span if u.span.line else fspan, notes, f"{side} ports",
-                                     warn=ph is None)
+                                     warn=ph is None and not getattr(u, "vars", ()))  # Terraform: W620 says it
                 return PortSpec((PortsRef(Ref(sym, u.span if u.span.line else fspan)),), fspan) if sym else None
             if v is None:
                 continue

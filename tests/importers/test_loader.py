@@ -51,7 +51,6 @@ def test_a_file_of_another_language_is_named_with_what_nsgsolve_reads(tmp_path, 
     assert "nsgsolve reads:" in d.hint and "ARM template" in d.hint and ".nsg" not in d.message
 
 
-@pytest.mark.parametrize("data", [b"PK\x03\x04rest", b"\x1f\x8b\x08\x00", b"abc\0def", b"\x7fELF\x02"])
 def test_terraform_is_read_by_name_and_by_content(tmp_path):
     for name in ("main.tf", "x.txt"):
         f = tmp_path / name
@@ -61,6 +60,7 @@ def test_terraform_is_read_by_name_and_by_content(tmp_path):
     assert detect("vars.tfvars", "").name == "terraform" and detect("x", HCL).name == "terraform"
 
 
+@pytest.mark.parametrize("data", [b"PK\x03\x04rest", b"\x1f\x8b\x08\x00", b"abc\0def", b"\x7fELF\x02"])
 def test_a_binary_file_is_e004(tmp_path, data):
     f = tmp_path / "policy.bin"
     f.write_bytes(data)

@@ -506,3 +506,12 @@ def test_names_known_after_apply_and_missing_objects_are_warnings(tmp_path):
     assert "azurerm_subnet.elsewhere" in codes["W624"].message and codes["W624"].span.line == 7
     assert codes["W623"].span.line == 12
     assert [n.name for n in policy.nsgs] == ["p-nsg"] and not policy.vnets
+
+
+def test_strict_makes_the_assumptions_errors():
+    with pytest.raises(InputError) as e:
+        load(BASIC, strict=True)
+    assert {d.code for d in e.value.diagnostics} == {"E662"}
+    assert any("admin_cidr" in d.message for d in e.value.diagnostics)
+    policy, _ = load(BASIC, strict=True, tf_vars=["admin_cidr=203.0.113.0/24"])
+    assert print_policy(policy) == BASIC_EXPECTED
