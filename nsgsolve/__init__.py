@@ -16,7 +16,7 @@ Typical use::
     print(result.decision, [step.rule for step in result.trace])
 """
 
-__version__ = "0.1.0"
+from nsgsolve.version import __version__  # noqa: E402
 
 from nsgsolve.errors import Diagnostic, InputError, NsgsolveError, SolverUnknown, UsageError  # noqa: E402
 from nsgsolve.importers.loader import load_policy  # noqa: E402

@@ -60,7 +60,7 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def _version() -> str:
-    from nsgsolve import __version__
+    from nsgsolve.version import __version__
 
     return __version__
 

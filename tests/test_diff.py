@@ -621,9 +621,9 @@ _SPECS = ["any", "*", "Internet", "VirtualNetwork", "Storage", "AzureLoadBalance
 
 def _selected(spec: str, rps, ip: int, key) -> bool:
     """Is the address ``ip`` (held by IP configuration ``key``) on the side ``spec`` names, read as a query
-    endpoint in OLD or in NEW (nsgsolve.semantics.endpoints, the one meaning), or as the diff word ``outside``?"""
+    endpoint in OLD or in NEW (nsgsolve.analyses.endpoints, the one meaning), or as the diff word ``outside``?"""
     from nsgsolve.lang.build import parse_query
-    from nsgsolve.semantics.endpoints import resolve_side
+    from nsgsolve.analyses.endpoints import resolve_side
     from nsgsolve.errors import DiagnosticBag, InputError
 
     for item in (t.strip() for t in spec.split(",")):

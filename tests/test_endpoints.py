@@ -1,4 +1,4 @@
-"""One meaning for traffic endpoints (nsgsolve/semantics/endpoints.py): an assertion and a query about the same
+"""One meaning for traffic endpoints (nsgsolve/analyses/endpoints.py): an assertion and a query about the same
 traffic give the same answer, on random policies and on the cases where the two used to differ."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from nsgsolve.analyses.contracts import ContractChecker, check_policy
 from nsgsolve.analyses.results import Status as Check
 from nsgsolve.analyses.query import QueryEngine, Verdict, compile_query
 from nsgsolve.lang.build import parse_policy, parse_query
-from nsgsolve.semantics.endpoints import internet_hosts, resolve_side
+from nsgsolve.analyses.endpoints import internet_hosts, resolve_side
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.model import Assertion, AssertionKind, Ref, SubnetAddr, SubnetRef, TagSide
 from nsgsolve.semantics.resolve import IpcKey, resolve

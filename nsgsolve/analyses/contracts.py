@@ -16,7 +16,7 @@ only      no packet from SRC to DST outside T, minus E,   an allowed packet outs
           is allowed
 ========  ==============================================  ===================================
 
-T and E mean what the same words mean in a query (:mod:`nsgsolve.semantics.endpoints`): ``assert no T`` holds exactly
+T and E mean what the same words mean in a query (:mod:`nsgsolve.analyses.endpoints`): ``assert no T`` holds exactly
 when ``nsgsolve query`` says *none* of T is allowed, ``all`` when it says *all*, ``some`` when *some* or
 *all* and no dynamic NIC is involved (with one, ``some`` must hold for every assignment:
 :meth:`ContractChecker._some`). An empty T, which a query rejects with E802, makes ``no`` and ``all``
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from nsgsolve.semantics.addresses import ALL_PORTS, int_to_ip
-from nsgsolve.semantics.endpoints import (
+from nsgsolve.analyses.endpoints import (
     Traffic, candidates, endpoints_term, resolve_traffic, touches_nic, traffic_region, traffic_term,
 )
 from nsgsolve.errors import DiagnosticBag, InputError, SolverUnknown
@@ -173,7 +173,7 @@ class ContractChecker:
         return flow, assignment
 
     def resolve(self, a: Assertion) -> tuple[Traffic, list[Traffic]]:
-        """The assertion's traffic and its except clauses, as :mod:`nsgsolve.semantics.endpoints` reads them (E801 for
+        """The assertion's traffic and its except clauses, as :mod:`nsgsolve.analyses.endpoints` reads them (E801 for
         ports on a protocol without ports, unknown names)."""
         bag = DiagnosticBag()
         q = a.traffic
@@ -206,7 +206,7 @@ class ContractChecker:
             return _lint_assertion(self, a, name)
         if a.traffic is None:  # the builder always sets it for these kinds
             raise InputError.single("E702", f"assert {a.kind.value} needs traffic (SRC -> DST ...)", a.span)
-        # The traffic means what the same words mean in a query (nsgsolve.semantics.endpoints, docs/query.md):
+        # The traffic means what the same words mean in a query (nsgsolve.analyses.endpoints, docs/query.md):
         # NIC-type endpoints are NICs, address-type ones NICs and outside hosts, Internet excludes every
         # VNet's VirtualNetwork tag (168.63.129.16 too), and a packet with no NIC at either end is nobody's
         # contract (no NSG sees it), so `no any -> any port 3389` speaks about the policy's NICs.

@@ -33,7 +33,7 @@ addresses no NIC holds, 100.64.0.0/10, loopback, multicast...). Outside-to-outsi
 and is never compared.
 
 Selecting. ``--from``/``--to`` read the endpoints of ``nsgsolve query`` with its meaning
-(:mod:`nsgsolve.semantics.endpoints`), resolved in each version; see :func:`select_endpoints`.
+(:mod:`nsgsolve.analyses.endpoints`), resolved in each version; see :func:`select_endpoints`.
 
 Choices where the question is silent:
 
@@ -58,7 +58,7 @@ from nsgsolve.semantics.addresses import (
     ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ips, describe_ports,
     int_to_ip,
 )
-from nsgsolve.semantics.endpoints import Side, endpoint_notes, internet_hosts, resolve_side
+from nsgsolve.analyses.endpoints import Side, endpoint_notes, internet_hosts, resolve_side
 from nsgsolve.semantics.platform import HOST_ADDRESSES
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, did_you_mean
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
@@ -358,7 +358,7 @@ def select_endpoints(specs: Sequence[str] | None, ends: Sequence[_End], old: Res
                      ) -> dict[str, IntervalSet]:
     """Endpoint name -> addresses selected by the items of one side's selection (None: every endpoint, whole).
 
-    An item is an endpoint of the query vocabulary with the query's meaning (:mod:`nsgsolve.semantics.endpoints`,
+    An item is an endpoint of the query vocabulary with the query's meaning (:mod:`nsgsolve.analyses.endpoints`,
     docs/query.md "What an endpoint denotes"), resolved in OLD and in NEW separately; the selection is
     the traffic it denotes in either version. NIC-type items (NIC, ASG, subnet, VNet) select those NICs'
     IP configurations whole; address-type items (IP, CIDR, range, named network, service tag, ``any``,

@@ -4,7 +4,7 @@ A question denotes a set of packets; the answer says whether *all*, *some* or *n
 with a witness packet of each kind replayed through the reference evaluator (so it carries the rule
 trace ``verify`` prints), and optionally the exact allowed set as a few boxes.
 
-What the endpoints, ports and protocol denote is :mod:`nsgsolve.semantics.endpoints`, shared with the contracts
+What the endpoints, ports and protocol denote is :mod:`nsgsolve.analyses.endpoints`, shared with the contracts
 of ``nsgsolve check`` so an assertion and a query about the same traffic give the same answer
 (docs/query.md, "What an endpoint denotes"). In short: a NIC, an ASG, a subnet or a VNet is those NICs;
 an address, a range, a tag or ``any`` is the NICs there plus every other address as an outside host;
@@ -28,7 +28,7 @@ from nsgsolve.semantics.addresses import (
     ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ports,
 )
 from nsgsolve.smt.encode import Encoding, PolicySolver
-from nsgsolve.semantics.endpoints import (
+from nsgsolve.analyses.endpoints import (
     Side, Traffic, candidates, endpoint_notes, internet_hosts, resolve_traffic, service_term, side_term, traffic_region,
 )
 from nsgsolve.errors import DiagnosticBag, InputError
@@ -64,7 +64,7 @@ class EncodingDisagreement(AssertionError):
 
 @dataclass(frozen=True)
 class Question(Traffic):
-    """A query resolved against one policy: the packets it denotes (a :class:`nsgsolve.semantics.endpoints.Traffic`,
+    """A query resolved against one policy: the packets it denotes (a :class:`nsgsolve.analyses.endpoints.Traffic`,
     the meaning assertions share) and the query they came from."""
 
     query: Query

@@ -71,7 +71,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from nsgsolve import __version__
+    from nsgsolve.version import __version__
     from nsgsolve.analyses.contracts import check_policy
     from nsgsolve.reports.contracts import contract_finding
     from nsgsolve.semantics.resolve import resolve

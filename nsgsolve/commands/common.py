@@ -31,10 +31,25 @@ def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> 
     parser.add_argument("--service-tags", metavar="FILE",
                         help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
                              "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")
-    # ARM template inputs: parameter values and what to do with values nsgsolve cannot evaluate.
-    from nsgsolve.commands.import_ import add_import_args
-
     add_import_args(parser)
+
+
+def add_import_args(p: argparse.ArgumentParser) -> None:
+    """ARM template inputs: parameter values, and what to do with values nsgsolve cannot evaluate."""
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="an ARM template parameter value (repeatable); overrides --params-file and defaults")
+    p.add_argument("--params-file", metavar="FILE", help="an ARM deployment parameters file")
+    p.add_argument("--symbolic", action="store_true",
+                   help="with --strict: still leave a rule's addresses and ports that nsgsolve cannot evaluate "
+                        "open (without --strict they are left open anyway)")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", dest="tf_var",
+                   help="a Terraform variable value (repeatable), as terraform's -var; lists and maps in HCL")
+    p.add_argument("--var-file", action="append", default=[], metavar="FILE", dest="tf_var_file",
+                   help="a Terraform .tfvars (or .tfvars.json) file (repeatable), as terraform's -var-file")
+    p.add_argument("--strict", action="store_true",
+                   help="stop (E610) on any template value nsgsolve cannot evaluate offline, such as a parameter "
+                        "without a value, instead of a placeholder name or an open value with a warning "
+                        "(W601-W603)")
 
 
 def policy_label(paths: str | Sequence[str]) -> str:

@@ -12,8 +12,7 @@ from nsgsolve.errors import EXIT_FINDING, EXIT_OK, Diagnostic, UsageError
 from nsgsolve.reports.diff import FLAGS, diff_dict, format_diff
 from nsgsolve.reports.json import dumps
 from nsgsolve.model import Policy
-from nsgsolve.commands.common import formatter, load_files, print_warnings, tag_db
-from nsgsolve.commands.import_ import add_import_args
+from nsgsolve.commands.common import add_import_args, formatter, load_files, print_warnings, tag_db
 
 EPILOG = """examples:
   nsgsolve diff old.nsg new.nsg

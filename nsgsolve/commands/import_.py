@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from nsgsolve.commands.common import formatter
+from nsgsolve.commands.common import add_import_args, formatter, load_files
 
 EPILOG = """examples:
   nsgsolve import azuredeploy.json -o network.nsg
@@ -31,26 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an ARM template parameter value (repeatable); overrides --params-file and defaults")
-    p.add_argument("--params-file", metavar="FILE", help="an ARM deployment parameters file")
-    p.add_argument("--symbolic", action="store_true",
-                   help="with --strict: still leave a rule's addresses and ports that nsgsolve cannot evaluate "
-                        "open (without --strict they are left open anyway)")
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", dest="tf_var",
-                   help="a Terraform variable value (repeatable), as terraform's -var; lists and maps in HCL")
-    p.add_argument("--var-file", action="append", default=[], metavar="FILE", dest="tf_var_file",
-                   help="a Terraform .tfvars (or .tfvars.json) file (repeatable), as terraform's -var-file")
-    p.add_argument("--strict", action="store_true",
-                   help="stop (E610) on any template value nsgsolve cannot evaluate offline, such as a parameter "
-                        "without a value, instead of a placeholder name or an open value with a warning "
-                        "(W601-W603)")
-
-
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from nsgsolve.errors import NsgsolveError
-    from nsgsolve.commands.common import load_files
 
     try:
         from nsgsolve.lang.printer import print_policy

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif fmt == "text":
         out.write(format_findings(findings, len(selected)))
     else:
-        from nsgsolve import __version__
+        from nsgsolve.version import __version__
         from nsgsolve.reports import Report, render
 
         report = Report(tuple(lint_finding(f) for f in findings), tuple(args.policy), status, command="lint",

@@ -9,11 +9,12 @@ diagnostics point into the files; see docs/import.md for the codes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError
 from nsgsolve.model import Policy, Span
 from nsgsolve.importers import arm, azcli, jsonpos
+from nsgsolve.importers import files
 from nsgsolve.validate import validate_into
 from nsgsolve.importers.armexpr import LOCATION, LOCATION_PLACEHOLDER
 from nsgsolve.importers.convert import PolicyBuilder, symbolic_name
@@ -51,7 +52,8 @@ def parse_param_assignments(items: list[str] | None) -> dict[str, str]:
 
 def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None = None,
                      params_file: str | Path | None = None, symbolic: bool = False,
-                     warnings: list[Diagnostic] | None = None, strict: bool = False) -> Policy:
+                     warnings: list[Diagnostic] | None = None, strict: bool = False,
+                     read: Callable[[str], str] = files.read_text) -> Policy:
     """One policy from JSON inputs (path → text). ``params`` (``--param``) override a parameters file,
     which overrides template defaults; a parameters file may also be given among the inputs.
     Warnings (W codes) are appended to ``warnings`` when a list is given.
@@ -59,15 +61,14 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     Unless ``strict``, a parameter without a value does not stop the import: where it makes a name its
     name is used, a rule's addresses or ports made from it are left open (as ``symbolic`` does for any
     value nsgsolve cannot compute), and one W601 per parameter says what was assumed. ``strict`` makes
-    every such value E610, as ``symbolic`` alone then relaxes for rule addresses and ports."""
+    every such value E610, as ``symbolic`` alone then relaxes for rule addresses and ports. ``read`` reads
+    the parameters file (the loader passes its own reader, whose messages know every input kind)."""
     docs = {p: jsonpos.parse(t, p) for p, t in texts.items()}
     values: dict[str, Any] = {}
     files = [p for p, d in docs.items() if classify(d) == "parameters"]
     if params_file is not None:
-        from nsgsolve.importers.loader import read_text
-
         pf = str(params_file)
-        docs_pf = jsonpos.parse(read_text(pf), pf)
+        docs_pf = jsonpos.parse(read(pf), pf)
         if classify(docs_pf) not in ("parameters", "unknown") or not isinstance(docs_pf, dict):
             raise InputError.single("E602", f"{pf} is not a deployment parameters file", Span(pf, 1, 1))
         files.insert(0, pf)

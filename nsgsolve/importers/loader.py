@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 
 from nsgsolve.errors import Diagnostic, InputError
 from nsgsolve.model import Policy, Span
+from nsgsolve.importers import files
+from nsgsolve.importers.files import looks_like_json
 
 # A reader: (path → text of every input of its kind, import options) → one policy.
 Reader = Callable[..., Policy]
@@ -58,10 +60,6 @@ def _first_lines(text: str, n: int = 40) -> list[str]:
         if len(out) >= n:
             break
     return out
-
-
-def looks_like_json(text: str) -> bool:
-    return text.lstrip()[:1] in ("{", "[")
 
 
 def _looks_like_xml(text: str) -> bool:
@@ -115,7 +113,7 @@ def _read_json(texts: dict[str, str], **opts) -> Policy:
 
     opts.pop("tf_vars", None)
     opts.pop("tf_var_files", None)
-    return load_json_policy(texts, **opts)
+    return load_json_policy(texts, read=read_text, **opts)
 
 
 def _read_terraform(texts: dict[str, str], **opts) -> Policy:
@@ -148,9 +146,6 @@ INPUT_KINDS: list[InputKind] = [
     InputKind("nsg", "an nsgsolve policy file", (".nsg",), lambda _t: True, _read_nsg, group="nsg"),
 ]
 
-_BINARY_MAGIC = (b"PK\x03\x04", b"\x1f\x8b", b"%PDF", b"\x7fELF", b"MZ", b"\x89PNG", b"BZh", b"7z\xbc\xaf")
-
-
 def what_nsgsolve_reads() -> str:
     return "; ".join(k.what for k in INPUT_KINDS if k.reader is not None)
 
@@ -177,25 +172,8 @@ def refuse(path: str, kind: InputKind) -> InputError:
 
 
 def read_text(path: str | Path) -> str:
-    """Read an input file: byte order marks and CRLF line ends are normal in real files."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError.single("E001", f"no such file: {p}", Span(str(p), 0, 0), "check the path") from None
-    except IsADirectoryError:
-        raise InputError.single("E001", f"{p} is a directory, not a policy file", Span(str(p), 0, 0)) from None
-    except OSError as e:
-        raise InputError.single("E001", f"cannot read {p}: {e.strerror}", Span(str(p), 0, 0)) from None
-    if data.startswith(_BINARY_MAGIC) or b"\0" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError.single("E004", f"{p} is a binary file, not text, so not a policy nsgsolve reads",
-                                Span(str(p), 0, 0), f"nsgsolve reads: {what_nsgsolve_reads()}")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError.single("E002", f"{p} is not UTF-8 text (byte {e.start})", Span(str(p), 0, 0),
-                                "save the file as UTF-8") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """Read an input file (:func:`nsgsolve.importers.files.read_text`); a binary file is told what nsgsolve reads."""
+    return files.read_text(path, what_nsgsolve_reads())
 
 
 def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str] | None = None,

@@ -72,10 +72,8 @@ def grammar_text() -> str:
     """The grammar source: package data when installed, ``grammar/`` beside the package in a checkout."""
     try:
         return resources.files("nsgsolve.grammar").joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        import nsgsolve
-
-        return (Path(nsgsolve.__file__).resolve().parent.parent / "grammar" / GRAMMAR_FILE).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):  # nsgsolve/lang/syntax.py -> the checkout's grammar/
+        return (Path(__file__).resolve().parents[2] / "grammar" / GRAMMAR_FILE).read_text(encoding="utf-8")
 
 
 def _strict_available() -> bool:

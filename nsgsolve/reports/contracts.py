@@ -12,7 +12,7 @@ from nsgsolve.model import AssertionKind, Span
 from nsgsolve.reports import Finding, Location, relative_uri
 from nsgsolve.reports.trace import endpoint_text, trace_lines
 from nsgsolve.semantics.addresses import int_to_ip
-from nsgsolve.semantics.endpoints import endpoint_notes
+from nsgsolve.analyses.endpoints import endpoint_notes
 
 KIND_MEANING = {
     AssertionKind.NO: "no packet of this traffic may be allowed",

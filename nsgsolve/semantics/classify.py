@@ -12,7 +12,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Iterable
 
-from nsgsolve.semantics.resolve import IpcKey, ResolvedRule
+from nsgsolve.model import Direction
+from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedRule
 
 
 class _Axis:
@@ -88,3 +89,12 @@ class Classifier:
     def first_match(self, p, src_dyn: IpcKey | None = None, dst_dyn: IpcKey | None = None) -> ResolvedRule:
         m = self.matching(p, src_dyn, dst_dyn)
         return self.rules[(m & -m).bit_length() - 1]
+
+
+def classifier(nsg: ResolvedNsg, direction: Direction) -> Classifier:
+    """The classifier of one direction of a resolved NSG, built on first use and kept on the NSG, so
+    every evaluator of the policy shares it (the resolved policy itself knows nothing of classifiers)."""
+    got = nsg.__dict__.get("_classifiers")
+    if got is None:
+        got = nsg.__dict__["_classifiers"] = (Classifier(nsg.inbound), Classifier(nsg.outbound))
+    return got[0 if direction is Direction.INBOUND else 1]

@@ -19,6 +19,7 @@ from typing import Mapping
 from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
 from nsgsolve.errors import UsageError
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
+from nsgsolve.semantics.classify import classifier
 from nsgsolve.semantics.platform import SMTP_BLOCK, host_service
 from nsgsolve.semantics.resolve import IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 
@@ -202,7 +203,7 @@ class Evaluator:
     def _decide(self, nsg: ResolvedNsg, direction: Direction, p: Packet, src_dyn, dst_dyn) -> ResolvedRule:
         if not self.fast:
             return first_match(nsg.rules(direction), p, src_dyn, dst_dyn)
-        return nsg.classifier(direction).first_match(p, src_dyn, dst_dyn)
+        return classifier(nsg, direction).first_match(p, src_dyn, dst_dyn)
 
     def _layer_step(self, layer: Layer, p: Packet, src_dyn, dst_dyn) -> TraceStep:
         r = self._decide(layer.nsg, layer.direction, p, src_dyn, dst_dyn)

@@ -130,16 +130,6 @@ class ResolvedNsg:
     def rules(self, direction: Direction) -> tuple[ResolvedRule, ...]:
         return self.inbound if direction is Direction.INBOUND else self.outbound
 
-    def classifier(self, direction: Direction):
-        """The fast first-match index of one direction, built once per resolved NSG (see classify.py)."""
-        return self._classifiers[0 if direction is Direction.INBOUND else 1]
-
-    @cached_property
-    def _classifiers(self):
-        from nsgsolve.semantics.classify import Classifier  # classify imports this module
-
-        return Classifier(self.inbound), Classifier(self.outbound)
-
 
 @dataclass(frozen=True)
 class Layer:
