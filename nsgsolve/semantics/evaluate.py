@@ -20,7 +20,7 @@ from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
 from nsgsolve.errors import UsageError
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
 from nsgsolve.semantics.classify import classifier
-from nsgsolve.semantics.platform import SMTP_BLOCK, host_service
+from nsgsolve.semantics.platform import SMTP_BLOCK, HostService, host_service
 from nsgsolve.semantics.resolve import IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 
 
@@ -143,6 +143,49 @@ def platform_bypass(p: Packet) -> tuple[str, str | None] | None:
 # ---------------------------------------------------------------- the path
 
 
+def path_steps(rp: ResolvedPolicy, src_key: IpcKey | None, dst_key: IpcKey | None, dst: int,
+               service: HostService | None, smtp: bool, inet: bool
+               ) -> tuple[list[Layer | TraceStep], list[str]]:
+    """What a flow meets, in trace order: layers still to decide and fixed platform steps, with the notes.
+
+    Everything here depends on the endpoints and three facts about the packet: ``service`` (the host
+    service it goes to, :func:`~nsgsolve.semantics.platform.host_service`), ``smtp`` (the platform's
+    outbound block applies: protocol and port match and the destination is in the source VNet's Internet,
+    on a subscription that has the block) and ``inet`` (an outside source in the destination VNet's
+    Internet). So the vectorised engine (flows.py) calls it once per group of flows sharing them."""
+    steps: list[Layer | TraceStep] = []
+    notes: list[str] = []
+    if src_key is not None:
+        layers = rp.outbound_layers(src_key)
+        if service is not None:
+            tag = service.tag
+            # A layer whose NSG names the service's AzurePlatform* tag filters it like any traffic.
+            filtering = [l for l in layers if service.filtered_by(l.nsg.platform_tags)]
+            steps.extend(filtering)
+            if len(filtering) < len(layers) or not layers:
+                steps.append(TraceStep(None, "platform", Direction.OUTBOUND, service.rule, None, Access.ALLOW))
+                if filtering:
+                    notes.append(f"traffic to {int_to_ip(dst)} on this port passes every NSG that does not "
+                                 f"use the {tag} tag; {', '.join(l.nsg.name for l in filtering)} uses it, so "
+                                 "its rules decide")
+                else:
+                    notes.append(f"traffic to {int_to_ip(dst)} on this port is not subject to NSG rules"
+                                 + (f" unless a rule uses the {tag} tag" if tag else ""))
+        else:
+            steps.extend(layers)
+        if smtp:
+            steps.append(TraceStep(None, "platform", Direction.OUTBOUND, SMTP_BLOCK.rule, None, Access.DENY))
+            notes.append(SMTP_BLOCK.note)
+    if dst_key is not None:
+        steps.extend(rp.inbound_layers(dst_key))
+        if inet:
+            notes.append("routing is not modelled: an Internet host reaches this NIC only through a public IP "
+                         "or load balancer; the decision is the NSGs'")
+    if src_key is None and dst_key is None:
+        notes.append("neither address is a NIC of the policy, so no NSG is on the path")
+    return steps, notes
+
+
 class Evaluator:
     """Evaluates flows against one resolved policy with one assignment of dynamic addresses.
 
@@ -217,42 +260,12 @@ class Evaluator:
         src_key, dst_key = self.endpoints(p, src, dst)
         src_dyn = src_key if src_key in self._dynamic else None
         dst_dyn = dst_key if dst_key in self._dynamic else None
-        steps: list[TraceStep] = []
-        notes: list[str] = []
-        if src_key is not None:
-            src_info = rp.ipcs[src_key]
-            service = host_service(p.protocol, p.dst, p.dport)
-            layers = rp.outbound_layers(src_key)
-            if service is not None:
-                tag = service.tag
-                # A layer whose NSG names the service's AzurePlatform* tag filters it like any traffic.
-                filtering = [l for l in layers if service.filtered_by(l.nsg.platform_tags)]
-                for l in filtering:
-                    steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
-                if len(filtering) < len(layers) or not layers:
-                    steps.append(TraceStep(None, "platform", Direction.OUTBOUND, service.rule, None, Access.ALLOW))
-                    if filtering:
-                        notes.append(f"traffic to {int_to_ip(p.dst)} on this port passes every NSG that does not "
-                                     f"use the {tag} tag; {', '.join(l.nsg.name for l in filtering)} uses it, so "
-                                     "its rules decide")
-                    else:
-                        notes.append(f"traffic to {int_to_ip(p.dst)} on this port is not subject to NSG rules"
-                                     + (f" unless a rule uses the {tag} tag" if tag else ""))
-            else:
-                for l in layers:
-                    steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
-            if (rp.smtp_blocked and SMTP_BLOCK.matches(p.protocol, p.dport)
-                    and p.dst in rp.internet_tag(src_info.vnet)):
-                steps.append(TraceStep(None, "platform", Direction.OUTBOUND, SMTP_BLOCK.rule, None, Access.DENY))
-                notes.append(SMTP_BLOCK.note)
-        if dst_key is not None:
-            for l in rp.inbound_layers(dst_key):
-                steps.append(self._layer_step(l, p, src_dyn, dst_dyn))
-            if src_key is None and p.src in rp.internet_tag(rp.ipcs[dst_key].vnet):
-                notes.append("routing is not modelled: an Internet host reaches this NIC only through a public IP "
-                             "or load balancer; the decision is the NSGs'")
-        if src_key is None and dst_key is None:
-            notes.append("neither address is a NIC of the policy, so no NSG is on the path")
+        service = host_service(p.protocol, p.dst, p.dport) if src_key is not None else None
+        smtp = (src_key is not None and rp.smtp_blocked and SMTP_BLOCK.matches(p.protocol, p.dport)
+                and p.dst in rp.internet_tag(rp.ipcs[src_key].vnet))
+        inet = src_key is None and dst_key is not None and p.src in rp.internet_tag(rp.ipcs[dst_key].vnet)
+        path, notes = path_steps(rp, src_key, dst_key, p.dst, service, smtp, inet)
+        steps = [s if isinstance(s, TraceStep) else self._layer_step(s, p, src_dyn, dst_dyn) for s in path]
         decision = Access.DENY if any(s.access is Access.DENY for s in steps) else Access.ALLOW
         return FlowResult(p, decision, tuple(steps), src_key, dst_key, tuple(notes))
 
