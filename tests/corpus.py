@@ -1,15 +1,49 @@
 """Where the shared corpus of real Azure files is, and what each ARM template needs to import.
 
-The corpus lives beside the repository (../shared/corpus, as laid out for developers and CI); it is
-never copied into the repository. Tests that read it skip with a message saying where they looked.
+The corpus lives beside the repository (../shared/corpus, as laid out for developers and CI), or where
+the environment variable NSGSOLVE_SHARED points (its corpus/ folder); it is never copied into the
+repository. Tests that read it skip with a message saying where they looked.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = [ROOT.parent / "shared" / "corpus", Path("/work/shared/corpus")]
+
+
+def _checkout_root(root: Path) -> Path | None:
+    """The main checkout of the repository when ``root`` is a git worktree (its ``.git`` is a file naming
+    the real git directory), so a worktree finds the shared data beside the repository it belongs to."""
+    marker = root / ".git"
+    if not marker.is_file():
+        return None
+    text = marker.read_text(encoding="utf-8").strip()
+    if not text.startswith("gitdir:"):
+        return None
+    gitdir = (root / text.partition(":")[2].strip()).resolve()
+    common = gitdir / "commondir"
+    if common.is_file():
+        gitdir = (gitdir / common.read_text(encoding="utf-8").strip()).resolve()
+    return gitdir.parent
+
+
+def shared_candidates() -> list[Path]:
+    """Where the shared data may be: $NSGSOLVE_SHARED, else ../shared beside the repository (or beside the
+    main checkout, for a git worktree). Never a machine's absolute path."""
+    env = os.environ.get("NSGSOLVE_SHARED")
+    if env:
+        return [Path(env)]
+    out = [ROOT.parent / "shared"]
+    main = _checkout_root(ROOT)
+    if main is not None and main.parent / "shared" not in out:
+        out.append(main.parent / "shared")
+    return out
+
+
+SHARED = next((c for c in shared_candidates() if c.is_dir()), None)
+CANDIDATES = [c / "corpus" for c in shared_candidates()]
 CORPUS = next((c for c in CANDIDATES if c.is_dir()), None)
 
 # Codes a corpus file may stop with, each a precise, documented reason (docs/import.md "Error codes").

@@ -400,7 +400,7 @@ def test_cli_json_lists_regions_with_witness_and_traces(versions, monkeypatch):
     assert status == 0 and d["summary"]["opened"] == 1 and d["summary"]["closed"] == 0
     [pair] = d["pairs"]
     [g] = pair["opened"]
-    assert (g["protocols"], g["destinations"], g["destination_ports"]) == ("tcp", ["10.0.1.4/32"], "444")
+    assert (g["protocols"], g["destinations"], g["destination_ports"]) == (["tcp"], ["10.0.1.4/32"], "444")
     assert g["old"]["decision"] == "Deny" and g["new"]["decision"] == "Allow"
     assert g["new"]["trace"][0]["rule"] == "web"
 

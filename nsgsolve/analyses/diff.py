@@ -99,7 +99,7 @@ class DiffEndpoint:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "detail": self.detail,
-                "addresses": describe_ips(self.addresses, limit=1000)}
+                "addresses": _cidr_list(self.addresses)}
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class Region:
         b = self.box
         return {
             "kind": self.kind,
-            "protocols": describe_protocols(b[PROTO]),
+            "protocols": describe_protocols(b[PROTO]).split(","),
             "sources": _cidr_list(b[SRC]),
             "source_ports": describe_ports(b[SPORT]),
             "destinations": _cidr_list(b[DST]),

@@ -47,3 +47,11 @@ def result_dict(f) -> dict[str, Any]:
 def render_json(report: Report) -> str:
     key = "results" if report.command == "check" else "findings"
     return dumps(report.command, {key: [result_dict(f) for f in report.findings]})
+
+
+def schema_text(name: str) -> str:
+    """The JSON Schema of ``name`` (a command, or ``common`` for the shapes they share), shipped as package
+    data in nsgsolve/reports/schemas/."""
+    from importlib.resources import files
+
+    return (files("nsgsolve.reports") / "schemas" / f"{name}.json").read_text(encoding="utf-8")

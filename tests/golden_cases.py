@@ -1,0 +1,70 @@
+"""The command lines whose output is pinned in tests/golden/ (text and JSON of every command).
+
+Each case is (name, argv, json schema or None). Paths are relative to the repository root, where the
+golden test runs them; corpus files are written ``{corpus}/...`` and the case is skipped (with the
+reason printed) when the shared corpus is absent.
+"""
+
+from __future__ import annotations
+
+EX = "examples"
+CHANGED = "tests/golden/inputs/webservers-changed.nsg"
+
+CASES: list[tuple[str, list[str], str | None]] = []
+
+
+def case(name: str, *argv: str, schema: str | None = None) -> None:
+    CASES.append((name, list(argv), schema))
+
+
+for ex in ("webservers", "three-tier", "hub-spoke"):
+    f = f"{EX}/{ex}.nsg"
+    case(f"show-{ex}", "show", f)
+    case(f"show-{ex}-json", "show", f, "--json", schema="show")
+    case(f"fmt-{ex}", "fmt", f)
+    case(f"query-{ex}", "query", f)
+    case(f"query-{ex}-json", "query", f, "--json", schema="query")
+    case(f"lint-{ex}", "lint", f, "--all")
+    case(f"lint-{ex}-json", "lint", f, "--all", "--json", schema="lint")
+    case(f"check-{ex}", "check", f)
+    case(f"check-{ex}-json", "check", f, "--format", "json", schema="check")
+
+case("verify-webservers", "verify", f"{EX}/webservers.nsg", "--src", "203.0.113.7", "--dst", "web1",
+     "--protocol", "tcp", "--dport", "443")
+case("verify-webservers-json", "verify", f"{EX}/webservers.nsg", "--src", "203.0.113.7", "--dst", "web1",
+     "--protocol", "tcp", "--dport", "443", "--json", schema="verify")
+case("verify-three-tier", "verify", f"{EX}/three-tier.nsg", "--src", "web1", "--dst", "db1", "--protocol", "tcp",
+     "--dport", "1433")
+case("verify-three-tier-json", "verify", f"{EX}/three-tier.nsg", "--src", "web1", "--dst", "db1",
+     "--protocol", "tcp", "--dport", "1433", "--json", schema="verify")
+case("verify-flows", "verify", f"{EX}/webservers.nsg", "--flows", f"{EX}/webservers-flows.csv")
+case("verify-flows-json", "verify", f"{EX}/webservers.nsg", "--flows", f"{EX}/webservers-flows.csv", "--json",
+     schema="verify")
+case("query-three-tier-exact", "query", f"{EX}/three-tier.nsg", "can any reach prod/db port 1433 tcp", "--exact")
+case("query-three-tier-exact-json", "query", f"{EX}/three-tier.nsg", "can any reach prod/db port 1433 tcp",
+     "--exact", "--json", schema="query")
+case("query-webservers-question", "query", f"{EX}/webservers.nsg", "can Internet reach WebServers port 22")
+case("lint-three-tier-rule", "lint", f"{EX}/three-tier.nsg", "--nsg", "web-nsg", "--rule", "Allow-App")
+case("lint-three-tier-sarif", "lint", f"{EX}/three-tier.nsg", "--format", "sarif")
+case("check-webservers-sarif", "check", f"{EX}/webservers.nsg", "--format", "sarif")
+case("check-webservers-junit", "check", f"{EX}/webservers.nsg", "--format", "junit")
+case("check-webservers-github", "check", f"{EX}/webservers.nsg", "--format", "github")
+case("diff-webservers", "diff", f"{EX}/webservers.nsg", CHANGED)
+case("diff-webservers-json", "diff", f"{EX}/webservers.nsg", CHANGED, "--json", schema="diff")
+case("diff-webservers-selected", "diff", f"{EX}/webservers.nsg", CHANGED, "--from", "Internet", "--to", "web1")
+case("tags-show-builtin", "tags", "show", "AzureLoadBalancer")
+case("tags-show-context", "tags", "show", "VirtualNetwork")
+
+# Real templates from the shared corpus (../shared/corpus/arm): import, show and lint them as users would.
+for name in ("application-security-group", "dmz-nsg", "iis-2vm-sql-1vm"):
+    f = f"{{corpus}}/arm/{name}.json"
+    case(f"corpus-import-{name}", "import", f)
+    case(f"corpus-show-{name}-json", "show", f, "--json", schema="show")
+    case(f"corpus-lint-{name}", "lint", f)
+    case(f"corpus-lint-{name}-json", "lint", f, "--json", schema="lint")
+
+# What users see when something is wrong: a failing contract (exit 1), invalid input (exit 2).
+case("check-changed-fails", "check", CHANGED)
+case("check-changed-fails-json", "check", CHANGED, "--format", "json", schema="check")
+case("query-unknown-name", "query", f"{EX}/webservers.nsg", "can Internet reach Nope port 22")
+case("diff-unknown-endpoint", "diff", f"{EX}/webservers.nsg", CHANGED, "--to", "Internte")
