@@ -47,7 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="compare only traffic from these endpoints (repeatable, comma-separated)")
     p.add_argument("--to", dest="destinations", action="append", metavar="DST",
                    help="compare only traffic to these endpoints (repeatable, comma-separated)")
-    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--json", action="store_true", help="JSON output (same as --format json)")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text",
+                   help="text (default), json, or html: the reachability matrix of NEW with what the change opens "
+                        "and closes in each cell (nsgsolve report's page)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the output to FILE (default: standard output)")
     p.add_argument("--fail-on", choices=("opened", "closed", "any"),
                    help="exit with status 1 when the diff has that kind of change")
     p.add_argument("--service-tags", metavar="FILE",
@@ -65,10 +69,16 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         result = diff_policies(old, new, args.sources, args.destinations, tag_db=db)
     except SelectionError as e:  # the analysis names the side; the user typed the option
         raise UsageError(f"{FLAGS[e.side]} {e.item}: {e.problem}", e.hint) from None
-    if args.json:
-        out.write(dumps("diff", diff_dict(result, args.old, args.new)))
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        text = dumps("diff", diff_dict(result, args.old, args.new))
+    elif fmt == "html":
+        text = diff_html(new, result, args, db)
     else:
-        out.write(format_diff(result, args.old, args.new))
+        text = format_diff(result, args.old, args.new)
+    from nsgsolve.commands.report import write_output
+
+    write_output(text, args.output, out)
     if args.fail_on and result.fails_on(args.fail_on):
         if not result.has(args.fail_on):
             print(f"nsgsolve diff: --fail-on {args.fail_on}: failing because nothing was compared while "
@@ -76,6 +86,22 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   "be shown to leave their traffic alone (docs/diff.md)", file=err)
         return EXIT_FINDING
     return EXIT_OK
+
+
+def diff_html(new: Policy, result, args: argparse.Namespace, db) -> str:
+    """The report page of NEW whose matrix cells say what the change opens and closes."""
+    from nsgsolve import __version__
+    from nsgsolve.analyses.matrix import compute_matrix, diff_cells
+    from nsgsolve.reports.show import to_dict
+    from nsgsolve.reports.html import ReportData, render_html
+    from nsgsolve.semantics.resolve import resolve
+
+    rp = resolve(new, db)
+    matrix = compute_matrix(rp)
+    notes = tuple(result.notes) + tuple(f"{c.name}: {c.change}" for c in result.endpoint_changes)
+    data = ReportData(f"nsgsolve diff: {args.old} \u2192 {args.new}", (args.old, args.new), __version__, to_dict(rp),
+                      matrix.to_dict(), diff=diff_cells(matrix, rp, result), notes=notes)
+    return render_html(data)
 
 
 # ---------------------------------------------------------------- inputs

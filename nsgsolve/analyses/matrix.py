@@ -1,0 +1,384 @@
+"""The reachability matrix: for every (source, destination) pair of a policy, what is allowed, exactly.
+
+A row is a place traffic comes from (Internet, AzureLoadBalancer, each VNet, subnet and ASG), a column a
+place it goes to (each subnet, NIC and ASG). A cell is one reachability question, ``can ROW reach
+COLUMN``, answered by :class:`~nsgsolve.analyses.query.QueryEngine` with its exact allowed set, so a
+cell says exactly what ``nsgsolve query "can ROW reach COLUMN" --exact`` says: the verdict (all / some /
+none), the allowed protocols and ports, and a witness packet of each kind with the rule that decided at
+every layer. There is no second semantics here: the matrix is a table of query answers.
+
+A pair that denotes no traffic nsgsolve can decide (a subnet with no NIC, an address several VNets'
+NICs share) is kept as a cell with the engine's error code and message, never as "none": an empty cell
+would read as "blocked".
+
+Cells are independent, so they are spread over the machine's cores (:func:`nsgsolve.parallel.fork_map`);
+each worker sends back plain data (:class:`Cell` holds strings, numbers and dicts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from nsgsolve.analyses.query import Verdict, box_minus
+from nsgsolve.errors import InputError
+from nsgsolve.model import (
+    AnyAddress, Asg, AsgSide, NicAddr, Policy, Query, Ref, SubnetAddr, SubnetRef, TagSide, VnetAddr,
+)
+from nsgsolve.parallel import fork_map
+from nsgsolve.regions.box import (
+    PORTED, Box, box_intersection, box_meets, box_point, describe_protocols, merge_cells,
+)
+from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet, describe_ports
+from nsgsolve.semantics.evaluate import Evaluator
+from nsgsolve.semantics.resolve import ResolvedPolicy
+
+DETAIL_BOXES = 12
+ZERO = IntervalSet([(0, 0)])
+OUTSIDE = "outside"  # the group of endpoints that are no VNet's (Internet, AzureLoadBalancer)
+ASGS = "application security groups"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One row or column: what it is, what it is called, and the group (a VNet) it is shown in."""
+
+    kind: str  # "internet", "tag", "vnet", "subnet", "nic", "asg"
+    name: str  # as a query names it: "Internet", "prod", "prod/web", "web1", "WebTier"
+    group: str  # a VNet name, OUTSIDE or ASGS
+    item: object = field(compare=False, repr=False, default=None)  # the query endpoint (model item)
+    nsgs: tuple[str, ...] = ()  # NSGs attached here (subnets and NICs)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "group": self.group, "nsgs": list(self.nsgs)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The answer for one (row, column) pair, as plain data.
+
+    ``verdict`` is "all", "some", "none", "unknown" (the solver gave up) or None with ``error`` set (the
+    pair denotes no traffic nsgsolve can decide). ``allowed`` lists the exact allowed set as (protocols,
+    destination ports, sources, destinations) texts, one per merged box; ``summary`` is the same set as
+    protocols and ports only, for the cell itself."""
+
+    row: int
+    col: int
+    verdict: str | None
+    summary: str = ""
+    allowed: tuple[dict, ...] = ()
+    allowed_witness: dict | None = None
+    blocked_witness: dict | None = None
+    error: dict | None = None  # {"code", "message"}
+    more: int = 0  # allowed boxes not listed in ``allowed`` (the cell's detail stays readable)
+
+    def to_dict(self) -> dict:
+        return {"row": self.row, "col": self.col, "verdict": self.verdict, "summary": self.summary,
+                "allowed": list(self.allowed), "allowed_witness": self.allowed_witness,
+                "blocked_witness": self.blocked_witness, "error": self.error, "more": self.more}
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple[Endpoint, ...]
+    cols: tuple[Endpoint, ...]
+    cells: tuple[Cell, ...]  # row-major, len(rows) * len(cols)
+
+    def cell(self, row: int, col: int) -> Cell:
+        return self.cells[row * len(self.cols) + col]
+
+    def find(self, row_name: str, col_name: str) -> Cell:
+        r = next(i for i, e in enumerate(self.rows) if e.name == row_name)
+        c = next(i for i, e in enumerate(self.cols) if e.name == col_name)
+        return self.cell(r, c)
+
+    def to_dict(self) -> dict:
+        return {"rows": [e.to_dict() for e in self.rows], "columns": [e.to_dict() for e in self.cols],
+                "cells": [c.to_dict() for c in self.cells]}
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+def _asg_group(policy: Policy, asg: Asg) -> str:
+    """An ASG is shown with its members' VNet when they all sit in one; otherwise among the ASGs."""
+    vnets = {n.subnet.vnet for n in policy.nics for c in n.ip_configs if any(r.name == asg.name for r in c.asgs)}
+    return next(iter(vnets)) if len(vnets) == 1 else ASGS
+
+
+def endpoints(policy: Policy) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]:
+    """The matrix's rows (sources) and columns (destinations), grouped by VNet, in the policy's order."""
+    outside = [Endpoint("internet", "Internet", OUTSIDE, TagSide(Ref("Internet"))),
+               Endpoint("tag", "AzureLoadBalancer", OUTSIDE, TagSide(Ref("AzureLoadBalancer")))]
+    rows: list[Endpoint] = list(outside)
+    cols: list[Endpoint] = []
+    asgs = [Endpoint("asg", a.name, _asg_group(policy, a), AsgSide((Ref(a.name),))) for a in policy.asgs]
+    for v in policy.vnets:
+        rows.append(Endpoint("vnet", v.name, v.name, VnetAddr(Ref(v.name))))
+        for s in v.subnets:
+            ref = SubnetRef(v.name, s.name)
+            sub = Endpoint("subnet", str(ref), v.name, SubnetAddr(ref), (s.nsg.name,) if s.nsg else ())
+            rows.append(sub)
+            cols.append(sub)
+        for n in policy.nics:
+            if n.subnet.vnet == v.name:
+                cols.append(Endpoint("nic", n.name, v.name, NicAddr(Ref(n.name)), (n.nsg.name,) if n.nsg else ()))
+        for a in asgs:
+            if a.group == v.name:
+                rows.append(a)
+                cols.append(a)
+    for a in asgs:
+        if a.group == ASGS:
+            rows.append(a)
+            cols.append(a)
+    return tuple(rows), tuple(cols)
+
+
+# ---------------------------------------------------------------- cells
+
+
+def _summary(boxes, verdict) -> str:
+    """The allowed set as protocols and ports only: ``tcp 80,443; udp 53`` (sources are in the detail)."""
+    if verdict is Verdict.ALL:
+        return "everything"
+    if not boxes:
+        return "nothing"
+    by_proto: dict[str, list] = {}
+    for b in boxes:
+        key = describe_protocols(b.protocols)
+        by_proto.setdefault(key, []).append(b.dports if b.has_ports else None)
+    parts = []
+    for proto, ports in by_proto.items():
+        if any(p is None for p in ports):
+            parts.append(proto)
+            continue
+        merged = ports[0]
+        for p in ports[1:]:
+            merged = merged.union(p)
+        parts.append(f"{proto} {describe_ports(merged)}")
+    return "; ".join(parts)
+
+
+def _box_dict(b) -> dict:
+    return {"protocols": describe_protocols(b.protocols),
+            "ports": describe_ports(b.dports) if b.has_ports else None,
+            "source_ports": describe_ports(b.sports) if b.has_ports else None,
+            "sources": b.src.describe(), "destinations": b.dst.describe()}
+
+
+def _witness_dict(w) -> dict | None:
+    if w is None:
+        return None
+    d = w.to_dict()
+    # The span of the deciding rule, so a report links the trace to the rule table.
+    for step, s in zip(d["trace"], w.flow.trace):
+        span = s.rule_span
+        step["line"] = getattr(span, "line", 0) or None
+        step["is_default"] = s.is_default
+    return d
+
+
+def _volume(b: Box) -> int:
+    v = 1
+    for f in b:
+        v *= f.size()
+        if not v:
+            return 0
+    return v
+
+
+class _Cells:
+    """Cells cut out of one exact answer: the allowed set of ``can any reach any`` is computed once (region
+    arithmetic, the engine of ``query --exact``), and each cell is that set intersected with the cell's
+    packets. Disjoint boxes make the verdict a comparison of volumes; witnesses are points of the set
+    (allowed) and of its complement in the cell (blocked), each replayed through the reference evaluator,
+    which must agree."""
+
+    def __init__(self, rp: ResolvedPolicy, engine):
+        from nsgsolve.analyses.query import compile_query
+
+        self.rp, self.engine, self.space = rp, engine, engine.space
+        everything = compile_query(rp, Query((AnyAddress(),), (AnyAddress(),), text="can any reach any"))
+        self.allowed = [b.region for b in engine.exact(everything)]
+        statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
+        self._columns: dict[str, list[Box]] = {}
+        self.nic_addresses = statics.union(IntervalSet([iv for r in self.space.ranges.values() for iv in r]))
+
+    def _column(self, name: str, d: IntervalSet) -> list[Box]:
+        """The allowed boxes cut to one destination (cached: every row of a column shares it)."""
+        got = self._columns.get(name)
+        if got is None:
+            got = self._columns[name] = [(b[0], b[1], b[2], dd, b[4]) for b in self.allowed
+                                         if (dd := b[3].intersection(d))]
+        return got
+
+    def bases(self, q) -> list[tuple[IntervalSet, IntervalSet, IntervalSet]]:
+        out = []
+        if q.protocols.intersection(PORTED):
+            out.append((q.protocols.intersection(PORTED), ALL_PORTS, q.dports))
+        if not q.has_ports and q.protocols.difference(PORTED):
+            out.append((q.protocols.difference(PORTED), ZERO, ZERO))
+        return out
+
+    def answer(self, i: int, j: int, src: Endpoint, dst: Endpoint) -> Cell:
+        from nsgsolve.analyses.query import compile_query
+
+        query = Query((src.item,), (dst.item,), text=f"can {src.name} reach {dst.name}")
+        q = compile_query(self.rp, query)
+        self.engine._candidates(q.src)  # the engine's own refusals (E803: an address several NICs share)
+        self.engine._candidates(q.dst)
+        s, d = self.engine._extended(q.src), self.engine._extended(q.dst)
+        s_nic, d_nic = s.intersection(self.nic_addresses), d.intersection(self.nic_addresses)
+        s_out, d_out = s.difference(s_nic), d.difference(d_nic)
+        # The cell's packets: a NIC on at least one side (outside-to-outside traffic meets no NSG).
+        regions = [r for p, sp, dp in self.bases(q)
+                   for r in ((p, s_nic, sp, d, dp), (p, s_out, sp, d_nic, dp)) if _volume(r)]
+        total = sum(_volume(r) for r in regions)
+        if not total:
+            raise InputError.single(
+                "E802", f"the query '{query.text}' covers no traffic nsgsolve can decide", query.span,
+                "a side must denote at least one NIC of the policy")
+        # Allowed boxes never hold outside-to-outside packets (exact() skips them), so cutting them by
+        # the cell's sides and its protocol/port bases is cutting them by the cell's packets.
+        pieces = []
+        for b in self._column(dst.name, d):
+            src_part = b[1].intersection(s)
+            if src_part:
+                for p, sp, dp in self.bases(q):
+                    x = box_intersection((b[0], src_part, b[2], b[3], b[4]), (p, s, sp, d, dp))
+                    if _volume(x):
+                        pieces.append(x)
+        allowed = sum(_volume(x) for x in pieces)
+        verdict = Verdict.ALL if allowed == total else Verdict.SOME if allowed else Verdict.NONE
+        allowed_w = self._witness(_readable_point(pieces[0]), True, query) if pieces else None
+        blocked_w = None
+        if verdict is not Verdict.ALL:
+            point = next(p for r in regions if (p := _uncovered(r, [b for b in pieces if box_meets(b, r)])))
+            blocked_w = self._witness(point, False, query)
+        boxes = [self.engine._exact_box(b) for b in merge_cells(pieces)]
+        # The detail of a cell lists its first boxes; all of them are `nsgsolve query --exact`'s answer.
+        detail = tuple(_box_dict(b) for b in boxes[:DETAIL_BOXES])
+        return Cell(i, j, verdict.value, _summary(boxes, verdict), detail,
+                    _witness_dict(allowed_w), _witness_dict(blocked_w), more=max(0, len(boxes) - DETAIL_BOXES))
+
+    def _witness(self, point: tuple[int, ...], allowed: bool, query: Query):
+        from nsgsolve.analyses.query import EncodingDisagreement, Witness
+
+        packet, s, d = self.space.packet(point)
+        assignment = {e.dynamic: e.ip for e in (s, d) if e.dynamic is not None}
+        flow = Evaluator(self.rp, assignment).evaluate(packet)
+        if flow.allowed is not allowed:
+            raise EncodingDisagreement(
+                f"the exact set of {query.text!r} says {packet} is {'allowed' if allowed else 'blocked'}, but the "
+                f"evaluator decides {flow.decision.value}; this is a bug in nsgsolve, please report it")
+        return Witness(flow, tuple(sorted(assignment.items())))
+
+
+def _readable_point(b: Box) -> tuple[int, ...]:
+    """A point of ``b`` a person recognises: Tcp when the box has it, the first ephemeral source port when it
+    has that (as ``query`` witnesses do), otherwise the smallest value of each field."""
+    from nsgsolve.analyses.query import DEFAULT_SPORT
+
+    point = list(box_point(b))
+    if 6 in b[0]:
+        point[0] = 6
+    if DEFAULT_SPORT in b[2]:
+        point[2] = DEFAULT_SPORT
+    return tuple(point)
+
+
+def _uncovered(region: Box, boxes: list[Box]) -> tuple[int, ...] | None:
+    """A point of ``region`` in none of ``boxes`` (None: they cover it), by splitting around one box at a time."""
+    meeting = [b for b in boxes if box_meets(b, region)]
+    if not meeting:
+        return _readable_point(region) if _volume(region) else None
+    first, rest = meeting[0], meeting[1:]
+    for piece in box_minus(region, first):
+        got = _uncovered(piece, rest)
+        if got is not None:
+            return got
+    return None
+
+
+def compute_matrix(rp: ResolvedPolicy, rlimit: int | None = None, n_workers: int | None = None) -> Matrix:
+    """Every row × column question of ``rp``'s policy, answered exactly (see the module docstring)."""
+    from nsgsolve.analyses.query import QueryEngine
+
+    rows, cols = endpoints(rp.policy)
+    cells = _Cells(rp, QueryEngine(rp, rlimit=rlimit))
+    pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
+
+    def answer(pair: tuple[int, int]) -> Cell:
+        i, j = pair
+        try:
+            return cells.answer(i, j, rows[i], cols[j])
+        except InputError as e:
+            d = e.diagnostics[0]
+            return Cell(i, j, None, error={"code": d.code, "message": d.message})
+
+    return Matrix(rows, cols, tuple(fork_map(answer, pairs, n_workers)))
+
+
+def diff_cells(matrix: Matrix, rp: ResolvedPolicy, result) -> dict[str, dict]:
+    """What a change does to each cell of ``matrix`` (the NEW policy's), from ``nsgsolve diff``'s result:
+    ``{"row,col": {"kind": "opened"|"closed"|"both", "opened": text, "closed": text}}``, cells with no
+    change left out. A changed region belongs to a cell when its source and destination lie on the cell's
+    sides (NICs by identity, outside hosts by address), cut to those sides; the texts are its protocols
+    and ports, as in the matrix."""
+    from nsgsolve.errors import DiagnosticBag
+    from nsgsolve.semantics.endpoints import resolve_side
+
+    def side(e: Endpoint):
+        bag = DiagnosticBag()
+        s = resolve_side(rp, [e.item], bag)
+        return None if bag.errors else s
+
+    rows = [side(e) for e in matrix.rows]
+    cols = [side(e) for e in matrix.cols]
+
+    def on(s, end, addresses: IntervalSet) -> IntervalSet:
+        """The part of ``addresses`` (a region's side, at endpoint ``end``) that lies on side ``s``."""
+        if s is None:
+            return IntervalSet([])
+        if end.kind == "nic" and end.key is not None:
+            return addresses if end.key in s.nics or addresses.intersection(s.addresses) else IntervalSet([])
+        return addresses.intersection(s.addresses)
+
+    found: dict[tuple[int, int], dict[str, list[Box]]] = {}
+    for pair in result.pairs:
+        for region in pair.regions:
+            b = region.box
+            for i, rs in enumerate(rows):
+                src = on(rs, pair.source, b[1])
+                if not src:
+                    continue
+                for j, cs in enumerate(cols):
+                    dst = on(cs, pair.destination, b[3])
+                    if dst:
+                        found.setdefault((i, j), {}).setdefault(region.kind, []).append((b[0], src, b[2], dst, b[4]))
+    out = {}
+    for (i, j), kinds in found.items():
+        texts = {k: _ports_text(v) for k, v in kinds.items()}
+        kind = "both" if len(kinds) == 2 else next(iter(kinds))
+        out[f"{i},{j}"] = {"kind": kind, "opened": texts.get("opened", ""), "closed": texts.get("closed", "")}
+    return out
+
+
+def _ports_text(boxes: list[Box]) -> str:
+    """Protocols and destination ports of some boxes, merged: ``tcp 22,80; udp 53``."""
+    by_proto: dict[str, IntervalSet | None] = {}
+    for b in boxes:
+        protos = describe_protocols(b[0])
+        # Ports mean something only for Tcp and Udp; a box of other protocols (port 0) or of every port
+        # is named by its protocols alone.
+        ports = b[4] if b[0].intersection(PORTED) and b[4] != ALL_PORTS else None
+        if protos in by_proto:
+            got = by_proto[protos]
+            by_proto[protos] = None if got is None or ports is None else got.union(ports)
+        else:
+            by_proto[protos] = ports
+    return "; ".join(p if ports is None else f"{p} {describe_ports(ports)}" for p, ports in by_proto.items())
+
+
+__all__ = ["Cell", "Endpoint", "Matrix", "compute_matrix", "diff_cells", "endpoints"]
+

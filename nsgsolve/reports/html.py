@@ -1,0 +1,592 @@
+"""The policy as one self-contained HTML page: topology, reachability matrix, findings and rule tables.
+
+Everything is inline (CSS, a small script, SVG): the file opens from ``file://``, as a CI artifact, with no
+network. The page is readable without JavaScript: the matrix is a real ``<table>`` whose cells carry
+their verdict in words (colour is only a second cue), and the findings and rule tables are plain HTML.
+The script adds what a static page cannot: a cell's detail (exact allowed set, witness packets, the rule
+that decided at each layer, linked to the rule tables), collapsing a VNet's rows and columns, and a
+filter. Cell details travel as one JSON block, so a 100 x 100 matrix is one table and one data block,
+not ten thousand hidden panels.
+
+This module only renders: it receives plain data (:class:`ReportData`) built by the command from the
+analyses (:mod:`nsgsolve.analyses.matrix`, lint, contracts) and the ``show`` model view.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from html import escape
+from typing import Sequence
+
+from nsgsolve.reports import Finding, Status
+
+VERDICT_WORDS = {"all": "all", "some": "some", "none": "none", "unknown": "unknown", None: "n/a"}
+DIFF_WORDS = {"opened": "opens", "closed": "closes", "both": "opens and closes", "same": "no change"}
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What one report shows; every field is plain data (dicts from ``to_dict()`` of the analyses)."""
+
+    title: str
+    files: tuple[str, ...]
+    version: str
+    model: dict  # the ``show --json`` view: vnets, nics, asgs, nsgs (rules in evaluation order)
+    matrix: dict  # :meth:`nsgsolve.analyses.matrix.Matrix.to_dict`
+    findings: tuple[Finding, ...] = ()  # lint, contracts and baseline results, in the shared report shape
+    hits: dict = field(default_factory=dict)  # (nsg, direction, rule) -> logged flows, when flow logs are given
+    diff: dict | None = None  # per cell "opened"/"closed" texts, for ``diff --format html``
+    notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- anchors
+
+
+def rule_anchor(nsg: str, direction: str, rule: str) -> str:
+    """The id of a rule's row in the rule tables (stable: names, not lines)."""
+    return "rule-" + _slug(f"{nsg}-{direction}-{rule}")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else f"_{ord(c):x}_" for c in text)
+
+
+def _rule_index(model: dict) -> dict[tuple[str, int], str]:
+    """(file, line) of every user rule -> its anchor, so findings located by line link to the rule."""
+    out = {}
+    for nsg in model.get("nsgs", []):
+        for ev in nsg.get("evaluations", []):
+            for direction in ("inbound", "outbound"):
+                for r in ev.get(direction, []):
+                    loc = r.get("location") or ""
+                    file, _, rest = loc.rpartition(":")[0].rpartition(":")
+                    if file and rest.isdigit():
+                        out[(file, int(rest))] = rule_anchor(nsg["name"], direction.capitalize(), r["name"])
+    return out
+
+
+# ---------------------------------------------------------------- the page
+
+
+def render_html(data: ReportData) -> str:
+    rules = _rule_index(data.model)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(data.title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<header><h1>{escape(data.title)}</h1>",
+        f'<p class="meta">nsgsolve {escape(data.version)} &middot; {", ".join(escape(f) for f in data.files)}</p>',
+        "<nav><a href=\"#topology\">Topology</a> <a href=\"#matrix\">Reachability</a> "
+        "<a href=\"#findings\">Findings</a> <a href=\"#rules\">Rules</a></nav></header>",
+        "<main>",
+        _notes(data.notes),
+        '<section id="topology"><h2>Topology</h2>',
+        topology_svg(data.model),
+        _topology_lists(data.model),
+        "</section>",
+        '<section id="matrix"><h2>Reachability</h2>',
+        _matrix_intro(data),
+        _matrix_table(data.matrix, data.diff),
+        '<aside id="detail" aria-live="polite"><p class="hint">Select a cell to see its exact allowed set, a '
+        "witness packet and the rule that decided at each layer.</p></aside>",
+        "</section>",
+        '<section id="findings"><h2>Findings</h2>',
+        _findings(data.findings, rules),
+        "</section>",
+        '<section id="rules"><h2>Rules</h2>',
+        _rule_tables(data.model, data.hits, data.findings, rules),
+        "</section>",
+        "</main>",
+        f'<script type="application/json" id="cells-data">{_json_for_script(_cell_data(data))}</script>',
+        f"<script>{SCRIPT}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def _json_for_script(obj: object) -> str:
+    # "</script>" inside the data would end the element; "<\/" is the same string to JSON.
+    return json.dumps(obj, separators=(",", ":")).replace("</", "<\\/")
+
+
+def _notes(notes: Sequence[str]) -> str:
+    if not notes:
+        return ""
+    return '<section class="notes"><ul>' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul></section>"
+
+
+# ---------------------------------------------------------------- topology
+
+
+def _topology_lists(model: dict) -> str:
+    """The topology as text, for readers without SVG (screen readers, text browsers) and for searching."""
+    out = ['<details class="topology-text"><summary>Topology as a list</summary><ul>']
+    nics = model.get("nics", [])
+    for v in model.get("vnets", []):
+        peer = f" &middot; peered with {escape(', '.join(v['peerings']))}" if v.get("peerings") else ""
+        out.append(f"<li><strong>VNet {escape(v['name'])}</strong> {escape(', '.join(v['address_spaces']))}{peer}<ul>")
+        for s in v.get("subnets", []):
+            ref = f"{v['name']}/{s['name']}"
+            nsg = f" &middot; NSG {escape(s['nsg'])}" if s.get("nsg") else " &middot; no NSG"
+            members = [n for n in nics if n["subnet"] == ref]
+            out.append(f"<li>subnet {escape(s['name'])} {escape(_prefixes(s))}{nsg}")
+            if members:
+                out.append("<ul>" + "".join(
+                    f"<li>NIC {escape(n['name'])} {escape(_nic_ip(n))}"
+                    f"{' &middot; NSG ' + escape(n['nsg']) if n.get('nsg') else ''}"
+                    f"{' &middot; ASGs ' + escape(', '.join(n['asgs'])) if n.get('asgs') else ''}</li>"
+                    for n in members) + "</ul>")
+            out.append("</li>")
+        out.append("</ul></li>")
+    out.append("</ul></details>")
+    return "".join(out)
+
+
+def _prefixes(subnet: dict) -> str:
+    p = subnet.get("prefixes") or subnet.get("prefix") or ""
+    return ", ".join(p) if isinstance(p, list) else str(p)
+
+
+def _nic_ip(nic: dict) -> str:
+    ip = nic.get("ip")
+    if ip is None and nic.get("ips"):
+        ip = ", ".join(str(x) for x in nic["ips"])
+    return str(ip) if ip else "dynamic"
+
+
+def topology_svg(model: dict) -> str:
+    """VNets side by side, their subnets stacked, NICs inside; NSG badges where NSGs attach; peerings as arcs."""
+    vnets = model.get("vnets", [])
+    nics = model.get("nics", [])
+    pad, line = 16, 18
+    longest = max([len(_nic_text(n)) for n in nics] + [len(f"{s['name']}  {_prefixes(s)}") + 4 for v in vnets
+                                                        for s in v.get("subnets", [])] + [30])
+    col_w = 40 + 7 * longest
+    boxes = []
+    heights = []
+    for v in vnets:
+        h = 2 * line + pad
+        for s in v.get("subnets", []):
+            members = [n for n in nics if n["subnet"] == f"{v['name']}/{s['name']}"]
+            h += line * (2 + len(members)) + pad
+        heights.append(h + pad)
+    top = 40 if any(v.get("peerings") for v in vnets) else 10
+    height = top + (max(heights) if heights else 40) + 10
+    width = max(1, len(vnets)) * (col_w + 2 * pad) + pad
+    x_of = {}
+    for i, v in enumerate(vnets):
+        x = pad + i * (col_w + 2 * pad)
+        x_of[v["name"]] = x + col_w / 2
+        y = top
+        boxes.append(f'<g class="vnet"><rect x="{x}" y="{y}" width="{col_w}" height="{heights[i]}" rx="10"/>')
+        boxes.append(_svg_text(x + 10, y + line, f"VNet {v['name']}", "vnet-name"))
+        boxes.append(_svg_text(x + 10, y + 2 * line, ", ".join(v.get("address_spaces", [])), "small"))
+        y += 2 * line + pad / 2
+        for s in v.get("subnets", []):
+            members = [n for n in nics if n["subnet"] == f"{v['name']}/{s['name']}"]
+            sh = line * (2 + len(members))
+            cls = "subnet" if s.get("nsg") else "subnet unprotected"
+            boxes.append(f'<g class="{cls}"><rect x="{x + 10}" y="{y}" width="{col_w - 20}" height="{sh}" rx="6"/>')
+            boxes.append(_svg_text(x + 18, y + line - 4, f"{s['name']}  {_prefixes(s)}", "subnet-name"))
+            boxes.append(_svg_text(x + 18, y + 2 * line - 4, f"NSG {s['nsg']}" if s.get("nsg") else "no NSG",
+                                   "badge" if s.get("nsg") else "badge none"))
+            for k, n in enumerate(members):
+                boxes.append(_svg_text(x + 26, y + (3 + k) * line - 4, _nic_text(n), "nic"))
+            boxes.append("</g>")
+            y += sh + pad / 2
+        boxes.append("</g>")
+    arcs = []
+    seen = set()
+    for v in vnets:
+        for p in v.get("peerings", []):
+            key = tuple(sorted((v["name"], p)))
+            if key in seen or p not in x_of:
+                continue
+            seen.add(key)
+            x1, x2 = x_of[v["name"]], x_of[p]
+            arcs.append(f'<path class="peering" d="M{x1},{top} C{x1},{top - 30} {x2},{top - 30} {x2},{top}">'
+                        f"<title>peering {escape(key[0])} \u2194 {escape(key[1])}</title></path>")
+    return (f'<svg class="topology" role="img" aria-label="Topology: VNets, subnets, NICs and NSG attachments" '
+            f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+            + "".join(arcs) + "".join(boxes) + "</svg>")
+
+
+def _nic_text(n: dict) -> str:
+    extra = []
+    if n.get("nsg"):
+        extra.append(f"NSG {n['nsg']}")
+    if n.get("asgs"):
+        extra.append("ASG " + ", ".join(n["asgs"]))
+    return f"\u25a3 {n['name']} {_nic_ip(n)}" + (f"  [{'; '.join(extra)}]" if extra else "")
+
+
+def _svg_text(x: float, y: float, text: str, cls: str) -> str:
+    return f'<text x="{x}" y="{y}" class="{cls}">{escape(text)}</text>'
+
+
+# ---------------------------------------------------------------- the matrix
+
+
+def _matrix_intro(data: ReportData) -> str:
+    counts: dict[str, int] = {}
+    for c in data.matrix["cells"]:
+        counts[VERDICT_WORDS.get(c["verdict"], "n/a")] = counts.get(VERDICT_WORDS.get(c["verdict"], "n/a"), 0) + 1
+    summary = ", ".join(f"{n} {w}" for w, n in counts.items())
+    what = ("Each cell compares the old and the new policy: what the change opens and closes." if data.diff else
+            "Each cell answers <code>nsgsolve query \"can ROW reach COLUMN\" --exact</code>: whether all, some "
+            "or none of the traffic is allowed, and the allowed protocols and ports.")
+    legend = ('<p class="legend"><span class="d-opened">opens</span> traffic denied before is allowed now (+) '
+              '<span class="d-closed">closes</span> traffic allowed before is denied now (\u2212) '
+              '<span class="d-same">no change</span></p>' if data.diff is not None else
+              '<p class="legend"><span class="v-all">all</span> every packet allowed '
+              '<span class="v-some">some</span> part allowed <span class="v-none">none</span> nothing allowed '
+              '<span class="v-na">n/a</span> no traffic nsgsolve can decide</p>')
+    return (f"<p>{what} Rows are sources, columns destinations. Cells: {escape(summary)}.</p>" + legend +
+            '<p class="controls"><label>Filter rows and columns <input id="filter" type="search" '
+            'placeholder="name"></label></p>')
+
+
+def _groups(endpoints: Sequence[dict]) -> list[tuple[str, list[int]]]:
+    out: list[tuple[str, list[int]]] = []
+    for i, e in enumerate(endpoints):
+        if out and out[-1][0] == e["group"]:
+            out[-1][1].append(i)
+        else:
+            out.append((e["group"], [i]))
+    return out
+
+
+def _cell_text(cell: dict, diff: dict | None) -> tuple[str, str]:
+    """(css class, inner html) of one cell."""
+    key = f"{cell['row']},{cell['col']}"
+    if diff is not None:
+        d = diff.get(key)
+        if d is None:
+            return "d-same", '<span class="verdict">no change</span>'
+        cls = "d-" + d["kind"]
+        texts = []
+        if d.get("opened"):
+            texts.append(f'<span class="opened">+ {escape(d["opened"])}</span>')
+        if d.get("closed"):
+            texts.append(f'<span class="closed">\u2212 {escape(d["closed"])}</span>')
+        return cls, '<span class="verdict">' + escape(DIFF_WORDS[d["kind"]]) + "</span>" + "".join(texts)
+    verdict = cell["verdict"]
+    if verdict is None:
+        return "v-na", f'<span class="verdict">n/a</span><span class="ports">{escape(cell["error"]["code"])}</span>'
+    ports = cell["summary"] if verdict not in ("none",) else ""
+    return f"v-{verdict}", (f'<span class="verdict">{escape(verdict)}</span>'
+                            + (f'<span class="ports">{escape(ports)}</span>' if ports else ""))
+
+
+def _matrix_table(matrix: dict, diff: dict | None) -> str:
+    rows, cols, cells = matrix["rows"], matrix["columns"], matrix["cells"]
+    n = len(cols)
+    col_groups = _groups(cols)
+    out = ['<div class="matrix-wrap"><table class="matrix"><caption>Sources (rows) and destinations (columns)'
+           "</caption><thead><tr><td rowspan=\"2\" class=\"corner\">from \\ to</td>"]
+    for g, idx in col_groups:
+        out.append(f'<th scope="colgroup" colspan="{len(idx)}" class="group" data-group="{escape(g)}">'
+                   f'{escape(g)}</th>')
+    out.append("</tr><tr>")
+    for j, c in enumerate(cols):
+        out.append(f'<th scope="col" class="col" data-col="{j}" data-group="{escape(c["group"])}" '
+                   f'title="{escape(c["kind"])} {escape(c["name"])}"><span>{escape(c["name"])}</span></th>')
+    out.append("</tr></thead>")
+    for g, idx in _groups(rows):
+        out.append(f'<tbody data-group="{escape(g)}"><tr class="group-row"><th scope="rowgroup" colspan="{n + 1}">'
+                   f'<button type="button" class="toggle" aria-expanded="true">{escape(g)}</button></th></tr>')
+        for i in idx:
+            r = rows[i]
+            out.append(f'<tr data-row="{i}"><th scope="row" title="{escape(r["kind"])} {escape(r["name"])}">'
+                       f'{escape(r["name"])}</th>')
+            for j in range(n):
+                cell = cells[i * n + j]
+                cls, inner = _cell_text(cell, diff)
+                out.append(f'<td class="{cls}" data-cell="{i * n + j}" data-col="{j}" tabindex="0">{inner}</td>')
+            out.append("</tr>")
+        out.append("</tbody>")
+    out.append("</table></div>")
+    return "".join(out)
+
+
+def _cell_data(data: ReportData) -> dict:
+    m = data.matrix
+
+    def link(step: dict) -> dict:
+        step = dict(step)
+        if step.get("nsg"):
+            step["anchor"] = rule_anchor(step["nsg"], step["direction"], step["rule"])
+        return step
+
+    cells = []
+    for c in m["cells"]:
+        c = dict(c)
+        for k in ("allowed_witness", "blocked_witness"):
+            if c.get(k):
+                c[k] = dict(c[k], trace=[link(s) for s in c[k]["trace"]])
+        cells.append(c)
+    return {"rows": m["rows"], "columns": m["columns"], "cells": cells, "diff": data.diff}
+
+
+# ---------------------------------------------------------------- findings
+
+
+def _findings(findings: Sequence[Finding], rules: dict[tuple[str, int], str]) -> str:
+    if not findings:
+        return "<p>No lint findings, contracts or baseline results for this policy.</p>"
+    groups: dict[str, list[Finding]] = {}
+    for f in findings:
+        groups.setdefault(f.category or "check", []).append(f)
+    out = []
+    for category, fs in groups.items():
+        title = {"lint": "Lint findings", "contract": "Contracts", "check": "Contracts",
+                 "baseline": "Baseline"}.get(category, category.capitalize())
+        out.append(f"<h3>{escape(title)}</h3><table class=\"findings\"><thead><tr><th scope=\"col\">Status</th>"
+                   "<th scope=\"col\">Id</th><th scope=\"col\">What</th><th scope=\"col\">Where</th></tr></thead><tbody>")
+        for f in fs:
+            status = "pass" if f.status is Status.PASS else "unknown" if f.status is Status.UNKNOWN else f.level
+            anchor = rules.get((f.location.file, f.location.line))
+            where = escape(f.location.label or f"{f.location.file}:{f.location.line}")
+            if anchor:
+                where = f'<a href="#{anchor}">{where}</a>'
+            elif f.location.line:
+                where += f" <small>{escape(f.location.file)}:{f.location.line}</small>"
+            detail = f"<pre>{escape(f.detail)}</pre>" if f.detail else ""
+            out.append(f'<tr class="s-{escape(status)}"><td>{escape(status)}</td><td>{escape(f.rule_id)}</td>'
+                       f"<td>{escape(f.title)}{detail}</td><td>{where}</td></tr>")
+        out.append("</tbody></table>")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- rule tables
+
+
+def _rule_tables(model: dict, hits: dict, findings: Sequence[Finding], rules: dict[tuple[str, int], str]) -> str:
+    flagged: dict[str, list[str]] = {}
+    for f in findings:
+        anchor = rules.get((f.location.file, f.location.line))
+        if anchor and f.status is not Status.PASS:
+            flagged.setdefault(anchor, []).append(f.rule_id.split("/")[0])
+    out = []
+    with_hits = bool(hits)
+    for nsg in model.get("nsgs", []):
+        where = ", ".join(nsg.get("attached_to", [])) or "attached to nothing"
+        out.append(f'<h3 id="nsg-{_slug(nsg["name"])}">NSG {escape(nsg["name"])} <small>{escape(where)}</small></h3>')
+        evaluations = nsg.get("evaluations", [])[:1]  # the rules are the same in every VNet; addresses differ
+        for ev in evaluations:
+            for direction in ("inbound", "outbound"):
+                rs = ev.get(direction, [])
+                out.append(f'<table class="rules"><caption>{direction.capitalize()}</caption><thead><tr>'
+                           '<th scope="col">Priority</th><th scope="col">Name</th><th scope="col">Access</th>'
+                           '<th scope="col">Protocol</th><th scope="col">Source</th><th scope="col">Source ports</th>'
+                           '<th scope="col">Destination</th><th scope="col">Destination ports</th>'
+                           + ('<th scope="col">Hits</th>' if with_hits else "")
+                           + '<th scope="col">Findings</th></tr></thead><tbody>')
+                for r in rs:
+                    anchor = rule_anchor(nsg["name"], direction.capitalize(), r["name"])
+                    cls = "default" if r.get("default") else ""
+                    marks = " ".join(sorted(set(flagged.get(anchor, []))))
+                    hit = ""
+                    if with_hits:
+                        hit = f"<td>{hits.get((nsg['name'], direction.capitalize(), r['name']), 0)}</td>"
+                    out.append(
+                        f'<tr id="{anchor}" class="{cls} a-{escape(r["access"].lower())}"><td>{r["priority"]}</td>'
+                        f'<td>{escape(r["name"])}{" <small>(default)</small>" if r.get("default") else ""}</td>'
+                        f'<td>{escape(r["access"])}</td><td>{escape(r["protocol"])}</td>'
+                        f'<td title="{escape(r.get("source_addresses", ""))}">{escape(r["source"])}</td>'
+                        f'<td>{escape(r["source_ports"])}</td>'
+                        f'<td title="{escape(r.get("destination_addresses", ""))}">{escape(r["destination"])}</td>'
+                        f'<td>{escape(r["destination_ports"])}</td>{hit}<td>{escape(marks)}</td></tr>')
+                out.append("</tbody></table>")
+    return "".join(out) or "<p>The policy has no NSGs.</p>"
+
+
+# ---------------------------------------------------------------- the matrix alone, as SVG
+
+
+def matrix_svg(matrix: dict, diff: dict | None = None) -> str:
+    """The matrix as one SVG image (documentation, pull-request comments): names, and each cell's verdict
+    in words and colour."""
+    rows, cols, cells = matrix["rows"], matrix["columns"], matrix["cells"]
+    cw, ch = 64, 22
+    left = 12 + 7 * max([len(r["name"]) for r in rows] + [8])
+    head = 12 + 7 * max([len(c["name"]) for c in cols] + [8])
+    width, height = left + cw * len(cols) + 10, head + ch * len(rows) + 10
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Reachability matrix" width="{width}" '
+           f'height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+           f"<style>{SVG_CSS}</style>"]
+    for j, c in enumerate(cols):
+        x = left + j * cw + cw / 2
+        out.append(f'<text x="{x}" y="{head - 6}" transform="rotate(-45 {x} {head - 6})">{escape(c["name"])}</text>')
+    for i, r in enumerate(rows):
+        y = head + i * ch
+        out.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{escape(r["name"])}</text>')
+        for j in range(len(cols)):
+            cell = cells[i * len(cols) + j]
+            cls, word = _svg_cell(cell, diff)
+            x = left + j * cw
+            title = cell.get("summary") or (cell.get("error") or {}).get("message", "")
+            out.append(f'<g class="{cls}"><rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}"/>'
+                       f'<text x="{x + cw / 2 - 1}" y="{y + 15}" text-anchor="middle">{escape(word)}</text>'
+                       f"<title>{escape(r['name'])} \u2192 {escape(cols[j]['name'])}: {escape(word)} "
+                       f"{escape(title)}</title></g>")
+    out.append("</svg>")
+    return "".join(out) + "\n"
+
+
+def _svg_cell(cell: dict, diff: dict | None) -> tuple[str, str]:
+    if diff is not None:
+        d = diff.get(f"{cell['row']},{cell['col']}")
+        return ("d-same", "=") if d is None else ("d-" + d["kind"], {"opened": "opens", "closed": "closes",
+                                                                     "both": "both"}[d["kind"]])
+    v = cell["verdict"]
+    return ("v-na", "n/a") if v is None else (f"v-{v}", v)
+
+
+def diff_cells(old: dict, new: dict, describe) -> dict:
+    """Cell changes between two matrices (``to_dict`` form), keyed "row,col" of ``new``: what opens and
+    what closes, as texts ``describe(cell_dict_old, cell_dict_new)`` returns."""
+    def index(m: dict) -> dict:
+        n = len(m["columns"])
+        return {(m["rows"][c["row"]]["name"], m["columns"][c["col"]]["name"]): c for c in m["cells"]} if n else {}
+
+    before = index(old)
+    out = {}
+    for c in new["cells"]:
+        key = (new["rows"][c["row"]]["name"], new["columns"][c["col"]]["name"])
+        change = describe(before.get(key), c)
+        if change:
+            out[f"{c['row']},{c['col']}"] = change
+    return out
+
+
+CSS = """
+:root{--all:#c8e6c9;--some:#fff3bf;--none:#eceff1;--na:#f3e5f5;--open:#ffcdd2;--close:#bbdefb;--ink:#1b1f23}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:var(--ink);margin:0}
+header{background:#0b3d91;color:#fff;padding:12px 20px}header h1{margin:0;font-size:20px}
+header a{color:#fff;margin-right:14px}.meta{margin:2px 0 6px;opacity:.85}
+main{padding:12px 20px}section{margin-bottom:28px}h2{border-bottom:2px solid #0b3d91}
+.matrix-wrap{overflow:auto;max-height:75vh;border:1px solid #ccc}
+table.matrix{border-collapse:separate;border-spacing:0;font-size:12px}
+table.matrix th,table.matrix td{border:1px solid #ddd;padding:3px 5px;white-space:nowrap}
+table.matrix thead th{position:sticky;top:0;background:#f6f8fa;z-index:2}
+table.matrix thead tr:nth-child(2) th{top:24px}
+table.matrix tbody th[scope=row]{position:sticky;left:0;background:#f6f8fa;z-index:1;text-align:left}
+table.matrix td{cursor:pointer;min-width:56px;vertical-align:top}
+table.matrix td .verdict{font-weight:600;display:block}table.matrix td .ports{display:block;max-width:14em;
+overflow:hidden;text-overflow:ellipsis;font-size:11px}
+.group-row th{background:#e8eefc;text-align:left}.toggle{font:inherit;font-weight:600;border:0;background:none;cursor:pointer}
+.toggle[aria-expanded=false]::before{content:"\\25b8 "}.toggle[aria-expanded=true]::before{content:"\\25be "}
+.v-all{background:var(--all)}.v-some{background:var(--some)}.v-none{background:var(--none)}.v-na,.v-unknown{background:var(--na)}
+.d-opened{background:var(--open)}.d-closed{background:var(--close)}.d-both{background:linear-gradient(135deg,var(--open) 50%,var(--close) 50%)}
+.d-same{color:#777}.legend span{padding:1px 6px;border:1px solid #bbb;margin:0 4px}
+td.selected{outline:3px solid #0b3d91;outline-offset:-3px}.hidden{display:none}
+#detail{border:1px solid #ccc;padding:8px 12px;margin-top:10px;background:#fafbfc}
+#detail table{border-collapse:collapse}#detail td,#detail th{border:1px solid #ddd;padding:2px 6px;text-align:left}
+table.rules,table.findings{border-collapse:collapse;margin:6px 0 14px}table.rules caption{text-align:left;font-weight:600}
+table.rules td,table.rules th,table.findings td,table.findings th{border:1px solid #ddd;padding:2px 6px;text-align:left}
+tr.default{color:#555;background:#f7f7f7}tr:target{outline:3px solid #f9a825}
+.s-error td:first-child,.s-fail td:first-child{color:#b00020;font-weight:600}.s-warning td:first-child{color:#8a6d00}
+.s-pass td:first-child{color:#1b5e20}pre{white-space:pre-wrap;margin:4px 0}
+svg.topology{max-width:100%;height:auto}svg.topology .vnet>rect{fill:#f0f4ff;stroke:#0b3d91}
+svg.topology .subnet>rect{fill:#fff;stroke:#5c6bc0}svg.topology .subnet.unprotected>rect{stroke:#c62828;stroke-dasharray:4 3}
+svg.topology text{font:12px system-ui,sans-serif}svg.topology .vnet-name{font-weight:700}
+svg.topology .small{fill:#555}svg.topology .badge{fill:#0b3d91}svg.topology .badge.none{fill:#c62828}
+svg.topology .peering{fill:none;stroke:#2e7d32;stroke-width:2}
+"""
+
+SVG_CSS = (".v-all rect{fill:#c8e6c9}.v-some rect{fill:#fff3bf}.v-none rect{fill:#eceff1}.v-na rect,.v-unknown rect"
+           "{fill:#f3e5f5}.d-opened rect{fill:#ffcdd2}.d-closed rect{fill:#bbdefb}.d-both rect{fill:#e1bee7}"
+           ".d-same rect{fill:#fff}rect{stroke:#bbb}")
+
+SCRIPT = r"""
+(function(){
+  var data = JSON.parse(document.getElementById('cells-data').textContent);
+  var detail = document.getElementById('detail');
+  function el(tag, text, cls){var e=document.createElement(tag); if(text!=null) e.textContent=text; if(cls) e.className=cls; return e;}
+  function packet(w){
+    var p = w.protocol + ' ' + w.src + (w.src_nic ? ' (nic '+w.src_nic+')' : '') + ' \u2192 ' + w.dst + (w.nic ? ' (nic '+w.nic+')' : '');
+    if (w.sport != null) p += ' sport ' + w.sport + ' dport ' + w.dport;
+    return p;
+  }
+  function trace(w){
+    var t = el('table'); var h = el('tr');
+    ['Layer','Direction','Decided by','Access'].forEach(function(x){h.appendChild(el('th', x));});
+    t.appendChild(h);
+    (w.trace || []).forEach(function(s){
+      var r = el('tr');
+      r.appendChild(el('td', s.nsg ? s.nsg + ' on ' + s.attached_to : s.attached_to));
+      r.appendChild(el('td', s.direction));
+      var c = el('td');
+      if (s.anchor){ var a = el('a', s.rule); a.href = '#' + s.anchor; c.appendChild(a); } else { c.textContent = s.rule; }
+      if (s.priority != null) c.appendChild(document.createTextNode(' (priority ' + s.priority + ')'));
+      if (s.evaluated === false) c.appendChild(el('em', ' not evaluated'));
+      r.appendChild(c); r.appendChild(el('td', s.access)); t.appendChild(r);
+    });
+    if (!(w.trace || []).length){ var r = el('tr'); var c = el('td', 'no NSG on the path'); c.colSpan = 4; r.appendChild(c); t.appendChild(r); }
+    return t;
+  }
+  function show(idx){
+    var c = data.cells[idx]; var row = data.rows[c.row], col = data.columns[c.col];
+    detail.innerHTML = '';
+    detail.appendChild(el('h3', 'can ' + row.name + ' reach ' + col.name));
+    if (data.diff){
+      var d = data.diff[c.row + ',' + c.col];
+      detail.appendChild(el('p', d ? ((d.opened ? 'opens ' + d.opened + '. ' : '') + (d.closed ? 'closes ' + d.closed + '.' : '')) : 'no change', 'diff'));
+    }
+    if (c.verdict == null){ detail.appendChild(el('p', 'n/a: ' + c.error.code + ' ' + c.error.message, 'verdict')); return; }
+    detail.appendChild(el('p', 'verdict: ' + c.verdict + (c.summary ? ' \u2014 allowed: ' + c.summary : ''), 'verdict'));
+    if (c.allowed && c.allowed.length){
+      detail.appendChild(el('h4', 'Exact allowed set'));
+      var ul = el('ul', null, 'exact');
+      c.allowed.forEach(function(b){ ul.appendChild(el('li', b.protocols + (b.ports ? ' port ' + b.ports : '') + ': ' + b.sources + ' \u2192 ' + b.destinations)); });
+      if (c.more) ul.appendChild(el('li', c.more + ' more: nsgsolve query --exact lists every one'));
+      detail.appendChild(ul);
+    }
+    [['allowed_witness','Allowed, for example'],['blocked_witness','Blocked, for example']].forEach(function(k){
+      var w = c[k[0]]; if (!w) return;
+      var box = el('div', null, k[0].replace('_','-'));
+      box.appendChild(el('h4', k[1]));
+      box.appendChild(el('p', w.decision.toUpperCase() + '  ' + packet(w), 'packet'));
+      box.appendChild(trace(w));
+      detail.appendChild(box);
+    });
+  }
+  var selected = null;
+  function pick(td){
+    if (selected) selected.classList.remove('selected');
+    selected = td; td.classList.add('selected'); show(+td.getAttribute('data-cell'));
+  }
+  document.querySelectorAll('td[data-cell]').forEach(function(td){
+    td.addEventListener('click', function(){ pick(td); });
+    td.addEventListener('keydown', function(e){ if (e.key === 'Enter' || e.key === ' '){ e.preventDefault(); pick(td); } });
+  });
+  document.querySelectorAll('tbody .toggle').forEach(function(b){
+    b.addEventListener('click', function(){
+      var open = b.getAttribute('aria-expanded') !== 'true';
+      b.setAttribute('aria-expanded', open ? 'true' : 'false');
+      var body = b.closest('tbody');
+      body.querySelectorAll('tr[data-row]').forEach(function(r){ r.classList.toggle('hidden', !open); });
+    });
+  });
+  var filter = document.getElementById('filter');
+  filter.addEventListener('input', function(){
+    var q = filter.value.toLowerCase();
+    var colShown = data.columns.map(function(c){ return !q || c.name.toLowerCase().indexOf(q) >= 0; });
+    var rowShown = data.rows.map(function(r){ return !q || r.name.toLowerCase().indexOf(q) >= 0; });
+    var anyCol = colShown.some(Boolean), anyRow = rowShown.some(Boolean);
+    document.querySelectorAll('[data-col]').forEach(function(e){ e.classList.toggle('hidden', anyCol && !colShown[+e.getAttribute('data-col')]); });
+    document.querySelectorAll('tr[data-row]').forEach(function(e){ e.classList.toggle('hidden', anyRow && !rowShown[+e.getAttribute('data-row')]); });
+  });
+  // A link to one cell (report.html#cell=12) opens its detail: for sharing a finding, and for tests.
+  var m = /^#cell=(\d+)$/.exec(location.hash);
+  if (m){ var td = document.querySelector('td[data-cell="' + m[1] + '"]'); if (td) pick(td); }
+  document.documentElement.setAttribute('data-ready', 'true');
+})();
+"""
+
+
+__all__ = ["ReportData", "diff_cells", "matrix_svg", "render_html", "rule_anchor", "topology_svg"]
