@@ -18,18 +18,19 @@ each worker sends back plain data (:class:`Cell` holds strings, numbers and dict
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Sequence
 
-from nsgsolve.analyses.query import Verdict, box_minus
+from nsgsolve.analyses.query import ExactBox, Verdict, box_minus
+from nsgsolve.analyses.results import Witness
 from nsgsolve.errors import InputError
 from nsgsolve.model import (
     AnyAddress, Asg, AsgSide, NicAddr, Policy, Query, Ref, SubnetAddr, SubnetRef, TagSide, VnetAddr,
 )
 from nsgsolve.parallel import fork_map
 from nsgsolve.regions.box import (
-    PORTED, Box, box_intersection, box_meets, box_point, describe_protocols, merge_cells,
+    PORTED, Box, box_intersection, box_meets, box_point, merge_cells,
 )
-from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet, describe_ports
+from nsgsolve.semantics.addresses import ALL_IPS as ALL_IPS_SET, ALL_PORTS, IntervalSet
 from nsgsolve.semantics.evaluate import Evaluator
 from nsgsolve.semantics.resolve import ResolvedPolicy
 
@@ -55,27 +56,29 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Cell:
-    """The answer for one (row, column) pair, as plain data.
+    """The answer for one (row, column) pair.
 
-    ``verdict`` is "all", "some", "none", "unknown" (the solver gave up) or None with ``error`` set (the
-    pair denotes no traffic nsgsolve can decide). ``allowed`` lists the exact allowed set as (protocols,
-    destination ports, sources, destinations) texts, one per merged box; ``summary`` is the same set as
-    protocols and ports only, for the cell itself."""
+    ``verdict`` is None when the pair denotes no traffic nsgsolve can decide; ``error`` then holds the
+    engine's (code, message). ``exact`` is the exact allowed set as merged boxes (the first
+    ``DETAIL_BOXES`` of them; ``more`` says how many were left out), ``ports`` the allowed set projected
+    on protocols and destination ports, which is what the cell itself shows."""
 
     row: int
     col: int
-    verdict: str | None
-    summary: str = ""
-    allowed: tuple[dict, ...] = ()
-    allowed_witness: dict | None = None
-    blocked_witness: dict | None = None
-    error: dict | None = None  # {"code", "message"}
-    more: int = 0  # allowed boxes not listed in ``allowed`` (the cell's detail stays readable)
+    verdict: Verdict | None
+    ports: tuple[tuple[IntervalSet, IntervalSet | None], ...] = ()  # (protocols, destination ports or None: any)
+    exact: tuple[ExactBox, ...] = ()
+    allowed_witness: Witness | None = None
+    blocked_witness: Witness | None = None
+    error: tuple[str, str] | None = None  # (code, message)
+    more: int = 0
 
     def to_dict(self) -> dict:
-        return {"row": self.row, "col": self.col, "verdict": self.verdict, "summary": self.summary,
-                "allowed": list(self.allowed), "allowed_witness": self.allowed_witness,
-                "blocked_witness": self.blocked_witness, "error": self.error, "more": self.more}
+        return {"row": self.row, "col": self.col, "verdict": self.verdict.value if self.verdict else None,
+                "exact": [b.to_dict() for b in self.exact], "more": self.more,
+                "allowed_witness": self.allowed_witness.to_dict() if self.allowed_witness else None,
+                "blocked_witness": self.blocked_witness.to_dict() if self.blocked_witness else None,
+                "error": {"code": self.error[0], "message": self.error[1]} if self.error else None}
 
 
 @dataclass(frozen=True)
@@ -137,45 +140,18 @@ def endpoints(policy: Policy) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...
 # ---------------------------------------------------------------- cells
 
 
-def _summary(boxes, verdict) -> str:
-    """The allowed set as protocols and ports only: ``tcp 80,443; udp 53`` (sources are in the detail)."""
-    if verdict is Verdict.ALL:
-        return "everything"
-    if not boxes:
-        return "nothing"
-    by_proto: dict[str, list] = {}
+def project_ports(boxes: Sequence[Box]) -> tuple[tuple[IntervalSet, IntervalSet | None], ...]:
+    """Boxes projected on (protocols, destination ports), merged per protocol set: what a cell shows.
+    Ports are None where they do not matter (protocols without ports) or every port is in."""
+    by_proto: dict[IntervalSet, IntervalSet | None] = {}
     for b in boxes:
-        key = describe_protocols(b.protocols)
-        by_proto.setdefault(key, []).append(b.dports if b.has_ports else None)
-    parts = []
-    for proto, ports in by_proto.items():
-        if any(p is None for p in ports):
-            parts.append(proto)
-            continue
-        merged = ports[0]
-        for p in ports[1:]:
-            merged = merged.union(p)
-        parts.append(f"{proto} {describe_ports(merged)}")
-    return "; ".join(parts)
-
-
-def _box_dict(b) -> dict:
-    return {"protocols": describe_protocols(b.protocols),
-            "ports": describe_ports(b.dports) if b.has_ports else None,
-            "source_ports": describe_ports(b.sports) if b.has_ports else None,
-            "sources": b.src.describe(), "destinations": b.dst.describe()}
-
-
-def _witness_dict(w) -> dict | None:
-    if w is None:
-        return None
-    d = w.to_dict()
-    # The span of the deciding rule, so a report links the trace to the rule table.
-    for step, s in zip(d["trace"], w.flow.trace):
-        span = s.rule_span
-        step["line"] = getattr(span, "line", 0) or None
-        step["is_default"] = s.is_default
-    return d
+        ports = b[4] if b[0].intersection(PORTED) and b[4] != ALL_PORTS else None
+        if b[0] in by_proto:
+            got = by_proto[b[0]]
+            by_proto[b[0]] = None if got is None or ports is None else got.union(ports)
+        else:
+            by_proto[b[0]] = ports
+    return tuple(by_proto.items())
 
 
 def _volume(b: Box) -> int:
@@ -233,6 +209,8 @@ class _Cells:
         # The cell's packets: a NIC on at least one side (outside-to-outside traffic meets no NSG).
         regions = [r for p, sp, dp in self.bases(q)
                    for r in ((p, s_nic, sp, d, dp), (p, s_out, sp, d_nic, dp)) if _volume(r)]
+        if self._may_collide(s, d):
+            return self._asked(i, j, query, q, regions)
         total = sum(_volume(r) for r in regions)
         if not total:
             raise InputError.single(
@@ -250,28 +228,93 @@ class _Cells:
                         pieces.append(x)
         allowed = sum(_volume(x) for x in pieces)
         verdict = Verdict.ALL if allowed == total else Verdict.SOME if allowed else Verdict.NONE
-        allowed_w = self._witness(_readable_point(pieces[0]), True, query) if pieces else None
+        allowed_w = self._witness(_readable_point(pieces[0]), True, query, q) if pieces else None
         blocked_w = None
         if verdict is not Verdict.ALL:
-            point = next(p for r in regions if (p := _uncovered(r, [b for b in pieces if box_meets(b, r)])))
-            blocked_w = self._witness(point, False, query)
-        boxes = [self.engine._exact_box(b) for b in merge_cells(pieces)]
-        # The detail of a cell lists its first boxes; all of them are `nsgsolve query --exact`'s answer.
-        detail = tuple(_box_dict(b) for b in boxes[:DETAIL_BOXES])
-        return Cell(i, j, verdict.value, _summary(boxes, verdict), detail,
-                    _witness_dict(allowed_w), _witness_dict(blocked_w), more=max(0, len(boxes) - DETAIL_BOXES))
+            point = next(p for r in regions if (p := self._uncovered(r, [b for b in pieces if box_meets(b, r)])))
+            blocked_w = self._witness(point, False, query, q)
+        merged = merge_cells(pieces)
+        # A cell keeps its first boxes for its detail; all of them are `nsgsolve query --exact`'s answer.
+        boxes = tuple(self.engine._exact_box(b) for b in merged[:DETAIL_BOXES])
+        return Cell(i, j, verdict, project_ports(merged), boxes, allowed_w, blocked_w,
+                    more=max(0, len(merged) - DETAIL_BOXES))
 
-    def _witness(self, point: tuple[int, ...], allowed: bool, query: Query):
-        from nsgsolve.analyses.query import EncodingDisagreement, Witness
+    def _may_collide(self, s: IntervalSet, d: IntervalSet) -> bool:
+        """Whether a point of ``s`` x ``d`` can put two ends on one address that only one can hold: two
+        dynamic NICs (or one dynamic NIC twice) at one address, or a dynamic NIC where the other side has
+        a plain (outside) host. Such points are in the Space but are no possible assignment, so cutting
+        the exact set would count them; the cell is then asked as a query, whose Z3 encoding keeps
+        dynamic addresses distinct."""
+        sp = self.space
+        if not sp.dynamic:
+            return False
+        s_dyn = sp.plain(s.difference(ALL_IPS_SET))
+        d_dyn = sp.plain(d.difference(ALL_IPS_SET))
+        s_plain, d_plain = s.intersection(ALL_IPS_SET), d.intersection(ALL_IPS_SET)
+        return bool(s_dyn.intersection(d_dyn.union(d_plain)) or d_dyn.intersection(s_plain))
+
+    def _asked(self, i: int, j: int, query: Query, q, regions: list[Box]) -> Cell:
+        """The cell from the query engine's verdict (Z3, which keeps dynamic addresses apart) and exact set.
+        Witnesses are points of possible assignments picked from the boxes as on the fast path, so the
+        page does not depend on the solver's history (which differs between worker processes); the
+        solver's own witness only when no such point is found in a few tries."""
+        r = self.engine.ask(query, exact=True, coverage=False)
+        boxes = r.exact or ()
+        allowed_w = blocked_w = None
+        if r.verdict is not Verdict.NONE:
+            point = next((p for b in boxes if (p := self._possible_point(b.region))), None)
+            allowed_w = self._witness(point, True, query, q) if point else r.allowed_witness
+        if r.verdict is not Verdict.ALL:
+            cut = [b.region for b in boxes]
+            point = next((p for reg in regions if (p := self._uncovered(reg, [b for b in cut if box_meets(b, reg)]))),
+                         None)
+            blocked_w = self._witness(point, False, query, q) if point else r.blocked_witness
+        return Cell(i, j, r.verdict, project_ports([b.region for b in boxes]), tuple(boxes[:DETAIL_BOXES]),
+                    allowed_w, blocked_w, more=max(0, len(boxes) - DETAIL_BOXES))
+
+    def _possible_point(self, b: Box) -> tuple[int, ...] | None:
+        """A point of ``b`` that is a possible packet: no two ends on one address only one can hold (see
+        :meth:`_may_collide`), among a few readable candidates per address field."""
+        base = _readable_point(b)
+        decode = self.space.decode
+        for s in _candidates(b[1]):
+            es = decode(s)
+            for d in _candidates(b[3]):
+                ed = decode(d)
+                if es.dynamic is None and ed.dynamic is None:
+                    ok = True
+                elif es.dynamic is not None and es.dynamic == ed.dynamic:
+                    ok = es.ip == ed.ip
+                else:
+                    ok = es.ip != ed.ip
+                if ok:
+                    return (base[0], s, base[2], d, base[4])
+        return None
+
+    def _uncovered(self, region: Box, boxes: list[Box]) -> tuple[int, ...] | None:
+        """A possible point of ``region`` in none of ``boxes`` (None: they cover it, or no possible point
+        was found), by splitting around one box at a time."""
+        meeting = [b for b in boxes if box_meets(b, region)]
+        if not meeting:
+            return self._possible_point(region) if _volume(region) else None
+        first, rest = meeting[0], meeting[1:]
+        for piece in box_minus(region, first):
+            got = self._uncovered(piece, rest)
+            if got is not None:
+                return got
+        return None
+
+    def _witness(self, point: tuple[int, ...], allowed: bool, query: Query, q):
+        from nsgsolve.analyses.query import EncodingDisagreement
 
         packet, s, d = self.space.packet(point)
         assignment = {e.dynamic: e.ip for e in (s, d) if e.dynamic is not None}
         flow = Evaluator(self.rp, assignment).evaluate(packet)
-        if flow.allowed is not allowed:
+        if flow.allowed is not allowed or not q.contains(packet, flow.src_endpoint, flow.dst_endpoint):
             raise EncodingDisagreement(
                 f"the exact set of {query.text!r} says {packet} is {'allowed' if allowed else 'blocked'}, but the "
                 f"evaluator decides {flow.decision.value}; this is a bug in nsgsolve, please report it")
-        return Witness(flow, tuple(sorted(assignment.items())))
+        return Witness.replayed(flow, assignment)
 
 
 def _readable_point(b: Box) -> tuple[int, ...]:
@@ -287,17 +330,14 @@ def _readable_point(b: Box) -> tuple[int, ...]:
     return tuple(point)
 
 
-def _uncovered(region: Box, boxes: list[Box]) -> tuple[int, ...] | None:
-    """A point of ``region`` in none of ``boxes`` (None: they cover it), by splitting around one box at a time."""
-    meeting = [b for b in boxes if box_meets(b, region)]
-    if not meeting:
-        return _readable_point(region) if _volume(region) else None
-    first, rest = meeting[0], meeting[1:]
-    for piece in box_minus(region, first):
-        got = _uncovered(piece, rest)
-        if got is not None:
-            return got
-    return None
+def _candidates(s: IntervalSet, per_interval: int = 3, intervals: int = 4) -> list[int]:
+    """A few values of ``s``, smallest first: the ends of its first intervals and their neighbours."""
+    out: list[int] = []
+    for lo, hi in list(s)[:intervals]:
+        for v in (lo, lo + 1, hi)[:per_interval]:
+            if lo <= v <= hi and v not in out:
+                out.append(v)
+    return out
 
 
 def compute_matrix(rp: ResolvedPolicy, rlimit: int | None = None, n_workers: int | None = None) -> Matrix:
@@ -314,17 +354,16 @@ def compute_matrix(rp: ResolvedPolicy, rlimit: int | None = None, n_workers: int
             return cells.answer(i, j, rows[i], cols[j])
         except InputError as e:
             d = e.diagnostics[0]
-            return Cell(i, j, None, error={"code": d.code, "message": d.message})
+            return Cell(i, j, None, error=(d.code, d.message))
 
     return Matrix(rows, cols, tuple(fork_map(answer, pairs, n_workers)))
 
 
-def diff_cells(matrix: Matrix, rp: ResolvedPolicy, result) -> dict[str, dict]:
+def diff_cells(matrix: Matrix, rp: ResolvedPolicy, result) -> dict[tuple[int, int], dict[str, tuple]]:
     """What a change does to each cell of ``matrix`` (the NEW policy's), from ``nsgsolve diff``'s result:
-    ``{"row,col": {"kind": "opened"|"closed"|"both", "opened": text, "closed": text}}``, cells with no
-    change left out. A changed region belongs to a cell when its source and destination lie on the cell's
-    sides (NICs by identity, outside hosts by address), cut to those sides; the texts are its protocols
-    and ports, as in the matrix."""
+    ``{(row, col): {"opened": ports, "closed": ports}}`` (ports as :func:`project_ports` gives them), cells
+    with no change left out. A changed region belongs to a cell when its source and destination lie on
+    the cell's sides (NICs by identity, outside hosts by address), cut to those sides."""
     from nsgsolve.errors import DiagnosticBag
     from nsgsolve.semantics.endpoints import resolve_side
 
@@ -356,29 +395,8 @@ def diff_cells(matrix: Matrix, rp: ResolvedPolicy, result) -> dict[str, dict]:
                     dst = on(cs, pair.destination, b[3])
                     if dst:
                         found.setdefault((i, j), {}).setdefault(region.kind, []).append((b[0], src, b[2], dst, b[4]))
-    out = {}
-    for (i, j), kinds in found.items():
-        texts = {k: _ports_text(v) for k, v in kinds.items()}
-        kind = "both" if len(kinds) == 2 else next(iter(kinds))
-        out[f"{i},{j}"] = {"kind": kind, "opened": texts.get("opened", ""), "closed": texts.get("closed", "")}
-    return out
+    return {cell: {kind: project_ports(boxes) for kind, boxes in kinds.items()} for cell, kinds in found.items()}
 
 
-def _ports_text(boxes: list[Box]) -> str:
-    """Protocols and destination ports of some boxes, merged: ``tcp 22,80; udp 53``."""
-    by_proto: dict[str, IntervalSet | None] = {}
-    for b in boxes:
-        protos = describe_protocols(b[0])
-        # Ports mean something only for Tcp and Udp; a box of other protocols (port 0) or of every port
-        # is named by its protocols alone.
-        ports = b[4] if b[0].intersection(PORTED) and b[4] != ALL_PORTS else None
-        if protos in by_proto:
-            got = by_proto[protos]
-            by_proto[protos] = None if got is None or ports is None else got.union(ports)
-        else:
-            by_proto[protos] = ports
-    return "; ".join(p if ports is None else f"{p} {describe_ports(ports)}" for p, ports in by_proto.items())
-
-
-__all__ = ["Cell", "Endpoint", "Matrix", "compute_matrix", "diff_cells", "endpoints"]
+__all__ = ["Cell", "Endpoint", "Matrix", "compute_matrix", "diff_cells", "endpoints", "project_ports"]
 

@@ -92,15 +92,15 @@ def diff_html(new: Policy, result, args: argparse.Namespace, db) -> str:
     """The report page of NEW whose matrix cells say what the change opens and closes."""
     from nsgsolve import __version__
     from nsgsolve.analyses.matrix import compute_matrix, diff_cells
-    from nsgsolve.reports.show import to_dict
+    from nsgsolve.reports.show import show_dict
     from nsgsolve.reports.html import ReportData, render_html
     from nsgsolve.semantics.resolve import resolve
 
     rp = resolve(new, db)
     matrix = compute_matrix(rp)
     notes = tuple(result.notes) + tuple(f"{c.name}: {c.change}" for c in result.endpoint_changes)
-    data = ReportData(f"nsgsolve diff: {args.old} \u2192 {args.new}", (args.old, args.new), __version__, to_dict(rp),
-                      matrix.to_dict(), diff=diff_cells(matrix, rp, result), notes=notes)
+    data = ReportData(f"nsgsolve diff: {args.old} \u2192 {args.new}", (args.old, args.new), __version__,
+                      show_dict(rp), matrix, diff=diff_cells(matrix, rp, result), notes=notes)
     return render_html(data)
 
 

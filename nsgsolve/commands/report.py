@@ -45,7 +45,7 @@ def build_report(args: argparse.Namespace, err: TextIO, policy_paths=None):
     """The report's data for ``args.policy`` (or ``policy_paths``): model view, matrix, findings."""
     from nsgsolve import __version__
     from nsgsolve.analyses.matrix import compute_matrix
-    from nsgsolve.commands.show import to_dict
+    from nsgsolve.reports.show import show_dict
     from nsgsolve.reports.html import ReportData
     from nsgsolve.semantics.resolve import resolve
 
@@ -60,15 +60,17 @@ def build_report(args: argparse.Namespace, err: TextIO, policy_paths=None):
     matrix = compute_matrix(rp)
     findings = []
     if not getattr(args, "no_lint", False):
-        from nsgsolve.analyses.lint import Linter, report_finding
+        from nsgsolve.analyses.lint import Linter
+        from nsgsolve.reports.lint import lint_finding
 
-        findings += [report_finding(f) for f in Linter(rp).lint([n.name for n in policy.nsgs])]
+        findings += [lint_finding(f) for f in Linter(rp).lint([n.name for n in policy.nsgs])]
     if not getattr(args, "no_check", False) and policy.assertions:
         from nsgsolve.analyses.contracts import check_policy
+        from nsgsolve.reports.contracts import contract_finding
 
-        findings += [r.to_finding() for r in check_policy(policy, rp)]
+        findings += [contract_finding(r) for r in check_policy(policy, rp)]
     title = getattr(args, "title", None) or f"nsgsolve report: {' '.join(paths)}"
-    return ReportData(title, tuple(paths), __version__, to_dict(rp), matrix.to_dict(), tuple(findings)), matrix
+    return ReportData(title, tuple(paths), __version__, show_dict(rp), matrix, tuple(findings)), matrix
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -19,25 +19,58 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Sequence
 
+from nsgsolve.analyses.matrix import Cell, Matrix
+from nsgsolve.analyses.query import Verdict
+from nsgsolve.regions.box import describe_protocols
 from nsgsolve.reports import Finding, Status
+from nsgsolve.reports.query import describe_box
+from nsgsolve.semantics.addresses import describe_ports
 
-VERDICT_WORDS = {"all": "all", "some": "some", "none": "none", "unknown": "unknown", None: "n/a"}
-DIFF_WORDS = {"opened": "opens", "closed": "closes", "both": "opens and closes", "same": "no change"}
+DIFF_WORDS = {"opened": "opens", "closed": "closes", "both": "opens and closes"}
 
 
 @dataclass(frozen=True)
 class ReportData:
-    """What one report shows; every field is plain data (dicts from ``to_dict()`` of the analyses)."""
+    """What one report shows: the analyses' results, and the ``show --json`` view of the model."""
 
     title: str
     files: tuple[str, ...]
     version: str
     model: dict  # the ``show --json`` view: vnets, nics, asgs, nsgs (rules in evaluation order)
-    matrix: dict  # :meth:`nsgsolve.analyses.matrix.Matrix.to_dict`
+    matrix: Matrix
     findings: tuple[Finding, ...] = ()  # lint, contracts and baseline results, in the shared report shape
     hits: dict = field(default_factory=dict)  # (nsg, direction, rule) -> logged flows, when flow logs are given
-    diff: dict | None = None  # per cell "opened"/"closed" texts, for ``diff --format html``
+    diff: dict | None = None  # :func:`nsgsolve.analyses.matrix.diff_cells`, for ``diff --format html``
     notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- words for cells
+
+
+def ports_text(ports) -> str:
+    """``tcp 80,443; udp 53``: (protocols, destination ports) pairs of :func:`~nsgsolve.analyses.matrix.project_ports`."""
+    return "; ".join(describe_protocols(p) if d is None else f"{describe_protocols(p)} {describe_ports(d)}"
+                     for p, d in ports)
+
+
+def verdict_word(cell: Cell) -> str:
+    return "n/a" if cell.verdict is None else cell.verdict.value
+
+
+def cell_summary(cell: Cell) -> str:
+    """What a cell shows under its verdict: the allowed protocols and ports, or the error code."""
+    if cell.verdict is None:
+        return cell.error[0] if cell.error else ""
+    if cell.verdict is Verdict.ALL:
+        return "everything"
+    if cell.verdict is Verdict.NONE:
+        return "nothing"
+    return ports_text(cell.ports)
+
+
+def _diff_entry(change: dict) -> dict:
+    kind = "both" if len(change) == 2 else next(iter(change))
+    return {"kind": kind, "opened": ports_text(change.get("opened", ())), "closed": ports_text(change.get("closed", ()))}
 
 
 # ---------------------------------------------------------------- anchors
@@ -232,8 +265,8 @@ def _svg_text(x: float, y: float, text: str, cls: str) -> str:
 
 def _matrix_intro(data: ReportData) -> str:
     counts: dict[str, int] = {}
-    for c in data.matrix["cells"]:
-        counts[VERDICT_WORDS.get(c["verdict"], "n/a")] = counts.get(VERDICT_WORDS.get(c["verdict"], "n/a"), 0) + 1
+    for c in data.matrix.cells:
+        counts[verdict_word(c)] = counts.get(verdict_word(c), 0) + 1
     summary = ", ".join(f"{n} {w}" for w, n in counts.items())
     what = ("Each cell compares the old and the new policy: what the change opens and closes." if data.diff else
             "Each cell answers <code>nsgsolve query \"can ROW reach COLUMN\" --exact</code>: whether all, some "
@@ -249,40 +282,38 @@ def _matrix_intro(data: ReportData) -> str:
             'placeholder="name"></label></p>')
 
 
-def _groups(endpoints: Sequence[dict]) -> list[tuple[str, list[int]]]:
+def _groups(endpoints) -> list[tuple[str, list[int]]]:
     out: list[tuple[str, list[int]]] = []
     for i, e in enumerate(endpoints):
-        if out and out[-1][0] == e["group"]:
+        if out and out[-1][0] == e.group:
             out[-1][1].append(i)
         else:
-            out.append((e["group"], [i]))
+            out.append((e.group, [i]))
     return out
 
 
-def _cell_text(cell: dict, diff: dict | None) -> tuple[str, str]:
+def _cell_text(cell: Cell, diff: dict | None) -> tuple[str, str]:
     """(css class, inner html) of one cell."""
-    key = f"{cell['row']},{cell['col']}"
     if diff is not None:
-        d = diff.get(key)
-        if d is None:
+        change = diff.get((cell.row, cell.col))
+        if change is None:
             return "d-same", '<span class="verdict">no change</span>'
-        cls = "d-" + d["kind"]
+        d = _diff_entry(change)
         texts = []
-        if d.get("opened"):
+        if d["opened"]:
             texts.append(f'<span class="opened">+ {escape(d["opened"])}</span>')
-        if d.get("closed"):
+        if d["closed"]:
             texts.append(f'<span class="closed">\u2212 {escape(d["closed"])}</span>')
-        return cls, '<span class="verdict">' + escape(DIFF_WORDS[d["kind"]]) + "</span>" + "".join(texts)
-    verdict = cell["verdict"]
-    if verdict is None:
-        return "v-na", f'<span class="verdict">n/a</span><span class="ports">{escape(cell["error"]["code"])}</span>'
-    ports = cell["summary"] if verdict not in ("none",) else ""
-    return f"v-{verdict}", (f'<span class="verdict">{escape(verdict)}</span>'
-                            + (f'<span class="ports">{escape(ports)}</span>' if ports else ""))
+        return "d-" + d["kind"], '<span class="verdict">' + escape(DIFF_WORDS[d["kind"]]) + "</span>" + "".join(texts)
+    word = verdict_word(cell)
+    summary = cell_summary(cell)
+    cls = "v-na" if cell.verdict is None else f"v-{word}"
+    return cls, (f'<span class="verdict">{escape(word)}</span>'
+                 + (f'<span class="ports">{escape(summary)}</span>' if summary and summary != "nothing" else ""))
 
 
-def _matrix_table(matrix: dict, diff: dict | None) -> str:
-    rows, cols, cells = matrix["rows"], matrix["columns"], matrix["cells"]
+def _matrix_table(matrix: Matrix, diff: dict | None) -> str:
+    rows, cols, cells = matrix.rows, matrix.cols, matrix.cells
     n = len(cols)
     col_groups = _groups(cols)
     out = ['<div class="matrix-wrap"><table class="matrix"><caption>Sources (rows) and destinations (columns)'
@@ -292,19 +323,18 @@ def _matrix_table(matrix: dict, diff: dict | None) -> str:
                    f'{escape(g)}</th>')
     out.append("</tr><tr>")
     for j, c in enumerate(cols):
-        out.append(f'<th scope="col" class="col" data-col="{j}" data-group="{escape(c["group"])}" '
-                   f'title="{escape(c["kind"])} {escape(c["name"])}"><span>{escape(c["name"])}</span></th>')
+        out.append(f'<th scope="col" class="col" data-col="{j}" data-group="{escape(c.group)}" '
+                   f'title="{escape(c.kind)} {escape(c.name)}"><span>{escape(c.name)}</span></th>')
     out.append("</tr></thead>")
     for g, idx in _groups(rows):
         out.append(f'<tbody data-group="{escape(g)}"><tr class="group-row"><th scope="rowgroup" colspan="{n + 1}">'
                    f'<button type="button" class="toggle" aria-expanded="true">{escape(g)}</button></th></tr>')
         for i in idx:
             r = rows[i]
-            out.append(f'<tr data-row="{i}"><th scope="row" title="{escape(r["kind"])} {escape(r["name"])}">'
-                       f'{escape(r["name"])}</th>')
+            out.append(f'<tr data-row="{i}"><th scope="row" title="{escape(r.kind)} {escape(r.name)}">'
+                       f'{escape(r.name)}</th>')
             for j in range(n):
-                cell = cells[i * n + j]
-                cls, inner = _cell_text(cell, diff)
+                cls, inner = _cell_text(cells[i * n + j], diff)
                 out.append(f'<td class="{cls}" data-cell="{i * n + j}" data-col="{j}" tabindex="0">{inner}</td>')
             out.append("</tr>")
         out.append("</tbody>")
@@ -312,23 +342,29 @@ def _matrix_table(matrix: dict, diff: dict | None) -> str:
     return "".join(out)
 
 
-def _cell_data(data: ReportData) -> dict:
-    m = data.matrix
-
-    def link(step: dict) -> dict:
-        step = dict(step)
+def _witness_data(w) -> dict | None:
+    """A witness for the page's script: its JSON form, each trace step linked to its rule's row."""
+    if w is None:
+        return None
+    d = w.to_dict()
+    for step in d.get("trace", []):
         if step.get("nsg"):
             step["anchor"] = rule_anchor(step["nsg"], step["direction"], step["rule"])
-        return step
+    return d
 
+
+def _cell_data(data: ReportData) -> dict:
+    m = data.matrix
     cells = []
-    for c in m["cells"]:
-        c = dict(c)
-        for k in ("allowed_witness", "blocked_witness"):
-            if c.get(k):
-                c[k] = dict(c[k], trace=[link(s) for s in c[k]["trace"]])
-        cells.append(c)
-    return {"rows": m["rows"], "columns": m["columns"], "cells": cells, "diff": data.diff}
+    for c in m.cells:
+        cells.append({"row": c.row, "col": c.col, "verdict": verdict_word(c) if c.verdict else None,
+                      "summary": cell_summary(c), "allowed": [describe_box(b) for b in c.exact], "more": c.more,
+                      "allowed_witness": _witness_data(c.allowed_witness),
+                      "blocked_witness": _witness_data(c.blocked_witness),
+                      "error": {"code": c.error[0], "message": c.error[1]} if c.error else None})
+    diff = None if data.diff is None else {f"{i},{j}": _diff_entry(ch) for (i, j), ch in data.diff.items()}
+    return {"rows": [e.to_dict() for e in m.rows], "columns": [e.to_dict() for e in m.cols], "cells": cells,
+            "diff": diff}
 
 
 # ---------------------------------------------------------------- findings
@@ -407,60 +443,40 @@ def _rule_tables(model: dict, hits: dict, findings: Sequence[Finding], rules: di
 # ---------------------------------------------------------------- the matrix alone, as SVG
 
 
-def matrix_svg(matrix: dict, diff: dict | None = None) -> str:
+def matrix_svg(matrix: Matrix, diff: dict | None = None) -> str:
     """The matrix as one SVG image (documentation, pull-request comments): names, and each cell's verdict
-    in words and colour."""
-    rows, cols, cells = matrix["rows"], matrix["columns"], matrix["cells"]
+    in words and colour, its allowed ports as a tooltip."""
+    rows, cols = matrix.rows, matrix.cols
     cw, ch = 64, 22
-    left = 12 + 7 * max([len(r["name"]) for r in rows] + [8])
-    head = 12 + 7 * max([len(c["name"]) for c in cols] + [8])
+    left = 12 + 7 * max([len(r.name) for r in rows] + [8])
+    head = 12 + 7 * max([len(c.name) for c in cols] + [8])
     width, height = left + cw * len(cols) + 10, head + ch * len(rows) + 10
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Reachability matrix" width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f"<style>{SVG_CSS}</style>"]
     for j, c in enumerate(cols):
         x = left + j * cw + cw / 2
-        out.append(f'<text x="{x}" y="{head - 6}" transform="rotate(-45 {x} {head - 6})">{escape(c["name"])}</text>')
+        out.append(f'<text x="{x}" y="{head - 6}" transform="rotate(-45 {x} {head - 6})">{escape(c.name)}</text>')
     for i, r in enumerate(rows):
         y = head + i * ch
-        out.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{escape(r["name"])}</text>')
+        out.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{escape(r.name)}</text>')
         for j in range(len(cols)):
-            cell = cells[i * len(cols) + j]
-            cls, word = _svg_cell(cell, diff)
+            cell = matrix.cell(i, j)
+            if diff is not None:
+                change = diff.get((i, j))
+                d = _diff_entry(change) if change else None
+                cls, word = ("d-same", "=") if d is None else ("d-" + d["kind"], DIFF_WORDS[d["kind"]])
+                title = "" if d is None else f"+ {d['opened']} \u2212 {d['closed']}"
+            else:
+                word = verdict_word(cell)
+                cls, title = ("v-na" if cell.verdict is None else f"v-{word}"), cell_summary(cell)
             x = left + j * cw
-            title = cell.get("summary") or (cell.get("error") or {}).get("message", "")
             out.append(f'<g class="{cls}"><rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}"/>'
                        f'<text x="{x + cw / 2 - 1}" y="{y + 15}" text-anchor="middle">{escape(word)}</text>'
-                       f"<title>{escape(r['name'])} \u2192 {escape(cols[j]['name'])}: {escape(word)} "
+                       f"<title>{escape(r.name)} \u2192 {escape(cols[j].name)}: {escape(word)} "
                        f"{escape(title)}</title></g>")
     out.append("</svg>")
     return "".join(out) + "\n"
-
-
-def _svg_cell(cell: dict, diff: dict | None) -> tuple[str, str]:
-    if diff is not None:
-        d = diff.get(f"{cell['row']},{cell['col']}")
-        return ("d-same", "=") if d is None else ("d-" + d["kind"], {"opened": "opens", "closed": "closes",
-                                                                     "both": "both"}[d["kind"]])
-    v = cell["verdict"]
-    return ("v-na", "n/a") if v is None else (f"v-{v}", v)
-
-
-def diff_cells(old: dict, new: dict, describe) -> dict:
-    """Cell changes between two matrices (``to_dict`` form), keyed "row,col" of ``new``: what opens and
-    what closes, as texts ``describe(cell_dict_old, cell_dict_new)`` returns."""
-    def index(m: dict) -> dict:
-        n = len(m["columns"])
-        return {(m["rows"][c["row"]]["name"], m["columns"][c["col"]]["name"]): c for c in m["cells"]} if n else {}
-
-    before = index(old)
-    out = {}
-    for c in new["cells"]:
-        key = (new["rows"][c["row"]]["name"], new["columns"][c["col"]]["name"])
-        change = describe(before.get(key), c)
-        if change:
-            out[f"{c['row']},{c['col']}"] = change
-    return out
 
 
 CSS = """
@@ -508,7 +524,7 @@ SCRIPT = r"""
   var detail = document.getElementById('detail');
   function el(tag, text, cls){var e=document.createElement(tag); if(text!=null) e.textContent=text; if(cls) e.className=cls; return e;}
   function packet(w){
-    var p = w.protocol + ' ' + w.src + (w.src_nic ? ' (nic '+w.src_nic+')' : '') + ' \u2192 ' + w.dst + (w.nic ? ' (nic '+w.nic+')' : '');
+    var p = w.protocol + ' ' + w.src + (w.src_nic ? ' (nic '+w.src_nic+')' : '') + ' \u2192 ' + w.dst + (w.dst_nic ? ' (nic '+w.dst_nic+')' : '');
     if (w.sport != null) p += ' sport ' + w.sport + ' dport ' + w.dport;
     return p;
   }
@@ -542,7 +558,7 @@ SCRIPT = r"""
     if (c.allowed && c.allowed.length){
       detail.appendChild(el('h4', 'Exact allowed set'));
       var ul = el('ul', null, 'exact');
-      c.allowed.forEach(function(b){ ul.appendChild(el('li', b.protocols + (b.ports ? ' port ' + b.ports : '') + ': ' + b.sources + ' \u2192 ' + b.destinations)); });
+      c.allowed.forEach(function(b){ ul.appendChild(el('li', b)); });
       if (c.more) ul.appendChild(el('li', c.more + ' more: nsgsolve query --exact lists every one'));
       detail.appendChild(ul);
     }
@@ -589,4 +605,4 @@ SCRIPT = r"""
 """
 
 
-__all__ = ["ReportData", "diff_cells", "matrix_svg", "render_html", "rule_anchor", "topology_svg"]
+__all__ = ["ReportData", "cell_summary", "matrix_svg", "ports_text", "render_html", "rule_anchor", "topology_svg"]
