@@ -92,10 +92,9 @@ def _rule_index(model: dict) -> dict[tuple[str, int], str]:
         for ev in nsg.get("evaluations", []):
             for direction in ("inbound", "outbound"):
                 for r in ev.get(direction, []):
-                    loc = r.get("location") or ""
-                    file, _, rest = loc.rpartition(":")[0].rpartition(":")
-                    if file and rest.isdigit():
-                        out[(file, int(rest))] = rule_anchor(nsg["name"], direction.capitalize(), r["name"])
+                    loc = r.get("location") or {}
+                    if loc.get("line"):
+                        out[(loc["file"], loc["line"])] = rule_anchor(nsg["name"], direction.capitalize(), r["name"])
     return out
 
 
