@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def diff_html(new: Policy, result, args: argparse.Namespace, db) -> str:
     """The report page of NEW whose matrix cells say what the change opens and closes."""
-    from nsgsolve import __version__
+    from nsgsolve.version import __version__
     from nsgsolve.analyses.matrix import compute_matrix, diff_cells
     from nsgsolve.reports.show import show_dict
     from nsgsolve.reports.html import ReportData, render_html

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_report(args: argparse.Namespace, err: TextIO, policy_paths=None):
     """The report's data for ``args.policy`` (or ``policy_paths``): model view, matrix, findings."""
-    from nsgsolve import __version__
+    from nsgsolve.version import __version__
     from nsgsolve.analyses.matrix import compute_matrix
     from nsgsolve.reports.show import show_dict
     from nsgsolve.reports.html import ReportData
