@@ -365,7 +365,7 @@ def diff_cells(matrix: Matrix, rp: ResolvedPolicy, result) -> dict[tuple[int, in
     with no change left out. A changed region belongs to a cell when its source and destination lie on
     the cell's sides (NICs by identity, outside hosts by address), cut to those sides."""
     from nsgsolve.errors import DiagnosticBag
-    from nsgsolve.semantics.endpoints import resolve_side
+    from nsgsolve.analyses.endpoints import resolve_side
 
     def side(e: Endpoint):
         bag = DiagnosticBag()
