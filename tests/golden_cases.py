@@ -68,3 +68,7 @@ case("check-changed-fails", "check", CHANGED)
 case("check-changed-fails-json", "check", CHANGED, "--format", "json", schema="check")
 case("query-unknown-name", "query", f"{EX}/webservers.nsg", "can Internet reach Nope port 22")
 case("diff-unknown-endpoint", "diff", f"{EX}/webservers.nsg", CHANGED, "--to", "Internte")
+
+# The report's matrix alone (the whole HTML page is checked in a browser by tests/test_report_browser.py).
+case("report-webservers-matrix-svg", "report", f"{EX}/webservers.nsg", "--matrix-format", "svg")
+case("report-three-tier-matrix-svg", "report", f"{EX}/three-tier.nsg", "--matrix-format", "svg")
