@@ -182,8 +182,8 @@ class _Validator:
             self.addr_items(d.items)
         for t in self.p.tags:
             self.addr_items(t.items)
-        for d in self.p.ports:
-            self.ports(PortSpec(d.items))
+        for pd in self.p.ports:
+            self.ports(PortSpec(pd.items))
         self._cycles("network define", "E204", {d.name: d for d in self.p.networks},
                      lambda d: [i.define for i in d.items if isinstance(i, NetworkRef)])
         self._cycles("ports define", "E206", self.port_defs,

@@ -24,7 +24,7 @@ from nsgsolve.analyses.query import ExactBox, Verdict, box_minus
 from nsgsolve.analyses.results import Witness
 from nsgsolve.errors import InputError
 from nsgsolve.model import (
-    AnyAddress, Asg, AsgSide, NicAddr, Policy, Query, Ref, SubnetAddr, SubnetRef, TagSide, VnetAddr,
+    AnyAddress, Asg, AsgSide, Endpoint as EndpointItem, NicAddr, Policy, Query, Ref, SubnetAddr, SubnetRef, TagSide, VnetAddr,
 )
 from nsgsolve.parallel import fork_map
 from nsgsolve.regions.box import (
@@ -47,7 +47,7 @@ class Endpoint:
     kind: str  # "internet", "tag", "vnet", "subnet", "nic", "asg"
     name: str  # as a query names it: "Internet", "prod", "prod/web", "web1", "WebTier"
     group: str  # a VNet name, OUTSIDE or ASGS
-    item: object = field(compare=False, repr=False, default=None)  # the query endpoint (model item)
+    item: EndpointItem = field(compare=False, repr=False)  # the query endpoint
     nsgs: tuple[str, ...] = ()  # NSGs attached here (subnets and NICs)
 
     def to_dict(self) -> dict:
@@ -231,7 +231,7 @@ class _Cells:
         allowed_w = self._witness(_readable_point(pieces[0]), True, query, q) if pieces else None
         blocked_w = None
         if verdict is not Verdict.ALL:
-            point = next(p for r in regions if (p := self._uncovered(r, [b for b in pieces if box_meets(b, r)])))
+            point = next(pt for r in regions if (pt := self._uncovered(r, [b for b in pieces if box_meets(b, r)])))
             blocked_w = self._witness(point, False, query, q)
         merged = merge_cells(pieces)
         # A cell keeps its first boxes for its detail; all of them are `nsgsolve query --exact`'s answer.

@@ -96,6 +96,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if missing:
         raise UsageError(f"missing {', '.join(missing)}", "or give --flows FILE.csv")
     proto = Protocol.parse(args.protocol).number
+    assert proto is not None  # --protocol's choices are single protocols, each with its number
     if proto in PORTED_PROTOCOLS and args.dport is None:
         raise UsageError(f"--dport is required for {args.protocol}")
     if proto not in PORTED_PROTOCOLS and (args.dport is not None or args.sport is not None):
@@ -148,7 +149,8 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     if columns is None:  # quoted cells, or some row blank, short or wrong: the row-by-row reading explains it
         rows = list(csv.reader(lines))
         columns = _slow_columns(rp, ev, engine, path, lines, rows, header, col, assignment)
-    d = engine.decide(*columns, settled=True)
+    proto_a, src_a, sport_a, dst_a, dport_a, src_key_a, dst_key_a = columns
+    d = engine.decide(proto_a, src_a, sport_a, dst_a, dport_a, src_key_a, dst_key_a, settled=True)
     write = out.write
     if as_json:  # JSON Lines: one verify document per flow
         from nsgsolve.reports.flows import json_lines

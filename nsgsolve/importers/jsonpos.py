@@ -87,7 +87,7 @@ class _Reader:
     def ws(self, pos: int) -> int:
         text = self.text
         while True:
-            pos = _WS.match(text, pos).end()
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]  # whitespace* always matches
             if text.startswith("/", pos):
                 m = _COMMENT.match(text, pos)
                 if not m:

@@ -62,9 +62,9 @@ class _LineStartPostLex:
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         prev_end_line = 0
         for tok in stream:
-            if tok.type in _LINE_START and tok.line > prev_end_line:
+            if tok.type in _LINE_START and (tok.line or 0) > prev_end_line:
                 tok = Token.new_borrow_pos(_LINE_START[tok.type], tok, tok)
-            prev_end_line = tok.end_line or tok.line
+            prev_end_line = tok.end_line or tok.line or 0
             yield tok
 
 
@@ -505,8 +505,9 @@ def syntax_diagnostic(e: UnexpectedInput, text: str, filename: str, start: str =
             found = tok.value
     else:
         line, col = e.line, e.column
-        m = _WORD.match(text, e.pos_in_stream)
-        found = m.group(0) if m else text[e.pos_in_stream:e.pos_in_stream + 1]
+        pos = e.pos_in_stream or 0
+        m = _WORD.match(text, pos)
+        found = m.group(0) if m else text[pos:pos + 1]
         end_line, end_col = line, col + len(found)
     word = found.strip("`")
     # A near miss of a keyword that fits here is the most specific advice; then the mistakes table.
@@ -547,7 +548,8 @@ def _unclosed_brace(text: str) -> tuple[int, int] | None:
 
 
 def token_span(tok: Token, filename: str) -> Span:
-    return Span(filename, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + len(tok))
+    line, col = tok.line or 0, tok.column or 0  # Lark's own tokens always carry them
+    return Span(filename, line, col, tok.end_line or line, tok.end_column or col + len(tok))
 
 
 def meta_span(meta, filename: str) -> Span:

@@ -205,7 +205,7 @@ def topology_svg(model: dict) -> str:
             members = [n for n in nics if n["subnet"] == f"{v['name']}/{s['name']}"]
             h += line * (2 + len(members)) + pad
         heights.append(h + pad)
-    top = 40 if any(v.get("peerings") for v in vnets) else 10
+    top: float = 40 if any(v.get("peerings") for v in vnets) else 10
     height = top + (max(heights) if heights else 40) + 10
     width = max(1, len(vnets)) * (col_w + 2 * pad) + pad
     x_of = {}

@@ -42,7 +42,7 @@ def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
         return "any"
     if internet and s == internet:
         return "Internet"
-    options = [(len(s), describe_ips(s, limit, MORE))]
+    options: list[tuple[float, str]] = [(len(s), describe_ips(s, limit, MORE))]
     rest = ALL_IPS.difference(s)
     options.append((len(rest) + 0.5, f"any except {describe_ips(rest, limit, MORE)}"))
     if internet and internet.issubset(s):
@@ -69,6 +69,7 @@ def _indent(text: str, by: str = "    ") -> str:
 
 
 def _witness(title: str, w: Witness) -> list[str]:
+    assert w.flow is not None  # a query's witnesses are always replayed through the evaluator
     lines = [f"  {title}:", _indent(format_flow(w.flow))]
     for k, ip in w.dynamic_ips:
         if k in (w.src_nic, w.dst_nic):  # the others only had to be elsewhere

@@ -20,7 +20,8 @@ def _addr(rp: ResolvedPolicy, s: AddrSet, limit: int | None = DESCRIBE_LIMIT) ->
 
 
 def _evaluations(rp: ResolvedPolicy, name: str) -> list[ResolvedNsg]:
-    return [rp.nsg(name, v) for v in rp.attachment_vnets(name) or [None]]
+    vnets: list[str | None] = list(rp.attachment_vnets(name)) or [None]
+    return [rp.nsg(name, v) for v in vnets]
 
 
 def show_text(rp: ResolvedPolicy) -> str:
@@ -42,8 +43,8 @@ def show_text(rp: ResolvedPolicy) -> str:
             lines.append(f"  on-premises {', '.join(cidr_text(c) for c in v.onprem)}")
         lines.append(f"  VirtualNetwork here = {describe_ips(rp.virtual_network_tag[v.name], DESCRIBE_LIMIT)}")
         for s in v.subnets:
-            nsg = f"  nsg {s.nsg.name}" if s.nsg else "  (no NSG)"
-            lines.append(f"  subnet {v.name}/{s.name}  {cidr_text(s.prefix)}{nsg}")
+            nsg_text = f"  nsg {s.nsg.name}" if s.nsg else "  (no NSG)"
+            lines.append(f"  subnet {v.name}/{s.name}  {cidr_text(s.prefix)}{nsg_text}")
             for info in sorted((i for i in rp.ipcs.values() if i.vnet == v.name and i.subnet == s.name),
                                key=lambda i: i.key):
                 ip = int_to_ip(info.ip) if info.ip is not None else "dynamic"

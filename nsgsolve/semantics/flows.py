@@ -22,7 +22,7 @@ once per *group* of flows sharing them, by the same code paths the evaluator doc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class _Axis:
     """Elementary intervals of one field: ``starts`` sorted (starting at 0), ``masks[k]`` the rules that
     every value in [starts[k], starts[k+1]) satisfies."""
 
-    def __init__(self, n_rules: int, per_rule: Sequence[Sequence[tuple[int, int]]]):
+    def __init__(self, n_rules: int, per_rule: Sequence[Iterable[tuple[int, int]]]):
         los, his, owner = [], [], []
         for i, intervals in enumerate(per_rule):
             for lo, hi in intervals:
