@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "terraform"
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = next((c / "terraform" for c in (ROOT.parent / "shared" / "corpus", Path("/work/shared/corpus"))
+               if (c / "terraform").is_dir()), Path("/nonexistent"))
 
 
 def generated(n_nsgs: int, rules: int) -> str:

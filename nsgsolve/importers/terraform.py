@@ -161,7 +161,9 @@ class ModuleEnv:
         self._var_cache: dict[str, Any] = {}
         self._busy: set[str] = set()
         for f, text in files.items():
-            body = parse_body(text, f)
+            body = loader.bodies.get(f)
+            if body is None:  # a module called several times (count, for_each) is parsed once
+                body = loader.bodies[f] = parse_body(text, f)
             for b in body.blocks:
                 self._declare(b, f)
 
@@ -746,6 +748,7 @@ class TfLoader:
     evaluators: list[Evaluator] = field(default_factory=list)
     unset_vars: dict[str, Span] = field(default_factory=dict)
     missing: dict[str, Span] = field(default_factory=dict)
+    bodies: dict[str, Body] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     _module_files: dict[str, dict[str, str]] = field(default_factory=dict)
     root_dir: str = "."
@@ -807,7 +810,8 @@ def load_root(files: dict[str, str], root_dir: str, var_files: list[str], cli_va
         text = read_text(vf)
         loader.texts[vf] = text
         values.update(read_tfvars_json(vf, text) if vf.endswith(".json") else read_tfvars(vf, text))
-    types = variable_types(files)
+    env = ModuleEnv(loader, root_dir, files, {}, "", root_dir)
+    types = {n: _type_text(b.body.attrs.get("type")) for n, b in env.variables.items()}
     for item in cli_vars:
         name, v = parse_cli_var(item, types.get(item.partition("=")[0].strip()))
         if types and name not in types:
@@ -816,7 +820,7 @@ def load_root(files: dict[str, str], root_dir: str, var_files: list[str], cli_va
             raise UsageError(f"--var {name}: no variable '{name}' is declared in the configuration",
                              did_you_mean(name, sorted(types)))
         values[name] = VarValue(value=v, origin="--var")
-    env = ModuleEnv(loader, root_dir, files, values, "", root_dir)
+    env.values.update(values)  # read lazily, so setting them after the files are parsed is the same
     return loader, env
 
 
