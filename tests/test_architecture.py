@@ -47,10 +47,9 @@ KNOWN_UPWARD: set[tuple[str, str]] = set()
 # Imports left out of the circle check. reports/__init__ holds the report types and dispatches to the
 # format modules, which import the types (the types move to a module of their own to end it):
 KNOWN_CIRCLE_EDGES = {("nsgsolve.reports", f"nsgsolve.reports.{f}") for f in ("text", "json", "junit", "sarif", "github")}
-# The Terraform importer reads files through the loader, which dispatches to it, and shares helpers with
-# its converter both ways (the loader's reader is to be passed in, as the JSON importer's is):
-KNOWN_CIRCLE_EDGES |= {("nsgsolve.importers.terraform", "nsgsolve.importers.loader"),
-                       ("nsgsolve.importers.tfconvert", "nsgsolve.importers.terraform")}
+# The Terraform importer reads files through the loader, which dispatches to it (the loader's reader is
+# to be passed in, as the JSON importer's is):
+KNOWN_CIRCLE_EDGES |= {("nsgsolve.importers.terraform", "nsgsolve.importers.loader")}
 
 
 def layer_of(module: str) -> str:

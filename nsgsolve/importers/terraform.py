@@ -24,9 +24,9 @@ from typing import Any, Iterator
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.hcl import Attr, Block, Body, parse_body, span_of
-from nsgsolve.importers.tfexpr import Evaluator, Obj, Scope, TfUnknown, _Fail, to_str, unknown_in
+from nsgsolve.importers.tfconvert import SUBSCRIPTION, arm_id
+from nsgsolve.importers.tfexpr import MISSING, Evaluator, Obj, Scope, TfUnknown, _Fail, to_str, unknown_in
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 # Resource types whose `id` nsgsolve can write offline, as Azure will: the ARM id built from the names.
 _ID_PATH: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -51,11 +51,6 @@ _ASSOC_ID = {
 _PRIMITIVE_TYPES = ("string", "number", "bool")
 
 
-def arm_id(rtype: str, names: list[str], rg: str) -> str:
-    types = rtype.split("/")
-    provider, segs = types[0], types[1:]
-    tail = "/".join(f"{t}/{n}" for t, n in zip(segs, names))
-    return f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/{provider}/{tail}"
 
 
 # ---------------------------------------------------------------------- values of variables
@@ -340,7 +335,6 @@ class _TypeNs(Obj):
         return r.value()
 
 
-MISSING = "\0"  # marks, among an unknown's variables, an object the files read do not define
 
 _PROVIDER_PREFIXES = ("azurerm_", "azuread_", "azapi_", "random_", "null_", "time_", "tls_", "local_", "http_",
                       "external_", "template_", "archive_", "terraform_")

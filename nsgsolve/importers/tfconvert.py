@@ -26,7 +26,7 @@ from nsgsolve.errors import DiagnosticBag
 from nsgsolve.model import Span
 from nsgsolve.importers.convert import ASG_TYPE, NIC_TYPE, NSG_TYPE, SUBNET_TYPE, VNET_TYPE, PolicyBuilder, name_from_id
 from nsgsolve.importers.jsonpos import JArray, JObject
-from nsgsolve.importers.tfexpr import TfUnknown, unknown_in
+from nsgsolve.importers.tfexpr import MISSING, TfUnknown, unknown_in
 from nsgsolve.importers.armexpr import Unknown
 
 TF_HINT = ("give the variable with --var NAME=VALUE, in a --var-file FILE or in terraform.tfvars / *.auto.tfvars, "
@@ -52,6 +52,17 @@ _RULE_FIELDS = {
 }
 _RULE_ASGS = {"source_application_security_group_ids": "sourceApplicationSecurityGroups",
               "destination_application_security_group_ids": "destinationApplicationSecurityGroups"}
+
+
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+
+
+def arm_id(rtype: str, names: list[str], rg: str) -> str:
+    """The id Azure gives a resource of ``rtype`` (``Microsoft.Network/virtualNetworks/subnets``) named ``names``."""
+    types = rtype.split("/")
+    provider, segs = types[0], types[1:]
+    tail = "/".join(f"{t}/{n}" for t, n in zip(segs, names))
+    return f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/{provider}/{tail}"
 
 
 class View(Protocol):
@@ -464,8 +475,6 @@ class TfConverter:
     # ------------------------------------------------------------------ end
 
     def warn_unset(self, unset: dict[str, Span]) -> None:
-        from nsgsolve.importers.terraform import MISSING
-
         for var, span in unset.items():
             uses = self.var_uses.get(var)
             if not uses:
@@ -481,8 +490,6 @@ class TfConverter:
 
 
 def _id(arm_type: str, name: str) -> str:
-    from nsgsolve.importers.terraform import arm_id
-
     canon = {NSG_TYPE: "Microsoft.Network/networkSecurityGroups", ASG_TYPE: "Microsoft.Network/applicationSecurityGroups",
              VNET_TYPE: "Microsoft.Network/virtualNetworks"}[arm_type]
     return arm_id(canon, [name], "rg")

@@ -36,6 +36,9 @@ class TfUnknown(Unknown):
     error: bool = False
 
 
+MISSING = "\0"  # marks, among an unknown's variables, an object the files read do not define
+
+
 class _Fail(Exception):
     """An expression Terraform would reject (wrong type, bad index, unknown function)."""
 
