@@ -59,6 +59,50 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` parsed with options anywhere among the positionals, as every command's help promises.
+
+    argparse hands out positionals in one greedy run, so in 'query POLICY --json "can ..."' the question
+    after the option is left over. A command whose positionals end in a list (POLICY..., FILE...) takes
+    such leftovers as more of that list (query then takes its QUERY back from the end). Anything else left
+    over is reported by the command's own parser, with the command's usage line, not the top level's."""
+    args, rest = parser.parse_known_args(argv)
+    if not rest:
+        return args
+    command = _command_parser(parser, args)
+    target = _trailing_list(command) if command is not None else None
+    if target is not None and isinstance(getattr(args, target, None), list) and \
+            not any(a.startswith("-") for a in rest):
+        getattr(args, target).extend(rest)
+        return args
+    (command or parser).error(f"unrecognized arguments: {' '.join(rest)}")  # exits with status 2
+    raise AssertionError("unreachable")
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser | None:
+    """The innermost (sub)command parser that ``args`` came through (``tags show``'s, not ``tags``')."""
+    found = None
+    current: argparse.ArgumentParser | None = parser
+    while current is not None:
+        nxt = None
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = getattr(args, action.dest, None)
+                if chosen is not None and chosen in action.choices:
+                    nxt = found = action.choices[chosen]
+        current = nxt
+    return found
+
+
+def _trailing_list(parser: argparse.ArgumentParser) -> str | None:
+    """The destination of the first positional taking one or more values (POLICY..., FILE...), if any."""
+    for action in parser._actions:
+        if not action.option_strings and action.nargs in ("+", "*") and \
+                not isinstance(action, argparse._SubParsersAction):
+            return action.dest
+    return None
+
+
 def _version() -> str:
     from nsgsolve.version import __version__
 
@@ -71,15 +115,7 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextI
     err = err or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(argv))
-    # argparse hands out positionals in one greedy run, so in 'query POLICY --json "can ..."' the question
-    # after the option was left over. Every command whose positionals end in a POLICY... list takes such
-    # leftovers as more of that list (query then takes its QUERY back from the end).
-    args, rest = parser.parse_known_args(argv)
-    if rest:
-        if isinstance(getattr(args, "policy", None), list) and not any(a.startswith("-") for a in rest):
-            args.policy += rest
-        else:
-            parser.parse_args(argv)  # reports the unrecognized arguments as argparse does (exit 2)
+    args = parse_args(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help(out)
         return EXIT_INPUT
