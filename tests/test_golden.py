@@ -38,7 +38,8 @@ def render_case(argv: list[str]) -> tuple[str, str, int]:
     """Run one command line as a user does: its own process. In one process, Z3's shared context keeps
     state between calls, so a witness could depend on which cases ran before; a fresh process gives
     exactly what the command prints (tested: the same bytes run after run)."""
-    proc = subprocess.run([sys.executable, "-m", "nsgsolve", *argv], capture_output=True, text=True, cwd=ROOT,
+    # -P: the nsgsolve these tests import (the installed one in CI), not the checkout the cwd holds.
+    proc = subprocess.run([sys.executable, "-P", "-m", "nsgsolve", *argv], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
     return proc.stdout, proc.stderr, proc.returncode
 
