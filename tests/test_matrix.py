@@ -62,7 +62,8 @@ def test_three_tier_known_cells():
     assert web.allowed_witness.flow.trace[0].rule == "Allow-Web"
     assert web.allowed_witness.packet.dport in (80, 443)
     assert web.blocked_witness.flow.trace[0].rule == "DenyAllInBound"
-    assert (m.find("Internet", "DbTier").verdict, cell_summary(m.find("Internet", "DbTier"))) == (Verdict.NONE, "nothing")
+    db = m.find("Internet", "DbTier")
+    assert (db.verdict, cell_summary(db)) == (Verdict.NONE, "nothing")
     # mgmt has no NSG: everything reaches bastion1, and the cell says so in words.
     assert (m.find("Internet", "bastion1").verdict, cell_summary(m.find("Internet", "bastion1"))) == \
         (Verdict.ALL, "everything")
@@ -85,9 +86,9 @@ def test_diff_cells_name_what_a_change_opens(tmp_path):
     from nsgsolve.analyses.diff import diff_policies
 
     text = open("examples/three-tier.nsg").read()
-    new_text = text.replace("    4000 deny  Deny-All       any from any     to any\n  }\n  outbound {\n    100 allow Allow-Sql",
-                            "    150  allow Oops           tcp from Internet to AppTier port 22\n"
-                            "    4000 deny  Deny-All       any from any     to any\n  }\n  outbound {\n    100 allow Allow-Sql", 1)
+    deny_all = "    4000 deny  Deny-All       any from any     to any\n  }\n  outbound {\n    100 allow Allow-Sql"
+    oops = "    150  allow Oops           tcp from Internet to AppTier port 22\n"
+    new_text = text.replace(deny_all, oops + deny_all, 1)
     assert new_text != text
     new_file = tmp_path / "new.nsg"
     new_file.write_text(new_text)

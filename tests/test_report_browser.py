@@ -83,7 +83,8 @@ def test_three_tier_report_in_chromium(tmp_path):
     assert "no-web-to-db" in dom  # and the contract results
     shot = Path(os.environ.get("NSGSOLVE_ARTIFACTS", tmp_path)) / "report-three-tier.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    got = _chromium(tmp_path, "--window-size=1400,1800", f"--screenshot={shot}", page.as_uri() + f"#cell={internet_web}")
+    got = _chromium(tmp_path, "--window-size=1400,1800", f"--screenshot={shot}",
+                    page.as_uri() + f"#cell={internet_web}")
     assert shot.exists() and shot.stat().st_size > 10_000, got.stderr[-2000:]
     print(f"\nscreenshot of the three-tier report: {shot}")
 

@@ -24,7 +24,8 @@ from nsgsolve.analyses.query import ExactBox, Verdict, box_minus
 from nsgsolve.analyses.results import Witness
 from nsgsolve.errors import InputError
 from nsgsolve.model import (
-    AnyAddress, Asg, AsgSide, Endpoint as EndpointItem, NicAddr, Policy, Query, Ref, SubnetAddr, SubnetRef, TagSide, VnetAddr,
+    AnyAddress, Asg, AsgSide, Endpoint as EndpointItem, NicAddr, Policy, Query, Ref, SubnetAddr, SubnetRef, TagSide,
+    VnetAddr,
 )
 from nsgsolve.parallel import fork_map
 from nsgsolve.regions.box import (
@@ -205,7 +206,7 @@ class _Cells:
         self.engine._candidates(q.dst)
         s, d = self.engine._extended(q.src), self.engine._extended(q.dst)
         s_nic, d_nic = s.intersection(self.nic_addresses), d.intersection(self.nic_addresses)
-        s_out, d_out = s.difference(s_nic), d.difference(d_nic)
+        s_out = s.difference(s_nic)
         # The cell's packets: a NIC on at least one side (outside-to-outside traffic meets no NSG).
         regions = [r for p, sp, dp in self.bases(q)
                    for r in ((p, s_nic, sp, d, dp), (p, s_out, sp, d_nic, dp)) if _volume(r)]

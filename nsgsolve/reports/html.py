@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from html import escape
+from importlib import resources
 from typing import Sequence
 
 from nsgsolve.analyses.matrix import Cell, Matrix
@@ -48,7 +50,8 @@ class ReportData:
 
 
 def ports_text(ports) -> str:
-    """``tcp 80,443; udp 53``: (protocols, destination ports) pairs of :func:`~nsgsolve.analyses.matrix.project_ports`."""
+    """``tcp 80,443; udp 53``: the (protocols, destination ports) pairs of
+    :func:`~nsgsolve.analyses.matrix.project_ports`."""
     return "; ".join(describe_protocols(p) if d is None else f"{describe_protocols(p)} {describe_ports(d)}"
                      for p, d in ports)
 
@@ -70,7 +73,8 @@ def cell_summary(cell: Cell) -> str:
 
 def _diff_entry(change: dict) -> dict:
     kind = "both" if len(change) == 2 else next(iter(change))
-    return {"kind": kind, "opened": ports_text(change.get("opened", ())), "closed": ports_text(change.get("closed", ()))}
+    return {"kind": kind, "opened": ports_text(change.get("opened", ())),
+            "closed": ports_text(change.get("closed", ()))}
 
 
 # ---------------------------------------------------------------- anchors
@@ -108,7 +112,7 @@ def render_html(data: ReportData) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(data.title)}</title>",
-        f"<style>{CSS}</style></head><body>",
+        f"<style>{_asset('report.css')}</style></head><body>",
         f"<header><h1>{escape(data.title)}</h1>",
         f'<p class="meta">nsgsolve {escape(data.version)} &middot; {", ".join(escape(f) for f in data.files)}</p>',
         "<nav><a href=\"#topology\">Topology</a> <a href=\"#matrix\">Reachability</a> "
@@ -133,10 +137,16 @@ def render_html(data: ReportData) -> str:
         "</section>",
         "</main>",
         f'<script type="application/json" id="cells-data">{_json_for_script(_cell_data(data))}</script>',
-        f"<script>{SCRIPT}</script>",
+        f"<script>{_asset('report.js')}</script>",
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
+
+
+@lru_cache(maxsize=None)
+def _asset(name: str) -> str:
+    """The page's stylesheet and script, kept as files of their own (package data) and inlined."""
+    return resources.files("nsgsolve.reports").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def _json_for_script(obj: object) -> str:
@@ -380,7 +390,8 @@ def _findings(findings: Sequence[Finding], rules: dict[tuple[str, int], str]) ->
         title = {"lint": "Lint findings", "contract": "Contracts", "check": "Contracts",
                  "baseline": "Baseline"}.get(category, category.capitalize())
         out.append(f"<h3>{escape(title)}</h3><table class=\"findings\"><thead><tr><th scope=\"col\">Status</th>"
-                   "<th scope=\"col\">Id</th><th scope=\"col\">What</th><th scope=\"col\">Where</th></tr></thead><tbody>")
+                   "<th scope=\"col\">Id</th><th scope=\"col\">What</th><th scope=\"col\">Where</th></tr></thead>"
+                   "<tbody>")
         for f in fs:
             status = "pass" if f.status is Status.PASS else "unknown" if f.status is Status.UNKNOWN else f.level
             anchor = rules.get((f.location.file, f.location.line))
@@ -478,130 +489,11 @@ def matrix_svg(matrix: Matrix, diff: dict | None = None) -> str:
     return "".join(out) + "\n"
 
 
-CSS = """
-:root{--all:#c8e6c9;--some:#fff3bf;--none:#eceff1;--na:#f3e5f5;--open:#ffcdd2;--close:#bbdefb;--ink:#1b1f23}
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:var(--ink);margin:0}
-header{background:#0b3d91;color:#fff;padding:12px 20px}header h1{margin:0;font-size:20px}
-header a{color:#fff;margin-right:14px}.meta{margin:2px 0 6px;opacity:.85}
-main{padding:12px 20px}section{margin-bottom:28px}h2{border-bottom:2px solid #0b3d91}
-.matrix-wrap{overflow:auto;max-height:75vh;border:1px solid #ccc}
-table.matrix{border-collapse:separate;border-spacing:0;font-size:12px}
-table.matrix th,table.matrix td{border:1px solid #ddd;padding:3px 5px;white-space:nowrap}
-table.matrix thead th{position:sticky;top:0;background:#f6f8fa;z-index:2}
-table.matrix thead tr:nth-child(2) th{top:24px}
-table.matrix tbody th[scope=row]{position:sticky;left:0;background:#f6f8fa;z-index:1;text-align:left}
-table.matrix td{cursor:pointer;min-width:56px;vertical-align:top}
-table.matrix td .verdict{font-weight:600;display:block}table.matrix td .ports{display:block;max-width:14em;
-overflow:hidden;text-overflow:ellipsis;font-size:11px}
-.group-row th{background:#e8eefc;text-align:left}.toggle{font:inherit;font-weight:600;border:0;background:none;cursor:pointer}
-.toggle[aria-expanded=false]::before{content:"\\25b8 "}.toggle[aria-expanded=true]::before{content:"\\25be "}
-.v-all{background:var(--all)}.v-some{background:var(--some)}.v-none{background:var(--none)}.v-na,.v-unknown{background:var(--na)}
-.d-opened{background:var(--open)}.d-closed{background:var(--close)}.d-both{background:linear-gradient(135deg,var(--open) 50%,var(--close) 50%)}
-.d-same{color:#777}.legend span{padding:1px 6px;border:1px solid #bbb;margin:0 4px}
-td.selected{outline:3px solid #0b3d91;outline-offset:-3px}.hidden{display:none}
-#detail{border:1px solid #ccc;padding:8px 12px;margin-top:10px;background:#fafbfc}
-#detail table{border-collapse:collapse}#detail td,#detail th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-table.rules,table.findings{border-collapse:collapse;margin:6px 0 14px}table.rules caption{text-align:left;font-weight:600}
-table.rules td,table.rules th,table.findings td,table.findings th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-tr.default{color:#555;background:#f7f7f7}tr:target{outline:3px solid #f9a825}
-.s-error td:first-child,.s-fail td:first-child{color:#b00020;font-weight:600}.s-warning td:first-child{color:#8a6d00}
-.s-pass td:first-child{color:#1b5e20}pre{white-space:pre-wrap;margin:4px 0}
-svg.topology{max-width:100%;height:auto}svg.topology .vnet>rect{fill:#f0f4ff;stroke:#0b3d91}
-svg.topology .subnet>rect{fill:#fff;stroke:#5c6bc0}svg.topology .subnet.unprotected>rect{stroke:#c62828;stroke-dasharray:4 3}
-svg.topology text{font:12px system-ui,sans-serif}svg.topology .vnet-name{font-weight:700}
-svg.topology .small{fill:#555}svg.topology .badge{fill:#0b3d91}svg.topology .badge.none{fill:#c62828}
-svg.topology .peering{fill:none;stroke:#2e7d32;stroke-width:2}
-"""
 
 SVG_CSS = (".v-all rect{fill:#c8e6c9}.v-some rect{fill:#fff3bf}.v-none rect{fill:#eceff1}.v-na rect,.v-unknown rect"
            "{fill:#f3e5f5}.d-opened rect{fill:#ffcdd2}.d-closed rect{fill:#bbdefb}.d-both rect{fill:#e1bee7}"
            ".d-same rect{fill:#fff}rect{stroke:#bbb}")
 
-SCRIPT = r"""
-(function(){
-  var data = JSON.parse(document.getElementById('cells-data').textContent);
-  var detail = document.getElementById('detail');
-  function el(tag, text, cls){var e=document.createElement(tag); if(text!=null) e.textContent=text; if(cls) e.className=cls; return e;}
-  function packet(w){
-    var p = w.protocol + ' ' + w.src + (w.src_nic ? ' (nic '+w.src_nic+')' : '') + ' \u2192 ' + w.dst + (w.dst_nic ? ' (nic '+w.dst_nic+')' : '');
-    if (w.sport != null) p += ' sport ' + w.sport + ' dport ' + w.dport;
-    return p;
-  }
-  function trace(w){
-    var t = el('table'); var h = el('tr');
-    ['Layer','Direction','Decided by','Access'].forEach(function(x){h.appendChild(el('th', x));});
-    t.appendChild(h);
-    (w.trace || []).forEach(function(s){
-      var r = el('tr');
-      r.appendChild(el('td', s.nsg ? s.nsg + ' on ' + s.attached_to : s.attached_to));
-      r.appendChild(el('td', s.direction));
-      var c = el('td');
-      if (s.anchor){ var a = el('a', s.rule); a.href = '#' + s.anchor; c.appendChild(a); } else { c.textContent = s.rule; }
-      if (s.priority != null) c.appendChild(document.createTextNode(' (priority ' + s.priority + ')'));
-      if (s.evaluated === false) c.appendChild(el('em', ' not evaluated'));
-      r.appendChild(c); r.appendChild(el('td', s.access)); t.appendChild(r);
-    });
-    if (!(w.trace || []).length){ var r = el('tr'); var c = el('td', 'no NSG on the path'); c.colSpan = 4; r.appendChild(c); t.appendChild(r); }
-    return t;
-  }
-  function show(idx){
-    var c = data.cells[idx]; var row = data.rows[c.row], col = data.columns[c.col];
-    detail.innerHTML = '';
-    detail.appendChild(el('h3', 'can ' + row.name + ' reach ' + col.name));
-    if (data.diff){
-      var d = data.diff[c.row + ',' + c.col];
-      detail.appendChild(el('p', d ? ((d.opened ? 'opens ' + d.opened + '. ' : '') + (d.closed ? 'closes ' + d.closed + '.' : '')) : 'no change', 'diff'));
-    }
-    if (c.verdict == null){ detail.appendChild(el('p', 'n/a: ' + c.error.code + ' ' + c.error.message, 'verdict')); return; }
-    detail.appendChild(el('p', 'verdict: ' + c.verdict + (c.summary ? ' \u2014 allowed: ' + c.summary : ''), 'verdict'));
-    if (c.allowed && c.allowed.length){
-      detail.appendChild(el('h4', 'Exact allowed set'));
-      var ul = el('ul', null, 'exact');
-      c.allowed.forEach(function(b){ ul.appendChild(el('li', b)); });
-      if (c.more) ul.appendChild(el('li', c.more + ' more: nsgsolve query --exact lists every one'));
-      detail.appendChild(ul);
-    }
-    [['allowed_witness','Allowed, for example'],['blocked_witness','Blocked, for example']].forEach(function(k){
-      var w = c[k[0]]; if (!w) return;
-      var box = el('div', null, k[0].replace('_','-'));
-      box.appendChild(el('h4', k[1]));
-      box.appendChild(el('p', w.decision.toUpperCase() + '  ' + packet(w), 'packet'));
-      box.appendChild(trace(w));
-      detail.appendChild(box);
-    });
-  }
-  var selected = null;
-  function pick(td){
-    if (selected) selected.classList.remove('selected');
-    selected = td; td.classList.add('selected'); show(+td.getAttribute('data-cell'));
-  }
-  document.querySelectorAll('td[data-cell]').forEach(function(td){
-    td.addEventListener('click', function(){ pick(td); });
-    td.addEventListener('keydown', function(e){ if (e.key === 'Enter' || e.key === ' '){ e.preventDefault(); pick(td); } });
-  });
-  document.querySelectorAll('tbody .toggle').forEach(function(b){
-    b.addEventListener('click', function(){
-      var open = b.getAttribute('aria-expanded') !== 'true';
-      b.setAttribute('aria-expanded', open ? 'true' : 'false');
-      var body = b.closest('tbody');
-      body.querySelectorAll('tr[data-row]').forEach(function(r){ r.classList.toggle('hidden', !open); });
-    });
-  });
-  var filter = document.getElementById('filter');
-  filter.addEventListener('input', function(){
-    var q = filter.value.toLowerCase();
-    var colShown = data.columns.map(function(c){ return !q || c.name.toLowerCase().indexOf(q) >= 0; });
-    var rowShown = data.rows.map(function(r){ return !q || r.name.toLowerCase().indexOf(q) >= 0; });
-    var anyCol = colShown.some(Boolean), anyRow = rowShown.some(Boolean);
-    document.querySelectorAll('[data-col]').forEach(function(e){ e.classList.toggle('hidden', anyCol && !colShown[+e.getAttribute('data-col')]); });
-    document.querySelectorAll('tr[data-row]').forEach(function(e){ e.classList.toggle('hidden', anyRow && !rowShown[+e.getAttribute('data-row')]); });
-  });
-  // A link to one cell (report.html#cell=12) opens its detail: for sharing a finding, and for tests.
-  var m = /^#cell=(\d+)$/.exec(location.hash);
-  if (m){ var td = document.querySelector('td[data-cell="' + m[1] + '"]'); if (td) pick(td); }
-  document.documentElement.setAttribute('data-ready', 'true');
-})();
-"""
 
 
 __all__ = ["ReportData", "cell_summary", "matrix_svg", "ports_text", "render_html", "rule_anchor", "topology_svg"]
