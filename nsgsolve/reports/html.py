@@ -25,7 +25,7 @@ from nsgsolve.analyses.matrix import Cell, Matrix
 from nsgsolve.analyses.query import Verdict
 from nsgsolve.regions.box import describe_protocols
 from nsgsolve.reports import Finding, Status
-from nsgsolve.reports.query import describe_box
+from nsgsolve.reports.query import describe_box, describe_hosts
 from nsgsolve.semantics.addresses import describe_ports
 
 DIFF_WORDS = {"opened": "opens", "closed": "closes", "both": "opens and closes"}
@@ -364,10 +364,19 @@ def _witness_data(w) -> dict | None:
 
 def _cell_data(data: ReportData) -> dict:
     m = data.matrix
+    hosts: dict = {}  # the same source and destination sets recur in many cells: describe each once
+
+    def described(h) -> str:
+        got = hosts.get(h)
+        if got is None:
+            got = hosts[h] = describe_hosts(h)
+        return got
+
     cells = []
     for c in m.cells:
         cells.append({"row": c.row, "col": c.col, "verdict": verdict_word(c) if c.verdict else None,
-                      "summary": cell_summary(c), "allowed": [describe_box(b) for b in c.exact], "more": c.more,
+                      "summary": cell_summary(c), "allowed": [describe_box(b, described) for b in c.exact],
+                      "more": c.more,
                       "allowed_witness": _witness_data(c.allowed_witness),
                       "blocked_witness": _witness_data(c.blocked_witness),
                       "error": {"code": c.error[0], "message": c.error[1]} if c.error else None})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from nsgsolve.analyses.query import ExactBox, Hosts, QueryResult, Verdict
 from nsgsolve.analyses.results import Witness
 from nsgsolve.regions.box import describe_protocols
@@ -54,14 +56,15 @@ def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
     return min(options)[1]
 
 
-def describe_box(b: ExactBox) -> str:
-    """``tcp port 443: Internet -> web1, web2``: one line of the exact allowed set."""
+def describe_box(b: ExactBox, hosts: Callable[[Hosts], str] = describe_hosts) -> str:
+    """``tcp port 443: Internet -> web1, web2``: one line of the exact allowed set (``hosts`` words each
+    side; the report passes a memoised :func:`describe_hosts`, as the same sides recur in many cells)."""
     ports = ""
     if b.has_ports:
         ports = f" port {describe_ports(b.dports)}"
         if b.sports != ALL_PORTS:
             ports += f" from port {describe_ports(b.sports)}"
-    return f"{describe_protocols(b.protocols)}{ports}: {describe_hosts(b.src)} -> {describe_hosts(b.dst)}"
+    return f"{describe_protocols(b.protocols)}{ports}: {hosts(b.src)} -> {hosts(b.dst)}"
 
 
 def _indent(text: str, by: str = "    ") -> str:
