@@ -83,8 +83,9 @@ class SolverUnknown(NsgsolveError):
         if self.rlimit:
             steps = f"{self.rlimit:,} step{'s' if self.rlimit != 1 else ''}"
             return (f"the solver gave up at its resource limit of {steps} per question ({self.reason}); raise it "
-                    f"with --rlimit N, e.g. --rlimit {self.rlimit * 10} (abstract steps, the same on every machine)")
-        return f"the solver gave up at its resource limit ({self.reason}); raise it with --rlimit N"
+                    f"with --solver-limit N, e.g. --solver-limit {self.rlimit * 10} (abstract steps, the same on "
+                    f"every machine)")
+        return f"the solver gave up at its resource limit ({self.reason}); raise it with --solver-limit N"
 
 
 @dataclass
@@ -143,6 +144,10 @@ def _source_line(span: Span, sources: Mapping[str, str] | None) -> str | None:
     return lines[span.line - 1]
 
 
+# Longer source lines are quoted as a window around the column.
+MAX_QUOTED_LINE = 160
+
+
 def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
     """One diagnostic as text: location, message, source line with caret, hint."""
     s = diag.span
@@ -155,8 +160,18 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
         if s.end_line == s.line and s.end_column > col:
             width = s.end_column - col
         width = max(1, min(width, len(line) - col + 1)) if len(line) >= col else 1
+        line = line.expandtabs(1)
+        if len(line) > MAX_QUOTED_LINE:
+            # A minified template is one line of megabytes: quote a window around the column instead.
+            start = max(0, min(col - 1 - MAX_QUOTED_LINE // 3, len(line) - MAX_QUOTED_LINE))
+            window = line[start:start + MAX_QUOTED_LINE]
+            lead = "..." if start > 0 else ""
+            tail = "..." if start + MAX_QUOTED_LINE < len(line) else ""
+            line = lead + window + tail
+            col = col - start + len(lead)
+            width = max(1, min(width, MAX_QUOTED_LINE - (col - 1 - len(lead))))
         gutter = f"{s.line:>5} | "
-        out.append(gutter + line.expandtabs(1))
+        out.append(gutter + line)
         out.append(" " * (len(gutter) + col - 1) + "^" * width)
     if diag.hint:
         out.append(f"  hint: {diag.hint}")

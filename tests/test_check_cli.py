@@ -267,4 +267,4 @@ def test_undecided_names_the_limit_and_the_option(tmp_path):
     f = write(tmp_path, "assert no Internet -> WebServers port 22\n")
     code, out, _ = cli("check", f, "--rlimit", "1")
     assert code == 3
-    assert "resource limit of 1 step per question" in out and "raise it with --rlimit N, e.g. --rlimit 10" in out
+    assert "resource limit of 1 step per question" in out and "raise it with --solver-limit N, e.g. --solver-limit 10" in out

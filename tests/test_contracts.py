@@ -140,7 +140,7 @@ def test_solver_giving_up_is_unknown_not_pass():
     (r,) = check_policy(p, rlimit=1, solver_mode="assumptions")
     assert r.verdict is Status.UNKNOWN and "gave up" in r.summary
     # It says which limit stopped it and how to raise it, not just Z3's "canceled".
-    assert "resource limit of 1 step per question" in r.summary and "--rlimit 10" in r.summary
+    assert "resource limit of 1 step per question" in r.summary and "--solver-limit 10" in r.summary
 
 
 def test_names_explicit_unique_derived_numbered():

@@ -263,7 +263,7 @@ def test_cli_exit_statuses(web_file, tmp_path):
     assert _run("query", web_file, "can Internet reach web1 port 22 icmp")[0] == 2
     rc, _, err = _run("query", web_file, "can any reach WebServers", "--rlimit", "1")
     assert rc == 3 and "inconclusive" in err
-    assert "resource limit of 1 step" in err and "--rlimit 10" in err  # which limit, and how to raise it
+    assert "resource limit of 1 step" in err and "--solver-limit 10" in err  # which limit, and how to raise it
     empty = tmp_path / "empty.nsg"
     empty.write_text(WEB.split("query")[0])
     rc, _, err = _run("query", str(empty))

@@ -10,7 +10,7 @@ from typing import TextIO
 from nsgsolve.errors import EXIT_FINDING, EXIT_OK, EXIT_UNKNOWN, InputError, UsageError
 from nsgsolve.model import Assertion, Span
 from nsgsolve.reports import FORMATS, Report, Status, render
-from nsgsolve.commands.common import add_policy_args, formatter
+from nsgsolve.commands.common import add_policy_args, add_solver_limit_arg, formatter
 
 EPILOG = """examples:
   nsgsolve check policies/*.nsg                                   # text; exit 1 if any assertion fails
@@ -43,8 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SARIF run category: GitHub keeps the alerts of each category apart (default: %(default)s)")
     p.add_argument("--allow-empty", action="store_true",
                    help="exit 0 when no file has assertions (pre-commit runs on every changed .nsg file)")
-    p.add_argument("--rlimit", type=int, default=None, metavar="N",
-                   help="solver resource limit per question (abstract steps; deterministic across machines)")
+    add_solver_limit_arg(p)
     p.set_defaults(func=run)
 
 
@@ -107,13 +106,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     time.perf_counter() - start)
     text = render(report, args.format)
     if args.output:
+        from nsgsolve.files import atomic_write_text
+
         try:
             # CI report folders (CodeAnalysisLogs, test-results) often do not exist before the first report.
             os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-            with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
         except OSError as e:
             raise UsageError(f"cannot write {args.output}: {e.strerror}") from None
+        atomic_write_text(args.output, text)
         out.write(render(report, "text") if args.format != "text" else text)
     else:
         out.write(text)

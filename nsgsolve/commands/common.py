@@ -52,6 +52,26 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
                         "(W601-W603)")
 
 
+def _positive_steps(text: str) -> int:
+    try:
+        n = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of steps: {text!r}") from None
+    if n <= 0:
+        # Z3 reads 0 as "no limit": a run that could never stop must be asked for on purpose, not by typo.
+        raise argparse.ArgumentTypeError("the solver limit must be a positive number of steps")
+    return n
+
+
+def add_solver_limit_arg(parser: argparse.ArgumentParser) -> None:
+    """``--solver-limit N`` (alias ``--rlimit``): Z3's deterministic resource limit per question."""
+    from nsgsolve.smt.z3util import DEFAULT_RLIMIT
+
+    parser.add_argument("--solver-limit", "--rlimit", dest="rlimit", type=_positive_steps, default=None, metavar="N",
+                        help=f"solver resource limit per question, in Z3's abstract steps (the same on every machine; "
+                             f"default {DEFAULT_RLIMIT:,}); a question that needs more is inconclusive (exit 3)")
+
+
 def policy_label(paths: str | Sequence[str]) -> str:
     """How messages name a policy given as one file or several."""
     return paths if isinstance(paths, str) else " ".join(paths)

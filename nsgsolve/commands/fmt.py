@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TextIO
 
 from nsgsolve.errors import EXIT_FINDING, UsageError
+from nsgsolve.files import atomic_write_text
 from nsgsolve.importers.loader import looks_like_json, read_text
 from nsgsolve.lang.printer import format_text
 from nsgsolve.commands.common import formatter
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 status = EXIT_FINDING
         elif args.write:
             if formatted != text:
-                Path(path).write_text(formatted, encoding="utf-8")
+                atomic_write_text(path, formatted)
                 print(f"reformatted {path}", file=err)
         else:
             out.write(formatted)

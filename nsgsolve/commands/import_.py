@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TextIO
 
 from nsgsolve.commands.common import add_import_args, formatter, load_files
@@ -42,13 +41,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     policy = load_files(args.files, args, err)
     text = print_policy(policy)
     if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            from nsgsolve.errors import UsageError
+        from nsgsolve.files import atomic_write_text
 
-            raise UsageError(f"cannot write {args.output}: {e.strerror}",
-                             "give -o a file path in an existing, writable directory") from None
+        atomic_write_text(args.output, text)
         n_rules = sum(len(n.rules) for n in policy.nsgs)
         print(f"wrote {args.output}: {len(policy.nsgs)} NSGs, {n_rules} rules, {len(policy.vnets)} VNets, "
               f"{len(policy.nics)} NICs, {len(policy.notes)} notes", file=err)

@@ -14,7 +14,7 @@ from nsgsolve.reports.json import dumps
 from nsgsolve.reports.query import format_query
 from nsgsolve.errors import EXIT_OK, EXIT_UNKNOWN, SolverUnknown, UsageError
 from nsgsolve.semantics.resolve import resolve
-from nsgsolve.commands.common import add_policy_args, formatter, load, policy_label, tag_db
+from nsgsolve.commands.common import add_policy_args, add_solver_limit_arg, formatter, load, policy_label, tag_db
 
 EPILOG = """examples:
   nsgsolve query examples/webservers.nsg "can Internet reach WebServers port 22"
@@ -33,7 +33,7 @@ No protocol means every protocol (Tcp and Udp when ports are given). docs/query.
 
 verdict: all / some / none of the asked traffic is allowed, for every address Azure may give dynamic NICs.
 exit status: 0 when every query was answered (whatever the verdicts), 2 invalid input or usage,
-3 inconclusive (the solver gave up within --rlimit; never reported as an answer)."""
+3 inconclusive (the solver gave up within --solver-limit; never reported as an answer)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,8 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help='JSON: {"schema", "verdict", "allowed_witness", "blocked_witness", "exact"}; for the queries '
                         'of a file {"schema", "queries": [...]} (docs/json.md)')
-    p.add_argument("--rlimit", type=int, default=None, metavar="N",
-                   help="Z3 resource limit per solver call (deterministic; default generous)")
+    add_solver_limit_arg(p)
     p.set_defaults(func=run)
 
 

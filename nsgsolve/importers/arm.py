@@ -19,7 +19,7 @@ from typing import Any
 
 from nsgsolve.errors import InputError
 from nsgsolve.model import NOSPAN, Span
-from nsgsolve.importers.armexpr import Evaluator, Placeholder, Unknown, _Fail, _to_int, find_unknown, resource_id
+from nsgsolve.importers.armexpr import Evaluator, Placeholder, Unknown, _copy_count, _Fail, _to_int, find_unknown, resource_id
 from nsgsolve.importers.convert import (
     ASG_TYPE,
     NIC_TYPE,
@@ -156,6 +156,7 @@ class TemplateImporter:
             except _Fail as e:
                 self.b.bag.error("E611", f"{path}.copy.count: {e}", span_in(copy, "count", span))
                 return
+            _copy_count(n, f"{path}.copy", span_in(copy, "count", span))
             instances = [{**loops, str(cname): i, RES_LOOP: i} for i in range(n)]
         else:
             instances = [loops]

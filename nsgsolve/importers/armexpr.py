@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from nsgsolve.errors import InputError
+from nsgsolve.limits import (ARM_MAX_COPY_COUNT, ARM_MAX_EXPRESSION_CHARS, MAX_EVAL_STEPS, MAX_EXPRESSION_DEPTH,
+                             MAX_VALUE_CHARS, MAX_VALUE_ITEMS)
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.jsonpos import JArray, JObject
 
@@ -137,6 +139,10 @@ class ExprSyntaxError(Exception):
     pass
 
 
+class ExprTooDeep(ExprSyntaxError):
+    """Nesting beyond MAX_EXPRESSION_DEPTH: an error (E690), never an unknown value."""
+
+
 @dataclass(frozen=True)
 class Lit:
     value: Any
@@ -183,6 +189,7 @@ def parse_expression(text: str) -> Any:
     """Parse the inside of ``[...]`` (without the brackets)."""
     toks = _tokens(text)
     pos = 0
+    depth = 0
 
     def peek(v: str | None = None) -> bool:
         return pos < len(toks) and (v is None or toks[pos][1] == v)
@@ -195,7 +202,17 @@ def parse_expression(text: str) -> Any:
         pos += 1
 
     def expr() -> Any:
+        nonlocal pos, depth
+        depth += 1
+        try:
+            return expr_at_depth()
+        finally:
+            depth -= 1
+
+    def expr_at_depth() -> Any:
         nonlocal pos
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExprTooDeep(f"the expression nests calls more than {MAX_EXPRESSION_DEPTH} levels deep")
         if pos >= len(toks):
             raise ExprSyntaxError("unexpected end of expression")
         kind, val = toks[pos]
@@ -308,8 +325,8 @@ def _fmt(template: str, args: list[Any]) -> str:
             except (ValueError, IndexError):
                 raise _Fail(f"format(): bad placeholder {{{spec}}}") from None
             if fmt:
-                if fmt[:1] in ("D", "d") and isinstance(v, int):
-                    out.append(str(v).zfill(int(fmt[1:] or 0)))
+                if fmt[:1] in ("D", "d") and isinstance(v, int) and (fmt[1:].isdigit() or not fmt[1:]):
+                    out.append(str(v).zfill(_at_most(int(fmt[1:] or 0), MAX_VALUE_CHARS, "format() width")))
                 else:
                     raise _Fail(f"format(): format specifier '{fmt}' is not supported")
             else:
@@ -344,6 +361,40 @@ def _to_int(v: Any) -> int:
     if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
         return int(v)
     raise _Fail(f"int() of {v!r}")
+
+
+def _int64(v: int) -> int:
+    """ARM integers are 64-bit: a result outside is an error there, and unbounded Python integers could be
+    squared into megabytes by a chain of variables."""
+    if not -(1 << 63) <= v < (1 << 63):
+        raise _Fail("integer overflow (ARM integers are 64-bit)")
+    return v
+
+
+class ValueTooLarge(Exception):
+    """A computed value beyond MAX_VALUE_CHARS / MAX_VALUE_ITEMS: an error (E693), never an unknown."""
+
+
+def _at_most(n: int, limit: int, what: str) -> int:
+    if n > limit:
+        raise ValueTooLarge(f"{what} {n:,} is more than nsgsolve computes ({limit:,})")
+    return n
+
+
+def _json_loads(s: Any) -> Any:
+    if not isinstance(s, str):
+        raise _Fail("json() needs a string")
+    if len(s) > MAX_VALUE_CHARS:
+        raise ValueTooLarge(f"json() of a string of {len(s):,} characters")
+    try:
+        return json.loads(s)
+    except RecursionError:  # the C decoder unwinds cleanly
+        raise _Fail("json(): the text is nested too deeply") from None
+
+
+def _size(v: Any) -> int:
+    """The size that counts against the value limits: characters of a string, items of an array/object."""
+    return len(v) if isinstance(v, (str, list, dict)) else 0
 
 
 def _need(cond: bool, what: str) -> None:
@@ -454,9 +505,9 @@ _PURE: dict[str, Callable[..., Any]] = {
     "lessorequals": lambda a, b: a <= b,
     "greater": lambda a, b: a > b,
     "greaterorequals": lambda a, b: a >= b,
-    "add": lambda a, b: _to_int(a) + _to_int(b),
-    "sub": lambda a, b: _to_int(a) - _to_int(b),
-    "mul": lambda a, b: _to_int(a) * _to_int(b),
+    "add": lambda a, b: _int64(_to_int(a) + _to_int(b)),
+    "sub": lambda a, b: _int64(_to_int(a) - _to_int(b)),
+    "mul": lambda a, b: _int64(_to_int(a) * _to_int(b)),
     "div": lambda a, b: int(_to_int(a) / _to_int(b)),
     "mod": lambda a, b: _to_int(a) % _to_int(b),
     "min": lambda *a: min(a[0] if len(a) == 1 and isinstance(a[0], list) else a),
@@ -481,9 +532,10 @@ _PURE: dict[str, Callable[..., Any]] = {
     "lastindexof": lambda s, x: s.lower().rfind(x.lower()),
     "startswith": lambda s, x: s.lower().startswith(x.lower()),
     "endswith": lambda s, x: s.lower().endswith(x.lower()),
-    "padleft": lambda v, n, c=" ": _to_str(v).rjust(_to_int(n), c),
-    "range": lambda start, count: list(range(_to_int(start), _to_int(start) + _to_int(count))),
-    "json": lambda s: json.loads(s),
+    "padleft": lambda v, n, c=" ": _to_str(v).rjust(_at_most(_to_int(n), MAX_VALUE_CHARS, "padLeft() length"), c),
+    "range": lambda start, count: list(range(_to_int(start),
+                                             _to_int(start) + _at_most(_to_int(count), MAX_VALUE_ITEMS, "range() count"))),
+    "json": lambda s: _json_loads(s),
     "coalesce": lambda *a: next((x for x in a if x is not None), None),
     "null": lambda: None,
     "true": lambda: True,
@@ -509,6 +561,30 @@ _RUNTIME = {
 
 
 @dataclass
+class _Budget:
+    """What evaluating one import may spend, shared by a template's evaluator and its nested templates'."""
+
+    steps: int = 0  # expression nodes evaluated (E694)
+    depth: int = 0  # current nesting: JSON levels being evaluated + expression nodes + variables read (E690)
+
+
+# Nesting of evaluation as a whole (JSON levels, calls, variables read through variables): each level costs
+# a few Python frames, so this keeps the deepest legal template far from the stack limit.
+MAX_EVAL_DEPTH = 2 * MAX_EXPRESSION_DEPTH
+
+
+def _copy_count(n: int, what: str, span: Span) -> int:
+    """Azure refuses copy loops with a count over 800 or below 0 (E692); refusing here also keeps a count
+    of 10^9 from building a billion values."""
+    if not 0 <= n <= ARM_MAX_COPY_COUNT:
+        raise InputError.single("E692", f"{what}: copy count {n:,} is outside 0..{ARM_MAX_COPY_COUNT} (Azure refuses "
+                                        f"such a template)", span,
+                                f"at most {ARM_MAX_COPY_COUNT} copies per loop; split the loop, or use a nested "
+                                f"deployment per batch")
+    return n
+
+
+@dataclass
 class Evaluator:
     """Evaluates expressions of one template (its parameters, variables and resources)."""
 
@@ -528,6 +604,7 @@ class Evaluator:
     _param_cache: dict = field(default_factory=dict)
     _ref_cache: dict = field(default_factory=dict)
     _ref_busy: set = field(default_factory=set)
+    budget: _Budget = field(default_factory=_Budget)
 
     # -------------------------------------------------------------- values
 
@@ -541,6 +618,25 @@ class Evaluator:
             if raw.startswith("[["):
                 return raw[1:]
             return raw
+        if not isinstance(raw, (dict, list)):
+            return raw
+        self._enter(span)
+        try:
+            return self._container(raw, span, loops)
+        finally:
+            self.budget.depth -= 1
+
+    def _enter(self, span: Span) -> None:
+        b = self.budget
+        b.depth += 1
+        if b.depth > MAX_EVAL_DEPTH:
+            b.depth -= 1
+            raise InputError.single(
+                "E690", f"the template nests values more than {MAX_EVAL_DEPTH} levels deep (JSON levels, "
+                        f"function calls and variables read through other variables, counted together)", span,
+                "real templates nest far less; flatten the variables or expressions involved")
+
+    def _container(self, raw: Any, span: Span, loops: dict) -> Any:
         if isinstance(raw, dict):
             out = JObject(span=getattr(raw, "span", span))
             spans = getattr(raw, "spans", {})
@@ -573,7 +669,7 @@ class Evaluator:
                 arr.append(self.value(v, s, loops))
                 arr.spans.append(s)
             return arr
-        return raw
+        return raw  # pragma: no cover - value() passes containers only
 
     def _property_copy(self, owner: dict, c: dict, out: JObject, loops: dict) -> None:
         cspan = getattr(c, "span", getattr(owner, "span", NOSPAN))
@@ -592,6 +688,7 @@ class Evaluator:
             out[name] = Unknown(f"copy loop '{name}': count {e}", "", cspan)
             out.spans[name] = cspan
             return
+        _copy_count(n, f"property copy loop '{name}'", getattr(c, "span_of", lambda k: cspan)("count"))
         items = JArray(span=cspan)
         ispan = getattr(c, "span_of", lambda k: cspan)("input")
         for i in range(n):
@@ -601,8 +698,15 @@ class Evaluator:
         out.spans[name] = cspan
 
     def expression(self, text: str, span: Span, loops: dict | None = None) -> Any:
+        if len(text) > ARM_MAX_EXPRESSION_CHARS:
+            raise InputError.single(
+                "E691", f"a template expression of {len(text):,} characters; Azure refuses expressions longer than "
+                        f"{ARM_MAX_EXPRESSION_CHARS:,}", span, "split it over variables")
         try:
             tree = parse_expression(text[1:-1])
+        except ExprTooDeep as e:
+            raise InputError.single("E690", str(e), span,
+                                    "real templates nest far less; move inner parts into variables") from None
         except ExprSyntaxError as e:
             return Unknown(f"cannot parse the expression: {e}", text, span)
         return self.eval(tree, text, span, loops or {})
@@ -612,6 +716,19 @@ class Evaluator:
     def eval(self, node: Any, text: str, span: Span, loops: dict) -> Any:
         if isinstance(node, Lit):
             return node.value
+        b = self.budget
+        b.steps += 1
+        if b.steps > MAX_EVAL_STEPS:
+            raise InputError.single(
+                "E694", f"evaluating the template took more than {MAX_EVAL_STEPS:,} steps; nsgsolve stops here", span,
+                "real templates need far fewer; look for copy loops multiplied by large arrays")
+        self._enter(span)
+        try:
+            return self._eval(node, text, span, loops)
+        finally:
+            b.depth -= 1
+
+    def _eval(self, node: Any, text: str, span: Span, loops: dict) -> Any:
         if isinstance(node, Prop):
             target = self.eval(node.target, text, span, loops)
             if isinstance(target, Unknown):
@@ -657,8 +774,17 @@ class Evaluator:
                 return a
         try:
             out = self._call(name, args, text, span, loops)
+            size = _size(out)
+            if size > (MAX_VALUE_CHARS if isinstance(out, str) else MAX_VALUE_ITEMS):
+                raise ValueTooLarge(f"{name}() built a value of {size:,} "
+                                    f"{'characters' if isinstance(out, str) else 'items'}")
             unset = _unset_params(args) if self.lenient else frozenset()
             return _taint(out, unset, text, span) if unset else out
+        except ValueTooLarge as e:
+            raise InputError.single(
+                "E693", f"{e}: more than nsgsolve computes (at most {MAX_VALUE_CHARS:,} characters or "
+                        f"{MAX_VALUE_ITEMS:,} items; Azure refuses templates over 4 MB after expansion)", span,
+                "real templates build far smaller values; check the expression") from None
         except _Fail as e:
             return Unknown(str(e), text, span)
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError) as e:
@@ -818,7 +944,7 @@ class Evaluator:
             if t == "bool":
                 return value.strip().lower() == "true"
             if t in ("array", "object", "secureobject"):
-                return json.loads(value)
+                return _json_loads(value)
         except (ValueError, json.JSONDecodeError):
             raise _Fail(f"value {value!r} given for a parameter of type {t}") from None
         return value
@@ -861,6 +987,7 @@ class Evaluator:
             except _Fail as e:
                 self._var_cache[name] = Unknown(f"variable copy '{name}': count {e}", "", cspan)
                 continue
+            _copy_count(n, f"variable copy loop '{name}'", getattr(c, "span_of", lambda k: cspan)("count"))
             ispan = getattr(c, "span_of", lambda k: cspan)("input")
             self._var_cache[name] = JArray(
                 [self.value(c.get("input"), ispan, {name: i, "\0current": i}) for i in range(n)],
@@ -886,7 +1013,7 @@ class Evaluator:
         params = template.get("parameters") or {}
         variables = template.get("variables") or {}
         ev = Evaluator(self.filename, params if isinstance(params, dict) else {}, values,
-                       variables if isinstance(variables, dict) else {}, lenient=self.lenient)
+                       variables if isinstance(variables, dict) else {}, lenient=self.lenient, budget=self.budget)
         ev.unset = self.unset
         copies = variables.get("copy") if isinstance(variables, dict) else None
         if isinstance(copies, list):

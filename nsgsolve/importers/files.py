@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nsgsolve.errors import InputError
+from nsgsolve.files import read_input_bytes
 from nsgsolve.model import Span
 
 _BINARY_MAGIC = (b"PK\x03\x04", b"\x1f\x8b", b"%PDF", b"\x7fELF", b"MZ", b"\x89PNG", b"BZh", b"7z\xbc\xaf")
@@ -22,14 +23,7 @@ def read_text(path: str | Path, reads: str = "JSON (ARM templates, parameters fi
     """Read an input file: byte order marks and CRLF line ends are normal in real files. ``reads`` says
     what nsgsolve reads, for the message about a binary file."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError.single("E001", f"no such file: {p}", Span(str(p), 0, 0), "check the path") from None
-    except IsADirectoryError:
-        raise InputError.single("E001", f"{p} is a directory, not a policy file", Span(str(p), 0, 0)) from None
-    except OSError as e:
-        raise InputError.single("E001", f"cannot read {p}: {e.strerror}", Span(str(p), 0, 0)) from None
+    data = read_input_bytes(p, "policy file")  # E001, and E010 for a file too large to read
     if data.startswith(_BINARY_MAGIC) or b"\0" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError.single("E004", f"{p} is a binary file, not text, so not a policy nsgsolve reads",
                                 Span(str(p), 0, 0), f"nsgsolve reads: {reads}")

@@ -17,6 +17,7 @@ from bisect import bisect_right
 from typing import Any
 
 from nsgsolve.errors import InputError
+from nsgsolve.limits import MAX_JSON_DEPTH
 from nsgsolve.model import NOSPAN, Span
 
 
@@ -74,6 +75,7 @@ class _Reader:
         self.text = text
         self.filename = filename
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.depth = 0
 
     def span(self, start: int, end: int) -> Span:
         li = bisect_right(self.line_starts, start) - 1
@@ -101,10 +103,15 @@ class _Reader:
         if pos >= len(text):
             raise self.fail(max(pos - 1, 0), "unexpected end of file")
         c = text[pos]
-        if c == "{":
-            return self.obj(pos)
-        if c == "[":
-            return self.arr(pos)
+        if c == "{" or c == "[":
+            # The reader recurses once per level: refuse a nesting bomb before it exhausts the stack.
+            if self.depth >= MAX_JSON_DEPTH:
+                raise too_deep(self.span(pos, pos + 1))
+            self.depth += 1
+            try:
+                return self.obj(pos) if c == "{" else self.arr(pos)
+            finally:
+                self.depth -= 1
         if c == '"':
             return self.string(pos)
         if text.startswith("true", pos):
@@ -211,6 +218,14 @@ class _Reader:
             if text.startswith("]", pos):
                 return JArray(out, span=self.span(start, pos + 1), spans=spans), pos + 1
             raise self.fail(pos, "expected ',' or ']'")
+
+
+def too_deep(span: Span) -> InputError:
+    """E011: JSON nested deeper than nsgsolve reads (any JSON reader of nsgsolve raises this)."""
+    return InputError.single(
+        "E011", f"JSON nested more than {MAX_JSON_DEPTH} levels deep", span,
+        f"real ARM templates and az exports nest fewer than 30 levels; check that this file is the one meant "
+        f"(nsgsolve refuses deeper nesting so that a hostile file cannot exhaust its stack)")
 
 
 def parse(text: str, filename: str) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,11 +66,24 @@ class ServiceTagDb:
         Problems are InputErrors (E650) naming the file, like every other input."""
         path = Path(path)
         span = Span(str(path), 0, 0)
+        from nsgsolve.files import read_input_bytes
+
         try:
-            doc = json.loads(path.read_bytes().decode("utf-8-sig"))
-        except FileNotFoundError:
-            raise InputError.single("E650", f"no such service tag file: {path}", span) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = read_input_bytes(path, "service tag file")
+        except InputError as e:
+            d = e.diagnostics[0]
+            if d.code == "E010":
+                raise
+            raise InputError.single("E650", d.message.replace("no such file", "no such service tag file"),
+                                    span, d.hint) from None
+        try:
+            # json, not jsonpos: this file is read on every run and jsonpos is several times slower.
+            doc = json.loads(data.decode("utf-8-sig"))
+        except RecursionError:
+            # The C decoder unwinds cleanly; a tag file is never nested more than four levels.
+            raise InputError.single("E011", f"{path}: JSON nested too deeply to be a ServiceTags file", span,
+                                    "download ServiceTags_Public_*.json from Microsoft (download id 56519)") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InputError.single("E650", f"cannot read service tag file {path}: {e}", span,
                                     "download ServiceTags_Public_*.json from Microsoft (download id 56519)") from None
         try:
@@ -148,12 +160,13 @@ def import_tag_file(path: str | Path) -> tuple[ServiceTagDb, Path]:
     """Validate a ServiceTags file and cache it byte for byte, so later runs need no --service-tags.
 
     The copy is written to a temporary name and renamed, so a concurrent run never reads half a file."""
+    from nsgsolve.files import atomic_write_bytes, read_input_bytes
+
     db = ServiceTagDb.from_json_file(path)
     target = cached_file()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
+    # The bytes validated above are the bytes cached: reading the file again could see a newer version.
+    atomic_write_bytes(target, read_input_bytes(path, "service tag file"))
     return db, target
 
 

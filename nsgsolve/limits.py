@@ -1,0 +1,44 @@
+"""Limits on what nsgsolve reads and computes, beyond Azure's own, in one place (docs/errors.md E01x, E69x).
+
+nsgsolve reads untrusted files in CI. Each limit here stops an input that would otherwise exhaust memory,
+the Python stack or the CI job's time, with an error saying which limit and where, *before* the work is
+done. Azure's own limits (1,000 rules per NSG, copy count 800, 24,576 characters per template expression,
+...) are enforced where the value is read (validate.py, importers/); the limits below are nsgsolve's, set
+far above anything a real template or export needs (figures in tests/fuzz/README.md), and tested by
+tests/fuzz/test_limits.py so that a later parser swap cannot lose them.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Input files. The largest real inputs are ServiceTags_Public (~5 MB) and 'az network nic list' of a large
+# subscription (tens of MB); ARM refuses templates over 4 MB. Parsed JSON takes ~10-20x its size in memory.
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+
+
+def max_input_bytes() -> int:
+    """The input size limit, raised or lowered with $NSGSOLVE_MAX_INPUT_BYTES."""
+    env = os.environ.get("NSGSOLVE_MAX_INPUT_BYTES", "")
+    return int(env) if env.isdigit() else MAX_INPUT_BYTES
+
+
+# JSON nesting (E011). Real templates nest < 30 levels (a nested deployment adds ~5); the readers and the
+# template evaluator recurse once per level, and the limit keeps them far from Python's stack limit.
+MAX_JSON_DEPTH = 128
+
+# ARM template expressions. Azure's own limit is the length (E691); nesting (E690) is nsgsolve's: the
+# deepest expression in the corpus nests 8 calls.
+ARM_MAX_EXPRESSION_CHARS = 24_576  # Azure: "24,576 characters in a template expression"
+MAX_EXPRESSION_DEPTH = 64
+
+# ARM copy loops (E692): Azure refuses a count over 800 or below 0.
+ARM_MAX_COPY_COUNT = 800
+
+# Values an expression computes (E693): ARM refuses templates over 4 MB after expansion, so no value of a
+# deployable template is longer. Checked before range()/padLeft() build them and after every function.
+MAX_VALUE_CHARS = 4 * 1024 * 1024
+MAX_VALUE_ITEMS = 100_000
+
+# Work per template (E694): expression nodes evaluated. The whole corpus needs < 10^6 in total.
+MAX_EVAL_STEPS = 20_000_000
