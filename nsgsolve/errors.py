@@ -127,40 +127,50 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
-def _source_line(span: Span, sources: Mapping[str, str] | None) -> str | None:
+def _source_lines(file: str, sources: Mapping[str, str] | None, cache: dict | None) -> list[str] | None:
+    if cache is not None and file in cache:
+        return cache[file]
+    text = sources.get(file) if sources is not None else None
+    if text is None:
+        from nsgsolve.files import read_input_bytes  # bounded: never reads a file nsgsolve refused
+
+        try:
+            text = read_input_bytes(file).decode("utf-8-sig")
+        except (InputError, UnicodeDecodeError):
+            text = None
+    lines = text.splitlines() if text is not None else None
+    if cache is not None:
+        cache[file] = lines
+    return lines
+
+
+def _source_line(span: Span, sources: Mapping[str, str] | None, cache: dict | None = None) -> str | None:
     if span.line <= 0:
         return None
-    text = None
-    if sources is not None:
-        text = sources.get(span.file)
-    if text is None:
-        try:
-            text = Path(span.file).read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError):
-            return None
-    lines = text.splitlines()
-    if span.line > len(lines):
+    lines = _source_lines(span.file, sources, cache)
+    if lines is None or span.line > len(lines):
         return None
     return lines[span.line - 1]
 
 
 # Longer source lines are quoted as a window around the column.
 MAX_QUOTED_LINE = 160
+# A file with thousands of mistakes (a generated one, usually) shows the first ones and a count.
+MAX_RENDERED = 100
 
 
-def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
+def render(diag: Diagnostic, sources: Mapping[str, str] | None = None, _cache: dict | None = None) -> str:
     """One diagnostic as text: location, message, source line with caret, hint."""
     s = diag.span
     loc = f"{s.file}:{s.line}:{s.column}" if s.line > 0 else s.file
     out = [f"{loc}: {diag.severity}[{diag.code}]: {diag.message}"]
-    line = _source_line(s, sources)
+    line = _source_line(s, sources, _cache)
     if line is not None:
         col = max(s.column, 1)
         width = 1
         if s.end_line == s.line and s.end_column > col:
             width = s.end_column - col
         width = max(1, min(width, len(line) - col + 1)) if len(line) >= col else 1
-        line = line.expandtabs(1)
         if len(line) > MAX_QUOTED_LINE:
             # A minified template is one line of megabytes: quote a window around the column instead.
             start = max(0, min(col - 1 - MAX_QUOTED_LINE // 3, len(line) - MAX_QUOTED_LINE))
@@ -171,7 +181,7 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
             col = col - start + len(lead)
             width = max(1, min(width, MAX_QUOTED_LINE - (col - 1 - len(lead))))
         gutter = f"{s.line:>5} | "
-        out.append(gutter + line)
+        out.append(gutter + line.expandtabs(1))
         out.append(" " * (len(gutter) + col - 1) + "^" * width)
     if diag.hint:
         out.append(f"  hint: {diag.hint}")
@@ -180,7 +190,11 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
 
 def render_all(diags: Iterable[Diagnostic], sources: Mapping[str, str] | None = None) -> str:
     diags = list(diags)
-    body = "\n".join(render(d, sources) for d in diags)
+    cache: dict = {}  # each file is read and split once, however many diagnostics point into it
+    shown = diags[:MAX_RENDERED]
+    body = "\n".join(render(d, sources, cache) for d in shown)
+    if len(diags) > len(shown):
+        body += f"\n... and {len(diags) - len(shown)} more not shown"
     n_err = sum(1 for d in diags if d.severity == "error")
     if n_err > 1:
         body += f"\n{n_err} errors"

@@ -42,3 +42,38 @@ MAX_VALUE_ITEMS = 100_000
 
 # Work per template (E694): expression nodes evaluated. The whole corpus needs < 10^6 in total.
 MAX_EVAL_STEPS = 20_000_000
+
+
+# Numbers. int() refuses strings of more than 4,300 digits (ValueError, a traceback where a message was due)
+# and is quadratic below that; no number nsgsolve reads (priority, port, octet, prefix length) needs more
+# than a few digits.
+MAX_NUMBER_DIGITS = 18
+
+
+class HugeNumber(int):
+    """A number written with more than MAX_NUMBER_DIGITS digits: compares as 10^18 (beyond every range
+    nsgsolve checks, so it is reported as out of range) and prints as written, abbreviated."""
+
+    text: str
+
+    def __new__(cls, text: str) -> "HugeNumber":
+        obj = super().__new__(cls, 10 ** MAX_NUMBER_DIGITS)
+        obj.text = text
+        return obj
+
+    def __str__(self) -> str:
+        t = self.text
+        return t if len(t) <= 24 else f"{t[:10]}...{t[-10:]} ({len(t):,} digits)"
+
+    __repr__ = __str__
+
+
+def decimal(text: str) -> int:
+    """``int(text)`` for a string of decimal digits (an optional sign, surrounding blanks) of any length."""
+    t = text.strip()
+    digits = t.lstrip("+-").lstrip("0")
+    if len(digits) > MAX_NUMBER_DIGITS:
+        if not digits.isdigit():
+            raise ValueError(f"invalid literal for int(): {t[:30]!r}")
+        return -HugeNumber(t) if t.startswith("-") else HugeNumber(t)
+    return int(t)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from nsgsolve.errors import InputError
 from nsgsolve.limits import (ARM_MAX_COPY_COUNT, ARM_MAX_EXPRESSION_CHARS, MAX_EVAL_STEPS, MAX_EXPRESSION_DEPTH,
-                             MAX_VALUE_CHARS, MAX_VALUE_ITEMS)
+                             MAX_VALUE_CHARS, MAX_VALUE_ITEMS, decimal)
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.jsonpos import JArray, JObject
 
@@ -220,7 +220,7 @@ def parse_expression(text: str) -> Any:
         if kind == "str":
             node: Any = Lit(val[1:-1].replace("''", "'"))
         elif kind == "num":
-            node = Lit(float(val) if "." in val else int(val))
+            node = Lit(float(val) if "." in val else decimal(val))
         elif kind == "name":
             name = val
             while peek(".") and pos + 1 < len(toks) and toks[pos + 1][0] == "name" and \

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nsgsolve.errors import DiagnosticBag
+from nsgsolve.limits import decimal
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
     Access,
@@ -306,7 +307,7 @@ class PolicyBuilder:
         if pt is not None:
             pspan = span_in(props, key_of(props, "priority"), span)
             try:
-                priority = int(pt)
+                priority = decimal(pt)
             except ValueError:
                 self.bag.error("E613", f"{ppath}.priority: '{pt}' is not a number", pspan)
             else:
@@ -360,6 +361,7 @@ class PolicyBuilder:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
         fields = (f"{side}AddressPrefix", f"{side}AddressPrefixes", f"{side}ApplicationSecurityGroups")
         items: list[tuple[str, Span, str]] = []  # (text, span, path)
+        seen: set[str] = set()  # a set: a side of 20,000 prefixes must not take quadratic time
         asgs: list[Ref] = []
         for f in fields:
             k = key_of(props, f)
@@ -392,7 +394,8 @@ class PolicyBuilder:
                     self.asg_refs.setdefault(names[0], xspan)
                 elif isinstance(x, (str, int)) and str(x).strip() != "":
                     t = str(x).strip()
-                    if t not in [i[0] for i in items]:
+                    if t not in seen:
+                        seen.add(t)
                         items.append((t, xspan, xpath))
                 elif x not in (None, ""):
                     self.bag.error("E614", f"{xpath}: expected an address prefix, found {type(x).__name__}", xspan)
@@ -485,8 +488,8 @@ class PolicyBuilder:
         out = []
         for t, s, p in items:
             m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", t)
-            lo = int(m.group(1)) if m else -1
-            hi = int(m.group(2)) if m and m.group(2) else lo
+            lo = decimal(m.group(1)) if m else -1
+            hi = decimal(m.group(2)) if m and m.group(2) else lo
             if not m or not 0 <= lo <= hi <= 65535:
                 self.bag.error("E618", f"{p}: '{t}' is not a port or port range (0-65535, a-b)", s)
                 continue

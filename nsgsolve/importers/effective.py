@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from nsgsolve.errors import DiagnosticBag
+from nsgsolve.limits import decimal
 from nsgsolve.semantics.addresses import EMPTY, PUBLIC_IPV4, IntervalSet, prefixes
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.semantics.servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
@@ -39,14 +41,48 @@ class EffectiveRule:
     span: Span = NOSPAN
 
 
-def _side(rule: dict, side: str) -> EffectiveSide:
+def _bad(bag: DiagnosticBag, rule: Any, key: str, span: Span, what: str) -> None:
+    bag.error("E695", f"effective rule '{get(rule, 'name')}': {key} {what}", span_in(rule, key, span),
+              "give the output of 'az network nic list-effective-nsg' unchanged")
+
+
+def _side(rule: dict, side: str, bag: DiagnosticBag, span: Span) -> EffectiveSide:
     singular = get(rule, f"{side}AddressPrefix")
     plural = get(rule, f"{side}AddressPrefixes") or []
+    if not isinstance(plural, list):
+        _bad(bag, rule, f"{side}AddressPrefixes", span, "is not a list")
+        plural = []
     items = [singular] if singular else []
     items += [p for p in plural if p and p not in items]
-    expanded = get(rule, f"expanded{side[0].upper()}{side[1:]}AddressPrefix")
+    ekey = f"expanded{side[0].upper()}{side[1:]}AddressPrefix"
+    expanded = get(rule, ekey)
+    if isinstance(expanded, list):
+        # Every IPv4 entry must be a prefix: a value skipped here would be reported as a tag difference.
+        for x in expanded:
+            if not isinstance(x, str):
+                _bad(bag, rule, ekey, span, f"holds {type(x).__name__} {str(x)[:40]!r}, not a prefix")
+                break
+            if ":" not in x:
+                try:
+                    ipaddress.IPv4Network(x, strict=False)
+                except ValueError:
+                    _bad(bag, rule, ekey, span, f"holds {x[:60]!r}, which is not an IPv4 prefix")
+                    break
+    elif expanded is not None:
+        _bad(bag, rule, ekey, span, "is not a list of prefixes")
+        expanded = None
     return EffectiveSide(",".join(str(i) for i in items),
                          tuple(str(x) for x in expanded) if isinstance(expanded, list) else None)
+
+
+def _priority(rule: dict, bag: DiagnosticBag, span: Span) -> int:
+    v = get(rule, "priority")
+    if v is None:
+        return 0
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not v.strip().isdigit()):
+        _bad(bag, rule, "priority", span, f"is {str(v)[:40]!r}, not a number")
+        return 0
+    return decimal(v) if isinstance(v, str) else v
 
 
 def parse_effective(doc: Any, filename: str = "") -> list[EffectiveRule]:
@@ -64,15 +100,22 @@ def parse_effective(doc: Any, filename: str = "") -> list[EffectiveRule]:
     elif isinstance(doc, list):
         groups.append(("", doc, doc))
     out = []
+    bag = DiagnosticBag()
     for nsg, rules, container in groups:
+        if not isinstance(rules, list):
+            bag.error("E695", "effectiveSecurityRules is not a list", span_in(container, "effectiveSecurityRules",
+                                                                          Span(filename, 0, 0)))
+            continue
         for i, r in enumerate(rules):
             if not isinstance(r, dict):
                 continue
             span = getattr(r, "span", NOSPAN)
+            span = span if span.line else span_in(rules, i, Span(filename, 0, 0))
             out.append(EffectiveRule(str(get(r, "name") or ""), nsg, str(get(r, "direction") or ""),
-                                     int(get(r, "priority") or 0), str(get(r, "access") or ""),
-                                     str(get(r, "protocol") or ""), _side(r, "source"), _side(r, "destination"),
-                                     span if span.line else span_in(rules, i, Span(filename, 0, 0))))
+                                     _priority(r, bag, span), str(get(r, "access") or ""),
+                                     str(get(r, "protocol") or ""), _side(r, "source", bag, span),
+                                     _side(r, "destination", bag, span), span))
+    bag.raise_if_errors()
     return out
 
 

@@ -17,7 +17,7 @@ from bisect import bisect_right
 from typing import Any
 
 from nsgsolve.errors import InputError
-from nsgsolve.limits import MAX_JSON_DEPTH
+from nsgsolve.limits import MAX_JSON_DEPTH, decimal
 from nsgsolve.model import NOSPAN, Span
 
 
@@ -124,7 +124,7 @@ class _Reader:
         if m and m.end() > pos:
             if m.group(1) or m.group(2):
                 return float(m.group(0)), m.end()
-            return int(m.group(0)), m.end()
+            return decimal(m.group(0)), m.end()
         raise self.fail(pos, f"unexpected {text[pos]!r}")
 
     def string(self, pos: int) -> tuple[str, int]:

@@ -24,6 +24,7 @@ from lark import Token, Tree
 
 from nsgsolve.lang import syntax
 from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
+from nsgsolve.limits import decimal
 from nsgsolve.model import (
     AssertExcept, Assertion, AssertionKind, assertion_name, claim_text,
     AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange,
@@ -128,7 +129,7 @@ def _ip(text: str) -> int | None:
     if m is None:
         return None
     a, b, c, d = m.groups()
-    return int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+    return decimal(a) << 24 | decimal(b) << 16 | decimal(c) << 8 | decimal(d)
 
 
 _RUN_ITEM = re.compile(r"[^ \t,]+")
@@ -139,7 +140,7 @@ def _explain_ip(text: str) -> str:
     parts = text.split(".")
     if len(parts) != 4:
         return f"'{text}' is not an IPv4 address: it has {len(parts)} numbers, an IPv4 address has 4 (a.b.c.d)"
-    bad = next((p for p in parts if not p.isdigit() or int(p) > 255 or (len(p) > 1 and p.startswith("0"))), parts[0])
+    bad = next((p for p in parts if not p.isdigit() or decimal(p) > 255 or (len(p) > 1 and p.startswith("0"))), parts[0])
     return f"'{text}' is not an IPv4 address: {bad} is not a number from 0 to 255"
 
 
@@ -309,10 +310,10 @@ class _Builder:
         m = _CIDR.fullmatch(text)
         if m is not None:  # the fast path: a valid address or prefix (the checks below, in integers)
             a, b, c, d, length_t = m.groups()
-            ip = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
+            ip = decimal(a) << 24 | decimal(b) << 16 | decimal(c) << 8 | decimal(d)
             if length_t is None:
                 return _Item("cidr", Cidr(ip, 32, sp), sp)
-            length = int(length_t)
+            length = decimal(length_t)
             if length <= 32 and not ip & (0xFFFFFFFF >> length):
                 return _Item("cidr", Cidr(ip, length, sp), sp)
         if "-" in text:
@@ -338,10 +339,10 @@ class _Builder:
             return None
         if not slash:
             return _Item("cidr", Cidr(ip, 32, sp), sp)
-        if not length_t.isdigit() or int(length_t) > 32:
+        if not length_t.isdigit() or decimal(length_t) > 32:
             self.bag.error("E404", f"'{text}': the prefix length must be 0 to 32", sp)
             return None
-        length = int(length_t)
+        length = decimal(length_t)
         mask = ((1 << length) - 1) << (32 - length) if length else 0
         if ip & ~mask & 0xFFFFFFFF:
             net = ipaddress.IPv4Network((ip & mask, length))
@@ -515,15 +516,15 @@ class _Builder:
                 file, line, col = self.file, tok.line, tok.column
                 for m in _PORT_ITEM.finditer(tok.value):
                     lo, hi = m.groups()
-                    out.append(PortRange(int(lo), int(lo if hi is None else hi),
+                    out.append(PortRange(decimal(lo), decimal(lo if hi is None else hi),
                                          Span(file, line, col + m.start(), line, col + m.end())))
                 continue
             sp = self.span(it)
             if it.data == "port_single":
-                v = int(it.children[0])
+                v = decimal(it.children[0])
                 out.append(PortRange(v, v, sp))
             elif it.data == "port_range":
-                out.append(PortRange(int(it.children[0]), int(it.children[1]), sp))
+                out.append(PortRange(decimal(it.children[0]), decimal(it.children[1]), sp))
             else:
                 out.append(PortsRef(self.ref(it.children[0])))
         return tuple(out)
@@ -689,7 +690,7 @@ class _Builder:
         dst = self.side(endpoints[1], "destination")
         sp = self.span(node)
         return Rule(
-            name=name, priority=int(prio_tok), direction=direction,
+            name=name, priority=decimal(prio_tok), direction=direction,
             access=Access.ALLOW if access_tok.type == "ALLOW" else Access.DENY, protocol=proto,
             # A broken side was reported; a placeholder keeps the rule in place for the other checks.
             source=src if src is not None else AnyAddress(self.span(endpoints[0])),
