@@ -18,6 +18,7 @@ and the same arguments give the same placeholder, so references between resource
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -173,9 +174,8 @@ def is_expression(s: Any) -> bool:
 def _tokens(text: str) -> list[tuple[str, str]]:
     out = []
     pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
+    end = len(text.rstrip())  # once: slicing the rest at every token made tokenising quadratic
+    while pos < end:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             raise ExprSyntaxError(f"unexpected {text[pos:].lstrip()[:1]!r} at offset {pos}")
@@ -185,8 +185,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_expression(text: str) -> Any:
-    """Parse the inside of ``[...]`` (without the brackets)."""
+    """Parse the inside of ``[...]`` (without the brackets). Cached: a copy loop evaluates one expression
+    hundreds of times, and the trees are immutable."""
     toks = _tokens(text)
     pos = 0
     depth = 0
@@ -564,7 +566,7 @@ _RUNTIME = {
 class _Budget:
     """What evaluating one import may spend, shared by a template's evaluator and its nested templates'."""
 
-    steps: int = 0  # expression nodes evaluated (E694)
+    steps: int = 0  # JSON containers and expression nodes evaluated (E694)
     depth: int = 0  # current nesting: JSON levels being evaluated + expression nodes + variables read (E690)
 
 
@@ -627,7 +629,13 @@ class Evaluator:
             self.budget.depth -= 1
 
     def _enter(self, span: Span) -> None:
+        """One more step (a JSON container or an expression node evaluated) and one level deeper."""
         b = self.budget
+        b.steps += 1
+        if b.steps > MAX_EVAL_STEPS:
+            raise InputError.single(
+                "E694", f"evaluating the template took more than {MAX_EVAL_STEPS:,} steps; nsgsolve stops here", span,
+                "real templates need far fewer; look for copy loops multiplied by large arrays")
         b.depth += 1
         if b.depth > MAX_EVAL_DEPTH:
             b.depth -= 1
@@ -717,11 +725,6 @@ class Evaluator:
         if isinstance(node, Lit):
             return node.value
         b = self.budget
-        b.steps += 1
-        if b.steps > MAX_EVAL_STEPS:
-            raise InputError.single(
-                "E694", f"evaluating the template took more than {MAX_EVAL_STEPS:,} steps; nsgsolve stops here", span,
-                "real templates need far fewer; look for copy loops multiplied by large arrays")
         self._enter(span)
         try:
             return self._eval(node, text, span, loops)
