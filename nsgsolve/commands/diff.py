@@ -8,7 +8,9 @@ import subprocess
 from typing import TextIO
 
 from nsgsolve.analyses.diff import SelectionError, diff_policies
-from nsgsolve.errors import EXIT_FINDING, EXIT_OK, Diagnostic, UsageError
+from nsgsolve.errors import EXIT_FINDING, EXIT_OK, Diagnostic, InputError, UsageError
+from nsgsolve.limits import max_input_bytes
+from nsgsolve.model import Span
 from nsgsolve.reports.diff import FLAGS, diff_dict, format_diff
 from nsgsolve.reports.json import dumps
 from nsgsolve.model import Policy
@@ -129,8 +131,18 @@ def load_version(spec: str, args: argparse.Namespace, err: TextIO) -> Policy:
 
 
 def git_show(rev: str, path: str, spec: str) -> str:
+    if rev.startswith("-"):  # would be read by git as an option (git show --output=FILE writes a file)
+        raise UsageError(f"'{spec}': a revision cannot start with '-'")
+    # Local objects only: in a partial clone git would fetch a missing blob from the remote.
+    env = {**os.environ, "GIT_NO_LAZY_FETCH": "1", "GIT_TERMINAL_PROMPT": "0"}
+    obj = f"{rev}:{path}"
     try:
-        proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, timeout=60)
+        size = subprocess.run(["git", "cat-file", "-s", obj], capture_output=True, timeout=60, env=env)
+        if size.returncode == 0 and size.stdout.strip().isdigit() and int(size.stdout) > max_input_bytes():
+            raise InputError.single("E010", f"{spec} is too large to read: {int(size.stdout):,} bytes; nsgsolve reads "
+                                            f"input files of at most {max_input_bytes():,} bytes", Span(spec, 0, 0),
+                                    "to raise the limit set NSGSOLVE_MAX_INPUT_BYTES")
+        proc = subprocess.run(["git", "show", obj], capture_output=True, timeout=60, env=env)
     except FileNotFoundError:
         raise UsageError(f"'{spec}' is no file, and git is not installed to read it as REV:PATH") from None
     except subprocess.TimeoutExpired:

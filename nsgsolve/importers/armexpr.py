@@ -18,6 +18,7 @@ and the same arguments give the same placeholder, so references between resource
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import ipaddress
@@ -546,7 +547,7 @@ _PURE: dict[str, Callable[..., Any]] = {
     "uri": _uri,
     "cidrsubnet": lambda c, n, i: _cidr_subnet(c, _to_int(n), _to_int(i)),
     "cidrhost": lambda c, i: _cidr_host(c, _to_int(i)),
-    "base64": lambda s: __import__("base64").b64encode(s.encode()).decode(),
+    "base64": lambda s: base64.b64encode(s.encode()).decode(),
 }
 
 # Functions whose value exists only in a live deployment: never guessed.
