@@ -154,7 +154,7 @@ def _source_line(span: Span, sources: Mapping[str, str] | None, cache: dict | No
 
 
 # Longer source lines are quoted as a window around the column.
-MAX_QUOTED_LINE = 160
+MAX_QUOTED_LINE = 400  # longer than any line a person writes; minified JSON is windowed
 # A file with thousands of mistakes (a generated one, usually) shows the first ones and a count.
 MAX_RENDERED = 100
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from fuzz_harness import RUNS, SECONDS, STATUSES
+from fuzz_harness import CODES, RUNS, SECONDS, STATUSES
 
 
 @pytest.fixture(autouse=True)
@@ -22,4 +22,5 @@ def pytest_sessionfinish(session, exitstatus):
             for target in sorted(RUNS):
                 by_status = {s: n for (t, s), n in STATUSES.items() if t == target}
                 secs = {c: round(v, 2) for (t, c), v in SECONDS.items() if t == target}
-                f.write(f"{target}\t{RUNS[target]}\t{dict(sorted(by_status.items()))}\t{secs}\n")
+                f.write(f"{target}\t{RUNS[target]}\t{dict(sorted(by_status.items()))}\t{secs}\t"
+                        f"{' '.join(sorted(CODES[target]))}\n")

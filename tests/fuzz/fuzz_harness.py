@@ -9,12 +9,14 @@ tests/fuzz/README.md reports the counts.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
+import re
 import signal
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
@@ -54,6 +56,23 @@ def _alarm(signum, frame):  # pragma: no cover - only on a hang
     raise Hang(f"no answer within {TIME_LIMIT} s")
 
 
+_CODE = re.compile(r"(?:error|warning)\[([EW]\d{3})\]")
+CODES: dict = defaultdict(set)  # target -> codes seen
+
+
+@functools.lru_cache(maxsize=1)
+def documented_codes() -> frozenset:
+    """Codes named in docs/errors.md or docs/import.md, ranges (E621–E623) expanded."""
+    out = set()
+    for doc in ("errors.md", "import.md"):
+        text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
+        for m in re.finditer(r"\b([EW])(\d{3})(?:\s*[–-]\s*[EW]?(\d{3}))?\b", text):
+            lo = int(m.group(2))
+            hi = int(m.group(3)) if m.group(3) else lo
+            out.update(f"{m.group(1)}{n:03d}" for n in range(lo, hi + 1) if hi - lo < 50)
+    return frozenset(out)
+
+
 FORBIDDEN = ("Traceback (most recent call last)", "internal error", "[E012]", "[E013]")
 
 
@@ -84,6 +103,9 @@ def run_cli(target: str, argv: Sequence[str], stdin_ok: bool = False) -> tuple[i
     assert status in (0, 1, 2, 3), f"nsgsolve {shown}: exit status {status}\n{e[-2000:]}"
     for bad in FORBIDDEN:
         assert bad not in e and bad not in o, f"nsgsolve {shown}: {bad!r} in the output\n{e[-3000:]}"
+    for code in set(_CODE.findall(e + o)):
+        assert code in documented_codes(), f"nsgsolve {shown}: {code} is not documented in docs/errors.md or docs/import.md"
+        CODES[target].add(code)
     if status == 2:
         # Invalid input is explained: a code (error[E...]) or argparse's/the command's own usage message.
         assert "error" in e, f"nsgsolve {shown}: exit 2 without an error message\n{e[-2000:]}"
@@ -230,7 +252,8 @@ def _slots(node, out, depth=0):
     return out
 
 
-OPS = ("drop", "hostile", "wrong-type", "duplicate", "huge-array", "deep", "wrap")
+# Huge arrays cost ~0.5 s per command: CI checks them once per side in test_limits.py, campaigns everywhere.
+OPS = ("drop", "hostile", "wrong-type", "duplicate", "deep", "wrap") + (("huge-array",) if LONG else ())
 
 
 def mutate(data, doc):

@@ -250,3 +250,21 @@ def test_the_last_resort_recursion_net_reports_E012(monkeypatch, tmp_path):
     out, err = io.StringIO(), io.StringIO()
     assert cli.run(["show", str(EXAMPLES / "webservers.nsg")], out, err) == 2
     assert "error[E012]" in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+@pytest.mark.parametrize("n,code", [(4000, None), (4001, "E411")])
+@pytest.mark.parametrize("kind", ["arm", "az"])
+def test_4000_addresses_per_side_is_azures_limit(tmp_path, n, code, kind):
+    from fuzz_harness import az_seed, huge_prefix_list
+
+    if kind == "arm":
+        doc = template([nsg(rules=[rule(sourceAddressPrefix=None, sourceAddressPrefixes=huge_prefix_list(n))])])
+    else:
+        doc = az_seed()
+        doc[0]["securityRules"][0]["sourceAddressPrefixes"] = huge_prefix_list(n)
+    path = write(tmp_path, doc)
+    if code:
+        refused(["show", path], code)
+    else:
+        status, _, err = run_cli("limits", ["show", path])
+        assert status == 0, err
