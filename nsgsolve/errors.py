@@ -132,11 +132,13 @@ def _source_lines(file: str, sources: Mapping[str, str] | None, cache: dict | No
         return cache[file]
     text = sources.get(file) if sources is not None else None
     if text is None:
-        from nsgsolve.files import read_input_bytes  # bounded: never reads a file nsgsolve refused
+        from nsgsolve.limits import max_input_bytes
 
-        try:
-            text = read_input_bytes(file).decode("utf-8-sig")
-        except (InputError, UnicodeDecodeError):
+        try:  # bounded: never reads more of a file than nsgsolve would have read as input
+            with open(file, "rb") as f:
+                data = f.read(max_input_bytes() + 1)
+            text = data.decode("utf-8-sig") if len(data) <= max_input_bytes() else None
+        except (OSError, UnicodeDecodeError):
             text = None
     lines = text.splitlines() if text is not None else None
     if cache is not None:

@@ -22,7 +22,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nsgsolve"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # The vocabulary every step shares: positions and errors, the policy model and its checks, and a
     # process-pool helper that knows nothing of policies.
-    ("base", ("nsgsolve.errors", "nsgsolve.model", "nsgsolve.validate", "nsgsolve.parallel", "nsgsolve.version")),
+    ("base", ("nsgsolve.errors", "nsgsolve.model", "nsgsolve.validate", "nsgsolve.parallel", "nsgsolve.version",
+              "nsgsolve.limits", "nsgsolve.fileio")),
     # What a policy means: addresses, tags, the platform's rules, resolution, the reference evaluator.
     ("semantics", ("nsgsolve.semantics",)),
     # Ways in: the language (its builder checks tag names against semantics' built-in tags) and the

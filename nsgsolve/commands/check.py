@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     time.perf_counter() - start)
     text = render(report, args.format)
     if args.output:
-        from nsgsolve.files import atomic_write_text
+        from nsgsolve.fileio import atomic_write_text
 
         try:
             # CI report folders (CodeAnalysisLogs, test-results) often do not exist before the first report.

@@ -6,7 +6,7 @@ import argparse
 from typing import TextIO
 
 from nsgsolve.errors import EXIT_FINDING, UsageError
-from nsgsolve.files import atomic_write_text
+from nsgsolve.fileio import atomic_write_text
 from nsgsolve.importers.loader import looks_like_json, read_text
 from nsgsolve.lang.printer import format_text
 from nsgsolve.commands.common import formatter

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     policy = load_files(args.files, args, err)
     text = print_policy(policy)
     if args.output:
-        from nsgsolve.files import atomic_write_text
+        from nsgsolve.fileio import atomic_write_text
 
         atomic_write_text(args.output, text)
         n_rules = sum(len(n.rules) for n in policy.nsgs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nsgsolve.errors import InputError
-from nsgsolve.files import read_input_bytes
+from nsgsolve.fileio import read_input_bytes
 from nsgsolve.model import Span
 
 _BINARY_MAGIC = (b"PK\x03\x04", b"\x1f\x8b", b"%PDF", b"\x7fELF", b"MZ", b"\x89PNG", b"BZh", b"7z\xbc\xaf")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nsgsolve.errors import DiagnosticBag, InputError
+from nsgsolve.fileio import read_input_bytes
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.hcl import Attr, Block, Body, parse_body, span_of
 from nsgsolve.importers.tfconvert import SUBSCRIPTION, arm_id
@@ -769,9 +770,12 @@ class TfLoader:
     def downloaded_module(self, parent: ModuleEnv, name: str) -> str | None:
         """Where ``terraform init`` put a registry/git module, from .terraform/modules/modules.json."""
         manifest = Path(self.root_dir) / ".terraform" / "modules" / "modules.json"
+        if not manifest.is_file():
+            return None
         try:
-            doc = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            # Bounded (E010 stops a huge file); a damaged manifest is one without this module.
+            doc = json.loads(read_input_bytes(manifest, "Terraform module manifest").decode("utf-8"))
+        except (ValueError, RecursionError):
             return None
         key = ".".join(p for p in (parent.address.replace("module.", "") if parent.address else "", name) if p)
         for m in doc.get("Modules", []) if isinstance(doc, dict) else []:

@@ -66,7 +66,7 @@ class ServiceTagDb:
         Problems are InputErrors (E650) naming the file, like every other input."""
         path = Path(path)
         span = Span(str(path), 0, 0)
-        from nsgsolve.files import read_input_bytes
+        from nsgsolve.fileio import read_input_bytes
 
         try:
             data = read_input_bytes(path, "service tag file")
@@ -160,7 +160,7 @@ def import_tag_file(path: str | Path) -> tuple[ServiceTagDb, Path]:
     """Validate a ServiceTags file and cache it byte for byte, so later runs need no --service-tags.
 
     The copy is written to a temporary name and renamed, so a concurrent run never reads half a file."""
-    from nsgsolve.files import atomic_write_bytes, read_input_bytes
+    from nsgsolve.fileio import atomic_write_bytes, read_input_bytes
 
     db = ServiceTagDb.from_json_file(path)
     target = cached_file()

@@ -1,4 +1,4 @@
-"""Writes are atomic (nsgsolve/files.py): a failure at any step leaves the user's file as it was.
+"""Writes are atomic (nsgsolve/fileio.py): a failure at any step leaves the user's file as it was.
 
 Every writer goes through atomic_write_*: `import -o`, `fmt --write`, `check --output` and the service tag
 cache. Each is run here against a read-only directory and a disk that fills up half way through the write.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nsgsolve import files
+from nsgsolve import fileio as files
 from nsgsolve.cli import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def test_a_full_disk_leaves_the_original_untouched(setup, writer, monkeypatch):
     monkeypatch.setattr(files.os, "fdopen", fdopen)
     status, _, err = cli(*argv)
     monkeypatch.undo()
-    assert opened and opened[0].calls, "the write did not go through nsgsolve.files"
+    assert opened and opened[0].calls, "the write did not go through nsgsolve.fileio"
     assert status == 2 and "No space left on device" in err and "left unchanged" in err, err
     assert target.read_text() == before
     assert [p.name for p in target.parent.iterdir() if p.name.endswith(".tmp")] == []
@@ -178,7 +178,7 @@ def test_every_writer_uses_the_one_helper():
 
     needles = re.compile(r"(?<!atomic_)write_(text|bytes)\(|open\([^)]*[\"'][wax]b?[\"']|shutil\.copy|os\.replace\(")
     for path in (ROOT / "nsgsolve").rglob("*.py"):
-        if path.name == "files.py":
+        if path.name == "fileio.py":
             continue
         for m in needles.finditer(path.read_text(encoding="utf-8")):
             offenders.append(f"{path.relative_to(ROOT)}: {m.group()}")
