@@ -1,6 +1,6 @@
 """Writes are atomic (nsgsolve/fileio.py): a failure at any step leaves the user's file as it was.
 
-Every writer goes through atomic_write_*: `import -o`, `fmt --write`, `check --output` and the service tag
+Every writer goes through atomic_write_*: `import -o`, `fmt --write`, `check --output`, `report -o` (and `diff --format html -o`) and the service tag
 cache. Each is run here against a read-only directory and a disk that fills up half way through the write.
 """
 
@@ -52,6 +52,7 @@ def writers(tmp: Path):
         "check --output": (out_dir / "report.sarif", ["check", str(WEB), "--format", "sarif", "--output",
                                                       str(out_dir / "report.sarif")]),
         "tags import": (out_dir / "ServiceTags.json", ["tags", "import", str(tags)]),
+        "report -o": (out_dir / "report.html", ["report", str(WEB), "-o", str(out_dir / "report.html")]),
     }
 
 
@@ -61,7 +62,10 @@ def setup(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("writer", ["import -o", "fmt --write", "check --output", "tags import"])
+WRITERS = ["import -o", "fmt --write", "check --output", "tags import", "report -o"]
+
+
+@pytest.mark.parametrize("writer", WRITERS)
 def test_each_writer_succeeds_and_replaces_the_file(setup, writer):
     target, argv = writers(setup)[writer]
     target.write_text(UNFORMATTED if writer == "fmt --write" else ORIGINAL)
@@ -93,7 +97,7 @@ class _FullDisk:
         self.f.close()
 
 
-@pytest.mark.parametrize("writer", ["import -o", "fmt --write", "check --output", "tags import"])
+@pytest.mark.parametrize("writer", WRITERS)
 def test_a_full_disk_leaves_the_original_untouched(setup, writer, monkeypatch):
     target, argv = writers(setup)[writer]
     before = UNFORMATTED if writer == "fmt --write" else ORIGINAL
@@ -114,7 +118,7 @@ def test_a_full_disk_leaves_the_original_untouched(setup, writer, monkeypatch):
     assert [p.name for p in target.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
-@pytest.mark.parametrize("writer", ["import -o", "fmt --write", "check --output", "tags import"])
+@pytest.mark.parametrize("writer", WRITERS)
 def test_a_read_only_file_system_leaves_the_original_untouched(setup, writer, monkeypatch):
     """What a read-only directory or file system answers (EROFS at the temporary file), as any user,
     root included (for whom the chmod test below cannot deny anything)."""
@@ -133,7 +137,7 @@ def test_a_read_only_file_system_leaves_the_original_untouched(setup, writer, mo
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only directories")
-@pytest.mark.parametrize("writer", ["import -o", "fmt --write", "check --output", "tags import"])
+@pytest.mark.parametrize("writer", WRITERS)
 def test_a_read_only_directory_leaves_the_original_untouched(setup, writer):
     target, argv = writers(setup)[writer]
     before = UNFORMATTED if writer == "fmt --write" else ORIGINAL

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from typing import TextIO
 
 from nsgsolve.commands.common import add_policy_args, formatter, load, tag_db
@@ -83,23 +82,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def write_output(text: str, path: str | None, out: TextIO) -> None:
-    """``text`` to ``path`` atomically (a temporary file beside it, then a rename), or to ``out``."""
+    """``text`` to ``path`` atomically (nsgsolve.fileio: a temporary file beside it, then a rename), or to ``out``."""
     if not path:
         out.write(text)
         return
-    directory = os.path.dirname(os.path.abspath(path))
+    from nsgsolve.fileio import atomic_write_text
+
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".nsgsolve-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    atomic_write_text(path, text)
 
 
 __all__ = ["build_report", "register", "run", "write_output"]
