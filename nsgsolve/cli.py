@@ -15,7 +15,7 @@ from typing import Sequence, TextIO
 from nsgsolve.errors import EXIT_INPUT, EXIT_UNKNOWN, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
 
 # Order is the order of `nsgsolve --help`.
-COMMANDS = ("show", "fmt", "verify", "query", "lint", "check", "diff", "report", "import_", "tags")
+COMMANDS = ("show", "fmt", "verify", "query", "lint", "check", "diff", "replay", "report", "import_", "tags")
 
 
 class _Parser(argparse.ArgumentParser):

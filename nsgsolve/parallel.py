@@ -38,11 +38,13 @@ def workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def fork_map(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None = None) -> list[R]:
-    """``[fn(x) for x in items]``, computed by up to ``n_workers`` processes."""
+def fork_map(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None = None,
+             min_items: int = MIN_ITEMS) -> list[R]:
+    """``[fn(x) for x in items]``, computed by up to ``n_workers`` processes; fewer than ``min_items`` items
+    run serially (a caller whose items are big, such as whole log files, lowers it)."""
     n = workers() if n_workers is None else n_workers
     n = min(n, len(items))
-    if n <= 1 or len(items) < MIN_ITEMS or not hasattr(os, "fork"):
+    if n <= 1 or len(items) < min_items or not hasattr(os, "fork"):
         return [fn(x) for x in items]
     children = []
     for w in range(1, n):
