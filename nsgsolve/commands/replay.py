@@ -15,8 +15,7 @@ from nsgsolve.model import Span
 
 EPILOG = """examples:
   nsgsolve replay policy.nsg --flow-logs insights-logs-flowlogflowevent/      # a directory, read recursively
-  nsgsolve replay examples/replay/fabrikam.nsg \\
-      --flow-logs ../shared/corpus/flowlogs/msdocs-nsg-flow-logs-overview-v2-sample.json
+  nsgsolve replay examples/replay/fabrikam.nsg --flow-logs examples/replay/logs --against examples/replay/fabrikam-https.nsg
   nsgsolve replay old.nsg --flow-logs logs/ --against new.nsg --fail-on breaking   # what the change breaks
   nsgsolve replay policy.nsg --flow-logs logs/ --json > replay.json
   nsgsolve replay policy.nsg --flow-logs logs/ --against new.nsg --format sarif > replay.sarif
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(json.dumps(rep.to_json(result, new is not None), indent=2) + "\n")
     elif fmt == "text":
         out.write(rep.render_text(result, " ".join(args.against) if args.against else None, args.top))
-        if seconds > 0 and result.tuples:
+        if seconds >= 2 and result.tuples:
             err.write(f"{result.tuples:,} tuples in {seconds:.2f} s ({result.tuples / seconds:,.0f} tuples/s)\n")
     else:
         from nsgsolve.reports import render
