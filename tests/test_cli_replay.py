@@ -167,3 +167,16 @@ def test_microsofts_samples_replay_against_the_example_policies():
     # the network manager's admin rules are not in this policy: the log says so, tuple by tuple
     assert sorted((m["logged"]["rule"], m["count"]) for m in d["mismatches"]) == [
         ("BlockHighRiskTCPPortsFromInternet", 2), ("Internet", 7)]
+
+
+def test_lint_with_flow_logs_adds_unused_in_the_observed_period(setup):
+    code, out, err = cli("lint", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"))
+    assert code == 0, err  # a warning: clean-up, not a failure
+    assert "warning[NSG008/unused-in-observed-period]: web-nsg Inbound: no logged flow used it between 2025-12-05 10:00:00 and" in out
+    assert "p.nsg:8:5" in out and "Allow-HTTPS" not in out.split("NSG008")[1].split("\n")[0]
+    assert "flow logs: 4 tuples from 1 file; 0 bad records skipped" in err
+    code, out, _ = cli("lint", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--format", "sarif")
+    ids = [r["ruleId"] for r in json.loads(out)["runs"][0]["results"]]
+    assert ids == ["NSG008/unused-in-observed-period"]
+    code, out, _ = cli("lint", str(setup / "p.nsg"))
+    assert "NSG008" not in out

@@ -95,8 +95,13 @@ GENERALIZES = CodeInfo(
     "The rule matches everything a higher-priority rule of the opposite action matches, and more: the "
     "usual exception-then-general pattern. Informational (shown with --all).")
 
+UNUSED_OBSERVED = CodeInfo(
+    "NSG008", "unused-in-observed-period", "warning", "Rule decided no logged flow in the observed period",
+    "With --flow-logs: replaying the flow logs (nsgsolve replay), no logged flow was decided by the rule while "
+    "its NSG saw traffic. A candidate for removal once the period is known to cover what the rule is for.")
+
 CODES: tuple[CodeInfo, ...] = (SHADOWED, REDUNDANT, UNMATCHABLE, DEAD_ACROSS_LAYERS, OUTSIDE_ATTACHMENT,
-                               CORRELATED, GENERALIZES)
+                               CORRELATED, GENERALIZES, UNUSED_OBSERVED)
 CODE_BY_ID = {c.code: c for c in CODES}
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from bisect import bisect_right
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -50,6 +52,7 @@ KINDS = {
 }
 
 
+@lru_cache(maxsize=65536)
 def bare_rule(name: str) -> str:
     """``UserRule_Allow-Web`` -> ``allow-web``: flow logs prefix rule names; Azure compares them case-blind."""
     low = name.lower()
@@ -84,14 +87,18 @@ class _Pkt:
         self.protocol, self.src, self.sport, self.dst, self.dport = protocol, src, sport, dst, dport
 
 
-def decide_layers(layers: Sequence[Layer], direction: Direction, pkt: _Pkt
-                  ) -> tuple[list[tuple[ResolvedNsg, ResolvedRule]], str]:
-    """The rule that decides at each layer met, in order, stopping after a Deny; and the decision.
+def decide_layers(layers: Sequence[Layer], direction: Direction, pkt: _Pkt, any_sport: bool = False
+                  ) -> tuple[list[tuple[ResolvedNsg, ResolvedRule]], str] | None:
+    """The rule that decides at each layer met, in order, stopping after a Deny; and the decision. With
+    ``any_sport``, the answer for every source port at once, or None when the source port matters.
 
     The single place the replay asks the policy: a vectorised engine replaces this function."""
     met = []
     for layer in layers:
-        r = layer.nsg.classifier(direction).first_match(pkt)
+        cl = layer.nsg.classifier(direction)
+        r = cl.first_match_any_sport(pkt) if any_sport else cl.first_match(pkt)
+        if r is None:
+            return None
         met.append((layer.nsg, r))
         if r.access is Access.DENY:
             return met, DENY
@@ -190,6 +197,10 @@ class _Outcome:
     ipv6: bool = False
 
 
+# The outcome of a key without source port whose decision depends on the source port: key it again with it.
+_DEPENDS = _Outcome(mismatch=("sport",))
+
+
 # ---------------------------------------------------------------- the engine
 
 
@@ -257,11 +268,50 @@ class Replayer:
         self.with_sport = any(r.source_ports is not None and not r.source_ports.is_any
                               for p in pols for n in p.policy.nsgs for r in n.rules)
         self._outcomes: dict[tuple, _Outcome] = {}
+        # Addresses and source ports enter the key as equivalence classes: two addresses between the same
+        # rule boundaries (of every NSG of both policies) are decided alike, so a scan from ten thousand
+        # Internet hosts is decided a handful of times. NIC addresses stay exact (they choose the path), and
+        # so do destinations with --against (changed flows are grouped by destination).
+        addr_bounds: set[int] = set()
+        sport_bounds: set[int] = set()
+        dport_bounds: set[int] = set()
+        self._nic_ips: set[int] = set()
+        for pol in pols:
+            self._nic_ips |= set(pol.static_ip_index)
+            for n in pol.policy.nsgs:
+                for v in pol.attachment_vnets(n.name) or [None]:
+                    rn = pol.nsg(n.name, v)
+                    for d in Direction:
+                        for r in rn.rules(d):
+                            for lo, hi in r.src.intervals:
+                                addr_bounds.update((lo, hi + 1))
+                            for lo, hi in r.dst.intervals:
+                                addr_bounds.update((lo, hi + 1))
+                            for lo, hi in r.sports or ():
+                                sport_bounds.update((lo, hi + 1))
+                            for lo, hi in r.dports or ():
+                                dport_bounds.update((lo, hi + 1))
+        self._addr_bounds = sorted(addr_bounds)
+        self._sport_bounds = sorted(sport_bounds)
+        self._dport_bounds = sorted(dport_bounds)
+        self._dport_rep: dict[int, int] = {}
+        self._dport_tok: dict[str, tuple] = {}
+        self._deps: dict[tuple, set] = {}  # per logged context, the keys whose decision needs the source port
+        self._rep: dict[int, int] = {}  # address class -> an address of it, to decide with
+        self._src_tok: dict[str, tuple] = {}
+        self._dst_tok: dict[str, tuple] = {}
+        self._sport_tok: dict[str, object] = {}
+        self._exact_dst = new is not None  # --against groups changed flows by destination and port
+        if new is None:
+            self.mask = 0  # nothing is grouped by source prefix: do not split classes by it
+        self._examples: dict[tuple, int] = {}  # examples taken per mismatch/changed group in the current file
+        self._attributions: dict[tuple, object] = {}
 
     # ------------------------------------------------------------ per file
 
     def replay_file(self, path: str, progress: Callable[[int], None] | None = None) -> Partial:
         part = Partial(files=1)
+        self._examples = {}  # a file's partial carries its own examples, so merging in file order is stable
         acc: dict[tuple, dict] = {}
         bad_list = part.bad_records
 
@@ -289,6 +339,13 @@ class Replayer:
         need = 8 if g.version == 1 else 9
         state_at = 8 if g.version == 2 else -1  # v2: B|C|E; v4: the state is field 7 (B|C|E|D)
         sport = self.with_sport
+        src_tok, dst_tok, sport_tok, dport_tok = self._src_tok, self._dst_tok, self._sport_tok, self._dport_tok
+        deps = self._deps.setdefault(ctx, set())
+        if len(src_tok) + len(dst_tok) + len(sport_tok) + len(dport_tok) > CACHE_LIMIT:
+            src_tok.clear()
+            dst_tok.clear()
+            sport_tok.clear()
+            dport_tok.clear()
         n = 0
         for t in g.tuples:
             if not isinstance(t, str):
@@ -297,19 +354,39 @@ class Replayer:
                               "W902"))
                 continue
             p = t.split(",")
-            if len(p) < need or not p[0].isdigit():
+            if len(p) < need or not p[0].isdigit() or not p[3].isdigit() or len(p[3]) > 5:
                 self._bad_tuple(g, t, bad, f"{len(p)} fields, a version {g.version} tuple has {need} or more"
-                                if len(p) < need else f"timestamp {p[0]!r} is not a number")
+                                if len(p) < need else f"timestamp {p[0]!r} is not a number" if not p[0].isdigit()
+                                else f"source port {p[3]!r} is not 0-65535")
                 continue
-            k = (p[1], p[2], p[4], p[5], p[6], p[7], p[3]) if sport else (p[1], p[2], p[4], p[5], p[6], p[7])
+            a = src_tok.get(p[1])
+            if a is None:
+                a = self._token(p[1], False, src_tok)
+            b = dst_tok.get(p[2])
+            if b is None:
+                b = self._token(p[2], self._exact_dst, dst_tok)
+            c = dport_tok.get(p[4])
+            if c is None:
+                c = self._dport_token(p[4])
+            k = (a, b, c, p[5], p[6], p[7])
+            if sport and k in deps:
+                k += (sport_tok.get(p[3]) or self._sport_class(p[3]),)
             s = table.get(k)
             if s is None:
                 o = self._outcome(g, k)
+                if o is _DEPENDS:
+                    deps.add(k)
+                    k += (sport_tok.get(p[3]) or self._sport_class(p[3]),)
+                    s = table.get(k)
+                    o = self._outcome(g, k)
+            if s is None:
                 if o.bad is not None:
                     self._bad_tuple(g, t, bad, o.bad)
                     continue
                 s = table[k] = [0, 0, p[0], p[0], t, None]
-                if o.mismatch is not None or o.changed is not None:
+                group = o.mismatch if o.mismatch is not None else o.changed
+                if group is not None and self._examples.get(group, 0) < MAX_EXAMPLES:
+                    self._examples[group] = self._examples.get(group, 0) + 1
                     line, col = g.position(t)
                     s[5] = Example(t, g.file, line, col)
             s[0] += 1
@@ -352,17 +429,17 @@ class Replayer:
                 if o.mismatch is not None:
                     m = part.mismatches.get(o.mismatch)
                     if m is None:
-                        part.mismatches[o.mismatch] = [n, [example]]
-                    else:
-                        m[0] += n
-                        if len(m[1]) < MAX_EXAMPLES:
-                            m[1].append(example)
+                        m = part.mismatches[o.mismatch] = [0, []]
+                    m[0] += n
+                    if example is not None and len(m[1]) < MAX_EXAMPLES:
+                        m[1].append(example)
                 if o.changed is not None:
                     c = part.changed.get(o.changed)
                     if c is None:
-                        part.changed[o.changed] = [n, example, o.changed_rule]
-                    else:
-                        c[0] += n
+                        c = part.changed[o.changed] = [0, None, o.changed_rule]
+                    c[0] += n
+                    if c[1] is None:
+                        c[1] = example
         acc.clear()
         if len(self._outcomes) > CACHE_LIMIT:
             self._outcomes.clear()
@@ -383,17 +460,64 @@ class Replayer:
         self._outcomes[ctx + k] = o
         return o
 
+    def _token(self, text: str, exact: bool, memo: dict) -> tuple:
+        """What of an address decides: the address itself for a NIC (or ``exact``), else its class; with the
+        source's group prefix, so changed flows still group by it."""
+        if ":" in text:
+            tok: tuple = ("v6",)
+        else:
+            try:
+                ip = _ip(text)
+            except ValueError:
+                tok = ("bad", text)
+            else:
+                if exact or ip in self._nic_ips:
+                    tok = ("x", ip)
+                else:
+                    cid = bisect_right(self._addr_bounds, ip)
+                    self._rep.setdefault(cid, ip)
+                    tok = ("c", cid, ip & self.mask)
+        memo[text] = tok
+        return tok
+
+    def _sport_class(self, text: str) -> tuple:
+        if not text.isdigit() or int(text) > 65535:
+            c: tuple = ("bad", text)
+        else:
+            cid = bisect_right(self._sport_bounds, int(text))
+            self._rep.setdefault(-1 - cid, int(text))  # negative keys: source port classes
+            c = ("s", cid)
+        self._sport_tok[text] = c
+        return c
+
+    def _dport_token(self, text: str) -> tuple:
+        """The destination port as it decides: its class among the rules' port boundaries, or the port
+        itself with --against (changed flows are grouped by port)."""
+        if not text.isdigit() or int(text) > 65535:
+            t: tuple = ("bad", text)
+        elif self._exact_dst:
+            t = ("x", int(text))
+        else:
+            cid = bisect_right(self._dport_bounds, int(text))
+            self._dport_rep.setdefault(cid, int(text))
+            t = ("c", cid)
+        self._dport_tok[text] = t
+        return t
+
+    def _addr(self, tok: tuple) -> int:
+        return tok[1] if tok[0] == "x" else self._rep[tok[1]]
+
     def _compute(self, ctx: tuple, k: tuple) -> _Outcome:
         version, nsg_logged, acl, rule_logged = ctx
-        src_s, dst_s, dport_s, proto_s, dir_s, dec_s = k[:6]
-        sport_s = k[6] if len(k) > 6 else None
+        src_t, dst_t, dport_t, proto_s, dir_s, dec_s = k[:6]
+        sport_c = k[6] if len(k) > 6 else None
         # -- parse: every field that decides is checked once per distinct key
-        if ":" in src_s or ":" in dst_s:
+        for tok in (src_t, dst_t):
+            if tok[0] == "bad":
+                return _Outcome(bad=f"address {tok[1]!r} is not an IPv4 or IPv6 address")
+        if src_t[0] == "v6" or dst_t[0] == "v6":
             return _Outcome(ipv6=True)
-        try:
-            src, dst = _ip(src_s), _ip(dst_s)
-        except ValueError:
-            return _Outcome(bad=f"address {src_s if not _is_ip(src_s) else dst_s!r} is not an IPv4 or IPv6 address")
+        src, dst = self._addr(src_t), self._addr(dst_t)
         if version == 4:
             if not proto_s.isdigit() or int(proto_s) > 255:
                 return _Outcome(bad=f"protocol {proto_s!r} is not an IANA protocol number")
@@ -412,14 +536,17 @@ class Replayer:
             return _Outcome(bad=f"direction {dir_s!r} is not I or O")
         direction = Direction.INBOUND if dir_s == "I" else Direction.OUTBOUND
         ported = proto in PORTED_PROTOCOLS
-        if not dport_s.isdigit() or int(dport_s) > 65535:
-            return _Outcome(bad=f"destination port {dport_s!r} is not 0-65535")
+        if dport_t[0] == "bad":
+            return _Outcome(bad=f"destination port {dport_t[1]!r} is not 0-65535")
+        dport = dport_t[1] if dport_t[0] == "x" else self._dport_rep[dport_t[1]]
         sport = 0
-        if sport_s is not None:
-            if not sport_s.isdigit() or int(sport_s) > 65535:
-                return _Outcome(bad=f"source port {sport_s!r} is not 0-65535")
-            sport = int(sport_s)
-        pkt = _Pkt(proto, src, sport if ported else None, dst, int(dport_s) if ported else None)
+        if sport_c is not None:
+            if sport_c[0] == "bad":
+                return _Outcome(bad=f"source port {sport_c[1]!r} is not 0-65535")
+            sport = self._rep[-1 - sport_c[1]]
+        # Without a source port in the key, decide for every source port at once (or learn that it matters).
+        any_sport = self.with_sport and sport_c is None and ported
+        pkt = _Pkt(proto, src, sport if ported else None, dst, dport if ported else None)
         local = dst if direction is Direction.INBOUND else src
 
         # -- under the policy
@@ -430,7 +557,10 @@ class Replayer:
             _, kind, who = res
             return _Outcome(mismatch=(kind, who, direction.value, rule_logged, logged, None, None, None))
         layers, logger = res
-        met, decision = decide_layers(layers, direction, pkt)
+        decided = decide_layers(layers, direction, pkt, any_sport)
+        if decided is None:
+            return _DEPENDS
+        met, decision = decided
         hits = tuple((n.name, direction.value, r.name) for n, r in met)
         if isinstance(logger, list):
             # The ACL is unknown and several NSGs on the path have a rule of that name: the layer that logs
@@ -473,9 +603,13 @@ class Replayer:
             if isinstance(nres, tuple) and nres[0] == "mismatch":
                 after, nmet = ALLOW, []  # the NSG is gone and the address is no NIC: nothing filters the flow
             else:
-                nmet, after = decide_layers(nres[0], direction, pkt)
+                ndecided = decide_layers(nres[0], direction, pkt, any_sport)
+                if ndecided is None:
+                    return _DEPENDS
+                nmet, after = ndecided
             if after != decision:
-                changed = (int_to_ip(src & self.mask) + f"/{self.group_prefix}", int_to_ip(dst),
+                grp = src_t[2] if src_t[0] == "c" else src & self.mask
+                changed = (int_to_ip(grp) + f"/{self.group_prefix}", int_to_ip(dst),
                            PROTOCOL_BY_NUMBER[proto].value if proto in PROTOCOL_BY_NUMBER else str(proto),
                            pkt.dport, decision, after)
                 if nmet:
@@ -484,8 +618,19 @@ class Replayer:
 
     def _attribute(self, view: _PolicyView, version: int, nsg_logged: str | None, acl: str | None, rule_bare: str,
                    local: int, direction: Direction, lenient: bool = False):
+        key = (view is self.new, version, nsg_logged, acl, rule_bare, local, direction)
+        got = self._attributions.get(key)
+        if got is None:
+            if len(self._attributions) > CACHE_LIMIT:
+                self._attributions.clear()
+            got = self._attributions[key] = self._attribute_uncached(view, version, nsg_logged, acl, rule_bare,
+                                                                     local, direction)
+        return got
+
+    def _attribute_uncached(self, view: _PolicyView, version: int, nsg_logged: str | None, acl: str | None,
+                            rule_bare: str, local: int, direction: Direction):
         """(layers, logging NSG name or None) for a key, or ("mismatch", kind, nsg) when the policy cannot
-        place it. With ``lenient`` (the new policy) a logged NSG the policy lacks is not an error."""
+        place it (cached: many keys share a NIC, a direction and a logged rule)."""
         if version != 4:
             name = view.by_upper.get((nsg_logged or "").upper())
             layers = view.local_layers(local, direction, name)

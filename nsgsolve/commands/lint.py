@@ -22,6 +22,7 @@ EPILOG = """findings (docs/lint.md):
                              subnet and NIC the NSG is attached to (warning)
   NSG006 correlated-rule     partial overlap with an earlier rule of the opposite action (info, --all)
   NSG007 generalizes-rule    superset of an earlier rule of the opposite action (info, --all)
+  NSG008 unused-in-observed-period  with --flow-logs: no logged flow used it (warning; docs/replay.md)
 
 examples:
   nsgsolve lint examples/webservers.nsg
@@ -29,6 +30,7 @@ examples:
   nsgsolve lint examples/three-tier.nsg --nsg web-nsg --rule Allow-App     # one rule's status
   nsgsolve lint examples/three-tier.nsg --all                              # with informational findings
   nsgsolve lint examples/three-tier.nsg --format sarif > lint.sarif        # GitHub code scanning
+  nsgsolve lint examples/replay/fabrikam.nsg --flow-logs examples/replay/logs   # and rules the logs never use
 
 exit status: 0 nothing at error severity, 1 an error-severity finding, 2 invalid input or usage."""
 
@@ -47,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default), json (as --json), or the shared CI reports: sarif, github, junit")
     p.add_argument("--all", action="store_true", help="include informational findings (NSG006, NSG007)")
+    p.add_argument("--flow-logs", nargs="+", metavar="PATH",
+                   help="Azure flow logs (files or directories): add NSG008 for rules no logged flow used "
+                        "(the replay of 'nsgsolve replay')")
     p.set_defaults(func=run)
 
 
@@ -71,6 +76,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     out.write(f"{n}: {sentence}\n")
         return exit_status(findings)
     findings = linter.lint(selected)
+    if args.flow_logs:
+        findings = merge_unused(findings, unused_findings(rp, args.flow_logs, set(selected), err), rp)
     fmt = "json" if args.json else args.format
     status = exit_status(findings)
     if fmt == "json":
@@ -85,6 +92,43 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                         tool_version=__version__, category="nsgsolve/lint")
         out.write(render(report, fmt))
     return status
+
+
+def unused_findings(rp, paths: list[str], nsgs: set[str], err: TextIO) -> list[Finding]:
+    """NSG008 for each user rule of ``nsgs`` that no flow in the logs used (see docs/replay.md)."""
+    from nsgsolve.analyses.lint import UNUSED_OBSERVED
+    from nsgsolve.analyses.replay import Replayer, replay_files
+    from nsgsolve.commands.replay import flow_files
+    from nsgsolve.reports.replay import render_bad, summary_line, when
+
+    files = flow_files(paths)
+    replayer = Replayer(rp)
+    result = replayer.result(replay_files(replayer, files))
+    render_bad(result.bad_records, result.bad, err)
+    err.write(f"flow logs: {result.tuples:,} tuples from {len(files)} file{'s' if len(files) != 1 else ''}; "
+              f"{summary_line(result)}\n")
+    out = []
+    for s in result.unused:
+        if s.is_default or s.nsg not in nsgs:
+            continue
+        rule = next(r for r in rp.policy.nsg(s.nsg).rules if r.name == s.rule and r.direction.value == s.direction)
+        out.append(Finding(UNUSED_OBSERVED.code, UNUSED_OBSERVED.severity, s.nsg, rule.direction, s.rule, s.priority,
+                           rule.access, rule.span, (), None,
+                           f"no logged flow used it between {when(result.first)} and {when(result.last)} UTC "
+                           f"({result.tuples:,} tuples replayed, {sum(h.hits for h in result.rules if h.nsg == s.nsg):,} "
+                           f"decided by this NSG)"))
+    return out
+
+
+def merge_unused(findings: list[Finding], unused: list[Finding], rp) -> list[Finding]:
+    """Lint's findings with NSG008 beside them, in policy order (rules in evaluation order)."""
+    order = {}
+    for i, n in enumerate(rp.policy.nsgs):
+        for d in ("Inbound", "Outbound"):
+            for j, r in enumerate(sorted((r for r in n.rules if r.direction.value == d), key=lambda r: r.priority)):
+                order[(n.name, d, r.name)] = (i, d, j)
+    both = findings + unused
+    return sorted(both, key=lambda f: order.get((f.nsg, f.direction.value, f.rule), (len(order), "", 0)))
 
 
 def _unknown_rule(name: str, nsg: str | None, rules: list[str]) -> UsageError:

@@ -66,7 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from nsgsolve.analyses.replay import ALLOW, Replayer
-    from nsgsolve.importers.flowlogs import flow_log_files
     from nsgsolve.reports import replay as rep
     from nsgsolve.semantics.resolve import resolve
 
@@ -74,14 +73,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--group-prefix {args.group_prefix} is not 0-32")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers needs at least 1")
-    files, missing = flow_log_files(args.flow_logs)
-    if missing:
-        raise InputError([Diagnostic("E910", f"no such flow log file or directory: {m}", Span(m, 0, 0),
-                                     "give PT1H.json files or the directory Azure writes them to") for m in missing])
-    if not files:
-        raise InputError.single("E911", f"no .json flow log files under {', '.join(args.flow_logs)}",
-                                Span(args.flow_logs[0], 0, 0),
-                                "Azure writes flow logs as .../macAddress=.../PT1H.json; point --flow-logs there")
+    files = flow_files(args.flow_logs)
     rp = load_and_resolve(args, err)
     new = resolve(load_files(args.against, args, err), tag_db(args)) if args.against else None
     guids = policy_guids(list(args.policy) + list(args.against or []))
@@ -132,6 +124,20 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if fmt != "text":
         err.write(rep.summary_line(result) + "\n")
     return status
+
+
+def flow_files(paths: list[str]) -> list[str]:
+    """The log files under ``paths``; E910/E911 when a path is missing or holds none."""
+    from nsgsolve.importers.flowlogs import flow_log_files
+
+    files, missing = flow_log_files(paths)
+    if missing:
+        raise InputError([Diagnostic("E910", f"no such flow log file or directory: {m}", Span(m, 0, 0),
+                                     "give PT1H.json files or the directory Azure writes them to") for m in missing])
+    if not files:
+        raise InputError.single("E911", f"no .json flow log files under {', '.join(paths)}", Span(paths[0], 0, 0),
+                                "Azure writes flow logs as .../macAddress=.../PT1H.json; point --flow-logs there")
+    return files
 
 
 def _local(replayer, files: list[str], workers: int | None, progress) -> object:
