@@ -35,6 +35,7 @@ from nsgsolve.analyses.replay import Replayer, replay_files  # noqa: E402
 from nsgsolve.lang.printer import print_policy  # noqa: E402
 from nsgsolve.model import Direction  # noqa: E402
 from nsgsolve.semantics.addresses import int_to_ip  # noqa: E402
+from nsgsolve.semantics.classify import classifier  # noqa: E402
 from nsgsolve.semantics.evaluate import Packet, first_match  # noqa: E402
 from nsgsolve.semantics.resolve import resolve  # noqa: E402
 
@@ -74,7 +75,7 @@ def write_logs(rp, root: Path, n_tuples: int, per_record: int = 2000, seed: int 
             if ck not in decided:
                 nsg, rule = None, None
                 for layer in layers:
-                    nsg, rule = layer.nsg, layer.nsg.classifier(d).first_match(p)
+                    nsg, rule = layer.nsg, classifier(layer.nsg, d).first_match(p)
                     if rule.access.value == "Deny":
                         break
                 decided[ck] = (nsg.name, rule) if nsg else (None, None)

@@ -52,6 +52,16 @@ case("check-webservers-github", "check", f"{EX}/webservers.nsg", "--format", "gi
 case("diff-webservers", "diff", f"{EX}/webservers.nsg", CHANGED)
 case("diff-webservers-json", "diff", f"{EX}/webservers.nsg", CHANGED, "--json", schema="diff")
 case("diff-webservers-selected", "diff", f"{EX}/webservers.nsg", CHANGED, "--from", "Internet", "--to", "web1")
+case("replay-fabrikam", "replay", f"{EX}/replay/fabrikam.nsg", "--flow-logs", f"{EX}/replay/logs", "--against",
+     f"{EX}/replay/fabrikam-https.nsg")
+case("replay-fabrikam-json", "replay", f"{EX}/replay/fabrikam.nsg", "--flow-logs", f"{EX}/replay/logs", "--against",
+     f"{EX}/replay/fabrikam-https.nsg", "--json", schema="replay")
+case("replay-fabrikam-sarif", "replay", f"{EX}/replay/fabrikam.nsg", "--flow-logs", f"{EX}/replay/logs", "--against",
+     f"{EX}/replay/fabrikam-https.nsg", "--format", "sarif")
+case("replay-vnet-sample-json", "replay", f"{EX}/replay/myvnet.nsg", "--flow-logs",
+     "{corpus}/flowlogs/msdocs-vnet-flow-logs-v4-sample.json", "--acl",
+     "00000000-1234-abcd-ef00-c1c2c3c4c5c6=myVNet-nsg", "--json", schema="replay")
+case("lint-fabrikam-flow-logs", "lint", f"{EX}/replay/fabrikam.nsg", "--flow-logs", f"{EX}/replay/logs")
 case("tags-show-builtin", "tags", "show", "AzureLoadBalancer")
 case("tags-show-context", "tags", "show", "VirtualNetwork")
 

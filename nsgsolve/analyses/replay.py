@@ -32,6 +32,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from nsgsolve.importers.flowlogs import BadRecord, FlowGroup, read_flow_log
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Span
 from nsgsolve.semantics.addresses import int_to_ip
+from nsgsolve.semantics.classify import classifier
 from nsgsolve.semantics.resolve import Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 
 ALLOW, DENY = "Allow", "Deny"
@@ -95,7 +96,7 @@ def decide_layers(layers: Sequence[Layer], direction: Direction, pkt: _Pkt, any_
     The single place the replay asks the policy: a vectorised engine replaces this function."""
     met = []
     for layer in layers:
-        cl = layer.nsg.classifier(direction)
+        cl = classifier(layer.nsg, direction)
         r = cl.first_match_any_sport(pkt) if any_sport else cl.first_match(pkt)
         if r is None:
             return None
@@ -686,9 +687,14 @@ class RuleStat:
     span: Span | None
 
     def to_dict(self) -> dict:
+        loc = None
+        if self.span is not None and self.span.line:
+            s = self.span
+            loc = {"file": s.file, "line": s.line, "column": s.column, "end_line": s.end_line,
+                   "end_column": s.end_column}
         return {"nsg": self.nsg, "direction": self.direction, "rule": self.rule, "priority": self.priority,
                 "access": self.access, "default": self.is_default, "hits": self.hits, "flows": self.flows,
-                "first_seen": self.first, "last_seen": self.last}
+                "first_seen": self.first, "last_seen": self.last, "location": loc}
 
 
 @dataclass(frozen=True)

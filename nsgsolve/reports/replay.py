@@ -10,8 +10,8 @@ from typing import Any, TextIO
 from nsgsolve.analyses.replay import ALLOW, Change, Mismatch, ReplayResult, RuleStat
 from nsgsolve.importers.flowlogs import BadRecord
 from nsgsolve.reports import Finding, Location, Report, Status
+from nsgsolve.reports.json import document
 
-SCHEMA = "nsgsolve/replay/1"
 MAX_BAD_PRINTED = 20
 WINDOW = 60  # characters of a log line shown on each side of a bad record (log lines can be megabytes)
 
@@ -37,7 +37,6 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 
 def to_json(r: ReplayResult, against: bool) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "schema": SCHEMA,
         "tuples": r.tuples,
         "flows": r.flows,
         "files": r.files,
@@ -51,7 +50,7 @@ def to_json(r: ReplayResult, against: bool) -> dict[str, Any]:
     }
     if against:
         d["changed"] = [c.to_dict() for c in (r.changed or ())]
-    return d
+    return document("replay", d)
 
 
 def _bad_dict(b: BadRecord) -> dict[str, Any]:
@@ -224,11 +223,11 @@ def _rule_spans(policy) -> dict[tuple[str, str, str], Any]:
 
 def report(r: ReplayResult, policy_files: list[str], new_files: list[str] | None, exit_code: int,
            new_policy=None) -> Report:
-    from nsgsolve import __version__
+    from nsgsolve.version import __version__
 
     return Report(tuple(findings(r, policy_files, new_files, new_policy)), tuple(policy_files + (new_files or [])), exit_code,
                   command="replay", tool_version=__version__, category="nsgsolve/replay")
 
 
-__all__ = ["SCHEMA", "to_json", "render_text", "render_bad", "summary_line", "findings", "report", "Mismatch",
+__all__ = ["to_json", "render_text", "render_bad", "summary_line", "findings", "report", "Mismatch",
            "RuleStat"]

@@ -15,6 +15,7 @@ from nsgsolve.importers.loader import load_policy
 from nsgsolve.lang.build import parse_policy
 from nsgsolve.model import Direction
 from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
+from nsgsolve.semantics.classify import classifier
 from nsgsolve.semantics.evaluate import Packet, first_match
 from nsgsolve.semantics.resolve import resolve
 
@@ -319,7 +320,7 @@ def test_first_match_any_sport_is_the_first_match_for_every_source_port(data):
         for vnet in rp.attachment_vnets(nsg.name) or [None]:
             rn = rp.nsg(nsg.name, vnet)
             for d in Direction:
-                cl = rn.classifier(d)
+                cl = classifier(rn, d)
                 for _ in range(10):
                     src = ip_to_int(data.draw(st.sampled_from(EXTERNAL + ["10.0.0.4", "10.0.1.5", "10.1.0.4"])))
                     dst = ip_to_int(data.draw(st.sampled_from(EXTERNAL + ["10.0.0.4", "10.0.1.5", "10.1.0.4"])))
