@@ -61,7 +61,11 @@ def _side(rng: random.Random, asgs: list[str], max_prefixes: int) -> object:
 
 def _nsg_rules(rng: random.Random, n_rules: int, asgs: list[str], max_prefixes: int) -> tuple[Rule, ...]:
     rules = []
-    prios = rng.sample(range(100, 4097), n_rules)
+    if n_rules <= 3997:
+        prios = rng.sample(range(100, 4097), n_rules)
+    else:  # beyond one direction's 3,997 priorities (merged or AVNM-sized views): unique per direction
+        inbound, outbound = rng.sample(range(100, 4097), 3997), rng.sample(range(100, 4097), 3997)
+        prios = [inbound.pop() if k % 3 else outbound.pop() for k in range(n_rules)]
     for k, prio in enumerate(prios):
         d = Direction.INBOUND if k % 3 else Direction.OUTBOUND
         proto = rng.choice([Protocol.TCP, Protocol.TCP, Protocol.TCP, Protocol.UDP, Protocol.ANY])
@@ -153,3 +157,79 @@ def random_flows(policy: Policy, n: int, seed: int = 2) -> list[tuple[str, str, 
         dport = rng.choice(COMMON_PORTS) if rng.random() < 0.7 else rng.randrange(0, 65536)
         rows.append((src, dst, proto, sport, dport))
     return rows
+
+
+# ---------------------------------------------------------------- the same policy as an ARM template
+
+
+def policy_to_arm(policy: Policy) -> str:
+    """``policy`` as an ARM template (VNet, subnets, NSGs, ASGs, NICs), the shape users point nsgsolve at.
+    Tag declarations have no ARM form, so a rule naming a declared tag lists the tag's prefixes instead:
+    the template means what the .nsg text means, without a service tag file."""
+    import json
+
+    declared = {t.name: t for t in policy.tags}
+
+    def rid(kind: str, *names: str) -> dict:
+        return {"id": f"[resourceId('Microsoft.Network/{kind}', {', '.join(repr(n) for n in names)})]"}
+
+    def cidr(c: Cidr) -> str:
+        return f"{int_to_ip(c.network)}/{c.length}"
+
+    def side(name: str, s: object) -> dict:
+        if isinstance(s, AnyAddress):
+            return {f"{name}AddressPrefix": "*"}
+        if isinstance(s, TagSide) and s.tag.name in declared:
+            s = PrefixSide(declared[s.tag.name].items)
+        elif isinstance(s, TagSide):
+            return {f"{name}AddressPrefix": s.tag.name}
+        if isinstance(s, AsgSide):
+            return {f"{name}ApplicationSecurityGroups": [rid("applicationSecurityGroups", a.name) for a in s.asgs]}
+        items = [cidr(c) for c in s.items]
+        return {f"{name}AddressPrefix": items[0]} if len(items) == 1 else {f"{name}AddressPrefixes": items}
+
+    def ports(name: str, p: PortSpec) -> dict:
+        if p.items is None:
+            return {f"{name}PortRange": "*"}
+        items = [str(r.lo) if r.lo == r.hi else f"{r.lo}-{r.hi}" for r in p.items]
+        return {f"{name}PortRange": items[0]} if len(items) == 1 else {f"{name}PortRanges": items}
+
+    def rule(r: Rule) -> dict:
+        props = {"priority": r.priority, "direction": r.direction.value, "access": r.access.value,
+                 "protocol": r.protocol.value, **side("source", r.source), **ports("source", r.source_ports),
+                 **side("destination", r.destination), **ports("destination", r.destination_ports)}
+        return {"name": r.name, "properties": props}
+
+    base = {"apiVersion": "2023-04-01", "location": "[resourceGroup().location]"}
+    res = [{"type": "Microsoft.Network/applicationSecurityGroups", "name": a.name, **base, "properties": {}}
+           for a in policy.asgs]
+    res += [{"type": "Microsoft.Network/networkSecurityGroups", "name": n.name, **base,
+             "properties": {"securityRules": [rule(r) for r in n.rules]}} for n in policy.nsgs]
+    for v in policy.vnets:
+        subnets = []
+        for sn in v.subnets:
+            props = {"addressPrefix": cidr(sn.prefix)}
+            if sn.nsg:
+                props["networkSecurityGroup"] = rid("networkSecurityGroups", sn.nsg.name)
+            subnets.append({"name": sn.name, "properties": props})
+        res.append({"type": "Microsoft.Network/virtualNetworks", "name": v.name, **base,
+                    "properties": {"addressSpace": {"addressPrefixes": [cidr(c) for c in v.address_spaces]},
+                                   "subnets": subnets}})
+    for nic in policy.nics:
+        configs = []
+        for i, c in enumerate(nic.ip_configs):
+            props = {"subnet": rid("virtualNetworks/subnets", nic.subnet.vnet, nic.subnet.subnet)}
+            if c.ip is None:
+                props["privateIPAllocationMethod"] = "Dynamic"
+            else:
+                props.update(privateIPAllocationMethod="Static", privateIPAddress=int_to_ip(c.ip))
+            if c.asgs:
+                props["applicationSecurityGroups"] = [rid("applicationSecurityGroups", a.name) for a in c.asgs]
+            configs.append({"name": f"ipconfig{i + 1}", "properties": props})
+        props = {"ipConfigurations": configs}
+        if nic.nsg:
+            props["networkSecurityGroup"] = rid("networkSecurityGroups", nic.nsg.name)
+        res.append({"type": "Microsoft.Network/networkInterfaces", "name": nic.name, **base, "properties": props})
+    doc = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+           "contentVersion": "1.0.0.0", "resources": res}
+    return json.dumps(doc, indent=2) + "\n"

@@ -18,11 +18,37 @@ Typical use::
 
 from nsgsolve.version import __version__  # noqa: E402
 
-from nsgsolve.errors import Diagnostic, InputError, NsgsolveError, SolverUnknown, UsageError  # noqa: E402
-from nsgsolve.importers.loader import load_policy  # noqa: E402
-from nsgsolve.model import Access, Direction, Policy, Protocol  # noqa: E402
-from nsgsolve.semantics.resolve import ResolvedPolicy, resolve  # noqa: E402
-from nsgsolve.semantics.evaluate import FlowResult, Packet, TraceStep, evaluate  # noqa: E402
+# The names below are imported on first use (PEP 562), so that `nsgsolve --help` and commands that need
+# little do not pay for the importers, the resolver and the evaluator at start-up.
+_EXPORTS = {
+    "Diagnostic": "nsgsolve.errors", "InputError": "nsgsolve.errors", "NsgsolveError": "nsgsolve.errors",
+    "SolverUnknown": "nsgsolve.errors", "UsageError": "nsgsolve.errors",
+    "load_policy": "nsgsolve.importers.loader",
+    "Access": "nsgsolve.model", "Direction": "nsgsolve.model", "Policy": "nsgsolve.model", "Protocol": "nsgsolve.model",
+    "ResolvedPolicy": "nsgsolve.semantics.resolve", "resolve": "nsgsolve.semantics.resolve",
+    "FlowResult": "nsgsolve.semantics.evaluate", "Packet": "nsgsolve.semantics.evaluate",
+    "TraceStep": "nsgsolve.semantics.evaluate", "evaluate": "nsgsolve.semantics.evaluate",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    try:  # a subpackage not imported yet: nsgsolve.semantics, nsgsolve.analyses, ...
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":  # the subpackage exists but something it imports does not
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "Access", "Diagnostic", "Direction", "FlowResult", "InputError", "NsgsolveError", "Packet", "Policy",

@@ -12,22 +12,37 @@ import importlib
 import sys
 from typing import Sequence, TextIO
 
-from nsgsolve.errors import EXIT_INPUT, EXIT_UNKNOWN, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
 
 # Order is the order of `nsgsolve --help`.
 COMMANDS = ("show", "fmt", "verify", "query", "lint", "check", "diff", "replay", "report", "import_", "tags")
+
+# Each command's one-line help, so `nsgsolve --help` lists them without importing any command module
+# (those pull in Z3, numpy, the importers: most of a second). tests/test_front_end_speed.py holds these
+# equal to what each module registers.
+COMMAND_HELP = {
+    "show": "show the resolved model: topology and NSG rules in evaluation order",
+    "fmt": "format .nsg policy files canonically",
+    "verify": "decide concrete flows, with the rule trace",
+    "query": "can SOURCES reach DESTINATIONS? all / some / none, with witnesses",
+    "lint": "find shadowed, redundant, unmatchable and dead rules",
+    "check": "prove the policy's assert contracts (exit 1 on a failure; SARIF, JUnit, ...)",
+    "diff": "which traffic a change opens and which it closes",
+    "import_": "write ARM templates / az exports in nsgsolve's language",
+    "tags": "import, show and compare service tag data",
+}
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse exits with status 2 on usage errors already; keep its message short and on stderr."""
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole CLI; with ``only`` (a command's name), that command in full and the others as bare names.
+def build_parser(only: str | None = None, summaries: bool = False) -> argparse.ArgumentParser:
+    """The whole CLI; with ``only`` (a command's name), that command in full and the others as bare names;
+    with ``summaries``, every command as its name and one-line help (``COMMAND_HELP``) and nothing more.
 
     A command module imports what its command needs (Z3, the analyses, the printer); importing all of them
     cost every run tens of milliseconds. :func:`run` builds only the command it runs; ``--help``, a
-    mistyped command and callers without ``only`` get every command.
+    mistyped command or no command at all get the summaries; callers without either get every command.
     """
     parser = _Parser(
         prog="nsgsolve",
@@ -38,7 +53,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nsgsolve {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        if only is None or _cli_name(name) == only:
+        if summaries:
+            sub.add_parser(_cli_name(name), help=COMMAND_HELP[name])
+        elif only is None or _cli_name(name) == only:
             importlib.import_module(f"nsgsolve.commands.{name}").register(sub)
         else:
             sub.add_parser(_cli_name(name))
@@ -114,8 +131,13 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextI
     out = out or sys.stdout
     err = err or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(only=_command_in(argv))
+    command = _command_in(argv)
+    parser = build_parser(only=command, summaries=command is None)
     args = parse_args(parser, argv)
+    # Imported here, not at the top: `nsgsolve --help` ends inside argparse, before this line, and the
+    # model's dataclasses this pulls in were a third of its start-up.
+    from nsgsolve.errors import EXIT_INPUT, InputError, NsgsolveError, SolverUnknown, UsageError, render_all
+
     if not getattr(args, "func", None):
         parser.print_help(out)
         return EXIT_INPUT
@@ -166,6 +188,8 @@ def main() -> None:
         print(f"nsgsolve: internal error: {type(e).__name__}: {e}\n"
               "  this is a bug in nsgsolve, not a verdict: please report it with the input "
               "(NSGSOLVE_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        from nsgsolve.errors import EXIT_UNKNOWN
+
         sys.exit(EXIT_UNKNOWN)
     sys.exit(status)
 

@@ -8,6 +8,10 @@ touching and empty ones.
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -63,3 +67,52 @@ def test_cidr_text():
     s = IntervalSet([(ip_to_int("10.0.0.0"), ip_to_int("10.0.1.255")), (ip_to_int("10.0.3.7"),) * 2])
     assert to_cidrs(s) == ["10.0.0.0/23", "10.0.3.7/32"]
     assert describe_ips(s) == "10.0.0.0/23, 10.0.3.7"
+
+
+# ---------------------------------------------------------------- integer fast paths against ipaddress
+
+import ipaddress as _ipaddress  # noqa: E402
+
+from hypothesis import given as _given, settings as _settings, strategies as _st  # noqa: E402
+
+from nsgsolve.semantics import addresses as _a  # noqa: E402
+
+_IPS = _st.integers(0, (1 << 32) - 1)
+
+
+@_settings(max_examples=300, deadline=None)
+@_given(_IPS, _IPS)
+def test_integer_paths_agree_with_ipaddress(x, y):
+    lo, hi = min(x, y), max(x, y)
+    assert _a.int_to_ip(x) == str(_ipaddress.IPv4Address(x))
+    assert _a.ip_to_int(str(_ipaddress.IPv4Address(x))) == x
+    want = [(int(n.network_address), n.prefixlen) for n in
+            _ipaddress.summarize_address_range(_ipaddress.IPv4Address(lo), _ipaddress.IPv4Address(hi))]
+    assert _a.summarize_range(lo, hi) == want
+    length = x % 33
+    text = f"{_ipaddress.IPv4Address(y)}/{length}"
+    net = _ipaddress.IPv4Network(text, strict=False)
+    assert _a.prefixes([text]) == _a.IntervalSet([(int(net.network_address), int(net.broadcast_address))])
+    assert _a.parse_ipv4_cidr(text) == (y, length)
+
+
+@pytest.mark.parametrize("text", ["010.0.0.1", "1.2.3", "1.2.3.4.5", "256.1.1.1", " 1.2.3.4", "1.2.3.4 ", "a.b.c.d",
+                                  "1.2.3.4/33", "1.2.3.4/08", "1.2.3.4/255.255.0.0", "１.2.3.4"])
+def test_odd_address_texts_behave_as_ipaddress_says(text):
+    """Forms the fast path does not take go to ipaddress: the same value or the same error."""
+    plain = text.split("/")[0]
+    try:
+        want = int(_ipaddress.IPv4Address(plain))
+    except ValueError as e:
+        with pytest.raises(ValueError, match=re.escape(str(e))):
+            _a.ip_to_int(plain)
+    else:
+        assert _a.ip_to_int(plain) == want
+    if "/" in text:
+        try:
+            net = _ipaddress.IPv4Network(text, strict=False)
+        except ValueError:
+            with pytest.raises(ValueError):
+                _a.prefixes([text])
+        else:
+            assert _a.prefixes([text]) == _a.IntervalSet([(int(net.network_address), int(net.broadcast_address))])

@@ -179,3 +179,32 @@ def test_parse_policy_restores_the_garbage_collector():
     with pytest.raises(InputError):
         build.parse_policy("nsg", "t.nsg")
     assert gc.isenabled()
+
+
+def test_help_summaries_are_what_the_commands_register():
+    """`nsgsolve --help` lists the commands from cli.COMMAND_HELP without importing them; the text must
+    be the one the full parser shows."""
+    assert cli.build_parser(summaries=True).format_help() == cli.build_parser().format_help()
+
+
+def test_help_imports_no_command_z3_numpy_or_lark():
+    import subprocess
+    import sys
+
+    code = ("import sys, io\nimport nsgsolve.cli as c\ntry:\n    c.run(['--help'], io.StringIO(), io.StringIO())\n"
+            "except SystemExit:\n    pass\nprint(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('z3', 'numpy', 'lark', 'nsgsolve'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert not [m for m in loaded if m.split(".")[0] in ("z3", "numpy", "lark")], loaded
+    assert not [m for m in loaded if m.startswith(("nsgsolve.commands", "nsgsolve.importers", "nsgsolve.semantics"))]
+
+
+def test_package_names_load_on_first_use():
+    import nsgsolve
+
+    assert nsgsolve.Packet.parse("tcp", "10.0.0.1", 1, "10.0.0.2", 2).dport == 2
+    assert callable(nsgsolve.load_policy) and callable(nsgsolve.resolve)
+    assert nsgsolve.semantics.evaluate.Evaluator is not None
+    assert set(nsgsolve.__all__) <= set(dir(nsgsolve))
+    with pytest.raises(AttributeError):
+        nsgsolve.no_such_name

@@ -23,6 +23,7 @@ from typing import Any
 
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.limits import decimal
+from nsgsolve.semantics.addresses import MAX_IP, int_to_ip, parse_ipv4_cidr
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
     Access,
@@ -431,6 +432,12 @@ class PolicyBuilder:
         return PrefixSide(tuple(out), items[0][1])
 
     def _addr(self, t: str, s: Span, p: str, notes: list[str]) -> AddrItem | None:
+        fast = parse_ipv4_cidr(t)  # the plain a.b.c.d[/n] of nearly every rule, in integers
+        if fast is not None:
+            ip, length = fast
+            network = ip & (MAX_IP ^ ((1 << (32 - length)) - 1))
+            if network == ip:  # host bits set: the path below words the note
+                return Cidr(network, length, s)
         try:
             if ":" in t:
                 ipaddress.ip_network(t, strict=False)
@@ -830,7 +837,7 @@ class PolicyBuilder:
 
 
 def _cidr_text(c: Cidr) -> str:
-    return f"{ipaddress.IPv4Address(c.network)}/{c.length}"
+    return f"{int_to_ip(c.network)}/{c.length}"
 
 
 def _strip(rule: Rule) -> tuple:

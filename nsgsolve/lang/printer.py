@@ -17,7 +17,6 @@ priority moves their comments with them, and formatting twice gives the same tex
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Iterable
 from lark import Tree
 
 from nsgsolve.lang import syntax
+from nsgsolve.semantics.addresses import int_to_ip
 from nsgsolve.lang.build import NameTable, build_tree
 from nsgsolve.model import (
     Assertion,
@@ -56,7 +56,7 @@ def escape(text: str) -> str:
 
 
 def _ip(v: int) -> str:
-    return str(ipaddress.IPv4Address(v))
+    return int_to_ip(v)
 
 
 def cidr_text(c: Cidr) -> str:

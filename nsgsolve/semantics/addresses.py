@@ -8,6 +8,7 @@ the Z3 encoding and the reports share. It is immutable; unions of thousands of p
 from __future__ import annotations
 
 import ipaddress
+import re
 from bisect import bisect_right
 from typing import Iterable, Iterator
 
@@ -149,12 +150,48 @@ ALL_IPS = IntervalSet([(0, MAX_IP)])
 ALL_PORTS = IntervalSet([(0, MAX_PORT)])
 
 
+# Dotted IPv4 as ipaddress accepts it (no leading zeros, octets to 255), for a fast path in integers;
+# anything else goes to ipaddress, so its messages and its odd accepted forms stay the same.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+_IPV4_CIDR = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|[12]?[0-9]))?")
+
+
 def ip_to_int(text: str) -> int:
-    return int(ipaddress.IPv4Address(text))
+    m = _IPV4.fullmatch(text)
+    if m is None:
+        return int(ipaddress.IPv4Address(text))
+    a, b, c, d = m.groups()
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
 
 
 def int_to_ip(value: int) -> str:
-    return str(ipaddress.IPv4Address(value))
+    if 0 <= value <= MAX_IP:
+        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+    return str(ipaddress.IPv4Address(value))  # raises as before
+
+
+def parse_ipv4_cidr(text: str) -> tuple[int, int] | None:
+    """(address, prefix length) of ``a.b.c.d`` or ``a.b.c.d/n`` in the plain form, host bits as written;
+    None for every other text (the caller's ipaddress path then decides, with its messages)."""
+    m = _IPV4_CIDR.fullmatch(text)
+    if m is None:
+        return None
+    a, b, c, d, n = m.groups()
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d), 32 if n is None else int(n)
+
+
+def summarize_range(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The fewest CIDR blocks (network, length) covering [lo, hi]: ipaddress.summarize_address_range in
+    integers (the same blocks in the same order)."""
+    out = []
+    while lo <= hi:
+        size = (hi - lo + 1).bit_length() - 1  # the largest block that fits...
+        if lo:
+            size = min(size, (lo & -lo).bit_length() - 1)  # ...and is aligned at lo
+        out.append((lo, 32 - size))
+        lo += 1 << size
+    return out
 
 
 def cidr_interval(network: int, length: int) -> tuple[int, int]:
@@ -167,6 +204,11 @@ def prefixes(text_items: Iterable[str]) -> IntervalSet:
     for t in text_items:
         if ":" in t:
             continue
+        fast = parse_ipv4_cidr(t)
+        if fast is not None:
+            ip, length = fast
+            out.append(cidr_interval(ip & ~((1 << (32 - length)) - 1) & MAX_IP, length))
+            continue
         n = ipaddress.IPv4Network(t, strict=False)
         out.append((int(n.network_address), int(n.broadcast_address)))
     return IntervalSet(out)
@@ -176,8 +218,8 @@ def to_cidrs(s: IntervalSet) -> list[str]:
     """The fewest CIDR blocks covering exactly the set (for people reading output)."""
     out: list[str] = []
     for lo, hi in s:
-        for net in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)):
-            out.append(str(net))
+        for net, length in summarize_range(lo, hi):
+            out.append(f"{int_to_ip(net)}/{length}")
     return out
 
 
@@ -188,9 +230,10 @@ def describe_ips(s: IntervalSet, limit: int = 6, more: str = "more") -> str:
         return "0.0.0.0/0"
     pieces: list[str] = []
     for lo, hi in s:
-        cidrs = [str(n) for n in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi))]
+        cidrs = summarize_range(lo, hi)
         if len(cidrs) == 1:
-            pieces.append(cidrs[0].removesuffix("/32"))
+            net, length = cidrs[0]
+            pieces.append(int_to_ip(net) if length == 32 else f"{int_to_ip(net)}/{length}")
         else:
             pieces.append(f"{int_to_ip(lo)}-{int_to_ip(hi)}")
     if len(pieces) > limit:
