@@ -27,6 +27,7 @@ COMMAND_HELP = {
     "lint": "find shadowed, redundant, unmatchable and dead rules",
     "check": "prove the policy's assert contracts (exit 1 on a failure; SARIF, JUnit, ...)",
     "diff": "which traffic a change opens and which it closes",
+    "report": "write an HTML report: topology, reachability matrix, findings, rules",
     "import_": "write ARM templates / az exports in nsgsolve's language",
     "tags": "import, show and compare service tag data",
 }
