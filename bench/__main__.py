@@ -61,10 +61,14 @@ def run_once(argv: list[str], ok_status=(0, 1)) -> tuple[float, float, float]:
 
 
 def timed(argv: list[str], runs: int, ok_status=(0, 1)) -> tuple[float, float, float]:
-    """Median wall seconds, largest peak MB, median CPU seconds."""
+    """Median wall seconds, largest peak MB, median CPU seconds (each command is echoed as it ends, since
+    the whole table takes minutes)."""
     results = [run_once(argv, ok_status) for _ in range(runs)]
-    return (statistics.median(w for w, _, _ in results), max(m for _, m, _ in results),
-            statistics.median(c for _, _, c in results))
+    wall, mb, cpu = (statistics.median(w for w, _, _ in results), max(m for _, m, _ in results),
+                     statistics.median(c for _, _, c in results))
+    shown = " ".join(Path(a).name if "/" in a else a for a in argv)
+    print(f"  {shown[:70]:<70} wall {wall:7.3f} s  cpu {cpu:7.3f} s  {mb:5.0f} MB", file=sys.stderr, flush=True)
+    return wall, mb, cpu
 
 
 def write_inputs(tmp: Path, n_rules: int, with_contracts: bool = True) -> dict[str, Path]:

@@ -120,8 +120,11 @@ def name_from_id(rid: Any, type_lower: str) -> list[str] | None:
     return names
 
 
+_IPISH = re.compile(r"\s*[0-9]")  # compiled once: _is_ipish runs for every prefix of every rule
+
+
 def _is_ipish(text: str) -> bool:
-    return bool(re.match(r"^\s*[0-9]", text)) or ":" in text
+    return _IPISH.match(text) is not None or ":" in text
 
 
 @dataclass
