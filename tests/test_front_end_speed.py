@@ -184,6 +184,7 @@ def test_parse_policy_restores_the_garbage_collector():
 def test_help_summaries_are_what_the_commands_register():
     """`nsgsolve --help` lists the commands from cli.COMMAND_HELP without importing them; the text must
     be the one the full parser shows."""
+    assert set(cli.COMMAND_HELP) == set(cli.COMMANDS), "a command without its line in cli.COMMAND_HELP"
     assert cli.build_parser(summaries=True).format_help() == cli.build_parser().format_help()
 
 
