@@ -267,21 +267,93 @@ class ModuleEnv:
 
 
 def _convert_var(v: Any, decl: Block | None) -> Any:
-    """A string given for a number or bool variable (every -var value is a string) becomes one."""
-    if decl is None or not isinstance(v, str):
+    """A value made to fit the variable's declared ``type``, as Terraform converts it: a string given for a
+    number or bool (every -var value is a string) becomes one, and an object attribute declared ``optional``
+    and not given is null (or the optional's default)."""
+    if decl is None:
         return v
     t = decl.body.attrs.get("type")
-    tname = getattr(getattr(t, "expr", None), "data", None)
-    text = _type_text(t)
-    if text == "number":
-        try:
-            f = float(v)
-            return int(f) if f.is_integer() else f
-        except ValueError:
-            return v
-    if text == "bool" and v in ("true", "false"):
-        return v == "true"
-    del tname
+    if t is None:
+        return v
+    try:
+        return _conform(v, t.expr, t.span.file)
+    except (IndexError, AttributeError, KeyError, TypeError):  # an unusual type expression: keep the value
+        return v
+
+
+def _unwrap(node: Any) -> Any:
+    from lark import Tree
+
+    while isinstance(node, Tree) and node.data == "expr_term":
+        inner = [c for c in node.children if isinstance(c, Tree)]
+        if len(inner) != 1:
+            break
+        node = inner[0]
+    return node
+
+
+def _type_args(node: Any) -> list[Any]:
+    from lark import Tree
+
+    args = next((c for c in node.children if isinstance(c, Tree) and c.data == "arguments"), None)
+    return [c for c in args.children if isinstance(c, Tree) and c.data != "new_line_or_comment"] if args else []
+
+
+def _conform(v: Any, tnode: Any, file: str) -> Any:
+    from nsgsolve.importers.hcl import ident_text
+
+    if isinstance(v, TfUnknown) or v is None:
+        return v
+    node = _unwrap(tnode)
+    kind = getattr(node, "data", None)
+    if kind == "identifier":
+        name = ident_text(node)
+        if name == "number" and isinstance(v, str):
+            try:
+                f = float(v)
+                return int(f) if f.is_integer() else f
+            except ValueError:
+                return v
+        if name == "bool" and v in ("true", "false"):
+            return v == "true"
+        if name == "string" and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return to_str(v)
+        return v
+    if kind != "function_call":
+        return v
+    name = ident_text(node.children[0])
+    args = _type_args(node)
+    if name in ("list", "set") and args and isinstance(v, list):
+        out = [_conform(x, args[0], file) for x in v]
+        return sorted(set(out)) if name == "set" and all(isinstance(x, str) for x in out) else out
+    if name == "map" and args and isinstance(v, dict):
+        return {k: _conform(x, args[0], file) for k, x in v.items()}
+    if name == "tuple" and args and isinstance(v, list):
+        elems = [c for c in _unwrap(args[0]).children if hasattr(c, "data") and c.data != "new_line_or_comment"]
+        return [_conform(x, elems[i], file) if i < len(elems) else x for i, x in enumerate(v)]
+    if name == "object" and args and isinstance(v, dict):
+        from nsgsolve.importers.tfexpr import _literal_key
+
+        out = dict(v)
+        obj = _unwrap(args[0])
+        for el in obj.children:
+            if not hasattr(el, "data") or el.data != "object_elem":
+                continue
+            kids = [c for c in el.children if hasattr(c, "data")]
+            key = _literal_key(kids[0])
+            if key is None:
+                continue
+            at = _unwrap(kids[-1])
+            opt = getattr(at, "data", None) == "function_call" and ident_text(at.children[0]) == "optional"
+            if key in out:
+                out[key] = _conform(out[key], _type_args(at)[0] if opt else at, file)
+            elif opt:
+                oargs = _type_args(at)
+                dflt = None
+                if len(oargs) > 1:
+                    dflt = Evaluator({}).eval(oargs[1], Scope(_NoRefs(), file))
+                out[key] = _conform(dflt, oargs[0], file)
+        return out
     return v
 
 

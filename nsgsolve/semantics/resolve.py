@@ -369,7 +369,8 @@ class _SideResolver:
             # Not a tag at all: a template value 'import --symbolic' left open (importers.convert.symbolic_name).
             self.bag.error("E301", f"'{name}' has no address data: 'import --symbolic' left this template value "
                                    f"open ({name[len(SYMBOLIC_PREFIX):]})", span,
-                           "supply the value when importing (--param NAME=VALUE or --params-file FILE), or declare "
+                           "supply the value when importing (--param NAME=VALUE or --params-file FILE for a template, "
+                           "--var NAME=VALUE or --var-file FILE for Terraform), or declare "
                            f"it in the imported policy: tag `{name}` = PREFIX, ...")
             return EMPTY
         self.bag.error("E301", f"service tag '{name}' has no address data", span,

@@ -264,6 +264,23 @@ def test_functions_agree_with_terraform(expr, value):
     assert _eval(expr) == value
 
 
+def test_variable_values_take_their_declared_type(tmp_path):
+    text = textwrap.dedent("""
+        variable "rules" {
+          type = list(object({ name = string, port = number, src = optional(string), dst = optional(string, "*") }))
+          default = [{ name = "a", port = "22" }]
+        }
+        variable "n" { type = number }
+        locals {
+          v = var.rules
+          n = var.n + 1
+        }
+    """)
+    _, env = load_root({"t.tf": text}, ".", [], ["n=41"], [])
+    assert env.local("v", None, "") == [{"name": "a", "port": 22, "src": None, "dst": "*"}]  # type: ignore[arg-type]
+    assert env.local("n", None, "") == 42  # type: ignore[arg-type]
+
+
 def test_unknown_spreads_and_keeps_a_name_placeholder():
     text = 'variable "env" {}\nlocals {\n  name = "nsg-${var.env}"\n  pfx = cidrsubnet(var.env, 8, 1)\n}\n'
     _, env = load_root({"t.tf": text}, ".", [], [], [])
