@@ -180,3 +180,24 @@ def test_lint_with_flow_logs_adds_unused_in_the_observed_period(setup):
     assert ids == ["NSG008/unused-in-observed-period"]
     code, out, _ = cli("lint", str(setup / "p.nsg"))
     assert "NSG008" not in out
+
+
+def test_progress_bar_on_a_terminal_only(setup, monkeypatch):
+    from nsgsolve.commands import replay as cmd
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(cmd._progress_bar, "MIN_BYTES", 0)
+    ticks = []
+    monkeypatch.setattr(cmd.time, "perf_counter", lambda: ticks.append(1) or float(len(ticks)))  # every call 1 s later
+    out, err = io.StringIO(), Tty()
+    assert run(["replay", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--workers", "1"], out, err) == 0
+    assert "\rreplay [" in err.getvalue() and "MB/s" in err.getvalue()
+    out, err = io.StringIO(), Tty()
+    run(["replay", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--no-progress"], out, err)
+    assert "\rreplay [" not in err.getvalue()
+    out, err = io.StringIO(), io.StringIO()  # not a terminal: no bar
+    run(["replay", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--workers", "1"], out, err)
+    assert "\rreplay [" not in err.getvalue()

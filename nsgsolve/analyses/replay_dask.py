@@ -57,8 +57,11 @@ def replay_dask(spec: dict, files: list[str], address: str, workers: int | None 
     cluster = None
     try:
         if address == "local":
+            import logging
+
+            # Dask's nanny logs worker shutdown at WARNING; the replay's own output is what users read.
             cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
             try:
