@@ -73,6 +73,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--group-prefix {args.group_prefix} is not 0-32")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers needs at least 1")
+    fails = set(args.fail_on)
+    if ("changed" in fails or "breaking" in fails) and not args.against:
+        raise UsageError(f"--fail-on {'changed' if 'changed' in fails else 'breaking'} needs --against NEW_POLICY")
     files = flow_files(args.flow_logs)
     rp = load_and_resolve(args, err)
     new = resolve(load_files(args.against, args, err), tag_db(args)) if args.against else None
@@ -101,14 +104,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     rep.render_bad(result.bad_records, result.bad, err)
     status = 0
-    fails = set(args.fail_on)
     changed = result.changed or ()
     if ("changed" in fails and changed) or ("breaking" in fails and any(c.before == ALLOW for c in changed)) \
             or ("mismatch" in fails and result.mismatches) \
             or ("unused" in fails and any(not s.is_default for s in result.unused)):
         status = 1
-    if ("changed" in fails or "breaking" in fails) and new is None:
-        raise UsageError(f"--fail-on {'changed' if 'changed' in fails else 'breaking'} needs --against NEW_POLICY")
     fmt = "json" if args.json else args.format
     if fmt == "json":
         out.write(json.dumps(rep.to_json(result, new is not None), indent=2) + "\n")
