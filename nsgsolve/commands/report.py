@@ -13,6 +13,7 @@ EPILOG = """examples:
   nsgsolve report examples/three-tier.nsg -o report.html      # open report.html in a browser
   nsgsolve report examples/hub-spoke.nsg --matrix-format svg -o matrix.svg
   nsgsolve report azuredeploy.json --param location=westeurope -o report.html
+  nsgsolve report examples/replay/fabrikam.nsg --flow-logs examples/replay/logs -o report.html   # rule hits
   nsgsolve diff old.nsg new.nsg --format html -o change.html   # the matrix of what a change opens and closes
 
 The page holds the topology (SVG), the reachability matrix (rows: Internet, AzureLoadBalancer, each VNet,
@@ -37,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-lint", action="store_true", help="leave the lint findings out (faster on large policies)")
     p.add_argument("--no-check", action="store_true", help="leave the contract results out")
     p.add_argument("--title", metavar="TEXT", help="the page title (default: the policy's file names)")
+    p.add_argument("--flow-logs", nargs="+", metavar="PATH",
+                   help="Azure flow logs (files or directories, as `nsgsolve replay` reads them): each rule's "
+                        "hit count beside it in the rule tables")
     p.set_defaults(func=run)
 
 
@@ -68,8 +72,29 @@ def build_report(args: argparse.Namespace, err: TextIO, policy_paths=None):
         from nsgsolve.reports.contracts import contract_finding
 
         findings += [contract_finding(r) for r in check_policy(policy, rp)]
+    hits: dict = {}
+    notes: tuple[str, ...] = ()
+    if getattr(args, "flow_logs", None):
+        hits, notes = _hits(rp, args.flow_logs, err)
     title = getattr(args, "title", None) or f"nsgsolve report: {' '.join(paths)}"
-    return ReportData(title, tuple(paths), __version__, show_dict(rp), matrix, tuple(findings)), matrix
+    return ReportData(title, tuple(paths), __version__, show_dict(rp), matrix, tuple(findings), hits,
+                      notes=notes), matrix
+
+
+def _hits(rp, paths: list[str], err: TextIO) -> tuple[dict, tuple[str, ...]]:
+    """Each rule's logged-flow count, as ``nsgsolve replay`` computes it, keyed (nsg, direction, rule)."""
+    from nsgsolve.analyses.replay import Replayer, replay_files
+    from nsgsolve.commands.replay import flow_files
+    from nsgsolve.reports.replay import render_bad, summary_line, when
+
+    files = flow_files(paths)
+    replayer = Replayer(rp)
+    result = replayer.result(replay_files(replayer, files))
+    render_bad(result.bad_records, result.bad, err)
+    hits = {(s.nsg, s.direction, s.rule): s.hits for s in result.rules}
+    note = (f"Hit counts: {result.tuples:,} logged flow tuples from {len(files)} file(s) between "
+            f"{when(result.first)} and {when(result.last)} UTC ({summary_line(result)}).")
+    return hits, (note,)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

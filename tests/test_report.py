@@ -1,0 +1,35 @@
+"""`nsgsolve report` without a browser: hit counts from flow logs are replay's, rule for rule."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from nsgsolve.cli import run
+
+
+def test_rule_hits_in_the_report_are_replays(tmp_path):
+    policy, logs = "examples/replay/fabrikam.nsg", "examples/replay/logs"
+    out = io.StringIO()
+    assert run(["replay", policy, "--flow-logs", logs, "--json"], out, io.StringIO()) == 0
+    replayed = {(r["nsg"], r["direction"], r["rule"]): r["hits"] for r in json.loads(out.getvalue())["rules"]}
+    assert sum(replayed.values()) > 0
+    page = tmp_path / "r.html"
+    assert run(["report", policy, "--flow-logs", logs, "-o", str(page)], io.StringIO(), io.StringIO()) == 0
+    text = page.read_text()
+    shown = {}
+    for m in re.finditer(r'<tr id="rule-([^"]*)"[^>]*>(.*?)</tr>', text):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", m.group(2))
+        shown[m.group(1)] = int(cells[-2])  # the Hits column, before Findings
+    from nsgsolve.reports.html import rule_anchor
+
+    for (nsg, direction, rule), hits in replayed.items():
+        assert shown[rule_anchor(nsg, direction, rule).removeprefix("rule-")] == hits, (nsg, direction, rule)
+    assert "logged flow tuples" in text  # the page says what the counts cover
+
+
+def test_without_flow_logs_there_is_no_hits_column(tmp_path):
+    page = tmp_path / "r.html"
+    assert run(["report", "examples/webservers.nsg", "-o", str(page)], io.StringIO(), io.StringIO()) == 0
+    assert "<th scope=\"col\">Hits</th>" not in page.read_text()
