@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from nsgsolve.semantics.addresses import (
-    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ips, describe_ports,
+    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ports,
     int_to_ip,
 )
 from nsgsolve.analyses.endpoints import Side, endpoint_notes, internet_hosts, resolve_side

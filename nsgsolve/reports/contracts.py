@@ -9,7 +9,7 @@ from __future__ import annotations
 from nsgsolve.analyses.contracts import ContractResult, Responsible
 from nsgsolve.analyses.results import Status
 from nsgsolve.model import AssertionKind, Span
-from nsgsolve.reports import Finding, Location, relative_uri
+from nsgsolve.reports.findings import Finding, Location, relative_uri
 from nsgsolve.reports.trace import endpoint_text, trace_lines
 from nsgsolve.semantics.addresses import int_to_ip
 from nsgsolve.analyses.endpoints import endpoint_notes

@@ -6,7 +6,7 @@ diff. Failing findings are errors, undecided ones warnings; passes print nothing
 
 from __future__ import annotations
 
-from nsgsolve.reports import Report, Status, relative_uri
+from nsgsolve.reports.findings import Report, Status, relative_uri
 
 
 def _data(s: str) -> str:

@@ -24,7 +24,7 @@ from typing import Sequence
 from nsgsolve.analyses.matrix import Cell, Matrix
 from nsgsolve.analyses.query import Verdict
 from nsgsolve.regions.box import describe_protocols
-from nsgsolve.reports import Finding, Status
+from nsgsolve.reports.findings import Finding, Status
 from nsgsolve.reports.query import describe_box, describe_hosts
 from nsgsolve.semantics.addresses import describe_ports
 

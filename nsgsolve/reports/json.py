@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nsgsolve.reports import Report
+from nsgsolve.reports.findings import Report
 
 # One version per command; other modules name their schema through this table, never a literal.
 SCHEMA_VERSIONS = {"verify": 1, "query": 1, "lint": 1, "check": 1, "diff": 1, "show": 1, "replay": 1}

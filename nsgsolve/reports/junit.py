@@ -12,7 +12,7 @@ import socket
 import time
 import xml.etree.ElementTree as ET
 
-from nsgsolve.reports import Report, Status, relative_uri
+from nsgsolve.reports.findings import Report, Status, relative_uri
 
 
 def render_junit(report: Report) -> str:

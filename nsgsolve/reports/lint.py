@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nsgsolve.analyses.lint import Finding
 from nsgsolve.analyses.results import Status
-from nsgsolve.reports import Finding as ReportFinding, Location
+from nsgsolve.reports.findings import Finding as ReportFinding, Location
 
 
 def format_findings(findings: list[Finding], n_nsgs: int) -> str:

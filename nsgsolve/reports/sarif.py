@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nsgsolve.reports import Finding, Location, Report, Status, relative_uri
+from nsgsolve.reports.findings import Finding, Location, Report, Status, relative_uri
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 MAX_LOCATIONS = 10  # GitHub keeps at most 10 related locations per result usefully; more is noise

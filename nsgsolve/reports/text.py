@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nsgsolve.reports import Report, Status
+from nsgsolve.reports.findings import Report, Status
 
 _MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.UNKNOWN: "UNKNOWN"}
 
