@@ -86,6 +86,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse
     such leftovers as more of that list (query then takes its QUERY back from the end). Anything else left
     over is reported by the command's own parser, with the command's usage line, not the top level's."""
     args, rest = parser.parse_known_args(argv)
+    rest = [a for a in rest if a != "--"]  # "--" ended an option's list (--flow-logs A B -- POLICY)
     if not rest:
         return args
     command = _command_parser(parser, args)

@@ -52,6 +52,17 @@ def _positionals(p: argparse.ArgumentParser) -> list[str]:
     return vals
 
 
+def _required(p: argparse.ArgumentParser, but: argparse.Action) -> list[str]:
+    """The command's required options other than ``but`` (replay's --flow-logs PATH...). Such a list takes
+    the positionals after it, so they go after the positionals, or just before a tested option that ends
+    its own list with "--" (after a "--" they would be positionals)."""
+    out = []
+    for a in p._actions:
+        if a.option_strings and a.required and a is not but:
+            out += [a.option_strings[-1], _value(a)]
+    return out
+
+
 CASES = []
 for words, p in _commands():
     pos = _positionals(p)
@@ -59,9 +70,14 @@ for words, p in _commands():
         if not a.option_strings or isinstance(a, (argparse._HelpAction, argparse._VersionAction)):
             continue
         opt = [a.option_strings[-1]] + ([] if a.nargs == 0 else [_value(a)])
-        orders = {"first": opt + pos, "last": pos + opt}
+        # An option taking a list (replay's --flow-logs PATH...) would take the positionals after it too:
+        # there, as with any argparse program, "--" ends the list.
+        before = opt + (["--"] if a.nargs in ("+", "*") else [])
+        req = _required(p, a)
+        lead, tail = (req, []) if "--" in before else ([], req)
+        orders = {"first": lead + before + pos + tail, "last": pos + opt + req}
         if len(pos) > 1:
-            orders["between"] = pos[:1] + opt + pos[1:]
+            orders["between"] = pos[:1] + lead + before + pos[1:] + tail
         for where, tail in orders.items():
             CASES.append(pytest.param(words, a.dest, tail, pos, id=f"{' '.join(words)} {opt[0]} {where}"))
 

@@ -49,9 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default), json (as --json), or the shared CI reports: sarif, github, junit")
     p.add_argument("--all", action="store_true", help="include informational findings (NSG006, NSG007)")
-    p.add_argument("--flow-logs", nargs="+", metavar="PATH",
-                   help="Azure flow logs (files or directories): add NSG008 for rules no logged flow used "
-                        "(the replay of 'nsgsolve replay')")
+    p.add_argument("--flow-logs", action="append", metavar="PATH",
+                   help="Azure flow logs (a file or a directory; repeat for more): add NSG008 for rules no logged "
+                        "flow used (the replay of 'nsgsolve replay')")
     p.set_defaults(func=run)
 
 

@@ -38,9 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-lint", action="store_true", help="leave the lint findings out (faster on large policies)")
     p.add_argument("--no-check", action="store_true", help="leave the contract results out")
     p.add_argument("--title", metavar="TEXT", help="the page title (default: the policy's file names)")
-    p.add_argument("--flow-logs", nargs="+", metavar="PATH",
-                   help="Azure flow logs (files or directories, as `nsgsolve replay` reads them): each rule's "
-                        "hit count beside it in the rule tables")
+    # One PATH per flag (repeatable), so the option may stand before POLICY like every other option.
+    p.add_argument("--flow-logs", action="append", metavar="PATH",
+                   help="Azure flow logs (a file or a directory, as 'nsgsolve replay' reads them; repeat for "
+                        "more): each rule's hit count beside it in the rule tables")
     p.set_defaults(func=run)
 
 
