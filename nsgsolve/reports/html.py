@@ -351,14 +351,21 @@ def _matrix_table(matrix: Matrix, diff: dict | None) -> str:
     return "".join(out)
 
 
-def _witness_data(w) -> dict | None:
-    """A witness for the page's script: its JSON form, each trace step linked to its rule's row."""
+def _witness_data(w, steps: dict) -> dict | None:
+    """A witness for the page's script: its JSON form with each trace step as an index into one shared
+    table (``steps``; a few hundred distinct steps recur in thousands of cells), linked to its rule's row."""
     if w is None:
         return None
     d = w.to_dict()
+    trace = []
     for step in d.get("trace", []):
         if step.get("nsg"):
             step["anchor"] = rule_anchor(step["nsg"], step["direction"], step["rule"])
+        key = tuple(sorted((k, str(v)) for k, v in step.items()))
+        if key not in steps:
+            steps[key] = (len(steps), step)
+        trace.append(steps[key][0])
+    d["trace"] = trace
     return d
 
 
@@ -372,17 +379,18 @@ def _cell_data(data: ReportData) -> dict:
             got = hosts[h] = describe_hosts(h)
         return got
 
+    steps: dict = {}
     cells = []
     for c in m.cells:
         cells.append({"row": c.row, "col": c.col, "verdict": verdict_word(c) if c.verdict else None,
                       "summary": cell_summary(c), "allowed": [describe_box(b, described) for b in c.exact],
                       "more": c.more,
-                      "allowed_witness": _witness_data(c.allowed_witness),
-                      "blocked_witness": _witness_data(c.blocked_witness),
+                      "allowed_witness": _witness_data(c.allowed_witness, steps),
+                      "blocked_witness": _witness_data(c.blocked_witness, steps),
                       "error": {"code": c.error[0], "message": c.error[1]} if c.error else None})
     diff = None if data.diff is None else {f"{i},{j}": _diff_entry(ch) for (i, j), ch in data.diff.items()}
     return {"rows": [e.to_dict() for e in m.rows], "columns": [e.to_dict() for e in m.cols], "cells": cells,
-            "diff": diff}
+            "steps": [s for _, s in sorted(steps.values(), key=lambda x: x[0])], "diff": diff}
 
 
 # ---------------------------------------------------------------- findings

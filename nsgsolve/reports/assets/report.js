@@ -11,7 +11,8 @@
     var t = el('table'); var h = el('tr');
     ['Layer','Direction','Decided by','Access'].forEach(function(x){h.appendChild(el('th', x));});
     t.appendChild(h);
-    (w.trace || []).forEach(function(s){
+    (w.trace || []).forEach(function(i){
+      var s = data.steps[i];
       var r = el('tr');
       r.appendChild(el('td', s.nsg ? s.nsg + ' on ' + s.attached_to : s.attached_to));
       r.appendChild(el('td', s.direction));
