@@ -147,7 +147,7 @@ def growth_rows(tmp: Path, sizes: list[int], runs: int, only) -> list[Row]:
     for name, series in figures.items():
         worst = 0.0
         parts = []
-        for (n0, s0, _, _), (n1, s1, _, _) in zip(series, series[1:]):
+        for (_, s0, _, _), (_, s1, _, _) in zip(series, series[1:]):
             worst = max(worst, s1 / s0)
         for n, s, _, c in series:
             parts.append(f"{n}: {s:.2f} ({c:.2f} cpu)")

@@ -124,8 +124,10 @@ def main() -> None:
     print()
     print(f"{'rules':>6} {'parse':>7} {'query max':>9} {'query med':>9} {'exact max':>9} {'5 q shared':>10} "
           f"{'naive max':>9} {'naive med':>9} {'ratio':>6} {'cli query':>9} {'cli exact':>9}")
-    for n, tp, qmax, qmed, xmax, tall, modes, nmax, nmed, cq, cx, _ in rows:
-        fmt = (lambda v: f"{v:9.3f}" if v is not None else f"{'-':>9}")
+    for n, tp, qmax, qmed, xmax, tall, _modes, nmax, nmed, cq, cx, _ in rows:
+        def fmt(v):
+            return f"{v:9.3f}" if v is not None else f"{'-':>9}"
+
         print(f"{n:>6} {tp:7.3f} {qmax:9.3f} {qmed:9.3f} {xmax:9.3f} {tall:10.3f} {nmax:9.3f} {nmed:9.3f} "
               f"{nmed / qmed:5.1f}x {fmt(cq)} {fmt(cx)}")
     print()

@@ -16,7 +16,7 @@ Typical use::
     print(result.decision, [step.rule for step in result.trace])
 """
 
-from nsgsolve.version import __version__  # noqa: E402
+from nsgsolve.version import __version__ as __version__  # noqa: E402
 
 # The names below are imported on first use (PEP 562), so that `nsgsolve --help` and commands that need
 # little do not pay for the importers, the resolver and the evaluator at start-up.

@@ -272,8 +272,11 @@ def _model_policy(rules: tuple[Rule, ...], asgs=("Empty", "Used")) -> Policy:
     )
 
 
-def _rule(name, prio, access=Access.ALLOW, proto=Protocol.TCP, src=None, dst=None, dports=PortSpec(None)) -> Rule:
-    return Rule(name, prio, IN, access, proto, src or AnyAddress(), PortSpec(None), dst or AnyAddress(), dports)
+ANY_PORT = PortSpec(None)
+
+
+def _rule(name, prio, access=Access.ALLOW, proto=Protocol.TCP, src=None, dst=None, dports=ANY_PORT) -> Rule:
+    return Rule(name, prio, IN, access, proto, src or AnyAddress(), ANY_PORT, dst or AnyAddress(), dports)
 
 
 def test_unmatchable_rules_say_why():

@@ -9,9 +9,8 @@ import json
 import pytest
 
 from nsgsolve.analyses.diff import diff_policies
-from nsgsolve.lang.build import parse_policy, parse_query
+from nsgsolve.lang.build import parse_policy
 from nsgsolve.cli import run
-from nsgsolve.errors import InputError, UsageError
 from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.semantics.resolve import IpcKey, resolve
 

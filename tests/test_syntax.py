@@ -144,7 +144,7 @@ def test_query_syntax_error_has_query_hint():
 
 def test_every_mistakes_table_example_is_a_syntax_error():
     # An example that parses would silently stop matching anything.
-    for label, _, examples in syntax.MISTAKES:
+    for _label, _, examples in syntax.MISTAKES:
         for bad in examples:
             with pytest.raises(UnexpectedInput):
                 syntax.parser().parse(bad, start="policy")

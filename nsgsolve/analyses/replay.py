@@ -231,7 +231,6 @@ class _PolicyView:
         key = self.static.get(ip)
         if key is None:
             return None
-        rp = self.rp
         owners = self.shared.get(ip)
         if owners is not None:
             cands = [k for k in owners
@@ -414,7 +413,7 @@ class Replayer:
         for ctx, table in acc.items():
             version = ctx[0]
             scale = 1000 if version == 4 else 1
-            for k, (n, flows, lo, hi, t, example) in table.items():
+            for k, (n, flows, lo, hi, _t, example) in table.items():
                 o = self._outcomes.get(ctx + k) or self._decide(ctx, k)
                 lo_s, hi_s = int(lo) // scale, int(hi) // scale
                 part.flows += flows

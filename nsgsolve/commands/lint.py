@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from nsgsolve.analyses.lint import CODES, Linter, exit_status
+from nsgsolve.analyses.lint import CODES, Finding, Linter, exit_status
 from nsgsolve.reports import FORMATS
 from nsgsolve.reports.json import dumps
 from nsgsolve.reports.lint import format_findings, lint_finding
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def unused_findings(rp, paths: list[str], nsgs: set[str], err: TextIO) -> list[Finding]:
     """NSG008 for each user rule of ``nsgs`` that no flow in the logs used (see docs/replay.md)."""
-    from nsgsolve.analyses.lint import UNUSED_OBSERVED, Finding
+    from nsgsolve.analyses.lint import UNUSED_OBSERVED
     from nsgsolve.analyses.replay import Replayer, replay_files
     from nsgsolve.commands.replay import flow_files
     from nsgsolve.reports.replay import render_bad, summary_line, when

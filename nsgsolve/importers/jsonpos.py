@@ -224,8 +224,8 @@ def too_deep(span: Span) -> InputError:
     """E011: JSON nested deeper than nsgsolve reads (any JSON reader of nsgsolve raises this)."""
     return InputError.single(
         "E011", f"JSON nested more than {MAX_JSON_DEPTH} levels deep", span,
-        f"real ARM templates and az exports nest fewer than 30 levels; check that this file is the one meant "
-        f"(nsgsolve refuses deeper nesting so that a hostile file cannot exhaust its stack)")
+        "real ARM templates and az exports nest fewer than 30 levels; check that this file is the one meant "
+        "(nsgsolve refuses deeper nesting so that a hostile file cannot exhaust its stack)")
 
 
 def parse(text: str, filename: str) -> Any:

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.fileio import read_input_bytes
 from nsgsolve.model import NOSPAN, Span
-from nsgsolve.importers.hcl import Attr, Block, Body, parse_body, span_of
+from nsgsolve.importers.hcl import Attr, Block, Body, parse_body
 from nsgsolve.importers.tfconvert import SUBSCRIPTION, arm_id
 from nsgsolve.importers.tfexpr import MISSING, Evaluator, Obj, Scope, TfUnknown, _Fail, to_str, unknown_in
 
@@ -649,7 +649,7 @@ class BlockView:
     def blocks(self, name: str) -> list["BlockView"] | TfUnknown:
         """Nested blocks of a type, static ones and those a ``dynamic`` block generates, in source order."""
         out: list[BlockView] = []
-        for i, b in enumerate(self.body.blocks):
+        for b in self.body.blocks:
             if b.type == name:
                 out.append(BlockView(b.body, self.sc, f"{self.address}.{name}[{len(out)}]", self.env, b.span))
             elif b.type == "dynamic" and b.labels == [name]:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from lark import Token, Tree
 
-from nsgsolve.model import NOSPAN, Span
+from nsgsolve.model import Span
 from nsgsolve.importers.armexpr import Unknown
 from nsgsolve.importers.hcl import ident_text, span_of, string_literal, unescape
 

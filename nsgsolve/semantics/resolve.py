@@ -200,7 +200,7 @@ class ResolvedPolicy:
                 continue
             clash = EMPTY
             near = self.near_vnets(i.vnet)
-            for k2, i2 in self.ipcs.items():
+            for i2 in self.ipcs.values():
                 if i2.vnet in near:
                     continue
                 other = IntervalSet([(i2.ip, i2.ip)]) if i2.ip is not None else i2.usable
