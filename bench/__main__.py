@@ -151,9 +151,17 @@ def growth_rows(tmp: Path, sizes: list[int], runs: int, only) -> list[Row]:
             worst = max(worst, s1 / s0)
         for n, s, _, c in series:
             parts.append(f"{n}: {s:.2f} ({c:.2f} cpu)")
-        rows.append(Row(f"growth {name} (.nsg, rules per NSG)", series[-1][1], "<= 2.2x per doubling",
-                        max(m for _, _, m, _ in series), series[-1][3], note=f"{'; '.join(parts)} s; worst doubling {worst:.2f}x",
-                        ok=worst <= 2.2))
+        rows.append(
+            Row(
+                f"growth {name} (.nsg, rules per NSG)",
+                series[-1][1],
+                "<= 2.2x per doubling",
+                max(m for _, _, m, _ in series),
+                series[-1][3],
+                note=f"{'; '.join(parts)} s; worst doubling {worst:.2f}x",
+                ok=worst <= 2.2,
+            )
+        )
     return rows
 
 

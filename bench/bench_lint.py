@@ -111,8 +111,14 @@ def main() -> None:
         if not args.skip_naive:
             t_naive, (naive, calls) = median_time(lambda: naive_shadowed(big, name), args.naive_runs)
             ours = {(f.direction.value, f.rule) for f in findings if f.code in ("NSG001", "NSG003")}
-            rows.append((f"  naive Z3, {calls} calls ({name})", t_naive, None,
-                         f"{len(naive)} shadowed; agree: {naive == ours}; ratio {t_naive / t1:.0f}x against one process"))
+            rows.append(
+                (
+                    f"  naive Z3, {calls} calls ({name})",
+                    t_naive,
+                    None,
+                    f"{len(naive)} shadowed; agree: {naive == ours}; ratio {t_naive / t1:.0f}x against one process",
+                )
+            )
     many = resolve(generate_policy(200, n_nsgs=50))
     t, findings = median_time(lambda: Linter(many).lint(), max(1, args.runs // 2))
     rows.append(("50 NSGs of 200 rules", t, 10.0, f"{len(findings)} findings"))

@@ -24,8 +24,10 @@ CORPUS = next((c / "terraform" for c in (ROOT.parent / "shared" / "corpus", Path
 
 
 def generated(n_nsgs: int, rules: int) -> str:
-    out = ['variable "prefix" { default = "gen" }',
-           'resource "azurerm_virtual_network" "v" {\n  name = "${var.prefix}-vnet"\n  address_space = ["10.0.0.0/8"]\n}']
+    out = [
+        'variable "prefix" { default = "gen" }',
+        'resource "azurerm_virtual_network" "v" {\n  name = "${var.prefix}-vnet"\n  address_space = ["10.0.0.0/8"]\n}',
+    ]
     for i in range(n_nsgs):
         out.append(f'resource "azurerm_subnet" "s{i}" {{\n  name = "s{i}"\n  virtual_network_name = '
                    f'azurerm_virtual_network.v.name\n  address_prefixes = [cidrsubnet("10.0.0.0/8", 16, {i})]\n}}')
@@ -70,7 +72,9 @@ def main() -> None:
 
     t = time.perf_counter()
     parses_to_tree("a = 1\n")
-    print(f"first parse (LALR tables built or loaded from python-hcl2's cache): {(time.perf_counter() - t) * 1000:.0f} ms")
+    print(
+        f"first parse (LALR tables built or loaded from python-hcl2's cache): {(time.perf_counter() - t) * 1000:.0f} ms"
+    )
     cases: list[tuple[str, Path]] = []
     if CORPUS.is_dir():
         cases += [(p.name, p) for p in sorted(CORPUS.glob("*.tf"))]

@@ -287,12 +287,23 @@ def _tag(name: str) -> TagSide:
 
 DEFAULT_RULES: dict[Direction, tuple[Rule, ...]] = {
     Direction.INBOUND: (
-        _default("AllowVnetInBound", Direction.INBOUND, 65000, _tag("VirtualNetwork"), _tag("VirtualNetwork"), Access.ALLOW),
-        _default("AllowAzureLoadBalancerInBound", Direction.INBOUND, 65001, _tag("AzureLoadBalancer"), AnyAddress(), Access.ALLOW),
+        _default(
+            "AllowVnetInBound", Direction.INBOUND, 65000, _tag("VirtualNetwork"), _tag("VirtualNetwork"), Access.ALLOW
+        ),
+        _default(
+            "AllowAzureLoadBalancerInBound",
+            Direction.INBOUND,
+            65001,
+            _tag("AzureLoadBalancer"),
+            AnyAddress(),
+            Access.ALLOW,
+        ),
         _default("DenyAllInBound", Direction.INBOUND, 65500, AnyAddress(), AnyAddress(), Access.DENY),
     ),
     Direction.OUTBOUND: (
-        _default("AllowVnetOutBound", Direction.OUTBOUND, 65000, _tag("VirtualNetwork"), _tag("VirtualNetwork"), Access.ALLOW),
+        _default(
+            "AllowVnetOutBound", Direction.OUTBOUND, 65000, _tag("VirtualNetwork"), _tag("VirtualNetwork"), Access.ALLOW
+        ),
         _default("AllowInternetOutBound", Direction.OUTBOUND, 65001, AnyAddress(), _tag("Internet"), Access.ALLOW),
         _default("DenyAllOutBound", Direction.OUTBOUND, 65500, AnyAddress(), AnyAddress(), Access.DENY),
     ),

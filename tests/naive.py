@@ -120,7 +120,9 @@ def _nsg_decision(policy, nsg_name, direction, pkt, vnet, assignment) -> Access:
             continue
         if not (_ports(r.source_ports, pkt.sport) and _ports(r.destination_ports, pkt.dport)):
             continue
-        if _side(policy, r.source, pkt.src, vnet, assignment) and _side(policy, r.destination, pkt.dst, vnet, assignment):
+        if _side(policy, r.source, pkt.src, vnet, assignment) and _side(
+            policy, r.destination, pkt.dst, vnet, assignment
+        ):
             return r.access
     raise AssertionError
 

@@ -186,9 +186,11 @@ def test_ports_any_and_star_mean_every_port():
 
 
 def test_outbound_and_several_blocks():
-    p = parse_policy("nsg n {\n inbound {\n  100 allow a tcp from any to any\n }\n outbound {\n"
-                     "  100 deny b tcp from any to Internet port 25\n }\n inbound {\n  110 allow c udp from any to any\n }\n}",
-                     "t.nsg")
+    p = parse_policy(
+        "nsg n {\n inbound {\n  100 allow a tcp from any to any\n }\n outbound {\n"
+        "  100 deny b tcp from any to Internet port 25\n }\n inbound {\n  110 allow c udp from any to any\n }\n}",
+        "t.nsg",
+    )
     # Returned in evaluation order, whatever the order written.
     assert [(r.name, r.direction) for r in p.nsgs[0].rules] == [
         ("a", Direction.INBOUND), ("c", Direction.INBOUND), ("b", Direction.OUTBOUND)]
@@ -222,15 +224,18 @@ BRIEF_QUERIES = [
 
 @pytest.mark.parametrize("text", BRIEF_QUERIES)
 def test_brief_queries_parse(text):
-    policy = parse_policy(BASE + "vnet q 10.5.0.0/16 {\n subnet db-subnet 10.5.1.0/24\n subnet web-subnet 10.5.2.0/24\n}\n",
-                          "t.nsg")
+    policy = parse_policy(
+        BASE + "vnet q 10.5.0.0/16 {\n subnet db-subnet 10.5.1.0/24\n subnet web-subnet 10.5.2.0/24\n}\n", "t.nsg"
+    )
     q = parse_query(text, policy)
     assert q.text == text and q.span.file == "<query>"
 
 
 def test_query_endpoints_map_to_model():
     policy = parse_policy(BASE, "t.nsg")
-    q = parse_query("can Internet, ADMINS reach WebServers, web1, hub/db, hub, 10.9.9.9-10.9.9.20 port 22, WEB udp", policy)
+    q = parse_query(
+        "can Internet, ADMINS reach WebServers, web1, hub/db, hub, 10.9.9.9-10.9.9.20 port 22, WEB udp", policy
+    )
     assert [type(e).__name__ for e in q.sources] == ["TagSide", "NetworkRef"]
     assert [type(e).__name__ for e in q.destinations] == ["AsgSide", "NicAddr", "SubnetAddr", "VnetAddr", "IpRange"]
     assert q.protocol is Protocol.UDP and len(q.ports.items) == 2

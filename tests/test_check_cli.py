@@ -56,7 +56,11 @@ assert no any -> any port 3389 except from 10.1.0.0/24
     kinds = [a.kind.value for a in p.assertions]
     assert kinds == ["no", "all", "some", "only", "clean", "no shadowed", "no", "no"]
     named = p.assertions[6]
-    assert (named.name, named.explicit_name, named.message) == ("no-ssh", True, "SSH must never be open from the Internet")
+    assert (named.name, named.explicit_name, named.message) == (
+        "no-ssh",
+        True,
+        "SSH must never be open from the Internet",
+    )
     assert named.span.line == len(POLICY.splitlines()) + 7
     assert p.assertions[7].excepts[0].sources is not None and p.assertions[7].excepts[0].destinations is None
     assert not p.assertions[0].explicit_name and p.assertions[0].name == "no-internet-asg-webservers-port-22"
@@ -89,7 +93,9 @@ def test_exit_2_for_invalid_input(tmp_path):
     assert code == 2 and "NoSuchThing" in err
     code, _, err = cli("check", write(tmp_path, "assert no Internet -> WebServers except\n"))
     assert code == 2 and "E704" in err
-    code, _, err = cli("check", write(tmp_path, "assert a: no Internet -> WebServers\nassert a: all Internet -> WebServers\n"))
+    code, _, err = cli(
+        "check", write(tmp_path, "assert a: no Internet -> WebServers\nassert a: all Internet -> WebServers\n")
+    )
     assert code == 2 and "E701" in err
 
 
@@ -113,8 +119,10 @@ def test_output_creates_the_report_folder(tmp_path):
 def test_clean_and_no_shadowed(tmp_path):
     code, out, _ = cli("check", write(tmp_path, "assert clean\nassert no shadowed\n"))
     assert code == 0 and "2 passed" in out
-    shadowed = POLICY.replace("    200 allow Allow-SSH", "    150 deny Deny-Web tcp from Internet to WebServers port 443\n"
-                                                      "    200 allow Allow-SSH")
+    shadowed = POLICY.replace(
+        "    200 allow Allow-SSH",
+        "    150 deny Deny-Web tcp from Internet to WebServers port 443\n    200 allow Allow-SSH",
+    )
     p = tmp_path / "s.nsg"
     p.write_text(shadowed + "assert clean\n", encoding="utf-8")
     code, out, _ = cli("check", str(p))
@@ -267,4 +275,7 @@ def test_undecided_names_the_limit_and_the_option(tmp_path):
     f = write(tmp_path, "assert no Internet -> WebServers port 22\n")
     code, out, _ = cli("check", f, "--rlimit", "1")
     assert code == 3
-    assert "resource limit of 1 step per question" in out and "raise it with --solver-limit N, e.g. --solver-limit 10" in out
+    assert (
+        "resource limit of 1 step per question" in out
+        and "raise it with --solver-limit N, e.g. --solver-limit 10" in out
+    )

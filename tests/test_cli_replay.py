@@ -67,11 +67,28 @@ def test_json_has_the_documented_keys(setup):
     assert {k: https[k] for k in ("nsg", "direction", "rule", "priority", "hits")} == {
         "nsg": "web-nsg", "direction": "Inbound", "rule": "Allow-HTTPS", "priority": 100, "hits": 4}
     assert [u["rule"] for u in d["unused"] if not u["default"]] == ["Allow-Old"]
-    assert [{k: c[k] for k in ("src", "dst", "protocol", "dport", "before", "after", "count")} for c in d["changed"]] == [
-        {"src": "8.8.8.0/24", "dst": "10.0.1.4", "protocol": "Tcp", "dport": 443, "before": "Allow", "after": "Deny",
-         "count": 2},
-        {"src": "8.8.4.0/24", "dst": "10.0.1.4", "protocol": "Tcp", "dport": 443, "before": "Allow", "after": "Deny",
-         "count": 1}]
+    assert [
+        {k: c[k] for k in ("src", "dst", "protocol", "dport", "before", "after", "count")} for c in d["changed"]
+    ] == [
+        {
+            "src": "8.8.8.0/24",
+            "dst": "10.0.1.4",
+            "protocol": "Tcp",
+            "dport": 443,
+            "before": "Allow",
+            "after": "Deny",
+            "count": 2,
+        },
+        {
+            "src": "8.8.4.0/24",
+            "dst": "10.0.1.4",
+            "protocol": "Tcp",
+            "dport": 443,
+            "before": "Allow",
+            "after": "Deny",
+            "count": 1,
+        },
+    ]
     assert "0 bad records skipped" in err
 
 
@@ -172,7 +189,11 @@ def test_microsofts_samples_replay_against_the_example_policies():
 def test_lint_with_flow_logs_adds_unused_in_the_observed_period(setup):
     code, out, err = cli("lint", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"))
     assert code == 0, err  # a warning: clean-up, not a failure
-    assert "warning[NSG008/unused-in-observed-period]: web-nsg Inbound: no logged flow used it between 2025-12-05 10:00:00 and" in out
+    assert (
+        "warning[NSG008/unused-in-observed-period]: web-nsg Inbound: no logged flow used it between "
+        "2025-12-05 10:00:00 and"
+        in out
+    )
     assert "p.nsg:8:5" in out and "Allow-HTTPS" not in out.split("NSG008")[1].split("\n")[0]
     assert "flow logs: 4 tuples from 1 file; 0 bad records skipped" in err
     code, out, _ = cli("lint", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--format", "sarif")

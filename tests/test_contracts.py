@@ -153,10 +153,17 @@ def test_names_explicit_unique_derived_numbered():
 
 
 def test_solver_modes_agree():
-    asserts = [assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22), line=20),
-               assertion(K.ALL, "all Internet -> WebServers port 443 tcp", dports=ports(443), proto=Protocol.TCP, line=21),
-               assertion(K.ONLY, "only Internet -> WebServers port 80,443,22 tcp", dports=ports(80, 443, 22),
-                         proto=Protocol.TCP, line=22)]
+    asserts = [
+        assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22), line=20),
+        assertion(K.ALL, "all Internet -> WebServers port 443 tcp", dports=ports(443), proto=Protocol.TCP, line=21),
+        assertion(
+            K.ONLY,
+            "only Internet -> WebServers port 80,443,22 tcp",
+            dports=ports(80, 443, 22),
+            proto=Protocol.TCP,
+            line=22,
+        ),
+    ]
     p = with_assertions(web_policy(), *asserts)
     by_mode = {m: [r.verdict for r in check_policy(p, solver_mode=m)] for m in ("assumptions", "push", "fresh")}
     assert by_mode["assumptions"] == [Status.FAIL, Status.PASS, Status.PASS]

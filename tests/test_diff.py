@@ -19,8 +19,24 @@ from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, PartialItem, diff_p
 from nsgsolve.reports.diff import describe_region, diff_dict
 from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import (
-    Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PrefixSide, Protocol, Ref,
-    Rule, SubnetRef, TagSide,
+    Access,
+    AnyAddress,
+    Asg,
+    AsgSide,
+    Direction,
+    IpConfig,
+    Nic,
+    NicAddr,
+    Nsg,
+    Policy,
+    PortRange,
+    PortSpec,
+    PrefixSide,
+    Protocol,
+    Ref,
+    Rule,
+    SubnetRef,
+    TagSide,
 )
 from nsgsolve.regions.box import DST, SRC, Splitter, box_contains_point
 from nsgsolve.semantics.resolve import resolve
@@ -546,7 +562,9 @@ def test_a_cidr_selects_the_nics_inside_and_clips_the_outside_world(webservers, 
     # a range and a CIDR that meets no changed traffic
     assert _pairs(run_cli(old, new, "--from", "198.51.100.200-198.51.100.210", "--json",
                           monkeypatch=monkeypatch)[1]) == [("Internet", "web1", "22"), ("Internet", "web2", "22")]
-    assert json.loads(run_cli(old, new, "--from", "203.0.113.0/24", "--json", monkeypatch=monkeypatch)[1])["pairs"] == []
+    assert (
+        json.loads(run_cli(old, new, "--from", "203.0.113.0/24", "--json", monkeypatch=monkeypatch)[1])["pairs"] == []
+    )
 
 
 @pytest.mark.parametrize("spec,says,hint", [

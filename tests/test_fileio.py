@@ -1,7 +1,8 @@
 """Writes are atomic (nsgsolve/fileio.py): a failure at any step leaves the user's file as it was.
 
-Every writer goes through atomic_write_*: `import -o`, `fmt --write`, `check --output`, `report -o` (and `diff --format html -o`) and the service tag
-cache. Each is run here against a read-only directory and a disk that fills up half way through the write.
+Every writer goes through atomic_write_*: `import -o`, `fmt --write`, `check --output`, `report -o` (and
+`diff --format html -o`) and the service tag cache. Each is run here against a read-only directory and a disk
+that fills up half way through the write.
 """
 
 from __future__ import annotations

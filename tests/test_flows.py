@@ -119,7 +119,9 @@ def test_cli_flows_match_the_scalar_evaluator(tmp_path, as_json):
     flows = tmp_path / "f.csv"
     flows.write_text("\n".join(csv_lines) + "\n")
     out, err = io.StringIO(), io.StringIO()
-    argv = ["verify", str(pol), "--flows", str(flows), "--assume-ip", "vm-0-0=10.0.0.100"] + (["--json"] if as_json else [])
+    argv = ["verify", str(pol), "--flows", str(flows), "--assume-ip", "vm-0-0=10.0.0.100"] + (
+        ["--json"] if as_json else []
+    )
     assert run(argv, out, err) == 0, err.getvalue()
 
     rp = resolve(parse_policy(pol.read_text(), str(pol)))

@@ -54,7 +54,9 @@ def test_positions_equal_larks_own(text):
     assert _metas(syntax.parser().parse(text, start="policy")) == _metas(stock.parse(text, start="policy"))
 
 
-@pytest.mark.parametrize("text", [p.read_text() for p in EXAMPLES] + [LISTS], ids=[p.name for p in EXAMPLES] + ["lists"])
+@pytest.mark.parametrize(
+    "text", [p.read_text() for p in EXAMPLES] + [LISTS], ids=[p.name for p in EXAMPLES] + ["lists"]
+)
 def test_address_runs_build_the_same_model_as_one_token_per_address(text):
     runs = syntax.parser().parse(text, start="policy")
     plain = syntax.error_parser().parse(text, start="policy")

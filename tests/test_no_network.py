@@ -89,7 +89,9 @@ def test_no_eval_exec_pickle_or_subprocess_in_the_package():
     builtins cannot be patched at run time; the source is checked instead.)"""
     import re
 
-    pattern = re.compile(r"(?<![.\w])(?<!def )(eval|exec|compile|__import__)\(|\bpickle\.loads?\(|\bsubprocess\b|\bos\.system\(")
+    pattern = re.compile(
+        r"(?<![.\w])(?<!def )(eval|exec|compile|__import__)\(|\bpickle\.loads?\(|\bsubprocess\b|\bos\.system\("
+    )
     found = []
     for path in (ROOT / "nsgsolve").rglob("*.py"):
         for m in pattern.finditer(path.read_text(encoding="utf-8")):

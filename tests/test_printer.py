@@ -122,7 +122,9 @@ def test_escape_round_trips():
 
 def test_bare_name_that_would_misread_is_printed_with_its_kind():
     # A tag whose name is close to an ASG's would read back as a typo (E208); the printer writes 'tag'.
-    p = parse_policy("asg Storages\nnsg n {\n inbound {\n  100 allow r tcp from tag Storage to Storages\n }\n}\n", "t.nsg")
+    p = parse_policy(
+        "asg Storages\nnsg n {\n inbound {\n  100 allow r tcp from tag Storage to Storages\n }\n}\n", "t.nsg"
+    )
     text = print_policy(p)
     assert "from tag Storage to Storages" in text
     assert without_spans(parse_policy(text, "t.nsg")) == without_spans(p)

@@ -22,11 +22,20 @@ K = AssertionKind
 
 def _assertions(shift: int = 0):
     return (
-        assertion(K.NO, "no Internet -> WebServers port 22", dports=ports(22), line=20 + shift, name="no-ssh",
-                  message="SSH must never be open from the Internet"),
-        assertion(K.ALL, "all Internet -> WebServers port 443 tcp", dports=ports(443), proto=Protocol.TCP, line=21 + shift),
-        assertion(K.ALL, "all Internet -> WebServers port 8443 tcp", dports=ports(8443), proto=Protocol.TCP,
-                  line=22 + shift),
+        assertion(
+            K.NO,
+            "no Internet -> WebServers port 22",
+            dports=ports(22),
+            line=20 + shift,
+            name="no-ssh",
+            message="SSH must never be open from the Internet",
+        ),
+        assertion(
+            K.ALL, "all Internet -> WebServers port 443 tcp", dports=ports(443), proto=Protocol.TCP, line=21 + shift
+        ),
+        assertion(
+            K.ALL, "all Internet -> WebServers port 8443 tcp", dports=ports(8443), proto=Protocol.TCP, line=22 + shift
+        ),
     )
 
 
@@ -70,7 +79,9 @@ def test_sarif_has_every_field_github_needs(report):
     driver = run["tool"]["driver"]
     assert driver["name"] == "nsgsolve"
     for rule in driver["rules"]:
-        assert rule["id"] and rule["shortDescription"]["text"] and rule["fullDescription"]["text"] and rule["help"]["text"]
+        assert (
+            rule["id"] and rule["shortDescription"]["text"] and rule["fullDescription"]["text"] and rule["help"]["text"]
+        )
         assert len(rule["shortDescription"]["text"]) <= 1024
     assert run["automationDetails"]["id"] == "nsgsolve/check/"
     assert run["invocations"][0]["exitCode"] == 1

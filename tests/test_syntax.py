@@ -70,7 +70,8 @@ def test_every_construct_parses(name):
 def test_whole_language_in_one_file_and_newlines_do_not_matter_in_rules():
     text = "\n".join(CONSTRUCTS.values())
     assert len(syntax.parse(text, "t.nsg").children) >= len(CONSTRUCTS) - 1
-    syntax.parse("nsg n { inbound { 100 allow a tcp from any\n to any port\n 80, 443 110 deny b udp from any to any } }",
+    syntax.parse("nsg n { inbound { 100 allow a tcp from any\n to any port\n 80, 443 "
+                 "110 deny b udp from any to any } }",
                  "t.nsg")
 
 
@@ -91,7 +92,8 @@ def test_line_start_asg_and_nsg_are_their_own_tokens():
 
 def test_comments_are_collected_with_own_line_flag():
     _, comments = syntax.parse_with_comments("# head\nasg A  # tail\n", "t.nsg")
-    assert [(c.line, c.column, c.text, c.own_line) for c in comments] == [(1, 1, "# head", True), (2, 8, "# tail", False)]
+    assert [(c.line, c.column, c.text, c.own_line) for c in comments] == [(1, 1, "# head", True),
+                                                                          (2, 8, "# tail", False)]
 
 
 def test_hash_inside_description_is_not_a_comment():
@@ -116,7 +118,8 @@ NSG = "nsg n {\n  inbound {\n    "
     (NSG + "100 deny 3389-rdp tcp from any to any", "E101", 3, 14, "expected a name", "back-quotes"),
     (NSG + "100 allow x tcp Internet to any", "E101", 3, 21, "expected 'from'", "from SOURCE"),
     (NSG + "100 allow x tcp from any to any 80, 443", "E101", 3, 39, "unexpected ','", "keyword 'port'"),
-    (NSG + "100 allow x tcp from any to any port 80,\n    110 allow", "E101", 4, 9, "unexpected 'allow'", "remove the comma"),
+    (NSG + "100 allow x tcp from any to any port 80,\n    110 allow", "E101", 4, 9, "unexpected 'allow'",
+     "remove the comma"),
     (NSG + "allow x tcp from any to any", "E101", 3, 5, "unexpected 'allow'", "starts with its priority"),
     (NSG + '100 allow x tcp from a to b "open', "E101", 3, 33, 'a "description"', "double quotes"),
     ("nsg n {\n  inbnd {", "E101", 2, 3, "'inbound', 'outbound'", "did you mean 'inbound'?"),

@@ -350,9 +350,17 @@ def _within(t: Traffic, flow: FlowResult) -> bool:
 
 
 def _disagree(a: Assertion, name: str, flow: FlowResult) -> ContractResult:
-    return ContractResult(a, name, Status.UNKNOWN, "undecided: the solver and the reference evaluator disagree",
-                          flow, "disputed", (), reason=f"Z3's witness {flow.packet} is {flow.decision.value} by the "
-                          "evaluator (or it is not a packet of the assertion's traffic); please report this with the policy file")
+    return ContractResult(
+        a,
+        name,
+        Status.UNKNOWN,
+        "undecided: the solver and the reference evaluator disagree",
+        flow,
+        "disputed",
+        (),
+        reason=f"Z3's witness {flow.packet} is {flow.decision.value} by the "
+        "evaluator (or it is not a packet of the assertion's traffic); please report this with the policy file",
+    )
 
 
 def _responsible(flow: FlowResult, allowed: bool) -> tuple[Responsible, ...]:
@@ -395,8 +403,12 @@ def unique_names(assertions: Sequence[Assertion]) -> list[str]:
     for a in assertions:
         if a.explicit_name:
             if a.name in explicit:
-                bag.error("E701", f"two assertions are named '{a.name}'", a.span,
-                          f"the first is at {explicit[a.name].span}; names identify tests in CI, so they must be unique")
+                bag.error(
+                    "E701",
+                    f"two assertions are named '{a.name}'",
+                    a.span,
+                    f"the first is at {explicit[a.name].span}; names identify tests in CI, so they must be unique",
+                )
             explicit.setdefault(a.name, a)
     bag.raise_if_errors()
     used = set(explicit)

@@ -64,8 +64,21 @@ from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, d
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction, Policy
 from nsgsolve.regions.paths import PathLayer, PathRule, endpoint_addresses, path_layers
-from nsgsolve.regions.box import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, box_meets, \
-    describe_protocols, merge_cells
+from nsgsolve.regions.box import (
+    ALL_PROTOCOLS,
+    DST,
+    DPORT,
+    PROTO,
+    SPORT,
+    SRC,
+    UNIVERSE,
+    Box,
+    Splitter,
+    box_contains_point,
+    box_meets,
+    describe_protocols,
+    merge_cells,
+)
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve
 from nsgsolve.semantics.servicetags import ServiceTagDb
 from nsgsolve.analyses.results import Witness

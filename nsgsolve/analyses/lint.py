@@ -40,7 +40,18 @@ from typing import Iterable, Iterator, Sequence
 
 from nsgsolve.semantics.addresses import ALL_IPS, MAX_IP, IntervalSet, ip_to_int
 from nsgsolve.parallel import fork_map
-from nsgsolve.model import span_dict, Access, AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, Span, TagSide, item_text
+from nsgsolve.model import (
+    span_dict,
+    Access,
+    AnyAddress,
+    AsgSide,
+    Direction,
+    Ipv6Prefix,
+    PrefixSide,
+    Span,
+    TagSide,
+    item_text,
+)
 from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
 from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
 from nsgsolve.semantics.platform import platform_tag
@@ -365,8 +376,8 @@ class ListAnalysis:
         return _greedy(self.index, self.boxes[i] if within is None else within, avoid)
 
     def _split(self, b: Box, rules: Iterable[int], first_match: bool) -> tuple[Splitter, list[int]]:
-        """A partition of box ``b`` (a rule's box or part of it) by ``rules`` (kept in evaluation order), after dropping every
-        rule whose part of the box lies inside another's: inside an earlier one it never decides there,
+        """A partition of box ``b`` (a rule's box or part of it) by ``rules`` (kept in evaluation order), after
+        dropping every rule whose part of the box lies inside another's: inside an earlier one it never decides there,
         and for a plain union question (``first_match`` False) inside any other it adds nothing. Fields
         are split in order of how many cuts the rules make in them, fewest first, so the wide address
         lists come last where each state holds few rules."""
@@ -471,7 +482,9 @@ class ListAnalysis:
         got = split.find(lambda m: m[0] != 0 and self.access[first(m[0])] is not acc, pick)
         return (got[0], first(got[1][0])) if got else None
 
-    def _change(self, i: int, elist: list[int], later: int) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...]]:
+    def _change(
+        self, i: int, elist: list[int], later: int
+    ) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...]]:
         """``(packet, rule)``: a packet rule ``i`` decides whose decision changes without it, and the rule
         that would decide it then; or ``(None, takeover)`` when there is none (the rule is redundant),
         with the rules that decide its packets in its place."""

@@ -35,7 +35,16 @@ from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import Access, Direction, Query
 from nsgsolve.regions.box import (
-    ALL_PROTOCOLS, PORTED, SPLIT_ORDER, Box, Splitter, box_intersection, box_is_empty, box_meets, box_subset, describe_protocols,
+    ALL_PROTOCOLS,
+    PORTED,
+    SPLIT_ORDER,
+    Box,
+    Splitter,
+    box_intersection,
+    box_is_empty,
+    box_meets,
+    box_subset,
+    describe_protocols,
     merge_cells,
 )
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
@@ -239,8 +248,10 @@ class QueryEngine:
             raise EncodingDisagreement(
                 f"Z3 found {packet} (dynamic IPs {assignment}) as {claimed.value} traffic of {q.query.text!r}, "
                 f"but the evaluator decides {flow.decision.value} via "
-                f"{[(s.nsg, s.rule) for s in flow.trace]} and in-query={q.contains(packet, flow.src_endpoint, flow.dst_endpoint)}; "
-                "this is a bug in nsgsolve's encoding, please report it")
+                f"{[(s.nsg, s.rule) for s in flow.trace]} and "
+                f"in-query={q.contains(packet, flow.src_endpoint, flow.dst_endpoint)}; "
+                "this is a bug in nsgsolve's encoding, please report it"
+            )
         return Witness.replayed(flow, assignment)
 
     def ask(self, query: Query, exact: bool = False, coverage: bool = True) -> QueryResult:

@@ -50,8 +50,10 @@ def replay_dask(spec: dict, files: list[str], address: str, workers: int | None 
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise UsageError("--dask needs Dask, which is not installed",
-                         'pip install "nsgsolve[dask]" (or run without --dask: --workers N uses this machine)') from None
+        raise UsageError(
+            "--dask needs Dask, which is not installed",
+            'pip install "nsgsolve[dask]" (or run without --dask: --workers N uses this machine)',
+        ) from None
     from nsgsolve.analyses.replay import Partial
 
     cluster = None

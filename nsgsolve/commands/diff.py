@@ -24,7 +24,8 @@ EPILOG = """examples:
 
 OLD and NEW are .nsg files, ARM templates or az exports, or REV:PATH read with 'git show' (PATH from the
 repository root; REV:./PATH from the current directory). Each is one file: make a version given as
-several JSON files one policy first ('nsgsolve import nsgs.json vnets.json nics.json -o old.nsg'). --from/--to take the endpoints of 'nsgsolve query'
+several JSON files one policy first ('nsgsolve import nsgs.json vnets.json nics.json -o old.nsg').
+--from/--to take the endpoints of 'nsgsolve query'
 with the same meaning (docs/query.md): any, service tags (Internet, VirtualNetwork, ...), ASGs, NICs,
 subnets, VNets, IPs, CIDRs, ranges, named networks, comma lists; resolved in OLD and in NEW. Also
 'outside' (every address of no NIC) and NIC#2 (one IP configuration). Outside endpoints are reported in

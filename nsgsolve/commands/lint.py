@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_policy_args(p)
     p.add_argument("--nsg", metavar="NAME", help="only this NSG")
     p.add_argument("--rule", metavar="NAME", help="one rule's status as a sentence (with --json: its findings)")
-    p.add_argument("--json", action="store_true", help='JSON: {"schema", "findings": [...]} (same as --format json; docs/json.md)')
+    p.add_argument(
+        "--json", action="store_true", help='JSON: {"schema", "findings": [...]} (same as --format json; docs/json.md)'
+    )
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default), json (as --json), or the shared CI reports: sarif, github, junit")
     p.add_argument("--all", action="store_true", help="include informational findings (NSG006, NSG007)")
@@ -112,11 +114,23 @@ def unused_findings(rp, paths: list[str], nsgs: set[str], err: TextIO) -> list[F
         if s.is_default or s.nsg not in nsgs:
             continue
         rule = next(r for r in rp.policy.nsg(s.nsg).rules if r.name == s.rule and r.direction.value == s.direction)
-        out.append(Finding(UNUSED_OBSERVED.code, UNUSED_OBSERVED.severity, s.nsg, rule.direction, s.rule, s.priority,
-                           rule.access, rule.span, (), None,
-                           f"no logged flow used it between {when(result.first)} and {when(result.last)} UTC "
-                           f"({result.tuples:,} tuples replayed, {sum(h.hits for h in result.rules if h.nsg == s.nsg):,} "
-                           f"decided by this NSG)"))
+        out.append(
+            Finding(
+                UNUSED_OBSERVED.code,
+                UNUSED_OBSERVED.severity,
+                s.nsg,
+                rule.direction,
+                s.rule,
+                s.priority,
+                rule.access,
+                rule.span,
+                (),
+                None,
+                f"no logged flow used it between {when(result.first)} and {when(result.last)} UTC "
+                f"({result.tuples:,} tuples replayed, {sum(h.hits for h in result.rules if h.nsg == s.nsg):,} "
+                f"decided by this NSG)",
+            )
+        )
     return out
 
 

@@ -15,7 +15,8 @@ from nsgsolve.model import Span
 
 EPILOG = """examples:
   nsgsolve replay policy.nsg --flow-logs insights-logs-flowlogflowevent/      # a directory, read recursively
-  nsgsolve replay examples/replay/fabrikam.nsg --flow-logs examples/replay/logs --against examples/replay/fabrikam-https.nsg
+  nsgsolve replay examples/replay/fabrikam.nsg --flow-logs examples/replay/logs \
+      --against examples/replay/fabrikam-https.nsg
   nsgsolve replay old.nsg --flow-logs logs/ --against new.nsg --fail-on breaking   # what the change breaks
   nsgsolve replay policy.nsg --flow-logs logs/ --json > replay.json
   nsgsolve replay policy.nsg --flow-logs logs/ --against new.nsg --format sarif > replay.sarif
@@ -216,7 +217,9 @@ def parse_acls(items: list[str]) -> dict[str, str]:
     for it in items:
         guid, sep, name = it.partition("=")
         if not sep or not guid.strip() or not name.strip():
-            raise UsageError(f"--acl {it!r} is not GUID=NSG", "for example --acl 00000000-1234-abcd-ef00-c1c2c3c4c5c6=web-nsg")
+            raise UsageError(
+                f"--acl {it!r} is not GUID=NSG", "for example --acl 00000000-1234-abcd-ef00-c1c2c3c4c5c6=web-nsg"
+            )
         out[guid.strip().lower()] = name.strip()
     return out
 

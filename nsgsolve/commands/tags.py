@@ -7,7 +7,14 @@ from typing import TextIO
 
 from nsgsolve.semantics.addresses import describe_ips, to_cidrs
 from nsgsolve.errors import UsageError
-from nsgsolve.semantics.servicetags import BUILTIN_TAGS, CONTEXT_TAGS, canonical_builtin, cached_file, default_tag_db, import_tag_file
+from nsgsolve.semantics.servicetags import (
+    BUILTIN_TAGS,
+    CONTEXT_TAGS,
+    canonical_builtin,
+    cached_file,
+    default_tag_db,
+    import_tag_file,
+)
 from nsgsolve.commands.common import formatter
 
 # The file names are placeholders: Microsoft publishes ServiceTags_Public_YYYYMMDD.json weekly, and

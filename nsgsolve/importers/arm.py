@@ -19,7 +19,16 @@ from typing import Any
 
 from nsgsolve.errors import InputError
 from nsgsolve.model import NOSPAN, Span
-from nsgsolve.importers.armexpr import Evaluator, Placeholder, Unknown, _copy_count, _Fail, _to_int, find_unknown, resource_id
+from nsgsolve.importers.armexpr import (
+    Evaluator,
+    Placeholder,
+    Unknown,
+    _copy_count,
+    _Fail,
+    _to_int,
+    find_unknown,
+    resource_id,
+)
 from nsgsolve.importers.convert import (
     ASG_TYPE,
     NIC_TYPE,

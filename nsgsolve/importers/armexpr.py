@@ -522,22 +522,25 @@ _PURE: dict[str, Callable[..., Any]] = {
     "empty": lambda v: v is None or len(v) == 0,
     "first": lambda v: v[0] if v else None,
     "last": lambda v: v[-1] if v else None,
-    "take": lambda v, n: v[:max(0, _to_int(n))],
-    "skip": lambda v, n: v[max(0, _to_int(n)):],
+    "take": lambda v, n: v[: max(0, _to_int(n))],
+    "skip": lambda v, n: v[max(0, _to_int(n)) :],
     "contains": _contains,
     "union": _union,
     "intersection": lambda a, *rest: [x for x in a if all(x in r for r in rest)],
     "split": _split,
     "join": lambda a, d: d.join(_to_str(x) for x in a),
     "replace": lambda s, old, new: s.replace(old, new),
-    "substring": lambda s, start, n=None: s[_to_int(start):] if n is None else s[_to_int(start):_to_int(start) + _to_int(n)],
+    "substring": lambda s, start, n=None: (
+        s[_to_int(start) :] if n is None else s[_to_int(start) : _to_int(start) + _to_int(n)]
+    ),
     "indexof": lambda s, x: s.lower().find(x.lower()),
     "lastindexof": lambda s, x: s.lower().rfind(x.lower()),
     "startswith": lambda s, x: s.lower().startswith(x.lower()),
     "endswith": lambda s, x: s.lower().endswith(x.lower()),
     "padleft": lambda v, n, c=" ": _to_str(v).rjust(_at_most(_to_int(n), MAX_VALUE_CHARS, "padLeft() length"), c),
-    "range": lambda start, count: list(range(_to_int(start),
-                                             _to_int(start) + _at_most(_to_int(count), MAX_VALUE_ITEMS, "range() count"))),
+    "range": lambda start, count: list(
+        range(_to_int(start), _to_int(start) + _at_most(_to_int(count), MAX_VALUE_ITEMS, "range() count"))
+    ),
     "json": lambda s: _json_loads(s),
     "coalesce": lambda *a: next((x for x in a if x is not None), None),
     "null": lambda: None,
@@ -817,9 +820,14 @@ class Evaluator:
                 return loops["\0current"] + offset
             raise _Fail("copyIndex() outside a copy loop")
         if name == "resourcegroup":
-            return {"name": RESOURCE_GROUP, "location": LOCATION, "id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}",
-                    "type": "Microsoft.Resources/resourceGroups", "properties": {"provisioningState": "Succeeded"},
-                    "tags": {}}
+            return {
+                "name": RESOURCE_GROUP,
+                "location": LOCATION,
+                "id": f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{RESOURCE_GROUP}",
+                "type": "Microsoft.Resources/resourceGroups",
+                "properties": {"provisioningState": "Succeeded"},
+                "tags": {},
+            }
         if name == "subscription":
             return {"subscriptionId": SUBSCRIPTION_ID, "id": f"/subscriptions/{SUBSCRIPTION_ID}",
                     "tenantId": SUBSCRIPTION_ID, "displayName": "subscription"}

@@ -69,8 +69,14 @@ def kind_of(obj: dict) -> str | None:
     props, _ = props_of(obj)
     if get(props, "effectiveSecurityRules") is not None or "expandedSourceAddressPrefix" in {k for k in obj}:
         return "effective"
-    if get(props, "securityRuleAssociations") is not None or get(obj, "networkInterfaces") and all(
-            isinstance(n, dict) and get(n, "securityRuleAssociations") is not None for n in get(obj, "networkInterfaces")):
+    if (
+        get(props, "securityRuleAssociations") is not None
+        or get(obj, "networkInterfaces")
+        and all(
+            isinstance(n, dict) and get(n, "securityRuleAssociations") is not None
+            for n in get(obj, "networkInterfaces")
+        )
+    ):
         return "securitygroupview"
     if get(props, "securityRules") is not None or get(props, "defaultSecurityRules") is not None:
         return NSG_TYPE

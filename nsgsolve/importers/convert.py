@@ -344,7 +344,9 @@ class PolicyBuilder:
                        span_in(props, key_of(props, key), span))
         return None
 
-    def _symbolic(self, u: Unknown, path: str, span: Span, notes: list[str], what: str, warn: bool = True) -> str | None:
+    def _symbolic(
+        self, u: Unknown, path: str, span: Span, notes: list[str], what: str, warn: bool = True
+    ) -> str | None:
         """Under --symbolic: the name standing for an unknown value; otherwise report it (None).
         ``warn``: say so with W602 (a parameter without a value has its own W601 instead)."""
         if not self.symbolic:
@@ -754,7 +756,9 @@ class PolicyBuilder:
                     return
             asg_refs = []
             av = get(iprops, "applicationSecurityGroups")
-            if not self.known(av, f"{ipp}.applicationSecurityGroups", span_in(iprops, "applicationSecurityGroups", ispan)):
+            if not self.known(
+                av, f"{ipp}.applicationSecurityGroups", span_in(iprops, "applicationSecurityGroups", ispan)
+            ):
                 return
             for j, a in enumerate(av or []):
                 anames = name_from_id(get(a, "id"), ASG_TYPE)

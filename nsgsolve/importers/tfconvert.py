@@ -339,10 +339,13 @@ class TfConverter:
             aid = self.val(view, "application_security_group_id", view.address)
             anames = name_from_id(aid, ASG_TYPE) if isinstance(aid, str) else None
             if anames is None:
-                self.bag.error("E665", f"{view.address}.application_security_group_id: the ASG is "
-                                       f"{'not known offline' if isinstance(aid, Unknown) else f'not an ASG id: {aid!r}'}",
-                               view.span_of("application_security_group_id"),
-                               "define the ASG in the configuration read")
+                self.bag.error(
+                    "E665",
+                    f"{view.address}.application_security_group_id: the ASG is "
+                    f"{'not known offline' if isinstance(aid, Unknown) else f'not an ASG id: {aid!r}'}",
+                    view.span_of("application_security_group_id"),
+                    "define the ASG in the configuration read",
+                )
                 return
             ipc = self.val(view, "ip_configuration_name", view.address) if view.has("ip_configuration_name") else None
             self.nic_asgs.setdefault(names[0], []).append(
@@ -388,7 +391,10 @@ class TfConverter:
         if nsg is None and view.has("network_security_group_id"):  # azurerm 1.x wrote it on the NIC
             nid = self.val(view, "network_security_group_id", view.address)
             if nid not in (None, ""):
-                nsg = (self._nsg_name(view, nid, "network_security_group_id"), view.span_of("network_security_group_id"))
+                nsg = (
+                    self._nsg_name(view, nid, "network_security_group_id"),
+                    view.span_of("network_security_group_id"),
+                )
         if nsg is not None:
             obj["networkSecurityGroup"] = JObject({"id": _id(NSG_TYPE, nsg[0])}, span=nsg[1])
             obj.spans["networkSecurityGroup"] = nsg[1]
@@ -490,8 +496,11 @@ class TfConverter:
 
 
 def _id(arm_type: str, name: str) -> str:
-    canon = {NSG_TYPE: "Microsoft.Network/networkSecurityGroups", ASG_TYPE: "Microsoft.Network/applicationSecurityGroups",
-             VNET_TYPE: "Microsoft.Network/virtualNetworks"}[arm_type]
+    canon = {
+        NSG_TYPE: "Microsoft.Network/networkSecurityGroups",
+        ASG_TYPE: "Microsoft.Network/applicationSecurityGroups",
+        VNET_TYPE: "Microsoft.Network/virtualNetworks",
+    }[arm_type]
     return arm_id(canon, [name], "rg")
 
 

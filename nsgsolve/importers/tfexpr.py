@@ -416,7 +416,9 @@ class Evaluator:
         args_node = next((c for c in kids if c.data == "arguments"), None)
         arg_nodes = [c for c in args_node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"] \
             if args_node is not None else []
-        expand = args_node is not None and any(isinstance(c, Token) and c.type == "ELLIPSIS" for c in args_node.children)
+        expand = args_node is not None and any(
+            isinstance(c, Token) and c.type == "ELLIPSIS" for c in args_node.children
+        )
         span, text = span_of(node, scope.file), self.text(node, scope.file)
         if name in ("try", "can"):
             return self._try(name, arg_nodes, scope, span, text)

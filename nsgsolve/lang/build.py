@@ -140,7 +140,9 @@ def _explain_ip(text: str) -> str:
     parts = text.split(".")
     if len(parts) != 4:
         return f"'{text}' is not an IPv4 address: it has {len(parts)} numbers, an IPv4 address has 4 (a.b.c.d)"
-    bad = next((p for p in parts if not p.isdigit() or decimal(p) > 255 or (len(p) > 1 and p.startswith("0"))), parts[0])
+    bad = next(
+        (p for p in parts if not p.isdigit() or decimal(p) > 255 or (len(p) > 1 and p.startswith("0"))), parts[0]
+    )
     return f"'{text}' is not an IPv4 address: {bad} is not a number from 0 to 255"
 
 
@@ -544,9 +546,13 @@ class _Builder:
             if it.kind in ("cidr", "range"):
                 items.append(it.value)
             else:
-                self.bag.error("E303", f"service tag data must be addresses, not the {KIND_WORDS.get(it.kind, it.kind)} "
-                                       f"'{it.value.name if isinstance(it.value, Ref) else it.value}'",
-                               it.span, f"list the prefixes of '{name}', e.g. tag {name} = 20.38.96.0/19, 52.239.128.0/17")
+                self.bag.error(
+                    "E303",
+                    f"service tag data must be addresses, not the {KIND_WORDS.get(it.kind, it.kind)} "
+                    f"'{it.value.name if isinstance(it.value, Ref) else it.value}'",
+                    it.span,
+                    f"list the prefixes of '{name}', e.g. tag {name} = 20.38.96.0/19, 52.239.128.0/17",
+                )
         return TagDecl(name, tuple(items), self.span(st))  # type: ignore[arg-type]
 
     def define_network(self, st: Tree) -> NetworkDefine:
@@ -752,7 +758,9 @@ class _Builder:
                 return None
         text = " ".join(self.text[body.meta.start_pos:body.meta.end_pos].split())
         # A derived name comes from the model, not the text, so reformatting never renames a CI test.
-        name = name_tok.value[:-1] if name_tok is not None else assertion_name(claim_text(kind, traffic, tuple(excepts)))
+        name = (
+            name_tok.value[:-1] if name_tok is not None else assertion_name(claim_text(kind, traffic, tuple(excepts)))
+        )
         message = unescape(msg_tok.value) if msg_tok is not None else ""
         return Assertion(kind, traffic, tuple(excepts), name, message, self.span(st), text, name_tok is not None)
 

@@ -162,5 +162,15 @@ def changed_steps(old: FlowResult, new: FlowResult) -> list[tuple[str, str, str]
     return out
 
 
-__all__ = ["FLAGS", "changed_steps", "describe_region", "diff_dict", "format_diff", "format_pair", "format_region", "group_pairs",
-           "note_text", "nothing_compared_text"]
+__all__ = [
+    "FLAGS",
+    "changed_steps",
+    "describe_region",
+    "diff_dict",
+    "format_diff",
+    "format_pair",
+    "format_region",
+    "group_pairs",
+    "note_text",
+    "nothing_compared_text",
+]

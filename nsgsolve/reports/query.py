@@ -83,7 +83,10 @@ def _witness(title: str, w: Witness) -> list[str]:
 def format_query(r: QueryResult, where: str = "") -> str:
     """The answer for people: verdict, what it covers, witnesses with their traces, the exact set."""
     head = r.query.text or "query"
-    lines = [f"{head}" + (f"    ({where})" if where else ""), f"  verdict: {r.verdict.value} — {VERDICT_TEXT[r.verdict]}"]
+    lines = [
+        f"{head}" + (f"    ({where})" if where else ""),
+        f"  verdict: {r.verdict.value} — {VERDICT_TEXT[r.verdict]}",
+    ]
     lines += [f"  note: {n}" for n in r.notes]
     if r.coverage is not None and r.coverage.rows:
         lines.append(f"  covers {r.coverage.side}s:")

@@ -225,8 +225,14 @@ def report(r: ReplayResult, policy_files: list[str], new_files: list[str] | None
            new_policy=None) -> Report:
     from nsgsolve.version import __version__
 
-    return Report(tuple(findings(r, policy_files, new_files, new_policy)), tuple(policy_files + (new_files or [])), exit_code,
-                  command="replay", tool_version=__version__, category="nsgsolve/replay")
+    return Report(
+        tuple(findings(r, policy_files, new_files, new_policy)),
+        tuple(policy_files + (new_files or [])),
+        exit_code,
+        command="replay",
+        tool_version=__version__,
+        category="nsgsolve/replay",
+    )
 
 
 __all__ = ["to_json", "render_text", "render_bad", "summary_line", "findings", "report", "Mismatch",

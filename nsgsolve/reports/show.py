@@ -63,12 +63,16 @@ def show_text(rp: ResolvedPolicy) -> str:
         lines.append(f"nsg {nsg.name}  attached to {', '.join(where) if where else 'nothing'}")
         for ev in _evaluations(rp, nsg.name):
             for d in (Direction.INBOUND, Direction.OUTBOUND):
-                in_vnet = f" (in VNet {ev.vnet})" if ev.vnet else " (not attached: VirtualNetwork/Internet without a VNet)"
+                in_vnet = (
+                    f" (in VNet {ev.vnet})" if ev.vnet else " (not attached: VirtualNetwork/Internet without a VNet)"
+                )
                 lines.append(f"  {d.value.lower()}{in_vnet}")
                 rows = [_row(rp, pr, r) for r in ev.rules(d)]
                 widths = [max(len(row[i]) for row in rows) for i in range(4)]
                 for row in rows:
-                    lines.append("    " + "  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(row)).rstrip())
+                    lines.append(
+                        "    " + "  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(row)).rstrip()
+                    )
     for q in p.queries:
         if q is p.queries[0]:
             lines.append("")

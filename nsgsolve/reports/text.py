@@ -17,6 +17,8 @@ def render_text(report: Report) -> str:
             for d in f.detail.splitlines():
                 lines.append(f"        {d}" if d else "")
     c = report.counts
-    lines.append(f"{report.plural(len(report.findings))}: {c['pass']} passed, {c['fail']} failed, {c['unknown']} undecided"
-                 f" ({len(report.files)} file{'s' if len(report.files) != 1 else ''}, {report.duration:.2f}s)")
+    lines.append(
+        f"{report.plural(len(report.findings))}: {c['pass']} passed, {c['fail']} failed, {c['unknown']} undecided"
+        f" ({len(report.files)} file{'s' if len(report.files) != 1 else ''}, {report.duration:.2f}s)"
+    )
     return "\n".join(lines) + "\n"

@@ -35,7 +35,9 @@ class Packet:
     dport: int | None
 
     @classmethod
-    def parse(cls, protocol: str | int, src: str | int, sport: int | None, dst: str | int, dport: int | None) -> "Packet":
+    def parse(
+        cls, protocol: str | int, src: str | int, sport: int | None, dst: str | int, dport: int | None
+    ) -> "Packet":
         proto = protocol if isinstance(protocol, int) else Protocol.parse(protocol).number
         if proto is None:
             raise ValueError("a packet has one protocol; '*' describes rules, not packets")
@@ -288,8 +290,10 @@ def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, 
         from nsgsolve.errors import did_you_mean
 
         names = [n.name for n in rp.policy.nics]
-        raise UsageError(f"'{text}' is neither an IPv4 address nor a NIC of the policy",
-                         did_you_mean(text, names) or (f"NICs: {', '.join(names[:10])}" if names else "the policy has no NICs"))
+        raise UsageError(
+            f"'{text}' is neither an IPv4 address nor a NIC of the policy",
+            did_you_mean(text, names) or (f"NICs: {', '.join(names[:10])}" if names else "the policy has no NICs"),
+        )
     info = ipcs[0]
     if info.ip is not None:
         return info.ip, info.key

@@ -181,8 +181,8 @@ def _distinct(cols: Sequence[np.ndarray], radices: Sequence[int]) -> tuple[np.nd
 
 def _distinct_1d(code: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(code, return_index=True, return_inverse=True) for codes in [0, span), ids in code order;
-    any member of a run represents it. A table when the span is within a few times the length, else a quicksort (several times
-    faster than the mergesort np.unique needs for return_index)."""
+    any member of a run represents it. A table when the span is within a few times the length, else a quicksort
+    (several times faster than the mergesort np.unique needs for return_index)."""
     if len(code) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if span <= max(4 * len(code), 1 << 16):
@@ -273,7 +273,9 @@ class Decisions:
     def packet(self, i: int) -> Packet:
         a = self.arrays
         if a["has_ports"][i]:
-            return Packet(int(a["proto"][i]), int(a["src"][i]), int(a["sport"][i]), int(a["dst"][i]), int(a["dport"][i]))
+            return Packet(
+                int(a["proto"][i]), int(a["src"][i]), int(a["sport"][i]), int(a["dst"][i]), int(a["dport"][i])
+            )
         return Packet(int(a["proto"][i]), int(a["src"][i]), None, int(a["dst"][i]), None)
 
     def _steps(self, group: int, rules: Sequence[int]) -> tuple[TraceStep, ...]:
@@ -339,7 +341,9 @@ class FlowEngine:
         out_s = np.empty(len(first), dtype=np.int64)
         out_d = np.empty(len(first), dtype=np.int64)
         ev, keys, ids = self.evaluator, self.keys, self.key_ids
-        for j, (s, d, a, b) in enumerate(zip(src[first].tolist(), dst[first].tolist(), sk[first].tolist(), dk[first].tolist())):
+        for j, (s, d, a, b) in enumerate(
+            zip(src[first].tolist(), dst[first].tolist(), sk[first].tolist(), dk[first].tolist())
+        ):
             ks, kd = ev.endpoints(Packet(6, s, 0, d, 0), keys[a], keys[b])
             out_s[j] = ids[ks] if ks is not None else 0
             out_d[j] = ids[kd] if kd is not None else 0

@@ -222,7 +222,9 @@ class ResolvedPolicy:
 
     def internet_tag(self, vnet: str | None) -> IntervalSet:
         if vnet not in self._internet_cache:
-            self._internet_cache[vnet] = PUBLIC_IPV4.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC_IPV4
+            self._internet_cache[vnet] = (
+                PUBLIC_IPV4.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC_IPV4
+            )
         return self._internet_cache[vnet]
 
     def nsg(self, name: str, vnet: str | None) -> ResolvedNsg:
@@ -361,7 +363,12 @@ class _SideResolver:
         data = self.rp.tag_db.lookup(name)
         if data is not None:
             return data.ipv4
-        known = list(BUILTIN_TAGS) + ["VirtualNetwork", "Internet"] + self.rp.tag_db.names() + [t.name for t in self.rp.policy.tags]
+        known = (
+            list(BUILTIN_TAGS)
+            + ["VirtualNetwork", "Internet"]
+            + self.rp.tag_db.names()
+            + [t.name for t in self.rp.policy.tags]
+        )
         hint = did_you_mean(name, known)
         how = ("declare it in the policy (tag NAME = prefix, ...) or load Microsoft's ServiceTags_Public JSON "
                "with --service-tags FILE (or 'nsgsolve tags import FILE' once)")

@@ -41,7 +41,23 @@ from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
 from nsgsolve.regions.box import Box
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK, HostService
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
-from nsgsolve.smt.z3util import DEFAULT_RLIMIT, FALSE, TRUE, Consts, check, make_solver, distinct, in_set, mk_and, mk_eq, mk_implies, mk_ite, mk_not, mk_or, value
+from nsgsolve.smt.z3util import (
+    DEFAULT_RLIMIT,
+    FALSE,
+    TRUE,
+    Consts,
+    check,
+    make_solver,
+    distinct,
+    in_set,
+    mk_and,
+    mk_eq,
+    mk_implies,
+    mk_ite,
+    mk_not,
+    mk_or,
+    value,
+)
 
 PROTO_BITS, ADDR_BITS, PORT_BITS = 8, 32, 16
 TCP, UDP = 6, 17

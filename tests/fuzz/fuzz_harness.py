@@ -104,7 +104,8 @@ def run_cli(target: str, argv: Sequence[str], stdin_ok: bool = False) -> tuple[i
     for bad in FORBIDDEN:
         assert bad not in e and bad not in o, f"nsgsolve {shown}: {bad!r} in the output\n{e[-3000:]}"
     for code in set(_CODE.findall(e + o)):
-        assert code in documented_codes(), f"nsgsolve {shown}: {code} is not documented in docs/errors.md or docs/import.md"
+        assert code in documented_codes(), \
+            f"nsgsolve {shown}: {code} is not documented in docs/errors.md or docs/import.md"
         CODES[target].add(code)
     if status == 2:
         # Invalid input is explained: a code (error[E...]) or argparse's/the command's own usage message.
@@ -161,7 +162,8 @@ def arm_seed() -> dict:
     asg_rule = {"name": "to-web", "properties": {
         "priority": 200, "direction": "Inbound", "access": "Allow", "protocol": "*",
         "sourceAddressPrefixes": ["203.0.113.0/24", "198.51.100.7"], "sourcePortRanges": ["1024-65535"],
-        "destinationApplicationSecurityGroups": [{"id": "[resourceId('Microsoft.Network/applicationSecurityGroups', 'web')]"}],
+        "destinationApplicationSecurityGroups": [
+            {"id": "[resourceId('Microsoft.Network/applicationSecurityGroups', 'web')]"}],
         "destinationPortRanges": ["80", "443"], "description": "web"}}
     return {
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
@@ -181,12 +183,14 @@ def arm_seed() -> dict:
              "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
                             "subnets": [{"name": "web", "properties": {
                                 "addressPrefix": "[variables('prefix')]",
-                                "networkSecurityGroup": {"id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'web-nsg')]"}}}]}},
+                                "networkSecurityGroup": {
+                                    "id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'web-nsg')]"}}}]}},
             {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2023-04-01", "name": "web1",
              "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {
                  "privateIPAllocationMethod": "Static", "privateIPAddress": "10.0.1.4",
                  "subnet": {"id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'hub', 'web')]"},
-                 "applicationSecurityGroups": [{"id": "[resourceId('Microsoft.Network/applicationSecurityGroups', 'web')]"}]}}]}},
+                 "applicationSecurityGroups": [
+                     {"id": "[resourceId('Microsoft.Network/applicationSecurityGroups', 'web')]"}]}}]}},
             {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "linked",
              "properties": {"mode": "Incremental",
                             "templateLink": {"uri": "https://example.com/nested/azuredeploy.json"}}},
@@ -197,7 +201,8 @@ def arm_seed() -> dict:
 def az_seed() -> list:
     """'az network nsg list' + 'vnet list' + 'nic list' merged into one list (the importer accepts that)."""
     return [
-        {"name": "web-nsg", "id": f"{SUB}/networkSecurityGroups/web-nsg", "type": "Microsoft.Network/networkSecurityGroups",
+        {"name": "web-nsg", "id": f"{SUB}/networkSecurityGroups/web-nsg",
+         "type": "Microsoft.Network/networkSecurityGroups",
          "securityRules": [
              {"name": "ssh", "protocol": "TCP", "access": "Allow", "direction": "Inbound", "priority": 100,
               "sourceAddressPrefix": None, "sourceAddressPrefixes": ["203.0.113.0/24", "198.51.100.7"],
@@ -273,7 +278,8 @@ def mutate(data, doc):
         elif op == "duplicate" and isinstance(container, list):
             container.insert(key, json.loads(json.dumps(container[key])))
         elif op == "huge-array":
-            container[key] = huge_prefix_list(data.draw(st.sampled_from([4000, 4001] + ([20000] if LONG else [])), label="n"))
+            container[key] = huge_prefix_list(
+                data.draw(st.sampled_from([4000, 4001] + ([20000] if LONG else [])), label="n"))
         elif op == "deep":
             n = data.draw(st.sampled_from([50, 127, 129, 600]), label="depth")
             v = container[key]

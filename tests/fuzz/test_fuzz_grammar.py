@@ -70,13 +70,18 @@ SHAPES = {
     "braces": lambda n: "nsg a " + "{" * n + "}" * n,
     "parens": lambda n: "nsg a { inbound { 100 allow r tcp from " + "(" * n + "any" + ")" * n + " to any port 22 } }",
     "define": lambda n: "define network N = " + ", ".join(f"10.{i >> 8 & 255}.{i & 255}.0/24" for i in range(n)),
-    "rules": lambda n: "nsg a { inbound { " + " ".join(f"{100 + i} allow r{i} tcp from any to any port {i % 65536}"
-                                                      for i in range(n)) + " } }",
+    "rules": lambda n: (
+        "nsg a { inbound { "
+        + " ".join(f"{100 + i} allow r{i} tcp from any to any port {i % 65536}" for i in range(n))
+        + " } }"
+    ),
     "long-name": lambda n: "nsg " + "a" * (1 << 20) + " { }",
     "long-comment": lambda n: "# " + "c" * (1 << 20) + "\nnsg a { }",
     "huge-priority": lambda n: "nsg a { inbound { " + "9" * n + " allow r tcp from any to any port 22 } }",
     "huge-port": lambda n: "nsg a { inbound { 100 allow r tcp from any to any port " + "9" * n + " } }",
-    "huge-prefix-length": lambda n: "nsg a { inbound { 100 allow r tcp from 10.0.0.0/" + "9" * n + " to any port 22 } }",
+    "huge-prefix-length": lambda n: (
+        "nsg a { inbound { 100 allow r tcp from 10.0.0.0/" + "9" * n + " to any port 22 } }"
+    ),
     "huge-octet": lambda n: "nsg a { inbound { 100 allow r tcp from 10.0.0." + "9" * n + " to any port 22 } }",
     "vnets": lambda n: "vnet v 10.0.0.0/8 { subnet s 10.0.0.0/24 }\n" * n,
 }

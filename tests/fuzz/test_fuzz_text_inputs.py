@@ -50,9 +50,11 @@ def test_flow_files(data, tmp_path_factory):
     rows = [r.split(",") for r in FLOWS.splitlines()]
     for _ in range(data.draw(st.integers(1, 5), label="mutations")):
         r = data.draw(st.integers(0, len(rows) - 1), label="row")
-        op = data.draw(st.sampled_from(["cell", "drop-cell", "add-cell", "dup-row", "drop-row", "many-rows"]), label="op")
+        op = data.draw(st.sampled_from(["cell", "drop-cell", "add-cell", "dup-row", "drop-row", "many-rows"]),
+                       label="op")
         if op == "cell" and rows[r]:
-            rows[r][data.draw(st.integers(0, len(rows[r]) - 1), label="col")] = data.draw(st.sampled_from(CELLS), label="v")
+            col = data.draw(st.integers(0, len(rows[r]) - 1), label="col")
+            rows[r][col] = data.draw(st.sampled_from(CELLS), label="v")
         elif op == "drop-cell" and rows[r]:
             rows[r].pop()
         elif op == "add-cell":
@@ -86,7 +88,8 @@ def test_service_tag_files(data, tmp_path_factory):
 
 
 EFFECTIVE = {"value": [{
-    "networkSecurityGroup": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n"},
+    "networkSecurityGroup": {
+        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n"},
     "association": {"networkInterface": {"id": "x"}},
     "effectiveSecurityRules": [
         {"name": "securityRules/to-storage", "protocol": "Tcp", "sourcePortRange": "0-65535",

@@ -217,10 +217,14 @@ def test_endless_device_is_read_only_up_to_the_limit(monkeypatch):
 
 def test_huge_numbers_are_range_errors_not_tracebacks(tmp_path):
     big = "9" * 20000
-    refused(["show", write(tmp_path, f"nsg a {{ inbound {{ {big} allow r tcp from any to any port 22 }} }}\n", "p.nsg")],
-            "E401")
-    refused(["show", write(tmp_path, f"nsg a {{ inbound {{ 100 allow r tcp from any to any port {big} }} }}\n", "q.nsg")],
-            "E403")
+    refused(
+        ["show", write(tmp_path, f"nsg a {{ inbound {{ {big} allow r tcp from any to any port 22 }} }}\n", "p.nsg")],
+        "E401",
+    )
+    refused(
+        ["show", write(tmp_path, f"nsg a {{ inbound {{ 100 allow r tcp from any to any port {big} }} }}\n", "q.nsg")],
+        "E403",
+    )
     doc = json.dumps(template([nsg(rules=[rule()])])).replace('"priority": 100', f'"priority": {big}')
     refused(["show", write(tmp_path, doc)], "E613")
     doc = json.dumps(template([nsg(rules=[rule(destinationPortRange=big)])]))

@@ -9,13 +9,14 @@ from nsgsolve.semantics.addresses import ip_to_int
 
 from fixtures_arm import load, nsg, rule, template
 
+NSG_REF = "[resourceId('Microsoft.Network/networkSecurityGroups', 'web-nsg')]"
 VNET = {
     "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "hub",
     "properties": {
         "addressSpace": {"addressPrefixes": ["10.0.0.0/16", "fd00::/48"]},
         "subnets": [
             {"name": "web", "properties": {"addressPrefix": "10.0.1.0/24",
-                                           "networkSecurityGroup": {"id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'web-nsg')]"}}},
+                                           "networkSecurityGroup": {"id": NSG_REF}}},
             {"name": "db", "properties": {"addressPrefix": "10.0.2.0/24"}},
         ]}}
 
@@ -107,7 +108,8 @@ def test_child_rule_resources_top_level_and_nested():
     t = template([
         {"type": "Microsoft.Network/networkSecurityGroups", "name": "n", "properties": {"securityRules": [
             rule("inline", 100)]},
-         "resources": [{"type": "securityRules", "name": "nested", **{k: v for k, v in rule("x", 110).items() if k != "name"}}]},
+         "resources": [{"type": "securityRules", "name": "nested",
+                        **{k: v for k, v in rule("x", 110).items() if k != "name"}}]},
         {"type": "Microsoft.Network/networkSecurityGroups/securityRules", "name": "n/child",
          "properties": rule("x", 120)["properties"]},
     ])
@@ -123,7 +125,8 @@ def test_resource_copy_and_property_copy_loops():
              "input": {"name": "[concat('allow-', parameters('ports')[copyIndex('securityRules')])]",
                        "properties": {"protocol": "Tcp", "sourcePortRange": "*", "sourceAddressPrefix": "*",
                                       "destinationAddressPrefix": "[concat('10.0.', copyIndex(), '.0/24')]",
-                                      "destinationPortRange": "[string(parameters('ports')[copyIndex('securityRules')])]",
+                                      "destinationPortRange":
+                                          "[string(parameters('ports')[copyIndex('securityRules')])]",
                                       "access": "Allow", "direction": "Inbound",
                                       "priority": "[add(100, copyIndex('securityRules'))]"}}}]}},
     ], parameters={"ports": {"type": "array", "defaultValue": [22, 443]}})
@@ -281,7 +284,8 @@ def test_nested_deployment_inner_scope_and_outputs():
              "parameters": {"nsgName": {"type": "string"}},
              "resources": [nsg("[parameters('nsgName')]", [rule("r", 100)])],
              "outputs": {"id": {"type": "string",
-                                "value": "[resourceId('Microsoft.Network/networkSecurityGroups', parameters('nsgName'))]"}}}
+                                "value":
+                                    "[resourceId('Microsoft.Network/networkSecurityGroups', parameters('nsgName'))]"}}}
     t = template([
         {"type": "Microsoft.Resources/deployments", "name": "nsgDeploy",
          "properties": {"expressionEvaluationOptions": {"scope": "inner"}, "mode": "Incremental",
@@ -299,9 +303,12 @@ def test_nested_deployment_inner_scope_and_outputs():
 
 def test_standalone_subnet_and_peering_resources():
     t = template([
-        {"type": "Microsoft.Network/virtualNetworks", "name": "a", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}},
-        {"type": "Microsoft.Network/virtualNetworks", "name": "b", "properties": {"addressSpace": {"addressPrefixes": ["10.2.0.0/16"]}}},
-        {"type": "Microsoft.Network/virtualNetworks/subnets", "name": "a/s1", "properties": {"addressPrefix": "10.1.1.0/24"}},
+        {"type": "Microsoft.Network/virtualNetworks", "name": "a",
+         "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}},
+        {"type": "Microsoft.Network/virtualNetworks", "name": "b",
+         "properties": {"addressSpace": {"addressPrefixes": ["10.2.0.0/16"]}}},
+        {"type": "Microsoft.Network/virtualNetworks/subnets", "name": "a/s1",
+         "properties": {"addressPrefix": "10.1.1.0/24"}},
         {"type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "name": "a/a-to-b",
          "properties": {"remoteVirtualNetwork": {"id": "[resourceId('Microsoft.Network/virtualNetworks', 'b')]"}}},
     ])
@@ -364,7 +371,8 @@ def test_imported_template_resolves_and_evaluates():
         VNET,
         {"type": "Microsoft.Network/networkInterfaces", "name": "web1", "properties": {"ipConfigurations": [
             {"name": "c", "properties": {"privateIPAllocationMethod": "Static", "privateIPAddress": "10.0.1.4",
-                                         "subnet": {"id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'hub', 'web')]"}}}]}},
+                                         "subnet": {"id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', "
+                                                          "'hub', 'web')]"}}}]}},
     ])
     rp = resolve(load(t))
     assert evaluate(rp, Packet.parse("tcp", "203.0.113.9", 50000, "10.0.1.4", 443)).allowed

@@ -62,8 +62,11 @@ def test_uniquestring_is_stable_and_distinguishes_arguments():
 
 
 def test_parameters_default_override_and_coercion():
-    decls = parse('{"p": {"type": "string", "defaultValue": "[concat(\'a\', \'b\')]"},'
-                  ' "n": {"type": "int", "defaultValue": 1}, "arr": {"type": "array"}, "none": {"type": "string"}}', "t")
+    decls = parse(
+        '{"p": {"type": "string", "defaultValue": "[concat(\'a\', \'b\')]"},'
+        ' "n": {"type": "int", "defaultValue": 1}, "arr": {"type": "array"}, "none": {"type": "string"}}',
+        "t",
+    )
     e = ev(decls, {"n": "5", "arr": '["10.0.0.0/8"]'})
     assert e.value("[parameters('p')]", S) == "ab"
     assert e.value("[parameters('N')]", S) == 5  # names case-insensitive, --param text typed by the declaration
@@ -124,6 +127,8 @@ def test_property_both_literal_and_by_copy_loop_is_an_error(order):
     with pytest.raises(InputError) as e:
         ev().value(parse(text, "t.json"), S)
     d = e.value.diagnostics[0]
-    assert d.code == "E627" and "securityRules" in d.message and "both literally and by a property copy loop" in d.message
+    assert (
+        d.code == "E627" and "securityRules" in d.message and "both literally and by a property copy loop" in d.message
+    )
     line = text.splitlines()[d.span.line - 1]
     assert line[d.span.column - 1:].startswith('"securityRules", "count"')

@@ -6,7 +6,8 @@ from nsgsolve.importers.effective import compare_expansions, parse_effective
 from nsgsolve.semantics.servicetags import ServiceTagDb
 
 EFFECTIVE = {"value": [{
-    "networkSecurityGroup": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n"},
+    "networkSecurityGroup": {
+        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n"},
     "association": {"networkInterface": {"id": "x"}},
     "effectiveSecurityRules": [
         {"name": "securityRules/to-storage", "protocol": "Tcp", "sourcePortRange": "0-65535",

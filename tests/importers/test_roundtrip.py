@@ -79,7 +79,10 @@ FIXTURE = template([
     {"type": "Microsoft.Network/networkInterfaces", "name": "web1", "properties": {"ipConfigurations": [
         {"name": "c", "properties": {"privateIPAllocationMethod": "Static", "privateIPAddress": "10.0.1.4",
                                      "subnet": {"id": SUB.format("web")},
-                                     "applicationSecurityGroups": [{"id": "[resourceId('Microsoft.Network/applicationSecurityGroups', 'app-asg')]"}]}}]}},
+                                     "applicationSecurityGroups": [
+                                         {"id": "[resourceId('Microsoft.Network/applicationSecurityGroups', "
+                                                "'app-asg')]"}
+                                     ]}}]}},
     {"type": "Microsoft.Network/networkInterfaces", "name": "db1", "properties": {"ipConfigurations": [
         {"name": "c", "properties": {"privateIPAllocationMethod": "Static", "privateIPAddress": "10.0.2.4",
                                      "subnet": {"id": SUB.format("db")}}}]}},

@@ -91,11 +91,17 @@ def test_tags_show_without_any_tag_data_says_there_is_none():
     assert "nsgsolve tags import FILE" in text
 
 
-@pytest.mark.parametrize("entry, says", [
-    ({"name": "Storage", "properties": {"addressPrefixes": "20.38.96.0/19"}}, "tag Storage): properties.addressPrefixes must be a list"),
-    ({"name": "Storage", "properties": {"addressPrefixes": ["20.38.96.0/33"]}}, "tag Storage)"),
-    ({"properties": {"addressPrefixes": ["20.38.96.0/19"]}}, "values[0] has no 'name'"),
-])
+@pytest.mark.parametrize(
+    "entry, says",
+    [
+        (
+            {"name": "Storage", "properties": {"addressPrefixes": "20.38.96.0/19"}},
+            "tag Storage): properties.addressPrefixes must be a list",
+        ),
+        ({"name": "Storage", "properties": {"addressPrefixes": ["20.38.96.0/33"]}}, "tag Storage)"),
+        ({"properties": {"addressPrefixes": ["20.38.96.0/19"]}}, "values[0] has no 'name'"),
+    ],
+)
 def test_a_tag_entry_nsgsolve_cannot_read_stops_and_names_the_tag(tmp_path, entry, says):
     # Skipping an entry would make its addresses match nothing.
     f = tmp_path / "tags.json"
