@@ -401,7 +401,7 @@ class _Validator:
         elif isinstance(ep, (AnyAddress, TagSide)):
             return  # tags are checked when resolved (E301), with the service tag data at hand
         else:
-            self.addr_items([ep])  # type: ignore[list-item]
+            self.addr_items([ep])
 
 
 def _cidr_text(c: Cidr) -> str:

@@ -471,7 +471,7 @@ class ListAnalysis:
         for j in opposite[:4]:
             within = box_intersection(b, self.boxes[j])
             before = sum(1 << k for k in elist if k < j)
-            point = self._escape(i, before, within)  # type: ignore[arg-type]
+            point = self._escape(i, before, within)
             if point is not None:
                 return point, j
         split, flist = self._split(b, elist, first_match=True)
@@ -495,7 +495,7 @@ class ListAnalysis:
         # Cheap first: aim at a few later rules of the other action, avoiding every rule before each.
         for j in [j for j in flist if self.access[j] is not acc][:4]:
             within = box_intersection(b, self.boxes[j])
-            point = self._escape(i, earlier | (later & ((1 << j) - 1)), within)  # type: ignore[arg-type]
+            point = self._escape(i, earlier | (later & ((1 << j) - 1)), within)
             if point is not None:
                 return point, j
         split, rules = self._split(b, elist + flist, first_match=True)
@@ -644,7 +644,8 @@ class Linter:
             v = point[field]
             ix = la.index[field]
             mask = ix.lookup(v)
-            kind = self.space.ranges.get(self.space.decode(v).dynamic) if v > MAX_IP else ALL_IPS
+            dyn = self.space.decode(v).dynamic  # a dynamic NIC's slot exactly when v > MAX_IP
+            kind = self.space.ranges[dyn] if dyn is not None else ALL_IPS
             mine, theirs = (s, d) if field == SRC else (d, s)
             if mine.dynamic is not None and mine.dynamic == theirs.dynamic:
                 candidates: Iterable[int] = [v - mine.ip + theirs.ip]  # the same NIC: the other side's address
@@ -735,13 +736,13 @@ class Linter:
                     to = "to" if direction is Direction.INBOUND else "from"
                     msg = (f"{_subject(r)} never lets anything through: every packet it allows "
                            f"{to} {shown} is denied at another layer, by {_names(deniers)}")
-                    w = None
+                    example: Witness | None = None
                     if dead.point is not None and dead.denied_by is not None:
                         packet = self.space.packet(dead.point)[0]  # plain addresses: decoding is the identity
-                        w = Witness.at(packet, dead.src_dynamic, dead.dst_dynamic, r.name,
-                                    f"denied by {dead.denied_by}")
-                        msg += f"; e.g. {w} is allowed here and denied by {dead.denied_by}"
-                    add(DEAD_ACROSS_LAYERS, msg, deniers, w)
+                        example = Witness.at(packet, dead.src_dynamic, dead.dst_dynamic, r.name,
+                                             f"denied by {dead.denied_by}")
+                        msg += f"; e.g. {example} is allowed here and denied by {dead.denied_by}"
+                    add(DEAD_ACROSS_LAYERS, msg, deniers, example)
         if self.include_info:
             if f.correlated:
                 refs = [_ref(rules[j]) for j in f.correlated]
@@ -761,7 +762,7 @@ class Linter:
         """One sentence per VNet resolution (deduplicated) saying what the rule does: its findings, or a
         packet it decides and what would decide that packet without it."""
         per_vnet: list[tuple[str | None, str]] = []
-        vnets = self.rp.attachment_vnets(name) or [None]
+        vnets = self.rp.evaluation_vnets(name)
         for vnet in vnets:
             nsg = self.rp.nsg(name, vnet)
             for direction in (Direction.INBOUND, Direction.OUTBOUND):
@@ -796,7 +797,7 @@ class Linter:
         tasks: list[tuple[str, str | None, Direction, int]] = []
         lists: dict[tuple[str, str | None, Direction], tuple[ResolvedNsg, ListAnalysis]] = {}
         for name in names:
-            for vnet in self.rp.attachment_vnets(name) or [None]:
+            for vnet in self.rp.evaluation_vnets(name):
                 nsg = self.rp.nsg(name, vnet)
                 for direction in (Direction.INBOUND, Direction.OUTBOUND):
                     lists[name, vnet, direction] = nsg, self.analysis(nsg, direction)
@@ -811,7 +812,7 @@ class Linter:
         found = dict(zip(tasks, fork_map(run, tasks)))
         out: list[Finding] = []
         for name in names:
-            vnets = self.rp.attachment_vnets(name) or [None]
+            vnets = self.rp.evaluation_vnets(name)
             per_vnet = [[f for t in tasks if t[0] == name and t[1] == vnet for f in found[t]] for vnet in vnets]
             out += _merge_vnets([v or "(no VNet)" for v in vnets], per_vnet)
         return out
@@ -870,7 +871,7 @@ class CrossLayer:
         for keys in groups.values():
             rep = keys[0]
             layer_nsgs = {l.nsg.name: l.nsg for l in (rp.inbound_layers(rep) if inbound else rp.outbound_layers(rep))}
-            named = set()  # dynamic configurations some rule of these layers names
+            named: set[IpcKey] = set()  # dynamic configurations some rule of these layers names
             for n in layer_nsgs.values():
                 for r in n.rules(direction):
                     named |= r.src.members | r.dst.members
@@ -910,7 +911,7 @@ class CrossLayer:
             layers, pos = ctx.layers, ctx.pos
             mine = layers[pos]
             e = next(k for k, entry in enumerate(mine.rules) if entry.rule is not None and entry.rule.name == name)
-            u: Box = box_intersection(mine.rules[e].box, ctx.universe)  # type: ignore
+            u: Box = box_intersection(mine.rules[e].box, ctx.universe)
             if any(not x for x in u):
                 continue
             meet = []

@@ -27,7 +27,7 @@ import os
 from bisect import bisect_right
 from functools import lru_cache
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from nsgsolve.importers.flowlogs import BadRecord, FlowGroup, read_flow_log
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Span
@@ -279,7 +279,7 @@ class Replayer:
         for pol in pols:
             self._nic_ips |= set(pol.static_ip_index)
             for n in pol.policy.nsgs:
-                for v in pol.attachment_vnets(n.name) or [None]:
+                for v in pol.evaluation_vnets(n.name):
                     rn = pol.nsg(n.name, v)
                     for d in Direction:
                         for r in rn.rules(d):
@@ -368,10 +368,10 @@ class Replayer:
             c = dport_tok.get(p[4])
             if c is None:
                 c = self._dport_token(p[4])
-            k = (a, b, c, p[5], p[6], p[7])
+            k: tuple = (a, b, c, p[5], p[6], p[7])
             if sport and k in deps:
                 k += (sport_tok.get(p[3]) or self._sport_class(p[3]),)
-            s = table.get(k)
+            s: list | None = table.get(k)
             if s is None:
                 o = self._outcome(g, k)
                 if o is _DEPENDS:
@@ -383,7 +383,8 @@ class Replayer:
                 if o.bad is not None:
                     self._bad_tuple(g, t, bad, o.bad)
                     continue
-                s = table[k] = [0, 0, p[0], p[0], t, None]
+                s = [0, 0, p[0], p[0], t, None]  # count, flows, first, last, tuple, example
+                table[k] = s
                 group = o.mismatch if o.mismatch is not None else o.changed
                 if group is not None and self._examples.get(group, 0) < MAX_EXAMPLES:
                     self._examples[group] = self._examples.get(group, 0) + 1
@@ -601,7 +602,8 @@ class Replayer:
         if self.new is not None:
             nres = self._attribute(self.new, version, nsg_logged, acl, rule_bare, local, direction, lenient=True)
             if isinstance(nres, tuple) and nres[0] == "mismatch":
-                after, nmet = ALLOW, []  # the NSG is gone and the address is no NIC: nothing filters the flow
+                nmet: list[tuple[ResolvedNsg, ResolvedRule]] = []
+                after = ALLOW  # the NSG is gone and the address is no NIC: nothing filters the flow
             else:
                 ndecided = decide_layers(nres[0], direction, pkt, any_sport)
                 if ndecided is None:
@@ -749,7 +751,7 @@ class Change:
     rule: tuple[str, str, str] | None  # the new policy's deciding (nsg, direction, rule)
 
     def to_dict(self) -> dict:
-        d = {"src": self.src, "dst": self.dst, "protocol": self.protocol, "dport": self.dport,
+        d: dict[str, Any] = {"src": self.src, "dst": self.dst, "protocol": self.protocol, "dport": self.dport,
              "before": self.before, "after": self.after, "count": self.count}
         if self.rule is not None:
             d["decided_by"] = {"nsg": self.rule[0], "direction": self.rule[1], "rule": self.rule[2]}
@@ -788,11 +790,11 @@ class ReplayResult:
                                           h[0], h[1], h[2], h[3], None if r.is_default else r.span))
         unused = tuple(s for s in rules if s.hits == 0 and s.nsg in met_nsgs)
         unobserved = tuple(n.name for n in rp.policy.nsgs if n.name not in met_nsgs)
-        mism = [Mismatch(*k, n, tuple(ex)) for k, (n, ex) in part.mismatches.items()]
+        mism = [Mismatch(*k + (n, tuple(ex))) for k, (n, ex) in part.mismatches.items()]
         mism.sort(key=lambda m: (-m.count, m.kind, m.nsg or "", m.logged_rule))
         changed = None
         if new is not None:
-            ch = [Change(*k, n, ex, rule) for k, (n, ex, rule) in part.changed.items()]
+            ch = [Change(*k + (n, ex, rule)) for k, (n, ex, rule) in part.changed.items()]
             # what the change breaks first: allowed -> denied, most flows first
             ch.sort(key=lambda c: (c.before != ALLOW, -c.count, c.src, c.dst, c.protocol, c.dport or 0))
             changed = tuple(ch)

@@ -66,9 +66,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     selected = [args.nsg] if args.nsg else names
     linter = Linter(rp, include_info=args.all)
     if args.rule is not None:
-        holders = [n for n in selected if any(r.name == args.rule for r in rp.policy.nsg(n).rules)]
+        chosen = [n for n in rp.policy.nsgs if n.name in selected]
+        holders = [n.name for n in chosen if any(r.name == args.rule for r in n.rules)]
         if not holders:
-            raise _unknown_rule(args.rule, args.nsg, [r.name for n in selected for r in rp.policy.nsg(n).rules])
+            raise _unknown_rule(args.rule, args.nsg, [r.name for n in chosen for r in n.rules])
         findings = linter.lint(holders, args.rule)
         if args.json:
             out.write(dumps("lint", {"findings": [f.to_dict() for f in findings]}))

@@ -166,6 +166,12 @@ class _progress_bar:
     """A one-line bar on standard error, by bytes read, for logs big enough to wait for on a terminal."""
 
     MIN_BYTES = 8 << 20
+    err: TextIO
+    sizes: dict[str, int]
+    total: int
+    base: int
+    start: float
+    shown: float
 
     def __new__(cls, files: list[str], err: TextIO):
         if not (hasattr(err, "isatty") and err.isatty()):
@@ -240,7 +246,7 @@ def policy_guids(paths: list[str]) -> dict[str, str]:
         while stack:
             x = stack.pop()
             if isinstance(x, dict):
-                props = x.get("properties") if isinstance(x.get("properties"), dict) else x
+                props = x["properties"] if isinstance(x.get("properties"), dict) else x
                 guid = props.get("resourceGuid") or x.get("resourceGuid")
                 kind = str(x.get("type", "")).lower()
                 if isinstance(guid, str) and isinstance(x.get("name"), str) and (

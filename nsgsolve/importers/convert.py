@@ -744,9 +744,9 @@ class PolicyBuilder:
             if isinstance(method, Unknown) or isinstance(addr, Unknown):
                 u = method if isinstance(method, Unknown) else addr
                 if not self.symbolic:
-                    self.unknown(u, f"{ipp}.privateIPAddress", ispan)  # type: ignore[arg-type]
+                    self.unknown(u, f"{ipp}.privateIPAddress", ispan)
                     return
-                self.note(f"NIC {name}: private IP of {get(ipc, 'name')} is not known offline ({u.expr}); "  # type: ignore[union-attr]
+                self.note(f"NIC {name}: private IP of {get(ipc, 'name')} is not known offline ({u.expr}); "
                           f"modelled as dynamic (any usable address of its subnet)")
             elif isinstance(addr, str) and addr and (method is None or str(method).lower() == "static" or live):
                 try:

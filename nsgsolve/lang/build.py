@@ -470,7 +470,7 @@ class _Builder:
         if tags:
             if len(items) == 1:
                 return TagSide(tags[0].value, sp)  # type: ignore[arg-type]
-            tag = tags[0].value.name  # type: ignore[union-attr]
+            tag = tags[0].value.name
             others = "ASGs" if asgs and len(asgs) == len(items) - len(tags) else "other items"
             self.bag.error("E302", f"service tag '{tag}' cannot be combined with {others} on the {what}",
                            tags[0].span if len(tags) == 1 else sp,
@@ -659,7 +659,7 @@ class _Builder:
             self.bag.error("E404", f"a NIC address is one IPv4 address, not '{value.value}'", it.span,
                            "write 'ip 10.0.1.4', or 'ip dynamic' to let Azure choose")
             return None
-        return IpConfig(it.value.network, asgs, ipc_name, sp)  # type: ignore[union-attr]
+        return IpConfig(it.value.network, asgs, ipc_name, sp)
 
     def nsg(self, st: Tree) -> Nsg:
         name, _ = self.name(st.children[1])

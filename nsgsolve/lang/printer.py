@@ -150,7 +150,7 @@ class _Printer:
     def endpoint(self, ep: Endpoint) -> str:
         if isinstance(ep, (AnyAddress, TagSide, AsgSide)):
             return self.side(ep, [], "")  # type: ignore[return-value]
-        text = self.addr_item(ep)  # type: ignore[arg-type]
+        text = self.addr_item(ep)
         if text is None:
             raise ValueError(f"a query cannot name the IPv6 prefix {ep.text}")  # type: ignore[union-attr]
         return text

@@ -246,7 +246,7 @@ class Splitter:
                     box = [None] * 5
                     for pos, d in enumerate(self.order):
                         box[d] = (sets + (s,))[pos]
-                    out.append(Cell(tuple(box), self.split_matches(c)))  # type: ignore[arg-type]
+                    out.append(Cell(tuple(box), self.split_matches(c)))
                 else:
                     walk(level + 1, c, sets + (s,))
 

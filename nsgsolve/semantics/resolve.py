@@ -281,6 +281,10 @@ class ResolvedPolicy:
                 seen.append(i.vnet)
         return seen
 
+    def evaluation_vnets(self, nsg_name: str) -> list[str | None]:
+        """``attachment_vnets``, or ``[None]`` for an NSG attached nowhere (resolved once, outside any VNet)."""
+        return [*self.attachment_vnets(nsg_name)] or [None]
+
 
 def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolicy:
     """Resolve topology eagerly and every attached NSG (so unknown tags are reported at once)."""
@@ -296,8 +300,8 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
     vnet_tag: dict[str, IntervalSet] = {}
     for v in policy.vnets:
         parts = [(c.lo, c.hi) for c in v.address_spaces] + [(c.lo, c.hi) for c in v.onprem]
-        for p in peers[v.name]:
-            parts += list(spaces[p])
+        for peer in peers[v.name]:
+            parts += list(spaces[peer])
         parts += list(VIRTUAL_NETWORK_EXTRA)
         vnet_tag[v.name] = IntervalSet(parts)
 
@@ -321,7 +325,7 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
                         {v: frozenset(ps) for v, ps in peers.items()})
     # Resolve every NSG where it is evaluated now, collecting all unknown-tag errors in one run.
     for nsg in policy.nsgs:
-        for vnet_name in rp.attachment_vnets(nsg.name) or [None]:
+        for vnet_name in rp.evaluation_vnets(nsg.name):
             try:
                 rp.nsg(nsg.name, vnet_name)
             except ResolveError as e:
