@@ -158,6 +158,12 @@ def unescape(literal: str) -> str:
 # ---------------------------------------------------------------- the builder
 
 
+def _tok(node: Tree | Token) -> Token:
+    """A child the grammar makes a token (Lark types every child as token-or-tree)."""
+    assert isinstance(node, Token), node
+    return node
+
+
 @dataclass(frozen=True)
 class _Item:
     """One endpoint item, before it becomes part of a rule side, a define or a query."""
@@ -185,7 +191,7 @@ class _Builder:
         return syntax.meta_span(node.meta, self.file)
 
     def name(self, node: Tree) -> tuple[str, Span]:
-        tok = node.children[0]
+        tok = _tok(node.children[0])
         sp = self.span(tok)
         if tok.type == "QUOTED_NAME":
             return tok.value[1:-1], sp
@@ -228,7 +234,7 @@ class _Builder:
 
     @staticmethod
     def _plain(name_node: Tree) -> str:
-        v = name_node.children[0].value
+        v = _tok(name_node.children[0]).value
         return v[1:-1] if v.startswith("`") else v
 
     # -- pass 2: the model
@@ -304,7 +310,8 @@ class _Builder:
     def address_run(self, tok: Token) -> list[_Item | None]:
         """An ADDRESSES token (addresses and commas on one line) → one item (or None) per address, each
         with the span it would have had as an ADDRESS token of its own."""
-        file, line, col = self.file, tok.line, tok.column
+        sp = syntax.token_span(tok, self.file)
+        file, line, col = self.file, sp.line, sp.column
         return [self.address_text(m.group(), Span(file, line, col + m.start(), line, col + m.end()))
                 for m in _RUN_ITEM.finditer(tok.value)]
 
@@ -325,20 +332,21 @@ class _Builder:
                                "write a range as FIRST-LAST (10.0.0.1-10.0.0.9) or a prefix as 10.0.0.0/24")
                 return None
             lo, hi = _ip(lo_t), _ip(hi_t)
-            for part, v in ((lo_t, lo), (hi_t, hi)):
-                if v is None:
-                    self.bag.error("E404", _explain_ip(part), sp, "a range is FIRST-LAST, e.g. 10.0.0.1-10.0.0.9")
-                    return None
+            if lo is None or hi is None:
+                self.bag.error("E404", _explain_ip(lo_t if lo is None else hi_t), sp,
+                               "a range is FIRST-LAST, e.g. 10.0.0.1-10.0.0.9")
+                return None
             if lo > hi:
                 self.bag.error("E404", f"range '{text}' is reversed: {lo_t} comes after {hi_t}", sp,
                                f"write {hi_t}-{lo_t}")
                 return None
             return _Item("range", IpRange(lo, hi, sp), sp)
         addr, slash, length_t = text.partition("/")
-        ip = _ip(addr)
-        if ip is None:
+        parsed = _ip(addr)
+        if parsed is None:
             self.bag.error("E404", _explain_ip(addr), sp, "write an address as a.b.c.d or a prefix as a.b.c.d/len")
             return None
+        ip = parsed
         if not slash:
             return _Item("cidr", Cidr(ip, 32, sp), sp)
         if not length_t.isdigit() or decimal(length_t) > 32:
@@ -365,7 +373,7 @@ class _Builder:
     def address_list(self, node: Tree, what: str) -> tuple[Cidr, ...]:
         out = []
         for tok in node.children:
-            c = self.cidr(tok, what)
+            c = self.cidr(_tok(tok), what)
             if c is not None:
                 out.append(c)
         return tuple(out)
@@ -381,7 +389,7 @@ class _Builder:
         complete = True
         for ep in node.children:
             if ep.data == "ep_addresses":
-                for it in self.address_run(ep.children[0]):
+                for it in self.address_run(_tok(ep.children[0])):
                     if it is not None:
                         out.append(it)
                     else:
@@ -397,7 +405,7 @@ class _Builder:
     def endpoint(self, ep: Tree) -> _Item | None:
         kind = ep.data
         if kind in ("ep_address", "ep_ipv6"):
-            return self.address(ep.children[0])
+            return self.address(_tok(ep.children[0]))
         if kind == "ep_name":
             return self.bare(ep.children[0])
         if kind == "ep_subnet":
@@ -470,7 +478,7 @@ class _Builder:
         if tags:
             if len(items) == 1:
                 return TagSide(tags[0].value, sp)  # type: ignore[arg-type]
-            tag = tags[0].value.name
+            tag = tags[0].value.name if isinstance(tags[0].value, Ref) else tags[0].value
             others = "ASGs" if asgs and len(asgs) == len(items) - len(tags) else "other items"
             self.bag.error("E302", f"service tag '{tag}' cannot be combined with {others} on the {what}",
                            tags[0].span if len(tags) == 1 else sp,
@@ -514,8 +522,9 @@ class _Builder:
         out: list[PortItem] = []
         for it in node.children:
             if it.data == "port_run":  # N and N-M items on one line, each with the span its tokens had
-                tok = it.children[0]
-                file, line, col = self.file, tok.line, tok.column
+                tok = _tok(it.children[0])
+                run = syntax.token_span(tok, self.file)
+                file, line, col = self.file, run.line, run.column
                 for m in _PORT_ITEM.finditer(tok.value):
                     lo, hi = m.groups()
                     out.append(PortRange(decimal(lo), decimal(lo if hi is None else hi),
@@ -523,10 +532,10 @@ class _Builder:
                 continue
             sp = self.span(it)
             if it.data == "port_single":
-                v = decimal(it.children[0])
+                v = decimal(_tok(it.children[0]))
                 out.append(PortRange(v, v, sp))
             elif it.data == "port_range":
-                out.append(PortRange(decimal(it.children[0]), decimal(it.children[1]), sp))
+                out.append(PortRange(decimal(_tok(it.children[0])), decimal(_tok(it.children[1])), sp))
             else:
                 out.append(PortsRef(self.ref(it.children[0])))
         return tuple(out)
@@ -577,7 +586,9 @@ class _Builder:
         spaces = self.address_list(st.children[1], "a VNet address space")
         if len(spaces) != len(st.children[1].children):
             self.poisoned.add(f"vnet:{name}")
-        subnets, peers, onprem = [], [], []
+        subnets: list[Subnet] = []
+        peers: list[Ref] = []
+        onprem: list[Cidr] = []
         for item in st.children[2:]:
             if item.data == "subnet":
                 s = self.subnet(item, name)
@@ -591,7 +602,7 @@ class _Builder:
 
     def subnet(self, node: Tree, vnet: str) -> Subnet | None:
         name, _ = self.name(node.children[0])
-        prefix = self.cidr(node.children[1], "a subnet")
+        prefix = self.cidr(_tok(node.children[1]), "a subnet")
         assocs = [c for c in node.children[2:] if c.data == "nsg_assoc"]
         for block in (c for c in node.children[2:] if c.data == "subnet_block"):
             assocs += block.children
@@ -645,7 +656,7 @@ class _Builder:
     def ipconfig(self, parts: list, sp: Span, ipc_name: str) -> IpConfig | None:
         """[ip_value, (ASG|ASG_LINE), name_list, ...] → IpConfig; ASG lists may be absent."""
         ip_node = next(p for p in parts if isinstance(p, Tree) and p.data == "ip_value")
-        value = ip_node.children[0]
+        value = _tok(ip_node.children[0])
         asgs: tuple[Ref, ...] = ()
         for p in parts:
             if isinstance(p, Tree) and p.data == "name_list":
@@ -655,7 +666,7 @@ class _Builder:
         it = self.address(value)
         if it is None:
             return None
-        if it.kind != "cidr" or it.value.length != 32 or "/" in value.value:  # type: ignore[union-attr]
+        if not isinstance(it.value, Cidr) or it.value.length != 32 or "/" in value.value:
             self.bag.error("E404", f"a NIC address is one IPv4 address, not '{value.value}'", it.span,
                            "write 'ip 10.0.1.4', or 'ip dynamic' to let Azure choose")
             return None
@@ -665,7 +676,7 @@ class _Builder:
         name, _ = self.name(st.children[1])
         rules = []
         for block in st.children[2:]:
-            direction = Direction.INBOUND if block.children[0].type == "INBOUND" else Direction.OUTBOUND
+            direction = Direction.INBOUND if _tok(block.children[0]).type == "INBOUND" else Direction.OUTBOUND
             for r in block.children[1:]:
                 rule = self.rule(r, direction)
                 if rule is not None:
@@ -675,10 +686,10 @@ class _Builder:
     def rule(self, node: Tree, direction: Direction) -> Rule | None:
         ch = list(node.children)
         prio_tok, access_node, name_node, proto_node = ch[:4]
-        access_tok = access_node.children[0]
+        access_tok = _tok(access_node.children[0])
         rest = ch[4:]
         name, _ = self.name(name_node)
-        proto = Protocol.parse(proto_node.children[0].value)
+        proto = Protocol.parse(_tok(proto_node.children[0]).value)
         endpoints = [c for c in rest if isinstance(c, Tree) and c.data == "endpoints"]
         src_ports = dst_ports = None
         # ports nodes follow their side: [endpoints, ports?, endpoints, ports?, STRING?]
@@ -696,7 +707,7 @@ class _Builder:
         dst = self.side(endpoints[1], "destination")
         sp = self.span(node)
         return Rule(
-            name=name, priority=decimal(prio_tok), direction=direction,
+            name=name, priority=decimal(_tok(prio_tok)), direction=direction,
             access=Access.ALLOW if access_tok.type == "ALLOW" else Access.DENY, protocol=proto,
             # A broken side was reported; a placeholder keeps the rule in place for the other checks.
             source=src if src is not None else AnyAddress(self.span(endpoints[0])),
@@ -715,7 +726,7 @@ class _Builder:
         destinations = self.query_endpoints(ch[1])
         ports_node = next((c for c in ch[2:] if c.data == "ports"), None)
         proto_node = next((c for c in ch[2:] if c.data == "protocol"), None)
-        protocol = Protocol.parse(proto_node.children[0].value) if proto_node is not None else Protocol.ANY
+        protocol = Protocol.parse(_tok(proto_node.children[0]).value) if proto_node is not None else Protocol.ANY
         sp = self.span(node)
         text = self.text[node.meta.start_pos:node.meta.end_pos]
         if sources is None or destinations is None:
@@ -769,7 +780,7 @@ class _Builder:
         sources, destinations = self.query_endpoints(ch[0]), self.query_endpoints(ch[1])
         ports_node = next((c for c in ch[2:] if c.data == "ports"), None)
         proto_node = next((c for c in ch[2:] if c.data == "protocol"), None)
-        protocol = Protocol.parse(proto_node.children[0].value) if proto_node is not None else Protocol.ANY
+        protocol = Protocol.parse(_tok(proto_node.children[0]).value) if proto_node is not None else Protocol.ANY
         if sources is None or destinations is None:
             return None
         return Query(sources, destinations, self.ports(ports_node), protocol, self.span(node),
@@ -788,7 +799,7 @@ class _Builder:
             return None
         proto = parts.get("protocol")
         return AssertExcept(src, dst, self.ports(parts.get("ports")),
-                            Protocol.parse(proto.children[0].value) if proto is not None else Protocol.ANY, sp,
+                            Protocol.parse(_tok(proto.children[0]).value) if proto is not None else Protocol.ANY, sp,
                             self.text[node.meta.start_pos:node.meta.end_pos])
 
 
