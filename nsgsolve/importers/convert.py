@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.limits import decimal
@@ -257,13 +257,13 @@ class PolicyBuilder:
             for j, ref in enumerate(get(props, key) or []):
                 rid = get(ref, "id")
                 if pending == "subnet":
-                    names = name_from_id(rid, "microsoft.network/virtualnetworks/subnets")
-                    if names:
-                        self.pending_subnet_nsg.append((names[0], names[1], name, span_in(get(props, key), j, span)))
+                    parts = name_from_id(rid, "microsoft.network/virtualnetworks/subnets")
+                    if parts:
+                        self.pending_subnet_nsg.append((parts[0], parts[1], name, span_in(get(props, key), j, span)))
                 else:
-                    names = name_from_id(rid, NIC_TYPE)
-                    if names:
-                        self.pending_nic_nsg.append((names[0], name, span_in(get(props, key), j, span)))
+                    parts = name_from_id(rid, NIC_TYPE)
+                    if parts:
+                        self.pending_nic_nsg.append((parts[0], name, span_in(get(props, key), j, span)))
 
     def add_rule(self, nsg: str, obj: Any, path: str, span: Span) -> None:
         if isinstance(obj, Unknown):
@@ -585,8 +585,8 @@ class PolicyBuilder:
             # Typical of templates that attach a new NSG to an existing subnet. Without the VNet's address space
             # the subnet cannot be placed; the NSG itself is still analysed, unattached, and the note says so.
             nsg = get(props, "networkSecurityGroup")
-            also = f" (its association with NSG {name_from_id(get(nsg, 'id'), NSG_TYPE)[0]} is not modelled)" \
-                if isinstance(nsg, dict) and name_from_id(get(nsg, "id"), NSG_TYPE) else ""
+            nsg_names = name_from_id(get(nsg, "id"), NSG_TYPE) if isinstance(nsg, dict) else None
+            also = f" (its association with NSG {nsg_names[0]} is not modelled)" if nsg_names else ""
             self.note(f"subnet {vnet}/{name} belongs to VNet {vnet}, which is not in the inputs; not modelled{also}")
             return
         prefixes: list[tuple[Any, Span, str]] = []  # (value, where it is written, its path)
@@ -634,7 +634,7 @@ class PolicyBuilder:
             nsg = old.nsg  # a later copy without the association (e.g. az vnet list before nsg show) keeps it
         acc.subnets[name] = Subnet(name, v4[0], nsg or None, span)
 
-    def _nsg_ref(self, props: dict, path: str, span: Span) -> Ref | None | bool:
+    def _nsg_ref(self, props: dict, path: str, span: Span) -> Ref | None | Literal[False]:
         """The ``networkSecurityGroup.id`` association; False after an error."""
         ref = get(props, "networkSecurityGroup")
         if ref is None:
@@ -785,10 +785,10 @@ class PolicyBuilder:
                 self.note(f"NSG {nsg} is not defined in the inputs; only its rules given as separate "
                           f"securityRules resources are modelled")
             self.add_rule(nsg, obj, path, span)
-        for args in self.pending_subnets:
-            self._build_subnet(*args)
-        for args in self.pending_peerings:
-            self._build_peering(*args)
+        for subnet_args in self.pending_subnets:
+            self._build_subnet(*subnet_args)
+        for peering_args in self.pending_peerings:
+            self._build_peering(*peering_args)
         for vnet, sub, nsg, span in self.pending_subnet_nsg:
             acc = self.vnets.get(vnet)
             s = acc.subnets.get(sub) if acc else None
@@ -796,12 +796,12 @@ class PolicyBuilder:
                 self.note(f"NSG {nsg} is associated with subnet {vnet}/{sub}, which is not in the inputs")
             elif s.nsg is None:
                 acc.subnets[sub] = Subnet(s.name, s.prefix, Ref(nsg, span), s.span)  # type: ignore[union-attr]
-        for nic, nsg, span in self.pending_nic_nsg:
-            n = self.nics.get(nic)
+        for nic_name, nsg, span in self.pending_nic_nsg:
+            n = self.nics.get(nic_name)
             if n is None:
-                self.note(f"NSG {nsg} is associated with NIC {nic}, which is not in the inputs")
+                self.note(f"NSG {nsg} is associated with NIC {nic_name}, which is not in the inputs")
             elif n.nsg is None:
-                self.nics[nic] = Nic(n.name, n.subnet, n.ip_configs, Ref(nsg, span), n.span)
+                self.nics[nic_name] = Nic(n.name, n.subnet, n.ip_configs, Ref(nsg, span), n.span)
         # A NIC in a subnet the inputs do not define cannot be placed; say so rather than guess.
         for name, nic in list(self.nics.items()):
             acc = self.vnets.get(nic.subnet.vnet)
@@ -824,13 +824,13 @@ class PolicyBuilder:
                 self.asgs[name] = Asg(name, span)
                 self.note(f"ASG {name} is referenced but not defined in the inputs; its members are the NICs "
                           f"given here")
-        for acc in self.nsgs.values():
+        for nacc in self.nsgs.values():
             seen: dict[tuple[Direction, int], Rule] = {}
-            for r in acc.rules.values():
+            for r in nacc.rules.values():
                 other = seen.setdefault((r.direction, r.priority), r)
                 if other is not r:
                     # Azure rejects this (SecurityRuleConflict); evaluation order would be undefined.
-                    self.bag.error("E613", f"NSG {acc.name}: rules '{other.name}' and '{r.name}' both have "
+                    self.bag.error("E613", f"NSG {nacc.name}: rules '{other.name}' and '{r.name}' both have "
                                    f"{r.direction.value} priority {r.priority}", r.span,
                                    "Azure requires priorities unique per direction within an NSG")
         self.bag.raise_if_errors()
