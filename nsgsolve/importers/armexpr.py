@@ -181,6 +181,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         if not m or m.end() == pos:
             raise ExprSyntaxError(f"unexpected {text[pos:].lstrip()[:1]!r} at offset {pos}")
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         out.append((kind, m.group(kind)))
         pos = m.end()
     return out
@@ -849,7 +850,8 @@ class Evaluator:
             return self._resource_id(args)
         if name == "subscriptionresourceid":
             i = next((k for k, a in enumerate(args) if isinstance(a, str) and "/" in a), None)
-            _need(i is not None and i <= 1, "subscriptionResourceId(): no resource type")
+            if i is None or i > 1:
+                raise _Fail("subscriptionResourceId(): no resource type")
             sub = args[0] if i == 1 else SUBSCRIPTION_ID
             return resource_id(args[i], [str(a) for a in args[i + 1:]], sub, None)
         if name == "reference":
@@ -865,7 +867,8 @@ class Evaluator:
 
     def _resource_id(self, args: list) -> str:
         i = next((k for k, a in enumerate(args) if isinstance(a, str) and "/" in a and "." in a.split("/")[0]), None)
-        _need(i is not None and i <= 2, "resourceId(): no resource type argument")
+        if i is None or i > 2:
+            raise _Fail("resourceId(): no resource type argument")
         sub = args[0] if i == 2 else SUBSCRIPTION_ID
         rg = args[i - 1] if i >= 1 else RESOURCE_GROUP
         return resource_id(args[i], [str(a) for a in args[i + 1:]], str(sub), str(rg))

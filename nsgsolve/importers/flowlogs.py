@@ -31,6 +31,12 @@ _RECORD_START = re.compile(r'\{\s*"time"\s*:')
 _WS = re.compile(r"\s*")
 
 
+def _skip_ws(buf: str, pos: int) -> int:
+    m = _WS.match(buf, pos)
+    assert m is not None  # \s* matches the empty string
+    return m.end()
+
+
 @dataclass(frozen=True)
 class BadRecord:
     """Something in a flow log that was skipped, with where it is (1-based line and column)."""
@@ -158,9 +164,9 @@ def _read(src: _Source, bad: Callable[[BadRecord], None], progress) -> Iterator[
     raw_decode = decoder.raw_decode
     path = src.path
     src.more()
-    pos = _WS.match(src.buf, 0).end()
+    pos = _skip_ws(src.buf, 0)
     while pos >= len(src.buf) and src.more():
-        pos = _WS.match(src.buf, pos).end()
+        pos = _skip_ws(src.buf, pos)
     if pos >= len(src.buf):
         bad(BadRecord(path, 1, 1, "truncated JSON", "the file is empty", "W900"))
         return
@@ -187,8 +193,7 @@ def _read(src: _Source, bad: Callable[[BadRecord], None], progress) -> Iterator[
     while True:
         # between records: whitespace, ',' separators, ']' at the end
         while True:
-            m = _WS.match(src.buf, pos)
-            pos = m.end()
+            pos = _skip_ws(src.buf, pos)
             if pos < len(src.buf):
                 c = src.buf[pos]
                 if c == ",":

@@ -48,7 +48,7 @@ class Body:
 def span_of(node: Any, filename: str) -> Span:
     """Where a Lark tree or token was written (1-based line and column)."""
     if isinstance(node, Token):
-        if node.line is None:
+        if node.line is None or node.column is None:
             return Span(filename, 0, 0)
         return Span(filename, node.line, node.column, node.end_line or node.line, node.end_column or node.column)
     meta = getattr(node, "meta", None)
@@ -86,7 +86,8 @@ def parse_tree(text: str, filename: str) -> Tree:
             what = "end of file" if tok.type == "$END" else (f"'{first}'" if first else "end of line")
             msg = f"HCL syntax error: unexpected {what}"
         elif isinstance(e, UnexpectedCharacters):
-            ch = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else "?"
+            at = e.pos_in_stream
+            ch = text[at] if at is not None and 0 <= at < len(text) else "?"
             msg = f"HCL syntax error: unexpected character {ch!r}"
         elif isinstance(e, UnexpectedEOF):
             msg = "HCL syntax error: the file ends inside a block or expression"
@@ -181,7 +182,7 @@ def _body(node: Tree, filename: str) -> Body:
                                     span_of(expr, filename) if expr is not None else span_of(c, filename))
         elif c.data == "block":
             parts = _children(c)
-            inner = next((p for p in parts if p.data == "body"), Tree("body", []))
+            inner: Tree = next((p for p in parts if p.data == "body"), Tree("body", []))
             heads = [p for p in parts if p is not inner]
             btype = ident_text(heads[0])
             labels = [ident_text(h) for h in heads[1:]]

@@ -334,7 +334,7 @@ def _conform(v: Any, tnode: Any, file: str) -> Any:
     if name == "object" and args and isinstance(v, dict):
         from nsgsolve.importers.tfexpr import _literal_key
 
-        out = dict(v)
+        conformed = dict(v)
         obj = _unwrap(args[0])
         for el in obj.children:
             if not hasattr(el, "data") or el.data != "object_elem":
@@ -345,15 +345,15 @@ def _conform(v: Any, tnode: Any, file: str) -> Any:
                 continue
             at = _unwrap(kids[-1])
             opt = getattr(at, "data", None) == "function_call" and ident_text(at.children[0]) == "optional"
-            if key in out:
-                out[key] = _conform(out[key], _type_args(at)[0] if opt else at, file)
+            if key in conformed:
+                conformed[key] = _conform(conformed[key], _type_args(at)[0] if opt else at, file)
             elif opt:
                 oargs = _type_args(at)
                 dflt = None
                 if len(oargs) > 1:
                     dflt = Evaluator({}).eval(oargs[1], Scope(_NoRefs(), file))
-                out[key] = _conform(dflt, oargs[0], file)
-        return out
+                conformed[key] = _conform(dflt, oargs[0], file)
+        return conformed
     return v
 
 
@@ -583,7 +583,10 @@ class Instance(Obj):
         if name in body.attrs:
             return self.view().value(name)
         if body.blocks_of(name) or any(b.type == "dynamic" and b.labels == [name] for b in body.blocks):
-            return [b.as_value() for b in self.view().blocks(name)]
+            blocks = self.view().blocks(name)
+            if isinstance(blocks, TfUnknown):  # a dynamic block over a collection not known offline
+                return blocks
+            return [b.as_value() for b in blocks]
         if name == "name" and self.res.mode == "resource":
             raise _Fail(f"{self.address} has no name")
         what = "data source" if self.res.mode == "data" else "resource"
@@ -682,7 +685,7 @@ class BlockView:
                     if coll is not None else []
             return TfUnknown(f'dynamic "{name}" for_each needs a list, set or map', "", fe.value_span, error=True)
         pairs = list(coll.items()) if isinstance(coll, dict) else list(enumerate(coll))
-        out = []
+        out: list[BlockView] = []
         for k, v in pairs:
             sc = self.sc.child(**{iterator: {"key": k, "value": v}})
             out.append(BlockView(content.body, sc, f"{self.address}.{name}[{start + len(out)}]", self.env,

@@ -241,7 +241,7 @@ class TfConverter:
             if v is None:
                 continue
             u = unknown_in(v)
-            if u is not None and getattr(u, "vars", ()):
+            if u is not None and u.vars:
                 return None  # W620 for the variable says it (one warning per cause)
             if u is not None:
                 self.bag.warning("W623", f"{what}: address prefixes not known offline ({u.reason}); not modelled, so "

@@ -212,7 +212,7 @@ class Evaluator:
 
     def _index(self, base: Any, idx: Tree, node: Any, scope: Scope) -> Any:
         if idx.data == "short_index":
-            key: Any = int(str([c for c in idx.children if c.type == "INT_LITERAL"][0]))
+            key: Any = int(str([c for c in idx.children if isinstance(c, Token) and c.type == "INT_LITERAL"][0]))
         else:
             key = self.eval([c for c in idx.children if isinstance(c, Tree) and c.data != "new_line_or_comment"][0],
                             scope)
@@ -264,12 +264,13 @@ class Evaluator:
             v = parts[0]  # "${x}" alone keeps x's type, as Terraform does
             if isinstance(v, (Unknown, list, dict)) or v is None:
                 return v
-        out, holder, unknowns = [], [], []
+        out: list[str] = []  # joined only when no part is unknown
+        holder: list[str | None] = []
+        unknowns: list[Unknown] = []
         for p in parts:
             if isinstance(p, Unknown):
                 unknowns.append(p)
                 holder.append(getattr(p, "placeholder", None))
-                out.append(None)
                 continue
             s = to_str(p)
             out.append(s)
@@ -279,7 +280,8 @@ class Evaluator:
         u = _merge_unknown(unknowns, "", self.text(node, scope.file), span_of(node, scope.file))
         if u.error:
             return u
-        ph = "".join(holder) if all(h is not None for h in holder) else None
+        known = [h for h in holder if h is not None]
+        ph = "".join(known) if len(known) == len(holder) else None
         return TfUnknown(u.reason, u.expr, u.span, ph, u.vars)
 
     def _heredoc(self, node: Tree, scope: Scope, trim: bool) -> Any:
@@ -764,6 +766,9 @@ def _coalescelist(*args: Any) -> Any:
 
 def _range(*a: Any) -> list:
     n = [_num(x) for x in a]
+    start: int | float
+    stop: int | float
+    step: int | float
     if len(n) == 1:
         start, stop, step = 0, n[0], 1
     elif len(n) == 2:

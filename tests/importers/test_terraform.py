@@ -225,6 +225,39 @@ def test_unknown_cli_var_is_a_usage_error():
     assert "admin_cidr" in e.value.hint
 
 
+def test_blocks_of_a_dynamic_block_over_an_unknown_collection_are_unknown_not_a_crash(tmp_path):
+    # Another resource's nested blocks read as a value: when a dynamic block generates them from a collection
+    # not known offline, the value is unknown (E662 at the use), not an internal TypeError.
+    rule = """
+        name = "x"
+        priority = PRIO
+        direction = "Inbound"
+        access = "Allow"
+        protocol = "Tcp"
+        source_port_range = "*"
+        destination_port_range = "22"
+        source_address_prefix = "*"
+        destination_address_prefix = "*"
+    """
+    cfg = write(tmp_path, {"main.tf": """
+        variable "rules" {}
+        resource "azurerm_route_table" "a" {
+          name = "a"
+          dynamic "security_rule" {
+            for_each = var.rules
+            content {""" + rule.replace("PRIO", "100") + """}
+          }
+        }
+        resource "azurerm_network_security_group" "b" {
+          name = "b"
+          security_rule {""" + rule.replace("PRIO", "100 + length(azurerm_route_table.a.security_rule)") + """}
+        }
+    """})
+    status, _, err = run_cli("import", str(cfg / "main.tf"))
+    assert status == 2, err
+    assert "E662" in err and "internal error" not in err
+
+
 def _eval(expr: str, tmp_path: Path | None = None, **files: str):
     text = f"locals {{\n  v = {expr}\n}}\n"
     _, env = load_root({"t.tf": text}, ".", [], [], [])
