@@ -220,9 +220,11 @@ def _refuse_located_tags(policy: Policy, has_location_parameter: bool, strict: b
                                         f"named with the resource group's region, unknown offline; the rule's {attr} "
                                         f"is left open as '{name}' (symbolic)", side.tag.span,
                                 f"{how}; --strict makes this an error (E628)", "warning"))
-                        rule = replace(rule, **{attr: TagSide(Ref(name, side.tag.span), side.span)},
-                                       notes=rule.notes + (f"{attr} {side.tag.name}: the region is not known "
-                                                           f"offline; left open as '{name}'",))
+                        changes: dict[str, Any] = {
+                            attr: TagSide(Ref(name, side.tag.span), side.span),
+                            "notes": rule.notes + (f"{attr} {side.tag.name}: the region is not known offline; "
+                                                   f"left open as '{name}'",)}
+                        rule = replace(rule, **changes)
                 rules.append(rule)
             nsgs.append(replace(nsg, rules=tuple(rules)))
         return replace(policy, nsgs=tuple(nsgs))

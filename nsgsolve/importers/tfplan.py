@@ -128,8 +128,9 @@ class JsonView:
         v = self.values.get(name)
         if not isinstance(v, list):
             return []
-        un = self.unknown.get(name) if isinstance(self.unknown.get(name), list) else []
-        ex = self.exprs.get(name) if isinstance(self.exprs.get(name), list) else []
+        u, e = self.unknown.get(name), self.exprs.get(name)
+        un = u if isinstance(u, list) else []
+        ex = e if isinstance(e, list) else []
         return [JsonView(self.ctx, b, f"{self.address}.{name}[{i}]", self.res_address, span_in(v, i, self.span),
                          un[i] if i < len(un) else {}, ex[i] if i < len(ex) else (ex[0] if len(ex) == 1 else {}))
                 for i, b in enumerate(v) if isinstance(b, dict)]
@@ -158,13 +159,13 @@ def import_terraform_json(doc: dict, filename: str, builder: Any) -> DiagnosticB
     for r in resources:
         addr = str(r.get("address"))
         ctx.by_base.setdefault(_base(addr), []).append(addr)
-        vals = r.get("values") if isinstance(r.get("values"), dict) else {}
+        vals = r["values"] if isinstance(r.get("values"), dict) else {}
         if isinstance(vals.get("id"), str) and vals["id"]:
             ctx.ids[addr] = vals["id"]
         elif r.get("type") in _ID_PATH:
             rtype, fields = _ID_PATH[r["type"]]
-            names = [vals.get(f) for f in fields]
-            if all(isinstance(n, str) and n for n in names):
+            names = [n for f in fields if isinstance(n := vals.get(f), str) and n]
+            if len(names) == len(fields):
                 ctx.ids[addr] = arm_id(rtype, names, str(vals.get("resource_group_name") or "rg"))
     for r in resources:  # associations: their id is their subnet's or NIC's
         addr = str(r.get("address"))
