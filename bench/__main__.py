@@ -207,7 +207,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--flows", type=int, default=400_000)
-    ap.add_argument("--sizes", default="500,1000,2000,4000", help="rules per NSG for the growth series")
+    # The issue asks for 500 to 4,000; .nsg refuses more than 1,000 rules per NSG (E410, Azure's limit).
+    ap.add_argument("--sizes", default="125,250,500,1000", help="rules per NSG for the growth series")
     ap.add_argument("--many", type=int, default=5000, help="files for the many-files row")
     ap.add_argument("--no-growth", action="store_true")
     ap.add_argument("--no-many", action="store_true")

@@ -149,15 +149,16 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     if columns is None:  # quoted cells, or some row blank, short or wrong: the row-by-row reading explains it
         rows = list(csv.reader(lines))
         columns = _slow_columns(rp, ev, engine, path, lines, rows, header, col, assignment)
+        del rows
+    del text, lines  # the flows are arrays now; the text was the larger part of the memory
     proto_a, src_a, sport_a, dst_a, dport_a, src_key_a, dst_key_a = columns
     d = engine.decide(proto_a, src_a, sport_a, dst_a, dport_a, src_key_a, dst_key_a, settled=True)
     write = out.write
-    if as_json:  # JSON Lines: one verify document per flow
-        from nsgsolve.reports.flows import json_lines
+    if as_json:  # JSON Lines: one verify document per flow, never all of them in memory at once
+        from nsgsolve.reports.flows import json_chunks
 
-        lines_out = json_lines(d)
-        for a in range(0, len(lines_out), 65536):
-            write("".join(lines_out[a:a + 65536]))
+        for chunk in json_chunks(d):
+            write(chunk)
     else:
         for i in range(len(d)):
             write(format_flow(d.result(i)) + "\n")
@@ -178,6 +179,7 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, lines: list[str], widt
         return None
     flat = ",".join(body).split(",")
     cells = [flat[k::width] for k in range(width)]
+    del flat, body
     try:
         pmap = {}
         for v in set(cells[col["protocol"]]):
@@ -208,7 +210,7 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, lines: list[str], widt
             return -1
         return v if 0 <= v <= 65535 else -1
 
-    n = len(body)
+    n = len(cells[0])
     proto = np.fromiter(map(pmap.__getitem__, cells[col["protocol"]]), np.int64, n)
     ips, keys = np.array(addr_ip, dtype=np.int64), np.array(addr_key, dtype=np.int64)
     si = np.fromiter(map(addr_index.__getitem__, cells[col["src"]]), np.int64, n)

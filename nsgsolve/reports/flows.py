@@ -61,21 +61,33 @@ def _tails(d) -> tuple[list[str], np.ndarray]:
     return tails, inverse
 
 
-def json_lines(d) -> list[str]:
-    """One ``verify`` JSON document per flow of ``d`` (a :class:`~nsgsolve.semantics.flows.Decisions`)."""
+def json_chunks(d, size: int = 65536):
+    """The ``verify`` JSON document of every flow of ``d`` (a :class:`~nsgsolve.semantics.flows.Decisions`),
+    one line each, joined ``size`` flows at a time: the whole output of 400,000 flows is about 190 MB of
+    text, so it is never held at once."""
     if len(d) == 0:
-        return []
+        return
     dumps = json.dumps
     c = d.columns
     tails, inverse = _tails(d)
-    src = np.array([dumps(int_to_ip(v)) for v in c.src_values.tolist()], dtype=object)[c.src_inv]
-    dst = np.array([dumps(int_to_ip(v)) for v in c.dst_values.tolist()], dtype=object)[c.dst_inv]
+    tails = np.array(tails, dtype=object)
+    src_text = np.array([dumps(int_to_ip(v)) for v in c.src_values.tolist()], dtype=object)
+    dst_text = np.array([dumps(int_to_ip(v)) for v in c.dst_values.tolist()], dtype=object)
     names = [PROTOCOL_BY_NUMBER[p].value if p in PROTOCOL_BY_NUMBER else str(p) for p in c.proto_values.tolist()]
-    proto = np.array([dumps(n) for n in names], dtype=object)[c.proto_inv]
-    texts = _port_texts()
-    sport = np.where(c.has_ports, texts[c.sport], "null")
-    dport = np.where(c.has_ports, texts[c.dport], "null")
+    proto_text = np.array([dumps(n) for n in names], dtype=object)
+    ports = _port_texts()
     head = f'{{"schema": {dumps(schema_id("verify"))}, "src": '
-    lines = (head + src + ', "dst": ' + dst + ', "protocol": ' + proto + ', "sport": ' + sport + ', "dport": '
-             + dport + ", " + np.array(tails, dtype=object)[inverse])
-    return lines.tolist()
+    for a in range(0, len(d), size):
+        z = slice(a, a + size)
+        hp = c.has_ports[z]
+        sport = np.where(hp, ports[c.sport[z]], "null")
+        dport = np.where(hp, ports[c.dport[z]], "null")
+        lines = (head + src_text[c.src_inv[z]] + ', "dst": ' + dst_text[c.dst_inv[z]] + ', "protocol": '
+                 + proto_text[c.proto_inv[z]] + ', "sport": ' + sport + ', "dport": ' + dport + ", "
+                 + tails[inverse[z]])
+        yield "".join(lines.tolist())
+
+
+def json_lines(d) -> list[str]:
+    """One ``verify`` JSON document per flow of ``d``, as a list (for tests and small inputs)."""
+    return [line + "\n" for chunk in json_chunks(d) for line in chunk.split("\n") if line]
