@@ -35,6 +35,10 @@ MAX_EXPRESSION_DEPTH = 64
 # ARM copy loops (E692): Azure refuses a count over 800 or below 0.
 ARM_MAX_COPY_COUNT = 800
 
+# Terraform count (E696): instances of one resource nsgsolve expands. Azure's own limits are 5,000 NSGs
+# per subscription and 1,000 rules per NSG; for_each is bounded by its collection (range() stops at 100,000).
+TF_MAX_COUNT = 10_000
+
 # Values an expression computes (E693): ARM refuses templates over 4 MB after expansion, so no value of a
 # deployable template is longer. Checked before range()/padLeft() build them and after every function.
 MAX_VALUE_CHARS = 4 * 1024 * 1024

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# `pytest --hypothesis-profile=fuzz` (or NSGSOLVE_FUZZ=long): the long fuzz campaign of tests/fuzz/, whose
+# targets take 50x their CI examples; other property tests get more examples too.
+settings.register_profile("fuzz", max_examples=1000, deadline=None)
 
 
 def pytest_addoption(parser):

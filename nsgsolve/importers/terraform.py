@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.fileio import read_input_bytes
+from nsgsolve.limits import TF_MAX_COUNT
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.hcl import Attr, Block, Body, parse_body
 from nsgsolve.importers.tfconvert import SUBSCRIPTION, arm_id
@@ -476,6 +477,12 @@ class Resource:
                                             ev.text(attrs["count"].expr, self.file), attrs["count"].value_span,
                                             error=True)
                 return self._instances
+            if k > TF_MAX_COUNT:
+                # Checked before a single instance is made: count = 1000000000 hung nsgsolve.
+                raise InputError.single("E696", f"{self.address}: count {n} is more instances than nsgsolve expands "
+                                                f"({TF_MAX_COUNT:,})", attrs["count"].value_span,
+                                        "Azure's own limits (5,000 NSGs, 1,000 rules per NSG) are far below; check the "
+                                        "count expression")
             self._instances = [Instance(self, i, None) for i in range(k)]
         elif "for_each" in attrs:
             self.keyed = "for_each"

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from lark import Token, Tree
 
+from nsgsolve.limits import decimal
 from nsgsolve.model import Span
 from nsgsolve.importers.armexpr import Unknown
 from nsgsolve.importers.hcl import ident_text, span_of, string_literal, unescape
@@ -148,7 +150,7 @@ class Evaluator:
             inner = [c for c in kids if not isinstance(c, Token)]
             return self._eval(inner[0], scope)
         if d == "int_lit":
-            return int(str(kids[0]))
+            return decimal(str(kids[0]))  # a 5,000-digit literal is out of range, not a ValueError
         if d == "float_lit":
             f = float(str(kids[0]))
             return int(f) if f.is_integer() else f
@@ -212,7 +214,7 @@ class Evaluator:
 
     def _index(self, base: Any, idx: Tree, node: Any, scope: Scope) -> Any:
         if idx.data == "short_index":
-            key: Any = int(str([c for c in idx.children if isinstance(c, Token) and c.type == "INT_LITERAL"][0]))
+            key: Any = decimal(str([c for c in idx.children if isinstance(c, Token) and c.type == "INT_LITERAL"][0]))
         else:
             key = self.eval([c for c in idx.children if isinstance(c, Tree) and c.data != "new_line_or_comment"][0],
                             scope)
@@ -677,6 +679,8 @@ def _format(fmt: Any, *args: Any) -> str:
             raise _Fail("format: unterminated verb")
         verb, spec = f[j], f[i + 1:j]
         i = j + 1
+        if any(len(w) > 6 for w in re.findall(r"\d+", spec)):  # "%999999999d" would build a gigabyte string
+            raise _Fail(f"format: width or precision in '%{spec}{verb}' too large")
         if verb == "%":
             out.append("%")
             continue

@@ -271,3 +271,26 @@ def test_4000_addresses_per_side_is_azures_limit(tmp_path, n, code, kind):
     else:
         status, _, err = run_cli("limits", ["show", path])
         assert status == 0, err
+
+
+TF_NSG = """resource "azurerm_network_security_group" "n" {
+  %s
+  name = "n"
+}
+"""
+
+
+@pytest.mark.parametrize("line,code", [
+    ("count = 1000000000", "E696"),  # hung for minutes building instances
+    ("count = " + "9" * 5000, "E696"),  # int() of 5,000 digits: ValueError, an internal error
+    ("count = 10001", "E696"),
+])
+def test_terraform_counts_beyond_the_limit_are_E696_at_once(tmp_path, line, code):
+    refused(["show", write(tmp_path, TF_NSG % line, "main.tf")], code, seconds=10)
+
+
+@pytest.mark.parametrize("line", ['name = format("%0999999999d", 1)', "name = join(\"\", range(1000000000))",
+                                  "name = " + "max(" * 3000 + "1" + ")" * 3000, 'name = "' + "${" * 2000 + '"'])
+def test_terraform_expression_bombs_are_errors_not_hangs(tmp_path, line):
+    status, _, err = run_cli("limits", ["show", write(tmp_path, TF_NSG % line, "main.tf")])
+    assert status in (0, 2), err
