@@ -219,6 +219,20 @@ def _read(src: _Source, bad: Callable[[BadRecord], None], progress) -> Iterator[
             try:
                 record, end = raw_decode(src.buf, pos)
                 break
+            except RecursionError:
+                # A record nested beyond the C scanner's stack is no flow log record (they nest 6 levels);
+                # the scanner unwinds cleanly, so skip it like invalid JSON.
+                e = json.JSONDecodeError("nested too deeply (flow log records nest 6 levels)", src.buf, pos + 1)
+                line, col = src.line_col(src.buf, src.base_line, src.col_base, pos)
+                bad(BadRecord(path, line, col, "invalid JSON", f"record {index}: {e.msg}; skipped to the next "
+                              "record", "W900"))
+                index += 1
+                nxt = _RECORD_START.search(src.buf, pos + 1)
+                while nxt is None and src.more():
+                    nxt = _RECORD_START.search(src.buf, pos + 1)
+                if nxt is None:
+                    return
+                pos = nxt.start()
             except json.JSONDecodeError as e:
                 incomplete = e.pos >= len(src.buf) - 1 or e.msg.startswith("Unterminated string")
                 if incomplete and not src.eof and len(src.buf) - pos < MAX_RECORD:
