@@ -77,3 +77,51 @@ def test_fixed_seeds_give_the_same_model_every_time():
         return m.eval(a).as_long(), m.eval(b).as_long()
 
     assert len({model() for _ in range(3)}) == 1
+
+
+def test_every_solver_is_made_by_make_solver():
+    """Static: no module creates a Z3 solver, optimizer or tactic itself, so every check has the fixed seed
+    and the rlimit of make_solver (the rule in smt/z3util.py's docstring)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "nsgsolve"
+    pattern = re.compile(r"\b(z3\.)?(Solver|SolverFor|SimpleSolver|Optimize|Tactic|Then|prove|solve)\(")
+    found = [f"{p.relative_to(root)}: {m.group()}" for p in root.rglob("*.py") if p.name != "z3util.py"
+             for m in pattern.finditer(p.read_text(encoding="utf-8"))
+             if m.group(1) or m.group(2) in ("SolverFor", "SimpleSolver", "Optimize", "Tactic")]
+    assert found == []
+
+
+def test_make_solvers_limit_stops_a_hard_question_as_unknown():
+    """The rlimit of make_solver is in force (the seeds: test_fixed_seeds_give_the_same_model_every_time)."""
+    x = z3.BitVec("x", 64)
+    hard = make_solver(rlimit=1)
+    hard.add(x * x * x == 1234567891234567)
+    with pytest.raises(SolverUnknown) as e:
+        check(hard, "a cubic equation", rlimit=1)
+    assert e.value.hit_limit and "--solver-limit" in str(e.value)
+
+
+def test_solver_limit_option_and_its_alias(tmp_path):
+    import io
+    from pathlib import Path
+
+    from nsgsolve.cli import run
+
+    web = str(Path(__file__).resolve().parents[1] / "examples" / "webservers.nsg")
+
+    def cli(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        return run(list(argv), out, err), out.getvalue() + err.getvalue()
+
+    for opt in ("--solver-limit", "--rlimit"):
+        status, text = cli("query", web, "can any reach WebServers", opt, "1")
+        assert status == EXIT_UNKNOWN and "--solver-limit" in text, text  # never a verdict
+        status, text = cli("check", web, opt, "1")
+        assert status == EXIT_UNKNOWN, text
+    with pytest.raises(SystemExit) as e:  # Z3 reads 0 as "no limit": refused as a usage error
+        cli("query", web, "can any reach WebServers", "--solver-limit", "0")
+    assert e.value.code == 2
+    status, _ = cli("query", web, "can any reach WebServers", "--solver-limit", "1_000_000_000")
+    assert status == 0

@@ -294,3 +294,29 @@ def test_terraform_counts_beyond_the_limit_are_E696_at_once(tmp_path, line, code
 def test_terraform_expression_bombs_are_errors_not_hangs(tmp_path, line):
     status, _, err = run_cli("limits", ["show", write(tmp_path, TF_NSG % line, "main.tf")])
     assert status in (0, 2), err
+
+
+@pytest.mark.parametrize("what,ok,bad,code", [
+    ("priority", 100, 99, "E613"), ("priority", 4096, 4097, "E613"), ("priority", 200, "100x", "E613"),
+    ("name", "r" * 80, "r" * 81, "E409"),
+    ("asgs", 10, 11, "E407"),
+    ("rules", 1000, 1001, "E410"),
+])
+def test_azures_own_limits_hold_for_imported_templates(tmp_path, what, ok, bad, code):
+    """The limits Azure itself enforces are errors for ARM imports as for .nsg files (boundary accepted)."""
+    def doc(v):
+        if what == "priority":
+            return template([nsg(rules=[rule(priority=v)])])
+        if what == "name":
+            return template([nsg(rules=[rule(name=v)])])
+        if what == "asgs":
+            ids = [{"id": f"[resourceId('Microsoft.Network/applicationSecurityGroups', 'a{i}')]"} for i in range(v)]
+            asgs = [{"type": "Microsoft.Network/applicationSecurityGroups", "apiVersion": "2023-04-01",
+                     "name": f"a{i}"} for i in range(v)]
+            return template(asgs + [nsg(rules=[rule(destinationAddressPrefix=None,
+                                                    destinationApplicationSecurityGroups=ids)])])
+        return template([nsg(rules=[rule(name=f"r{i}", priority=100 + i % 3997, direction="Inbound" if i < 3997
+                                         else "Outbound") for i in range(v)])])
+    status, _, err = run_cli("limits", ["show", write(tmp_path, doc(ok), "ok.json")])
+    assert status == 0, err[-800:]
+    refused(["show", write(tmp_path, doc(bad), "bad.json")], code)
