@@ -55,7 +55,7 @@ def encode(data, text: str) -> bytes:
             "utf16": text.encode("utf-16", "surrogatepass")}[style]
 
 
-@fuzz_settings(35)
+@fuzz_settings(25)
 @given(data=st.data())
 def test_policy_language(data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nsg")

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 from fuzz_harness import arm_seed, az_seed, damage_text, dump, fuzz_settings, mutate, policy_commands, run_cli
 
 
-@fuzz_settings(25)
+@fuzz_settings(15)
 @given(data=st.data())
 def test_arm_templates(data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("arm")
@@ -21,7 +21,7 @@ def test_arm_templates(data, tmp_path_factory):
         run_cli("arm", argv)
 
 
-@fuzz_settings(20)
+@fuzz_settings(15)
 @given(data=st.data())
 def test_az_exports(data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("az")

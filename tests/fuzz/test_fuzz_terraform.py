@@ -97,7 +97,7 @@ def mutate(data, text: str) -> str:
     return "".join(toks)
 
 
-@fuzz_settings(20)
+@fuzz_settings(15)
 @given(data=st.data())
 def test_terraform_files(data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tf")
