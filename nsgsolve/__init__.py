@@ -51,7 +51,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Access", "Diagnostic", "Direction", "FlowResult", "InputError", "NsgsolveError", "Packet", "Policy",
+    "__version__", "Access", "Diagnostic", "Direction", "FlowResult", "InputError", "NsgsolveError", "Packet", "Policy",
     "Protocol", "ResolvedPolicy", "SolverUnknown", "TraceStep", "UsageError", "evaluate", "load_policy",
     "resolve",
 ]

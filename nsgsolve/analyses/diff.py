@@ -64,21 +64,8 @@ from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, d
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction, Policy
 from nsgsolve.regions.paths import PathLayer, PathRule, endpoint_addresses, path_layers
-from nsgsolve.regions.box import (
-    ALL_PROTOCOLS,
-    DST,
-    DPORT,
-    PROTO,
-    SPORT,
-    SRC,
-    UNIVERSE,
-    Box,
-    Splitter,
-    box_contains_point,
-    box_meets,
-    describe_protocols,
-    merge_cells,
-)
+from nsgsolve.regions.box import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, box_meets, make_box, region_walk, \
+    describe_protocols, merge_cells
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve
 from nsgsolve.semantics.servicetags import ServiceTagDb
 from nsgsolve.analyses.results import Witness
@@ -88,7 +75,6 @@ KINDS = (OPENED, CLOSED)
 
 # Outside classes, in report order.
 INTERNET, ONPREM, PRIVATE, PLATFORM = "Internet", "on-premises", "private", "azure-platform"
-OUTSIDE_CLASSES = (INTERNET, ONPREM, PRIVATE, PLATFORM)
 # The old selector words for the classes: now a hint that they report, not select (Internet is the tag).
 _CLASS_WORDS = {"on-premises", "onprem", "on-prem", "private", "azure-platform", "platform"}
 
@@ -303,8 +289,8 @@ def _cidr_list(s: IntervalSet) -> list[str]:
 
 
 def _clip(b: Box, u: Box) -> Box | None:
-    out = tuple(x.intersection(y) for x, y in zip(b, u))
-    return None if any(not s for s in out) else out  # type: ignore[return-value]
+    out = make_box(x.intersection(y) for x, y in zip(b, u))
+    return None if any(not s for s in out) else out
 
 
 # ---------------------------------------------------------------- endpoints
@@ -652,40 +638,9 @@ def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey |
             return 0
         return 1 if new_ok else 2
 
-    memo: dict[tuple[int, int], tuple[tuple, tuple]] = {}
-
-    def walk(level: int, cands: int) -> tuple[tuple, tuple]:
-        key = (level, cands)
-        got = memo.get(key)
-        if got is not None:
-            return got
-        opened: dict[tuple, list[IntervalSet]] = {}
-        closed: dict[tuple, list[IntervalSet]] = {}
-        for s, c in sp.children(level, cands):
-            if level == 4:
-                k = leaf(c)
-                if k:
-                    (opened if k == 1 else closed).setdefault((), []).append(s)
-            else:
-                so, sc = walk(level + 1, c)
-                for sub in so:
-                    opened.setdefault(sub, []).append(s)
-                for sub in sc:
-                    closed.setdefault(sub, []).append(s)
-        # Pieces with equal sub-regions become one piece: the compact (cube) form, bottom-up.
-        got = (tuple((_union(p),) + sub for sub, p in opened.items()),
-               tuple((_union(p),) + sub for sub, p in closed.items()))
-        memo[key] = got
-        return got
-
-    so, sc = walk(0, sp.root)
-    order = sp.order
-    for kind, found in ((OPENED, so), (CLOSED, sc)):
-        for t in found:
-            box = [None] * 5
-            for pos, d in enumerate(order):
-                box[d] = t[pos]
-            result.boxes[kind].append(tuple(box))  # type: ignore[arg-type]
+    found = region_walk(sp, leaf)
+    result.boxes[OPENED].extend(found.get(1, ()))
+    result.boxes[CLOSED].extend(found.get(2, ()))
     return result
 
 
@@ -792,8 +747,8 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
             continue
         compared += len(group_pairs)
         n_groups += 1
-        universe: Box = (ALL_PROTOCOLS, _union([s.ep.addresses for s in srcs]), ALL_PORTS,
-                         _union([d.ep.addresses for d in dsts]), ALL_PORTS)
+        universe = Box(ALL_PROTOCOLS, _union([s.ep.addresses for s in srcs]), ALL_PORTS,
+                       _union([d.ep.addresses for d in dsts]), ALL_PORTS)
         got = _group_regions(rp_old, rp_new, srcs[0].key, dsts[0].key, universe, changed_rule_filter, memo)
         n_changed += got.changed
         if not got.boxes[OPENED] and not got.boxes[CLOSED]:

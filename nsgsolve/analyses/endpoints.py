@@ -267,8 +267,8 @@ def traffic_region(rp: ResolvedPolicy, t: Traffic, any_service: bool = False) ->
     """A box holding every packet of ``t`` (of its endpoints only, with ``any_service``): the encoding
     keeps only the rules that can match there (:meth:`nsgsolve.smt.encode.Encoding.path_allows`)."""
     if any_service:
-        return (ALL_PROTOCOLS, side_hull(rp, t.src), ALL_PORTS, side_hull(rp, t.dst), ALL_PORTS)
-    return (t.protocols, side_hull(rp, t.src), ALL_PORTS, side_hull(rp, t.dst), t.dports)
+        return Box(ALL_PROTOCOLS, side_hull(rp, t.src), ALL_PORTS, side_hull(rp, t.dst), ALL_PORTS)
+    return Box(t.protocols, side_hull(rp, t.src), ALL_PORTS, side_hull(rp, t.dst), t.dports)
 
 
 __all__ = [

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import z3
 
@@ -35,17 +35,8 @@ from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import Access, Direction, Query
 from nsgsolve.regions.box import (
-    ALL_PROTOCOLS,
-    PORTED,
-    SPLIT_ORDER,
-    Box,
-    Splitter,
-    box_intersection,
-    box_is_empty,
-    box_meets,
-    box_subset,
-    describe_protocols,
-    merge_cells,
+    ALL_PROTOCOLS, PORTED, Box, Splitter, box_intersection, box_is_empty, box_meets, box_subset, describe_protocols,
+    box_minus, merge_cells, region_walk,
 )
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
@@ -364,7 +355,7 @@ class QueryEngine:
         sp, rp = self.space, self.rp
         layers = rp.outbound_layers(src_rep)
         anyp, anya = ALL_PORTS, sp.addresses
-        special = [((s.protocols, anya, anyp, sp.side(AddrSet(s.addresses)), s.dports),
+        special = [(Box(s.protocols, anya, anyp, sp.side(AddrSet(s.addresses)), s.dports),
                     [l for l in layers if s.filtered_by(l.nsg.platform_tags)]) for s in HOST_SERVICES]
         pieces = [(box_intersection(base, b), ls) for b, ls in special]
         rest = [base]
@@ -372,8 +363,8 @@ class QueryEngine:
             rest = [r for x in rest for r in box_minus(x, b)]
         pieces += [(r, layers) for r in rest]
         if rp.smtp_blocked:
-            smtp = (SMTP_BLOCK.protocols, anya, anyp, sp.side(AddrSet(rp.internet_tag(rp.ipcs[src_rep].vnet))),
-                    SMTP_BLOCK.dports)
+            smtp = Box(SMTP_BLOCK.protocols, anya, anyp, sp.side(AddrSet(rp.internet_tag(rp.ipcs[src_rep].vnet))),
+                       SMTP_BLOCK.dports)
             pieces = [(r, ls) for b, ls in pieces for r in box_minus(b, smtp)]
         return [(b, ls) for b, ls in pieces if not box_is_empty(b)]
 
@@ -394,7 +385,7 @@ class QueryEngine:
                     continue
                 inbound = rp.inbound_layers(d_rep) if d_rep is not None else []
                 for protos, sports, dports in bases:
-                    base = (protos, s_set, sports, d_set, dports)
+                    base = Box(protos, s_set, sports, d_set, dports)
                     for piece, out_layers in self._pieces(base, s_rep):
                         boxes, accesses = self._lists(list(out_layers) + list(inbound))
                         found += allowed_boxes(boxes, accesses, piece)
@@ -447,19 +438,6 @@ class QueryEngine:
                                        "this is a bug in nsgsolve, please report it")
 
 
-def box_minus(a: Box, b: Box) -> list[Box]:
-    """``a`` without ``b``, as at most five disjoint boxes."""
-    if box_is_empty(box_intersection(a, b)):
-        return [a]
-    out, cur = [], list(a)
-    for d in range(5):
-        diff = cur[d].difference(b[d])
-        if diff:
-            out.append(tuple(cur[:d] + [diff] + cur[d + 1:]))
-        cur[d] = cur[d].intersection(b[d])
-    return out  # type: ignore[return-value]
-
-
 def allowed_boxes(lists: Sequence[Sequence[Box]], accesses: Sequence[Sequence[Access]], universe: Box) -> list[Box]:
     """The packets of ``universe`` every rule list allows (first match), as boxes.
 
@@ -491,8 +469,6 @@ def allowed_boxes(lists: Sequence[Sequence[Box]], accesses: Sequence[Sequence[Ac
     if not lists:
         return [universe]
     sp = Splitter(lists, universe)
-    order = getattr(sp, "order", SPLIT_ORDER)
-    memo: dict[tuple[int, int], tuple[tuple[IntervalSet, ...], ...]] = {}
 
     def accept(cands: int) -> bool:
         for m, acc in zip(sp.split_matches(cands), accesses):
@@ -500,33 +476,5 @@ def allowed_boxes(lists: Sequence[Sequence[Box]], accesses: Sequence[Sequence[Ac
                 return False
         return True
 
-    def walk(level: int, cands: int) -> tuple[tuple[IntervalSet, ...], ...]:
-        key = (level, cands)
-        got = memo.get(key)
-        if got is not None:
-            return got
-        groups: dict[tuple, list[IntervalSet]] = {}
-        for piece, c in sp.children(level, cands):
-            sub = (((),) if accept(c) else ()) if level == 4 else walk(level + 1, c)
-            if sub:
-                groups.setdefault(sub, []).append(piece)
-        out = []
-        for sub, pieces in groups.items():
-            u = pieces[0] if len(pieces) == 1 else IntervalSet([iv for p in pieces for iv in p])
-            out += [(u,) + rest for rest in sub]
-        memo[key] = got = tuple(out)
-        return got
+    return region_walk(sp, accept, by_answer=True).get(True, [])
 
-    result = []
-    for cell_fields in walk(0, sp.root):
-        box = [None] * 5
-        for pos, d in enumerate(order):
-            box[d] = cell_fields[pos]
-        result.append(tuple(box))
-    return result  # type: ignore[return-value]
-
-
-def answer(rp: ResolvedPolicy, queries: Iterable[Query], exact: bool = False, **kw) -> list[QueryResult]:
-    """Answer several questions about one policy, sharing one encoding and solver."""
-    engine = QueryEngine(rp, **kw)
-    return [engine.ask(q, exact) for q in queries]

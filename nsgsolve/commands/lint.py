@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from nsgsolve.analyses.lint import CODES, Finding, Linter, exit_status
+from nsgsolve.analyses.lint import CODES, Finding, Linter, codes_help, exit_status
 from nsgsolve.reports import FORMATS
 from nsgsolve.reports.json import dumps
 from nsgsolve.reports.lint import format_findings, lint_finding
@@ -13,16 +13,7 @@ from nsgsolve.errors import UsageError, did_you_mean
 from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
 
 EPILOG = """findings (docs/lint.md):
-  NSG001 shadowed-rule       every packet it matches is decided by higher-priority rules
-                             (error when some of them get the opposite decision, else warning)
-  NSG002 redundant-rule      removing it alone changes no decision (warning)
-  NSG003 unmatchable-rule    it matches no packet at all, with the reason (warning)
-  NSG004 dead-across-layers  an Allow whose packets another layer of every NIC path denies (warning)
-  NSG005 outside-attachment  its destination (inbound) / source (outbound) is outside every
-                             subnet and NIC the NSG is attached to (warning)
-  NSG006 correlated-rule     partial overlap with an earlier rule of the opposite action (info, --all)
-  NSG007 generalizes-rule    superset of an earlier rule of the opposite action (info, --all)
-  NSG008 unused-in-observed-period  with --flow-logs: no logged flow used it (warning; docs/replay.md)
+""" + codes_help() + """
 
 examples:
   nsgsolve lint examples/webservers.nsg

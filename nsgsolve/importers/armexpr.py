@@ -599,7 +599,6 @@ class Evaluator:
     parameter_decls: dict = field(default_factory=dict)  # the template's "parameters" section
     parameter_values: dict = field(default_factory=dict)  # supplied values (--param, parameters file)
     variable_decls: dict = field(default_factory=dict)
-    functions_declared: bool = False
     # reference(): resources of the same template, by lower-case id → raw resource object.
     resources_by_id: dict = field(default_factory=dict)
     placeholders: set = field(default_factory=set)  # which deployment-dependent placeholders were used

@@ -97,12 +97,6 @@ def is_az_document(doc: Any) -> bool:
     return any(kind_of(o) is not None for o, _, _ in objects(doc))
 
 
-class NotAPolicy(Exception):
-    def __init__(self, kind: str, span: Span):
-        self.kind = kind
-        self.span = span
-
-
 def import_az(doc: Any, filename: str, builder: PolicyBuilder) -> int:
     """Feed every object of one az/REST document to ``builder``; returns how many were used."""
     used = 0

@@ -94,9 +94,6 @@ class NameTable:
     def object_names(self) -> list[str]:
         return sorted(self.networks | self.asgs | self.nics | set(self.subnets) | self.vnets)
 
-    def all_subnet_paths(self) -> list[str]:
-        return [f"{v}/{s}" for s, vs in self.subnets.items() for v in vs]
-
     def bare_kind(self, name: str) -> str:
         """What a bare ``name`` means: a kind, or "ambiguous" / "near-miss" (an error if written bare).
 

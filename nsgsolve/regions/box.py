@@ -18,45 +18,59 @@ names ports is restricted to protocols 6 and 17, so the convention never makes s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Hashable, Iterable, NamedTuple, Sequence
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, bitset_segments
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER
-from nsgsolve.semantics.resolve import IpcKey, ResolvedRule
+from nsgsolve.semantics.resolve import ResolvedRule
 
 PROTO, SRC, SPORT, DST, DPORT = range(5)
-FIELDS = ("protocol", "src", "sport", "dst", "dport")
 ALL_PROTOCOLS = IntervalSet([(0, 255)])
-UNIVERSE: tuple[IntervalSet, ...] = (ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
 PORTED = IntervalSet([(p, p) for p in PORTED_PROTOCOLS])
 # Split order: few distinct protocol values first, addresses last (they have the most boundaries).
 SPLIT_ORDER = (PROTO, DPORT, SPORT, SRC, DST)
 
-Box = tuple[IntervalSet, IntervalSet, IntervalSet, IntervalSet, IntervalSet]
+
+class Box(NamedTuple):
+    """A product of one integer set per packet field: a rule's match set, a cell, a region of an answer.
+
+    A tuple, so boxes hash, compare and unpack as the 5-tuples they replace, and ``b[d]`` indexes a
+    field by its number (:data:`PROTO` ... :data:`DPORT`) where code loops over the fields."""
+
+    proto: IntervalSet
+    src: IntervalSet
+    sport: IntervalSet
+    dst: IntervalSet
+    dport: IntervalSet
 
 
-class DynamicAddressError(ValueError):
-    """A rule names a dynamic IP configuration and no address was assigned to it."""
+_new = tuple.__new__  # Box from an iterable of five sets without NamedTuple's argument handling (hot paths)
 
 
-def rule_box(r: ResolvedRule, assignment: Mapping[IpcKey, int] | None = None) -> Box:
-    """The exact match set of a resolved rule, with dynamic members at their assigned addresses."""
-    def side(s) -> IntervalSet:
-        if not s.members:
-            return s.intervals
-        extra = []
-        for k in s.members:
-            if assignment is None or k not in assignment:
-                raise DynamicAddressError(f"{k} has a dynamic IP; assign one (or use the Z3 encoding)")
-            extra.append((assignment[k], assignment[k]))
-        return s.intervals.union(IntervalSet(extra))
+def make_box(fields: Iterable[IntervalSet]) -> Box:
+    return _new(Box, fields)
 
-    proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
+
+UNIVERSE = Box(ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
+
+
+_PROTOCOL_SETS: dict[tuple[int | None, bool], IntervalSet] = {}  # a rule's protocol field: few distinct values
+
+
+def rule_box(r: ResolvedRule, src: IntervalSet | None = None, dst: IntervalSet | None = None) -> Box:
+    """The box of a resolved rule: the one rule-to-box function. ``src``/``dst`` replace the address sides
+    when they name dynamic members, whose addresses only the caller knows (the extended space of
+    :mod:`nsgsolve.regions.space`, a path's endpoint in :mod:`nsgsolve.regions.paths`, the Z3 encoding's
+    over-approximation); by default a side is its fixed intervals."""
     ported = r.sports is not None or r.dports is not None
-    if ported:
-        proto = proto.intersection(PORTED)
-    return (proto, side(r.src), r.sports if r.sports is not None else ALL_PORTS, side(r.dst),
-            r.dports if r.dports is not None else ALL_PORTS)
+    proto = _PROTOCOL_SETS.get((r.protocol, ported))
+    if proto is None:
+        proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
+        if ported:  # only Tcp and Udp packets carry ports
+            proto = proto.intersection(PORTED)
+        _PROTOCOL_SETS[(r.protocol, ported)] = proto
+    return _new(Box, (proto, r.src.intervals if src is None else src, ALL_PORTS if r.sports is None else r.sports,
+                      r.dst.intervals if dst is None else dst, ALL_PORTS if r.dports is None else r.dports))
 
 
 def describe_protocols(s: IntervalSet) -> str:
@@ -84,7 +98,7 @@ def box_is_empty(b: Box) -> bool:
 
 
 def box_intersection(a: Box, b: Box) -> Box:
-    return tuple(x.intersection(y) for x, y in zip(a, b))  # type: ignore[return-value]
+    return _new(Box, [x.intersection(y) for x, y in zip(a, b)])
 
 
 def box_meets(a: Box, b: Box) -> bool:
@@ -104,6 +118,19 @@ def box_contains_point(b: Box, point: Sequence[int]) -> bool:
 def box_point(b: Box) -> tuple[int, ...]:
     """A representative point: the smallest value of every field."""
     return tuple(s.min() for s in b)
+
+
+def box_minus(a: Box, b: Box) -> list[Box]:
+    """``a`` without ``b``, as at most five disjoint boxes."""
+    if box_is_empty(box_intersection(a, b)):
+        return [a]
+    out, cur = [], list(a)
+    for d in range(5):
+        diff = cur[d].difference(b[d])
+        if diff:
+            out.append(make_box(cur[:d] + [diff] + cur[d + 1:]))
+        cur[d] = cur[d].intersection(b[d])
+    return out
 
 
 @dataclass(frozen=True)
@@ -168,6 +195,7 @@ class Splitter:
                 m &= full_in[d]
             self.full_after.append(m)
         self.uni_bounds = [(tuple(lo for lo, _ in u), tuple(hi for _, hi in u)) for u in universe]
+        self.uni_cuts = [tuple(x for lo, hi in u for x in (lo, hi + 1)) for u in universe]
         self._children: dict[tuple[int, int], list[tuple[IntervalSet, int]]] = {}
         self.root = sum(self.list_masks)
         self.required = [self.list_masks[k] for k in require]
@@ -197,24 +225,15 @@ class Splitter:
             return got
         d = self.order[level]
         base = cands & self.full_in[d]
-        events: dict[int, int] = {}
-        for bit, ivs in self.clipped[d]:
-            if cands & bit:
-                for lo, hi in ivs:
-                    events[lo] = events.get(lo, 0) ^ bit
-                    events[hi + 1] = events.get(hi + 1, 0) ^ bit
         los, his = self.uni_bounds[d]
-        for lo, hi in zip(los, his):
-            events.setdefault(lo, 0)
-            events.setdefault(hi + 1, 0)
-        # Sweep the universe's field, grouping pieces by their candidate sets.
+        points, masks = bitset_segments([(bit, ivs) for bit, ivs in self.clipped[d] if cands & bit],
+                                        self.uni_cuts[d])
+        # Walk the segments inside the universe's field, grouping pieces by their candidate sets.
         groups: dict[int, list[tuple[int, int]]] = {}
-        cur = 0
-        points = sorted(events)
         u = 0
         for j in range(len(points) - 1):
             start = points[j]
-            cur ^= events[start]
+            cur = masks[j]
             while u < len(los) and his[u] < start:
                 u += 1
             if u == len(los) or start < los[u]:
@@ -246,7 +265,7 @@ class Splitter:
                     box = [None] * 5
                     for pos, d in enumerate(self.order):
                         box[d] = (sets + (s,))[pos]
-                    out.append(Cell(tuple(box), self.split_matches(c)))
+                    out.append(Cell(_new(Box, box), self.split_matches(c)))
                 else:
                     walk(level + 1, c, sets + (s,))
 
@@ -303,6 +322,64 @@ class Splitter:
         return tuple(point), matches
 
 
+def _union(pieces: list[IntervalSet]) -> IntervalSet:
+    if len(pieces) == 1:
+        return pieces[0]
+    return IntervalSet([iv for p in pieces for iv in p])
+
+
+def region_walk(sp: Splitter, leaf: Callable[[int], Hashable], by_answer: bool = False) -> dict[Hashable, list[Box]]:
+    """The one region walk: the cells of ``sp`` grouped by ``leaf(candidates)`` (cells whose label is
+    falsy belong to no region), each label's region as boxes in compact form.
+
+    Folds the memoised partition bottom-up: a state's answer is, per label, a tuple of boxes over the
+    fields not split yet, and pieces of the state's field with equal sub-answers are united before going
+    up, so the output follows the structure of the rules, not the number of cells. Pieces are united per
+    equal sub-box by default (diff's changed regions), or with ``by_answer`` per equal whole sub-answer
+    (query's exact sets, which merge_cells then joins).
+    """
+    memo: dict[tuple[int, int], dict[Hashable, tuple[tuple[IntervalSet, ...], ...]]] = {}
+    bottom = ((),) if by_answer else ()
+
+    def walk(level: int, cands: int) -> dict[Hashable, tuple[tuple[IntervalSet, ...], ...]]:
+        key = (level, cands)
+        got = memo.get(key)
+        if got is not None:
+            return got
+        groups: dict[Hashable, dict[tuple, list[IntervalSet]]] = {}
+        for piece, c in sp.children(level, cands):
+            if level == 4:
+                label = leaf(c)
+                if label:
+                    groups.setdefault(label, {}).setdefault(bottom, []).append(piece)
+            elif by_answer:
+                for label, sub in walk(level + 1, c).items():
+                    groups.setdefault(label, {}).setdefault(sub, []).append(piece)
+            else:
+                for label, sub in walk(level + 1, c).items():
+                    g = groups.setdefault(label, {})
+                    for rest in sub:
+                        g.setdefault(rest, []).append(piece)
+        if by_answer:
+            got = {label: tuple((_union(p),) + rest for sub, p in g.items() for rest in sub)
+                   for label, g in groups.items()}
+        else:
+            got = {label: tuple((_union(p),) + rest for rest, p in g.items()) for label, g in groups.items()}
+        memo[key] = got
+        return got
+
+    order = sp.order
+    out: dict[Hashable, list[Box]] = {}
+    for label, found in walk(0, sp.root).items():
+        boxes = out[label] = []
+        for t in found:
+            box: list = [None] * 5
+            for pos, d in enumerate(order):
+                box[d] = t[pos]
+            boxes.append(_new(Box, box))
+    return out
+
+
 def partition(lists: Sequence[Sequence[Box]], universe: Box = UNIVERSE, keep: int = 1) -> list[Cell]:
     """Cells covering ``universe`` exactly once, for the given rule lists (each in evaluation order).
 
@@ -332,6 +409,6 @@ def merge_cells(boxes: Sequence[Box]) -> list[Box]:
                         u = u.union(g[d])
                     b = list(group[0])
                     b[d] = u
-                    merged.append(tuple(b))
+                    merged.append(_new(Box, b))
                 work = merged
     return work

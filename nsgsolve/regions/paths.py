@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.model import Access, Direction
-from nsgsolve.regions.box import ALL_PROTOCOLS, PORTED, Box
+from nsgsolve.regions.box import UNIVERSE, Box, rule_box
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
 
 
@@ -59,9 +59,6 @@ def _side(s: AddrSet, endpoint: IpcKey | None, endpoint_range: IntervalSet) -> I
     return s.intervals
 
 
-_PROTO_SETS: dict[tuple[int | None, bool], IntervalSet] = {}  # a rule's protocol field: few distinct values
-
-
 def _box(r: ResolvedRule, src: IpcKey | None, src_range: IntervalSet, dst: IpcKey | None,
          dst_range: IntervalSet, cache: dict[int, tuple[ResolvedRule, Box]] | None = None) -> Box:
     # A rule whose sides do not name the endpoints as dynamic members has one box for every pair, so
@@ -71,15 +68,7 @@ def _box(r: ResolvedRule, src: IpcKey | None, src_range: IntervalSet, dst: IpcKe
         got = cache.get(id(r))
         if got is not None:
             return got[1]
-    ported = r.sports is not None or r.dports is not None
-    proto = _PROTO_SETS.get((r.protocol, ported))
-    if proto is None:
-        proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
-        if ported:
-            proto = proto.intersection(PORTED)
-        _PROTO_SETS[(r.protocol, ported)] = proto
-    box = (proto, _side(r.src, src, src_range), r.sports if r.sports is not None else ALL_PORTS,
-           _side(r.dst, dst, dst_range), r.dports if r.dports is not None else ALL_PORTS)
+    box = rule_box(r, _side(r.src, src, src_range), _side(r.dst, dst, dst_range))
     if plain and cache is not None:
         cache[id(r)] = (r, box)
     return box
@@ -95,7 +84,7 @@ def _box_cache(rp: ResolvedPolicy) -> dict[int, tuple[ResolvedRule, Box]]:
 
 def _bypass_boxes(tags: frozenset[str]) -> list[tuple[Box, str]]:
     """Platform entries that let host-service traffic skip an outbound layer whose NSG names ``tags``."""
-    return [((s.protocols, ALL_IPS, ALL_PORTS, s.addresses, s.dports), s.rule)
+    return [(Box(s.protocols, ALL_IPS, ALL_PORTS, s.addresses, s.dports), s.rule)
             for s in HOST_SERVICES if not s.filtered_by(tags)]
 
 
@@ -112,11 +101,10 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
                         for r in l.nsg.rules(l.direction)]
             layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(entries)))
         if rp.smtp_blocked:
-            smtp = (SMTP_BLOCK.protocols, ALL_IPS, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet), SMTP_BLOCK.dports)
-            catch_all = (ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
+            smtp = Box(SMTP_BLOCK.protocols, ALL_IPS, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet), SMTP_BLOCK.dports)
             layers.append(PathLayer(None, "platform", Direction.OUTBOUND, (
                 PathRule(smtp, Access.DENY, SMTP_BLOCK.rule, None, None),
-                PathRule(catch_all, Access.ALLOW, "(no platform rule)", None, None))))
+                PathRule(UNIVERSE, Access.ALLOW, "(no platform rule)", None, None))))
     if dst is not None:
         for l in rp.inbound_layers(dst):
             layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(

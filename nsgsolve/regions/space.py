@@ -5,7 +5,7 @@ whatever address Azure gives it, and matches nobody else at that address. Per pa
 each side is therefore either a plain address ("no dynamic NIC sits here") or a pair (dynamic IP
 configuration ``k``, address ``a`` in ``k``'s usable range). Numbering the pairs of ``k`` as
 ``(index(k) + 1) << 32 | a`` turns both kinds into one integer field, so every rule is again a box
-(:func:`nsgsolve.regions.box.rule_box` needs a fixed assignment instead) and a region answer covers every
+(:func:`nsgsolve.regions.box.rule_box` with these sides) and a region answer covers every
 address Azure may pick, which is what the Z3 encoding's free variables mean.
 
 The one thing this space over-approximates is a packet whose source and destination are the same
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, MAX_IP, IntervalSet, int_to_ip
 from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.model import PORTED_PROTOCOLS
-from nsgsolve.regions.box import ALL_PROTOCOLS, PORTED, Box
+from nsgsolve.regions.box import ALL_PROTOCOLS, Box, rule_box
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
 
 _SHIFT = 32
@@ -53,7 +53,7 @@ class Space:
         for r in self.ranges.values():
             addr = addr.union(r)
         self.addresses = addr
-        self.universe: Box = (ALL_PROTOCOLS, addr, ALL_PORTS, addr, ALL_PORTS)
+        self.universe = Box(ALL_PROTOCOLS, addr, ALL_PORTS, addr, ALL_PORTS)
         self._side_cache: dict[AddrSet, IntervalSet] = {}
 
     def side(self, s: AddrSet) -> IntervalSet:
@@ -70,11 +70,8 @@ class Space:
         return out
 
     def box(self, r: ResolvedRule) -> Box:
-        proto = ALL_PROTOCOLS if r.protocol is None else IntervalSet([(r.protocol, r.protocol)])
-        if r.sports is not None or r.dports is not None:
-            proto = proto.intersection(PORTED)
-        return (proto, self.side(r.src), r.sports if r.sports is not None else ALL_PORTS, self.side(r.dst),
-                r.dports if r.dports is not None else ALL_PORTS)
+        """The rule's exact match set in this space (dynamic members at every address they may take)."""
+        return rule_box(r, self.side(r.src), self.side(r.dst))
 
     def endpoint_set(self, key: IpcKey) -> IntervalSet:
         """Every value of an address field that is this IP configuration."""

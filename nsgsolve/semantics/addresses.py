@@ -150,6 +150,33 @@ ALL_IPS = IntervalSet([(0, MAX_IP)])
 ALL_PORTS = IntervalSet([(0, MAX_PORT)])
 
 
+def bitset_segments(items: Iterable[tuple[int, Iterable[tuple[int, int]]]], cuts: Iterable[int] = ()
+                    ) -> tuple[list[int], list[int]]:
+    """The sorted-bounds sweep behind every per-field index: ``items`` are (bit mask, intervals) pairs;
+    the result is the elementary segments' starts, ascending, and for each segment (up to the next start)
+    the OR of the masks whose intervals cover it. ``cuts`` are extra segment starts (a universe's bounds).
+
+    A mask's own intervals must be disjoint and not adjacent (as an IntervalSet's are), so its toggles
+    at one point never cancel out. Used by the evaluator's classifier, lint's indexes and the region
+    partition (:class:`nsgsolve.regions.box.Splitter`).
+    """
+    events: dict[int, int] = {}
+    get = events.get
+    for bit, intervals in items:
+        for lo, hi in intervals:
+            events[lo] = get(lo, 0) ^ bit
+            events[hi + 1] = get(hi + 1, 0) ^ bit
+    for c in cuts:
+        events.setdefault(c, 0)
+    starts = sorted(events)
+    masks = []
+    cur = 0
+    for p in starts:
+        cur ^= events[p]
+        masks.append(cur)
+    return starts, masks
+
+
 # Dotted IPv4 as ipaddress accepts it (no leading zeros, octets to 255), for a fast path in integers;
 # anything else goes to ipaddress, so its messages and its odd accepted forms stay the same.
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

@@ -13,6 +13,7 @@ from bisect import bisect_right
 from typing import Iterable
 
 from nsgsolve.model import Direction
+from nsgsolve.semantics.addresses import bitset_segments
 from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedRule
 
 
@@ -22,19 +23,7 @@ class _Axis:
     __slots__ = ("starts", "masks")
 
     def __init__(self, per_rule: Iterable[tuple[int, Iterable[tuple[int, int]]]]):
-        events: dict[int, int] = {}
-        for bit_index, intervals in per_rule:
-            bit = 1 << bit_index
-            for lo, hi in intervals:
-                # A rule's intervals are disjoint and never adjacent, so its toggles never coincide.
-                events[lo] = events.get(lo, 0) ^ bit
-                events[hi + 1] = events.get(hi + 1, 0) ^ bit
-        starts, masks, cur = [], [], 0
-        for pos in sorted(events):
-            cur ^= events[pos]
-            starts.append(pos)
-            masks.append(cur)
-        self.starts, self.masks = starts, masks
+        self.starts, self.masks = bitset_segments((1 << i, intervals) for i, intervals in per_rule)
 
     def lookup(self, x: int) -> int:
         i = bisect_right(self.starts, x) - 1

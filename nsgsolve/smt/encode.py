@@ -219,12 +219,9 @@ class Encoding:
         got = self._boxes.get(key)
         if got is None:
             r = nsg.rules(direction)[index]
-            under = regions.rule_box(r, {m: 0 for m in r.src.members | r.dst.members})
-            if r.src.members or r.dst.members:
-                under = (under[0], r.src.intervals, under[2], r.dst.intervals, under[4])
-                over = (under[0], self._widen(r.src), under[2], self._widen(r.dst), under[4])
-            else:
-                over = under
+            under = regions.rule_box(r)  # the fixed intervals only: dynamic members may be anywhere
+            over = regions.rule_box(r, self._widen(r.src), self._widen(r.dst)) if r.src.members or r.dst.members \
+                else under
             got = self._boxes[key] = (over, under)
         return got
 
@@ -406,7 +403,6 @@ class PolicySolver:
         self._full: z3.BoolRef | None = None
         self.solver = self._new_solver()
         self._n = 0
-        self.checks = 0  # how many times Z3 was asked (for benchmarks and tests)
 
     def _new_solver(self) -> z3.Solver:
         s = make_solver(self.rlimit)
@@ -431,7 +427,6 @@ class PolicySolver:
         ``decision`` is the decision term to use, valid at least on the packets of ``constraint`` (for
         example :meth:`Encoding.path_allows` narrowed to a question); by default the whole policy's.
         """
-        self.checks += 1
         if allowed is not None:
             d = self.full_decision() if decision is None else decision
             constraint = mk_and([constraint, d if allowed else mk_not(d)])

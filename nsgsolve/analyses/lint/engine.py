@@ -1,0 +1,369 @@
+"""The analysis of one first-match rule list, shared by every check: per rule, which earlier rules cover
+it, whether it is shadowed or redundant and by which rules, which packets it still decides.
+
+Everything is exact region arithmetic (:mod:`nsgsolve.regions.box`) in the extended space of
+:mod:`nsgsolve.regions.space`, so answers cover every address Azure may give a dynamic NIC. Per rule
+the question is asked only inside the rule's own box, against the rules whose boxes meet it (found with
+per-field bitsets, :class:`_FieldIndex`), after cheap attempts that settle most rules: a greedy search
+for a packet no earlier rule matches, and single-rule containment.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from nsgsolve.model import Access
+from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
+from nsgsolve.semantics.addresses import IntervalSet, bitset_segments, ip_to_int
+
+
+# ---------------------------------------------------------------- per-field candidate bitsets
+
+
+class _FieldIndex:
+    """One field of one rule list: elementary segments, the rules covering each (bitset), and a segment
+    tree of ORs, so "which rules meet this set" costs O(log n) big-int ORs per interval."""
+
+    __slots__ = ("starts", "masks", "tree", "size")
+
+    def __init__(self, sets: Sequence[IntervalSet]):
+        self.starts, masks = bitset_segments(((1 << i, s) for i, s in enumerate(sets)), (0,))
+        self.masks = masks
+        size = 1
+        while size < len(masks):
+            size *= 2
+        tree = [0] * (2 * size)
+        tree[size:size + len(masks)] = masks
+        for k in range(size - 1, 0, -1):
+            tree[k] = tree[2 * k] | tree[2 * k + 1]
+        self.tree, self.size = tree, size
+
+    def seg(self, v: int) -> int:
+        return bisect_right(self.starts, v) - 1
+
+    def lookup(self, v: int) -> int:
+        return self.masks[bisect_right(self.starts, v) - 1]
+
+    def meeting(self, s: IntervalSet) -> int:
+        acc = 0
+        tree = self.tree
+        for lo, hi in s:
+            l, r = self.seg(lo) + self.size, self.seg(hi) + self.size + 1
+            while l < r:
+                if l & 1:
+                    acc |= tree[l]
+                    l += 1
+                if r & 1:
+                    r -= 1
+                    acc |= tree[r]
+                l >>= 1
+                r >>= 1
+        return acc
+
+    def segments_within(self, s: IntervalSet, limit: int) -> list[int]:
+        """Indices of the segments inside ``s`` (``s`` is one of the indexed sets, so segments never
+        straddle its bounds), evenly thinned to at most ``limit``."""
+        ranges = [(self.seg(lo), self.seg(hi)) for lo, hi in s]
+        total = sum(r - l + 1 for l, r in ranges)
+        out: list[int] = []
+        if total <= limit:
+            for l, r in ranges:
+                out.extend(range(l, r + 1))
+            return out
+        step = total / limit
+        flat_pos = [int(k * step) for k in range(limit)]
+        base, it = 0, iter(flat_pos)
+        want = next(it, None)
+        for l, r in ranges:
+            n = r - l + 1
+            while want is not None and want < base + n:
+                out.append(l + want - base)
+                want = next(it, None)
+            base += n
+        return out
+
+    def segment_set(self, k: int, within: IntervalSet) -> IntervalSet:
+        hi = self.starts[k + 1] - 1 if k + 1 < len(self.starts) else max(h for _, h in within)
+        return within.intersection(IntervalSet([(self.starts[k], hi)]))
+
+
+# ---------------------------------------------------------------- readable witness values
+
+_ADDR_PREFS = [ip_to_int("203.0.113.7")]
+_PREFS = {PROTO: [6, 17, 1], DPORT: [443, 80, 22, 3389, 53, 25], SPORT: [49152]}
+
+
+def pick(d: int, s: IntervalSet) -> int:
+    """A readable value of ``s`` for field ``d``: Tcp, well-known ports, a documentation address, or an
+    address past the network's first four (Azure's reserved ones) rather than x.y.z.0."""
+    for v in _PREFS.get(d, _ADDR_PREFS if d in (SRC, DST) else ()):
+        if v in s:
+            return v
+    x = s.min()
+    if d in (SRC, DST) and x & 0xFF == 0:
+        for lo, hi in s:
+            if lo == x and hi >= x + 4:
+                return x + 4
+    return x
+
+
+# ---------------------------------------------------------------- one rule list
+
+
+def _greedy(index: Sequence[_FieldIndex], within: Box, avoid: int) -> tuple[int, ...] | None:
+    """Field by field, the value inside ``within`` that the fewest ``avoid`` rules match (sampling at most
+    ESCAPE_SAMPLES segments a field): a point no ``avoid`` rule matches, or None when this greedy choice
+    does not find one (which proves nothing)."""
+    values = [0] * 5
+    rem = avoid
+    for d in (PROTO, DPORT, SPORT, SRC, DST):
+        ix = index[d]
+        if not rem:
+            values[d] = pick(d, within[d])
+            continue
+        best = None
+        for k in ix.segments_within(within[d], ESCAPE_SAMPLES):
+            left = rem & ix.masks[k]
+            score = left.bit_count()
+            if best is None or score < best[0]:
+                best = (score, k, left)
+                if score == 0:
+                    break
+        assert best is not None
+        rem = best[2]
+        values[d] = pick(d, ix.segment_set(best[1], within[d]))
+    return tuple(values) if not rem else None
+
+
+def _bits(m: int) -> list[int]:
+    out = []
+    while m:
+        low = m & -m
+        out.append(low.bit_length() - 1)
+        m ^= low
+    return out
+
+
+def _volume(b: Box) -> int:
+    v = 1
+    for s in b:
+        v *= s.size()
+    return v
+
+
+@dataclass(frozen=True)
+class RuleFacts:
+    """Everything the list analysis knows about one rule (indices are positions in the list)."""
+
+    index: int
+    empty: bool = False
+    shadowed: bool = False
+    cover: tuple[int, ...] = ()
+    conflict: tuple[tuple[int, ...], int] | None = None  # a packet decided the other way, and by which rule
+    live: tuple[int, ...] | None = None  # a packet the rule decides
+    live_next: int | None = None  # the rule that would decide ``live`` without it
+    redundant: bool = False
+    takeover: tuple[int, ...] = ()  # rules that decide its packets when it is removed
+    correlated: tuple[int, ...] = ()
+    generalizes: tuple[int, ...] = ()
+
+
+# Ends the message of a rule whose packets all get its own decision earlier (_merge_vnets takes it back
+# when that holds in only some of the NSG's VNets).
+ESCAPE_SAMPLES = 48
+SUBSUME_AGAINST = 64  # rules with the largest overlap that every other candidate is checked against
+
+
+class ListAnalysis:
+    """Shadowing, redundancy and overlap facts for one first-match list of boxes."""
+
+    def __init__(self, boxes: Sequence[Box], access: Sequence[Access]):
+        self.boxes = list(boxes)
+        self.access = list(access)
+        self.n = len(boxes)
+        self.index = [_FieldIndex([b[d] for b in boxes]) for d in range(5)]
+        self.allow = sum(1 << i for i, a in enumerate(access) if a is Access.ALLOW)
+        self.full = (1 << self.n) - 1
+
+    def meeting(self, i: int) -> int:
+        b = self.boxes[i]
+        m = self.full
+        for d in (PROTO, DPORT, SPORT, SRC, DST):
+            m &= self.index[d].meeting(b[d])
+            if not m:
+                break
+        return m & ~(1 << i)
+
+    def matching(self, point: Sequence[int]) -> int:
+        m = self.full
+        for d in range(5):
+            m &= self.index[d].lookup(point[d])
+        return m
+
+    def opposite(self, i: int) -> int:
+        return self.full & ~self.allow if self.access[i] is Access.ALLOW else self.allow
+
+    def _escape(self, i: int, avoid: int, within: Box | None = None) -> tuple[int, ...] | None:
+        return _greedy(self.index, self.boxes[i] if within is None else within, avoid)
+
+    def _split(self, b: Box, rules: Iterable[int], first_match: bool) -> tuple[Splitter, list[int]]:
+        """A partition of box ``b`` (a rule's box or part of it) by ``rules`` (kept in evaluation order), after dropping every
+        rule whose part of the box lies inside another's: inside an earlier one it never decides there,
+        and for a plain union question (``first_match`` False) inside any other it adds nothing. Fields
+        are split in order of how many cuts the rules make in them, fewest first, so the wide address
+        lists come last where each state holds few rules."""
+        order = sorted(rules)
+        clipped = [box_intersection(self.boxes[j], b) for j in order]
+        if len(order) > 8:
+            vol = [_volume(c) for c in clipped]
+            big = sorted(range(len(order)), key=lambda k: -vol[k])[:SUBSUME_AGAINST]
+
+            def dropped(k: int) -> bool:
+                for k2 in big:
+                    if vol[k2] < vol[k]:
+                        return False  # ``big`` is by volume, largest first: nothing further can hold it
+                    if k2 == k or (first_match and k2 > k):
+                        continue
+                    if box_subset(clipped[k], clipped[k2]) and (k2 < k or clipped[k] != clipped[k2]):
+                        return True
+                return False
+
+            kept = [k for k in range(len(order)) if not dropped(k)]
+            order = [order[k] for k in kept]
+            clipped = [clipped[k] for k in kept]
+        cuts = [sum(len(c[d]) for c in clipped) for d in range(5)]
+        fields = sorted(range(5), key=lambda d: (cuts[d], d))
+        return Splitter([[self.boxes[j] for j in order]], universe=b, order=fields), order
+
+    def analyze(self, i: int, info: bool = False) -> RuleFacts:
+        b = self.boxes[i]
+        if any(not s for s in b):
+            return RuleFacts(i, empty=True)
+        meet = self.meeting(i)
+        earlier = meet & ((1 << i) - 1)
+        later = meet & ~((1 << (i + 1)) - 1)
+        elist = _bits(earlier)
+        live = self._escape(i, earlier)
+        if live is None:
+            contained = next((j for j in elist if box_subset(b, self.boxes[j])), None)
+            if contained is None:
+                split, _ = self._split(b, elist, first_match=False)
+                got = split.find(lambda m: m[0] == 0, pick)
+                if got is not None:
+                    live = got[0]
+            if live is None:
+                return self._shadowed(i, elist, contained)
+        return self._live(i, live, elist, later, info)
+
+    def _shadowed(self, i: int, elist: list[int], contained: int | None) -> RuleFacts:
+        b = self.boxes[i]
+        conflict = self._overridden(i, elist)
+        forced = [conflict[1]] if conflict else []
+        if contained is not None:
+            # One rule covers it; keep the overriding one too, so the cover shows the dangerous rule.
+            one = forced[0] if forced and box_subset(b, self.boxes[forced[0]]) else contained
+            return RuleFacts(i, shadowed=True, cover=tuple(sorted(set(forced) | {one})), conflict=conflict)
+        # Greedy by witness: while some packet of the rule escapes the cover, add the earlier rule that
+        # matches it with the largest overlap; then drop every member the others make unneeded.
+        earlier = sum(1 << j for j in elist)
+        overlap: dict[int, int] = {}
+
+        def ov(j: int) -> int:
+            if j not in overlap:
+                overlap[j] = _volume(box_intersection(b, self.boxes[j]))
+            return overlap[j]
+
+        cover = list(forced)
+        while True:
+            got = self._split(b, cover, first_match=False)[0].find(lambda m: m[0] == 0) if cover else None
+            if cover and got is None:
+                break
+            point = got[0] if got else tuple(pick(d, b[d]) for d in range(5))
+            cover.append(max(_bits(self.matching(point) & earlier), key=lambda j: (ov(j), -j)))
+        for j in sorted((x for x in cover if x not in forced), key=lambda j: (ov(j), -j)):
+            rest = [x for x in cover if x != j]
+            part = box_intersection(b, self.boxes[j])
+            if rest and self._split(part, rest, first_match=False)[0].find(lambda m: m[0] == 0) is None:
+                cover = rest
+        return RuleFacts(i, shadowed=True, cover=tuple(sorted(cover)), conflict=conflict)
+
+    def _overridden(self, i: int, elist: list[int]) -> tuple[tuple[int, ...], int] | None:
+        """A packet of rule ``i`` that an earlier rule of the other action decides, and that rule."""
+        acc = self.access[i]
+        b = self.boxes[i]
+        opposite = [j for j in elist if self.access[j] is not acc]
+        if not opposite:
+            return None
+        # Cheap first: aim at each opposite rule in turn, avoiding the earlier rules before it.
+        for j in opposite[:4]:
+            within = box_intersection(b, self.boxes[j])
+            before = sum(1 << k for k in elist if k < j)
+            point = self._escape(i, before, within)
+            if point is not None:
+                return point, j
+        split, flist = self._split(b, elist, first_match=True)
+
+        def first(m: int) -> int:
+            return flist[(m & -m).bit_length() - 1]
+
+        got = split.find(lambda m: m[0] != 0 and self.access[first(m[0])] is not acc, pick)
+        return (got[0], first(got[1][0])) if got else None
+
+    def _change(self, i: int, elist: list[int], later: int) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...]]:
+        """``(packet, rule)``: a packet rule ``i`` decides whose decision changes without it, and the rule
+        that would decide it then; or ``(None, takeover)`` when there is none (the rule is redundant),
+        with the rules that decide its packets in its place."""
+        acc = self.access[i]
+        b = self.boxes[i]
+        earlier = sum(1 << j for j in elist)
+        flist = _bits(later)
+        # Cheap first: aim at a few later rules of the other action, avoiding every rule before each.
+        for j in [j for j in flist if self.access[j] is not acc][:4]:
+            within = box_intersection(b, self.boxes[j])
+            point = self._escape(i, earlier | (later & ((1 << j) - 1)), within)
+            if point is not None:
+                return point, j
+        split, rules = self._split(b, elist + flist, first_match=True)
+
+        def first(m: int) -> int:
+            return rules[(m & -m).bit_length() - 1]
+
+        got = split.find(lambda m: m[0] != 0 and first(m[0]) > i and self.access[first(m[0])] is not acc, pick)
+        if got is not None:
+            return got[0], first(got[1][0])
+        deciders = [rules[k] for k in _bits(split.fold(lambda c: c & -c))]
+        return None, tuple(j for j in deciders if j > i)
+
+    def _live(self, i: int, live: tuple[int, ...], elist: list[int], later: int, info: bool) -> RuleFacts:
+        b = self.boxes[i]
+        acc = self.access[i]
+        rest = self.matching(live) & ~((1 << (i + 1)) - 1)
+        nxt = (rest & -rest).bit_length() - 1 if rest else None
+        redundant, takeover = False, ()
+        if nxt is None or self.access[nxt] is acc:
+            point, other = self._change(i, elist, later)
+            if point is not None:
+                live, nxt = point, other  # type: ignore[assignment]
+            else:
+                redundant, takeover = True, other  # type: ignore[assignment]
+        correlated: list[int] = []
+        generalizes: list[int] = []
+        if info and not redundant:
+            for j in elist:
+                if self.access[j] is not acc:
+                    (generalizes if box_subset(self.boxes[j], b) else correlated).append(j)
+        return RuleFacts(i, live=live, live_next=nxt, redundant=redundant, takeover=takeover,
+                         correlated=tuple(correlated), generalizes=tuple(generalizes))
+
+
+def _first(m: int) -> int:
+    return (m & -m).bit_length() - 1
+
+
+def _matching(index: Sequence[_FieldIndex], point: Sequence[int]) -> int:
+    m = -1
+    for d in range(5):
+        m &= index[d].lookup(point[d])
+    return m

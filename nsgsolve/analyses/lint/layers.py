@@ -1,0 +1,194 @@
+"""Rules dead across layers: the paths through one NSG as first-match lists of every layer they meet.
+
+For every NIC whose path meets the NSG (static NICs with the same NSGs together, each dynamic NIC on its
+own), the same-direction layers and the platform's outbound rules come from
+:func:`nsgsolve.regions.paths.path_layers`; an Allow rule is dead when every packet it decides on those
+paths is denied at another layer. Used by the NSG004 check (:mod:`nsgsolve.analyses.lint.checks.layers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nsgsolve.analyses.lint.engine import _bits, _FieldIndex, _first, _greedy, _matching, pick
+from nsgsolve.analyses.lint.findings import RuleRef
+from nsgsolve.model import Access, Direction, Span
+from nsgsolve.regions.box import DST, SRC, Box, Splitter, box_intersection
+from nsgsolve.semantics.addresses import IntervalSet
+from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedPolicy
+
+
+@dataclass
+class _Context:
+    """Paths through the NSG that share one set of first-match lists: NICs with the same layers seen
+    from one kind of other endpoint. Static NICs with the same NSGs share lists exactly (a rule side can
+    name a static NIC only by its address), so they are one context whose universe holds all their
+    addresses."""
+
+    nics: dict[str, IntervalSet]  # "nic web1" -> its addresses on the NSG's side of the packet
+    layers: list  # PathLayer, same direction as the NSG (plus the platform's outbound rules)
+    pos: int  # the NSG's layer
+    universe: Box
+    index: list[list[_FieldIndex]]
+    here_dynamic: IpcKey | None = None  # the dynamic NIC on the NSG's side, when the context is one
+    there_dynamic: IpcKey | None = None  # the dynamic NIC on the other side, when the context is one
+
+
+@dataclass(frozen=True)
+class DeadAcrossLayers:
+    """Why an Allow rule is dead across layers: the NICs behind it, the denying rules of the other
+    layers, and one packet the rule decides (Allow) on some NIC's path that ``denied_by`` denies."""
+
+    nics: list[str]
+    deniers: list[RuleRef]
+    point: tuple[int, ...] | None = None
+    src_dynamic: IpcKey | None = None
+    dst_dynamic: IpcKey | None = None
+    denied_by: RuleRef | None = None
+
+
+class CrossLayer:
+    """The paths through one NSG in one direction (and VNet) as first-match lists from
+    :func:`nsgsolve.regions.paths.path_layers`: for every NIC whose path meets the NSG, against any address that
+    is no dynamic NIC and against each dynamic NIC a rule names, the same-direction layers (and the
+    platform's outbound rules). An Allow rule is dead when it decides packets on some of these paths and
+    every one of them is denied at another layer."""
+
+    def __init__(self, rp: ResolvedPolicy, nsg: ResolvedNsg, direction: Direction):
+        from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS
+        from nsgsolve.regions.paths import endpoint_addresses, path_layers
+        from nsgsolve.regions.box import ALL_PROTOCOLS
+
+        self.nsg = nsg
+        self.direction = direction
+        inbound = direction is Direction.INBOUND
+        groups: dict[tuple, list[IpcKey]] = {}
+        for k, info in rp.ipcs.items():
+            if info.vnet == nsg.vnet and nsg.name in (info.subnet_nsg, info.nic_nsg):
+                sig = (info.subnet_nsg, info.nic_nsg, info.vnet) if info.ip is not None else (k,)
+                groups.setdefault(sig, []).append(k)
+        self.contexts: list[_Context] = []
+        for keys in groups.values():
+            rep = keys[0]
+            layer_nsgs = {l.nsg.name: l.nsg for l in (rp.inbound_layers(rep) if inbound else rp.outbound_layers(rep))}
+            named: set[IpcKey] = set()  # dynamic configurations some rule of these layers names
+            for n in layer_nsgs.values():
+                for r in n.rules(direction):
+                    named |= r.src.members | r.dst.members
+            for other in [None] + sorted(k for k in named if k not in keys):
+                src, dst = (other, rep) if inbound else (rep, other)
+                layers = [l for l in path_layers(rp, src, dst) if l.direction is direction]
+                mine = {f"nic {k}": endpoint_addresses(rp, k) for k in keys}
+                here_dyn = rep if rp.ipcs[rep].ip is None else None
+                there_dyn = other if other is not None and rp.ipcs[other].ip is None else None
+                here = IntervalSet([iv for a in mine.values() for iv in a])
+                there = ALL_IPS if other is None else endpoint_addresses(rp, other)
+                universe = (Box(ALL_PROTOCOLS, there, ALL_PORTS, here, ALL_PORTS) if inbound
+                            else Box(ALL_PROTOCOLS, here, ALL_PORTS, there, ALL_PORTS))
+                if any(not x for x in universe):
+                    continue
+                for pos, l in enumerate(layers):
+                    if l.nsg == nsg.name:
+                        index = [[_FieldIndex([e.box[d] for e in layer.rules]) for d in range(5)] for layer in layers]
+                        self.contexts.append(_Context(mine, layers, pos, universe, index, here_dyn, there_dyn))
+
+    def dead(self, i: int, box: Box) -> DeadAcrossLayers | None:
+        """The NICs, denying rules and a witness when rule ``i`` of the NSG is an Allow every path denies
+        elsewhere."""
+        name = self.nsg.rules(self.direction)[i].name
+        inbound = self.direction is Direction.INBOUND
+        side = DST if inbound else SRC
+        there_field = SRC if inbound else DST
+        nics: list[str] = []  # "nic web1" labels, each once
+        deniers: dict[tuple[str | None, str], RuleRef] = {}
+        witness: tuple | None = None
+
+        def deny_ref(entry, who: str) -> RuleRef:
+            span = entry.rule.rule.span if entry.rule is not None else Span("<azure platform>", 0, 0)
+            default = entry.rule.rule.is_default if entry.rule is not None else False
+            return RuleRef(entry.name, entry.priority, entry.access, span, default, who)
+        for ctx in self.contexts:
+            layers, pos = ctx.layers, ctx.pos
+            mine = layers[pos]
+            e = next(k for k, entry in enumerate(mine.rules) if entry.rule is not None and entry.rule.name == name)
+            u: Box = box_intersection(mine.rules[e].box, ctx.universe)
+            if any(not x for x in u):
+                continue
+            meet = []
+            for layer, ix in zip(layers, ctx.index):
+                m = (1 << len(layer.rules)) - 1
+                for d in range(5):
+                    m &= ix[d].meeting(u[d])
+                meet.append(m)
+            before = meet[pos] & ((1 << e) - 1)
+            # Cheap first: a packet the rule decides here that every other layer allows proves it alive.
+            point = _greedy(ctx.index[pos], u, before)
+            if point is not None and all(
+                    layers[k].rules[_first(meet[k] & _matching(ctx.index[k], point))].access is Access.ALLOW
+                    for k in range(len(layers)) if k != pos):
+                return None
+            other = [k for k in range(len(layers)) if k != pos]
+            idx = [_bits(before)] + [_bits(meet[k]) for k in other]
+            lists = [[layers[k].rules[j].box for j in ks] for k, ks in zip([pos] + other, idx)]
+            sp = Splitter(lists, universe=u)
+
+            def allowed(ms: tuple[int, ...]) -> bool:
+                if ms[0]:
+                    return False
+                return all(m and layers[k].rules[idx[n + 1][_first(m)]].access is Access.ALLOW
+                           for n, (k, m) in enumerate(zip(other, ms[1:])))
+
+            if sp.find(allowed) is not None:
+                return None
+            here = IntervalSet([iv for a in ctx.nics.values() for iv in a])
+
+            def readable(d: int, s: IntervalSet) -> int:
+                # The other endpoint away from this side's NICs, so the packet does not loop back to them.
+                if d == there_field:
+                    rest = s.difference(here)
+                    return pick(d, rest) if rest else max(hi for _, hi in s)
+                return pick(d, s)
+
+            got = sp.find(lambda ms: ms[0] == 0, readable)
+            if got is None:
+                continue  # the rule decides nothing on these paths
+            if witness is None:
+                # A packet the rule decides here; every packet it decides is denied on this path, by the
+                # first other layer (in path order) whose first match denies.
+                point, ms = got
+                found = next(((k, layers[k].rules[idx[n + 1][_first(ms[n + 1])]]) for n, k in enumerate(other)
+                              if ms[n + 1] and layers[k].rules[idx[n + 1][_first(ms[n + 1])]].access
+                              is Access.DENY), None)
+                if found is not None:
+                    k, entry = found
+                    src_dyn, dst_dyn = ((ctx.there_dynamic, ctx.here_dynamic) if inbound
+                                        else (ctx.here_dynamic, ctx.there_dynamic))
+                    witness = (point, src_dyn, dst_dyn, deny_ref(entry, layers[k].nsg or "platform"))
+            for label, addrs in ctx.nics.items():
+                if u[side].intersection(addrs) and label not in nics:
+                    nics.append(label)
+
+            def leaf(c: int) -> int:
+                if c & sp.list_masks[0]:
+                    return 0
+                out = 0
+                for mask in sp.list_masks[1:]:
+                    m = c & mask
+                    out |= m & -m
+                return out
+
+            cells = sp.fold(leaf)
+            for n, k in enumerate(other):
+                m = (cells & sp.list_masks[n + 1]) >> sp.offsets[n + 1]
+                for b in _bits(m):
+                    entry = layers[k].rules[idx[n + 1][b]]
+                    if entry.access is Access.DENY:
+                        who = layers[k].nsg or "platform"
+                        deniers.setdefault((who, entry.name), deny_ref(entry, who))
+        if not nics:
+            return None
+        if witness is None:
+            return DeadAcrossLayers(nics, list(deniers.values()))
+        point, src_dyn, dst_dyn, denied_by = witness
+        deniers.setdefault((denied_by.nsg, denied_by.name), denied_by)
+        return DeadAcrossLayers(nics, list(deniers.values()), point, src_dyn, dst_dyn, denied_by)

@@ -1,0 +1,258 @@
+"""The linter: every user rule of every NSG, in every VNet where it is evaluated and each direction,
+through the registered checks (:mod:`nsgsolve.analyses.lint.registry`); findings of an NSG resolved in
+several VNets are merged, saying where a finding holds only in some.
+
+List analyses are cached per distinct rule list (an NSG that resolves the same way in several VNets is
+analysed once) and rules are spread over the machine's cores (:func:`nsgsolve.parallel.fork_map`).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Sequence
+
+from nsgsolve.analyses.lint.checks.shadowing import REDUNDANT
+from nsgsolve.analyses.lint.checks.unmatchable import UNMATCHABLE
+from nsgsolve.analyses.lint.context import REMOVABLE, RuleContext, _sole_platform_tags, _subject
+from nsgsolve.analyses.lint.engine import ListAnalysis, RuleFacts, _FieldIndex
+from nsgsolve.analyses.lint.findings import Finding
+from nsgsolve.analyses.lint.layers import CrossLayer
+from nsgsolve.analyses.lint.registry import CHECKS
+from nsgsolve.analyses.results import Witness
+from nsgsolve.model import Access, Direction
+from nsgsolve.parallel import fork_map
+from nsgsolve.regions.box import DST, SRC
+from nsgsolve.regions.space import Space
+from nsgsolve.semantics.addresses import ALL_IPS, IntervalSet
+from nsgsolve.semantics.resolve import ResolvedNsg, ResolvedPolicy
+
+
+class Linter:
+    """Lints the NSGs of one resolved policy; analyses are cached per distinct rule list, so an NSG that
+    resolves the same way in several VNets is analysed once."""
+
+    def __init__(self, rp: ResolvedPolicy, include_info: bool = False, cross_layer: bool = True):
+        self.rp = rp
+        self.space = Space(rp)
+        self.include_info = include_info
+        self.cross_layer = cross_layer
+        self._lists: dict[tuple, ListAnalysis] = {}
+        self._facts: dict[tuple[int, int], RuleFacts] = {}
+        self._cross: dict[tuple, CrossLayer] = {}
+
+    # -- one list
+    def analysis(self, nsg: ResolvedNsg, direction: Direction) -> ListAnalysis:
+        rules = nsg.rules(direction)
+        boxes = tuple(self.space.box(r) for r in rules)
+        access = tuple(r.access for r in rules)
+        key = (boxes, access)
+        la = self._lists.get(key)
+        if la is None:
+            la = self._lists[key] = ListAnalysis(boxes, access)
+        return la
+
+    def facts(self, la: ListAnalysis, i: int) -> RuleFacts:
+        key = (id(la), i)
+        f = self._facts.get(key)
+        if f is None:
+            f = self._facts[key] = la.analyze(i, self.include_info)
+        return f
+
+    def layers(self, nsg: ResolvedNsg, direction: Direction) -> "CrossLayer":
+        key = (nsg.name, nsg.vnet, direction)
+        got = self._cross.get(key)
+        if got is None:
+            got = self._cross[key] = CrossLayer(self.rp, nsg, direction)
+        return got
+
+    # -- attachments
+    def guarded(self, nsg: str, vnet: str | None) -> tuple[IntervalSet, list[str]]:
+        """Every address (in the extended space) of the subnets and NICs the NSG is attached to in this
+        VNet, and their names."""
+        parts: list[tuple[int, int]] = []
+        labels: list[str] = []
+        for v, s in self.rp.policy.subnets():
+            if v.name == vnet and s.nsg is not None and s.nsg.name == nsg:
+                labels.append(f"subnet {v.name}/{s.name}")
+                parts.append((s.prefix.lo, s.prefix.hi))
+                for k, info in self.rp.ipcs.items():
+                    if info.vnet == v.name and info.subnet == s.name and info.ip is None:
+                        parts += list(self.space.endpoint_set(k))
+        nics: list[str] = []
+        for k, info in self.rp.ipcs.items():
+            if info.nic_nsg == nsg and info.vnet == vnet:
+                parts += list(self.space.endpoint_set(k))
+                if k.nic not in nics:
+                    nics.append(k.nic)
+        labels += [f"nic {n}" for n in nics]
+        return IntervalSet(parts), labels
+
+    # -- findings
+    def witness(self, point: tuple[int, ...], decided_by: str | None, la: ListAnalysis | None = None) -> Witness:
+        if la is not None:
+            point = self.consistent(point, la)
+        packet, s, d = self.space.packet(point)
+        return Witness.at(packet, s.dynamic, d.dynamic, decided_by)
+
+    def consistent(self, point: tuple[int, ...], la: ListAnalysis) -> tuple[int, ...]:
+        """``point`` with its two addresses made one possible assignment, when that changes no rule's match.
+
+        The analysed space lets each side's dynamic NIC sit anywhere in its range independently, so a point
+        may put two dynamic NICs on one address, a plain address on a dynamic NIC's, or one NIC at two
+        addresses: sound for findings (they claim some set is empty), but such a witness cannot be replayed
+        (``verify --assume-ip`` refuses it). Moving one side within its segment of the list's field index
+        keeps every rule's match on that field, so the witness still shows what the finding says."""
+        s, d = self.space.decode(point[SRC]), self.space.decode(point[DST])
+
+        def ok(sv: int, dv: int) -> bool:
+            a, b = self.space.decode(sv), self.space.decode(dv)
+            if a.dynamic is not None and a.dynamic == b.dynamic:
+                return a.ip == b.ip
+            return a.ip != b.ip or (a.dynamic is None and b.dynamic is None)
+
+        if ok(point[SRC], point[DST]):
+            return point
+        for field in (DST, SRC):
+            v = point[field]
+            ix = la.index[field]
+            mask = ix.lookup(v)
+            dyn = self.space.decode(v).dynamic  # a dynamic NIC's slot exactly when v > MAX_IP
+            kind = self.space.ranges[dyn] if dyn is not None else ALL_IPS
+            mine, theirs = (s, d) if field == SRC else (d, s)
+            if mine.dynamic is not None and mine.dynamic == theirs.dynamic:
+                candidates: Iterable[int] = [v - mine.ip + theirs.ip]  # the same NIC: the other side's address
+            else:
+                candidates = self._equivalents(ix, v, mask)
+            for c in candidates:
+                if c in kind and ix.lookup(c) == mask:
+                    q = list(point)
+                    q[field] = c
+                    if ok(q[SRC], q[DST]):
+                        return tuple(q)
+        return point
+
+    @staticmethod
+    def _equivalents(ix: _FieldIndex, v: int, mask: int, limit: int = 64) -> Iterator[int]:
+        """Values the same rules match as ``v`` does in this field: its neighbours, then the first few
+        values of every other segment with the same rules (a /32 rule makes a one-value segment)."""
+        for n in range(1, 5):
+            yield v + n
+            yield v - n
+        tried = 0
+        for j, m in enumerate(ix.masks):
+            if m == mask:
+                end = ix.starts[j + 1] if j + 1 < len(ix.starts) else ix.starts[j] + 4
+                for c in range(ix.starts[j], min(end, ix.starts[j] + 4)):
+                    yield c
+                tried += 1
+                if tried >= limit:
+                    return
+
+    def rule_findings(self, nsg: ResolvedNsg, direction: Direction, la: ListAnalysis, i: int) -> list[Finding]:
+        """This rule's findings in one VNet's resolution of the NSG: the registered checks, in order."""
+        ctx = RuleContext(self, nsg, direction, la, i, self.facts(la, i), _sole_platform_tags(nsg, nsg.rules(direction)[i]))
+        for check in CHECKS:
+            if check.run is None or (check.exclusive and ctx.decided) or (check.info and not self.include_info):
+                continue
+            if check.run(ctx):
+                break
+        return ctx.out
+
+    def status(self, name: str, rule: str) -> list[str]:
+        """One sentence per VNet resolution (deduplicated) saying what the rule does: its findings, or a
+        packet it decides and what would decide that packet without it."""
+        per_vnet: list[tuple[str | None, str]] = []
+        vnets = self.rp.evaluation_vnets(name)
+        for vnet in vnets:
+            nsg = self.rp.nsg(name, vnet)
+            for direction in (Direction.INBOUND, Direction.OUTBOUND):
+                rules = nsg.rules(direction)
+                la = self.analysis(nsg, direction)
+                for i, r in enumerate(rules):
+                    if r.name != rule:
+                        continue
+                    found = self.rule_findings(nsg, direction, la, i)
+                    if found:
+                        text = "; ".join(f.message for f in found)
+                    elif _sole_platform_tags(nsg, r):
+                        tags = ", ".join(sorted(_sole_platform_tags(nsg, r)))
+                        text = (f"{_subject(r)} is the only rule of {name} naming {tags}: it makes {name} filter "
+                                f"that platform traffic, which otherwise bypasses the NSG, so it cannot be removed")
+                    else:
+                        f = self.facts(la, i)
+                        assert f.live is not None and f.live_next is not None
+                        nxt = rules[f.live_next]
+                        text = (f"{_subject(r)} decides traffic in {name} ({direction.value}), e.g. "
+                                f"{self.witness(f.live, r.name, la)}, which {nxt.name} (priority {nxt.priority}) would "
+                                f"{'allow' if nxt.access is Access.ALLOW else 'deny'} without it")
+                    per_vnet.append((vnet, text))
+        if len({t for _, t in per_vnet}) <= 1:
+            return [t for _, t in per_vnet[:1]]
+        return [f"in VNet {v}: {t}" for v, t in per_vnet]
+
+    def lint(self, nsgs: Sequence[str] | None = None, rule: str | None = None) -> list[Finding]:
+        names = list(nsgs) if nsgs is not None else [n.name for n in self.rp.policy.nsgs]
+        # Every rule of every NSG, VNet and direction is one independent task; the list analyses are built
+        # first, so forked workers share them (nsgsolve.parallel).
+        tasks: list[tuple[str, str | None, Direction, int]] = []
+        lists: dict[tuple[str, str | None, Direction], tuple[ResolvedNsg, ListAnalysis]] = {}
+        for name in names:
+            for vnet in self.rp.evaluation_vnets(name):
+                nsg = self.rp.nsg(name, vnet)
+                for direction in (Direction.INBOUND, Direction.OUTBOUND):
+                    lists[name, vnet, direction] = nsg, self.analysis(nsg, direction)
+                    for i, r in enumerate(nsg.rules(direction)):
+                        if not r.rule.is_default and (rule is None or r.name == rule):
+                            tasks.append((name, vnet, direction, i))
+
+        def run(task: tuple[str, str | None, Direction, int]) -> list[Finding]:
+            nsg, la = lists[task[:3]]
+            return self.rule_findings(nsg, task[2], la, task[3])
+
+        found = dict(zip(tasks, fork_map(run, tasks)))
+        out: list[Finding] = []
+        for name in names:
+            vnets = self.rp.evaluation_vnets(name)
+            per_vnet = [[f for t in tasks if t[0] == name and t[1] == vnet for f in found[t]] for vnet in vnets]
+            out += _merge_vnets([v or "(no VNet)" for v in vnets], per_vnet)
+        return out
+
+
+def _merge_vnets(vnets: list[str], per_vnet: list[list[Finding]]) -> list[Finding]:
+    """One finding per (code, direction, rule); a finding that holds only in some of the VNets where the
+    NSG is evaluated says where."""
+    if len(vnets) == 1:
+        return per_vnet[0]
+    seen: dict[tuple[str, Direction, str], tuple[Finding, list[str]]] = {}
+    order: list[tuple[str, Direction, str]] = []
+    for vnet, found in zip(vnets, per_vnet):
+        for f in found:
+            key = (f.code, f.direction, f.rule)
+            if key not in seen:
+                seen[key] = (f, [])
+                order.append(key)
+            seen[key][1].append(vnet)
+    out = []
+    for key in order:
+        f, where = seen[key]
+        if len(where) < len(vnets):
+            rest = ", ".join(v for v in vnets if v not in where)
+            if f.code in (REDUNDANT.code, UNMATCHABLE.code) or f.message.endswith(REMOVABLE):
+                # Removing the rule would change decisions in the other VNets: never advise it.
+                text = (f"{f.message.removesuffix(REMOVABLE)}, but only when evaluated in VNet {', '.join(where)}: "
+                        f"in {rest} the rule decides traffic, so keep it")
+            else:
+                text = f"{f.message} (when evaluated in VNet {', '.join(where)}; not in {rest})"
+            f = Finding(f.code, f.severity, f.nsg, f.direction, f.rule, f.priority, f.access, f.span, f.covered_by,
+                        f.witness, text, tuple(where))
+        out.append(f)
+    return out
+
+
+def lint(rp: ResolvedPolicy, nsgs: Sequence[str] | None = None, include_info: bool = False,
+         rule: str | None = None) -> list[Finding]:
+    """All findings for the policy's NSGs (or the named ones), in policy order, rules in evaluation order."""
+    return Linter(rp, include_info).lint(nsgs, rule)
+
+
+def exit_status(findings: Iterable[Finding]) -> int:
+    return 1 if any(f.severity == "error" for f in findings) else 0
