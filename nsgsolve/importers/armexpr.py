@@ -485,9 +485,93 @@ def _kind(v: Any) -> str:
     return "null"
 
 
+def _truth(v: Any) -> bool:
+    _need(isinstance(v, bool), "a lambda that should decide true or false returned something else")
+    return v
+
+
 def _eq(a: Any, b: Any) -> bool:
     """ARM equals(): values of different kinds are never equal (no '1' == 1); strings case-sensitively."""
     return _kind(a) == _kind(b) and a == b
+
+
+def _bad(why: str) -> Any:
+    raise _Fail(why)
+
+
+def _index_of(v: Any, x: Any, last: bool) -> int:
+    """indexOf()/lastIndexOf() of a string (case-insensitive) or of an array (first/last equal item)."""
+    if isinstance(v, str):
+        return v.lower().rfind(_to_str(x).lower()) if last else v.lower().find(_to_str(x).lower())
+    if isinstance(v, list):
+        idx = [i for i, y in enumerate(v) if _eq(y, x)]
+        return (idx[-1] if last else idx[0]) if idx else -1
+    raise _Fail("indexOf() of a value that is neither a string nor an array")
+
+
+def _try_get(v: Any, *keys: Any) -> Any:
+    """tryGet(object or array, key...): null where a key or index is missing (Bicep's ``.?``)."""
+    for k in keys:
+        if isinstance(v, dict) and isinstance(k, str):
+            v = next((x for kk, x in v.items() if kk.lower() == k.lower()), None)
+        elif isinstance(v, list) and isinstance(k, int) and not isinstance(k, bool):
+            v = v[k] if 0 <= k < len(v) else None
+        elif v is None:
+            return None
+        else:
+            raise _Fail("tryGet() of a value that is not an object or array, or a key of the wrong kind")
+        if v is None:
+            return None
+    return v
+
+
+def _from_end(a: Any, i: Any, strict: bool) -> Any:
+    n = _to_int(i)
+    _need(isinstance(a, list), "indexFromEnd() of a non-array")
+    if 1 <= n <= len(a):
+        return a[len(a) - n]
+    _need(not strict, f"indexFromEnd(): {n} is outside an array of {len(a)}")
+    return None
+
+
+def _shallow_merge(objs: Any) -> dict:
+    _need(isinstance(objs, list) and all(isinstance(o, dict) for o in objs), "shallowMerge() needs an array of objects")
+    out: dict = {}
+    for o in objs:
+        out.update(o)
+    return out
+
+
+def _parse_cidr(cidr: Any) -> dict:
+    net = ipaddress.ip_network(str(cidr), strict=False)
+    if net.version == 4:
+        hosts = (net.network_address + 1, net.broadcast_address - 1) if net.prefixlen < 31 else \
+            (net.network_address, net.broadcast_address)
+        return {"network": str(net.network_address), "netmask": str(net.netmask),
+                "broadcast": str(net.broadcast_address), "firstUsable": str(hosts[0]), "lastUsable": str(hosts[1]),
+                "cidr": net.prefixlen}
+    return {"network": str(net.network_address), "netmask": str(net.netmask), "firstUsable": str(net.network_address),
+            "lastUsable": str(net.broadcast_address), "cidr": net.prefixlen}
+
+
+def _provider_path(rtype: Any, names: Any) -> str:
+    """``NS/t1/n1/t2/n2`` of a resource type and its names (the part of an id after ``/providers/``)."""
+    return resource_id(_to_str(rtype), [_to_str(n) for n in names]).split("/providers/", 1)[1]
+
+
+def _mg_resource_id(*args: Any) -> str:
+    i = next((k for k, a in enumerate(args) if isinstance(a, str) and "/" in a and "." in a.split("/")[0]), None)
+    _need(i is not None and i <= 1, "managementGroupResourceId(): no resource type argument")
+    mg = str(args[0]) if i == 1 else "managementGroup"
+    return f"/providers/Microsoft.Management/managementGroups/{mg}/providers/{_provider_path(args[i], args[i + 1:])}"
+
+
+def _data_uri_to_string(s: Any) -> str:
+    _need(isinstance(s, str) and s.startswith("data:") and "," in s, "dataUriToString() of a non-data URI")
+    head, data = s.split(",", 1)
+    if head.endswith(";base64"):
+        return base64.b64decode(data).decode()
+    return __import__("urllib.parse").parse.unquote(data)
 
 
 # Pure functions of their (already evaluated, known) arguments.
@@ -534,8 +618,8 @@ _PURE: dict[str, Callable[..., Any]] = {
     "substring": lambda s, start, n=None: (
         s[_to_int(start) :] if n is None else s[_to_int(start) : _to_int(start) + _to_int(n)]
     ),
-    "indexof": lambda s, x: s.lower().find(x.lower()),
-    "lastindexof": lambda s, x: s.lower().rfind(x.lower()),
+    "indexof": lambda s, x: _index_of(s, x, last=False),
+    "lastindexof": lambda s, x: _index_of(s, x, last=True),
     "startswith": lambda s, x: s.lower().startswith(x.lower()),
     "endswith": lambda s, x: s.lower().endswith(x.lower()),
     "padleft": lambda v, n, c=" ": _to_str(v).rjust(_at_most(_to_int(n), MAX_VALUE_CHARS, "padLeft() length"), c),
@@ -552,7 +636,24 @@ _PURE: dict[str, Callable[..., Any]] = {
     "cidrsubnet": lambda c, n, i: _cidr_subnet(c, _to_int(n), _to_int(i)),
     "cidrhost": lambda c, i: _cidr_host(c, _to_int(i)),
     "base64": lambda s: base64.b64encode(s.encode()).decode(),
+    "base64tostring": lambda s: base64.b64decode(s).decode(),
+    "base64tojson": lambda s: _json_loads(base64.b64decode(s).decode()),
+    "datauri": lambda s: "data:text/plain;charset=utf8;base64," + base64.b64encode(
+        _to_str(s).encode()).decode(),
+    "datauritostring": _data_uri_to_string,
+    "uricomponent": lambda s: __import__("urllib.parse").parse.quote(s, safe=""),
+    "uricomponenttostring": lambda s: __import__("urllib.parse").parse.unquote(s),
+    "tryget": _try_get,
+    "indexfromend": lambda a, i: _from_end(a, i, strict=True),
+    "tryindexfromend": lambda a, i: _from_end(a, i, strict=False),
+    "objectkeys": lambda o: list(o.keys()) if isinstance(o, dict) else _bad("objectKeys() of a non-object"),
+    "shallowmerge": _shallow_merge,
+    "parsecidr": _parse_cidr,
+    "tenantresourceid": lambda t, *names: "/providers/" + _provider_path(t, names),
+    "managementgroupresourceid": _mg_resource_id,
+    "extensionresourceid": lambda rid, t, *names: f"{_to_str(rid).rstrip('/')}/providers/{_provider_path(t, names)}",
 }
+
 
 # Functions whose value exists only in a live deployment: never guessed.
 _RUNTIME = {
@@ -562,9 +663,26 @@ _RUNTIME = {
     "utcnow": "utcNow() is the deployment time",
     "newguid": "newGuid() is random at deployment time",
     "pickzones": "pickZones() depends on the region's capabilities",
+    "references": "references() reads deployed resources",
+    "providers": "providers() reads the subscription's resource providers",
+    "datetimeadd": "dateTimeAdd() works on deployment times",
+    "datetimefromepoch": "dateTimeFromEpoch() works on deployment times",
+    "datetimetoepoch": "dateTimeToEpoch() works on deployment times",
     "managementgroup": "managementGroup() depends on the deployment scope",
     "tenant": "tenant() depends on the signed-in tenant",
 }
+
+
+@dataclass(eq=False)
+class _Lambda:
+    """``lambda('x', ['y',] body)``: evaluated only when filter/map/reduce/... apply it."""
+
+    params: tuple
+    body: Any
+    loops: dict
+
+
+_HIGHER_ORDER = {"filter", "map", "reduce", "sort", "groupby", "mapvalues", "toobject"}
 
 
 @dataclass
@@ -775,6 +893,13 @@ class Evaluator:
             if isinstance(cond, Unknown):
                 return cond
             return self.eval(node.args[1] if cond else node.args[2], text, span, loops)
+        if name == "lambda":
+            if len(node.args) < 2:
+                return Unknown("lambda() needs parameter names and a body", text, span)
+            names = [self.eval(a, text, span, loops) for a in node.args[:-1]]
+            if not all(isinstance(n, str) for n in names):
+                return Unknown("lambda() parameter names must be strings", text, span)
+            return _Lambda(tuple(names), node.args[-1], loops)
         args = [self.eval(a, text, span, loops) for a in node.args]
         for a in args:
             if isinstance(a, Unknown):
@@ -797,7 +922,55 @@ class Evaluator:
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError) as e:
             return Unknown(f"{name}(): {e}", text, span)
 
+    def _apply(self, fn: Any, values: list, text: str, span: Span) -> Any:
+        _need(isinstance(fn, _Lambda), "expected a lambda() argument")
+        _need(len(values) >= len(fn.params), f"the lambda takes {len(fn.params)} argument(s)")
+        scope = {**fn.loops, **{"\0lambda:" + p.lower(): v for p, v in zip(fn.params, values)}}
+        out = self.eval(fn.body, text, span, scope)
+        if isinstance(out, Unknown):
+            raise _Fail(out.reason)
+        return out
+
+    def _higher_order(self, name: str, args: list, text: str, span: Span) -> Any:
+        """The lambda functions (filter, map, reduce, sort, groupBy, mapValues, toObject)."""
+        ap = lambda fn, *v: self._apply(fn, list(v), text, span)  # noqa: E731
+        src = args[0] if args else None
+        if name == "mapvalues":
+            _need(isinstance(src, dict), "mapValues() of a non-object")
+            return {k: ap(args[1], v) for k, v in src.items()}
+        _need(isinstance(src, list), f"{name}() of a non-array")
+        if name == "filter":
+            return [x for i, x in enumerate(src) if _truth(ap(args[1], x, i))]
+        if name == "map":
+            return [ap(args[1], x, i) for i, x in enumerate(src)]
+        if name == "reduce":
+            acc = args[1]
+            for i, x in enumerate(src):
+                acc = ap(args[2], acc, x, i)
+            return acc
+        if name == "sort":
+            import functools
+
+            return sorted(src, key=functools.cmp_to_key(
+                lambda a, b: -1 if _truth(ap(args[1], a, b)) else (1 if _truth(ap(args[1], b, a)) else 0)))
+        if name == "groupby":
+            out: dict = {}
+            for x in src:
+                out.setdefault(_to_str(ap(args[1], x)), []).append(x)
+            return out
+        # toObject(array, key lambda [, value lambda])
+        return {_to_str(ap(args[1], x)): (ap(args[2], x) if len(args) > 2 else x) for x in src}
+
     def _call(self, name: str, args: list, text: str, span: Span, loops: dict) -> Any:
+        if name.startswith("sys."):  # Bicep's namespace for built-in functions
+            name = name[4:]
+        if name in _HIGHER_ORDER:
+            return self._higher_order(name, args, text, span)
+        if name == "lambdavariables":
+            _need(len(args) == 1 and isinstance(args[0], str), "lambdaVariables() needs a name")
+            key = "\0lambda:" + args[0].lower()
+            _need(key in loops, f"lambdaVariables('{args[0]}') outside a lambda with that parameter")
+            return loops[key]
         if name == "parameters":
             return self.parameter(args[0], text, span)
         if name == "variables":

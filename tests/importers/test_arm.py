@@ -446,3 +446,22 @@ def test_symbolic_value_without_data_says_how_to_supply_it():
     d = e.value.diagnostics[0]
     assert d.code == "E301" and "left this template value open" in d.message
     assert "--param NAME=VALUE" in d.hint and "ServiceTags_Public" not in d.hint
+
+
+def test_copy_index_in_the_parameters_of_a_nested_deployment_with_its_own_loop():
+    inner = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+             "contentVersion": "1.0.0.0", "parameters": {"n": {"type": "string"}, "port": {"type": "int"}},
+             "resources": [nsg("[parameters('n')]", [rule("r", 100, dport="[string(parameters('port'))]")])]}
+    dep = {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01",
+           "name": "[concat('d', copyIndex())]", "copy": {"name": "deps", "count": 2},
+           "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+                          "parameters": {"n": {"value": "[concat('nsg-', copyIndex())]"},
+                                         "port": {"value": "[add(8080, copyIndex('deps'))]"}},
+                          "template": inner}}
+    p = load(template([dep]))
+    assert sorted(n.name for n in p.nsgs) == ["nsg-0", "nsg-1"]
+    assert p.nsg("nsg-1").rules[0].destination_ports.items[0].lo == 8081
+    # Outer scope: the nested template's own expressions see the deployment's index.
+    outer = {**dep, "properties": {"mode": "Incremental", "template": {
+        **inner, "parameters": {}, "resources": [nsg("[concat('o-', copyIndex())]", [rule("r", 100)])]}}}
+    assert sorted(n.name for n in load(template([outer])).nsgs) == ["o-0", "o-1"]

@@ -132,3 +132,60 @@ def test_property_both_literal_and_by_copy_loop_is_an_error(order):
     )
     line = text.splitlines()[d.span.line - 1]
     assert line[d.span.column - 1:].startswith('"securityRules", "count"')
+
+
+# The functions of the template-functions reference a network template may use (docs/import.md).
+@pytest.mark.parametrize("expr,expected", [
+    ("[tryGet(json('{\"a\": {\"b\": 1}}'), 'a', 'b')]", 1),
+    ("[tryGet(json('{\"a\": {\"b\": 1}}'), 'x', 'b')]", None),
+    ("[tryGet(createArray(1, 2), 5)]", None),
+    ("[coalesce(tryGet(json('{}'), 'nsg'), 'default-nsg')]", "default-nsg"),
+    ("[indexFromEnd(createArray(1, 2, 3), 1)]", 3),
+    ("[indexFromEnd(createArray(1, 2, 3), 4)]", Unknown),
+    ("[tryIndexFromEnd(createArray(1, 2, 3), 4)]", None),
+    ("[indexOf(createArray('a', 'b'), 'b')]", 1),
+    ("[lastIndexOf(createArray('a', 'b', 'a'), 'a')]", 2),
+    ("[indexOf('abcB', 'B')]", 1),
+    ("[length(items(json('{\"b\": 2, \"a\": 1}')))]", 2),
+    ("[map(range(0, 3), lambda('i', mul(lambdaVariables('i'), 2)))]", [0, 2, 4]),
+    ("[map(createArray('a', 'b'), lambda('x', 'i', concat(lambdaVariables('x'), string(lambdaVariables('i')))))]",
+     ["a0", "b1"]),
+    ("[filter(createArray(1, 2, 3, 4), lambda('x', greater(lambdaVariables('x'), 2)))]", [3, 4]),
+    ("[filter(createArray(1, 2), lambda('x', 'yes'))]", Unknown),  # a filter must decide true/false
+    ("[reduce(createArray(1, 2, 3), 0, lambda('c', 'n', add(lambdaVariables('c'), lambdaVariables('n'))))]", 6),
+    ("[sort(createArray(3, 1, 2), lambda('a', 'b', less(lambdaVariables('a'), lambdaVariables('b'))))]", [1, 2, 3]),
+    ("[groupBy(createArray('ab', 'ac', 'b'), lambda('x', substring(lambdaVariables('x'), 0, 1)))]",
+     {"a": ["ab", "ac"], "b": ["b"]}),
+    ("[mapValues(json('{\"a\": 1}'), lambda('v', add(lambdaVariables('v'), 1)))]", {"a": 2}),
+    ("[toObject(createArray('web', 'db'), lambda('x', lambdaVariables('x')), lambda('x', length(lambdaVariables('x'))))]",
+     {"web": 3, "db": 2}),
+    ("[lambdaVariables('x')]", Unknown),
+    ("[shallowMerge(createArray(json('{\"a\": 1, \"c\": {\"x\": 1}}'), json('{\"b\": 2, \"c\": {\"y\": 2}}')))]",
+     {"a": 1, "b": 2, "c": {"y": 2}}),
+    ("[objectKeys(json('{\"a\": 1, \"b\": 2}'))]", ["a", "b"]),
+    ("[parseCidr('10.144.0.0/20').lastUsable]", "10.144.15.254"),
+    ("[parseCidr('10.144.0.0/20').broadcast]", "10.144.15.255"),
+    ("[sys.cidrSubnet('10.0.0.0/16', 24, 3)]", "10.0.3.0/24"),
+    ("[cidrHost(cidrSubnet('10.0.0.0/16', 24, 1), 3)]", "10.0.1.4"),
+    ("[base64ToString(base64('x'))]", "x"),
+    ("[base64ToJson(base64('{\"a\": 1}')).a]", 1),
+    ("[uriComponentToString(uriComponent('a b/c'))]", "a b/c"),
+    ("[dataUriToString(dataUri('hi'))]", "hi"),
+    ("[tenantResourceId('Microsoft.Network/x', 'n')]", "/providers/Microsoft.Network/x/n"),
+    ("[extensionResourceId('/subscriptions/s', 'Microsoft.Authorization/locks', 'l')]",
+     "/subscriptions/s/providers/Microsoft.Authorization/locks/l"),
+    ("[references('x')]", Unknown),
+    ("[dateTimeAdd(utcNow(), 'P1D')]", Unknown),
+])
+def test_template_functions_reference(expr, expected):
+    v = ev().expression(expr, S)
+    if expected is Unknown:
+        assert isinstance(v, Unknown)
+    else:
+        assert v == expected
+
+
+def test_lambda_sees_the_copy_index_of_where_it_is_written():
+    v = ev().expression("[map(range(0, 2), lambda('i', add(lambdaVariables('i'), copyIndex())))]", S,
+                        {"\0resource": 10})
+    assert v == [10, 11]
