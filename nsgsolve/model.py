@@ -315,10 +315,18 @@ DEFAULT_RULES: dict[Direction, tuple[Rule, ...]] = {
 
 @dataclass(frozen=True)
 class Subnet:
+    """A subnet has one or more address prefixes (Azure's ``addressPrefixes``); ``prefix`` is the first,
+    ``extra`` the others. Code that means the subnet's addresses reads :attr:`prefixes`."""
+
     name: str  # short name, unique within its VNet
     prefix: Cidr
     nsg: Ref | None = None
     span: Span = NOSPAN
+    extra: tuple[Cidr, ...] = ()
+
+    @property
+    def prefixes(self) -> tuple[Cidr, ...]:
+        return (self.prefix,) + self.extra
 
 
 @dataclass(frozen=True)

@@ -221,23 +221,27 @@ class _Validator:
             spaces = [(c.lo, c.hi) for c in v.address_spaces]
             check_space = f"vnet:{v.name}" not in self.skip
             for s in v.subnets:
-                self.cidr(s.prefix)
                 self.check_nsg_ref(s.nsg, f"subnet {v.name}/{s.name}")
-                if check_space and not any(lo <= s.prefix.lo and s.prefix.hi <= hi for lo, hi in spaces):
-                    shown = ", ".join(_cidr_text(c) for c in v.address_spaces) or "none"
-                    self.bag.error("E506", f"subnet '{s.name}' ({_cidr_text(s.prefix)}) is outside the address "
-                                           f"space of VNet '{v.name}' ({shown})", s.span,
-                                   "choose a prefix inside the VNet's address space, or add a space to the VNet")
-            # Sorted by start, a subnet overlaps an earlier one iff it starts before the furthest end so far.
-            ordered = sorted(v.subnets, key=lambda s: (s.prefix.lo, -s.prefix.hi))
+                for c in s.prefixes:
+                    self.cidr(c)
+                    if check_space and not any(lo <= c.lo and c.hi <= hi for lo, hi in spaces):
+                        shown = ", ".join(_cidr_text(x) for x in v.address_spaces) or "none"
+                        self.bag.error("E506", f"subnet '{s.name}' ({_cidr_text(c)}) is outside the address "
+                                               f"space of VNet '{v.name}' ({shown})", _where(c, s),
+                                       "choose a prefix inside the VNet's address space, or add a space to the VNet")
+            # Every prefix of every subnet, sorted by start: one overlaps an earlier one iff it starts before
+            # the furthest end so far (two prefixes of one subnet may not overlap either).
+            ordered = sorted(((c, s) for s in v.subnets for c in s.prefixes), key=lambda cs: (cs[0].lo, -cs[0].hi))
             reach = None
-            for s in ordered:
-                if reach is not None and s.prefix.lo <= reach.prefix.hi:
-                    self.bag.error("E507", f"subnet '{s.name}' ({_cidr_text(s.prefix)}) overlaps subnet "
-                                           f"'{reach.name}' ({_cidr_text(reach.prefix)}) in VNet '{v.name}'",
-                                   s.span, "subnets of one VNet must not share addresses")
-                if reach is None or s.prefix.hi > reach.prefix.hi:
-                    reach = s
+            for c, s in ordered:
+                if reach is not None and c.lo <= reach[0].hi:
+                    rc, rs = reach
+                    other = "its own prefix" if rs is s else f"subnet '{rs.name}'"
+                    self.bag.error("E507", f"subnet '{s.name}' ({_cidr_text(c)}) overlaps {other} "
+                                           f"({_cidr_text(rc)}) in VNet '{v.name}'",
+                                   _where(c, s), "subnets of one VNet must not share addresses")
+                if reach is None or c.hi > reach[0].hi:
+                    reach = (c, s)
 
     def nics(self) -> None:
         by_ip: dict[int, tuple[str, str, Span]] = {}  # ip → (nic, vnet, span)
@@ -264,11 +268,12 @@ class _Validator:
                 if ipc.ip is None:
                     continue
                 ip_text = str(ipaddress.IPv4Address(ipc.ip))
-                pfx = subnet.prefix
+                pfx = next((c for c in subnet.prefixes if c.lo <= ipc.ip <= c.hi), subnet.prefix)
                 if not pfx.lo <= ipc.ip <= pfx.hi:
+                    shown = ", ".join(_cidr_text(c) for c in subnet.prefixes)
                     self.bag.error("E503", f"NIC '{nic.name}' address {ip_text} is outside its subnet "
-                                           f"{nic.subnet} ({_cidr_text(pfx)})", ipc.span,
-                                   f"choose an address in {_cidr_text(pfx)}, or put the NIC in the subnet that "
+                                           f"{nic.subnet} ({shown})", ipc.span,
+                                   f"choose an address in {shown}, or put the NIC in the subnet that "
                                    f"holds {ip_text}")
                 elif ipc.ip < pfx.lo + RESERVED_LOW or ipc.ip > pfx.hi - RESERVED_HIGH:
                     first_ok = ipaddress.IPv4Address(pfx.lo + RESERVED_LOW)
@@ -409,3 +414,8 @@ def _cidr_text(c: Cidr) -> str:
 
 
 __all__ = ["validate", "validate_into", "validate_query_into"]
+
+
+def _where(c, s) -> Span:
+    """Where to point for one prefix of a subnet: the subnet for its first, the prefix itself for another."""
+    return s.span if c is s.prefix or not c.span.line else c.span

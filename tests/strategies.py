@@ -69,21 +69,29 @@ def policies(draw, max_rules: int = 8, max_nsgs: int = 3) -> Policy:
         subnets = []
         for s in range(draw(st.integers(1, 2))):
             sname = f"sub{s}"
-            subnets.append(Subnet(sname, cidr(f"10.{v}.{s}.0/24"), draw(maybe_nsg)))
+            # Some subnets have a second prefix (Azure's addressPrefixes); NICs may sit in either.
+            extra = (cidr(f"10.{v}.{100 + s}.0/24"),) if draw(st.booleans()) and draw(st.booleans()) else ()
+            subnets.append(Subnet(sname, cidr(f"10.{v}.{s}.0/24"), draw(maybe_nsg), extra=extra))
             subnets_all.append(SubnetRef(vname, sname))
-            for j in range(draw(st.integers(1, 2))):
+            # Now and then no NIC: a subnet behind an NSG then stands for a host of its own (resolve.py).
+            for j in range(draw(st.integers(0, 2) if draw(st.booleans()) and draw(st.booleans()) else st.integers(1, 2))):
                 dynamic = draw(st.booleans()) and draw(st.booleans())
-                ip = None if dynamic else ip_to_int(f"10.{v}.{s}.{4 + j}")
+                third = (100 + s) if extra and draw(st.booleans()) else s
+                ip = None if dynamic else ip_to_int(f"10.{v}.{third}.{4 + j}")
                 asg_names = draw(st.lists(st.sampled_from([f"asg{v}a", f"asg{v}b"]), max_size=2, unique=True))
                 nname = f"nic{v}{s}{j}"
                 nics.append(Nic(nname, SubnetRef(vname, sname), (IpConfig(ip, tuple(Ref(a) for a in asg_names)),),
                                 draw(maybe_nsg)))
                 if ip is not None:
-                    nic_ips.append(f"10.{v}.{s}.{4 + j}")
+                    nic_ips.append(f"10.{v}.{third}.{4 + j}")
         asgs += [Asg(f"asg{v}a"), Asg(f"asg{v}b")]
         peer = (Ref("vnet0"),) if v == 1 and draw(st.booleans()) else ()
         onprem = (cidr("192.168.0.0/16"),) if draw(st.booleans()) else ()
         vnets.append(VNet(vname, (cidr(f"10.{v}.0.0/16"),), tuple(subnets), peer, onprem))
+
+    if not nics:  # every subnet drew none; the strategies below name NICs
+        nics.append(Nic("nic000", SubnetRef("vnet0", "sub0"), (IpConfig(ip_to_int("10.0.0.4")),)))
+        nic_ips.append("10.0.0.4")
 
     prefix_pool = ([cidr(f"10.{v}.0.0/16") for v in range(n_vnets)] + [cidr("0.0.0.0/0"), cidr("203.0.113.0/24"),
                    cidr("168.63.129.16/32"), cidr("192.168.0.0/16"), cidr("10.0.0.0/8"), cidr("8.0.0.0/7")]

@@ -384,3 +384,40 @@ def test_options_may_stand_between_policy_and_query():
     code, out, err = _run("query", str(ROOT / "examples" / "webservers.nsg"), "--json",
                           "can Internet reach WebServers port 22")
     assert code == 0 and json.loads(out)["verdict"] == "none", err
+
+
+# ---------------------------------------------------------------- hosts the policy implies
+
+IMPLIED = """
+vnet hub 10.0.0.0/16 {
+  subnet app 10.0.1.0/24 nsg app-nsg
+  subnet open 10.0.2.0/24
+}
+nic jump in hub/open ip 10.0.2.4
+nsg app-nsg {
+  inbound {
+    100 allow https tcp from Internet to any port 443
+  }
+}
+"""
+
+
+def test_a_subnet_behind_an_nsg_without_nics_is_a_host_of_its_range():
+    rp, ans = _ask(IMPLIED, "can Internet reach subnet hub/app port 443 tcp")
+    assert ans.verdict is Verdict.ALL
+    rp, ans = _ask(IMPLIED, "can Internet reach 10.0.1.0/24 port 22 tcp")
+    assert ans.verdict is Verdict.NONE
+    _replays(rp, ans.blocked_witness, Access.DENY)
+    (key,) = [k for k, i in rp.ipcs.items() if i.implied]
+    info = rp.ipcs[key]
+    assert (info.vnet, info.subnet, info.ip, info.subnet_nsg, info.nic_nsg) == ("hub", "app", None, "app-nsg", None)
+    # Only behind an NSG and only without NICs: the open subnet and a subnet with a NIC imply nothing.
+    assert [i.subnet for i in rp.ipcs.values() if i.implied] == ["app"]
+    with pytest.raises(InputError) as e:
+        _ask(IMPLIED.replace("nsg app-nsg\n", "\n", 1), "can Internet reach 10.0.1.0/24 port 22 tcp")
+    assert e.value.diagnostics[0].code == "E802"
+
+
+def test_an_implied_host_is_a_source_too():
+    rp, ans = _ask(IMPLIED, "can subnet hub/app reach jump port 22 tcp")
+    assert ans.verdict is Verdict.ALL  # AllowVnetOutBound, and the open subnet filters nothing

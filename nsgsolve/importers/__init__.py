@@ -82,9 +82,9 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
         # A plan's values known only after apply are left open as for .tf files: they are the plan's nature.
         from nsgsolve.importers.tfconvert import TF_HINT
 
-        builder = PolicyBuilder(symbolic=not strict, unknown_code="E662", unknown_hint=TF_HINT)
+        builder = PolicyBuilder(symbolic=not strict, unknown_code="E662", unknown_hint=TF_HINT, strict=strict)
     else:
-        builder = PolicyBuilder(symbolic=symbolic or not strict)
+        builder = PolicyBuilder(symbolic=symbolic or not strict, strict=strict)
     tf_bag = DiagnosticBag()
     unset: dict[str, Span] = {}
     placeholders: set[str] = set()

@@ -40,10 +40,12 @@ from nsgsolve.importers.convert import (
     VNET_TYPE,
     PolicyBuilder,
     get,
+    props_of,
 )
-from nsgsolve.importers.jsonpos import JObject, span_in
+from nsgsolve.importers.jsonpos import JArray, JObject, span_in
 
 DEPLOYMENT_TYPE = "microsoft.resources/deployments"
+VMSS_TYPE = "microsoft.compute/virtualmachinescalesets"
 RES_LOOP = "\0resource"  # the loops key copyIndex() without a name reads (see armexpr)
 RELEVANT = {NSG_TYPE, RULE_TYPE, VNET_TYPE, SUBNET_TYPE, PEERING_TYPE, NIC_TYPE, ASG_TYPE, DEPLOYMENT_TYPE}
 
@@ -197,8 +199,8 @@ class TemplateImporter:
             b.note("the template deploys a virtual network gateway: on-premises prefixes it connects are part of "
                    "the VirtualNetwork tag but are not imported")
             return
-        if e.type == "microsoft.compute/virtualmachinescalesets":
-            b.note(f"VM scale set {e.name if isinstance(e.name, str) else e.path}: instance NICs are not modelled")
+        if e.type == VMSS_TYPE:
+            self._scale_set(ev, e)
             return
         if e.type not in RELEVANT:
             return
@@ -235,6 +237,57 @@ class TemplateImporter:
         elif e.type == ASG_TYPE:
             b.add_asg(parts[0], e.span)
 
+    def _scale_set(self, ev: Evaluator, e: _Expanded) -> None:
+        """A VM scale set's NIC configurations: every instance gets a NIC per configuration, in its subnet
+        with its NSG and ASGs and a dynamic address. One dynamic NIC per configuration stands for all the
+        instances (they share every NSG and ASG, and any of them may get any usable address of the subnet)."""
+        b = self.b
+        if not isinstance(e.name, str) or not e.name:
+            what = e.name.reason if isinstance(e.name, Unknown) else "no name"
+            b.note(f"VM scale set at {e.path}: its name cannot be evaluated ({what}); its instances' NICs are not "
+                   f"modelled")
+            return
+        props = get(e.raw, "properties")
+        profile = get(get(props, "virtualMachineProfile"), "networkProfile")
+        configs = get(profile, "networkInterfaceConfigurations")
+        ppath = f"{e.path}.properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations"
+        if configs is None:
+            b.note(f"VM scale set {e.name}: no networkInterfaceConfigurations (a Flexible scale set's NICs come "
+                   f"from its VMs); its instances' NICs are not modelled")
+            return
+        configs = ev.value(configs, span_in(profile, "networkInterfaceConfigurations", e.span), e.loops)
+        if not isinstance(configs, list):
+            b._not_list(configs, ppath, e.span)
+            return
+        for i, c in enumerate(configs):
+            cspan = span_in(configs, i, e.span)
+            cname = get(c, "name") if isinstance(c, dict) else None
+            for ph in _names_from_unset(c):
+                b.used_unset(ph, NAMES_USE)
+            if not isinstance(cname, str) or not cname:
+                b.bag.error("E611", f"{ppath}[{i}].name is missing", cspan)
+                continue
+            cprops, _ = props_of(c)
+            ipcs = get(cprops, "ipConfigurations")
+            if isinstance(ipcs, list):
+                # Instance addresses are always assigned by Azure: no configuration of a scale set is static.
+                ipcs = JArray([_dynamic(ipc) for ipc in ipcs], span=getattr(ipcs, "span", cspan),
+                              spans=list(getattr(ipcs, "spans", [])))
+            nic = {"name": f"{e.name}.{cname}", "properties": {**cprops, "ipConfigurations": ipcs}}
+            before = len(b.bag.items)
+            b.add_nic(f"{e.name}.{cname}", _keep_spans(nic, c), f"{ppath}[{i}]", cspan)
+            errors = [d for d in b.bag.items[before:] if d.severity == "error"]
+            if errors:
+                # Implied hosts are extra: a scale set nsgsolve cannot place costs its NICs, not the import.
+                b.bag.items[before:] = [d for d in b.bag.items[before:] if d.severity != "error"]
+                for d in errors:
+                    b.bag.warning("W604", f"NIC configuration {cname} of VM scale set {e.name} is not modelled: "
+                                          f"{d.message}", d.span, "fix the value in the template (the scale set's NSGs "
+                                                                      "are analysed all the same)")
+                continue
+            b.note(f"VM scale set {e.name}: NIC configuration {cname} is modelled as NIC {e.name}.{cname}, one dynamic "
+                   f"NIC standing for every instance's")
+
     def _deployment(self, ev: Evaluator, e: _Expanded) -> None:
         props = get(e.raw, "properties")
         if not isinstance(props, dict):
@@ -260,6 +313,29 @@ class TemplateImporter:
         else:
             self.evaluators.append(child)
             self.run(template, {}, tpath, outer=child)
+
+
+def _dynamic(ipc: Any) -> Any:
+    if not isinstance(ipc, dict):
+        return ipc
+    props = get(ipc, "properties")
+    props = props if isinstance(props, dict) else {}
+    new_props = JObject({**props, "privateIPAllocationMethod": "Dynamic"}, span=getattr(props, "span", NOSPAN),
+                        spans=dict(getattr(props, "spans", {})))
+    out = JObject(ipc, span=getattr(ipc, "span", NOSPAN), spans=dict(getattr(ipc, "spans", {})))
+    out[next((k for k in ipc if k.lower() == "properties"), "properties")] = new_props
+    return out
+
+
+def _keep_spans(new: dict, old: Any) -> JObject:
+    """``new`` as a JObject with ``old``'s positions, so errors about it still point into the file."""
+    spans = dict(getattr(old, "spans", {}))
+    inner = get(old, "properties")
+    out = JObject(new, span=getattr(old, "span", NOSPAN), spans=spans)
+    p = new.get("properties")
+    if isinstance(p, dict) and isinstance(inner, dict):
+        out["properties"] = JObject(p, span=getattr(inner, "span", NOSPAN), spans=dict(getattr(inner, "spans", {})))
+    return out
 
 
 def _names_from_unset(obj: Any) -> list[Placeholder]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from nsgsolve.errors import DiagnosticBag
@@ -147,8 +147,10 @@ class _VnetAcc:
 class PolicyBuilder:
     """Collects resources from one or several inputs and builds one :class:`Policy`."""
 
-    def __init__(self, symbolic: bool = False, unknown_code: str = "E610", unknown_hint: str | None = None):
+    def __init__(self, symbolic: bool = False, unknown_code: str = "E610", unknown_hint: str | None = None,
+                 strict: bool = False):
         self.symbolic = symbolic
+        self.strict = strict
         # Terraform inputs report a value they cannot know under their own code and with their own remedy.
         self.unknown_code = unknown_code
         self.unknown_hint = unknown_hint
@@ -617,22 +619,13 @@ class PolicyBuilder:
                 return
             self.bag.error("E619", f"{ppath}: subnet {vnet}/{name} has no addressPrefix", span)
             return
-        if len(v4) > 1:
-            # The model has one prefix per subnet; keeping only the first would misplace NICs and dynamic
-            # addresses of the others, so analyses could decide with the wrong subnet.
-            self.bag.error("E625", f"{ppath}: subnet {vnet}/{name} has several IPv4 address prefixes "
-                                   f"({', '.join(_cidr_text(c) for c in v4)}); nsgsolve does not support "
-                                   "subnets with several prefixes yet", v4[1].span,
-                           "import a version of the subnet with one prefix (edit a copy of the input), or leave "
-                           "the VNet out of the inputs to analyse its NSGs unattached")
-            return
         nsg = self._nsg_ref(props, ppath, span)
         if nsg is False:
             return
         old = acc.subnets.get(name)
         if old is not None and old.nsg and not nsg:
             nsg = old.nsg  # a later copy without the association (e.g. az vnet list before nsg show) keeps it
-        acc.subnets[name] = Subnet(name, v4[0], nsg or None, span)
+        acc.subnets[name] = Subnet(name, v4[0], nsg or None, span, tuple(v4[1:]))
 
     def _nsg_ref(self, props: dict, path: str, span: Span) -> Ref | None | Literal[False]:
         """The ``networkSecurityGroup.id`` association; False after an error."""
@@ -795,7 +788,7 @@ class PolicyBuilder:
             if s is None:
                 self.note(f"NSG {nsg} is associated with subnet {vnet}/{sub}, which is not in the inputs")
             elif s.nsg is None:
-                acc.subnets[sub] = Subnet(s.name, s.prefix, Ref(nsg, span), s.span)  # type: ignore[union-attr]
+                acc.subnets[sub] = replace(s, nsg=Ref(nsg, span))  # type: ignore[union-attr]
         for nic_name, nsg, span in self.pending_nic_nsg:
             n = self.nics.get(nic_name)
             if n is None:

@@ -599,7 +599,10 @@ class _Builder:
 
     def subnet(self, node: Tree, vnet: str) -> Subnet | None:
         name, _ = self.name(node.children[0])
-        prefix = self.cidr(_tok(node.children[1]), "a subnet")
+        plist = node.children[1]
+        assert isinstance(plist, Tree), plist
+        prefixes = self.address_list(plist, "a subnet")
+        prefix = prefixes[0] if len(prefixes) == len(plist.children) else None
         assocs = [c for c in node.children[2:] if c.data == "nsg_assoc"]
         for block in (c for c in node.children[2:] if c.data == "subnet_block"):
             assocs += block.children
@@ -607,7 +610,7 @@ class _Builder:
         if prefix is None:
             self.poisoned.add(f"subnet:{vnet}/{name}")
             return None
-        return Subnet(name, prefix, nsg, self.span(node))
+        return Subnet(name, prefix, nsg, self.span(node), prefixes[1:])
 
     def one_nsg(self, assocs: list[Tree], owner: str) -> Ref | None:
         refs = [self.ref(a.children[-1]) for a in assocs]

@@ -187,7 +187,8 @@ class _Printer:
         body: list[_Line] = []
         for s in v.subnets:
             nsg = f" nsg {quote_name(s.nsg.name)}" if s.nsg else ""
-            body.append(_Line(1, f"subnet {quote_name(s.name)} {cidr_text(s.prefix)}{nsg}", _key(s.span)))
+            shown = ", ".join(cidr_text(c) for c in s.prefixes)
+            body.append(_Line(1, f"subnet {quote_name(s.name)} {shown}{nsg}", _key(s.span)))
         for peer in v.peerings:
             body.append(_Line(1, f"peer {quote_name(peer.name)}", _key(peer.span)))
         for c in v.onprem:

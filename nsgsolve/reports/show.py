@@ -44,7 +44,7 @@ def show_text(rp: ResolvedPolicy) -> str:
         lines.append(f"  VirtualNetwork here = {describe_ips(rp.virtual_network_tag[v.name], DESCRIBE_LIMIT)}")
         for s in v.subnets:
             nsg_text = f"  nsg {s.nsg.name}" if s.nsg else "  (no NSG)"
-            lines.append(f"  subnet {v.name}/{s.name}  {cidr_text(s.prefix)}{nsg_text}")
+            lines.append(f"  subnet {v.name}/{s.name}  {', '.join(cidr_text(c) for c in s.prefixes)}{nsg_text}")
             for info in sorted((i for i in rp.ipcs.values() if i.vnet == v.name and i.subnet == s.name),
                                key=lambda i: i.key):
                 ip = int_to_ip(info.ip) if info.ip is not None else "dynamic"
@@ -134,7 +134,9 @@ def show_dict(rp: ResolvedPolicy) -> dict:
         "vnets": [{
             "name": v.name, "address_spaces": [cidr_text(c) for c in v.address_spaces],
             "peerings": [r.name for r in v.peerings], "onprem": [cidr_text(c) for c in v.onprem],
-            "subnets": [{"name": s.name, "prefix": cidr_text(s.prefix), "nsg": s.nsg.name if s.nsg else None}
+            # "prefix" is the first of "prefixes" (kept for readers written before subnets had several).
+            "subnets": [{"name": s.name, "prefix": cidr_text(s.prefix), "prefixes": [cidr_text(c) for c in s.prefixes],
+                         "nsg": s.nsg.name if s.nsg else None}
                         for s in v.subnets],
         } for v in p.vnets],
         "nics": [{

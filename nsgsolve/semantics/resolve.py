@@ -69,6 +69,9 @@ class IpcInfo:
     asgs: frozenset[str]
     nic_nsg: str | None
     subnet_nsg: str | None
+    # A host the policy implies but does not name: a subnet behind an NSG with no NIC of the policy in it
+    # (an App Gateway's, an AKS pool's, a managed instance's subnet). Its key is the subnet's path.
+    implied: bool = False
 
     @property
     def subnet_label(self) -> str:
@@ -140,12 +143,14 @@ class Layer:
     direction: Direction
 
 
-def usable_addresses(prefix: Cidr) -> IntervalSet:
-    """Azure reserves the first four and the last address of every subnet."""
-    lo, hi = prefix.lo, prefix.hi
-    if hi - lo + 1 <= 5:
-        return EMPTY
-    return IntervalSet([(lo + 4, hi - 1)])
+def usable_addresses(prefix: Cidr | tuple[Cidr, ...]) -> IntervalSet:
+    """Azure reserves the first four and the last address of every subnet prefix (of each of them, in a
+    subnet with several)."""
+    parts = []
+    for p in prefix if isinstance(prefix, tuple) else (prefix,):
+        if p.hi - p.lo + 1 > 5:
+            parts.append((p.lo + 4, p.hi - 1))
+    return IntervalSet(parts) if parts else EMPTY
 
 
 @dataclass
@@ -315,11 +320,20 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
         for i, ipc in enumerate(nic.ip_configs):
             key = IpcKey(nic.name, i)
             ipcs[key] = IpcInfo(
-                key, vnet.name, subnet.name, ipc.ip, usable_addresses(subnet.prefix),
+                key, vnet.name, subnet.name, ipc.ip, usable_addresses(subnet.prefixes),
                 frozenset(a.name for a in ipc.asgs), nic.nsg.name if nic.nsg else None,
                 subnet.nsg.name if subnet.nsg else None,
             )
     bag.raise_if_errors()
+    # A subnet behind an NSG holds hosts the policy does not list (appliances, PaaS, instances deployed
+    # later): with no NIC of its own it stands for one dynamic host anywhere in its usable range, so its
+    # NSG filters some traffic a question can ask about (docs/query.md, "What an endpoint denotes").
+    occupied = {(i.vnet, i.subnet) for i in ipcs.values()}
+    for v, s in policy.subnets():
+        if s.nsg is not None and (v.name, s.name) not in occupied:
+            key = IpcKey(implied_host_name(v.name, s.name), 0)
+            ipcs[key] = IpcInfo(key, v.name, s.name, None, usable_addresses(s.prefixes), frozenset(), None,
+                                s.nsg.name, implied=True)
     rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
                         blocks_smtp(policy.subscription or DEFAULT_SUBSCRIPTION),
                         {v: frozenset(ps) for v, ps in peers.items()})
@@ -414,7 +428,7 @@ class _SideResolver:
                 if found is None:
                     self.bag.error("E201", f"unknown subnet '{it.subnet}'", it.subnet.span)
                 else:
-                    parts.append((found[1].prefix.lo, found[1].prefix.hi))
+                    parts += [(c.lo, c.hi) for c in found[1].prefixes]
             elif isinstance(it, VnetAddr):
                 sp = self.rp.vnet_spaces.get(it.vnet.name)
                 if sp is None:
@@ -518,9 +532,17 @@ def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
     return ResolvedNsg(nsg.name, vnet, by_dir[Direction.INBOUND], by_dir[Direction.OUTBOUND], frozenset(platform))
 
 
+def implied_host_name(vnet: str, subnet: str) -> str:
+    """The name an implied host of a subnet goes by (a NIC name never holds '/')."""
+    return f"{vnet}/{subnet}"
+
+
 def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
     info = rp.ipcs[key]
     addr = ip if ip is not None else info.ip
+    if info.implied:
+        where = int_to_ip(addr) if addr is not None else "any usable address"
+        return f"a host of subnet {info.subnet_label} ({where}; the subnet has no NIC in the policy)"
     nic = rp.policy.nic(key.nic)
     name = nic.ip_configs[key.index].name if nic is not None and key.index < len(nic.ip_configs) else ""
     config = f", ipconfig {name}" if name and rp._ipc_counts.get(key.nic, 1) > 1 else ""
@@ -531,4 +553,5 @@ def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
 __all__ = [
     "AddrSet", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
     "resolve", "resolve_items", "resolve_ports", "resolve_rule_side", "usable_addresses", "prefixes", "describe_ipc",
+    "implied_host_name",
 ]

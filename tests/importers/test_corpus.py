@@ -81,3 +81,33 @@ def test_corpus_figures_match_docs():
     assert f"**{len(arm)} of {len(arm)}** ARM templates import with no options" in doc
     assert f"**{len(complete)} of {len(arm)}** import under `--strict`" in doc
     assert f"{len(complete) + sum(1 for v in NEEDS.values() if not v[2])} with `--param`" in doc
+
+
+def test_no_corpus_subnet_behind_an_nsg_answers_e802():
+    """Every subnet with an NSG holds a host a question can name (a NIC, a scale set's NIC configuration,
+    or the subnet's implied host), and a query about it is answered."""
+    _skip_without_corpus()
+    from nsgsolve.analyses.query import QueryEngine
+    from nsgsolve.lang.build import parse_query
+    from nsgsolve.semantics.resolve import resolve
+    from nsgsolve.semantics.servicetags import ServiceTagDb
+
+    tags = sorted((CORPUS / "servicetags").glob("ServiceTags_Public*.json"))
+    db = ServiceTagDb.from_json_file(str(tags[-1])) if tags else None
+    asked = 0
+    for path in sorted((CORPUS / "arm").glob("*.json")):
+        policy = load_policy(path)
+        try:
+            rp = resolve(policy, db)
+        except InputError as e:  # an open rule value (W601/W602): analyses stop on it, by design
+            assert {d.code for d in e.diagnostics} <= {"E301", "E206"}, (path.name, e.diagnostics[0])
+            assert all("?expr:" in d.message for d in e.diagnostics), (path.name, e.diagnostics[0])
+            continue
+        behind = [(v.name, s.name) for v, s in policy.subnets() if s.nsg is not None]
+        hosts = {(i.vnet, i.subnet) for i in rp.ipcs.values()}
+        assert set(behind) <= hosts, (path.name, set(behind) - hosts)
+        if behind:
+            v, s = behind[0]
+            QueryEngine(rp).ask(parse_query(f"can any reach subnet `{v}`/`{s}`", policy), exact=False)
+            asked += 1
+    assert asked >= 20

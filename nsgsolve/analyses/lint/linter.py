@@ -73,7 +73,7 @@ class Linter:
         for v, s in self.rp.policy.subnets():
             if v.name == vnet and s.nsg is not None and s.nsg.name == nsg:
                 labels.append(f"subnet {v.name}/{s.name}")
-                parts.append((s.prefix.lo, s.prefix.hi))
+                parts += [(c.lo, c.hi) for c in s.prefixes]
                 for k, info in self.rp.ipcs.items():
                     if info.vnet == v.name and info.subnet == s.name and info.ip is None:
                         parts += list(self.space.endpoint_set(k))
