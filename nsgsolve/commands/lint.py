@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TextIO
 
 from nsgsolve.analyses.lint import CODES, Finding, Linter, codes_help, exit_status
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     rp = load_and_resolve(args, err)
     names = [n.name for n in rp.policy.nsgs]
+    _warn_open(rp, args.nsg, err)
     if args.nsg is not None and args.nsg not in names:
         raise UsageError(f"no NSG named '{args.nsg}'", did_you_mean(args.nsg, names)
                          or (f"NSGs: {', '.join(names[:10])}" if names else "the policy has no NSGs"))
@@ -135,6 +137,27 @@ def merge_unused(findings: list[Finding], unused: list[Finding], rp) -> list[Fin
                 order[(n.name, d, r.name)] = (i, d, j)
     both = findings + unused
     return sorted(both, key=lambda f: order.get((f.nsg, f.direction.value, f.rule), (len(order), "", 0)))
+
+
+def _warn_open(rp, only: str | None, err: TextIO) -> None:
+    """W605 for each NSG lint leaves out because an import left one of its rule values open."""
+    from nsgsolve.commands.common import print_warnings
+    from nsgsolve.errors import Diagnostic
+
+    out = []
+    for name, diags in rp.open_nsgs.items():
+        if only is not None and name != only:
+            continue
+        nsg = rp.policy.nsg(name)
+        first = diags[0]
+        m = re.search(r"'(\?expr:[^']*)'", first.message)
+        what = f"'{m.group(1)}'" if m else "a rule value"
+        out.append(Diagnostic("W605", f"NSG {name} is not linted: {what} has no address data (the import left it "
+                                      f"open, W601/W602)",
+                              nsg.span if nsg is not None and nsg.span.line else first.span,
+                              "give the value (--param NAME=VALUE, --params-file) to lint this NSG; the other NSGs "
+                              "are linted", "warning"))
+    print_warnings(out, err)
 
 
 def _unknown_rule(name: str, nsg: str | None, rules: list[str]) -> UsageError:

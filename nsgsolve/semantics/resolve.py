@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, EMPTY, PUBLIC_IPV4, IntervalSet, int_to_ip, prefixes
-from nsgsolve.errors import DiagnosticBag, did_you_mean
+from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
 from nsgsolve.model import (
     DEFAULT_SUBSCRIPTION,
     AddrItem,
@@ -162,6 +162,9 @@ class ResolvedPolicy:
     virtual_network_tag: dict[str, IntervalSet]
     smtp_blocked: bool
     peers: dict[str, frozenset[str]] = field(default_factory=dict)  # VNet -> VNets peered with it
+    # NSGs with a rule whose addresses or ports an import left open (``?expr:`` names, W601/W602): what
+    # stops their resolution. Analyses that do not need them go on; one that does stops with these errors.
+    open_nsgs: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
     _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
     _internet_cache: dict[str | None, IntervalSet] = field(default_factory=dict)
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
@@ -238,7 +241,12 @@ class ResolvedPolicy:
             nsg = self.policy.nsg(name)
             if nsg is None:
                 raise KeyError(name)
-            self._nsg_cache[key] = _resolve_nsg(self, nsg, vnet)
+            if name in self.open_nsgs:
+                raise InputError(self.open_nsgs[name])
+            try:
+                self._nsg_cache[key] = _resolve_nsg(self, nsg, vnet)
+            except ResolveError as e:
+                raise InputError(e.bag.items) from None
         return self._nsg_cache[key]
 
     def outbound_layers(self, key: IpcKey) -> list[Layer]:
@@ -342,9 +350,13 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
         for vnet_name in rp.evaluation_vnets(nsg.name):
             try:
                 rp.nsg(nsg.name, vnet_name)
-            except ResolveError as e:
+            except InputError as e:
+                if all(SYMBOLIC_PREFIX in d.message for d in e.diagnostics):
+                    # Left open on purpose by an import (it warned): only what needs this NSG stops.
+                    rp.open_nsgs.setdefault(nsg.name, e.diagnostics)
+                    continue
                 # An NSG attached in several VNets is resolved once per VNet: report each problem once.
-                bag.items.extend(d for d in e.bag.items if d not in bag.items)
+                bag.items.extend(d for d in e.diagnostics if d not in bag.items)
     bag.raise_if_errors()
     return rp
 

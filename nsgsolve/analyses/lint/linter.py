@@ -18,6 +18,7 @@ from nsgsolve.analyses.lint.findings import Finding
 from nsgsolve.analyses.lint.layers import CrossLayer
 from nsgsolve.analyses.lint.registry import CHECKS
 from nsgsolve.analyses.results import Witness
+from nsgsolve.errors import InputError
 from nsgsolve.model import Access, Direction
 from nsgsolve.parallel import fork_map
 from nsgsolve.regions.box import DST, SRC
@@ -57,12 +58,16 @@ class Linter:
             f = self._facts[key] = la.analyze(i, self.include_info)
         return f
 
-    def layers(self, nsg: ResolvedNsg, direction: Direction) -> "CrossLayer":
+    def layers(self, nsg: ResolvedNsg, direction: Direction) -> "CrossLayer | None":
+        """None when a layer of some path through the NSG has a value an import left open: nothing can
+        then be said across layers (no NSG004 from a guess)."""
         key = (nsg.name, nsg.vnet, direction)
-        got = self._cross.get(key)
-        if got is None:
-            got = self._cross[key] = CrossLayer(self.rp, nsg, direction)
-        return got
+        if key not in self._cross:
+            try:
+                self._cross[key] = CrossLayer(self.rp, nsg, direction)
+            except InputError:
+                self._cross[key] = None
+        return self._cross[key]
 
     # -- attachments
     def guarded(self, nsg: str, vnet: str | None) -> tuple[IntervalSet, list[str]]:
@@ -191,6 +196,8 @@ class Linter:
 
     def lint(self, nsgs: Sequence[str] | None = None, rule: str | None = None) -> list[Finding]:
         names = list(nsgs) if nsgs is not None else [n.name for n in self.rp.policy.nsgs]
+        # An NSG with a value an import left open cannot be judged; the command says so (W605).
+        names = [n for n in names if n not in self.rp.open_nsgs]
         # Every rule of every NSG, VNet and direction is one independent task; the list analyses are built
         # first, so forked workers share them (nsgsolve.parallel).
         tasks: list[tuple[str, str | None, Direction, int]] = []

@@ -20,7 +20,8 @@ def check(ctx: RuleContext) -> bool:
     r, linter = ctx.rule, ctx.linter
     if not linter.cross_layer or r.access is not Access.ALLOW:
         return False
-    dead = linter.layers(ctx.nsg, ctx.direction).dead(ctx.i, ctx.la.boxes[ctx.i])
+    cross = linter.layers(ctx.nsg, ctx.direction)
+    dead = cross.dead(ctx.i, ctx.la.boxes[ctx.i]) if cross is not None else None
     if dead is None:
         return False
     nics, deniers = dead.nics, dead.deniers
