@@ -781,3 +781,48 @@ def test_parallel_lint_gives_the_serial_findings(monkeypatch):
     monkeypatch.setenv("NSGSOLVE_WORKERS", "2")
     assert Linter(rp, include_info=True).lint() == serial
     assert {f.code for f in serial} >= {"NSG001", "NSG002"}
+
+
+# ---------------------------------------------------------------- values an import left open
+
+def _open_template() -> str:
+    import json as _json
+
+    def rule(name, prio, src):
+        return {"name": name, "properties": {"protocol": "Tcp", "sourcePortRange": "*", "destinationPortRange": "22",
+                                             "sourceAddressPrefix": src, "destinationAddressPrefix": "*",
+                                             "access": "Allow", "priority": prio, "direction": "Inbound"}}
+
+    def nsg(name, rules):
+        return {"type": "Microsoft.Network/networkSecurityGroups", "name": name, "properties": {"securityRules": rules}}
+
+    subnet_id = "[resourceId('Microsoft.Network/networkSecurityGroups', '{}')]"
+    vnet = {"type": "Microsoft.Network/virtualNetworks", "name": "v", "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+        "subnets": [{"name": n, "properties": {"addressPrefix": p, "networkSecurityGroup": {"id": subnet_id.format(g)}}}
+                    for n, p, g in (("a", "10.0.1.0/24", "open"), ("b", "10.0.2.0/24", "known"))]}}
+    return _json.dumps({"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                        "contentVersion": "1.0.0.0", "parameters": {"admin": {"type": "string"}},
+                        "resources": [nsg("open", [rule("r", 100, "[parameters('admin')]")]),
+                                      nsg("known", [rule("wide", 100, "*"), rule("narrow", 110, "10.9.0.0/16")]),
+                                      vnet]})
+
+
+def test_an_nsg_with_an_open_value_is_left_out_and_the_others_are_linted(tmp_path):
+    from nsgsolve.analyses.query import QueryEngine
+    from nsgsolve.errors import InputError
+    from nsgsolve.importers import load_json_policy
+    from nsgsolve.lang.build import parse_query
+
+    policy = load_json_policy({"t.json": _open_template()})
+    rp = resolve(policy)
+    assert set(rp.open_nsgs) == {"open"}
+    assert {f.rule for f in lint(rp)} == {"narrow"}  # 'known' is judged; 'open' is not
+    QueryEngine(rp).ask(parse_query("can 203.0.113.0/24 reach subnet v/b port 22 tcp", policy))  # never meets open
+    with pytest.raises(InputError) as e:
+        QueryEngine(rp).ask(parse_query("can any reach subnet v/a port 22 tcp", policy))
+    assert e.value.diagnostics[0].code == "E301" and "?expr:" in e.value.diagnostics[0].message
+    f = tmp_path / "t.json"
+    f.write_text(_open_template())
+    status, out, err = cli("lint", str(f))
+    assert status == 0 and "warning[W605]: NSG open is not linted" in err and "narrow" in out

@@ -266,8 +266,11 @@ def test_symbolic_leaves_a_side_open_and_resolution_stops_on_it():
     assert isinstance(r.source, TagSide) and r.source.tag.name.startswith("?expr:")
     assert isinstance(r.destination_ports.items[0], PortsRef)
     assert any("allowedSource" in n for n in r.notes)
+    # The NSG is open: loading goes on, and whatever needs it stops on the open values.
+    rp = resolve(p)
+    assert set(rp.open_nsgs) == {"n"}
     with pytest.raises(InputError) as e:
-        resolve(p)
+        rp.nsg("n", None)
     assert {d.code for d in e.value.diagnostics} >= {"E301"}
 
 
@@ -441,8 +444,9 @@ def test_symbolic_value_without_data_says_how_to_supply_it():
     from nsgsolve.semantics.resolve import resolve
 
     text = _storage_rule_template({"t": {"type": "string"}}, "[parameters('t')]")
+    p = load(text, symbolic=True)
     with pytest.raises(InputError) as e:
-        resolve(load(text, symbolic=True))
+        resolve(p).nsg(p.nsgs[0].name, None)
     d = e.value.diagnostics[0]
     assert d.code == "E301" and "left this template value open" in d.message
     assert "--param NAME=VALUE" in d.hint and "ServiceTags_Public" not in d.hint

@@ -53,8 +53,11 @@ def test_corpus_file_imports_or_stops_for_the_documented_reason(path):
     for w in warnings:
         assert w.severity == "warning" and w.span.file == str(path) and w.span.line > 0
     if expected is None:
-        assert not [w for w in warnings if w.code in ("W601", "W602", "W603")], f"{name}: assumed values"
-        load_policy(path, strict=True)
+        strict = load_policy(path, strict=True)
+        if [w for w in warnings if w.code in ("W601", "W602", "W603")]:
+            # Only scale sets' NICs (read since issue 15, never an error) may need an assumption here: with
+            # it they are read, under --strict they are left out.
+            assert len(policy.nics) > len(strict.nics), f"{name}: assumed values"
         return
     assert {w.code for w in warnings} & {"W601", "W602", "W603"}, f"{name}: assumed values without a warning"
     code, params, symbolic = expected
@@ -103,11 +106,12 @@ def test_no_corpus_subnet_behind_an_nsg_answers_e802():
             assert {d.code for d in e.diagnostics} <= {"E301", "E206"}, (path.name, e.diagnostics[0])
             assert all("?expr:" in d.message for d in e.diagnostics), (path.name, e.diagnostics[0])
             continue
-        behind = [(v.name, s.name) for v, s in policy.subnets() if s.nsg is not None]
+        behind = [(v.name, s.name, s.nsg.name) for v, s in policy.subnets() if s.nsg is not None]
         hosts = {(i.vnet, i.subnet) for i in rp.ipcs.values()}
-        assert set(behind) <= hosts, (path.name, set(behind) - hosts)
-        if behind:
-            v, s = behind[0]
+        assert {b[:2] for b in behind} <= hosts, (path.name, {b[:2] for b in behind} - hosts)
+        known = [b for b in behind if b[2] not in rp.open_nsgs]  # an open NSG stops what meets it (E301)
+        if known:
+            v, s, _ = known[0]
             QueryEngine(rp).ask(parse_query(f"can any reach subnet `{v}`/`{s}`", policy), exact=False)
             asked += 1
     assert asked >= 20
