@@ -338,8 +338,14 @@ def _keep_spans(new: dict, old: Any) -> JObject:
     return out
 
 
+# The parts of a resource nsgsolve reads names and ids from (a load balancer pool's id is not one).
+_READ = {"properties", "securityrules", "subnets", "ipconfigurations", "networksecuritygroup", "subnet",
+         "applicationsecuritygroups", "virtualnetworkpeerings", "remotevirtualnetwork",
+         "sourceapplicationsecuritygroups", "destinationapplicationsecuritygroups", "networkinterfaces"}
+
+
 def _names_from_unset(obj: Any) -> list[Placeholder]:
-    """Placeholders that became names or ids (``name``, ``id`` fields at any depth) of a resource."""
+    """Placeholders that became names or ids nsgsolve reads (``name``, ``id`` in the parts it reads)."""
     out: list[Placeholder] = []
     stack = [obj]
     while stack:
@@ -348,7 +354,7 @@ def _names_from_unset(obj: Any) -> list[Placeholder]:
             for k, x in v.items():
                 if isinstance(x, Placeholder) and k.lower() in ("name", "id"):
                     out.append(x)
-                elif isinstance(x, (dict, list)):
+                elif isinstance(x, (dict, list)) and k.lower() in _READ:
                     stack.append(x)
         elif isinstance(v, list):
             stack.extend(v)
