@@ -112,6 +112,7 @@ class TemplateImporter:
             variables = doc.get("variables") or {}
             ev = Evaluator(self.filename, params if isinstance(params, dict) else {}, values,
                            variables if isinstance(variables, dict) else {}, lenient=self.lenient)
+            ev.set_functions(doc.get("functions"))
             copies = variables.get("copy") if isinstance(variables, dict) else None
             if isinstance(copies, list):
                 ev.set_variable_loops(copies)

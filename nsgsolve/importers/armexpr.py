@@ -717,6 +717,8 @@ class Evaluator:
     parameter_decls: dict = field(default_factory=dict)  # the template's "parameters" section
     parameter_values: dict = field(default_factory=dict)  # supplied values (--param, parameters file)
     variable_decls: dict = field(default_factory=dict)
+    # User-defined functions (the template's "functions" section): "ns.fn" (lower case) → its member object.
+    user_functions: dict = field(default_factory=dict)
     # reference(): resources of the same template, by lower-case id → raw resource object.
     resources_by_id: dict = field(default_factory=dict)
     placeholders: set = field(default_factory=set)  # which deployment-dependent placeholders were used
@@ -1032,10 +1034,44 @@ class Evaluator:
             raise _Fail(_RUNTIME.get(name, f"{name}() reads a deployed resource") + "; nsgsolve works offline")
         fn = _PURE.get(name)
         if fn is None:
+            if name in self.user_functions:
+                return self._user_function(name, args, span)
             if "." in name:
-                raise _Fail(f"user-defined function '{name}' is not evaluated by nsgsolve")
+                raise _Fail(f"user-defined function '{name}' is not declared in the template's 'functions'")
             raise _Fail(f"function '{name}()' is not evaluated by nsgsolve")
         return fn(*args)
+
+    def set_functions(self, functions: Any) -> None:
+        """The template's ``functions``: ``[{"namespace": ns, "members": {fn: {"parameters", "output"}}}]``."""
+        if not isinstance(functions, list):
+            return
+        for group in functions:
+            ns = group.get("namespace") if isinstance(group, dict) else None
+            members = group.get("members") if isinstance(group, dict) else None
+            if isinstance(ns, str) and isinstance(members, dict):
+                for fn, body in members.items():
+                    if isinstance(body, dict):
+                        self.user_functions[f"{ns}.{fn}".lower()] = body
+
+    def _user_function(self, name: str, args: list, span: Span) -> Any:
+        """A user-defined function sees only its own parameters (ARM forbids variables and reference()
+        there); its output value is evaluated with the arguments as parameter values."""
+        body = self.user_functions[name]
+        params = body.get("parameters") or []
+        _need(isinstance(params, list) and len(params) == len(args),
+              f"{name}() takes {len(params) if isinstance(params, list) else '?'} argument(s)")
+        decls = {p.get("name"): p for p in params if isinstance(p, dict) and isinstance(p.get("name"), str)}
+        values = {p.get("name"): a for p, a in zip(params, args)}
+        inner = Evaluator(self.filename, decls, values, {}, lenient=self.lenient)
+        inner.user_functions = self.user_functions
+        inner.unset = self.unset
+        inner.placeholders = self.placeholders
+        output = body.get("output")
+        _need(isinstance(output, dict) and "value" in output, f"{name}() has no output value")
+        out = inner.value(output["value"], getattr(output, "span", span))
+        if isinstance(out, Unknown):
+            raise _Fail(out.reason)
+        return out
 
     def _resource_id(self, args: list) -> str:
         i = next((k for k, a in enumerate(args) if isinstance(a, str) and "/" in a and "." in a.split("/")[0]), None)
@@ -1202,6 +1238,7 @@ class Evaluator:
         ev = Evaluator(self.filename, params if isinstance(params, dict) else {}, values,
                        variables if isinstance(variables, dict) else {}, lenient=self.lenient, budget=self.budget)
         ev.unset = self.unset
+        ev.set_functions(template.get("functions"))
         copies = variables.get("copy") if isinstance(variables, dict) else None
         if isinstance(copies, list):
             ev.set_variable_loops(copies)

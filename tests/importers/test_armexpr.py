@@ -189,3 +189,16 @@ def test_lambda_sees_the_copy_index_of_where_it_is_written():
     v = ev().expression("[map(range(0, 2), lambda('i', add(lambdaVariables('i'), copyIndex())))]", S,
                         {"\0resource": 10})
     assert v == [10, 11]
+
+
+def test_user_defined_functions_see_only_their_parameters():
+    e = ev(params={"p": {"type": "string", "defaultValue": "outer"}})
+    e.set_functions([{"namespace": "net", "members": {
+        "nsgName": {"parameters": [{"name": "base", "type": "string"}],
+                    "output": {"type": "string", "value": "[concat(parameters('base'), '-nsg')]"}},
+        "wrong": {"parameters": [], "output": {"type": "string", "value": "[parameters('p')]"}}}}])
+    assert e.expression("[net.nsgName(parameters('p'))]", S) == "outer-nsg"
+    assert e.expression("[NET.NSGNAME('web')]", S) == "web-nsg"
+    assert isinstance(e.expression("[net.wrong()]", S), Unknown)  # the template's parameters are not in scope
+    assert isinstance(e.expression("[net.nsgName()]", S), Unknown)  # wrong number of arguments
+    assert isinstance(e.expression("[other.fn()]", S), Unknown)
