@@ -736,11 +736,17 @@ def test_cli_nothing_compared_when_the_only_nic_moved(tmp_path, monkeypatch):
 
 
 def test_cli_nothing_to_compare_without_changed_endpoints_passes(tmp_path, monkeypatch):
-    # No NIC in either version: no NSG decides any packet in either, so the versions cannot differ.
+    # No NIC in either version and no subnet behind an NSG: no NSG decides any packet in either, so the
+    # versions cannot differ.
     empty = tmp_path / "empty.nsg"
-    empty.write_text(NO_COMMON.format(nics=""))
+    empty.write_text(NO_COMMON.format(nics="").replace(" nsg n\n", "\n", 1))
     status, out, _ = run_cli(str(empty), str(empty), "--fail-on", "any", monkeypatch=monkeypatch)
     assert status == 0 and "nothing compared: neither version has a NIC" in out
+    # A subnet behind an NSG with no NIC is a host of its range (docs/language.md): it is compared.
+    guarded = tmp_path / "guarded.nsg"
+    guarded.write_text(NO_COMMON.format(nics=""))
+    status, out, _ = run_cli(str(guarded), str(guarded), "--fail-on", "any", monkeypatch=monkeypatch)
+    assert status == 0 and "nothing compared" not in out and "no difference" in out
     # A selection that leaves only outside-to-outside traffic compares nothing either, and says so.
     one = tmp_path / "one.nsg"
     one.write_text(NO_COMMON.format(nics="nic a in v/s ip 10.0.1.4"))
