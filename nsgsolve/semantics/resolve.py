@@ -403,8 +403,8 @@ class _SideResolver:
         how = ("declare it in the policy (tag NAME = prefix, ...) or load Microsoft's ServiceTags_Public JSON "
                "with --service-tags FILE (or 'nsgsolve tags import FILE' once)")
         if name.startswith(SYMBOLIC_PREFIX):
-            # Not a tag at all: a template value 'import --symbolic' left open (importers.convert.symbolic_name).
-            self.bag.error("E301", f"'{name}' has no address data: 'import --symbolic' left this template value "
+            # Not a tag at all: a template value an import left open (importers.convert.symbolic_name, W601/W602).
+            self.bag.error("E301", f"'{name}' has no address data: the import left this template value "
                                    f"open ({name[len(SYMBOLIC_PREFIX):]})", span,
                            "supply the value when importing (--param NAME=VALUE or --params-file FILE for a template, "
                            "--var NAME=VALUE or --var-file FILE for Terraform), or declare "
