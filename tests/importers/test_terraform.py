@@ -460,9 +460,14 @@ ERRORS = [
      "E662", 17, 36),
     ('variable "n" {}\n' + NET.replace('resource "azurerm_subnet" "s" {', 'resource "azurerm_subnet" "s" {\n'
                                        '  count = var.n'), "E664", 8, 11),
-    (NET.replace('address_prefixes     = ["10.0.1.0/24"]', 'address_prefixes = ["10.0.1.0/24", "10.0.2.0/24"]'),
-     "E625", 9, 22),
 ]
+
+
+def test_subnet_with_several_prefixes_keeps_them_all(tmp_path):
+    f = tmp_path / "main.tf"
+    f.write_text(NET.replace('address_prefixes     = ["10.0.1.0/24"]', 'address_prefixes = ["10.0.1.0/24", "10.0.2.0/24"]'))
+    (s,) = load(f)[0].vnets[0].subnets
+    assert [(c.length, c.span.line) for c in s.prefixes] == [(24, 9), (24, 9)]
 
 
 @pytest.mark.parametrize("text,code,line,column", ERRORS, ids=[e[1] for e in ERRORS])
