@@ -115,3 +115,14 @@ def test_no_corpus_subnet_behind_an_nsg_answers_e802():
             QueryEngine(rp).ask(parse_query(f"can any reach subnet `{v}`/`{s}`", policy), exact=False)
             asked += 1
     assert asked >= 20
+
+
+def test_templates_compiled_from_the_corpus_bicep_import():
+    """The ARM JSON that 'az bicep build' wrote for each corpus Bicep project (what E005 tells a user to
+    give nsgsolve) imports without options."""
+    _skip_without_corpus()
+    compiled = sorted((CORPUS / "bicep").glob("*/azuredeploy.json"))
+    if not compiled:
+        pytest.skip("no compiled Bicep templates in the corpus")
+    for path in compiled:
+        load_policy(path)  # raises on any error; some deploy no NSG of their own
