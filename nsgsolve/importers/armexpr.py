@@ -24,6 +24,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -571,7 +572,7 @@ def _data_uri_to_string(s: Any) -> str:
     head, data = s.split(",", 1)
     if head.endswith(";base64"):
         return base64.b64decode(data).decode()
-    return __import__("urllib.parse").parse.unquote(data)
+    return urllib.parse.unquote(data)
 
 
 # Pure functions of their (already evaluated, known) arguments.
@@ -641,8 +642,8 @@ _PURE: dict[str, Callable[..., Any]] = {
     "datauri": lambda s: "data:text/plain;charset=utf8;base64," + base64.b64encode(
         _to_str(s).encode()).decode(),
     "datauritostring": _data_uri_to_string,
-    "uricomponent": lambda s: __import__("urllib.parse").parse.quote(s, safe=""),
-    "uricomponenttostring": lambda s: __import__("urllib.parse").parse.unquote(s),
+    "uricomponent": lambda s: urllib.parse.quote(s, safe=""),
+    "uricomponenttostring": lambda s: urllib.parse.unquote(s),
     "tryget": _try_get,
     "indexfromend": lambda a, i: _from_end(a, i, strict=True),
     "tryindexfromend": lambda a, i: _from_end(a, i, strict=False),
