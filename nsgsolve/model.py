@@ -48,6 +48,9 @@ class Direction(Enum):
 class Access(Enum):
     ALLOW = "Allow"
     DENY = "Deny"
+    # Security admin rules only (Azure Virtual Network Manager): allowed in this direction without
+    # consulting the NSGs. NSG rules are Allow or Deny (E511).
+    ALWAYS_ALLOW = "AlwaysAllow"
 
 
 class Protocol(Enum):
@@ -310,6 +313,67 @@ DEFAULT_RULES: dict[Direction, tuple[Rule, ...]] = {
 }
 
 
+# ---------------------------------------------------------------- security admin rules (AVNM)
+
+
+@dataclass(frozen=True)
+class AdminRule:
+    """A security admin rule of Azure Virtual Network Manager (docs/semantics.md, "Security admin rules").
+
+    A side is a union of items: Azure lets one admin rule list IP prefixes and service tags together,
+    unlike an NSG rule. ``()`` means any address. ``collection`` and ``config`` name where it was declared.
+    """
+
+    name: str
+    priority: int  # 1..4096
+    direction: Direction
+    access: Access  # Allow, Deny or AlwaysAllow
+    protocol: Protocol
+    sources: tuple[RuleSide, ...]
+    source_ports: PortSpec
+    destinations: tuple[RuleSide, ...]
+    destination_ports: PortSpec
+    description: str = ""
+    span: Span = NOSPAN
+    collection: str = ""
+    config: str = ""
+    notes: tuple[str, ...] = ()
+    is_default = False  # read like Rule.is_default by code shared with NSG rules
+
+    @property
+    def label(self) -> str:
+        """``config/collection/rule``: admin rule names are unique only within their collection."""
+        return f"{self.config}/{self.collection}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RuleCollection:
+    """Admin rules applied to the VNets of some network groups."""
+
+    name: str
+    groups: tuple[Ref, ...]
+    rules: tuple[AdminRule, ...]
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """A security admin configuration. nsgsolve takes every configuration it reads as deployed."""
+
+    name: str
+    collections: tuple[RuleCollection, ...]
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class NetworkGroup:
+    """A network group of VNets (static members; Azure Policy-based membership is not modelled)."""
+
+    name: str
+    members: tuple[Ref, ...]
+    span: Span = NOSPAN
+
+
 # ---------------------------------------------------------------- topology
 
 
@@ -549,6 +613,22 @@ class Policy:
     assertions: tuple = ()  # of Assertion (check, docs/contracts.md)
     source: str = "<memory>"
     notes: tuple[str, ...] = field(default=())  # approximations an importer made
+    groups: tuple[NetworkGroup, ...] = ()
+    admin_configs: tuple[AdminConfig, ...] = ()
+
+    def admin_rules(self) -> list[AdminRule]:
+        return [r for c in self.admin_configs for rc in c.collections for r in rc.rules]
+
+    def admin_rules_for(self, vnet: str) -> list[AdminRule]:
+        """The admin rules applied to ``vnet``: those of every collection applied to a group holding it,
+        each once (a VNet in two groups of one collection meets its rules once), in declaration order."""
+        groups = {g.name for g in self.groups if any(m.name == vnet for m in g.members)}
+        out: list[AdminRule] = []
+        for c in self.admin_configs:
+            for rc in c.collections:
+                if any(g.name in groups for g in rc.groups):
+                    out.extend(rc.rules)
+        return out
 
     # Look-ups used by every pass; cheap enough to recompute (policies hold thousands, not millions).
     def nsg(self, name: str) -> Nsg | None:

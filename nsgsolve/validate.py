@@ -22,6 +22,7 @@ from nsgsolve.model import (
 
 # Azure's limits (semantics.md "Limits to enforce or warn on").
 PRIORITY_MIN, PRIORITY_MAX = 100, 4096
+ADMIN_PRIORITY_MIN, ADMIN_PRIORITY_MAX = 1, 4096  # security admin rules (concept-security-admins.md)
 MAX_RULES_PER_NSG = 1000
 MAX_PREFIXES_PER_SIDE = 4000
 MAX_ASGS_PER_SIDE = 10
@@ -76,6 +77,7 @@ class _Validator:
             self.query(q)
         for a in self.p.assertions:
             self.assertion(a)
+        self.admin()
 
     # ------------------------------------------------------------ names
 
@@ -381,6 +383,66 @@ class _Validator:
             else:
                 n += 1
         return n
+
+    # ------------------------------------------------------------ security admin rules (AVNM)
+
+    def admin(self) -> None:
+        p = self.p
+        if not p.groups and not p.admin_configs:
+            return
+        self._dups("network group", ((g.name, g.span) for g in p.groups))
+        self._dups("security admin configuration", ((c.name, c.span) for c in p.admin_configs))
+        group_names = {g.name for g in p.groups}
+        for g in p.groups:
+            for m in g.members:
+                if m.name not in self.vnet_names:
+                    self.unknown("E514", "VNet", m, self.vnet_names,
+                                 f"(a member of network group '{g.name}') network groups hold VNets; declare it "
+                                 f"with 'vnet {m.name} PREFIX'")
+        for c in p.admin_configs:
+            self._dups("rule collection", ((rc.name, rc.span) for rc in c.collections),
+                       where=f" in admin configuration '{c.name}'")
+            for rc in c.collections:
+                self._dups("rule name", ((r.name, r.span) for r in rc.rules),
+                           where=f" in rule collection '{c.name}/{rc.name}'")
+                for g in rc.groups:
+                    if g.name not in group_names:
+                        self.unknown("E515", "network group", g, group_names,
+                                     f"declare it with 'group {g.name} = VNET, ...'")
+                for r in rc.rules:
+                    self.admin_rule(r)
+        # Azure documents no order between two admin rules of one priority applied to one VNet.
+        for v in p.vnets:
+            seen: dict[tuple[Direction, int], object] = {}
+            for r in p.admin_rules_for(v.name):
+                if not ADMIN_PRIORITY_MIN <= r.priority <= ADMIN_PRIORITY_MAX:
+                    continue
+                other = seen.setdefault((r.direction, r.priority), r)
+                if other is not r:
+                    self.bag.warning("W510", f"admin rules '{other.label}' and '{r.label}' both have priority "  # type: ignore[attr-defined]
+                                             f"{r.priority} for {r.direction.value.lower()} traffic of VNet "
+                                             f"'{v.name}'", r.span,
+                                     "Azure does not document which of them goes first; nsgsolve takes the one "
+                                     f"declared first ({other.span}). Give each its own priority")  # type: ignore[attr-defined]
+
+    def admin_rule(self, r) -> None:
+        if not ADMIN_PRIORITY_MIN <= r.priority <= ADMIN_PRIORITY_MAX:
+            self.bag.error("E513", f"priority {r.priority} of admin rule '{r.name}' is outside "
+                                   f"{ADMIN_PRIORITY_MIN}-{ADMIN_PRIORITY_MAX}", r.span,
+                           "security admin rules take priorities 1 (first) to 4096")
+        if len(r.description) > MAX_DESCRIPTION:
+            self.bag.error("E408", f"description of rule '{r.name}' is {len(r.description)} characters; Azure allows "
+                                   f"{MAX_DESCRIPTION}", r.span, "shorten it; a '#' comment can say more")
+        for side in (*r.sources, *r.destinations):
+            if isinstance(side, PrefixSide):
+                self.addr_items(side.items)
+        self.ports(r.source_ports)
+        self.ports(r.destination_ports)
+        if r.protocol in (Protocol.ICMP, Protocol.ESP, Protocol.AH) and not (
+                r.source_ports.is_any and r.destination_ports.is_any):
+            self.bag.warning("W401", f"rule '{r.name}' is {r.protocol.value} with ports: it matches nothing",
+                             r.span, f"{r.protocol.value} packets carry no ports, so a rule with ports matches only "
+                                     f"TCP/UDP packets; drop the ports, or use tcp/udp")
 
     # ------------------------------------------------------------ queries
 

@@ -38,6 +38,10 @@ from nsgsolve.model import (
     TagSide,
     VNet,
     VnetAddr,
+    AdminConfig,
+    AdminRule,
+    NetworkGroup,
+    RuleCollection,
 )
 from nsgsolve.semantics.evaluate import Packet
 
@@ -53,11 +57,13 @@ PORTS = [22, 25, 53, 80, 443, 1433, 3389, 1500, 49152, 65535, 0]
 PORT_RANGES = [(22, 22), (80, 80), (443, 443), (25, 25), (53, 53), (1000, 2000), (0, 65535), (1024, 65535), (80, 443)]
 PROTOCOL_NUMBERS = [6, 17, 1, 50, 51, 47]
 TAG_NAMES = ["Internet", "VirtualNetwork", "AzureLoadBalancer", "Storage", "AzurePlatformDNS", "INTERNET"]
+NSG_ACCESS = [Access.ALLOW, Access.DENY]  # AlwaysAllow exists only in admin rules
 DECLARED_TAGS = (TagDecl("Storage", (cidr("20.38.96.0/19"), cidr("52.239.128.0/17"))),)
 
 
 @st.composite
-def policies(draw, max_rules: int = 8, max_nsgs: int = 3) -> Policy:
+def policies(draw, max_rules: int = 8, max_nsgs: int = 3, admin: bool = False) -> Policy:
+    """``admin``: also network groups and security admin configurations (AVNM) over the VNets."""
     n_vnets = draw(st.integers(1, 2))
     vnets, nics, asgs = [], [], []
     nic_ips: list[str] = []
@@ -123,11 +129,53 @@ def policies(draw, max_rules: int = 8, max_nsgs: int = 3) -> Policy:
         for d in (Direction.INBOUND, Direction.OUTBOUND):
             prios = draw(st.lists(st.integers(100, 4096), max_size=max_rules, unique=True))
             for k, prio in enumerate(prios):
-                rules.append(Rule(f"r{d.value[0]}{k}", prio, d, draw(st.sampled_from(list(Access))), draw(protocol),
+                rules.append(Rule(f"r{d.value[0]}{k}", prio, d, draw(st.sampled_from(NSG_ACCESS)), draw(protocol),
                                   draw(side), draw(ports), draw(side), draw(ports)))
         nsgs.append(Nsg(name, tuple(rules)))
+    groups: tuple[NetworkGroup, ...] = ()
+    configs: tuple[AdminConfig, ...] = ()
+    if admin:
+        names = [v.name for v in vnets]
+        # Mostly non-empty groups, so the admin rules reach packets often enough to matter.
+        groups = tuple(NetworkGroup(f"g{i}", tuple(Ref(n) for n in draw(st.lists(st.sampled_from(names),
+                                                                                    min_size=int(i == 0), max_size=2,
+                                                                                    unique=True))))
+                       for i in range(draw(st.integers(1, 2))))
+        # Admin sides: any, or a mix of prefixes (no NICs or ASGs: Azure takes prefixes and tags) and tags.
+        admin_item = st.one_of(
+            st.sampled_from(TAG_NAMES).map(lambda t: TagSide(Ref(t))),
+            st.lists(st.one_of(st.sampled_from(prefix_pool), st.sampled_from(subnets_all).map(SubnetAddr)),
+                     min_size=1, max_size=2).map(lambda xs: PrefixSide(tuple(xs))),
+        )
+        admin_side = st.one_of(st.just(()), st.just(()), st.lists(admin_item, min_size=1, max_size=2)
+                               .map(_merge_prefix_runs))
+        admin_ports = st.one_of(st.just(PortSpec(None)), ports)
+        collections = []
+        for c in range(draw(st.integers(1, 2))):
+            rules = []
+            for d in (Direction.INBOUND, Direction.OUTBOUND):
+                prios = draw(st.lists(st.integers(1, 4096), max_size=max(2, max_rules // 2), unique=True))
+                for k, prio in enumerate(prios):
+                    rules.append(AdminRule(f"a{c}{d.value[0]}{k}", prio, d, draw(st.sampled_from(list(Access))),
+                                           draw(protocol), draw(admin_side), draw(admin_ports), draw(admin_side),
+                                           draw(admin_ports), collection=f"c{c}", config="cfg"))
+            applies = tuple(Ref(g.name) for g in draw(st.lists(st.sampled_from(groups), min_size=1, max_size=2,
+                                                                 unique_by=lambda g: g.name)))
+            collections.append(RuleCollection(f"c{c}", applies, tuple(rules)))
+        configs = (AdminConfig("cfg", tuple(collections)),)
     return Policy(tuple(vnets), tuple(nics), tuple(asgs), tuple(nsgs), DECLARED_TAGS,
-                  subscription=draw(st.sampled_from(list(Subscription))))
+                  subscription=draw(st.sampled_from(list(Subscription))), groups=groups, admin_configs=configs)
+
+
+def _merge_prefix_runs(sides: list) -> tuple:
+    """Adjacent address lists are one list, as the language writes them (``a, b, Tag``)."""
+    out: list = []
+    for x in sides:
+        if out and isinstance(x, PrefixSide) and isinstance(out[-1], PrefixSide):
+            out[-1] = PrefixSide(out[-1].items + x.items)
+        else:
+            out.append(x)
+    return tuple(out)
 
 
 def endpoints(policy: Policy):

@@ -35,9 +35,9 @@ def test_json_shape_and_default_rule_names():
     assert status == 0
     doc = json.loads(out)
     assert doc["decision"] == "Deny"
-    assert doc["trace"] == [{"nsg": "MyNSG", "attached_to": "subnet myVirtualNetwork/mySubnet",
+    assert doc["trace"] == [{"layer": "nsg", "nsg": "MyNSG", "attached_to": "subnet myVirtualNetwork/mySubnet",
                              "direction": "Inbound", "rule": "DenyAllInBound", "priority": 65500,
-                             "access": "Deny"}]
+                             "access": "Deny", "evaluated": True}]
 
 
 def test_east_west_trace_names_every_layer(tmp_path):
@@ -47,7 +47,11 @@ def test_east_west_trace_names_every_layer(tmp_path):
     trace = json.loads(out)["trace"]
     # web1 has no NIC NSG: web subnet out, db subnet in, db1's NIC NSG in
     assert [t["attached_to"] for t in trace][-1] == "nic db1"
-    assert all(set(t) == {"nsg", "attached_to", "direction", "rule", "priority", "access"} for t in trace)
+    base = {"layer", "nsg", "attached_to", "direction", "rule", "priority", "access", "evaluated"}
+    assert all(set(t) == (base if t["evaluated"] else base | {"skipped"}) for t in trace)
+    # The web subnet's NSG denies on the way out, so Azure never consults the destination's layers.
+    assert [t["evaluated"] for t in trace] == [True, False, False]
+    assert trace[1]["skipped"] == "not evaluated: an earlier layer denied"
 
 
 def test_flows_file_gives_one_json_line_per_row_in_order(tmp_path):

@@ -291,6 +291,43 @@ def _packet(proto: int, src: int, sport: int, dst: int, dport: int) -> Packet:
 def test_regions_are_exactly_where_decisions_differ(data):
     old = data.draw(policies(max_rules=6))
     new = data.draw(mutated(old))
+    _regions_are_exactly_where_decisions_differ(data, old, new)
+
+
+@st.composite
+def admin_mutated(draw, policy: Policy) -> Policy:
+    """One admin rule's access changed or the rule dropped, or a group's members changed."""
+    from dataclasses import replace as rep
+
+    cfg = policy.admin_configs[0]
+    rules = [(i, j) for i, rc in enumerate(cfg.collections) for j in range(len(rc.rules))]
+    if rules and draw(st.booleans()):
+        i, j = draw(st.sampled_from(rules))
+        rc = cfg.collections[i]
+        r = rc.rules[j]
+        if draw(st.booleans()):
+            new_rules = rc.rules[:j] + rc.rules[j + 1:]
+        else:
+            access = draw(st.sampled_from([a for a in Access if a is not r.access]))
+            new_rules = rc.rules[:j] + (rep(r, access=access),) + rc.rules[j + 1:]
+        cols = cfg.collections[:i] + (rep(rc, rules=new_rules),) + cfg.collections[i + 1:]
+        return rep(policy, admin_configs=(rep(cfg, collections=cols),))
+    g = policy.groups[0]
+    names = [v.name for v in policy.vnets]
+    members = tuple(Ref(n) for n in draw(st.lists(st.sampled_from(names), max_size=2, unique=True)))
+    return rep(policy, groups=(rep(g, members=members),) + policy.groups[1:])
+
+
+@settings(max_examples=int(os.environ.get("NSGSOLVE_DIFF_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_admin_rule_changes_give_exactly_the_regions_where_decisions_differ(data):
+    old = data.draw(policies(max_rules=4, admin=True))
+    new = data.draw(admin_mutated(old))
+    _regions_are_exactly_where_decisions_differ(data, old, new)
+
+
+def _regions_are_exactly_where_decisions_differ(data, old: Policy, new: Policy) -> None:
     rp_old, rp_new = resolve(old), resolve(new)
     result = diff_policies(rp_old, rp_new)
     assignment = dynamic_assignment(old)  # the mutations readdress static NICs only, or remove one

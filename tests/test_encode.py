@@ -45,8 +45,8 @@ def platform_packet(draw, policy):
 
 
 @st.composite
-def policy_and_packets(draw):
-    policy = draw(policies(max_rules=6))
+def policy_and_packets(draw, admin: bool = False):
+    policy = draw(policies(max_rules=6, admin=admin))
     assignment = dynamic_assignment(policy)
     pkts = draw(st.lists(st.one_of(packets(policy), platform_packet(policy)), min_size=1, max_size=8))
     # Also packets to and from the dynamic NICs at their assigned addresses (the shared pool has none).
@@ -89,6 +89,25 @@ def test_decision_narrowed_to_a_region_agrees_too(case):
         blocked = ps.find(fixed, False, "t", dec) is not None
         assert allowed != blocked
         assert (ALLOW if allowed else DENY) is r.decision, p
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_and_packets(admin=True))
+def test_z3_decides_as_the_evaluator_with_security_admin_rules(case):
+    """Admin rules (Deny, AlwaysAllow, Allow over network groups) before the NSGs, whole and narrowed."""
+    policy, assignment, pkts = case
+    rp = resolve(policy)
+    ev = Evaluator(rp, assignment)
+    enc = Encoding(rp)
+    ps = PolicySolver(enc)
+    for p in pkts:
+        r = ev.evaluate(p)
+        assert ps.decide(p, assignment) is r.decision, p
+        region = (_point(p.protocol), _point(p.src), _point(p.sport or 0), _point(p.dst), _point(p.dport or 0))
+        dec = enc.path_allows(region, [r.src_endpoint] if r.src_endpoint else [],
+                              [r.dst_endpoint] if r.dst_endpoint else [])
+        fixed = mk_and([enc.is_packet(p), enc.is_assignment(assignment)])
+        assert (ps.find(fixed, True, "t", dec) is not None) is r.allowed, p
 
 
 def _policy(dynamic: bool) -> Policy:

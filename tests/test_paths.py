@@ -37,3 +37,23 @@ def test_path_layers_agree_with_evaluator(data):
         assert decision is result.decision, (pkt, [r.name for r in firsts], [s.rule for s in result.trace])
         # the deciding NSG rules are the ones the evaluator reports
         assert [r.name for r in firsts if r.rule is not None] == [s.rule for s in result.trace if s.nsg]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_path_layers_with_security_admin_rules_agree_with_evaluator(data):
+    """The admin layer and the AlwaysAllow entries in front of each NSG list make the conjunction of
+    first-match lists decide as Azure's admin-then-NSG evaluation does."""
+    policy = data.draw(policies(max_rules=5, admin=True))
+    rp = resolve(policy)
+    ev = Evaluator(rp, dynamic_assignment(policy))
+    for _ in range(15):
+        pkt = data.draw(packets(policy))
+        result = ev.evaluate(pkt)
+        layers = path_layers(rp, result.src_endpoint, result.dst_endpoint)
+        firsts = [next(r for r in layer.rules if box_contains_point(r.box, point(pkt))) for layer in layers]
+        decision = Access.DENY if any(r.access is Access.DENY for r in firsts) else Access.ALLOW
+        assert decision is result.decision, (pkt, [r.name for r in firsts], [s.describe() for s in result.trace])
+        # Every NSG layer the evaluator consulted decides by the same rule here.
+        evaluated = [s.rule for s in result.trace if s.nsg and s.evaluated]
+        assert all(name in [r.name for r in firsts] for name in evaluated)

@@ -36,6 +36,18 @@ def test_random_model_prints_and_parses_back_to_itself(policy):
     assert print_policy(back) == text
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies(max_rules=4, admin=True))
+def test_random_admin_rules_print_and_parse_back(policy):
+    """Network groups, admin configurations and their rules (AlwaysAllow, mixed prefix/tag sides) too."""
+    from dataclasses import replace
+
+    text = print_policy(policy)
+    back = parse_policy(text, "t.nsg")
+    assert without_spans(back) == without_spans(replace(in_evaluation_order(policy), source="t.nsg")), text
+    assert print_policy(back) == text
+
+
 @pytest.mark.parametrize("name", ["webservers.nsg", "three-tier.nsg", "hub-spoke.nsg"])
 def test_examples_are_formatted(name):
     text = (EXAMPLES / name).read_text()

@@ -307,8 +307,8 @@ def test_exact_answer_on_the_three_tier_example_names_the_app_tier():
 
 
 @st.composite
-def policy_query_packets(draw):
-    policy = draw(policies(max_rules=5, max_nsgs=2))
+def policy_query_packets(draw, admin: bool = False):
+    policy = draw(policies(max_rules=5, max_nsgs=2, admin=admin))
     q = draw(queries(policy))
     assignment = dynamic_assignment(policy)
     pkts = draw(st.lists(packets(policy), min_size=10, max_size=25))
@@ -322,6 +322,18 @@ def policy_query_packets(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy_query_packets())
 def test_witnesses_replay_and_exact_sets_match_the_evaluator(case):
+    _witnesses_replay_and_exact_sets_match(case)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_query_packets(admin=True))
+def test_with_security_admin_rules_evaluator_z3_and_regions_agree(case):
+    """Admin Deny / AlwaysAllow / Allow over network groups: Z3's witnesses replay through the evaluator,
+    and the region engine's exact set holds exactly the packets the evaluator allows."""
+    _witnesses_replay_and_exact_sets_match(case)
+
+
+def _witnesses_replay_and_exact_sets_match(case):
     policy, q, assignment, pkts = case
     rp = resolve(policy)
     engine = QueryEngine(rp)

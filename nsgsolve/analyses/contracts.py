@@ -366,7 +366,10 @@ def _disagree(a: Assertion, name: str, flow: FlowResult) -> ContractResult:
 def _responsible(flow: FlowResult, allowed: bool) -> tuple[Responsible, ...]:
     """For an allowed witness every layer's allow rule (all of them let it through); for a blocked one the
     first deny (the one that stops the packet)."""
-    steps = [s for s in flow.trace if s.access is (Access.ALLOW if allowed else Access.DENY)]
+    # Only layers Azure consulted: a later layer after a deny, or an NSG an AlwaysAllow admin rule skipped,
+    # decided nothing.
+    want = (Access.ALLOW, Access.ALWAYS_ALLOW) if allowed else (Access.DENY,)
+    steps = [s for s in flow.trace if s.evaluated and s.access in want]
     if not allowed:
         steps = steps[:1]
     return tuple(Responsible(s.nsg, s.attached_to, s.direction, s.rule, s.priority, s.access,

@@ -485,7 +485,12 @@ def _out_sig(rp: ResolvedPolicy, e: _End) -> object:
     # they are, and, for the platform SMTP block, on the source VNet's Internet tag.
     info = rp.ipcs[e.key]
     return (tuple((l.attached_to.split(" ", 1)[0], l.nsg.name, l.nsg.vnet) for l in rp.outbound_layers(e.key)),
-            info.vnet if rp.smtp_blocked else None)
+            info.vnet if rp.smtp_blocked else None, _admin_sig(rp, e.key, Direction.OUTBOUND))
+
+
+def _admin_sig(rp: ResolvedPolicy, key: IpcKey, direction: Direction) -> str | None:
+    # NICs of one VNet meet the same admin rules; NICs of two VNets may not.
+    return rp.ipcs[key].vnet if rp.admin_for(key, direction) is not None else None
 
 
 def _in_sig(rp: ResolvedPolicy, e: _End) -> object:
@@ -493,7 +498,8 @@ def _in_sig(rp: ResolvedPolicy, e: _End) -> object:
         return None
     if e.dynamic:
         return ("dynamic", e.key)
-    return tuple((l.attached_to.split(" ", 1)[0], l.nsg.name, l.nsg.vnet) for l in rp.inbound_layers(e.key))
+    return (tuple((l.attached_to.split(" ", 1)[0], l.nsg.name, l.nsg.vnet) for l in rp.inbound_layers(e.key)),
+            _admin_sig(rp, e.key, Direction.INBOUND))
 
 
 # ---------------------------------------------------------------- the core

@@ -322,11 +322,14 @@ class QueryEngine:
             part = sp.endpoint_set(k).intersection(universe)
             if not part:
                 continue
+            # NICs of one VNet under admin rules share those rules; NICs elsewhere do not.
+            admin = rp.ipcs[k].vnet if rp.admin_for(k, direction) is not None else None
             if direction is Direction.OUTBOUND:
                 layers = rp.outbound_layers(k)
-                key = (tuple((l.nsg.name, l.nsg.vnet) for l in layers), rp.ipcs[k].vnet if rp.smtp_blocked else None)
+                key = (tuple((l.nsg.name, l.nsg.vnet) for l in layers), rp.ipcs[k].vnet if rp.smtp_blocked else None,
+                       admin)
             else:
-                key = tuple((l.nsg.name, l.nsg.vnet) for l in rp.inbound_layers(k))
+                key = (tuple((l.nsg.name, l.nsg.vnet) for l in rp.inbound_layers(k)), admin)
             got = by_path.setdefault(key, ([], k))
             got[0].extend(part)
         out = [(IntervalSet(parts), rep) for parts, rep in by_path.values()]
@@ -368,6 +371,37 @@ class QueryEngine:
             pieces = [(r, ls) for b, ls in pieces for r in box_minus(b, smtp)]
         return [(b, ls) for b, ls in pieces if not box_is_empty(b)]
 
+    def _admin_split(self, piece: Box, s_rep: IpcKey | None, d_rep: IpcKey | None, out_layers, inbound
+                     ) -> list[tuple[Box, list, list]]:
+        """``piece`` cut by the admin layers' first matches (source's outbound, destination's inbound): a
+        Deny part is dropped, an AlwaysAllow part loses that direction's NSG layers, the rest keeps them."""
+        parts = [(piece, list(out_layers), list(inbound))]
+        for rep, direction in ((s_rep, Direction.OUTBOUND), (d_rep, Direction.INBOUND)):
+            layer = self.rp.admin_for(rep, direction) if rep is not None else None
+            if layer is None:
+                continue
+            nxt = []
+            for b, ol, il in parts:
+                rest = [b]
+                for r in layer.rules:
+                    rb = self.space.box(r)
+                    left = []
+                    for x in rest:
+                        inter = box_intersection(x, rb)
+                        if not box_is_empty(inter):
+                            if r.access is Access.ALWAYS_ALLOW:
+                                nxt.append((inter, [] if direction is Direction.OUTBOUND else ol,
+                                            il if direction is Direction.OUTBOUND else []))
+                            elif r.access is Access.ALLOW:
+                                nxt.append((inter, ol, il))
+                            left += box_minus(x, rb)
+                        else:
+                            left.append(x)
+                    rest = left
+                nxt += [(x, ol, il) for x in rest]
+            parts = nxt
+        return parts
+
     def exact(self, q: Question) -> tuple[ExactBox, ...]:
         """The allowed packets of the question as merged boxes (exact: every packet of a box is allowed,
         every allowed packet of the question is in a box)."""
@@ -387,8 +421,9 @@ class QueryEngine:
                 for protos, sports, dports in bases:
                     base = Box(protos, s_set, sports, d_set, dports)
                     for piece, out_layers in self._pieces(base, s_rep):
-                        boxes, accesses = self._lists(list(out_layers) + list(inbound))
-                        found += allowed_boxes(boxes, accesses, piece)
+                        for sub, out_l, in_l in self._admin_split(piece, s_rep, d_rep, out_layers, inbound):
+                            boxes, accesses = self._lists(list(out_l) + list(in_l))
+                            found += allowed_boxes(boxes, accesses, sub)
         merged = merge_cells(found)
         out = [self._exact_box(b) for b in merged]
         out.sort(key=lambda e: tuple(e.region[d].min() for d in (3, 1, 0, 4, 2)))

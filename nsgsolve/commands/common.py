@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
@@ -50,6 +51,9 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
                    help="stop (E610) on any template value nsgsolve cannot evaluate offline, such as a parameter "
                         "without a value, instead of a placeholder name or an open value with a warning "
                         "(W601-W603)")
+    p.add_argument("--ignore-admin-rules", action="store_true",
+                   help="leave out Azure Virtual Network Manager security admin rules: by default every security "
+                        "admin configuration in the input is taken as deployed (docs/semantics.md)")
 
 
 def _positive_steps(text: str) -> int:
@@ -93,10 +97,14 @@ def load_files(paths: str | Path | Sequence[str | Path], args: argparse.Namespac
 
     warnings: list[Diagnostic] = []
     try:
-        return load_policy(paths, params=parse_param_assignments(getattr(args, "param", None)),
-                           params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False),
-                           warnings=warnings, strict=getattr(args, "strict", False),
-                           tf_vars=getattr(args, "tf_var", None), tf_var_files=getattr(args, "tf_var_file", None))
+        policy = load_policy(paths, params=parse_param_assignments(getattr(args, "param", None)),
+                             params_file=getattr(args, "params_file", None), symbolic=getattr(args, "symbolic", False),
+                             warnings=warnings, strict=getattr(args, "strict", False),
+                             tf_vars=getattr(args, "tf_var", None), tf_var_files=getattr(args, "tf_var_file", None))
+        if getattr(args, "ignore_admin_rules", False):
+            # Deployment state is not in a template: the user says these configurations are not deployed.
+            policy = replace(policy, admin_configs=())
+        return policy
     finally:  # a file with errors may have warnings too; they come before its errors
         print_warnings(warnings, err)
 

@@ -30,7 +30,7 @@ from nsgsolve.model import (
     AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange,
     NetworkDefine, NetworkRef, Nic, NicAddr, Nsg, Policy, PortItem, PortRange, PortSpec, PortsDefine, PortsRef,
     PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl,
-    TagSide, VNet, VnetAddr,
+    TagSide, VNet, VnetAddr, AdminConfig, AdminRule, NetworkGroup, RuleCollection,
 )
 from nsgsolve.semantics.servicetags import canonical_builtin
 
@@ -241,6 +241,8 @@ class _Builder:
         subscription: Subscription | None = None
         subscription_span: Span | None = None
         assertions: list[Assertion] = []
+        groups: list[NetworkGroup] = []
+        admin_configs: list[AdminConfig] = []
         for st in tree.children:
             kind = st.data
             if kind == "asg_decl":
@@ -275,13 +277,20 @@ class _Builder:
                 a = self.assertion(st)
                 if a is not None:
                     assertions.append(a)
+            elif kind == "network_group":
+                name, _ = self.name(st.children[0])
+                members = st.children[1].children if len(st.children) > 1 else []
+                groups.append(NetworkGroup(name, tuple(self.ref(n) for n in members), self.span(st)))
+            elif kind == "admin_config":
+                admin_configs.append(self.admin_config(st))
             elif kind == "include":
                 self.bag.error("E103", "'include' is not supported yet", self.span(st),
                                "put the statements of the included file in this file")
             else:  # pragma: no cover - the grammar has no other statement
                 raise AssertionError(kind)
         return Policy(tuple(vnets), tuple(nics), tuple(asgs), tuple(nsgs), tuple(tags), tuple(networks),
-                      tuple(ports), subscription, tuple(queries), assertions=tuple(assertions), source=self.file)
+                      tuple(ports), subscription, tuple(queries), assertions=tuple(assertions), source=self.file,
+                      groups=tuple(groups), admin_configs=tuple(admin_configs))
 
     def subscription(self, value: str, sp: Span) -> Subscription | None:
         for s in Subscription:
@@ -683,7 +692,51 @@ class _Builder:
                     rules.append(rule)
         return Nsg(name, tuple(rules), self.span(st))
 
-    def rule(self, node: Tree, direction: Direction) -> Rule | None:
+    def admin_config(self, st: Tree) -> AdminConfig:
+        name, _ = self.name(st.children[0])
+        collections = []
+        for c in st.children[1:]:
+            cname, _ = self.name(c.children[0])
+            groups = tuple(self.ref(n) for n in c.children[1].children)
+            rules: list[AdminRule] = []
+            for block in c.children[2:]:
+                direction = Direction.INBOUND if block.children[0].type == "INBOUND" else Direction.OUTBOUND
+                for r in block.children[1:]:
+                    rule = self.rule(r, direction, (name, cname))
+                    if rule is not None:
+                        rules.append(rule)  # type: ignore[arg-type]
+            collections.append(RuleCollection(cname, groups, tuple(rules), self.span(c)))
+        return AdminConfig(name, tuple(collections), self.span(st))
+
+    def admin_side(self, node: Tree, what: str) -> tuple[RuleSide, ...]:
+        """An admin rule side: ``any``, or a list of prefixes and service tags in any mix (Azure's
+        ``sources[]``/``destinations[]``). ``()`` is any address."""
+        first = node.children[0]
+        if isinstance(first, Token):  # ANY or STAR
+            return ()
+        items, _ = self.all_endpoint_items(first)
+        sides: list[RuleSide] = []
+        run: list[AddrItem] = []  # consecutive addresses make one PrefixSide; the written order is kept
+        for i in items:
+            if i.kind == "tag":
+                if run:
+                    sides.append(PrefixSide(tuple(run), self.span(first)))
+                    run = []
+                sides.append(TagSide(i.value, i.span))  # type: ignore[arg-type]
+            elif i.kind in ("asg", "nic"):
+                what_kind = "an application security group" if i.kind == "asg" else "a NIC"
+                self.bag.error("E512", f"the {what} of an admin rule names {what_kind} ('{i.value.name}')", i.span,  # type: ignore[union-attr]
+                               "admin rules take IP prefixes and service tags only (Azure applies them to whole "
+                               "VNets): write the addresses, or a subnet, VNet or 'define network' name")
+            else:
+                run.append(self.addr_item(i))
+        if run:
+            sides.append(PrefixSide(tuple(run), self.span(first)))
+        if not sides:  # every item had an error (reported): keep the rule, matching nothing is no claim
+            return (PrefixSide((), self.span(first)),)
+        return tuple(sides)
+
+    def rule(self, node: Tree, direction: Direction, admin: tuple[str, str] | None = None) -> Rule | None:
         ch = list(node.children)
         prio_tok, access_node, name_node, proto_node = ch[:4]
         access_tok = _tok(access_node.children[0])
@@ -703,9 +756,22 @@ class _Builder:
                 else:
                     dst_ports = c
         desc_tok = rest[-1] if isinstance(rest[-1], Token) and rest[-1].type == "STRING" else None
+        sp = self.span(node)
+        if admin is not None:
+            config, collection = admin
+            return AdminRule(
+                name=name, priority=int(prio_tok), direction=direction, access=_ACCESS[access_tok.type],
+                protocol=proto, sources=self.admin_side(endpoints[0], "source"), source_ports=self.ports(src_ports),
+                destinations=self.admin_side(endpoints[1], "destination"), destination_ports=self.ports(dst_ports),
+                description=unescape(desc_tok.value) if desc_tok is not None else "", span=sp,
+                collection=collection, config=config)
+        if access_tok.type == "ALWAYSALLOW":
+            self.bag.error("E511", "an NSG rule is allow or deny; AlwaysAllow exists only in security admin rules",
+                           self.span(access_tok),
+                           "write allow (or deny); to let traffic past every NSG, declare an admin rule in an "
+                           "'admin NAME { collection NAME for GROUP { ... } }' block")
         src = self.side(endpoints[0], "source")
         dst = self.side(endpoints[1], "destination")
-        sp = self.span(node)
         return Rule(
             name=name, priority=decimal(_tok(prio_tok)), direction=direction,
             access=Access.ALLOW if access_tok.type == "ALLOW" else Access.DENY, protocol=proto,
@@ -803,6 +869,9 @@ class _Builder:
                             self.text[node.meta.start_pos:node.meta.end_pos])
 
 
+_ACCESS = {"ALLOW": Access.ALLOW, "DENY": Access.DENY, "ALWAYSALLOW": Access.ALWAYS_ALLOW}
+
+
 # ---------------------------------------------------------------- public API
 
 
@@ -844,7 +913,9 @@ def in_evaluation_order(policy: Policy) -> Policy:
         return (0 if r.direction is Direction.INBOUND else 1, r.priority)
 
     nsgs = tuple(replace(n, rules=tuple(sorted(n.rules, key=key))) for n in policy.nsgs)
-    return replace(policy, nsgs=nsgs)
+    configs = tuple(replace(c, collections=tuple(replace(rc, rules=tuple(sorted(rc.rules, key=key)))  # type: ignore[arg-type]
+                                                 for rc in c.collections)) for c in policy.admin_configs)
+    return replace(policy, nsgs=nsgs, admin_configs=configs)
 
 
 def parse_query(text: str, policy: Policy, filename: str = "<query>") -> Query:

@@ -28,6 +28,7 @@ from nsgsolve.lang import syntax
 from nsgsolve.semantics.addresses import int_to_ip
 from nsgsolve.lang.build import NameTable, build_tree
 from nsgsolve.model import (
+    AdminConfig, AdminRule,
     Assertion,
     NOSPAN, AddrItem, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix, NetworkRef,
     Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Rule, RuleSide,
@@ -233,8 +234,12 @@ class _Printer:
         rows = []
         for r in rules:
             notes = list(r.notes)
-            src = self.side(r.source, notes, "the source")
-            dst = self.side(r.destination, notes, "the destination")
+            if isinstance(r, AdminRule):
+                src = self.admin_side(r.sources, notes, "the source")
+                dst = self.admin_side(r.destinations, notes, "the destination")
+            else:
+                src = self.side(r.source, notes, "the source")
+                dst = self.side(r.destination, notes, "the destination")
             cols = None
             if src is not None and dst is not None:
                 cols = [str(r.priority), r.access.value.lower(), quote_name(r.name),
@@ -263,6 +268,28 @@ class _Printer:
                 continue
             padded = [c.ljust(widths[i]) if i < 5 else c for i, c in enumerate(cols[:-1])] + [cols[-1]]
             out.append(_Line(2, " ".join(padded).rstrip(), key))
+        return out
+
+    def admin_side(self, sides: tuple[RuleSide, ...], notes: list[str], where: str) -> str | None:
+        if not sides:
+            return "any"
+        parts = [self.side(x, notes, where) for x in sides]
+        kept = [x for x in parts if x is not None]
+        return ", ".join(kept) if kept else None
+
+    def admin_config(self, c: AdminConfig) -> list[_Line]:
+        out = [_Line(0, f"admin {quote_name(c.name)} {{", _key(c.span))]
+        for rc in c.collections:
+            groups = ", ".join(quote_name(g.name) for g in rc.groups)
+            out.append(_Line(1, f"collection {quote_name(rc.name)} for {groups} {{", _key(rc.span)))
+            for d in (Direction.INBOUND, Direction.OUTBOUND):
+                rules = sorted((r for r in rc.rules if r.direction is d), key=lambda r: r.priority)
+                if rules:
+                    out.append(_Line(2, d.value.lower() + " {"))
+                    out += [_Line(ln.depth + 1, ln.text, ln.key) for ln in self.rules(rules)]  # type: ignore[arg-type]
+                    out.append(_Line(2, "}"))
+            out.append(_Line(1, "}", _end_key(rc.span)))
+        out.append(_Line(0, "}", _end_key(c.span)))
         return out
 
     def statements(self) -> list[tuple[tuple, str, list[_Line]]]:
@@ -304,6 +331,11 @@ class _Printer:
             add("nic", n.span, self.nic(n))
         for nsg in p.nsgs:
             add("nsg", nsg.span, self.nsg(nsg))
+        for g in p.groups:
+            members = ", ".join(quote_name(m.name) for m in g.members)
+            add("group", g.span, [_Line(0, f"group {quote_name(g.name)} = {members}".rstrip(), _key(g.span))])
+        for c in p.admin_configs:
+            add("admin", c.span, self.admin_config(c))
         for q in p.queries:
             add("query", q.span, [_Line(0, self.query(q), _key(q.span))])
         for a in p.assertions:
@@ -337,6 +369,10 @@ class PolicyText:
     def side(self, side: RuleSide) -> str | None:
         """A rule's source or destination; None when nothing of it is IPv4 (the language has no IPv6)."""
         return self._printer.side(side, [], "")
+
+    def admin_side(self, sides: tuple[RuleSide, ...]) -> str | None:
+        """An admin rule's sources or destinations (``any``, or prefixes and tags in one list)."""
+        return self._printer.admin_side(sides, [], "")
 
     def query(self, q: Query) -> str:
         """``query can SOURCES reach DESTINATIONS ...`` as the policy would state it."""

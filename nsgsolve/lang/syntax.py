@@ -31,10 +31,12 @@ GRAMMAR_FILE = "nsg.lark"
 START_SYMBOLS = ("policy", "query")
 
 # Words a keyword can be misspelt as; used for did-you-mean on an unexpected word.
-STATEMENT_KEYWORDS = ("subscription", "tag", "define", "asg", "vnet", "nic", "nsg", "query", "include")
+STATEMENT_KEYWORDS = ("subscription", "tag", "define", "asg", "vnet", "nic", "nsg", "query", "include", "group",
+                      "admin")
 KEYWORDS = frozenset(STATEMENT_KEYWORDS + (
     "network", "ports", "can", "reach", "subnet", "peer", "onprem", "in", "ipconfig", "ip", "dynamic",
     "inbound", "outbound", "from", "to", "port", "allow", "deny", "tcp", "udp", "icmp", "esp", "ah", "any",
+    "alwaysallow", "collection", "for",
 ))
 
 # Keywords that a name cannot be spelled as (in any case) without back-quotes: these are the ones the

@@ -35,10 +35,11 @@ class PathRule:
 
 @dataclass(frozen=True)
 class PathLayer:
-    nsg: str | None  # None: a platform layer
+    nsg: str | None  # None: a platform or admin layer
     attached_to: str
     direction: Direction
     rules: tuple[PathRule, ...]
+    kind: str = "nsg"  # "nsg", "platform" or "admin" (a VNet's security admin rules)
 
 
 def endpoint_addresses(rp: ResolvedPolicy, key: IpcKey | None, within: IntervalSet = ALL_IPS) -> IntervalSet:
@@ -88,6 +89,48 @@ def _bypass_boxes(tags: frozenset[str]) -> list[tuple[Box, str]]:
             for s in HOST_SERVICES if not s.filtered_by(tags)]
 
 
+_CATCH_ALL: Box = (ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
+
+
+def admin_path(rp: ResolvedPolicy, key: IpcKey, direction: Direction) -> tuple[PathLayer | None, tuple[PathRule, ...]]:
+    """The admin layer of ``key``'s VNet as a first-match list, and the entries every NSG layer of that
+    direction starts with.
+
+    Azure's admin semantics is not a plain conjunction of layers (an AlwaysAllow skips the NSGs), but it
+    becomes one: the admin list denies where its first match is Deny and allows elsewhere; each NSG list
+    then first allows where the admin first match is AlwaysAllow (its box less the boxes of earlier
+    Allow rules: after an admin Allow the NSGs decide; earlier Deny rules need no subtracting, the admin
+    list denies there). A packet is allowed iff every list allows it, exactly as the evaluator decides.
+    Cached per resolved policy, so the boxes are shared objects (diff keys alignments by identity).
+    """
+    layer = rp.admin_for(key, direction)
+    if layer is None:
+        return None, ()
+    cache = rp.__dict__.setdefault("_admin_path_cache", {})
+    got = cache.get((layer.vnet, direction))
+    if got is not None:
+        return got
+    from nsgsolve.regions.box import box_minus, box_is_empty, rule_box
+
+    entries = [PathRule(rule_box(r), Access.DENY if r.access is Access.DENY else Access.ALLOW, r.name, r.priority, r)
+               for r in layer.rules]
+    entries.append(PathRule(_CATCH_ALL, Access.ALLOW, "(no admin rule matched)", None, None))
+    admin = PathLayer(None, layer.attached_to, direction, tuple(entries), kind="admin")
+    prefix: list[PathRule] = []
+    allows: list[Box] = []
+    for r, e in zip(layer.rules, entries):
+        if r.access is Access.ALLOW:
+            allows.append(e.box)
+        elif r.access is Access.ALWAYS_ALLOW:
+            parts = [e.box]
+            for b in allows:
+                parts = [x for p in parts for x in box_minus(p, b)]
+            prefix += [PathRule(p, Access.ALLOW, f"AlwaysAllow by admin rule {r.name}", r.priority, None)
+                       for p in parts if not box_is_empty(p)]
+    got = cache[(layer.vnet, direction)] = (admin, tuple(prefix))
+    return got
+
+
 def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> list[PathLayer]:
     """The layers between two endpoints, in Azure's order, each a first-match list ending in a catch-all."""
     src_range = endpoint_addresses(rp, src)
@@ -95,8 +138,12 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
     cache = _box_cache(rp)
     layers: list[PathLayer] = []
     if src is not None:
+        admin, skip = admin_path(rp, src, Direction.OUTBOUND)
+        if admin is not None:
+            layers.append(admin)
         for l in rp.outbound_layers(src):
-            entries = [PathRule(b, Access.ALLOW, name, None, None) for b, name in _bypass_boxes(l.nsg.platform_tags)]
+            entries = list(skip)
+            entries += [PathRule(b, Access.ALLOW, name, None, None) for b, name in _bypass_boxes(l.nsg.platform_tags)]
             entries += [PathRule(_box(r, src, src_range, dst, dst_range, cache), r.access, r.name, r.priority, r)
                         for r in l.nsg.rules(l.direction)]
             layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(entries)))
@@ -104,10 +151,13 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
             smtp = Box(SMTP_BLOCK.protocols, ALL_IPS, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet), SMTP_BLOCK.dports)
             layers.append(PathLayer(None, "platform", Direction.OUTBOUND, (
                 PathRule(smtp, Access.DENY, SMTP_BLOCK.rule, None, None),
-                PathRule(UNIVERSE, Access.ALLOW, "(no platform rule)", None, None))))
+                PathRule(UNIVERSE, Access.ALLOW, "(no platform rule)", None, None)), kind="platform"))
     if dst is not None:
+        admin, skip = admin_path(rp, dst, Direction.INBOUND)
+        if admin is not None:
+            layers.append(admin)
         for l in rp.inbound_layers(dst):
-            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(
+            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, skip + tuple(
                 PathRule(_box(r, src, src_range, dst, dst_range, cache), r.access, r.name, r.priority, r)
                 for r in l.nsg.rules(l.direction))))
     return layers

@@ -10,7 +10,7 @@ from nsgsolve.analyses.contracts import ContractResult, Responsible
 from nsgsolve.analyses.results import Status
 from nsgsolve.model import AssertionKind, Span
 from nsgsolve.reports.findings import Finding, Location, relative_uri
-from nsgsolve.reports.trace import endpoint_text, trace_lines
+from nsgsolve.reports.trace import endpoint_text, step_where, trace_lines
 from nsgsolve.semantics.addresses import int_to_ip
 from nsgsolve.analyses.endpoints import endpoint_notes
 
@@ -97,7 +97,8 @@ def contract_finding(r: ContractResult) -> Finding:
     flow: tuple[Location, ...] = ()
     if r.witness is not None:
         flow = tuple(Location.from_span(s.rule_span if isinstance(s.rule_span, Span) else None,
-                                        f"{s.direction.value} {s.nsg or 'platform'}: {s.access.value} by {s.rule}")
+                                        f"{s.direction.value} {step_where(s)}: {s.access.value} by {s.rule}"
+                                        + ("" if s.evaluated else f" ({s.skipped})"))
                      for s in r.witness.trace)
     return Finding(
         rule_id=rule_id(r), name=r.name, status=r.verdict, title=title,

@@ -16,7 +16,11 @@ import numpy as np
 from nsgsolve.model import PROTOCOL_BY_NUMBER, Access
 from nsgsolve.reports.json import schema_id
 from nsgsolve.semantics.addresses import int_to_ip
-from nsgsolve.semantics.evaluate import TraceStep
+from nsgsolve.model import Direction
+from nsgsolve.semantics.evaluate import TraceStep, mark_not_evaluated
+
+# A denying step that marks what follows it as not evaluated (only its access matters).
+_DENY_MARK = TraceStep(None, "platform", Direction.INBOUND, "", None, Access.DENY, layer="platform")
 
 _PORTS: np.ndarray | None = None
 
@@ -32,26 +36,33 @@ def _tails(d) -> tuple[list[str], np.ndarray]:
     """Per distinct trace: everything after the packet's fields; and each flow's trace id."""
     dumps = json.dumps
     first, inverse = d.trace_ids()
-    fixed: dict[int, str] = {}
-    ruled: dict[tuple[int, int], str] = {}
+    fixed: dict[tuple[int, bool], str] = {}
+    ruled: dict[tuple[int, int, bool], str] = {}
     tails = []
     for i in first.tolist():
         g = int(d.group[i])
         t = d.templates[g]
         parts, k = [], 0
+        denied = False  # after the first deny, steps are kept but marked (evaluate.mark_not_evaluated)
         for s in t.steps:
             if isinstance(s, TraceStep):
-                frag = fixed.get(id(s))
+                key = (id(s), denied)
+                frag = fixed.get(key)
                 if frag is None:
-                    frag = fixed[id(s)] = dumps(s.to_dict())
+                    frag = fixed[key] = dumps((mark_not_evaluated([_DENY_MARK, s])[1] if denied else s).to_dict())
+                access = s.access
             else:
                 r = int(d.rules[i, k])
                 k += 1
-                frag = ruled.get((id(s), r))
+                rule = s.nsg.rules(s.direction)[r]
+                access = rule.access
+                frag = ruled.get((id(s), r, denied))
                 if frag is None:
-                    rule = s.nsg.rules(s.direction)[r]
-                    frag = ruled[(id(s), r)] = dumps(TraceStep(s.nsg.name, s.attached_to, s.direction, rule.name,
-                                                               rule.priority, rule.access).to_dict())
+                    step = TraceStep(s.nsg.name, s.attached_to, s.direction, rule.name, rule.priority, rule.access)
+                    if denied:
+                        step = mark_not_evaluated([_DENY_MARK, step])[1]
+                    frag = ruled[(id(s), r, denied)] = dumps(step.to_dict())
+            denied = denied or access is Access.DENY
             parts.append(frag)
         decision = Access.ALLOW if d.allowed[i] else Access.DENY
         src_nic = dumps(str(t.src) if t.src else None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nsgsolve.lang.printer import PolicyText, cidr_text
-from nsgsolve.model import DEFAULT_SUBSCRIPTION, Direction, Rule, span_dict
+from nsgsolve.model import DEFAULT_SUBSCRIPTION, AdminRule, Direction, Rule, span_dict
 from nsgsolve.semantics.addresses import describe_ips, describe_ports, int_to_ip
 from nsgsolve.semantics.platform import blocks_smtp
 from nsgsolve.semantics.resolve import AddrSet, ResolvedNsg, ResolvedPolicy, ResolvedRule
@@ -73,6 +73,8 @@ def show_text(rp: ResolvedPolicy) -> str:
                     lines.append(
                         "    " + "  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(row)).rstrip()
                     )
+    if p.admin_configs or p.groups:
+        lines += _admin_text(rp, pr)
     for q in p.queries:
         if q is p.queries[0]:
             lines.append("")
@@ -81,7 +83,34 @@ def show_text(rp: ResolvedPolicy) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _side_text(pr: PolicyText, rule: Rule, which: str) -> str:
+def _admin_text(rp: ResolvedPolicy, pr: PolicyText) -> list[str]:
+    """The security admin layer (AVNM): groups, collections, then per VNet and direction the admin rules
+    Azure evaluates before its NSGs, in evaluation order, resolved in that VNet."""
+    p = rp.policy
+    lines = ["", "security admin rules (Azure Virtual Network Manager; evaluated before the NSGs, taken as deployed)"]
+    for g in p.groups:
+        lines.append(f"  group {g.name}: {', '.join(m.name for m in g.members) or '(no members)'}")
+    for c in p.admin_configs:
+        for rc in c.collections:
+            lines.append(f"  {c.name}/{rc.name} applies to {', '.join(g.name for g in rc.groups) or 'no group'}")
+    for v in p.vnets:
+        for d in (Direction.INBOUND, Direction.OUTBOUND):
+            layer = rp.admin_layer(v.name, d)
+            if layer is None:
+                continue
+            lines.append(f"  vnet {v.name} {d.value.lower()}")
+            rows = [_row(rp, pr, r) + [f"  ({r.rule.config}/{r.rule.collection})"] for r in layer.rules]
+            rows.append(["", "", "(no match)", "", "the NSGs decide", ""])
+            widths = [max(len(row[i]) for row in rows) for i in range(4)]
+            for row in rows:
+                lines.append("    " + "  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(row[:5])).rstrip()
+                             + row[5])
+    return lines
+
+
+def _side_text(pr: PolicyText, rule, which: str) -> str:
+    if isinstance(rule, AdminRule):
+        return pr.admin_side(rule.sources if which == "src" else rule.destinations) or "(IPv6 only)"
     side = rule.source if which == "src" else rule.destination
     return pr.side(side) or "(IPv6 only)"
 
@@ -154,6 +183,18 @@ def show_dict(rp: ResolvedPolicy) -> dict:
             } for ev in _evaluations(rp, n.name)],
         } for n in p.nsgs],
         "queries": [q.text or pr.query(q) for q in p.queries],
+        "network_groups": [{"name": g.name, "members": [m.name for m in g.members]} for g in p.groups],
+        "admin_configurations": [{
+            "name": c.name,
+            "collections": [{"name": rc.name, "applies_to": [g.name for g in rc.groups]} for rc in c.collections],
+        } for c in p.admin_configs],
+        # Per VNet and direction, the admin rules in evaluation order as they resolve there.
+        "admin_layers": [{
+            "vnet": v.name, "direction": d.value,
+            "rules": [dict(_rule_dict(rp, pr, r), configuration=r.rule.config, collection=r.rule.collection)
+                      for r in layer.rules],
+        } for v in p.vnets for d in (Direction.INBOUND, Direction.OUTBOUND)
+            if (layer := rp.admin_layer(v.name, d)) is not None],
     }
 
 

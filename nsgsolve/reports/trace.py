@@ -6,19 +6,36 @@ assertion's story: one renderer, so a flow reads the same wherever it appears.
 
 from __future__ import annotations
 
+from nsgsolve.model import Access
 from nsgsolve.semantics.addresses import int_to_ip
 from nsgsolve.semantics.evaluate import FlowResult, TraceStep
 from nsgsolve.semantics.resolve import IpcKey
 
 
+def step_where(s: TraceStep) -> str:
+    """The layer of a step: ``MyNSG on subnet v/s``, ``admin rules of vnet hub`` or ``platform``."""
+    if s.layer == "admin":
+        return f"admin rules of {s.attached_to}"
+    return f"{s.nsg} on {s.attached_to}" if s.nsg else "platform"
+
+
 def step_line(s: TraceStep) -> str:
-    """``Inbound  MyNSG on subnet v/s: Allow by web (priority 100)  file.nsg:21:5``"""
-    where = f"{s.nsg} on {s.attached_to}" if s.nsg else "platform"
+    """``Inbound  MyNSG on subnet v/s: Allow by web (priority 100)  file.nsg:21:5``; a layer Azure never
+    consulted ends with why: ``(not evaluated: an earlier layer denied)``."""
     prio = f" (priority {s.priority})" if s.priority is not None else ""
     default = " [default rule]" if s.is_default else ""
     span = s.rule_span
     loc = f"  {span}" if span is not None and getattr(span, "line", 0) > 0 else ""
-    return f"{s.direction.value:<8} {where}: {s.access.value} by {s.rule}{prio}{default}{loc}"
+    if s.layer == "admin" and s.priority is None:
+        what = "no admin rule matches: the NSGs decide"
+    else:
+        what = f"{s.access.value} by {s.rule}{prio}{default}"
+        if s.admin_collection:
+            what += f" in {s.admin_collection}"
+        if s.layer == "admin" and s.access is Access.ALLOW:
+            what += ": the NSGs decide"
+    skipped = f"  ({s.skipped})" if not s.evaluated else ""
+    return f"{s.direction.value:<8} {step_where(s)}: {what}{loc}{skipped}"
 
 
 def trace_lines(r: FlowResult) -> list[str]:
@@ -49,4 +66,4 @@ def format_flow(r: FlowResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["endpoint_text", "format_flow", "short_step", "step_line", "trace_lines"]
+__all__ = ["endpoint_text", "format_flow", "short_step", "step_line", "step_where", "trace_lines"]

@@ -13,7 +13,7 @@ suite checks it against :func:`first_match` here on random policies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
@@ -21,7 +21,7 @@ from nsgsolve.errors import UsageError
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
 from nsgsolve.semantics.classify import classifier
 from nsgsolve.semantics.platform import SMTP_BLOCK, HostService, host_service
-from nsgsolve.semantics.resolve import IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.resolve import AdminLayer, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 
 
 @dataclass(frozen=True)
@@ -68,20 +68,58 @@ class Packet:
 
 @dataclass(frozen=True)
 class TraceStep:
-    """One layer met by a flow and what decided there."""
+    """One layer met by a flow and what decided there.
 
-    nsg: str | None  # None for a platform step
-    attached_to: str  # "subnet hub/web", "nic web1", or "platform"
+    ``layer`` is "nsg", "admin" (the security admin rules of a VNet) or "platform". A step with
+    ``evaluated`` False is a layer Azure never consulted for this flow, kept because it helps repair:
+    ``skipped`` says why (an earlier layer denied, or an admin AlwaysAllow rule let the flow past the NSGs
+    of that direction).
+    """
+
+    nsg: str | None  # None for a platform or admin step
+    attached_to: str  # "subnet hub/web", "nic web1", "vnet hub" (admin) or "platform"
     direction: Direction
     rule: str
     priority: int | None
     access: Access
     is_default: bool = False
     rule_span: object = None  # model.Span of the deciding user rule, for reports
+    layer: str = "nsg"
+    evaluated: bool = True
+    skipped: str = ""  # why not evaluated, as a sentence fragment
+    admin_collection: str = ""  # "config/collection" of the deciding admin rule
 
     def to_dict(self) -> dict:
-        return {"nsg": self.nsg, "attached_to": self.attached_to, "direction": self.direction.value,
-                "rule": self.rule, "priority": self.priority, "access": self.access.value}
+        d = {"layer": self.layer, "nsg": self.nsg, "attached_to": self.attached_to,
+             "direction": self.direction.value, "rule": self.rule, "priority": self.priority,
+             "access": self.access.value, "evaluated": self.evaluated}
+        if self.admin_collection:
+            d["admin_collection"] = self.admin_collection
+        if not self.evaluated:
+            d["skipped"] = self.skipped
+        return d
+
+
+
+NOT_EVALUATED_DENIED = "not evaluated: an earlier layer denied"
+
+
+def skipped_by_always_allow(rule: str) -> str:
+    return f"skipped: AlwaysAllow by admin rule {rule}"
+
+
+def mark_not_evaluated(steps: list[TraceStep] | tuple[TraceStep, ...]) -> list[TraceStep]:
+    """Azure stops at the first layer that denies: every later step stays in the trace (it says what
+    would decide there, which helps repair) but is marked as not evaluated."""
+    out: list[TraceStep] = []
+    denied = False
+    for s in steps:
+        if denied:
+            s = replace(s, evaluated=False, skipped=NOT_EVALUATED_DENIED)
+        elif s.evaluated and s.access is Access.DENY:
+            denied = True
+        out.append(s)
+    return out
 
 
 @dataclass(frozen=True)
@@ -96,6 +134,11 @@ class FlowResult:
     @property
     def allowed(self) -> bool:
         return self.decision is Access.ALLOW
+
+    @property
+    def deciding(self) -> TraceStep | None:
+        """The step that denied the flow (None when allowed)."""
+        return next((s for s in self.trace if s.evaluated and s.access is Access.DENY), None)
 
     def to_dict(self) -> dict:
         """One shape wherever a decided flow appears in JSON (verify, diff's OLD/NEW, a witness)."""
@@ -165,7 +208,8 @@ def path_steps(rp: ResolvedPolicy, src_key: IpcKey | None, dst_key: IpcKey | Non
             filtering = [l for l in layers if service.filtered_by(l.nsg.platform_tags)]
             steps.extend(filtering)
             if len(filtering) < len(layers) or not layers:
-                steps.append(TraceStep(None, "platform", Direction.OUTBOUND, service.rule, None, Access.ALLOW))
+                steps.append(TraceStep(None, "platform", Direction.OUTBOUND, service.rule, None, Access.ALLOW,
+                                       layer="platform"))
                 if filtering:
                     notes.append(f"traffic to {int_to_ip(dst)} on this port passes every NSG that does not "
                                  f"use the {tag} tag; {', '.join(l.nsg.name for l in filtering)} uses it, so "
@@ -176,7 +220,8 @@ def path_steps(rp: ResolvedPolicy, src_key: IpcKey | None, dst_key: IpcKey | Non
         else:
             steps.extend(layers)
         if smtp:
-            steps.append(TraceStep(None, "platform", Direction.OUTBOUND, SMTP_BLOCK.rule, None, Access.DENY))
+            steps.append(TraceStep(None, "platform", Direction.OUTBOUND, SMTP_BLOCK.rule, None, Access.DENY,
+                                   layer="platform"))
             notes.append(SMTP_BLOCK.note)
     if dst_key is not None:
         steps.extend(rp.inbound_layers(dst_key))
@@ -255,6 +300,44 @@ class Evaluator:
         return TraceStep(layer.nsg.name, layer.attached_to, layer.direction, r.name, r.priority, r.access,
                          r.rule.is_default, r.rule.span)
 
+    def _admin_step(self, layer: AdminLayer, p: Packet, src_dyn, dst_dyn) -> tuple[TraceStep, ResolvedRule | None]:
+        """The admin layer's first match (admin rules have no defaults: no match is its own outcome)."""
+        for r in layer.rules:
+            if rule_matches(r, p, src_dyn, dst_dyn):
+                a = r.rule
+                return TraceStep(None, layer.attached_to, layer.direction, a.name, a.priority, a.access, False,
+                                 a.span, layer="admin", admin_collection=f"{a.config}/{a.collection}"), r
+        return TraceStep(None, layer.attached_to, layer.direction, "(no admin rule matched)", None, Access.ALLOW,
+                         layer="admin"), None
+
+    def _with_admin(self, key: IpcKey, direction: Direction, p: Packet, src_dyn, dst_dyn,
+                    nsg_steps: list[TraceStep]) -> list[TraceStep]:
+        """The admin layer of ``key``'s VNet, then the NSG steps, marked skipped after an AlwaysAllow."""
+        layer = self.rp.admin_for(key, direction)
+        if layer is None:
+            return nsg_steps
+        step, r = self._admin_step(layer, p, src_dyn, dst_dyn)
+        if r is not None and r.access is Access.ALWAYS_ALLOW:
+            why = skipped_by_always_allow(r.name)
+            nsg_steps = [replace(s, evaluated=False, skipped=why) for s in nsg_steps]
+        return [step] + nsg_steps
+
+    def _admin_steps(self, src_key: IpcKey | None, dst_key: IpcKey | None, steps: list[TraceStep], p: Packet,
+                     src_dyn, dst_dyn) -> list[TraceStep]:
+        """The trace with each VNet's admin layer in front of its direction's NSG layers. The platform's
+        outbound TCP 25 block stays after them and is not lifted by an AlwaysAllow (it is not an NSG)."""
+        out = [s for s in steps if s.direction is Direction.OUTBOUND]
+        smtp = [s for s in out if s.layer == "platform" and s.rule == SMTP_BLOCK.rule]
+        out = [s for s in out if s not in smtp]
+        inb = [s for s in steps if s.direction is Direction.INBOUND]
+        res: list[TraceStep] = []
+        if src_key is not None:
+            res += self._with_admin(src_key, Direction.OUTBOUND, p, src_dyn, dst_dyn, out)
+        res += smtp
+        if dst_key is not None:
+            res += self._with_admin(dst_key, Direction.INBOUND, p, src_dyn, dst_dyn, inb)
+        return res
+
     def evaluate(self, p: Packet, src: IpcKey | None = None, dst: IpcKey | None = None) -> FlowResult:
         """Decide ``p``; ``src``/``dst`` name the IP configurations at its ends when the caller knows them
         (see :meth:`endpoints`)."""
@@ -268,7 +351,10 @@ class Evaluator:
         inet = src_key is None and dst_key is not None and p.src in rp.internet_tag(rp.ipcs[dst_key].vnet)
         path, notes = path_steps(rp, src_key, dst_key, p.dst, service, smtp, inet)
         steps = [s if isinstance(s, TraceStep) else self._layer_step(s, p, src_dyn, dst_dyn) for s in path]
-        decision = Access.DENY if any(s.access is Access.DENY for s in steps) else Access.ALLOW
+        if rp.has_admin_rules:
+            steps = self._admin_steps(src_key, dst_key, steps, p, src_dyn, dst_dyn)
+        steps = mark_not_evaluated(steps)
+        decision = Access.DENY if any(s.evaluated and s.access is Access.DENY for s in steps) else Access.ALLOW
         return FlowResult(p, decision, tuple(steps), src_key, dst_key, tuple(notes))
 
 

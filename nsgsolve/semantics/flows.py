@@ -28,7 +28,7 @@ import numpy as np
 
 from nsgsolve.model import Access, Direction
 from nsgsolve.semantics.addresses import IntervalSet
-from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, TraceStep, path_steps
+from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, TraceStep, mark_not_evaluated, path_steps
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.semantics.resolve import IpcKey, Layer, ResolvedPolicy, ResolvedRule
 
@@ -288,7 +288,7 @@ class Decisions:
             k += 1
             steps.append(TraceStep(s.nsg.name, s.attached_to, s.direction, r.name, r.priority, r.access,
                                    r.rule.is_default, r.rule.span))
-        return tuple(steps)
+        return tuple(mark_not_evaluated(steps))
 
     def result(self, i: int) -> FlowResult:
         """Flow ``i`` as the reference evaluator reports it."""
@@ -354,6 +354,10 @@ class FlowEngine:
         ``src_key``/``dst_key``: endpoint ids (see ``keys``) when the caller named the NICs, 0 for "by
         address"; the ends are then settled like :meth:`Evaluator.endpoints` (raising UsageError like it),
         unless ``settled`` says the ids already come from :meth:`endpoint_ids`."""
+        if self.rp.has_admin_rules:
+            # The tables decide NSG layers only, and an admin layer can skip the NSGs of a direction; callers
+            # decide such policies with the reference evaluator (verify --flows does: results()).
+            raise NotImplementedError("the vectorised flow engine does not model security admin rules")
         proto = np.asarray(proto, dtype=np.int64)
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
@@ -434,6 +438,17 @@ class FlowEngine:
         allowed = allow_flat.reshape(n, MAX_LAYERS).all(axis=1) & ~fixed_deny[group]
         arrays = {"proto": proto, "src": src, "sport": sport, "dst": dst, "dport": dport, "has_ports": has_ports}
         return Decisions(self, arrays, templates, group, rules, allowed, fixed_deny, cols)
+
+    def results(self, proto, src, sport, dst, dport, src_key, dst_key) -> list[FlowResult]:
+        """Settled flows (endpoint ids from :meth:`endpoint_ids`) decided one by one by the reference
+        evaluator: for policies with security admin rules, which :meth:`decide` does not model."""
+        keys, ev = self.keys, self.evaluator
+        out = []
+        for pr, s, sp, d, dp, a, b in zip(*(np.asarray(x).tolist() for x in (proto, src, sport, dst, dport,
+                                                                             src_key, dst_key))):
+            ported = pr in (6, 17)
+            out.append(ev.evaluate(Packet(pr, s, sp if ported else None, d, dp if ported else None), keys[a], keys[b]))
+        return out
 
     def _template(self, src_key: IpcKey | None, dst_key: IpcKey | None, kind: int, smtp: bool, inet: bool) -> _Template:
         """The steps and notes of one group, from the evaluator's own :func:`path_steps`."""

@@ -143,6 +143,21 @@ class Layer:
     direction: Direction
 
 
+@dataclass(frozen=True)
+class AdminLayer:
+    """The security admin rules (AVNM) applied to one VNet in one direction, by priority. Azure evaluates
+    them before the NSGs of the VNet's resources: the first match decides Deny (dropped), AlwaysAllow
+    (allowed in this direction, NSGs not consulted) or Allow (the NSGs decide); no match, the NSGs decide."""
+
+    vnet: str
+    direction: Direction
+    rules: tuple[ResolvedRule, ...]
+
+    @property
+    def attached_to(self) -> str:
+        return f"vnet {self.vnet}"
+
+
 def usable_addresses(prefix: Cidr | tuple[Cidr, ...]) -> IntervalSet:
     """Azure reserves the first four and the last address of every subnet prefix (of each of them, in a
     subnet with several)."""
@@ -168,6 +183,7 @@ class ResolvedPolicy:
     _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
     _internet_cache: dict[str | None, IntervalSet] = field(default_factory=dict)
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
+    _admin_cache: dict[tuple[str, Direction], "AdminLayer | None"] = field(default_factory=dict)
 
     @cached_property
     def static_ip_index(self) -> dict[int, IpcKey]:
@@ -277,6 +293,35 @@ class ResolvedPolicy:
         self._layer_cache[(key, Direction.INBOUND)] = out
         return out
 
+    def admin_layer(self, vnet: str, direction: Direction) -> AdminLayer | None:
+        """The admin rules of ``vnet`` in ``direction`` (None when there are none)."""
+        key = (vnet, direction)
+        if key not in self._admin_cache:
+            rules = [r for r in self.policy.admin_rules_for(vnet) if r.direction is direction]
+            if not rules:
+                self._admin_cache[key] = None
+            else:
+                bag = DiagnosticBag()
+                r = _SideResolver(self, vnet, bag)
+                # Stable: of two rules with one priority the one declared first goes first (W510).
+                ordered = sorted(rules, key=lambda a: a.priority)
+                resolved = tuple(ResolvedRule(a, i, a.protocol.number, r.union(a.sources), r.union(a.destinations),
+                                              r.ports(a.source_ports), r.ports(a.destination_ports))
+                                 for i, a in enumerate(ordered))
+                if bag.errors:
+                    raise ResolveError(bag)
+                self._admin_cache[key] = AdminLayer(vnet, direction, resolved)
+        return self._admin_cache[key]
+
+    @cached_property
+    def has_admin_rules(self) -> bool:
+        """Some VNet has security admin rules (AVNM) in some direction."""
+        return any(self.admin_layer(v.name, d) is not None for v in self.policy.vnets
+                   for d in (Direction.INBOUND, Direction.OUTBOUND))
+
+    def admin_for(self, key: IpcKey, direction: Direction) -> AdminLayer | None:
+        return self.admin_layer(self.ipcs[key].vnet, direction)
+
     def attachments(self, nsg_name: str) -> list[str]:
         """Where an NSG is attached, for `show` and reports."""
         out = [f"subnet {v.name}/{s.name}" for v, s in self.policy.subnets() if s.nsg and s.nsg.name == nsg_name]
@@ -357,6 +402,12 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
                     continue
                 # An NSG attached in several VNets is resolved once per VNet: report each problem once.
                 bag.items.extend(d for d in e.diagnostics if d not in bag.items)
+    for v in policy.vnets:
+        for d in (Direction.INBOUND, Direction.OUTBOUND):
+            try:
+                rp.admin_layer(v.name, d)
+            except ResolveError as e:
+                bag.items.extend(x for x in e.bag.items if x not in bag.items)
     bag.raise_if_errors()
     return rp
 
@@ -483,6 +534,16 @@ class _SideResolver:
             return AddrSet(IntervalSet(parts), frozenset(members))
         raise TypeError(f"unexpected rule side {side!r}")  # pragma: no cover
 
+    def union(self, sides: tuple[RuleSide, ...]) -> AddrSet:
+        """An admin rule side: the union of its items; ``()`` is any address."""
+        if not sides:
+            return ANY_ADDR
+        parts = [self.side(s) for s in sides]
+        iv = parts[0].intervals
+        for p in parts[1:]:
+            iv = iv.union(p.intervals)
+        return AddrSet(iv, frozenset().union(*(p.members for p in parts)))
+
     def ports(self, spec: PortSpec, seen: frozenset[str] = frozenset()) -> IntervalSet | None:
         if spec.is_any:
             return None
@@ -563,7 +624,7 @@ def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
 
 
 __all__ = [
-    "AddrSet", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
+    "AddrSet", "AdminLayer", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
     "resolve", "resolve_items", "resolve_ports", "resolve_rule_side", "usable_addresses", "prefixes", "describe_ipc",
     "implied_host_name",
 ]

@@ -40,7 +40,7 @@ from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
 from nsgsolve.regions.box import Box
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK, HostService
-from nsgsolve.semantics.resolve import AddrSet, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.resolve import AddrSet, AdminLayer, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
 from nsgsolve.smt.z3util import (
     DEFAULT_RLIMIT,
     FALSE,
@@ -111,6 +111,7 @@ class Encoding:
         self._out: dict[tuple, z3.BoolRef] = {}
         self._in: dict[tuple, z3.BoolRef] = {}
         self._paths: dict[tuple, z3.BoolRef] = {}
+        self._admin: dict[tuple, tuple[z3.BoolRef, z3.BoolRef]] = {}
 
     # ------------------------------------------------------------ fields and addresses
 
@@ -260,6 +261,40 @@ class Encoding:
             return self.nsg_allows(layer.nsg, layer.direction)
         return self.nsg_allows_within(layer.nsg, layer.direction, region)
 
+    # ------------------------------------------------------------ security admin rules (AVNM)
+
+    def admin_outcome(self, layer: AdminLayer | None, region: Box | None = None) -> tuple[z3.BoolRef, z3.BoolRef]:
+        """(denied, always allowed): the admin layer's first match is a Deny rule / an AlwaysAllow rule.
+        Neither means an Allow rule or no rule matched, and the NSGs decide. With ``region``, rules that
+        cannot match there are left out (exact for the region's packets)."""
+        if layer is None:
+            return FALSE, FALSE
+        key = (layer.vnet, layer.direction, region)
+        got = self._admin.get(key)
+        if got is None:
+            deny = always = FALSE
+            for r in reversed(layer.rules):
+                if region is not None and not regions.box_meets(regions.rule_box(r), region):
+                    continue
+                m = self._admin_match(layer, r)
+                deny = mk_or([m, deny]) if r.access is Access.DENY else mk_and([mk_not(m), deny])
+                always = mk_or([m, always]) if r.access is Access.ALWAYS_ALLOW else mk_and([mk_not(m), always])
+            got = self._admin[key] = (deny, always)
+        return got
+
+    def _admin_match(self, layer: AdminLayer, r: ResolvedRule) -> z3.BoolRef:
+        key = ("admin:" + layer.vnet, None, layer.direction, r.index)
+        t = self._rules.get(key)
+        if t is None:
+            t = self._rules[key] = self.match(r)
+        return t
+
+    def with_admin(self, key: IpcKey, direction: Direction, nsgs: z3.BoolRef, region: Box | None) -> z3.BoolRef:
+        """The decision of one direction at NIC ``key`` given its NSGs' decision ``nsgs``: an admin Deny
+        drops the packet, an AlwaysAllow lets it past the NSGs, anything else leaves it to them."""
+        deny, always = self.admin_outcome(self.rp.admin_for(key, direction), region)
+        return mk_and([mk_not(deny), mk_or([always, nsgs])])
+
     # ------------------------------------------------------------ platform rules
 
     def host_service(self, s: HostService) -> z3.BoolRef:
@@ -297,6 +332,7 @@ class Encoding:
                     filtering = mk_and([self.layer_allows(l, region) for l in layers
                                         if s.filtered_by(l.nsg.platform_tags)])
                     nsgs = mk_ite(self.host_service(s), filtering, nsgs)
+            nsgs = self.with_admin(key, Direction.OUTBOUND, nsgs, region)
             t = self._out[(key, region)] = mk_and([nsgs, mk_not(self.smtp_blocked(key))])
         return t
 
@@ -304,7 +340,8 @@ class Encoding:
         """The inbound side of a flow to NIC ``key``: its subnet NSG, then its NIC NSG."""
         t = self._in.get((key, region))
         if t is None:
-            t = self._in[(key, region)] = mk_and([self.layer_allows(l, region) for l in self.rp.inbound_layers(key)])
+            nsgs = mk_and([self.layer_allows(l, region) for l in self.rp.inbound_layers(key)])
+            t = self._in[(key, region)] = self.with_admin(key, Direction.INBOUND, nsgs, region)
         return t
 
     def path_allows(self, region: Box | None = None, sources: Iterable[IpcKey] | None = None,
