@@ -31,6 +31,12 @@ from nsgsolve.importers.armexpr import (
 )
 from nsgsolve.importers.convert import (
     ASG_TYPE,
+    AVNM_TYPES,
+    NM_COLLECTION_TYPE,
+    NM_CONFIG_TYPE,
+    NM_GROUP_TYPE,
+    NM_MEMBER_TYPE,
+    NM_RULE_TYPE,
     NIC_TYPE,
     NSG_TYPE,
     NAMES_USE,
@@ -47,7 +53,7 @@ from nsgsolve.importers.jsonpos import JArray, JObject, span_in
 DEPLOYMENT_TYPE = "microsoft.resources/deployments"
 VMSS_TYPE = "microsoft.compute/virtualmachinescalesets"
 RES_LOOP = "\0resource"  # the loops key copyIndex() without a name reads (see armexpr)
-RELEVANT = {NSG_TYPE, RULE_TYPE, VNET_TYPE, SUBNET_TYPE, PEERING_TYPE, NIC_TYPE, ASG_TYPE, DEPLOYMENT_TYPE}
+RELEVANT = {NSG_TYPE, RULE_TYPE, VNET_TYPE, SUBNET_TYPE, PEERING_TYPE, NIC_TYPE, ASG_TYPE, DEPLOYMENT_TYPE} | AVNM_TYPES
 
 
 def is_template(doc: Any) -> bool:
@@ -237,6 +243,17 @@ class TemplateImporter:
             b.add_nic(parts[0], obj, e.path, e.span)
         elif e.type == ASG_TYPE:
             b.add_asg(parts[0], e.span)
+        elif e.type == NM_GROUP_TYPE:
+            b.add_nm_group(parts[0], parts[1], obj, e.path, e.span)
+        elif e.type == NM_MEMBER_TYPE:
+            b.add_nm_member(parts[0], parts[1], obj, e.path, e.span)
+        elif e.type == NM_CONFIG_TYPE:
+            b.add_nm_config(parts[0], parts[1], obj, e.path, e.span)
+        elif e.type == NM_COLLECTION_TYPE:
+            b.add_nm_collection(parts[0], parts[1], parts[2], obj, e.path, e.span)
+        elif e.type == NM_RULE_TYPE:
+            # The kind sits beside the properties; _subset dropped nothing of it.
+            b.add_nm_rule(parts[0], parts[1], parts[2], parts[3], obj, e.path, e.span)
 
     def _scale_set(self, ev: Evaluator, e: _Expanded) -> None:
         """A VM scale set's NIC configurations: every instance gets a NIC per configuration, in its subnet

@@ -26,6 +26,7 @@ from nsgsolve.limits import decimal
 from nsgsolve.semantics.addresses import MAX_IP, int_to_ip, parse_ipv4_cidr
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
+    AdminConfig, AdminRule, NetworkGroup, RuleCollection,
     Access,
     AddrItem,
     AnyAddress,
@@ -65,6 +66,14 @@ SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
 PEERING_TYPE = "microsoft.network/virtualnetworks/virtualnetworkpeerings"
 NIC_TYPE = "microsoft.network/networkinterfaces"
 ASG_TYPE = "microsoft.network/applicationsecuritygroups"
+# Azure Virtual Network Manager (security admin rules, docs/import.md)
+NM_TYPE = "microsoft.network/networkmanagers"
+NM_GROUP_TYPE = NM_TYPE + "/networkgroups"
+NM_MEMBER_TYPE = NM_GROUP_TYPE + "/staticmembers"
+NM_CONFIG_TYPE = NM_TYPE + "/securityadminconfigurations"
+NM_COLLECTION_TYPE = NM_CONFIG_TYPE + "/rulecollections"
+NM_RULE_TYPE = NM_COLLECTION_TYPE + "/rules"
+AVNM_TYPES = {NM_TYPE, NM_GROUP_TYPE, NM_MEMBER_TYPE, NM_CONFIG_TYPE, NM_COLLECTION_TYPE, NM_RULE_TYPE}
 
 # What W601 says of a parameter without a value that became (part of) a name or an id.
 NAMES_USE = "names and ids built from it read its name in its place"
@@ -168,6 +177,12 @@ class PolicyBuilder:
         self.pending_peerings: list[tuple[str, dict, str, Span]] = []
         self.pending_rules: list[tuple[str, dict, str, Span]] = []
         self.sources: list[str] = []
+        # AVNM, keyed by the network manager's name (group and configuration names are per manager).
+        self.nm_groups: dict[tuple[str, str], Span] = {}
+        self.nm_members: list[tuple[str, str, str, Span]] = []  # (manager, group, vnet, span)
+        self.nm_configs: dict[tuple[str, str], Span] = {}
+        self.nm_collections: dict[tuple[str, str, str], tuple[list[tuple[str, Span]], Span]] = {}
+        self.nm_rules: list[tuple[tuple[str, str, str], AdminRule]] = []
         # Parameters without a value (not --strict): parameter → what nsgsolve did where it was used (W601).
         self.unset_uses: dict[str, list[str]] = {}
         self.unplaced_vnets: dict[str, str] = {}  # VNet → why its address space is not known
@@ -307,6 +322,12 @@ class PolicyBuilder:
                                span_in(props, key_of(props, "protocol"), span),
                                "Azure accepts Tcp, Udp, Icmp, Esp, Ah or * (any case)")
         access = self._enum(props, "access", Access, ppath, span)
+        if access is Access.ALWAYS_ALLOW:
+            self.bag.error("E680", f"{ppath}.access: an NSG security rule is Allow or Deny; AlwaysAllow exists only in "
+                           "security admin rules", span_in(props, key_of(props, "access"), span),
+                           "Azure rejects it here; if this is an admin rule, it belongs under "
+                           "networkManagers/securityAdminConfigurations/ruleCollections/rules")
+            access = None
         direction = self._enum(props, "direction", Direction, ppath, span)
         priority = None
         pt = self.text(props, "priority", ppath, span)
@@ -511,6 +532,245 @@ class PolicyBuilder:
         if len(out) != len(items):
             return None
         return PortSpec(tuple(out), items[0][1])
+
+    # -------------------------------------------------------------- AVNM security admin rules
+
+    def add_nm_group(self, nm: str, group: str, obj: dict, path: str, span: Span) -> None:
+        self.nm_groups.setdefault((nm, group), span)
+
+    def add_nm_member(self, nm: str, group: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        rid = get(props, "resourceId")
+        rspan = span_in(props, key_of(props, "resourceId"), span)
+        if isinstance(rid, Unknown):
+            self.unknown(rid, f"{path}{sub}.resourceId", rspan)
+            return
+        names = name_from_id(rid, VNET_TYPE)
+        if not names:
+            self.bag.error("E685", f"{path}{sub}.resourceId: a static member of network group '{group}' must be a "
+                           f"virtual network id, not {rid!r}", rspan,
+                           "network groups hold VNets: /subscriptions/.../providers/Microsoft.Network/"
+                           "virtualNetworks/NAME")
+            return
+        self.nm_members.append((nm, group, names[0], rspan))
+
+    def add_nm_config(self, nm: str, cfg: str, obj: dict, path: str, span: Span) -> None:
+        self.nm_configs.setdefault((nm, cfg), span)
+
+    def add_nm_collection(self, nm: str, cfg: str, coll: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        key = key_of(props, "appliesToGroups")
+        applies = get(props, "appliesToGroups")
+        apath = f"{path}{sub}.{key}"
+        groups: list[tuple[str, Span]] = []
+        if isinstance(applies, Unknown):
+            self.unknown(applies, apath, span_in(props, key, span))
+        elif isinstance(applies, list):
+            for i, g in enumerate(applies):
+                gspan = span_in(applies, i, span)
+                gid = get(g, "networkGroupId") if isinstance(g, dict) else None
+                if isinstance(gid, Unknown):
+                    self.unknown(gid, f"{apath}[{i}].networkGroupId", gspan)
+                    continue
+                names = name_from_id(gid, NM_GROUP_TYPE)
+                if not names:
+                    self.bag.error("E684", f"{apath}[{i}].networkGroupId: not a network group id: {gid!r}", gspan,
+                                   "a rule collection applies to .../networkManagers/NM/networkGroups/GROUP")
+                    continue
+                if names[0] != nm:
+                    self.note(f"rule collection {cfg}/{coll} of network manager {nm} applies to a group of network "
+                              f"manager {names[0]}; read as that manager's group")
+                groups.append((f"{names[0]}\0{names[1]}", gspan))
+        elif applies is not None:
+            self._not_list(applies, apath, span_in(props, key, span))
+        self.nm_collections[(nm, cfg, coll)] = (groups, span)
+
+    def add_nm_rule(self, nm: str, cfg: str, coll: str, name: str, obj: dict, path: str, span: Span) -> None:
+        props, sub = props_of(obj)
+        ppath = path + sub
+        kind = get(obj, "kind")
+        if isinstance(kind, str) and kind.lower() != "custom":
+            self.bag.error("E681", f"{path}.kind: '{kind}' admin rules are not supported (only kind Custom)",
+                           span_in(obj, key_of(obj, "kind"), span),
+                           "Default rules take their match from Microsoft's recommended list by 'flag'; write the "
+                           "rule as kind Custom with its protocol, addresses and ports")
+            return
+        errors_before = len(self.bag.errors)
+        notes: list[str] = []
+        proto_t = self.text(props, "protocol", ppath, span)
+        protocol = None
+        if proto_t is not None:
+            try:
+                protocol = Protocol.parse(proto_t)
+            except ValueError:
+                self.bag.error("E612", f"{ppath}.protocol: unknown protocol '{proto_t}'",
+                               span_in(props, key_of(props, "protocol"), span),
+                               "admin rules accept Tcp, Udp, Icmp, Esp, Ah or Any")
+        access = self._enum(props, "access", Access, ppath, span)
+        direction = self._enum(props, "direction", Direction, ppath, span)
+        priority = None
+        pt = self.text(props, "priority", ppath, span)
+        if pt is not None:
+            pspan = span_in(props, key_of(props, "priority"), span)
+            try:
+                priority = int(pt)
+            except ValueError:
+                self.bag.error("E682", f"{ppath}.priority: '{pt}' is not a number", pspan)
+            else:
+                if not 1 <= priority <= 4096:
+                    self.bag.error("E682", f"{ppath}.priority: {priority} is outside 1..4096", pspan,
+                                   "security admin rules take priorities 1 (first) to 4096")
+        description = get(props, "description")
+        description = "" if description is None or isinstance(description, Unknown) else str(description)
+        srcs = self._admin_side(props, "sources", ppath, span, notes)
+        dsts = self._admin_side(props, "destinations", ppath, span, notes)
+        sports = self._admin_ports(props, "sourcePortRanges", ppath, span)
+        dports = self._admin_ports(props, "destinationPortRanges", ppath, span)
+        if len(self.bag.errors) > errors_before or None in (protocol, access, direction, priority, srcs, dsts,
+                                                            sports, dports):
+            return
+        self.nm_rules.append(((nm, cfg, coll), AdminRule(
+            name, priority, direction, access, protocol, srcs, sports, dsts, dports,  # type: ignore[arg-type]
+            description, span, coll, cfg, tuple(notes))))
+
+    def _admin_side(self, props: dict, key: str, path: str, span: Span, notes: list[str]) -> tuple | None:
+        """``sources[]``/``destinations[]``: items ``{addressPrefix, addressPrefixType: IPPrefix|ServiceTag}``;
+        none (or ``*``) is any address. Consecutive prefixes make one list, tags stand alone."""
+        k = key_of(props, key)
+        v = get(props, k)
+        kspan = span_in(props, k, span)
+        kpath = f"{path}.{k}"
+        if isinstance(v, Unknown):
+            self.unknown(v, kpath, kspan)
+            return None
+        if v is None:
+            return ()
+        if not isinstance(v, list):
+            self._not_list(v, kpath, kspan)
+            return None
+        sides: list[RuleSide] = []
+        run: list[AddrItem] = []
+        ok = True
+        for i, item in enumerate(v):
+            ispan = span_in(v, i, kspan)
+            ipath = f"{kpath}[{i}]"
+            if not isinstance(item, dict):
+                self.bag.error("E683", f"{ipath}: expected an object with addressPrefix and addressPrefixType", ispan)
+                ok = False
+                continue
+            prefix, ptype = get(item, "addressPrefix"), get(item, "addressPrefixType")
+            for x, what in ((prefix, "addressPrefix"), (ptype, "addressPrefixType")):
+                if isinstance(x, Unknown):
+                    self.unknown(x, f"{ipath}.{what}", ispan)
+                    ok = False
+            if not ok or isinstance(prefix, Unknown) or isinstance(ptype, Unknown):
+                continue
+            text = str(prefix or "").strip()
+            kind = str(ptype or "").strip().lower()
+            if text == "*" and kind != "servicetag":
+                return ()  # every address, whatever else the list holds
+            if kind == "servicetag":
+                if run:
+                    sides.append(PrefixSide(tuple(run), ispan))
+                    run = []
+                if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]*", text):
+                    self.bag.error("E683", f"{ipath}.addressPrefix: '{text}' is not a service tag name", ispan)
+                    ok = False
+                    continue
+                sides.append(TagSide(Ref(text, ispan), ispan))
+            elif kind == "ipprefix":
+                it = self._addr(text, ispan, f"{ipath}.addressPrefix", notes)
+                if it is None:
+                    ok = False
+                else:
+                    run.append(it)
+            else:
+                self.bag.error("E683", f"{ipath}.addressPrefixType: '{ptype}' is not IPPrefix or ServiceTag", ispan)
+                ok = False
+        if run:
+            sides.append(PrefixSide(tuple(run), span))
+        return tuple(sides) if ok else None
+
+    def _admin_ports(self, props: dict, key: str, path: str, span: Span) -> PortSpec | None:
+        k = key_of(props, key)
+        v = get(props, k)
+        kspan = span_in(props, k, span)
+        if isinstance(v, Unknown):
+            self.unknown(v, f"{path}.{k}", kspan)
+            return None
+        if v is None or v == []:
+            return PortSpec(None, kspan)
+        values = v if isinstance(v, list) else [v]
+        out = []
+        for i, x in enumerate(values):
+            t = str(x).strip()
+            s = span_in(v, i, kspan) if isinstance(v, list) else kspan
+            if t in ("*", "0-65535"):
+                return PortSpec(None, s)
+            m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", t)
+            lo = int(m.group(1)) if m else -1
+            hi = int(m.group(2)) if m and m.group(2) else lo
+            if not m or not 0 <= lo <= hi <= 65535:
+                self.bag.error("E618", f"{path}.{k}[{i}]: '{t}' is not a port or port range (0-65535, a-b)", s)
+                return None
+            out.append(PortRange(lo, hi, s))
+        return PortSpec(tuple(out), kspan)
+
+    def _build_admin(self) -> tuple[tuple[NetworkGroup, ...], tuple[AdminConfig, ...]]:
+        """Groups and configurations with per-manager names made unique: ``group`` when only one manager
+        has that name, else ``manager.group``."""
+        def naming(keys) -> dict:
+            count: dict[str, int] = {}
+            for _, n in keys:
+                count[n] = count.get(n, 0) + 1
+            return {k: (k[1] if count[k[1]] == 1 else f"{k[0]}.{k[1]}") for k in keys}
+
+        group_keys = list(self.nm_groups)
+        for nm, g, _, s in self.nm_members:
+            if (nm, g) not in self.nm_groups:
+                self.nm_groups[(nm, g)] = s
+                group_keys.append((nm, g))
+        gname = naming(group_keys)
+        members: dict[tuple[str, str], list[Ref]] = {k: [] for k in group_keys}
+        for nm, g, vnet, s in self.nm_members:
+            if vnet not in self.vnets:
+                self.note(f"network group {g} lists VNet {vnet}, which is not in the inputs; left out")
+                continue
+            if vnet not in [r.name for r in members[(nm, g)]]:
+                members[(nm, g)].append(Ref(vnet, s))
+        groups = tuple(NetworkGroup(gname[k], tuple(members[k]), self.nm_groups[k]) for k in group_keys)
+        cfg_keys = list(self.nm_configs)
+        for (nm, cfg, _) in self.nm_collections:
+            if (nm, cfg) not in self.nm_configs:
+                self.nm_configs[(nm, cfg)] = self.nm_collections[(nm, cfg, _)][1]
+                cfg_keys.append((nm, cfg))
+        cname = naming(cfg_keys)
+        rules: dict[tuple[str, str, str], list[AdminRule]] = {}
+        for key, r in self.nm_rules:
+            if key not in self.nm_collections:
+                self.note(f"admin rule {r.name} belongs to rule collection {key[1]}/{key[2]}, which is not in the "
+                          "inputs: it applies to no VNet here")
+                continue
+            rules.setdefault(key, []).append(r)
+        configs = []
+        for ck in cfg_keys:
+            colls = []
+            for (nm, cfg, coll), (applies, span) in self.nm_collections.items():
+                if (nm, cfg) != ck:
+                    continue
+                refs = []
+                for gid, gspan in applies:
+                    gk = tuple(gid.split("\0", 1))
+                    if gk not in gname:
+                        self.bag.error("E684", f"rule collection {cfg}/{coll} applies to network group '{gk[1]}' of "
+                                       f"network manager {gk[0]}, which is not in the inputs", gspan,
+                                       "import the network group (and its staticMembers) too")
+                        continue
+                    refs.append(Ref(gname[gk], gspan))
+                rs = tuple(replace(r, config=cname[ck]) for r in rules.get((nm, cfg, coll), []))
+                colls.append(RuleCollection(coll, tuple(refs), rs, span))
+            configs.append(AdminConfig(cname[ck], tuple(colls), self.nm_configs[ck]))
+        return groups, tuple(configs)
 
     # -------------------------------------------------------------- topology
 
@@ -826,6 +1086,7 @@ class PolicyBuilder:
                     self.bag.error("E613", f"NSG {nacc.name}: rules '{other.name}' and '{r.name}' both have "
                                    f"{r.direction.value} priority {r.priority}", r.span,
                                    "Azure requires priorities unique per direction within an NSG")
+        groups, admin_configs = self._build_admin()
         self.bag.raise_if_errors()
         vnets = tuple(
             VNet(a.name, tuple(a.spaces), tuple(a.subnets.values()), tuple(a.peerings), tuple(a.extra), a.span)
@@ -833,7 +1094,7 @@ class PolicyBuilder:
         nsgs = tuple(Nsg(a.name, tuple(sorted(a.rules.values(), key=lambda r: (r.direction.value, r.priority))),
                          a.span) for a in self.nsgs.values())
         return Policy(vnets=vnets, nics=tuple(self.nics.values()), asgs=tuple(self.asgs.values()), nsgs=nsgs,
-                      source=source, notes=tuple(self.notes))
+                      source=source, notes=tuple(self.notes), groups=groups, admin_configs=admin_configs)
 
 
 def _cidr_text(c: Cidr) -> str:
