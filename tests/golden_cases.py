@@ -82,3 +82,12 @@ case("diff-unknown-endpoint", "diff", f"{EX}/webservers.nsg", CHANGED, "--to", "
 # The report's matrix alone (the whole HTML page is checked in a browser by tests/test_report_browser.py).
 case("report-webservers-matrix-svg", "report", f"{EX}/webservers.nsg", "--matrix-format", "svg")
 case("report-three-tier-matrix-svg", "report", f"{EX}/three-tier.nsg", "--matrix-format", "svg")
+
+# Security admin rules (AVNM) and the trace's "evaluated" marks: Microsoft's worked example (Internet to VM1
+# port 80, NSG1 on the subnet denies, NSG2 on the NIC is not evaluated) and an AlwaysAllow past an NSG.
+AVNM = f"{EX}/avnm.nsg"
+case("show-avnm-json", "show", AVNM, "--json", schema="show")
+case("verify-avnm-worked-example", "verify", AVNM, "--src", "198.51.100.1", "--dst", "vm1", "--protocol", "tcp",
+     "--dport", "80")
+case("verify-avnm-always-allow-json", "verify", AVNM, "--src", "10.9.0.7", "--dst", "app1", "--protocol", "tcp",
+     "--dport", "443", "--json", schema="verify")

@@ -168,3 +168,20 @@ admin c {
     parse_policy(text, "t.nsg", warnings)
     assert [w.code for w in warnings] == ["W510"]
     assert (warnings[0].span.line, warnings[0].span.column) == (12, 7)
+
+
+def test_verify_flows_decides_admin_rules_like_single_verify(tmp_path):
+    """The vectorised engine has no admin layer; with admin rules verify --flows uses the evaluator per flow
+    and prints what verify prints for each flow."""
+    rows = [("198.51.100.1", "vm1", "tcp", "50000", "80"), ("198.51.100.1", "vm1", "tcp", "50000", "22"),
+            ("10.9.0.7", "app1", "tcp", "50000", "443"), ("vm1", "app1", "tcp", "50000", "8080")]
+    f = tmp_path / "flows.csv"
+    f.write_text("src,dst,protocol,sport,dport\n" + "".join(",".join(r) + "\n" for r in rows))
+    status, out, err = cli("verify", EXAMPLE, "--flows", str(f), "--json")
+    assert status == 0, err
+    got = [json.loads(line) for line in out.splitlines()]
+    for r, doc in zip(rows, got):
+        s, one, e = cli("verify", EXAMPLE, "--src", r[0], "--dst", r[1], "--protocol", r[2], "--sport", r[3],
+                        "--dport", r[4], "--json")
+        assert doc == json.loads(one), r
+    assert [d["decision"] for d in got] == ["Deny", "Deny", "Allow", "Allow"]
