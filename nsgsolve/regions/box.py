@@ -111,6 +111,15 @@ def box_subset(a: Box, b: Box) -> bool:
     return all(x.issubset(y) for x, y in zip(a, b))
 
 
+def box_contains_point(b: Box, point: Sequence[int]) -> bool:
+    return all(v in s for v, s in zip(point, b))
+
+
+def box_point(b: Box) -> tuple[int, ...]:
+    """A representative point: the smallest value of every field."""
+    return tuple(s.min() for s in b)
+
+
 def box_minus(a: Box, b: Box) -> list[Box]:
     """``a`` without ``b``, as at most five disjoint boxes."""
     if box_is_empty(box_intersection(a, b)):
@@ -119,18 +128,198 @@ def box_minus(a: Box, b: Box) -> list[Box]:
     for d in range(5):
         diff = cur[d].difference(b[d])
         if diff:
-            out.append(tuple(cur[:d] + [diff] + cur[d + 1:]))
+            out.append(make_box(cur[:d] + [diff] + cur[d + 1:]))
         cur[d] = cur[d].intersection(b[d])
-    return out  # type: ignore[return-value]
+    return out
 
 
-def box_contains_point(b: Box, point: Sequence[int]) -> bool:
-    return all(v in s for v, s in zip(point, b))
+@dataclass(frozen=True)
+class Cell:
+    """A box on which each rule list has a fixed set of matching candidates.
+
+    ``matches[k]`` is a bitset over list ``k``: every rule of that list that matches the whole cell, up
+    to and including the first ``keep`` ones (the lowest bit decides). Rules after them are dropped. A list may
+    have no candidate at all (0) when it does not end with a catch-all rule.
+    """
+
+    box: Box
+    matches: tuple[int, ...]
+
+    def first(self, k: int) -> int | None:
+        m = self.matches[k]
+        return (m & -m).bit_length() - 1 if m else None
 
 
-def box_point(b: Box) -> tuple[int, ...]:
-    """A representative point: the smallest value of every field."""
-    return tuple(s.min() for s in b)
+class Splitter:
+    """The partition as a memoised tree: ``children(level, cands)`` splits field ``SPLIT_ORDER[level]``.
+
+    A state is (level, candidate rules); its subtree depends on nothing else, so every walk (enumerate
+    cells, fold a summary, find one point) shares one memo and the work is proportional to the number
+    of distinct states, not to the number of cells (their product).
+
+    Internally the candidate sets of all lists are one integer: list ``k`` owns bits
+    ``offsets[k]..offsets[k]+len(lists[k])``. :meth:`split_matches` gives them back per list.
+    """
+
+    def __init__(self, lists: Sequence[Sequence[Box]], universe: Box = UNIVERSE, keep: int = 1,
+                 order: Sequence[int] = SPLIT_ORDER, require: Sequence[int] = ()):
+        """``order`` is the field split order (a permutation of the five fields); ``require`` names lists
+        that must keep a candidate: states where one of them has none are dropped, so the walk covers only
+        the union of that list's boxes (a diff's changed rules) instead of the whole universe."""
+        self.lists, self.universe, self.keep = lists, universe, keep
+        self.order = tuple(order)
+        if sorted(self.order) != list(range(5)):
+            raise ValueError(f"split order {order!r} is not a permutation of the five fields")
+        self.offsets, off = [], 0
+        for rules in lists:
+            self.offsets.append(off)
+            off += len(rules)
+        self.list_masks = [((1 << len(r)) - 1) << o for r, o in zip(lists, self.offsets)]
+        full_in = [0] * 5
+        # Per field: each rule's intervals clipped to the universe, or nothing when the rule covers it all
+        # (such a rule is in every piece of that field: it goes into ``full_in`` instead of the sweep).
+        self.clipped: list[list[tuple[int, tuple[tuple[int, int], ...]]]] = [[] for _ in range(5)]
+        for rules, o in zip(lists, self.offsets):
+            for i, b in enumerate(rules):
+                bit = 1 << (o + i)
+                for d in range(5):
+                    if universe[d].issubset(b[d]):
+                        full_in[d] |= bit
+                    else:
+                        self.clipped[d].append((bit, tuple(b[d].intersection(universe[d]))))
+        self.full_in = full_in
+        self.full_after = []  # rules containing the universe in every field split after each level
+        for level in range(5):
+            m = -1
+            for d in self.order[level + 1:]:
+                m &= full_in[d]
+            self.full_after.append(m)
+        self.uni_bounds = [(tuple(lo for lo, _ in u), tuple(hi for _, hi in u)) for u in universe]
+        self.uni_cuts = [tuple(x for lo, hi in u for x in (lo, hi + 1)) for u in universe]
+        self._children: dict[tuple[int, int], list[tuple[IntervalSet, int]]] = {}
+        self.root = sum(self.list_masks)
+        self.required = [self.list_masks[k] for k in require]
+
+    def split_matches(self, cands: int) -> tuple[int, ...]:
+        return tuple((cands & m) >> o for m, o in zip(self.list_masks, self.offsets))
+
+    def _prune(self, c: int, level: int) -> int:
+        """Drop, per list, every rule after the first ``keep`` that match the rest of the box entirely."""
+        full = c & self.full_after[level]
+        if not full:
+            return c
+        for m in self.list_masks:
+            f = full & m
+            for _ in range(self.keep - 1):
+                if f:
+                    f &= f - 1
+            if f:
+                low = f & -f
+                c &= ~m | ((low << 1) - 1)
+        return c
+
+    def children(self, level: int, cands: int) -> list[tuple[IntervalSet, int]]:
+        key = (level, cands)
+        got = self._children.get(key)
+        if got is not None:
+            return got
+        d = self.order[level]
+        base = cands & self.full_in[d]
+        los, his = self.uni_bounds[d]
+        points, masks = bitset_segments([(bit, ivs) for bit, ivs in self.clipped[d] if cands & bit],
+                                        self.uni_cuts[d])
+        # Walk the segments inside the universe's field, grouping pieces by their candidate sets.
+        groups: dict[int, list[tuple[int, int]]] = {}
+        u = 0
+        for j in range(len(points) - 1):
+            start = points[j]
+            cur = masks[j]
+            while u < len(los) and his[u] < start:
+                u += 1
+            if u == len(los) or start < los[u]:
+                continue  # between the universe's intervals
+            end = points[j + 1] - 1
+            piece = groups.setdefault(cur, [])
+            if piece and piece[-1][1] + 1 == start:
+                piece[-1] = (piece[-1][0], end)
+            else:
+                piece.append((start, end))
+        out = []
+        required = self.required
+        for c, pieces in groups.items():
+            c |= base
+            if required and not all(c & m for m in required):
+                continue
+            out.append((IntervalSet._raw(tuple(p[0] for p in pieces), tuple(p[1] for p in pieces)),
+                        self._prune(c, level)))
+        self._children[key] = out
+        return out
+
+    def cells(self) -> list[Cell]:
+        """Every cell (their number is the product of the splits: use on small spaces or few rules)."""
+        out = []
+
+        def walk(level, cands, sets):
+            for s, c in self.children(level, cands):
+                if level == 4:
+                    box = [None] * 5
+                    for pos, d in enumerate(self.order):
+                        box[d] = (sets + (s,))[pos]
+                    out.append(Cell(_new(Box, box), self.split_matches(c)))
+                else:
+                    walk(level + 1, c, sets + (s,))
+
+        walk(0, self.root, ())
+        return out
+
+    def fold(self, leaf, combine=lambda a, b: a | b, empty=0):
+        """Combine ``leaf(cands)`` over all cells, memoised per state. ``cands`` is the combined bitset
+        (see :meth:`split_matches`); with one list it is that list's matches."""
+        memo: dict[tuple[int, int], object] = {}
+
+        def walk(level, cands):
+            key = (level, cands)
+            if key in memo:
+                return memo[key]
+            acc = empty
+            for _, c in self.children(level, cands):
+                acc = combine(acc, leaf(c) if level == 4 else walk(level + 1, c))
+            memo[key] = acc
+            return acc
+
+        return walk(0, self.root)
+
+    def find(self, pred, pick=None) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """A point of some cell whose matches (per list) satisfy ``pred``, with those matches; or None.
+
+        ``pick(field, piece)`` chooses the point's value in each piece (default: its smallest value), so
+        callers can prefer readable witnesses (Tcp over protocol 0, port 443 over port 0)."""
+        dead: set[tuple[int, int]] = set()
+        choose = (lambda level, s: s.min()) if pick is None else (lambda level, s: pick(self.order[level], s))
+
+        def walk(level, cands, values):
+            if (level, cands) in dead:
+                return None
+            for s, c in self.children(level, cands):
+                if level == 4:
+                    m = self.split_matches(c)
+                    if pred(m):
+                        return values + (choose(level, s),), m
+                else:
+                    got = walk(level + 1, c, values + (choose(level, s),))
+                    if got is not None:
+                        return got
+            dead.add((level, cands))
+            return None
+
+        got = walk(0, self.root, ())
+        if got is None:
+            return None
+        values, matches = got
+        point = [0] * 5
+        for pos, d in enumerate(self.order):
+            point[d] = values[pos]
+        return tuple(point), matches
 
 
 def _union(pieces: list[IntervalSet]) -> IntervalSet:

@@ -89,7 +89,7 @@ def _bypass_boxes(tags: frozenset[str]) -> list[tuple[Box, str]]:
             for s in HOST_SERVICES if not s.filtered_by(tags)]
 
 
-_CATCH_ALL: Box = (ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
+_CATCH_ALL: Box = UNIVERSE
 
 
 def admin_path(rp: ResolvedPolicy, key: IpcKey, direction: Direction) -> tuple[PathLayer | None, tuple[PathRule, ...]]:
