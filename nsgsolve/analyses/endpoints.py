@@ -138,8 +138,12 @@ class Traffic:
         NIC on either side never are."""
         if src_nic is None and dst_nic is None:
             return False
-        if p.protocol not in self.protocols or (p.has_ports and p.dport not in self.dports):
+        if p.protocol not in self.protocols:
             return False
+        if p.has_ports:
+            assert p.dport is not None  # a ported packet carries both ports (Packet.parse)
+            if p.dport not in self.dports:
+                return False
         if self.has_ports and not p.has_ports:
             return False
         return self.src.contains(p.src, src_nic) and self.dst.contains(p.dst, dst_nic)
@@ -177,8 +181,8 @@ def _refuse_shared_addresses(rp: ResolvedPolicy, src: Side, dst: Side, span: Spa
     for k, clash in rp.ambiguous_dynamic.items():
         met = clash.intersection(hulls)
         if met or k in src.nics or k in dst.nics:
-            ip = int_to_ip((met or clash).min())
-            bag.error("E803", f"this traffic includes address {ip}, which dynamic NIC {k} (VNet {rp.ipcs[k].vnet}) "
+            shown = int_to_ip((met or clash).min())
+            bag.error("E803", f"this traffic includes address {shown}, which dynamic NIC {k} (VNet {rp.ipcs[k].vnet}) "
                               "may get while a NIC of another, unpeered VNet holds or may get it; queries and "
                               "assertions cannot yet tell those NICs apart", span,
                       f"give {k.nic} a static address, or use 'nsgsolve verify' with NIC names")

@@ -20,9 +20,9 @@ import dataclasses
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
-from lark import Tree
+from lark import Token, Tree
 
 from nsgsolve.lang import syntax
 from nsgsolve.semantics.addresses import int_to_ip
@@ -320,9 +320,9 @@ class _Printer:
             else:
                 lines.append(_Line(0, f"# define network {d.name} left out: it lists only IPv6 prefixes", _key(d.span)))
             add("define", d.span, lines)
-        for d in p.ports:
-            add("define", d.span, [_Line(0, f"define ports {quote_name(d.name)} = {self.port_items(d.items)}",
-                                         _key(d.span))])
+        for pd in p.ports:
+            add("define", pd.span, [_Line(0, f"define ports {quote_name(pd.name)} = {self.port_items(pd.items)}",
+                                          _key(pd.span))])
         for a in p.asgs:
             add("asg", a.span, [_Line(0, f"asg {quote_name(a.name)}", _key(a.span))])
         for v in p.vnets:
@@ -407,7 +407,9 @@ def _tree_anchors(tree: Tree) -> dict[tuple, tuple[int, int]]:
             out.setdefault(("subscription",), (st.meta.line, st.meta.end_line))
         elif st.data == "nsg":
             for block in st.children[2:]:
-                d = Direction.INBOUND if block.children[0].type == "INBOUND" else Direction.OUTBOUND
+                head = block.children[0]
+                assert isinstance(head, Token)  # the grammar's INBOUND | OUTBOUND
+                d = Direction.INBOUND if head.type == "INBOUND" else Direction.OUTBOUND
                 key = ("dir", st.meta.line, st.meta.column, d)
                 first = out.get(key)
                 out[key] = (first[0] if first else block.meta.line, block.meta.end_line)
@@ -485,7 +487,7 @@ def without_spans(obj, drop_query_text: bool = True):
     if isinstance(obj, tuple):
         return tuple(without_spans(x, drop_query_text) for x in obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes = {}
+        changes: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             v = getattr(obj, f.name)
             if f.name == "span":

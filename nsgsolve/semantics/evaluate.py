@@ -158,10 +158,14 @@ def rule_matches(r: ResolvedRule, p: Packet, src_dyn: IpcKey | None = None, dst_
     """Does rule ``r`` match packet ``p``? ``*_dyn`` name the dynamic IP configuration at that address."""
     if r.protocol is not None and r.protocol != p.protocol:
         return False
-    if r.sports is not None and (not p.has_ports or p.sport not in r.sports):
-        return False
-    if r.dports is not None and (not p.has_ports or p.dport not in r.dports):
-        return False
+    if r.sports is not None or r.dports is not None:
+        if not p.has_ports:
+            return False
+        assert p.sport is not None and p.dport is not None  # a ported packet carries both (Packet.parse)
+        if r.sports is not None and p.sport not in r.sports:
+            return False
+        if r.dports is not None and p.dport not in r.dports:
+            return False
     return r.src.contains(p.src, src_dyn) and r.dst.contains(p.dst, dst_dyn)
 
 
