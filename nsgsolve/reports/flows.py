@@ -80,8 +80,8 @@ def json_chunks(d, size: int = 65536):
         return
     dumps = json.dumps
     c = d.columns
-    tails, inverse = _tails(d)
-    tails = np.array(tails, dtype=object)
+    tail_list, inverse = _tails(d)
+    tails = np.array(tail_list, dtype=object)
     src_text = np.array([dumps(int_to_ip(v)) for v in c.src_values.tolist()], dtype=object)
     dst_text = np.array([dumps(int_to_ip(v)) for v in c.dst_values.tolist()], dtype=object)
     names = [PROTOCOL_BY_NUMBER[p].value if p in PROTOCOL_BY_NUMBER else str(p) for p in c.proto_values.tolist()]
