@@ -80,7 +80,8 @@ def policies(draw, max_rules: int = 8, max_nsgs: int = 3, admin: bool = False) -
             subnets.append(Subnet(sname, cidr(f"10.{v}.{s}.0/24"), draw(maybe_nsg), extra=extra))
             subnets_all.append(SubnetRef(vname, sname))
             # Now and then no NIC: a subnet behind an NSG then stands for a host of its own (resolve.py).
-            for j in range(draw(st.integers(0, 2) if draw(st.booleans()) and draw(st.booleans()) else st.integers(1, 2))):
+            nics_here = st.integers(0, 2) if draw(st.booleans()) and draw(st.booleans()) else st.integers(1, 2)
+            for j in range(draw(nics_here)):
                 dynamic = draw(st.booleans()) and draw(st.booleans())
                 third = (100 + s) if extra and draw(st.booleans()) else s
                 ip = None if dynamic else ip_to_int(f"10.{v}.{third}.{4 + j}")

@@ -81,7 +81,8 @@ def test_own_overlap_says_so():
 def _template(prefixes, nic_ip=None):
     ipc = {"name": "ipc", "properties": {
         "subnet": {"id": "[resourceId('Microsoft.Network/virtualNetworks/subnets', 'v', 's')]"},
-        "privateIPAllocationMethod": "Static" if nic_ip else "Dynamic", **({"privateIPAddress": nic_ip} if nic_ip else {})}}
+        "privateIPAllocationMethod": "Static" if nic_ip else "Dynamic",
+        **({"privateIPAddress": nic_ip} if nic_ip else {})}}
     return json.dumps({
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
         "contentVersion": "1.0.0.0", "resources": [

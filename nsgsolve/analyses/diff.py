@@ -64,8 +64,9 @@ from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, d
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction, Policy
 from nsgsolve.regions.paths import PathLayer, PathRule, endpoint_addresses, path_layers
-from nsgsolve.regions.box import ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter, box_contains_point, box_meets, make_box, region_walk, \
-    describe_protocols, merge_cells
+from nsgsolve.regions.box import (ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter,
+                                  box_contains_point, box_meets, describe_protocols, make_box, merge_cells,
+                                  region_walk)
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve
 from nsgsolve.semantics.servicetags import ServiceTagDb
 from nsgsolve.analyses.results import Witness
@@ -464,7 +465,8 @@ def _item_error(item: str, d: Diagnostic, old: ResolvedPolicy, new: ResolvedPoli
     names = {OUTSIDE, "any", "Internet", "VirtualNetwork", "AzureLoadBalancer"}
     for rp in (old, new):
         p = rp.policy
-        names |= {x.name for x in (*p.nics, *p.asgs, *p.vnets, *p.tags, *p.networks)}
+        names |= ({x.name for x in p.nics} | {x.name for x in p.asgs} | {x.name for x in p.vnets}
+                  | {x.name for x in p.tags} | {x.name for x in p.networks})
         names |= {f"{v.name}/{s.name}" for v, s in p.subnets()} | {s.name for _, s in p.subnets()}
     message = d.message
     if d.code == "E301":  # a bare unknown name is read as a service tag: say both
@@ -528,7 +530,8 @@ def _changed_entries(old: Sequence[PathRule], new: Sequence[PathRule]) -> tuple[
     a = [(r.box, r.access) for r in old]
     b = [(r.box, r.access) for r in new]
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    in_a, in_b = set(), set()
+    in_a: set[int] = set()
+    in_b: set[int] = set()
     for blk in sm.get_matching_blocks():
         in_a.update(range(blk.a, blk.a + blk.size))
         in_b.update(range(blk.b, blk.b + blk.size))
@@ -770,7 +773,7 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
                     for d, da in hit_d:
                         if not da or (s.key == d.key and s.dynamic and s.key is not None):
                             continue
-                        b = (box[PROTO], sa, box[SPORT], da, box[DPORT])
+                        b = Box(box[PROTO], sa, box[SPORT], da, box[DPORT])
                         per_pair.setdefault((s.ep.name, d.ep.name), {OPENED: [], CLOSED: []})[kind].append(b)
         ends_by_name = {e.ep.name: e for e in srcs + dsts}
         for (sn, dn), kinds in per_pair.items():

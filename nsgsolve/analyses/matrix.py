@@ -185,7 +185,7 @@ class _Cells:
         """The allowed boxes cut to one destination (cached: every row of a column shares it)."""
         got = self._columns.get(name)
         if got is None:
-            got = self._columns[name] = [(b[0], b[1], b[2], dd, b[4]) for b in self.allowed
+            got = self._columns[name] = [Box(b[0], b[1], b[2], dd, b[4]) for b in self.allowed
                                          if (dd := b[3].intersection(d))]
         return got
 
@@ -209,7 +209,7 @@ class _Cells:
         s_out = s.difference(s_nic)
         # The cell's packets: a NIC on at least one side (outside-to-outside traffic meets no NSG).
         regions = [r for p, sp, dp in self.bases(q)
-                   for r in ((p, s_nic, sp, d, dp), (p, s_out, sp, d_nic, dp)) if _volume(r)]
+                   for r in (Box(p, s_nic, sp, d, dp), Box(p, s_out, sp, d_nic, dp)) if _volume(r)]
         if self._may_collide(s, d):
             return self._asked(i, j, query, q, regions)
         total = sum(_volume(r) for r in regions)
@@ -224,7 +224,7 @@ class _Cells:
             src_part = b[1].intersection(s)
             if src_part:
                 for p, sp, dp in self.bases(q):
-                    x = box_intersection((b[0], src_part, b[2], b[3], b[4]), (p, s, sp, d, dp))
+                    x = box_intersection(Box(b[0], src_part, b[2], b[3], b[4]), Box(p, s, sp, d, dp))
                     if _volume(x):
                         pieces.append(x)
         allowed = sum(_volume(x) for x in pieces)
@@ -395,7 +395,8 @@ def diff_cells(matrix: Matrix, rp: ResolvedPolicy, result) -> dict[tuple[int, in
                 for j, cs in enumerate(cols):
                     dst = on(cs, pair.destination, b[3])
                     if dst:
-                        found.setdefault((i, j), {}).setdefault(region.kind, []).append((b[0], src, b[2], dst, b[4]))
+                        found.setdefault((i, j), {}).setdefault(region.kind, []).append(
+                            Box(b[0], src, b[2], dst, b[4]))
     return {cell: {kind: project_ports(boxes) for kind, boxes in kinds.items()} for cell, kinds in found.items()}
 
 

@@ -291,7 +291,7 @@ class QueryEngine:
                 packets, decision = self._terms(q, [], dsts, True, True)
             rows.append(("outside addresses", self._verdict(q, packets, decision)))
         # A NIC that only might lie in the question's addresses (a dynamic one) and cannot: not covered.
-        return Coverage(side, tuple((n, v) for n, v in rows if v is not EMPTY_ROW))
+        return Coverage(side, tuple((n, v) for n, v in rows if isinstance(v, Verdict)))  # not EMPTY_ROW
 
     def _verdict(self, q: Question, packets: z3.BoolRef, decision: z3.BoolRef) -> Verdict | object:
         what = f"'{q.query.text or 'the query'}' per NIC"
@@ -309,7 +309,8 @@ class QueryEngine:
 
     def _extended(self, side: Side) -> IntervalSet:
         """A side in the Space's coordinates (dynamic NICs as their own address ranges)."""
-        statics = [(self.rp.ipcs[k].ip,) * 2 for k in side.nics if self.rp.ipcs[k].ip is not None]
+        ips = [self.rp.ipcs[k].ip for k in side.nics]
+        statics = [(ip, ip) for ip in ips if ip is not None]
         dyn = frozenset(k for k in side.nics if self.rp.ipcs[k].ip is None)
         return self.space.side(AddrSet(side.addresses.union(IntervalSet(statics)), dyn))
 
@@ -324,6 +325,7 @@ class QueryEngine:
                 continue
             # NICs of one VNet under admin rules share those rules; NICs elsewhere do not.
             admin = rp.ipcs[k].vnet if rp.admin_for(k, direction) is not None else None
+            key: tuple
             if direction is Direction.OUTBOUND:
                 layers = rp.outbound_layers(k)
                 key = (tuple((l.nsg.name, l.nsg.vnet) for l in layers), rp.ipcs[k].vnet if rp.smtp_blocked else None,
@@ -332,7 +334,7 @@ class QueryEngine:
                 key = (tuple((l.nsg.name, l.nsg.vnet) for l in rp.inbound_layers(k)), admin)
             got = by_path.setdefault(key, ([], k))
             got[0].extend(part)
-        out = [(IntervalSet(parts), rep) for parts, rep in by_path.values()]
+        out: list[tuple[IntervalSet, IpcKey | None]] = [(IntervalSet(parts), rep) for parts, rep in by_path.values()]
         statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
         outside = universe.intersection(ALL_IPS).difference(statics)
         if outside:

@@ -562,7 +562,8 @@ def _provider_path(rtype: Any, names: Any) -> str:
 
 def _mg_resource_id(*args: Any) -> str:
     i = next((k for k, a in enumerate(args) if isinstance(a, str) and "/" in a and "." in a.split("/")[0]), None)
-    _need(i is not None and i <= 1, "managementGroupResourceId(): no resource type argument")
+    if i is None or i > 1:
+        raise _Fail("managementGroupResourceId(): no resource type argument")
     mg = str(args[0]) if i == 1 else "managementGroup"
     return f"/providers/Microsoft.Management/managementGroups/{mg}/providers/{_provider_path(args[i], args[i + 1:])}"
 
@@ -939,9 +940,11 @@ class Evaluator:
         ap = lambda fn, *v: self._apply(fn, list(v), text, span)  # noqa: E731
         src = args[0] if args else None
         if name == "mapvalues":
-            _need(isinstance(src, dict), "mapValues() of a non-object")
+            if not isinstance(src, dict):
+                raise _Fail("mapValues() of a non-object")
             return {k: ap(args[1], v) for k, v in src.items()}
-        _need(isinstance(src, list), f"{name}() of a non-array")
+        if not isinstance(src, list):
+            raise _Fail(f"{name}() of a non-array")
         if name == "filter":
             return [x for i, x in enumerate(src) if _truth(ap(args[1], x, i))]
         if name == "map":

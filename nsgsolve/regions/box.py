@@ -402,13 +402,13 @@ def merge_cells(boxes: Sequence[Box]) -> list[Box]:
                 buckets.setdefault(key, []).append(b)
             if len(buckets) < len(work):
                 changed = True
-                merged = []
+                merged: list[Box] = []
                 for group in buckets.values():
                     u = group[0][d]
                     for g in group[1:]:
                         u = u.union(g[d])
-                    b = list(group[0])
-                    b[d] = u
-                    merged.append(_new(Box, b))
+                    parts = list(group[0])
+                    parts[d] = u
+                    merged.append(_new(Box, parts))
                 work = merged
     return work

@@ -484,7 +484,8 @@ def test_scale_set_nic_configurations_are_dynamic_nics_in_their_subnet():
                 "osProfile": {"adminPassword": "[reference('kv').secret]"},  # never evaluated
                 "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
                     "primary": True, "ipConfigurations": [ipc],
-                    "networkSecurityGroup": {"id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'n')]"}}}]}}}}
+                    "networkSecurityGroup": {
+                        "id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'n')]"}}}]}}}}
     asg = {"type": "Microsoft.Network/applicationSecurityGroups", "name": "web"}
     p = load(template([vn, nsg("n", [rule("r", 100)]), asg, vmss]))
     (nic,) = p.nics

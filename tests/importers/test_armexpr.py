@@ -157,7 +157,8 @@ def test_property_both_literal_and_by_copy_loop_is_an_error(order):
     ("[groupBy(createArray('ab', 'ac', 'b'), lambda('x', substring(lambdaVariables('x'), 0, 1)))]",
      {"a": ["ab", "ac"], "b": ["b"]}),
     ("[mapValues(json('{\"a\": 1}'), lambda('v', add(lambdaVariables('v'), 1)))]", {"a": 2}),
-    ("[toObject(createArray('web', 'db'), lambda('x', lambdaVariables('x')), lambda('x', length(lambdaVariables('x'))))]",
+    ("[toObject(createArray('web', 'db'), lambda('x', lambdaVariables('x')), "
+     "lambda('x', length(lambdaVariables('x'))))]",
      {"web": 3, "db": 2}),
     ("[lambdaVariables('x')]", Unknown),
     ("[shallowMerge(createArray(json('{\"a\": 1, \"c\": {\"x\": 1}}'), json('{\"b\": 2, \"c\": {\"y\": 2}}')))]",

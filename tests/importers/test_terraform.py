@@ -465,7 +465,8 @@ ERRORS = [
 
 def test_subnet_with_several_prefixes_keeps_them_all(tmp_path):
     f = tmp_path / "main.tf"
-    f.write_text(NET.replace('address_prefixes     = ["10.0.1.0/24"]', 'address_prefixes = ["10.0.1.0/24", "10.0.2.0/24"]'))
+    f.write_text(NET.replace('address_prefixes     = ["10.0.1.0/24"]',
+                             'address_prefixes = ["10.0.1.0/24", "10.0.2.0/24"]'))
     (s,) = load(f)[0].vnets[0].subnets
     assert [(c.length, c.span.line) for c in s.prefixes] == [(24, 9), (24, 9)]
 

@@ -209,8 +209,8 @@ class ListAnalysis:
         return _greedy(self.index, self.boxes[i] if within is None else within, avoid)
 
     def _split(self, b: Box, rules: Iterable[int], first_match: bool) -> tuple[Splitter, list[int]]:
-        """A partition of box ``b`` (a rule's box or part of it) by ``rules`` (kept in evaluation order), after dropping every
-        rule whose part of the box lies inside another's: inside an earlier one it never decides there,
+        """A partition of box ``b`` (a rule's box or part of it) by ``rules`` (kept in evaluation order), after
+        dropping every rule whose part of the box lies inside another's: inside an earlier one it never decides there,
         and for a plain union question (``first_match`` False) inside any other it adds nothing. Fields
         are split in order of how many cuts the rules make in them, fewest first, so the wide address
         lists come last where each state holds few rules."""
@@ -311,7 +311,8 @@ class ListAnalysis:
         got = split.find(lambda m: m[0] != 0 and self.access[first(m[0])] is not acc, pick)
         return (got[0], first(got[1][0])) if got else None
 
-    def _change(self, i: int, elist: list[int], later: int) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...]]:
+    def _change(self, i: int, elist: list[int], later: int
+                ) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...]]:
         """``(packet, rule)``: a packet rule ``i`` decides whose decision changes without it, and the rule
         that would decide it then; or ``(None, takeover)`` when there is none (the rule is redundant),
         with the rules that decide its packets in its place."""

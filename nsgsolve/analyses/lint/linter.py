@@ -38,7 +38,7 @@ class Linter:
         self.cross_layer = cross_layer
         self._lists: dict[tuple, ListAnalysis] = {}
         self._facts: dict[tuple[int, int], RuleFacts] = {}
-        self._cross: dict[tuple, CrossLayer] = {}
+        self._cross: dict[tuple, CrossLayer | None] = {}  # None: a layer has a value an import left open
 
     # -- one list
     def analysis(self, nsg: ResolvedNsg, direction: Direction) -> ListAnalysis:
@@ -154,7 +154,8 @@ class Linter:
 
     def rule_findings(self, nsg: ResolvedNsg, direction: Direction, la: ListAnalysis, i: int) -> list[Finding]:
         """This rule's findings in one VNet's resolution of the NSG: the registered checks, in order."""
-        ctx = RuleContext(self, nsg, direction, la, i, self.facts(la, i), _sole_platform_tags(nsg, nsg.rules(direction)[i]))
+        ctx = RuleContext(self, nsg, direction, la, i, self.facts(la, i),
+                          _sole_platform_tags(nsg, nsg.rules(direction)[i]))
         for check in CHECKS:
             if check.run is None or (check.exclusive and ctx.decided) or (check.info and not self.include_info):
                 continue
