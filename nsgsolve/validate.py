@@ -405,10 +405,10 @@ class _Validator:
             for rc in c.collections:
                 self._dups("rule name", ((r.name, r.span) for r in rc.rules),
                            where=f" in rule collection '{c.name}/{rc.name}'")
-                for g in rc.groups:
-                    if g.name not in group_names:
-                        self.unknown("E515", "network group", g, group_names,
-                                     f"declare it with 'group {g.name} = VNET, ...'")
+                for gref in rc.groups:
+                    if gref.name not in group_names:
+                        self.unknown("E515", "network group", gref, group_names,
+                                     f"declare it with 'group {gref.name} = VNET, ...'")
                 for r in rc.rules:
                     self.admin_rule(r)
         # Azure documents no order between two admin rules of one priority applied to one VNet.

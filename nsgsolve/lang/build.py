@@ -688,7 +688,7 @@ class _Builder:
             direction = Direction.INBOUND if _tok(block.children[0]).type == "INBOUND" else Direction.OUTBOUND
             for r in block.children[1:]:
                 rule = self.rule(r, direction)
-                if rule is not None:
+                if isinstance(rule, Rule):  # not None: an NSG rule (no admin context given)
                     rules.append(rule)
         return Nsg(name, tuple(rules), self.span(st))
 
@@ -700,11 +700,11 @@ class _Builder:
             groups = tuple(self.ref(n) for n in c.children[1].children)
             rules: list[AdminRule] = []
             for block in c.children[2:]:
-                direction = Direction.INBOUND if block.children[0].type == "INBOUND" else Direction.OUTBOUND
+                direction = Direction.INBOUND if _tok(block.children[0]).type == "INBOUND" else Direction.OUTBOUND
                 for r in block.children[1:]:
-                    rule = self.rule(r, direction, (name, cname))
-                    if rule is not None:
-                        rules.append(rule)  # type: ignore[arg-type]
+                    admin_rule = self.rule(r, direction, (name, cname))
+                    if isinstance(admin_rule, AdminRule):  # not None: an admin context was given
+                        rules.append(admin_rule)
             collections.append(RuleCollection(cname, groups, tuple(rules), self.span(c)))
         return AdminConfig(name, tuple(collections), self.span(st))
 
@@ -725,7 +725,8 @@ class _Builder:
                 sides.append(TagSide(i.value, i.span))  # type: ignore[arg-type]
             elif i.kind in ("asg", "nic"):
                 what_kind = "an application security group" if i.kind == "asg" else "a NIC"
-                self.bag.error("E512", f"the {what} of an admin rule names {what_kind} ('{i.value.name}')", i.span,  # type: ignore[union-attr]
+                named = i.value.name if isinstance(i.value, Ref) else i.value
+                self.bag.error("E512", f"the {what} of an admin rule names {what_kind} ('{named}')", i.span,
                                "admin rules take IP prefixes and service tags only (Azure applies them to whole "
                                "VNets): write the addresses, or a subnet, VNet or 'define network' name")
             else:
@@ -736,7 +737,8 @@ class _Builder:
             return (PrefixSide((), self.span(first)),)
         return tuple(sides)
 
-    def rule(self, node: Tree, direction: Direction, admin: tuple[str, str] | None = None) -> Rule | None:
+    def rule(self, node: Tree, direction: Direction, admin: tuple[str, str] | None = None
+             ) -> Rule | AdminRule | None:
         ch = list(node.children)
         prio_tok, access_node, name_node, proto_node = ch[:4]
         access_tok = _tok(access_node.children[0])
@@ -760,7 +762,7 @@ class _Builder:
         if admin is not None:
             config, collection = admin
             return AdminRule(
-                name=name, priority=int(prio_tok), direction=direction, access=_ACCESS[access_tok.type],
+                name=name, priority=int(_tok(prio_tok)), direction=direction, access=_ACCESS[access_tok.type],
                 protocol=proto, sources=self.admin_side(endpoints[0], "source"), source_ports=self.ports(src_ports),
                 destinations=self.admin_side(endpoints[1], "destination"), destination_ports=self.ports(dst_ports),
                 description=unescape(desc_tok.value) if desc_tok is not None else "", span=sp,

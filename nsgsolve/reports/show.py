@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nsgsolve.lang.printer import PolicyText, cidr_text
-from nsgsolve.model import DEFAULT_SUBSCRIPTION, AdminRule, Direction, Rule, span_dict
+from nsgsolve.model import DEFAULT_SUBSCRIPTION, AdminRule, Direction, span_dict
 from nsgsolve.semantics.addresses import describe_ips, describe_ports, int_to_ip
 from nsgsolve.semantics.platform import blocks_smtp
 from nsgsolve.semantics.resolve import AddrSet, ResolvedNsg, ResolvedPolicy, ResolvedRule
@@ -99,12 +99,12 @@ def _admin_text(rp: ResolvedPolicy, pr: PolicyText) -> list[str]:
             if layer is None:
                 continue
             lines.append(f"  vnet {v.name} {d.value.lower()}")
-            rows = [_row(rp, pr, r) + [f"  ({r.rule.config}/{r.rule.collection})"] for r in layer.rules]
+            rows = [_row(rp, pr, r) + [f"  ({r.admin_rule.config}/{r.admin_rule.collection})"] for r in layer.rules]
             rows.append(["", "", "(no match)", "", "the NSGs decide", ""])
             widths = [max(len(row[i]) for row in rows) for i in range(4)]
             for row in rows:
-                lines.append("    " + "  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(row[:5])).rstrip()
-                             + row[5])
+                cols = "  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(row[:5]))
+                lines.append("    " + cols.rstrip() + row[5])
     return lines
 
 
@@ -191,7 +191,8 @@ def show_dict(rp: ResolvedPolicy) -> dict:
         # Per VNet and direction, the admin rules in evaluation order as they resolve there.
         "admin_layers": [{
             "vnet": v.name, "direction": d.value,
-            "rules": [dict(_rule_dict(rp, pr, r), configuration=r.rule.config, collection=r.rule.collection)
+            "rules": [dict(_rule_dict(rp, pr, r), configuration=r.admin_rule.config,
+                           collection=r.admin_rule.collection)
                       for r in layer.rules],
         } for v in p.vnets for d in (Direction.INBOUND, Direction.OUTBOUND)
             if (layer := rp.admin_layer(v.name, d)) is not None],

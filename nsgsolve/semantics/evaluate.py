@@ -308,7 +308,7 @@ class Evaluator:
         """The admin layer's first match (admin rules have no defaults: no match is its own outcome)."""
         for r in layer.rules:
             if rule_matches(r, p, src_dyn, dst_dyn):
-                a = r.rule
+                a = r.admin_rule
                 return TraceStep(None, layer.attached_to, layer.direction, a.name, a.priority, a.access, False,
                                  a.span, layer="admin", admin_collection=f"{a.config}/{a.collection}"), r
         return TraceStep(None, layer.attached_to, layer.direction, "(no admin rule matched)", None, Access.ALLOW,

@@ -21,6 +21,7 @@ from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, EMPTY, PUBLIC_IPV4,
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
 from nsgsolve.model import (
     DEFAULT_SUBSCRIPTION,
+    AdminRule,
     AddrItem,
     AnyAddress,
     AsgSide,
@@ -98,7 +99,7 @@ ANY_ADDR = AddrSet(ALL_IPS)
 
 @dataclass(frozen=True)
 class ResolvedRule:
-    rule: Rule
+    rule: Rule | AdminRule  # AdminRule in an admin layer (resolve.admin_layer)
     index: int  # position in evaluation order within its NSG and direction
     protocol: int | None  # IANA number; None matches every protocol
     src: AddrSet
@@ -109,6 +110,18 @@ class ResolvedRule:
     @property
     def name(self) -> str:
         return self.rule.name
+
+    @property
+    def nsg_rule(self) -> Rule:
+        """The NSG rule of an entry of an NSG's resolution."""
+        assert isinstance(self.rule, Rule), self.rule
+        return self.rule
+
+    @property
+    def admin_rule(self) -> AdminRule:
+        """The admin rule of an entry of an admin layer."""
+        assert isinstance(self.rule, AdminRule), self.rule
+        return self.rule
 
     @property
     def access(self) -> Access:

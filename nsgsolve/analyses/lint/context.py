@@ -101,7 +101,7 @@ def side_text(side: object, limit: int = 4) -> str:
 
 
 def unmatchable_reason(rp: ResolvedPolicy, r: ResolvedRule, box: Box) -> str:
-    rule = r.rule
+    rule = r.nsg_rule
     reasons = []
     if not box[PROTO]:
         reasons.append(f"it is an {rule.protocol.value} rule with ports, and only Tcp and Udp packets carry ports")
