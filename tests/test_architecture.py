@@ -47,9 +47,6 @@ RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 # Imports left out of the circle check.
 KNOWN_CIRCLE_EDGES: set[tuple[str, str]] = set()
-# The Terraform importer reads files through the loader, which dispatches to it (the loader's reader is
-# to be passed in, as the JSON importer's is):
-KNOWN_CIRCLE_EDGES |= {("nsgsolve.importers.terraform", "nsgsolve.importers.loader")}
 
 
 def layer_of(module: str) -> str:

@@ -30,6 +30,18 @@ from nsgsolve.importers.tfconvert import SUBSCRIPTION, arm_id
 from nsgsolve.importers.tfexpr import MISSING, Evaluator, Obj, Scope, TfUnknown, _Fail, to_str, unknown_in
 
 
+# Read through importers.files, not the loader: the loader dispatches to this module, so importing it back
+# would close an import circle (tests/test_architecture.py).
+TF_READS = ("Terraform configurations (.tf files, directories of them, .tfvars), ARM templates and az exports "
+            "(JSON) and nsgsolve policy files (.nsg)")
+
+
+def _read_text(path) -> str:
+    from nsgsolve.importers import files
+
+    return files.read_text(path, TF_READS)
+
+
 # Resource types whose `id` nsgsolve can write offline, as Azure will: the ARM id built from the names.
 _ID_PATH: dict[str, tuple[str, tuple[str, ...]]] = {
     "azurerm_network_security_group": ("Microsoft.Network/networkSecurityGroups", ("name",)),
@@ -834,13 +846,11 @@ class TfLoader:
     def module_files(self, directory: str, span: Span) -> dict[str, str]:
         if directory in self._module_files:
             return self._module_files[directory]
-        from nsgsolve.importers.loader import read_text
-
         d = Path(directory)
         if not d.is_dir():
             raise InputError.single("E667", f"module source '{directory}' is not a directory", span,
                                     "a local module's source is a directory path starting with ./ or ../")
-        files = {str(p): read_text(p) for p in sorted(d.glob("*.tf"))}
+        files = {str(p): _read_text(p) for p in sorted(d.glob("*.tf"))}
         if not files:
             raise InputError.single("E667", f"module source '{directory}' holds no .tf file", span)
         if len(self._module_files) > 200:
@@ -881,13 +891,11 @@ def variable_types(files: dict[str, str]) -> dict[str, str | None]:
 def load_root(files: dict[str, str], root_dir: str, var_files: list[str], cli_vars: list[str],
               auto_tfvars: list[str]) -> tuple[TfLoader, ModuleEnv]:
     """The root module with its variable values, in Terraform's precedence."""
-    from nsgsolve.importers.loader import read_text
-
     loader = TfLoader(root_dir=root_dir)
     loader.texts.update(files)
     values: dict[str, VarValue] = {}
     for vf in auto_tfvars + list(var_files):
-        text = read_text(vf)
+        text = _read_text(vf)
         loader.texts[vf] = text
         values.update(read_tfvars_json(vf, text) if vf.endswith(".json") else read_tfvars(vf, text))
     env = ModuleEnv(loader, root_dir, files, {}, "", root_dir)
@@ -925,7 +933,6 @@ def _auto_tfvars(directory: Path) -> list[str]:
 
 def roots_of(paths: list[str]) -> tuple[list[tuple[str, list[str]]], list[str]]:
     """The root modules (directory, its .tf files) the inputs name, and .tfvars files given among them."""
-    from nsgsolve.importers.loader import read_text  # noqa: F401 - read errors come from there
 
     roots: list[tuple[str, list[str]]] = []
     loose: list[str] = []
@@ -952,7 +959,6 @@ def import_configuration(paths: list[str], builder: Any, var_files: list[str] | 
                          cli_vars: list[str] | None = None) -> DiagnosticBag:
     """Feed every azurerm network resource of the configuration(s) to ``builder``; returns Terraform's own
     diagnostics (W620-W629 warnings, E66x errors)."""
-    from nsgsolve.importers.loader import read_text
     from nsgsolve.importers.tfconvert import RELEVANT, TfConverter
 
     roots, tfvars = roots_of(paths)
@@ -963,7 +969,7 @@ def import_configuration(paths: list[str], builder: Any, var_files: list[str] | 
     conv = TfConverter(builder, bag)
     unset: dict[str, Span] = {}
     for root_dir, files in roots:
-        texts = {f: read_text(f) for f in files}
+        texts = {f: _read_text(f) for f in files}
         auto = _auto_tfvars(Path(root_dir)) if Path(root_dir).is_dir() else []
         auto = [a for a in auto if a not in tfvars and a not in (var_files or [])]
         loader, env = load_root(texts, root_dir, list(tfvars) + list(var_files or []), list(cli_vars or []), auto)
