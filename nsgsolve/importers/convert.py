@@ -329,18 +329,8 @@ class PolicyBuilder:
                            "networkManagers/securityAdminConfigurations/ruleCollections/rules")
             access = None
         direction = self._enum(props, "direction", Direction, ppath, span)
-        priority = None
-        pt = self.text(props, "priority", ppath, span)
-        if pt is not None:
-            pspan = span_in(props, key_of(props, "priority"), span)
-            try:
-                priority = decimal(pt)
-            except ValueError:
-                self.bag.error("E613", f"{ppath}.priority: '{pt}' is not a number", pspan)
-            else:
-                if not 100 <= priority <= 4096:
-                    self.bag.error("E613", f"{ppath}.priority: {priority} is outside 100..4096", pspan,
-                                   "Azure accepts priorities from 100 to 4096 for user rules")
+        priority = self._priority(props, ppath, span, "E613", 100,
+                                  "Azure accepts priorities from 100 to 4096 for user rules")
         description = get(props, "description")
         if isinstance(description, Unknown):
             notes.append(f"description not evaluated: {description.expr or description.reason}")
@@ -355,6 +345,22 @@ class PolicyBuilder:
             return None
         return Rule(name, priority, direction, access, protocol, src, sports, dst, dports, description,  # type: ignore[arg-type]
                     span, notes=tuple(notes))
+
+    def _priority(self, props, ppath: str, span, code: str, lowest: int, hint: str) -> int | None:
+        """A rule's priority between ``lowest`` and 4096 (NSG rules from 100, admin rules from 1), or None
+        with ``code`` reported; numbers are read by ``limits.decimal`` so a 20,000-digit one is an error."""
+        pt = self.text(props, "priority", ppath, span)
+        if pt is None:
+            return None
+        pspan = span_in(props, key_of(props, "priority"), span)
+        try:
+            priority = decimal(pt)
+        except ValueError:
+            self.bag.error(code, f"{ppath}.priority: '{pt}' is not a number", pspan)
+            return None
+        if not lowest <= priority <= 4096:
+            self.bag.error(code, f"{ppath}.priority: {priority} is outside {lowest}..4096", pspan, hint)
+        return priority
 
     def _enum(self, props: dict, key: str, enum: Any, path: str, span: Span) -> Any:
         t = self.text(props, key, path, span)
@@ -608,18 +614,8 @@ class PolicyBuilder:
                                "admin rules accept Tcp, Udp, Icmp, Esp, Ah or Any")
         access = self._enum(props, "access", Access, ppath, span)
         direction = self._enum(props, "direction", Direction, ppath, span)
-        priority = None
-        pt = self.text(props, "priority", ppath, span)
-        if pt is not None:
-            pspan = span_in(props, key_of(props, "priority"), span)
-            try:
-                priority = int(pt)
-            except ValueError:
-                self.bag.error("E682", f"{ppath}.priority: '{pt}' is not a number", pspan)
-            else:
-                if not 1 <= priority <= 4096:
-                    self.bag.error("E682", f"{ppath}.priority: {priority} is outside 1..4096", pspan,
-                                   "security admin rules take priorities 1 (first) to 4096")
+        priority = self._priority(props, ppath, span, "E682", 1,
+                                  "security admin rules take priorities 1 (first) to 4096")
         description = get(props, "description")
         description = "" if description is None or isinstance(description, Unknown) else str(description)
         srcs = self._admin_side(props, "sources", ppath, span, notes)
