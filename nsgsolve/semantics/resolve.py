@@ -280,30 +280,22 @@ class ResolvedPolicy:
 
     def outbound_layers(self, key: IpcKey) -> list[Layer]:
         """NIC NSG first, then subnet NSG (Azure's outbound order)."""
-        cached = self._layer_cache.get((key, Direction.OUTBOUND))
-        if cached is not None:
-            return cached
-        info = self.ipcs[key]
-        out = []
-        if info.nic_nsg:
-            out.append(Layer(self.nsg(info.nic_nsg, info.vnet), f"nic {key.nic}", Direction.OUTBOUND))
-        if info.subnet_nsg:
-            out.append(Layer(self.nsg(info.subnet_nsg, info.vnet), f"subnet {info.subnet_label}", Direction.OUTBOUND))
-        self._layer_cache[(key, Direction.OUTBOUND)] = out
-        return out
+        return self._layers(key, Direction.OUTBOUND)
 
     def inbound_layers(self, key: IpcKey) -> list[Layer]:
         """Subnet NSG first, then NIC NSG (Azure's inbound order)."""
-        cached = self._layer_cache.get((key, Direction.INBOUND))
+        return self._layers(key, Direction.INBOUND)
+
+    def _layers(self, key: IpcKey, direction: Direction) -> list[Layer]:
+        cached = self._layer_cache.get((key, direction))
         if cached is not None:
             return cached
         info = self.ipcs[key]
-        out = []
-        if info.subnet_nsg:
-            out.append(Layer(self.nsg(info.subnet_nsg, info.vnet), f"subnet {info.subnet_label}", Direction.INBOUND))
-        if info.nic_nsg:
-            out.append(Layer(self.nsg(info.nic_nsg, info.vnet), f"nic {key.nic}", Direction.INBOUND))
-        self._layer_cache[(key, Direction.INBOUND)] = out
+        nic = [(info.nic_nsg, f"nic {key.nic}")] if info.nic_nsg else []
+        subnet = [(info.subnet_nsg, f"subnet {info.subnet_label}")] if info.subnet_nsg else []
+        order = nic + subnet if direction is Direction.OUTBOUND else subnet + nic
+        out = [Layer(self.nsg(name, info.vnet), where, direction) for name, where in order]
+        self._layer_cache[(key, direction)] = out
         return out
 
     def admin_layer(self, vnet: str, direction: Direction) -> AdminLayer | None:
