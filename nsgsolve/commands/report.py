@@ -45,21 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_report(args: argparse.Namespace, err: TextIO, policy_paths=None):
-    """The report's data for ``args.policy`` (or ``policy_paths``): model view, matrix, findings."""
+def build_report(args: argparse.Namespace, err: TextIO):
+    """The report's data for ``args.policy``: model view, matrix, findings, rule hits."""
     from nsgsolve.version import __version__
     from nsgsolve.analyses.matrix import compute_matrix
     from nsgsolve.reports.show import show_dict
     from nsgsolve.reports.html import ReportData
     from nsgsolve.semantics.resolve import resolve
 
-    paths = list(policy_paths if policy_paths is not None else args.policy)
-    saved = args.policy
-    args.policy = paths
-    try:
-        policy = load(args, err)
-    finally:
-        args.policy = saved
+    paths = list(args.policy)
+    policy = load(args, err)
     rp = resolve(policy, tag_db(args))
     matrix = compute_matrix(rp)
     findings = []
@@ -79,7 +74,7 @@ def build_report(args: argparse.Namespace, err: TextIO, policy_paths=None):
         hits, notes = _hits(rp, args.flow_logs, err)
     title = getattr(args, "title", None) or f"nsgsolve report: {' '.join(paths)}"
     return ReportData(title, tuple(paths), __version__, show_dict(rp), matrix, tuple(findings), hits,
-                      notes=notes), matrix
+                      notes=notes)
 
 
 def _hits(rp, paths: list[str], err: TextIO) -> tuple[dict, tuple[str, ...]]:
@@ -101,7 +96,7 @@ def _hits(rp, paths: list[str], err: TextIO) -> tuple[dict, tuple[str, ...]]:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from nsgsolve.reports.html import matrix_svg, render_html
 
-    data, _ = build_report(args, err)
+    data = build_report(args, err)
     text = matrix_svg(data.matrix) if args.matrix_format == "svg" else render_html(data)
     write_output(text, args.output, out)
     return 0
