@@ -3,8 +3,11 @@
 For every NSG, in every VNet where it is evaluated (``VirtualNetwork`` and ``Internet`` differ per VNet),
 and for each direction, every user rule gets at most one of these findings, the first that applies:
 
-* **NSG003 unmatchable-rule**: the rule matches no packet at all (an ASG without members, only IPv6
-  prefixes, an Icmp rule with ports, a service tag without IPv4 data), with the reason.
+* **NSG009 ipv6-not-analysed** (first): the rule lists IPv6 prefixes, so IPv6 packets match it and the
+  IPv4 analysis cannot judge it: kept, not judged. In a dual-stack policy, a removal finding (NSG001-NSG005)
+  of a rule that may also match IPv6 packets (``*``, a tag, an ASG) becomes NSG009 quoting the IPv4 verdict.
+* **NSG003 unmatchable-rule**: the rule matches no packet at all (an ASG without members, an Icmp rule
+  with ports, a service tag without IPv4 data), with the reason.
 * **NSG001 shadowed-rule**: every packet it matches is decided by higher-priority rules. The finding
   names a small covering set (greedy by overlap, then minimised; a rule that decides some of its packets
   the other way is always in it). *Error* when some of its packets get the opposite decision (the

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Sequence
 
 from nsgsolve.analyses.lint.checks.shadowing import REDUNDANT
+from nsgsolve.analyses.lint.checks import unanalysed
 from nsgsolve.analyses.lint.checks.unmatchable import UNMATCHABLE
 from nsgsolve.analyses.lint.context import REMOVABLE, RuleContext, _sole_platform_tags, _subject
 from nsgsolve.analyses.lint.engine import ListAnalysis, RuleFacts, _FieldIndex
@@ -39,6 +40,7 @@ class Linter:
         self._lists: dict[tuple, ListAnalysis] = {}
         self._facts: dict[tuple[int, int], RuleFacts] = {}
         self._cross: dict[tuple, CrossLayer | None] = {}  # None: a layer has a value an import left open
+        self.dual_stack = unanalysed.dual_stack(rp.policy)
 
     # -- one list
     def analysis(self, nsg: ResolvedNsg, direction: Direction) -> ListAnalysis:
@@ -161,7 +163,7 @@ class Linter:
                 continue
             if check.run(ctx):
                 break
-        return ctx.out
+        return unanalysed.qualify(ctx, self.dual_stack)
 
     def status(self, name: str, rule: str) -> list[str]:
         """One sentence per VNet resolution (deduplicated) saying what the rule does: its findings, or a

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from nsgsolve.analyses.lint.checks import attachment, layers, observed, overlap, shadowing, unmatchable
+from nsgsolve.analyses.lint.checks import attachment, layers, observed, overlap, shadowing, unanalysed, unmatchable
 from nsgsolve.analyses.lint.context import RuleContext
 from nsgsolve.analyses.lint.findings import CodeInfo
 
@@ -29,6 +29,8 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
+    # First: a rule with IPv6 prefixes gets no finding from the IPv4 analysis (it may be live).
+    Check("unanalysed", unanalysed.check, (unanalysed.NOT_ANALYSED,)),
     Check("unmatchable", unmatchable.check, (unmatchable.UNMATCHABLE,)),
     Check("shadowing", shadowing.check, (shadowing.SHADOWED, shadowing.REDUNDANT)),
     Check("attachment", attachment.check, (attachment.OUTSIDE_ATTACHMENT,), exclusive=True),

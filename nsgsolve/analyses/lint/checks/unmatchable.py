@@ -12,7 +12,7 @@ from nsgsolve.analyses.lint.findings import CodeInfo
 
 UNMATCHABLE = CodeInfo(
     "NSG003", "unmatchable-rule", "warning", "Rule can match no packet",
-    "The rule matches nothing at all: an application security group without members, only IPv6 prefixes, "
+    "The rule matches nothing at all: an application security group without members, "
     "an Icmp/Esp/Ah rule with ports, a service tag without IPv4 addresses.",
     ("it matches no packet at all, with the reason (warning)",))
 
