@@ -289,11 +289,14 @@ def test_unmatchable_rules_say_why():
     found = by_rule(lint(rp))
     assert set(found) == {"EmptyAsg", "IcmpPorts", "OnlyV6"}
     for name, why in (("EmptyAsg", "application security group Empty has no members"),
-                      ("IcmpPorts", "only Tcp and Udp packets carry ports"),
-                      ("OnlyV6", "only IPv6 prefixes (2001:db8::/32)")):
+                      ("IcmpPorts", "only Tcp and Udp packets carry ports")):
         (f,) = found[name]
         assert (f.code, f.severity, f.witness) == ("NSG003", "warning", None)
         assert why in f.message, f.message
+    # IPv6 packets match OnlyV6: it is kept unjudged, never called unmatchable (issue 15).
+    (f,) = found["OnlyV6"]
+    assert (f.code, f.severity, f.witness) == ("NSG009", "info", None)
+    assert "2001:db8::/32" in f.message
 
 
 # ---------------------------------------------------------------- attachments

@@ -12,7 +12,8 @@ from dataclasses import replace
 
 from nsgsolve.analyses.lint.context import RuleContext, _subject
 from nsgsolve.analyses.lint.findings import CodeInfo, Finding
-from nsgsolve.model import Ipv6Prefix, Policy, PrefixSide
+from nsgsolve.model import AsgSide, Ipv6Prefix, Policy, PrefixSide
+from nsgsolve.regions.box import DPORT, PROTO, SPORT
 
 NOT_ANALYSED = CodeInfo(
     "NSG009", "ipv6-not-analysed", "info", "Rule with IPv6 prefixes kept but not analysed",
@@ -52,17 +53,27 @@ def dual_stack(policy: Policy) -> bool:
     return any(ipv6_items(r.source) or ipv6_items(r.destination) for n in policy.nsgs for r in n.rules)
 
 
-def _may_match_ipv6(side: object) -> bool:
-    # `*`, service tags (Internet, VirtualNetwork and most tags have IPv6 prefixes) and ASGs (whose members
-    # may have IPv6 configurations) may hold IPv6 addresses; IPv4 prefixes alone do not.
+def _may_match_ipv6(ctx: RuleContext, side: object) -> bool:
+    # `*`, service tags (Internet, VirtualNetwork and most tags have IPv6 prefixes) and ASGs with members
+    # (who may have IPv6 configurations) may hold IPv6 addresses; IPv4 prefixes alone do not.
+    if isinstance(side, AsgSide):
+        used = {a for info in ctx.linter.rp.ipcs.values() for a in info.asgs}
+        return any(a.name in used for a in side.asgs)
     return not isinstance(side, PrefixSide) or bool(ipv6_items(side))
+
+
+def _empty_in_every_family(ctx: RuleContext) -> bool:
+    # Ports on an Icmp rule, or an empty port list, empty the rule for IPv6 packets too.
+    box = ctx.la.boxes[ctx.i]
+    return not box[PROTO] or not box[SPORT] or not box[DPORT]
 
 
 def qualify(ctx: RuleContext, dual: bool) -> list[Finding]:
     """The rule's findings, where a removal finding of a rule that also matches IPv6 packets (in a
     dual-stack policy) becomes NSG009 quoting the IPv4 verdict: true of IPv4 packets, unknown of IPv6 ones."""
     rule = ctx.rule.rule
-    if not dual or rule.is_default or not (_may_match_ipv6(rule.source) and _may_match_ipv6(rule.destination)):
+    if not dual or rule.is_default or _empty_in_every_family(ctx) or \
+            not (_may_match_ipv6(ctx, rule.source) and _may_match_ipv6(ctx, rule.destination)):
         return ctx.out
     out = []
     for f in ctx.out:
