@@ -29,7 +29,7 @@ def ipv6_items(side: object) -> list[str]:
 
 
 def check(ctx: RuleContext) -> bool:
-    rule = ctx.rule.rule
+    rule = ctx.rule.nsg_rule
     v6 = ipv6_items(rule.source) + ipv6_items(rule.destination)
     if not v6:
         return False
@@ -71,7 +71,7 @@ def _empty_in_every_family(ctx: RuleContext) -> bool:
 def qualify(ctx: RuleContext, dual: bool) -> list[Finding]:
     """The rule's findings, where a removal finding of a rule that also matches IPv6 packets (in a
     dual-stack policy) becomes NSG009 quoting the IPv4 verdict: true of IPv4 packets, unknown of IPv6 ones."""
-    rule = ctx.rule.rule
+    rule = ctx.rule.nsg_rule
     if not dual or rule.is_default or _empty_in_every_family(ctx) or \
             not (_may_match_ipv6(ctx, rule.source) and _may_match_ipv6(ctx, rule.destination)):
         return ctx.out
