@@ -32,7 +32,7 @@ from nsgsolve.errors import InputError
 from nsgsolve.limits import (ARM_MAX_COPY_COUNT, ARM_MAX_EXPRESSION_CHARS, MAX_EVAL_STEPS, MAX_EXPRESSION_DEPTH,
                              MAX_VALUE_CHARS, MAX_VALUE_ITEMS, decimal)
 from nsgsolve.model import NOSPAN, Span
-from nsgsolve.importers.jsonpos import JArray, JObject
+from nsgsolve.importers.jsonpos import JArray, JObject, known
 
 
 @dataclass(frozen=True)
@@ -791,7 +791,9 @@ class Evaluator:
                     for c in v:
                         self._property_copy(raw, c, out, loops)
                     continue
-                s = spans.get(k, out.span if out.span.line else span)
+                s = spans.get(k)
+                if s is None:  # not spans.get(k, default): the default would look a lazy position up
+                    s = out.span if known(out.span) else span
                 out[k] = self.value(v, s, loops)
                 out.spans[k] = s
             return out
@@ -799,7 +801,7 @@ class Evaluator:
             arr = JArray(span=getattr(raw, "span", span))
             spans_l = getattr(raw, "spans", [])
             for i, v in enumerate(raw):
-                s = spans_l[i] if i < len(spans_l) else (arr.span if arr.span.line else span)
+                s = spans_l[i] if i < len(spans_l) else (arr.span if known(arr.span) else span)
                 arr.append(self.value(v, s, loops))
                 arr.spans.append(s)
             return arr

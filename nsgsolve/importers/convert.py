@@ -57,7 +57,7 @@ from nsgsolve.model import (
     VNet,
 )
 from nsgsolve.importers.armexpr import Placeholder, Unknown, find_unknown, find_unset, parse_resource_id
-from nsgsolve.importers.jsonpos import span_in
+from nsgsolve.importers.jsonpos import known, span_in
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
 RULE_TYPE = "microsoft.network/networksecuritygroups/securityrules"
@@ -289,7 +289,7 @@ class PolicyBuilder:
         if not isinstance(obj, dict):
             self.bag.error("E611", f"{path} must be an object (a security rule)", span)
             return
-        span = getattr(obj, "span", span) if getattr(obj, "span", NOSPAN).line else span
+        span = getattr(obj, "span", span) if known(getattr(obj, "span", NOSPAN)) else span
         rule = self.convert_rule(obj, path, span)
         if rule is None:
             return

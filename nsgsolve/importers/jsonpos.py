@@ -1,17 +1,27 @@
-"""A JSON reader that remembers where every value was written.
+"""A JSON reader that knows where every value was written.
 
 Python's :mod:`json` gives no positions, and every import diagnostic must name file:line:column. Objects
 come back as :class:`JObject` (a ``dict``) and arrays as :class:`JArray` (a ``list``), each carrying the
 :class:`~nsgsolve.model.Span` of itself and of each member, so code that only wants values treats them as
 plain dicts and lists. Scalars are plain Python values; their span is found through the container.
 
-Byte order marks and CRLF line ends are accepted (real ARM templates have both). Duplicate keys keep the
-last value, as ARM does. Speed: regular expressions do the per-character work, so the 1.6 MB corpus
-parses in well under a second.
+Byte order marks and CRLF line ends are accepted (real ARM templates have both). A property name given
+twice in one object is an error (E626), as in ARM.
+
+Speed: the values come from the standard library's C parser, and positions are found only when something
+reads one (:class:`LazySpan`): the members of one container are located by a second pass over that
+container's text, once, so an import that reports nothing never pays for positions and one that reports a
+rule pays for the path down to it. The standard library measured close enough to orjson and msgspec on a
+2 MB ARM template (23 / 12 / 17 ms; bench/README.md) that a new dependency did not earn its place, and it
+alone has ``object_pairs_hook``, which sees duplicate names. Text it refuses (comments, which ARM accepts;
+every malformed document) goes to :class:`_Reader`, the position-tracking reader, which accepts comments and
+words every error at its line and column.
 """
 
 from __future__ import annotations
 
+import json
+import json.decoder
 import re
 from bisect import bisect_right
 from typing import Any
@@ -54,9 +64,213 @@ def span_in(container: Any, key: Any, default: Span = NOSPAN) -> Span:
     """The span of ``container[key]`` if the container knows it, else ``default``."""
     if isinstance(container, (JObject, JArray)):
         s = container.span_of(key)
-        return s if s.line else (container.span if container.span.line else default)
+        if known(s):
+            return s
+        return container.span if known(container.span) else default
     return default
 
+
+
+class LazySpan(Span):
+    """A span whose line and column are looked up in the source text the first time they are read.
+
+    It equals, hashes and pickles as the plain :class:`Span` it stands for (a pickled or copied one *is*
+    that plain Span), so nothing downstream can tell the two apart. Every LazySpan has a position: code
+    that tests ``span.line`` to see whether a span is known may use :func:`known` to skip the lookup."""
+
+    def __init__(self, file: str, container: "_DocObject | _DocArray", key: Any):
+        d = self.__dict__
+        d["file"], d["_c"], d["_k"] = file, container, key
+
+    def _fields(self) -> tuple[int, int, int, int]:
+        d = self.__dict__
+        f = d.get("_f")
+        if f is None:
+            c, k = d["_c"], d["_k"]
+            f = d["_f"] = c._doc.position(*(c._range() if k is _SELF else c._member_range(k)))
+            d["_c"] = None  # the text and the tree need not live as long as the span
+        return f
+
+    line = property(lambda self: self._fields()[0])
+    column = property(lambda self: self._fields()[1])
+    end_line = property(lambda self: self._fields()[2])
+    end_column = property(lambda self: self._fields()[3])
+
+    def plain(self) -> Span:
+        return Span(self.file, *self._fields())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Span):
+            return NotImplemented
+        return (self.file, self.line, self.column, self.end_line, self.end_column) == \
+            (other.file, other.line, other.column, other.end_line, other.end_column)
+
+    def __hash__(self) -> int:
+        return hash(self.plain())
+
+    def __repr__(self) -> str:
+        return repr(self.plain())
+
+    def __reduce__(self) -> tuple:
+        return (Span, (self.file, *self._fields()))
+
+
+def known(span: Span) -> bool:
+    """Whether ``span`` has a position, without looking a lazy one up (a LazySpan always has one)."""
+    return type(span) is LazySpan or span.line > 0
+
+
+_SELF = object()  # LazySpan key: the container itself rather than one of its members
+
+
+class _Doc:
+    """The source text of one parsed document, and offset -> line/column."""
+
+    __slots__ = ("text", "filename", "_line_starts")
+
+    def __init__(self, text: str, filename: str):
+        self.text, self.filename = text, filename
+        self._line_starts: list[int] | None = None
+
+    def position(self, start: int, end: int) -> tuple[int, int, int, int]:
+        ls = self._line_starts
+        if ls is None:
+            ls = self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        li = bisect_right(ls, start) - 1
+        le = bisect_right(ls, end) - 1
+        return li + 1, start - ls[li] + 1, le + 1, end - ls[le] + 1
+
+
+# Skips one value in text already known to be valid JSON (its end is all the locator wants); numbers stay
+# strings so that no number is too long for int().
+_skip_value = json.JSONDecoder(parse_int=str, parse_float=str).scan_once  # type: ignore[attr-defined]
+
+
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]  # C, untyped in typeshed
+
+
+def _value_end(text: str, pos: int) -> int:
+    return _skip_value(text, pos)[1]
+
+
+class _Located:
+    """What the two document containers share: where they sit in the text (found on demand)."""
+
+    __slots__ = ()
+    # Slots of the subclasses (set by _adopt): the document, the parent container and this one's key in it,
+    # this container's (start, end) offsets and its members' (found on demand), its spans once asked for.
+    _doc: _Doc
+    _parent: Any
+    _key: Any
+    _r: tuple[int, int] | None
+    _m: Any
+    _spans: Any
+
+    def _range(self) -> tuple[int, int]:
+        r = self._r
+        if r is None:
+            parent = self._parent
+            if parent is None:
+                text = self._doc.text
+                start = _WS.match(text, 0).end()  # type: ignore[union-attr]
+                r = (start, _value_end(text, start))
+            else:
+                r = parent._member_range(self._key)
+            self._r = r  # type: ignore[misc]  # a slot of the subclasses
+        return r
+
+    def _member_range(self, key: Any) -> tuple[int, int]:
+        m = self._m
+        if m is None:
+            m = self._m = self._locate_members()
+        return m[key]
+
+    def _locate_members(self) -> Any:
+        raise NotImplementedError
+
+
+class _DocObject(JObject, _Located):
+    """A JSON object of a parsed document: spans on demand (JObject's own slots stay unused)."""
+
+    __slots__ = ("_doc", "_parent", "_key", "_r", "_m", "_spans")
+
+    def __init__(self, pairs: list[tuple[str, Any]]):
+        dict.__init__(self, pairs)
+
+    @property
+    def span(self) -> Span:  # type: ignore[override]
+        return LazySpan(self._doc.filename, self, _SELF)
+
+    @property
+    def spans(self) -> dict[str, Span]:  # type: ignore[override]
+        s = self._spans
+        if s is None:
+            f = self._doc.filename
+            s = self._spans = {k: LazySpan(f, self, k) for k in self}
+        return s
+
+    def span_of(self, key: str) -> Span:
+        s = self._spans
+        if s is not None:
+            return s.get(key, self.span)
+        return LazySpan(self._doc.filename, self, key) if key in self else self.span
+
+    def _locate_members(self) -> dict[str, tuple[int, int]]:
+        text = self._doc.text
+        out: dict[str, tuple[int, int]] = {}
+        pos = _WS.match(text, self._range()[0] + 1).end()  # type: ignore[union-attr]
+        if text.startswith("}", pos):
+            return out
+        while True:
+            key, pos = _scanstring(text, pos + 1)
+            pos = _WS.match(text, pos).end() + 1  # type: ignore[union-attr]  # past the ':'
+            start = _WS.match(text, pos).end()  # type: ignore[union-attr]
+            end = _value_end(text, start)
+            out[key] = (start, end)
+            pos = _WS.match(text, end).end()  # type: ignore[union-attr]
+            if not text.startswith(",", pos):
+                return out
+            pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+
+
+class _DocArray(JArray, _Located):
+    """A JSON array of a parsed document: spans on demand."""
+
+    __slots__ = ("_doc", "_parent", "_key", "_r", "_m", "_spans")
+
+    def __init__(self, items: list[Any]):
+        list.__init__(self, items)
+
+    @property
+    def span(self) -> Span:  # type: ignore[override]
+        return LazySpan(self._doc.filename, self, _SELF)
+
+    @property
+    def spans(self) -> list[Span]:  # type: ignore[override]
+        s = self._spans
+        if s is None:
+            f = self._doc.filename
+            s = self._spans = [LazySpan(f, self, i) for i in range(len(self))]
+        return s
+
+    def span_of(self, index: int) -> Span:
+        if self._spans is not None:
+            return JArray.span_of(self, index)
+        return LazySpan(self._doc.filename, self, index) if 0 <= index < len(self) else self.span
+
+    def _locate_members(self) -> list[tuple[int, int]]:
+        text = self._doc.text
+        out: list[tuple[int, int]] = []
+        pos = _WS.match(text, self._range()[0] + 1).end()  # type: ignore[union-attr]
+        if text.startswith("]", pos):
+            return out
+        while True:
+            end = _value_end(text, pos)
+            out.append((pos, end))
+            pos = _WS.match(text, end).end()  # type: ignore[union-attr]
+            if not text.startswith(",", pos):
+                return out
+            pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
 
 _WS = re.compile(r"[ \t\n\r]*")
 # A JSON string body without escapes is the common case; the slow path handles escapes.
@@ -228,8 +442,59 @@ def too_deep(span: Span) -> InputError:
         "(nsgsolve refuses deeper nesting so that a hostile file cannot exhaust its stack)")
 
 
+class _Refused(Exception):
+    """The fast path declines a document; the position-tracking reader takes it (and words any error)."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _DocObject:
+    o = _DocObject(pairs)
+    if len(o) != len(pairs):
+        raise _Refused  # a duplicate name: E626, worded by the reader
+    return o
+
+
+def _constant(name: str) -> Any:
+    raise _Refused  # NaN, Infinity: not JSON, though json.loads takes them
+
+
+_loads = json.JSONDecoder(object_pairs_hook=_object, parse_int=decimal, parse_constant=_constant).decode
+
+
+def _adopt(value: Any, doc: _Doc, parent: Any, key: Any, depth: int) -> Any:
+    """Lists become :class:`_DocArray`; every container learns its document, parent and key."""
+    if type(value) is list:
+        value = _DocArray(value)
+    elif type(value) is not _DocObject:
+        return value
+    if depth > MAX_JSON_DEPTH:
+        raise _Refused  # E011, located by the reader
+    value._doc, value._parent, value._key = doc, parent, key
+    value._r = value._m = value._spans = None
+    if type(value) is _DocArray:
+        for i, v in enumerate(value):
+            if type(v) is list or type(v) is _DocObject:
+                value[i] = _adopt(v, doc, value, i, depth + 1)
+    else:
+        for k, v in value.items():
+            if type(v) is list or type(v) is _DocObject:
+                value[k] = _adopt(v, doc, value, k, depth + 1)
+    return value
+
+
 def parse(text: str, filename: str) -> Any:
-    """Parse one JSON document, recording spans; raises InputError (E601) with the position on bad JSON."""
+    """Parse one JSON document, with spans; raises InputError (E601 and others) with the position on bad JSON."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        value = _loads(text)
+        return _adopt(value, _Doc(text, filename), None, None, 1)
+    except (ValueError, RecursionError, _Refused):
+        pass
+    return _parse_slowly(text, filename)
+
+
+def _parse_slowly(text: str, filename: str) -> Any:
+    """The position-tracking reader: comments, and a located message for every malformed document."""
     r = _Reader(text, filename)
     pos = r.ws(0)
     val, pos = r.value(pos)
