@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError
 from nsgsolve.model import Policy, Span
-from nsgsolve.importers import arm, azcli, jsonpos
+from nsgsolve.importers import arm, azcli, bicep, jsonpos
 from nsgsolve.importers import files
 from nsgsolve.validate import validate_into
 from nsgsolve.importers.armexpr import LOCATION, LOCATION_PLACEHOLDER
@@ -23,9 +23,14 @@ __all__ = ["load_json_policy", "parse_param_assignments", "classify"]
 
 
 def classify(doc: Any) -> str:
-    """``template``, ``parameters``, ``az``, ``terraform`` (``terraform show -json``) or ``unknown``."""
+    """``template``, ``parameters``, ``az``, ``terraform`` (``terraform show -json``), ``bicep`` (a Bicep
+    program), ``bicepparam`` (a .bicepparam file) or ``unknown``."""
     from nsgsolve.importers.tfplan import is_terraform_json
 
+    if isinstance(doc, bicep.Program):
+        return "bicep"
+    if isinstance(doc, bicep.ParameterFile):
+        return "bicepparam"
     if is_terraform_json(doc):
         return "terraform"
     if arm.is_template(doc):
@@ -63,19 +68,34 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     value nsgsolve cannot compute), and one W601 per parameter says what was assumed. ``strict`` makes
     every such value E610, as ``symbolic`` alone then relaxes for rule addresses and ports. ``read`` reads
     the parameters file (the loader passes its own reader, whose messages know every input kind)."""
-    docs = {p: jsonpos.parse(t, p) for p, t in texts.items()}
+    bicep_notes: list[Diagnostic] = []
+    reader = bicep.Reader(read, bicep_notes.append)
+    docs = {p: _parse(p, t, reader) for p, t in texts.items()}
     values: dict[str, Any] = {}
-    files = [p for p, d in docs.items() if classify(d) == "parameters"]
+    files = [p for p, d in docs.items() if classify(d) in ("parameters", "bicepparam")]
     if params_file is not None:
         pf = str(params_file)
-        docs_pf = jsonpos.parse(read(pf), pf)
-        if classify(docs_pf) not in ("parameters", "unknown") or not isinstance(docs_pf, dict):
+        docs_pf = _parse(pf, read(pf), reader)
+        if classify(docs_pf) not in ("parameters", "unknown", "bicepparam") or \
+                not isinstance(docs_pf, (dict, bicep.ParameterFile)):
             raise InputError.single("E602", f"{pf} is not a deployment parameters file", Span(pf, 1, 1))
         files.insert(0, pf)
         docs = {pf: docs_pf, **docs}
     for p in files:
-        values.update(arm.parameter_values(docs[p], p))
+        d = docs[p]
+        values.update(d.values if isinstance(d, bicep.ParameterFile) else arm.parameter_values(d, p))
     values.update(params or {})
+    if not any(classify(d) not in ("parameters", "bicepparam") for d in docs.values()):
+        # Only .bicepparam files: each names the Bicep file it is for ('using'), which is then the template.
+        for p in files:
+            d = docs[p]
+            if isinstance(d, bicep.ParameterFile) and d.using:
+                docs[d.using] = reader.program(d.using, None, Span(p, 1, 1))
+    for p in files:
+        d = docs[p]
+        progs = [x for x in docs.values() if isinstance(x, bicep.Program)]
+        if isinstance(d, bicep.ParameterFile) and len(progs) == 1:
+            bicep.check_parameter_file(d.values, progs[0], p)
 
     if all(classify(d) in ("terraform", "az") for d in docs.values()) and \
             any(classify(d) == "terraform" for d in docs.values()):
@@ -92,7 +112,14 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     used_any = False
     for p, doc in docs.items():
         kind = classify(doc)
-        if kind == "parameters":
+        if kind in ("parameters", "bicepparam"):
+            continue
+        if kind == "bicep":
+            declared |= bicep.declared_parameters(doc)
+            ev = bicep.BicepEvaluator.for_program(doc, values, lenient=not strict)
+            placeholders |= arm.import_template(doc.template, p, builder, values, lenient=not strict, unset=unset,
+                                                evaluator=ev)
+            used_any = True
             continue
         if kind == "template":
             declared |= arm.declared_parameters(doc)
@@ -124,6 +151,7 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
                                         Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
                                         did_you_mean(name, sorted(declared)))
     if warnings is not None:
+        warnings.extend(bicep_notes)
         warnings.extend(tf_bag.warnings)
     tf_bag.raise_if_errors()
     try:
@@ -153,6 +181,17 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
 
         policy = replace(policy, notes=policy.notes + (note,))
     return policy
+
+
+def _parse(path: str, text: str, reader: bicep.Reader) -> Any:
+    """A JSON input, a Bicep program or a .bicepparam file, by the file's name."""
+    low = path.lower()
+    if low.endswith(bicep.BICEPPARAM_SUFFIXES) or not files.looks_like_json(text) and \
+            text.lstrip().startswith("using "):
+        return bicep.read_parameter_file(text, path, reader)
+    if low.endswith(bicep.BICEP_SUFFIXES) or not files.looks_like_json(text) and not low.endswith((".json", ".jsonc")):
+        return reader.program(path, text)
+    return jsonpos.parse(text, path)
 
 
 def load_terraform_policy(texts: Mapping[str, str], tf_vars: list[str] | None = None,

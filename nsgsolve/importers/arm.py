@@ -384,12 +384,17 @@ def _canonical_type(written: Any, lower: str) -> str:
 
 
 def import_template(doc: dict, filename: str, builder: PolicyBuilder, values: dict[str, Any],
-                    lenient: bool = False, unset: dict | None = None) -> set[str]:
+                    lenient: bool = False, unset: dict | None = None, evaluator: Evaluator | None = None) -> set[str]:
     """Feed one template's resources to ``builder``; returns the deployment-dependent placeholders used.
     ``lenient``: parameters without a value become placeholders (their names); ``unset`` collects them
-    (name → where declared)."""
+    (name → where declared). ``evaluator``: the template's own evaluator (Bicep's, whose values are Bicep
+    expressions), instead of one for ARM expressions built from ``doc``."""
     imp = TemplateImporter(builder, filename, lenient)
-    imp.run(doc, values)
+    if evaluator is None:
+        imp.run(doc, values)
+    else:
+        imp.evaluators.append(evaluator)
+        imp.run(doc, values, outer=evaluator)
     used: set[str] = set()
     for ev in imp.evaluators:
         used |= ev.placeholders

@@ -127,6 +127,21 @@ def find_unknown(value: Any) -> Unknown | None:
     return None
 
 
+def with_child_ids(props: Any, target: str) -> Any:
+    """A resource's evaluated properties with the ids of its inline children filled in: they are known before
+    deployment (resourceId of parent and child names), and templates read them so
+    (``reference(vnet).subnets[0].id``, Bicep's ``vnet.properties.subnets[0].id``)."""
+    parsed = parse_resource_id(target) if target.startswith("/") else None
+    if parsed and isinstance(props, dict):
+        for child in ("subnets", "securityRules", "virtualNetworkPeerings"):
+            items = props.get(child)
+            if isinstance(items, list):
+                for it in items:
+                    if isinstance(it, dict) and isinstance(it.get("name"), str) and "id" not in it:
+                        it["id"] = resource_id(f"{parsed[0]}/{child}", [*parsed[1], it["name"]])
+    return props
+
+
 # ---------------------------------------------------------------- syntax
 
 _TOKEN = re.compile(r"""
@@ -648,6 +663,7 @@ _PURE: dict[str, Callable[..., Any]] = {
     "tryget": _try_get,
     "indexfromend": lambda a, i: _from_end(a, i, strict=True),
     "tryindexfromend": lambda a, i: _from_end(a, i, strict=False),
+    "flatten": lambda a: [y for x in a for y in (x if isinstance(x, list) else _bad("flatten() of a non-array"))],
     "objectkeys": lambda o: list(o.keys()) if isinstance(o, dict) else _bad("objectKeys() of a non-object"),
     "shallowmerge": _shallow_merge,
     "parsecidr": _parse_cidr,
@@ -906,7 +922,12 @@ class Evaluator:
             if not all(isinstance(n, str) for n in names):
                 return Unknown("lambda() parameter names must be strings", text, span)
             return _Lambda(tuple(names), node.args[-1], loops)
-        args = [self.eval(a, text, span, loops) for a in node.args]
+        return self.apply_call(name, [self.eval(a, text, span, loops) for a in node.args], text, span, loops)
+
+    def apply_call(self, name: str, args: list, text: str, span: Span, loops: dict) -> Any:
+        """Function ``name`` (lower case) of evaluated arguments: an unknown argument makes the result unknown,
+        a placeholder argument a placeholder (text) or unknown (anything else). Bicep's calls and operators
+        come here too (they compile to these functions)."""
         for a in args:
             if isinstance(a, Unknown):
                 return a
@@ -1118,18 +1139,7 @@ class Evaluator:
         if str(res.get("type", "")).lower() == "microsoft.resources/deployments" and isinstance(props_raw, dict) \
                 and isinstance(props_raw.get("template"), dict):
             return self._deployment_outputs(props_raw, span)
-        props = self.value(res.get("properties", {}), getattr(res, "span", span))
-        # Ids of inline children are known before deployment (resourceId of parent and child names), and
-        # templates read them this way: reference(vnet).subnets[0].id.
-        parsed = parse_resource_id(target) if target.startswith("/") else None
-        if parsed and isinstance(props, dict):
-            for key, child in (("subnets", "subnets"), ("securityRules", "securityRules"),
-                               ("virtualNetworkPeerings", "virtualNetworkPeerings")):
-                items = props.get(key)
-                if isinstance(items, list):
-                    for it in items:
-                        if isinstance(it, dict) and isinstance(it.get("name"), str) and "id" not in it:
-                            it["id"] = resource_id(f"{parsed[0]}/{child}", [*parsed[1], it["name"]])
+        props = with_child_ids(self.value(res.get("properties", {}), getattr(res, "span", span)), target)
         if full:
             return {**{k: v for k, v in res.items() if k != "properties"}, "properties": props}
         return props

@@ -128,9 +128,10 @@ INPUT_KINDS: list[InputKind] = [
     InputKind("json", "JSON: an ARM template (and its parameters files), az CLI / REST output or "
                       "'terraform show -json' output",
               (".json", ".jsonc"), looks_like_json, _read_json, group="json"),
-    InputKind("bicep", "a Bicep file", (".bicep", ".bicepparam"), _looks_like_bicep, code="E005",
-              hint="compile it to an ARM template first: 'az bicep build --file FILE.bicep' (or 'bicep build "
-                   "FILE.bicep'), then give nsgsolve the .json it writes"),
+    # Bicep goes with JSON: a .bicep file is evaluated into the resources of an ARM template, and may be
+    # given with ARM templates, parameters files and az exports (one policy).
+    InputKind("bicep", "Bicep (.bicep files, a directory of them, .bicepparam)", (".bicep", ".bicepparam"),
+              _looks_like_bicep, _read_json, group="json"),
     InputKind("terraform", "a Terraform configuration (.tf files, a directory of them, .tfvars)",
               (".tf", ".tfvars", ".hcl"), _looks_like_hcl, _read_terraform, group="terraform"),
     InputKind("yaml", "a YAML file", (".yaml", ".yml"), _looks_like_yaml, code="E007",
@@ -189,10 +190,25 @@ def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str]
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    # A directory of .tf files is a Terraform module; its reader lists the files itself.
-    texts = {str(p): "" if _is_tf_dir(p) else read_text(p) for p in paths}
+    # A directory of .tf files is a Terraform module; its reader lists the files itself. A directory of
+    # .bicep files stands for the files deployed on their own (not those used as modules by the others).
+    texts: dict[str, str] = {}
+    for p in paths:
+        if _is_tf_dir(p):
+            texts[str(p)] = ""
+        elif _is_bicep_dir(p):
+            from nsgsolve.importers.bicep import entry_files
+
+            texts.update({str(f): read_text(f) for f in entry_files(Path(p))})
+        else:
+            texts[str(p)] = read_text(p)
     return load_texts(texts, params=params, params_file=params_file, symbolic=symbolic, warnings=warnings,
                       strict=strict, tf_vars=tf_vars, tf_var_files=tf_var_files)
+
+
+def _is_bicep_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and any(p.glob("*.bicep"))
 
 
 def _is_tf_dir(path: str | Path) -> bool:
