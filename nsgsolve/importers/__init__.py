@@ -148,7 +148,7 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
                 from nsgsolve.errors import did_you_mean
 
                 raise InputError.single("E604", f"--param {name}: no template declares a parameter '{name}'",
-                                        Span(next(p for p in docs if classify(docs[p]) == "template"), 1, 1),
+                                        Span(next(p for p in docs if classify(docs[p]) in ("template", "bicep")), 1, 1),
                                         did_you_mean(name, sorted(declared)))
     if warnings is not None:
         warnings.extend(bicep_notes)

@@ -240,7 +240,9 @@ def tokenize(src: Source) -> list[Tok]:
     """Tokens of the whole file. An interpolated string is one ``istr`` token whose value alternates text
     and token lists (each ``${...}`` tokenized on its own, ending with an ``eof`` token)."""
     toks, pos, nl = _tokenize(src, 0, False)
-    toks.append(Tok("eof", None, len(src.text), len(src.text), True))
+    # The end of the file is reported where the last token ends, a position an editor can show.
+    end = toks[-1].end if toks else 0
+    toks.append(Tok("eof", None, end, end, True))
     return toks
 
 
@@ -386,7 +388,7 @@ class Parser:
 
     def fail(self, message: str, tok: Tok | None = None, hint: str = "") -> InputError:
         t = tok or self.tok
-        if t.kind == "eof":
+        if t.kind == "eof" and "end of the file" not in message:
             message += " (found the end of the file)"
         return _fail(self.src, t.start, message, hint)
 
