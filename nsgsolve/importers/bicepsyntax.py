@@ -246,7 +246,7 @@ def tokenize(src: Source) -> list[Tok]:
     return toks
 
 
-def _tokenize(src: Source, pos: int, inner: bool) -> tuple[list[Tok], int, bool]:
+def _tokenize(src: Source, pos: int, inner: bool, sdepth: int = 0) -> tuple[list[Tok], int, bool]:
     text = src.text
     n = len(text)
     toks: list[Tok] = []
@@ -267,11 +267,13 @@ def _tokenize(src: Source, pos: int, inner: bool) -> tuple[list[Tok], int, bool]
             pos = end
             continue
         if kind == "str":
-            tok, end = _string(src, pos, nl)
+            tok, end = _string(src, pos, nl, sdepth)
             toks.append(tok)
         elif kind == "mstr":
             toks.append(Tok("str", text[pos + 3:end - 3], pos, end, nl))
         elif kind == "num":
+            if end - pos > 18:  # Bicep's integers are 64-bit; a longer number is no value of any field
+                raise _fail(src, pos, f"a number of {end - pos} digits (Bicep's integers are 64-bit)")
             toks.append(Tok("num", int(m.group()), pos, end, nl))
         elif kind == "id":
             toks.append(Tok("id", m.group(), pos, end, nl))
@@ -293,7 +295,7 @@ def _tokenize(src: Source, pos: int, inner: bool) -> tuple[list[Tok], int, bool]
     return toks, pos, nl
 
 
-def _string(src: Source, start: int, nl: bool) -> tuple[Tok, int]:
+def _string(src: Source, start: int, nl: bool, depth: int = 0) -> tuple[Tok, int]:
     text = src.text
     pos = start + 1
     parts: list[Any] = []
@@ -326,7 +328,10 @@ def _string(src: Source, start: int, nl: bool) -> tuple[Tok, int]:
         if c == "$" and text.startswith("{", pos + 1):
             parts.append("".join(buf))
             buf = []
-            inner, pos, _ = _tokenize(src, pos + 2, True)
+            # Each '${' inside a string inside '${' recurses once: bounded like every other nesting.
+            if depth >= MAX_JSON_DEPTH:
+                raise _fail(src, pos, f"strings nested in '${{...}}' more than {MAX_JSON_DEPTH} levels deep")
+            inner, pos, _ = _tokenize(src, pos + 2, True, depth + 1)
             if len(inner) == 1:
                 raise _fail(src, pos - 1, "empty '${}' in a string")
             parts.append(inner)
