@@ -242,13 +242,13 @@ class _Resolver:
             elif k == "type":
                 p.types[d.name] = d
             elif k == "resource":
-                sym = self.resource(d, None)
-                p.resources[d.name] = sym
-                self.declare(d, ("res", sym))
+                rsym = self.resource(d, None)
+                p.resources[d.name] = rsym
+                self.declare(d, ("res", rsym))
             elif k == "module":
-                sym = self.module(d)
-                p.modules[d.name] = sym
-                self.declare(d, ("mod", sym))
+                msym = self.module(d)
+                p.modules[d.name] = msym
+                self.declare(d, ("mod", msym))
             elif k == "import":
                 # `import {a, b} from './x.bicep'` / `import * as ns from ...`: the names are declared, their
                 # values unknown (nsgsolve does not read compile-time imports yet; W744 says so).
@@ -569,13 +569,11 @@ def _lower_module(m: ModSym) -> JObject:
         name.src, name.start, name.end = src, d.name_start, d.name_start + len(d.name)
     out["name"] = name
     out.spans["name"] = name.span()
+    given: Any = params  # an object computed by an expression: read by BicepEvaluator.child
     if isinstance(params, bs.Obj):
-        given = JObject({k: JObject({"value": v}, span=v.span(), spans={"value": v.span()}) for k, _s, v in params.pairs},
+        given = JObject({k: JObject({"value": v}, span=v.span(), spans={"value": v.span()})
+                         for k, _s, v in params.pairs},
                         span=params.span(), spans={k: v.span() for k, _s, v in params.pairs})
-    elif isinstance(params, bs.Node):
-        given = params  # an object computed by an expression: read by BicepEvaluator.child
-    else:
-        given = params
     assert m.program is not None
     out["properties"] = JObject({"expressionEvaluationOptions": JObject({"scope": "inner"}), "mode": "Incremental",
                                  "parameters": given, "template": m.program.template},
@@ -624,6 +622,9 @@ class BicepEvaluator(Evaluator):
     """The ARM evaluator, for a program whose values are Bicep expression nodes (see the module doc)."""
 
     program: Program
+    _iter_cache: dict  # a resource loop's list, by loop (the loop of a copy the ARM importer expands)
+    _children: dict  # the evaluator of each module instance
+    _props_cache: dict  # a resource's evaluated properties, by instance
 
     @classmethod
     def for_program(cls, prog: Program, values: dict, lenient: bool, **kw: Any) -> "BicepEvaluator":
@@ -677,7 +678,7 @@ class BicepEvaluator(Evaluator):
                 u = obj if isinstance(obj, Unknown) else Unknown("a module's params must be an object", given.text(),
                                                                  given.span())
                 values = {k: u for k in prog.params}
-        elif isinstance(given, dict):
+        elif isinstance(given, JObject):
             for k, v in given.items():
                 values[k] = self.value(v["value"], given.span_of(k), loops)
         for k in values:
@@ -722,8 +723,8 @@ class BicepEvaluator(Evaluator):
         return self.apply_call(name, args, n.text(), n.span(), loops)
 
     def _interp(self, n: bs.Interp, loops: dict) -> Any:
-        fmt = []
-        args = []
+        fmt: list[str] = []
+        args: list[Any] = []
         for p in n.parts:
             if isinstance(p, str):
                 fmt.append(p.replace("{", "{{").replace("}", "}}"))
@@ -1127,5 +1128,6 @@ def entry_files(directory: Path) -> list[Path]:
     return [f for f in files if f.resolve() not in used]
 
 
-__all__ = ["Reader", "Program", "ParameterFile", "read_parameter_file", "BicepEvaluator", "parameter_file_values", "check_parameter_file",
+__all__ = ["Reader", "Program", "ParameterFile", "read_parameter_file", "BicepEvaluator", "parameter_file_values",
+           "check_parameter_file",
            "declared_parameters", "entry_files", "is_bicep_path"]

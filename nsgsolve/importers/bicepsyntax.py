@@ -47,6 +47,9 @@ class Source:
 
 class Node:
     __slots__ = ("src", "start", "end")
+    src: Source
+    start: int
+    end: int
 
     def span(self) -> Span:
         return self.src.span(self.start, self.end)

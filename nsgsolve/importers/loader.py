@@ -8,7 +8,8 @@ which error names it. A new input format is a new row (and its reader), nothing 
 * JSON (ARM template, ``az`` CLI export, REST example) → :mod:`nsgsolve.importers`
 * JSON ``terraform show -json`` output (a plan or a state) → :mod:`nsgsolve.importers.tfplan`
 * Terraform (``.tf`` files, a directory of them, ``.tfvars``) → :func:`nsgsolve.importers.load_terraform_policy`
-* Bicep, YAML, XML, scripts, binary files → E004..E009 naming the kind and what nsgsolve reads,
+* Bicep (``.bicep``, ``.bicepparam``, a directory of them) → :mod:`nsgsolve.importers.bicep`, with the JSON inputs
+* YAML, XML, scripts, binary files → E004..E009 naming the kind and what nsgsolve reads,
   rather than the grammar error a file of another language would otherwise get.
 
 Several JSON files (``az network nsg list`` + ``az network vnet list`` + ...) make one policy.

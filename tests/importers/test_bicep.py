@@ -376,8 +376,8 @@ def test_registry_modules_template_specs_and_unknown_functions_are_named(tmp_pat
     ("param x string = 'a\n", "E740", 1, 18),
     ("var a = 1 +\n", "E740", 1, 12),
     ("resource nsg {NSG} = {{\n  name: nsgName\n}}\n", "E741", 2, 9),
-    ("var rules = [for r in 'abc': r]\nresource nsg {NSG} = {{\n  name: 'n'\n  properties: {{ securityRules: rules }}\n}}\n",
-     "E742", 1, 23),
+    ("var rules = [for r in 'abc': r]\nresource nsg {NSG} = {{\n  name: 'n'\n"
+     "  properties: {{ securityRules: rules }}\n}}\n", "E742", 1, 23),
     ("module m './missing.bicep' = {{\n  name: 'm'\n}}\n", "E743", 1, 1),
     ("var a = 1\nvar a = 2\n", "E741", 2, 5),
 ])
@@ -415,7 +415,7 @@ def _pairs():
 def test_corpus_bicep_gives_the_policy_of_its_compiled_template():
     pairs = _pairs()
     if not pairs:
-        print(f"skipped: no corpus Bicep pairs (looked in ../shared/corpus/bicep, $NSGSOLVE_SHARED)")
+        print("skipped: no corpus Bicep pairs (looked in ../shared/corpus/bicep, $NSGSOLVE_SHARED)")
         pytest.skip("no corpus Bicep pairs (../shared/corpus/bicep or $NSGSOLVE_SHARED)")
     from nsgsolve.reports.show import show_text
     from nsgsolve.semantics.evaluate import Packet, evaluate
