@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from generate import generate_policy, policy_to_arm, random_flows  # noqa: E402
+from generate import generate_policy, policy_to_arm, policy_to_bicep, random_flows  # noqa: E402
 
 QUESTION = "can Internet reach vm-1-2 port 443 tcp"
 
@@ -83,6 +83,10 @@ def write_inputs(tmp: Path, n_rules: int, with_contracts: bool = True) -> dict[s
     out["nsg2"].write_text(print_policy(changed))
     out["arm"].write_text(policy_to_arm(base))
     out["arm2"].write_text(policy_to_arm(changed))
+    out["bicep"] = tmp / f"p{n_rules}.bicep"
+    out["bicep"].write_text(policy_to_bicep(base))
+    out["bicep2"] = tmp / f"p{n_rules}-changed.bicep"
+    out["bicep2"].write_text(policy_to_bicep(changed))
     if with_contracts:
         from bench_check import make_assertions
 
@@ -100,10 +104,13 @@ def command_rows(files: dict[str, Path], runs: int, only) -> list[Row]:
         ("lint", ["lint", "{p}"], "< 1 s", 1.0),
         ("diff", ["diff", "{p}", "{p2}"], "< 1 s", 1.0),
     ]
-    for kind in ("nsg", "arm"):
+    kinds = {"nsg": ".nsg", "arm": "ARM JSON", "bicep": "Bicep"}
+    for kind in ("nsg", "arm", "bicep"):
         for name, argv, goal, limit in cases:
-            label = f"{name} ({'.nsg' if kind == 'nsg' else 'ARM JSON'})"
-            if not only(label) or (name == "import" and kind == "nsg"):
+            label = f"{name} ({kinds[kind]})"
+            # Bicep: the reading is what differs from ARM; what follows loading is the same code.
+            if not only(label) or (name == "import" and kind == "nsg") or \
+                    (kind == "bicep" and name in ("lint", "diff")):
                 continue
             args = [a.format(p=files[kind], p2=files[kind + "2"]) for a in argv]
             sec, mb, cpu = timed(args, runs)

@@ -233,3 +233,34 @@ def policy_to_arm(policy: Policy) -> str:
     doc = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
            "contentVersion": "1.0.0.0", "resources": res}
     return json.dumps(doc, indent=2) + "\n"
+
+
+# ---------------------------------------------------------------- the same policy as Bicep
+
+
+def policy_to_bicep(policy: Policy) -> str:
+    """``policy`` as a Bicep file: the resources of :func:`policy_to_arm`, each a ``resource`` declaration, its
+    ARM expressions (``[resourceId(...)]``) written as the Bicep calls they are."""
+    import json
+
+    def value(v: object, indent: str) -> str:
+        if isinstance(v, dict):
+            inner = indent + "  "
+            return "{\n" + "".join(f"{inner}{k}: {value(x, inner)}\n" for k, x in v.items()) + indent + "}"
+        if isinstance(v, list):
+            inner = indent + "  "
+            return "[\n" + "".join(f"{inner}{value(x, inner)}\n" for x in v) + indent + "]"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int):
+            return str(v)
+        s = str(v)
+        if s.startswith("[") and s.endswith("]"):
+            return s[1:-1]
+        return "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${") + "'"
+
+    out = []
+    for i, r in enumerate(json.loads(policy_to_arm(policy))["resources"]):
+        body = {k: v for k, v in r.items() if k not in ("type", "apiVersion")}
+        out.append(f"resource r{i} '{r['type']}@{r['apiVersion']}' = {value(body, '')}\n")
+    return "\n".join(out)

@@ -904,7 +904,11 @@ class Evaluator:
                 return self.eval(Prop(Lit(target), idx), text, span, loops)
             return Unknown("bad index", text, span)
         assert isinstance(node, Call)
-        return self.call(node, text, span, loops)
+        if node.name == "if" or node.name == "lambda":
+            return self.call(node, text, span, loops)
+        # Straight to apply_call, not through call(): one frame less per nested call keeps the deepest legal
+        # template (E690's limit) under Python's recursion limit.
+        return self.apply_call(node.name, [self.eval(a, text, span, loops) for a in node.args], text, span, loops)
 
     def call(self, node: Call, text: str, span: Span, loops: dict) -> Any:
         name = node.name
