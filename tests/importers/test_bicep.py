@@ -448,3 +448,105 @@ def _ip(text: str) -> int:
     from nsgsolve.semantics.addresses import ip_to_int
 
     return ip_to_int(text)
+
+
+def test_asgs_peerings_standalone_subnets_and_admin_rules(tmp_path):
+    """The rest of what the ARM importer reads, written as Bicep, reaches the same converter."""
+    policy, warnings = load(tmp_path, f"""
+        resource web 'Microsoft.Network/applicationSecurityGroups@2023-04-01' = {{
+          name: 'web-asg'
+        }}
+        resource nsg {NSG} = {{
+          name: 'n'
+          properties: {{
+            securityRules: [
+              {{
+                name: 'to-web'
+                properties: {{
+                  priority: 100, direction: 'Inbound', access: 'Allow', protocol: 'Tcp'
+                  sourceAddressPrefix: '*', sourcePortRange: '*', destinationPortRange: '443'
+                  destinationApplicationSecurityGroups: [ {{ id: web.id }} ]
+                }}
+              }}
+            ]
+          }}
+        }}
+        resource hub {VNET} = {{
+          name: 'hub'
+          properties: {{ addressSpace: {{ addressPrefixes: [ '10.10.0.0/16' ] }} }}
+        }}
+        resource spoke {VNET} = {{
+          name: 'spoke'
+          properties: {{ addressSpace: {{ addressPrefixes: [ '10.20.0.0/16' ] }} }}
+        }}
+        resource app 'Microsoft.Network/virtualNetworks/subnets@2023-04-01' = {{
+          parent: spoke
+          name: 'app'
+          properties: {{
+            addressPrefix: '10.20.1.0/24'
+            networkSecurityGroup: {{ id: nsg.id }}
+          }}
+        }}
+        resource peer 'Microsoft.Network/virtualNetworks/virtualNetworkPeerings@2023-04-01' = {{
+          parent: hub
+          name: 'hub-to-spoke'
+          properties: {{ remoteVirtualNetwork: {{ id: spoke.id }} }}
+        }}
+        resource nic {NIC} = {{
+          name: 'vm1'
+          properties: {{
+            ipConfigurations: [
+              {{
+                name: 'ipconfig1'
+                properties: {{
+                  privateIPAllocationMethod: 'Dynamic'
+                  subnet: {{ id: app.id }}
+                  applicationSecurityGroups: [ {{ id: web.id }} ]
+                }}
+              }}
+            ]
+          }}
+        }}
+        resource nm 'Microsoft.Network/networkManagers@2023-04-01' = {{
+          name: 'corp-nm'
+          properties: {{}}
+          resource prod 'networkGroups' = {{
+            name: 'prod'
+            properties: {{}}
+            resource member 'staticMembers' = {{
+              name: 'spoke'
+              properties: {{ resourceId: spoke.id }}
+            }}
+          }}
+          resource cfg 'securityAdminConfigurations' = {{
+            name: 'guardrails'
+            properties: {{}}
+            resource coll 'ruleCollections' = {{
+              name: 'high-risk'
+              properties: {{ appliesToGroups: [ {{ networkGroupId: nm::prod.id }} ] }}
+              resource deny 'rules' = {{
+                name: 'deny-rdp'
+                kind: 'Custom'
+                properties: {{
+                  priority: 10, direction: 'Inbound', access: 'Deny', protocol: 'Tcp'
+                  sources: [ {{ addressPrefix: 'Internet', addressPrefixType: 'ServiceTag' }} ]
+                  destinations: []
+                  sourcePortRanges: []
+                  destinationPortRanges: [ '3389' ]
+                }}
+              }}
+            }}
+          }}
+        }}
+    """)
+    assert [a.name for a in policy.asgs] == ["web-asg"]
+    assert [a.name for a in rules_of(policy, "n")["to-web"].destination.asgs] == ["web-asg"]
+    vnets = {v.name: v for v in policy.vnets}
+    assert [p.name for p in vnets["hub"].peerings] == ["spoke"]
+    assert [(s.name, s.nsg.name) for s in vnets["spoke"].subnets] == [("app", "n")]
+    (nic,) = policy.nics
+    assert (nic.subnet.vnet, nic.subnet.subnet, nic.ip_configs[0].ip) == ("spoke", "app", None)
+    assert [a.name for a in nic.ip_configs[0].asgs] == ["web-asg"]
+    assert [(g.name, [m.name for m in g.members]) for g in policy.groups] == [("prod", ["spoke"])]
+    (cfg,) = policy.admin_configs
+    assert cfg.name == "guardrails"
