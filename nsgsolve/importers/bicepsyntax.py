@@ -211,14 +211,19 @@ class Decl:
 
 # ------------------------------------------------------------------ tokens
 
+# One match per token, with the blanks and comments before it (whether they hold a line break matters: a new
+# line ends a statement, an object member or an array item). A string without escapes or '${' is one match;
+# others go through _string.
 _TOKEN = re.compile(r"""
-    (?P<ws>[ \t\r]+|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)
-  | (?P<nl>\n)
-  | (?P<mstr>'''(?:.|\n)*?''')
-  | (?P<str>')
-  | (?P<num>\d+)
-  | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>==|!=|=~|!~|<=|>=|&&|\|\||\?\?|=>|::|\.\?|\[\?|[{}\[\]().,:?!=<>+\-*/%@|])
+    (?P<ws>(?:[ \t\r\n]+|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)*)
+    (?:
+      (?P<mstr>'''(?:.|\n)*?''')
+    | (?P<pstr>'(?:[^'\\\n$]|\$(?!\{))*')
+    | (?P<str>')
+    | (?P<num>\d+)
+    | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<op>==|!=|=~|!~|<=|>=|&&|\|\||\?\?|=>|::|\.\?|\[\?|[{}\[\]().,:?!=<>+\-*/%@|])
+    )?
 """, re.X)
 _STR_PART = re.compile(r"[^'\\$]+")
 _ESC = {"'": "'", "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
@@ -253,44 +258,47 @@ def _tokenize(src: Source, pos: int, inner: bool, sdepth: int = 0) -> tuple[list
     text = src.text
     n = len(text)
     toks: list[Tok] = []
+    append = toks.append
     nl = True
     depth = 0
     match = _TOKEN.match
-    while pos < n:
+    while True:
         m = match(text, pos)
-        if m is None:
-            raise _fail(src, pos, f"unexpected character {text[pos]!r}")
-        kind = m.lastgroup
-        end = m.end()
-        if kind == "ws":
-            pos = end
-            continue
-        if kind == "nl":
+        kind = m.lastgroup  # type: ignore[union-attr]  # every part is optional: it always matches
+        ws = m.group(1)  # type: ignore[union-attr]
+        if ws and "\n" in ws:
             nl = True
-            pos = end
-            continue
-        if kind == "str":
-            tok, end = _string(src, pos, nl, sdepth)
-            toks.append(tok)
-        elif kind == "mstr":
-            toks.append(Tok("str", text[pos + 3:end - 3], pos, end, nl))
-        elif kind == "num":
-            if end - pos > 18:  # Bicep's integers are 64-bit; a longer number is no value of any field
-                raise _fail(src, pos, f"a number of {end - pos} digits (Bicep's integers are 64-bit)")
-            toks.append(Tok("num", int(m.group()), pos, end, nl))
+        if kind is None or kind == "ws":
+            pos = m.end()  # type: ignore[union-attr]
+            if pos >= n:
+                break
+            raise _fail(src, pos, f"unexpected character {text[pos]!r}")
+        start = m.start(kind)  # type: ignore[union-attr]
+        end = m.end()  # type: ignore[union-attr]
+        if kind == "pstr":
+            append(Tok("str", text[start + 1:end - 1], start, end, nl))
         elif kind == "id":
-            toks.append(Tok("id", m.group(), pos, end, nl))
-        else:
-            op = m.group()
+            append(Tok("id", text[start:end], start, end, nl))
+        elif kind == "op":
+            op = text[start:end]
             if inner:
                 if op == "{":
                     depth += 1
                 elif op == "}":
                     if depth == 0:
-                        toks.append(Tok("eof", None, pos, pos, False))
+                        append(Tok("eof", None, start, start, False))
                         return toks, end, nl
                     depth -= 1
-            toks.append(Tok("op", op, pos, end, nl))
+            append(Tok("op", op, start, end, nl))
+        elif kind == "num":
+            if end - start > 18:  # Bicep's integers are 64-bit; a longer number is no value of any field
+                raise _fail(src, start, f"a number of {end - start} digits (Bicep's integers are 64-bit)")
+            append(Tok("num", int(text[start:end]), start, end, nl))
+        elif kind == "str":
+            tok, end = _string(src, start, nl, sdepth)
+            append(tok)
+        else:  # mstr
+            append(Tok("str", text[start + 3:end - 3], start, end, nl))
         nl = False
         pos = end
     if inner:
@@ -364,6 +372,7 @@ _BINARY = {
     "+": 6, "-": 6,
     "*": 7, "/": 7, "%": 7,
 }
+_CLOSERS = frozenset((",", "]", "}", ")", ":"))
 _STATEMENTS = {"param", "var", "output", "resource", "module", "targetScope", "metadata", "type", "func",
                "import", "using", "extension", "provider", "assert"}
 
@@ -610,6 +619,15 @@ class Parser:
     # -------------------------------------------------------------- expressions
 
     def expr(self) -> Node:
+        t = self.toks[self.i]
+        if t.kind == "str" or t.kind == "num":
+            # Most values are a literal alone (a rule's fields): no operator follows, so skip the descent.
+            nxt = self.toks[self.i + 1]
+            if nxt.kind != "op" or nxt.value in _CLOSERS:
+                self.i += 1
+                lit = Lit(t.value)
+                lit.src, lit.start, lit.end = self.src, t.start, t.end
+                return lit
         self.depth += 1
         if self.depth > MAX_JSON_DEPTH:
             raise self.fail(f"nesting deeper than {MAX_JSON_DEPTH} levels", hint="real files nest far less; "
