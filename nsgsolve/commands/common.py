@@ -36,10 +36,12 @@ def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> 
 
 
 def add_import_args(p: argparse.ArgumentParser) -> None:
-    """ARM template inputs: parameter values, and what to do with values nsgsolve cannot evaluate."""
+    """ARM template and Bicep inputs: parameter values, and what to do with values nsgsolve cannot evaluate."""
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an ARM template parameter value (repeatable); overrides --params-file and defaults")
-    p.add_argument("--params-file", metavar="FILE", help="an ARM deployment parameters file")
+                   help="an ARM template or Bicep parameter value (repeatable); overrides --params-file and defaults")
+    # --param-file: the spelling Bicep users reach for (issue 19); one option, two names.
+    p.add_argument("--params-file", "--param-file", metavar="FILE",
+                   help="an ARM deployment parameters file or a Bicep .bicepparam file")
     p.add_argument("--symbolic", action="store_true",
                    help="with --strict: still leave a rule's addresses and ports that nsgsolve cannot evaluate "
                         "open (without --strict they are left open anyway)")

@@ -179,6 +179,8 @@ def test_bicepparam_and_arm_parameter_files(tmp_path):
                           'deploymentParameters.json#", "parameters": {"env": {"value": "test"}}}', "p.json")
     policy = load_policy(tmp_path / "main.bicep", params_file=arm)
     assert "test-nsg" in [n.name for n in policy.nsgs]
+    status, out, err = cli("show", tmp_path / "main.bicep", "--param-file", pf)
+    assert status == 0 and "test-nsg" in out, err
     bad = write(tmp_path, "using 'main.bicep'\nparam envv = 'x'\n", "bad.bicepparam")
     with pytest.raises(InputError) as e:
         load_policy([tmp_path / "main.bicep", bad])
