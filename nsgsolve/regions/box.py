@@ -178,15 +178,18 @@ class Splitter:
         full_in = [0] * 5
         # Per field: each rule's intervals clipped to the universe, or nothing when the rule covers it all
         # (such a rule is in every piece of that field: it goes into ``full_in`` instead of the sweep).
-        self.clipped: list[list[tuple[int, tuple[tuple[int, int], ...]]]] = [[] for _ in range(5)]
+        # Indexed by bit position, so a state visits only its own candidates (``None``: covers the field).
+        self.clipped: list[list[tuple[tuple[int, int], ...] | None]] = [[] for _ in range(5)]
         for rules, o in zip(lists, self.offsets):
             for i, b in enumerate(rules):
                 bit = 1 << (o + i)
                 for d in range(5):
-                    if universe[d].issubset(b[d]):
+                    u = universe[d]
+                    if u.issubset(b[d]):
                         full_in[d] |= bit
+                        self.clipped[d].append(None)
                     else:
-                        self.clipped[d].append((bit, tuple(b[d].intersection(universe[d]))))
+                        self.clipped[d].append(tuple(b[d].intersection(u)))
         self.full_in = full_in
         self.full_after = []  # rules containing the universe in every field split after each level
         for level in range(5):
@@ -226,8 +229,16 @@ class Splitter:
         d = self.order[level]
         base = cands & self.full_in[d]
         los, his = self.uni_bounds[d]
-        points, masks = bitset_segments([(bit, ivs) for bit, ivs in self.clipped[d] if cands & bit],
-                                        self.uni_cuts[d])
+        clipped = self.clipped[d]
+        items: list[tuple[int, tuple[tuple[int, int], ...]]] = []
+        rest = cands & ~base
+        while rest:
+            low = rest & -rest
+            ivs = clipped[low.bit_length() - 1]
+            assert ivs is not None  # not in ``base``: the rule does not cover the field
+            items.append((low, ivs))
+            rest ^= low
+        points, masks = bitset_segments(items, self.uni_cuts[d])
         # Walk the segments inside the universe's field, grouping pieces by their candidate sets.
         groups: dict[int, list[tuple[int, int]]] = {}
         u = 0
@@ -295,18 +306,17 @@ class Splitter:
         ``pick(field, piece)`` chooses the point's value in each piece (default: its smallest value), so
         callers can prefer readable witnesses (Tcp over protocol 0, port 443 over port 0)."""
         dead: set[tuple[int, int]] = set()
-        choose = (lambda level, s: s.min()) if pick is None else (lambda level, s: pick(self.order[level], s))
 
-        def walk(level, cands, values):
+        def walk(level, cands, pieces):
             if (level, cands) in dead:
                 return None
             for s, c in self.children(level, cands):
                 if level == 4:
                     m = self.split_matches(c)
                     if pred(m):
-                        return values + (choose(level, s),), m
+                        return pieces + (s,), m
                 else:
-                    got = walk(level + 1, c, values + (choose(level, s),))
+                    got = walk(level + 1, c, pieces + (s,))
                     if got is not None:
                         return got
             dead.add((level, cands))
@@ -315,10 +325,11 @@ class Splitter:
         got = walk(0, self.root, ())
         if got is None:
             return None
-        values, matches = got
+        pieces, matches = got
+        # Values are picked on the path found only (a pick may cost more than a step of the walk).
         point = [0] * 5
         for pos, d in enumerate(self.order):
-            point[d] = values[pos]
+            point[d] = pieces[pos].min() if pick is None else pick(d, pieces[pos])
         return tuple(point), matches
 
 

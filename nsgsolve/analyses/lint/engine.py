@@ -11,11 +11,13 @@ for a packet no earlier rule matches, and single-rule containment.
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import combinations
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from nsgsolve.model import Access
-from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset
+from nsgsolve.regions.box import (DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset,
+                                  make_box)
 from nsgsolve.semantics.addresses import IntervalSet, bitset_segments, ip_to_int
 
 
@@ -26,7 +28,7 @@ class _FieldIndex:
     """One field of one rule list: elementary segments, the rules covering each (bitset), and a segment
     tree of ORs, so "which rules meet this set" costs O(log n) big-int ORs per interval."""
 
-    __slots__ = ("starts", "masks", "tree", "size")
+    __slots__ = ("starts", "masks", "tree", "size", "_and")
 
     def __init__(self, sets: Sequence[IntervalSet]):
         self.starts, masks = bitset_segments(((1 << i, s) for i, s in enumerate(sets)), (0,))
@@ -39,6 +41,7 @@ class _FieldIndex:
         for k in range(size - 1, 0, -1):
             tree[k] = tree[2 * k] | tree[2 * k + 1]
         self.tree, self.size = tree, size
+        self._and: list[int] | None = None  # the same tree with AND, built on first use (covering)
 
     def seg(self, v: int) -> int:
         return bisect_right(self.starts, v) - 1
@@ -58,6 +61,32 @@ class _FieldIndex:
                 if r & 1:
                     r -= 1
                     acc |= tree[r]
+                l >>= 1
+                r >>= 1
+        return acc
+
+    def covering(self, s: IntervalSet) -> int:
+        """The rules whose set in this field contains all of ``s`` (not empty). Exact for any ``s``: a
+        segment lies wholly inside or wholly outside each rule's set, so the rules covering every segment
+        that ``s`` meets are the rules covering ``s``."""
+        tree = self._and
+        if tree is None:
+            size = self.size
+            tree = [-1] * (2 * size)
+            tree[size:size + len(self.masks)] = self.masks
+            for k in range(size - 1, 0, -1):
+                tree[k] = tree[2 * k] & tree[2 * k + 1]
+            self._and = tree
+        acc = -1
+        for lo, hi in s:
+            l, r = self.seg(lo) + self.size, self.seg(hi) + self.size + 1
+            while l < r:
+                if l & 1:
+                    acc &= tree[l]
+                    l += 1
+                if r & 1:
+                    r -= 1
+                    acc &= tree[r]
                 l >>= 1
                 r >>= 1
         return acc
@@ -174,6 +203,10 @@ class RuleFacts:
 # when that holds in only some of the NSG's VNets).
 ESCAPE_SAMPLES = 48
 SUBSUME_AGAINST = 64  # rules with the largest overlap that every other candidate is checked against
+# Cuts the exact pre-pass (ListAnalysis._sweep) may make for one question before it leaves the question
+# to the partition: most questions settle in a few dozen, and a policy that fragments more still gets its
+# answer, from the partition.
+SWEEP_BUDGET = 400
 
 
 class ListAnalysis:
@@ -207,6 +240,54 @@ class ListAnalysis:
 
     def _escape(self, i: int, avoid: int, within: Box | None = None) -> tuple[int, ...] | None:
         return _greedy(self.index, self.boxes[i] if within is None else within, avoid)
+
+    def _sweep(self, b: Box, cand: int, stop: Callable[[int | None], bool], neutral: int = 0) -> int | None:
+        """The cheap exact pre-pass before the partition (:meth:`_split`), for questions whose usual answer
+        is "no such packet": walks pieces of box ``b``, each with the ``cand`` rules that meet it (found
+        with the field indexes), cutting a piece by one rule into the part that rule matches and at most
+        five disjoint rest pieces (one per field the rule does not cover).
+
+        ``neutral`` rules come before every other candidate, and which of them decides a packet does not
+        matter (the earlier rules of a redundancy question; every rule of a plain union question): a piece
+        one of them contains is settled, and a piece they only meet is cut by the one covering it in the
+        most fields, so pieces fragment little. The other candidates are taken in rule order (first match).
+
+        Returns the non-neutral rules that decide some part of ``b`` (a bitset), or None when some part's
+        first match (None: no candidate) satisfies ``stop``, or when the walk needs more than SWEEP_BUDGET
+        cuts. None proves nothing: the caller then asks the partition, which also picks the witness, so
+        witnesses never depend on this pass."""
+        index, boxes = self.index, self.boxes
+        fields = (PROTO, DPORT, SPORT, SRC, DST)
+        stack = [(b, cand)]
+        deciders = steps = 0
+        while stack:
+            piece, c = stack.pop()
+            for d in fields:
+                c &= index[d].meeting(piece[d])
+                if not c:
+                    break
+            if not c:
+                if stop(None):
+                    return None
+                continue
+            n = c & neutral
+            if n:
+                low = _widest(index, piece, n)
+                if not low:
+                    continue  # a neutral rule holds the whole piece
+            else:
+                low = c & -c
+                j = low.bit_length() - 1
+                if stop(j):
+                    return None
+                deciders |= low
+            steps += 1
+            if steps > SWEEP_BUDGET:
+                return None
+            # The rest of the piece: for a first match, no candidate before j meets the piece at all.
+            c ^= low
+            stack += [(rest, c) for rest in _cut(piece, boxes[low.bit_length() - 1])[1]]
+        return deciders
 
     def _split(self, b: Box, rules: Iterable[int], first_match: bool) -> tuple[Splitter, list[int]]:
         """A partition of box ``b`` (a rule's box or part of it) by ``rules`` (kept in evaluation order), after
@@ -248,7 +329,7 @@ class ListAnalysis:
         live = self._escape(i, earlier)
         if live is None:
             contained = next((j for j in elist if box_subset(b, self.boxes[j])), None)
-            if contained is None:
+            if contained is None and self._sweep(b, earlier, _no_rule, neutral=earlier) is None:
                 split, _ = self._split(b, elist, first_match=False)
                 got = split.find(lambda m: m[0] == 0, pick)
                 if got is not None:
@@ -303,6 +384,9 @@ class ListAnalysis:
             point = self._escape(i, before, within)
             if point is not None:
                 return point, j
+        if self._sweep(b, sum(1 << j for j in elist), lambda j: j is not None and self.access[j] is not acc
+                       ) is not None:
+            return None
         split, flist = self._split(b, elist, first_match=True)
 
         def first(m: int) -> int:
@@ -326,6 +410,9 @@ class ListAnalysis:
             point = self._escape(i, earlier | (later & ((1 << j) - 1)), within)
             if point is not None:
                 return point, j
+        settled = self._sweep(b, earlier | later, lambda j: j is not None and self.access[j] is not acc, earlier)
+        if settled is not None:
+            return None, tuple(_bits(settled))
         split, rules = self._split(b, elist + flist, first_match=True)
 
         def first(m: int) -> int:
@@ -357,6 +444,42 @@ class ListAnalysis:
                     (generalizes if box_subset(self.boxes[j], b) else correlated).append(j)
         return RuleFacts(i, live=live, live_next=nxt, redundant=redundant, takeover=takeover,
                          correlated=tuple(correlated), generalizes=tuple(generalizes))
+
+
+# Subsets of the five fields, largest first: the cut that leaves the fewest pieces (ListAnalysis._sweep).
+_COMBOS = tuple(c for k in (4, 3, 2, 1) for c in combinations(range(5), k))
+
+
+def _widest(index: Sequence[_FieldIndex], piece: Box, rules: int) -> int:
+    """Of ``rules`` (a bitset of rules meeting ``piece``), the one (as a bit) covering ``piece`` in the
+    most fields, so cutting by it leaves the fewest pieces; 0 when one covers it whole."""
+    cov = [rules & index[d].covering(piece[d]) for d in range(5)]
+    if cov[0] & cov[1] & cov[2] & cov[3] & cov[4]:
+        return 0
+    for combo in _COMBOS:
+        m = rules
+        for d in combo:
+            m &= cov[d]
+        if m:
+            return m & -m
+    return rules & -rules
+
+
+def _cut(piece: Box, rb: Box) -> tuple[Box, list[Box]]:
+    """``piece`` cut by box ``rb`` (which meets it): the part inside ``rb``, and the rest as at most five
+    disjoint boxes, one per field ``rb`` does not cover."""
+    cur = list(piece)
+    rest = []
+    for d in range(5):
+        if cur[d].issubset(rb[d]):
+            continue
+        rest.append(make_box(cur[:d] + [cur[d].difference(rb[d])] + cur[d + 1:]))
+        cur[d] = cur[d].intersection(rb[d])
+    return make_box(cur), rest
+
+
+def _no_rule(j: int | None) -> bool:
+    return j is None
 
 
 def _first(m: int) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nsgsolve.analyses.lint.engine import _bits, _FieldIndex, _first, _greedy, _matching, pick
+from nsgsolve.analyses.lint import engine
+from nsgsolve.analyses.lint.engine import _bits, _cut, _FieldIndex, _first, _greedy, _matching, _widest, pick
 from nsgsolve.analyses.lint.findings import RuleRef
 from nsgsolve.model import Access, Direction, Span
 from nsgsolve.regions.box import DST, SRC, Box, Splitter, box_intersection
@@ -32,6 +33,7 @@ class _Context:
     index: list[list[_FieldIndex]]
     here_dynamic: IpcKey | None = None  # the dynamic NIC on the NSG's side, when the context is one
     there_dynamic: IpcKey | None = None  # the dynamic NIC on the other side, when the context is one
+    allow: list[int] | None = None  # per layer, its Allow rules (a bitset), for _passes
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,51 @@ class DeadAcrossLayers:
     src_dynamic: IpcKey | None = None
     dst_dynamic: IpcKey | None = None
     denied_by: RuleRef | None = None
+
+
+def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> bool | None:
+    """The exact pre-pass for "does the rule decide a packet of ``u`` here that every other layer
+    allows?": True, False, or None when it needs more than SWEEP_BUDGET cuts (then the partition
+    answers). Pieces of ``u`` first lose what the NSG's earlier rules (``before``) match, then go through
+    the other layers in turn, keeping the parts whose first match there is an Allow."""
+    layers, pos = ctx.layers, ctx.pos
+    other = [k for k in range(len(layers)) if k != pos]
+    if ctx.allow is None:
+        ctx.allow = [sum(1 << j for j, e in enumerate(layer.rules) if e.access is Access.ALLOW) for layer in layers]
+    stack: list[tuple[Box, int, int]] = [(u, 0, before)]  # piece, step (0: the NSG's own layer), candidates
+    steps = 0
+    while stack:
+        piece, step, c = stack.pop()
+        k = pos if step == 0 else other[step - 1]
+        index = ctx.index[k]
+        for d in range(5):
+            c &= index[d].meeting(piece[d])
+            if not c:
+                break
+        if not c:
+            if step == 0:
+                if not other:
+                    return True
+                stack.append((piece, 1, meet[other[0]]))
+            continue  # no rule of this other layer matches: not allowed
+        steps += 1
+        if steps > engine.SWEEP_BUDGET:
+            return None
+        if step == 0:
+            low = _widest(index, piece, c)  # any earlier rule will do: what they match is not the rule's
+            if not low:
+                continue
+        else:
+            low = c & -c
+        c ^= low
+        j = low.bit_length() - 1
+        inside, rest = _cut(piece, layers[k].rules[j].box)
+        stack += [(r, step, c) for r in rest]
+        if step and ctx.allow[k] >> j & 1:
+            if step == len(other):
+                return True
+            stack.append((inside, step + 1, meet[other[step]]))
+    return False
 
 
 class CrossLayer:
@@ -128,6 +175,9 @@ class CrossLayer:
                     for k in range(len(layers)) if k != pos):
                 return None
             other = [k for k in range(len(layers)) if k != pos]
+            passes = _passes(ctx, u, before, meet)
+            if passes:
+                return None
             idx = [_bits(before)] + [_bits(meet[k]) for k in other]
             lists = [[layers[k].rules[j].box for j in ks] for k, ks in zip([pos] + other, idx)]
             sp = Splitter(lists, universe=u)
@@ -138,7 +188,7 @@ class CrossLayer:
                 return all(m and layers[k].rules[idx[n + 1][_first(m)]].access is Access.ALLOW
                            for n, (k, m) in enumerate(zip(other, ms[1:])))
 
-            if sp.find(allowed) is not None:
+            if passes is None and sp.find(allowed) is not None:
                 return None
             here = IntervalSet([iv for a in ctx.nics.values() for iv in a])
 
