@@ -207,6 +207,7 @@ SUBSUME_AGAINST = 64  # rules with the largest overlap that every other candidat
 # to the partition: most questions settle in a few dozen, and a policy that fragments more still gets its
 # answer, from the partition.
 SWEEP_BUDGET = 400
+UNDECIDED = -1  # ListAnalysis._sweep ran out of budget
 
 
 class ListAnalysis:
@@ -252,10 +253,10 @@ class ListAnalysis:
         one of them contains is settled, and a piece they only meet is cut by the one covering it in the
         most fields, so pieces fragment little. The other candidates are taken in rule order (first match).
 
-        Returns the non-neutral rules that decide some part of ``b`` (a bitset), or None when some part's
-        first match (None: no candidate) satisfies ``stop``, or when the walk needs more than SWEEP_BUDGET
-        cuts. None proves nothing: the caller then asks the partition, which also picks the witness, so
-        witnesses never depend on this pass."""
+        Returns the non-neutral rules that decide some part of ``b`` (a bitset); None when some part's
+        first match (None: no candidate) satisfies ``stop`` (such a packet exists); UNDECIDED when the
+        walk needs more than SWEEP_BUDGET cuts. Witnesses come from the partition (the caller asks it
+        when a packet exists and one is wanted), so they never depend on this pass."""
         index, boxes = self.index, self.boxes
         fields = (PROTO, DPORT, SPORT, SRC, DST)
         stack = [(b, cand)]
@@ -283,7 +284,7 @@ class ListAnalysis:
                 deciders |= low
             steps += 1
             if steps > SWEEP_BUDGET:
-                return None
+                return UNDECIDED
             # The rest of the piece: for a first match, no candidate before j meets the piece at all.
             c ^= low
             stack += [(rest, c) for rest in _cut(piece, boxes[low.bit_length() - 1])[1]]
@@ -318,7 +319,11 @@ class ListAnalysis:
         fields = sorted(range(5), key=lambda d: (cuts[d], d))
         return Splitter([[self.boxes[j] for j in order]], universe=b, order=fields), order
 
-    def analyze(self, i: int, info: bool = False) -> RuleFacts:
+    def analyze(self, i: int, info: bool = False, witness: bool = True) -> RuleFacts:
+        """The facts of rule ``i``. ``witness`` False: when the rule is live and its removal changes some
+        decision, ``live`` may be any packet it decides and ``live_next`` the rule deciding that packet
+        without it (maybe of the same action), instead of a packet whose decision changes: the partition
+        that picks one is then skipped (lint without ``--all`` shows no such packet)."""
         b = self.boxes[i]
         if any(not s for s in b):
             return RuleFacts(i, empty=True)
@@ -329,14 +334,14 @@ class ListAnalysis:
         live = self._escape(i, earlier)
         if live is None:
             contained = next((j for j in elist if box_subset(b, self.boxes[j])), None)
-            if contained is None and self._sweep(b, earlier, _no_rule, neutral=earlier) is None:
+            if contained is None and self._sweep(b, earlier, _no_rule, neutral=earlier) in (None, UNDECIDED):
                 split, _ = self._split(b, elist, first_match=False)
                 got = split.find(lambda m: m[0] == 0, pick)
                 if got is not None:
                     live = got[0]
             if live is None:
                 return self._shadowed(i, elist, contained)
-        return self._live(i, live, elist, later, info)
+        return self._live(i, live, elist, later, info, witness)
 
     def _shadowed(self, i: int, elist: list[int], contained: int | None) -> RuleFacts:
         b = self.boxes[i]
@@ -385,7 +390,7 @@ class ListAnalysis:
             if point is not None:
                 return point, j
         if self._sweep(b, sum(1 << j for j in elist), lambda j: j is not None and self.access[j] is not acc
-                       ) is not None:
+                       ) not in (None, UNDECIDED):
             return None
         split, flist = self._split(b, elist, first_match=True)
 
@@ -395,11 +400,12 @@ class ListAnalysis:
         got = split.find(lambda m: m[0] != 0 and self.access[first(m[0])] is not acc, pick)
         return (got[0], first(got[1][0])) if got else None
 
-    def _change(self, i: int, elist: list[int], later: int
-                ) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...]]:
+    def _change(self, i: int, elist: list[int], later: int, witness: bool = True
+                ) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...] | None]:
         """``(packet, rule)``: a packet rule ``i`` decides whose decision changes without it, and the rule
         that would decide it then; or ``(None, takeover)`` when there is none (the rule is redundant),
-        with the rules that decide its packets in its place."""
+        with the rules that decide its packets in its place; or ``(None, None)`` when there is one and
+        no ``witness`` is wanted."""
         acc = self.access[i]
         b = self.boxes[i]
         earlier = sum(1 << j for j in elist)
@@ -411,7 +417,9 @@ class ListAnalysis:
             if point is not None:
                 return point, j
         settled = self._sweep(b, earlier | later, lambda j: j is not None and self.access[j] is not acc, earlier)
-        if settled is not None:
+        if settled is None and not witness:
+            return None, None
+        if settled is not None and settled != UNDECIDED:
             return None, tuple(_bits(settled))
         split, rules = self._split(b, elist + flist, first_match=True)
 
@@ -424,17 +432,19 @@ class ListAnalysis:
         deciders = [rules[k] for k in _bits(split.fold(lambda c: c & -c))]
         return None, tuple(j for j in deciders if j > i)
 
-    def _live(self, i: int, live: tuple[int, ...], elist: list[int], later: int, info: bool) -> RuleFacts:
+    def _live(self, i: int, live: tuple[int, ...], elist: list[int], later: int, info: bool,
+              witness: bool = True) -> RuleFacts:
         b = self.boxes[i]
         acc = self.access[i]
         rest = self.matching(live) & ~((1 << (i + 1)) - 1)
         nxt = (rest & -rest).bit_length() - 1 if rest else None
-        redundant, takeover = False, ()
+        redundant = False
+        takeover: tuple[int, ...] = ()
         if nxt is None or self.access[nxt] is acc:
-            point, other = self._change(i, elist, later)
+            point, other = self._change(i, elist, later, witness)
             if point is not None:
                 live, nxt = point, other  # type: ignore[assignment]
-            else:
+            elif other is not None:
                 redundant, takeover = True, other  # type: ignore[assignment]
         correlated: list[int] = []
         generalizes: list[int] = []

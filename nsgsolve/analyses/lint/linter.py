@@ -38,7 +38,7 @@ class Linter:
         self.include_info = include_info
         self.cross_layer = cross_layer
         self._lists: dict[tuple, ListAnalysis] = {}
-        self._facts: dict[tuple[int, int], RuleFacts] = {}
+        self._facts: dict[tuple[int, int, bool], RuleFacts] = {}
         self._cross: dict[tuple, CrossLayer | None] = {}  # None: a layer has a value an import left open
         self.dual_stack = unanalysed.dual_stack(rp.policy)
 
@@ -53,11 +53,14 @@ class Linter:
             la = self._lists[key] = ListAnalysis(boxes, access)
         return la
 
-    def facts(self, la: ListAnalysis, i: int) -> RuleFacts:
-        key = (id(la), i)
+    def facts(self, la: ListAnalysis, i: int, witness: bool = False) -> RuleFacts:
+        """``witness``: ``live`` must be a packet whose decision changes without the rule, as ``lint --rule``
+        says (findings need that only with ``--all``)."""
+        witness = witness or self.include_info
+        key = (id(la), i, witness)
         f = self._facts.get(key)
         if f is None:
-            f = self._facts[key] = la.analyze(i, self.include_info)
+            f = self._facts[key] = la.analyze(i, self.include_info, witness)
         return f
 
     def layers(self, nsg: ResolvedNsg, direction: Direction) -> "CrossLayer | None":
@@ -186,7 +189,7 @@ class Linter:
                         text = (f"{_subject(r)} is the only rule of {name} naming {tags}: it makes {name} filter "
                                 f"that platform traffic, which otherwise bypasses the NSG, so it cannot be removed")
                     else:
-                        f = self.facts(la, i)
+                        f = self.facts(la, i, witness=True)
                         assert f.live is not None and f.live_next is not None
                         nxt = rules[f.live_next]
                         text = (f"{_subject(r)} decides traffic in {name} ({direction.value}), e.g. "

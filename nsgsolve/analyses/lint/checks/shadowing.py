@@ -43,8 +43,8 @@ def check(ctx: RuleContext) -> bool:
             msg += f"; every packet it matches gets its own decision ({r.access.value}){REMOVABLE}"
             ctx.add(SHADOWED, msg, cover, None, "warning")
         return True
-    live = ctx.live
     if f.redundant:
+        live = ctx.live
         take = [_ref(rules[j]) for j in f.takeover]
         ctx.add(REDUNDANT, f"{_subject(r)} is redundant: the packets it decides (e.g. {live}) would get the same "
                            f"decision ({r.access.value}) without it, from {_names(take)}", take, live)
