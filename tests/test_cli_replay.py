@@ -182,8 +182,18 @@ def test_microsofts_samples_replay_against_the_example_policies():
     hits = {(r["direction"], r["rule"]): r["hits"] for r in d["rules"]}
     assert hits[("Outbound", "AllowInternetOutBound")] == 10 and hits[("Inbound", "DenyAllInBound")] == 9
     # the network manager's admin rules are not in this policy: the log says so, tuple by tuple
-    assert sorted((m["logged"]["rule"], m["count"]) for m in d["mismatches"]) == [
-        ("BlockHighRiskTCPPortsFromInternet", 2), ("Internet", 7)]
+    assert sorted((m["kind"], m["logged"]["rule"], m["count"]) for m in d["mismatches"]) == [
+        ("unknown-admin-rule", "BlockHighRiskTCPPortsFromInternet", 2), ("unknown-admin-rule", "Internet", 7)]
+    # with the network manager's admin rules in the policy, those tuples are the admin layer's, and agree
+    code, out, err = cli("replay", str(ex / "myvnet-avnm.nsg"), "--flow-logs",
+                         str(CORPUS / "flowlogs" / "msdocs-vnet-flow-logs-v4-sample.json"), "--json",
+                         "--acl", "00000000-1234-abcd-ef00-c1c2c3c4c5c6=myVNet-nsg")
+    d = json.loads(out)
+    assert code == 0 and d["tuples"] == 19 and d["mismatches"] == []
+    assert {(r["collection"], r["rule"]): r["hits"] for r in d["admin_rules"]} == {
+        ("myNetworkManager/Guardrails", "BlockHighRiskTCPPortsFromInternet"): 2,
+        ("myNetworkManager/Guardrails", "Internet"): 7}
+    assert {(r["direction"], r["rule"]): r["hits"] for r in d["rules"]}[("Inbound", "DenyAllInBound")] == 0
 
 
 def test_lint_with_flow_logs_adds_unused_in_the_observed_period(setup):
@@ -216,6 +226,14 @@ def test_progress_bar_on_a_terminal_only(setup, monkeypatch):
     out, err = io.StringIO(), Tty()
     assert run(["replay", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--workers", "1"], out, err) == 0
     assert "\rreplay [" in err.getvalue() and "MB/s" in err.getvalue()
+    for k in range(3):  # several files over two processes: the bar sums what every process has read
+        d = setup / "logs" / f"h={k}"
+        d.mkdir()
+        (d / "PT1H.json").write_text((setup / "logs" / "y=2026" / "m=12" / "d=05" / "h=10" / "m=00" / "macAddress=00"
+                                      / "PT1H.json").read_text())
+    out, err = io.StringIO(), Tty()
+    assert run(["replay", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--workers", "2"], out, err) == 0
+    assert "\rreplay [" in err.getvalue() and "100%" in err.getvalue()
     out, err = io.StringIO(), Tty()
     run(["replay", str(setup / "p.nsg"), "--flow-logs", str(setup / "logs"), "--no-progress"], out, err)
     assert "\rreplay [" not in err.getvalue()

@@ -3,19 +3,22 @@ and the model disagree, and (against a new policy) which logged flows a change w
 
 What a logged tuple means. A tuple is one flow seen at one NIC in one direction: the local end is the
 destination of an inbound (``I``) tuple and the source of an outbound (``O``) one. The model meets that
-NIC's layers in Azure's order for that direction (inbound: subnet NSG, then NIC NSG; outbound: NIC NSG,
-then subnet NSG), and in each the first matching rule decides; a Deny ends the walk (semantics.md). Every
-layer met counts one hit for the rule that decided there, so an Allow rule of the subnet NSG that let a
-flow through to the NIC NSG is *used* even though the NIC NSG logged it. The log says which NSG and rule
-decided (NSG flow logs: the NSG the record belongs to; VNet flow logs: the ACL whose rule decided, found
-by its resource GUID, else the NSG on the path that has a rule of that name); a logged decision or rule
-the model does not reproduce is a mismatch, reported with a tuple.
+NIC's layers in Azure's order for that direction -- the security admin rules of its VNet (AVNM) first,
+then (inbound) subnet NSG and NIC NSG, (outbound) NIC NSG and subnet NSG, and the platform's own rules
+(host services, the outbound TCP 25 block: semantics/platform.py) where the evaluator puts them -- and in
+each the first matching rule decides; a Deny ends the walk, an admin AlwaysAllow skips the NSGs
+(semantics.md). Every layer met counts one hit for the rule that decided there, so an Allow rule of the
+subnet NSG that let a flow through to the NIC NSG is *used* even though the NIC NSG logged it. The log
+says which NSG and rule decided (NSG flow logs: the NSG the record belongs to; VNet flow logs: the ACL
+whose rule decided, found by its resource GUID, else the layer on the path that has a rule of that name,
+admin rules included); a logged decision or rule the model does not reproduce is a mismatch, reported
+with a tuple.
 
-Speed. Most tuples repeat (a NIC talks to the same peers on the same ports all hour), so the per-tuple
-work is a string split and a dictionary update keyed by the fields that decide (addresses, destination
-port, protocol, direction, the logged rule and decision; the source port only when some rule names
-source ports). Each distinct key is decided once, by :func:`decide_layers` -- the one function to swap
-for a vectorised engine -- and the counts are folded into per-rule counters at the end of each file.
+Speed. Tuples are read in batches of a few hundred thousand: the strings are joined and cut into columns
+in arrays (importers/columns.py), every layer met is decided for all its tuples at once by the compiled
+tables of the flow engine (semantics/flows.py, the engine of ``verify --flows``), and only what is
+distinct is looked at in Python: where a (logged NSG, rule, NIC, direction) sits in the policy (a
+:class:`_Path`), and what a (path, deciding rules, logged decision) combination means (hits, mismatch).
 Results are sums of counters over files, so a run split over processes or Dask workers merges to the
 same answer as a serial one (:meth:`Partial.merge`).
 """
@@ -24,23 +27,29 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from bisect import bisect_right
 from functools import lru_cache
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
+
+from nsgsolve.importers import columns as colparse
 from nsgsolve.importers.flowlogs import BadRecord, FlowGroup, read_flow_log
-from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Span
+from nsgsolve.model import PROTOCOL_BY_NUMBER, Access, Direction, Span
 from nsgsolve.semantics.addresses import int_to_ip
-from nsgsolve.semantics.classify import classifier
-from nsgsolve.semantics.resolve import Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.evaluate import TraceStep, path_steps
+from nsgsolve.semantics.flows import CompiledLayer, _distinct, flow_columns
+from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
+from nsgsolve.semantics.resolve import AdminLayer, IpcKey, Layer, ResolvedPolicy, ResolvedRule
 
 ALLOW, DENY = "Allow", "Deny"
 MAX_BAD_SHOWN = 200  # bad records kept with their positions (all are counted)
 MAX_EXAMPLES = 3  # tuples kept per mismatch group
-CACHE_LIMIT = 400_000  # distinct keys held before folding, so memory stays flat on any log size
+CACHE_LIMIT = 400_000  # distinct places held before they are forgotten, so memory stays flat on any log size
+BATCH = 1 << 18  # tuples decided together: large enough that numpy's per-call cost vanishes, small in memory
 
 RULE_PREFIXES = ("userrule_", "defaultrule_")
+ADMIN = "(admin)"  # the logger of a tuple an AVNM security admin rule decided
 
 # Mismatch kinds (docs/replay.md).
 KINDS = {
@@ -49,7 +58,10 @@ KINDS = {
     "nsg-not-on-path": "the logging NSG is not on this NIC's path in the policy",
     "unknown-nsg": "the log names an NSG the policy does not have",
     "unknown-rule": "the logged rule is not a rule of the NSGs on the path",
+    "unknown-admin-rule": "the log names a security admin rule (AVNM) the policy does not apply on this path",
+    "platform": "the platform decides this flow (a host service), not the NSG that logged it",
     "unattributed": "neither the address nor the ACL says which NSG of the policy decided",
+    "ambiguous-nic": "the address is in a subnet whose dynamic-IP NICs have different NSGs",
 }
 
 
@@ -63,50 +75,10 @@ def bare_rule(name: str) -> str:
     return low
 
 
-def _ip(text: str) -> int:
-    """An IPv4 address as an int (ValueError otherwise); the common case without the ipaddress module."""
-    parts = text.split(".")
-    if len(parts) != 4:
-        raise ValueError(text)
-    v = 0
-    for p in parts:
-        if not p.isdigit() or len(p) > 3 or (len(p) > 1 and p[0] == "0"):
-            raise ValueError(text)
-        n = int(p)
-        if n > 255:
-            raise ValueError(text)
-        v = (v << 8) | n
-    return v
-
-
-class _Pkt:
-    """What the classifier reads of a packet (duck-typed :class:`~nsgsolve.semantics.evaluate.Packet`)."""
-
-    __slots__ = ("protocol", "src", "sport", "dst", "dport")
-
-    def __init__(self, protocol: int, src: int, sport: int | None, dst: int, dport: int | None):
-        self.protocol, self.src, self.sport, self.dst, self.dport = protocol, src, sport, dst, dport
-
-
-def decide_layers(layers: Sequence[Layer], direction: Direction, pkt: _Pkt, any_sport: bool = False
-                  ) -> tuple[list[tuple[ResolvedNsg, ResolvedRule]], str] | None:
-    """The rule that decides at each layer met, in order, stopping after a Deny; and the decision. With
-    ``any_sport``, the answer for every source port at once, or None when the source port matters.
-
-    The single place the replay asks the policy: a vectorised engine replaces this function."""
-    met = []
-    for layer in layers:
-        cl = classifier(layer.nsg, direction)
-        r = cl.first_match_any_sport(pkt) if any_sport else cl.first_match(pkt)
-        if r is None:
-            return None
-        met.append((layer.nsg, r))
-        if r.access is Access.DENY:
-            return met, DENY
-    return met, ALLOW
-
-
-# ---------------------------------------------------------------- results
+def _prefixed(name: str) -> bool:
+    """NSG rules appear as ``UserRule_``/``DefaultRule_`` in flow logs; a VNet flow log names a security
+    admin rule bare."""
+    return name.lower().startswith(RULE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -144,6 +116,12 @@ class Partial:
     mismatches: dict[tuple, list] = field(default_factory=dict)
     # (src prefix, dst, protocol, dport, before, after) -> [count, example, new rule (nsg, dir, rule) or None]
     changed: dict[tuple, list] = field(default_factory=dict)
+    # security admin rules: ("config/collection", direction, rule) -> [hits, flows, first, last]
+    admin_hits: dict[tuple[str, str, str], list] = field(default_factory=dict)
+    # the platform's own rules (semantics/platform.py): (rule, direction) -> [hits, flows, first, last]
+    platform_hits: dict[tuple[str, str], list] = field(default_factory=dict)
+    # what the replay assumed to place tuples (a dynamic-IP NIC found by its subnet) -> tuples
+    assumptions: dict[str, int] = field(default_factory=dict)
 
     def merge(self, o: "Partial") -> "Partial":
         self.files += o.files
@@ -155,8 +133,13 @@ class Partial:
         self.bad += o.bad
         self.bad_records += o.bad_records[:max(0, MAX_BAD_SHOWN - len(self.bad_records))]
         self.ipv6 += o.ipv6
-        for k, v in o.hits.items():
-            _add_hits(self.hits, k, v[0], v[1], v[2], v[3])
+        pairs: tuple[tuple[dict, dict], ...] = ((self.hits, o.hits), (self.admin_hits, o.admin_hits),
+                                                (self.platform_hits, o.platform_hits))
+        for mine_hits, theirs in pairs:
+            for hk, v in theirs.items():
+                _add_hits(mine_hits, hk, v[0], v[1], v[2], v[3])
+        for what, count in o.assumptions.items():
+            self.assumptions[what] = self.assumptions.get(what, 0) + count
         for k, (n, ex) in o.mismatches.items():
             mine = self.mismatches.get(k)
             if mine is None:
@@ -186,27 +169,76 @@ def _add_hits(hits: dict, key, n: int, flows: int, first: int | None, last: int 
         h[3] = last
 
 
+# ---------------------------------------------------------------- where a tuple sits in the policy
+
+
 @dataclass(frozen=True)
-class _Outcome:
-    """What one distinct logged key means under the policy (and the new one)."""
+class _Path:
+    """What a logged tuple meets at its NIC in its direction (admin layer, NSG layers and platform steps, in
+    the evaluator's order), and which of them the log says decided."""
 
-    hits: tuple[tuple[str, str, str], ...] = ()
-    mismatch: tuple | None = None  # (kind, nsg, direction, logged rule, logged decision, model nsg, rule, decision)
-    changed: tuple | None = None  # (src prefix, dst, protocol, dport, before, after)
-    changed_rule: tuple | None = None  # the new policy's deciding (nsg, direction, rule)
-    bad: str | None = None  # a malformed tuple: what is wrong
-    ipv6: bool = False
+    steps: tuple[Layer | AdminLayer | TraceStep, ...] = ()
+    logger: Any = None  # an NSG name, a tuple of candidate NSG names, ADMIN, or None: no layer has the rule
+    dyn: IpcKey | None = None  # the local end, when rules must know it by identity (a dynamic IP)
+    mismatch: tuple[str, str | None] | None = None  # (kind, nsg): the policy cannot place the tuple
+    assumed: str | None = None  # what was assumed to place it, for the report
+
+    @property
+    def decided(self) -> tuple[Layer | AdminLayer, ...]:
+        return tuple(s for s in self.steps if not isinstance(s, TraceStep))
 
 
-# The outcome of a key without source port whose decision depends on the source port: key it again with it.
-_DEPENDS = _Outcome(mismatch=("sport",))
+MAX_SLOTS = 3  # an admin layer and two NSGs decide at one NIC in one direction
 
 
-# ---------------------------------------------------------------- the engine
+def _who(step, rule: ResolvedRule | None) -> str:
+    if isinstance(step, Layer):
+        return step.nsg.name
+    if isinstance(step, AdminLayer):
+        assert rule is not None
+        return f"admin {rule.admin_rule.config}/{rule.admin_rule.collection}"
+    return "platform"
+
+
+def _rule_name(step, rule: ResolvedRule | None) -> str:
+    return step.rule if isinstance(step, TraceStep) else rule.name  # type: ignore[union-attr]
+
+
+def _walk(path: _Path, rules) -> tuple[list[tuple[Any, ResolvedRule | None]], str]:
+    """The steps met, each with its deciding rule, and the decision, from the rule index of every
+    decided step (an admin layer's ``len(rules)``: no admin rule matched)."""
+    met: list[tuple[Any, ResolvedRule | None]] = []
+    k = 0
+    skip_nsgs = False
+    for s in path.steps:
+        if isinstance(s, TraceStep):
+            met.append((s, None))
+            if s.access is Access.DENY:
+                return met, DENY
+            continue
+        idx = int(rules[k])
+        k += 1
+        if isinstance(s, AdminLayer):
+            if idx >= len(s.rules):
+                continue  # no admin rule matched: the NSGs decide
+            r = s.rules[idx]
+            met.append((s, r))
+            if r.access is Access.DENY:
+                return met, DENY
+            skip_nsgs = r.access is Access.ALWAYS_ALLOW
+            continue
+        if skip_nsgs:
+            continue  # an AlwaysAllow admin rule let the flow past the NSGs of this direction
+        r = s.nsg.rules(s.direction)[idx]
+        met.append((s, r))
+        if r.access is Access.DENY:
+            return met, DENY
+    return met, ALLOW
 
 
 class _PolicyView:
-    """Look-ups into one resolved policy that every key needs."""
+    """One resolved policy as the replay asks it: where an address and a logged NSG sit, and the compiled
+    tables of every layer (built on first use)."""
 
     def __init__(self, rp: ResolvedPolicy, guids: Mapping[str, str] | None):
         self.rp = rp
@@ -214,7 +246,7 @@ class _PolicyView:
         self.guids = {k.lower(): v for k, v in (guids or {}).items()}
         self.static = rp.static_ip_index
         self.shared = rp.shared_ips
-        self._alone: dict[str, ResolvedNsg] = {}
+        self._alone: dict[tuple[str, Direction], tuple[Layer, ...]] = {}
         self.rule_names: dict[tuple[str, Direction], set[str]] = {}
         for n in rp.policy.nsgs:
             for d in Direction:
@@ -224,33 +256,236 @@ class _PolicyView:
         for n in rp.policy.nsgs:
             for r in n.rules:
                 self.user_rule_owners.setdefault((bare_rule(r.name), r.direction), []).append(n.name)
+        # Dynamic IP configurations (and the hosts a NIC-less subnet implies), which rules name by identity.
+        self.dynamic = sorted(k for k, i in rp.ipcs.items() if i.ip is None)
+        self.dyn_ids = {k: i + 1 for i, k in enumerate(self.dynamic)}
+        self._dyn_at: dict[int, tuple[IpcKey | None, str | None, bool]] = {}
+        self.compiled: list[CompiledLayer] = []
+        self._compiled_ids: dict[tuple, int] = {}
+        self.paths: list[_Path] = []
+        self._path_ids: dict[tuple, int] = {}
 
-    def local_layers(self, ip: int, direction: Direction, logged: str | None) -> list[Layer] | None:
-        """The layers of the NIC at ``ip`` in ``direction``; None when no NIC of the policy has it. An
-        address NICs of several VNets share is the one whose path has the logging NSG."""
+    def admin_names(self, layer: AdminLayer) -> set[str]:
+        return {bare_rule(r.name) for r in layer.rules}
+
+    def compiled_id(self, step: Layer | AdminLayer) -> int:
+        if isinstance(step, AdminLayer):
+            key: tuple = ("admin", step.vnet, step.direction)
+        else:
+            key = ("nsg", step.nsg.name, step.nsg.vnet, step.direction)
+        got = self._compiled_ids.get(key)
+        if got is None:
+            if isinstance(step, AdminLayer):
+                c = CompiledLayer(step.rules, self.dyn_ids, total=False)
+            else:
+                c = CompiledLayer(step.nsg.rules(step.direction), self.dyn_ids)
+            got = self._compiled_ids[key] = len(self.compiled)
+            self.compiled.append(c)
+        return got
+
+    def local(self, ip: int, direction: Direction, logged: str | None
+              ) -> tuple[IpcKey | None, IpcKey | None, str | None, bool]:
+        """(the IP configuration at ``ip``, the one rules know by identity, what was assumed, ambiguous).
+        An address NICs of several VNets share is the one whose path has the logging NSG; an address no
+        static NIC has is a dynamic-IP NIC's of its subnet when that settles which NSGs apply."""
         key = self.static.get(ip)
-        if key is None:
-            return None
-        owners = self.shared.get(ip)
-        if owners is not None:
-            cands = [k for k in owners
-                     if logged is not None and any(l.nsg.name == logged for l in self._layers(k, direction))]
-            if len(cands) != 1:
-                return None
-            key = cands[0]
-        return self._layers(key, direction)
+        if key is not None:
+            owners = self.shared.get(ip)
+            if owners is not None:
+                cands = [k for k in owners
+                         if logged is not None and any(l.nsg.name == logged for l in self._layers(k, direction))]
+                if len(cands) != 1:
+                    return None, None, None, False
+                key = cands[0]
+            return key, None, None, False
+        got = self._dyn_at.get(ip)
+        if got is None:
+            got = self._dyn_at[ip] = self._dynamic_at(ip)
+        found, assumed, ambiguous = got
+        return found, (found if assumed and "only" in assumed else None), assumed, ambiguous
 
-    def _layers(self, key, direction: Direction) -> list[Layer]:
+    def _dynamic_at(self, ip: int) -> tuple[IpcKey | None, str | None, bool]:
+        rp = self.rp
+        cands = [k for k in self.dynamic if ip in rp.ipcs[k].usable]
+        if not cands:
+            return None, None, False
+        info = rp.ipcs[cands[0]]
+        if len(cands) == 1:
+            what = (f"a host of subnet {info.subnet_label} (the subnet has no NIC in the policy; its NSG decides)"
+                    if info.implied else f"{cands[0]}, the only dynamic-IP NIC of subnet {info.subnet_label}")
+            return (cands[0], f"addresses of subnet {info.subnet_label} that no static NIC holds are taken as {what}",
+                    False)
+        # Several dynamic NICs: the same NSGs, and no rule naming one of them, decide alike whichever it is.
+        same = len({(rp.ipcs[k].nic_nsg, rp.ipcs[k].subnet_nsg) for k in cands}) == 1
+        named = any(k in r.src.members or k in r.dst.members
+                    for k in cands for d in Direction for l in self._layers(cands[0], d) for r in l.nsg.rules(d))
+        if not same or named:
+            return None, None, True
+        names = ", ".join(str(k) for k in cands[:5]) + (", ..." if len(cands) > 5 else "")
+        return cands[0], (f"addresses of subnet {info.subnet_label} that no static NIC holds are taken as one of its "
+                          f"dynamic-IP NICs ({names}), which have the same NSGs"), False
+
+    def _layers(self, key: IpcKey, direction: Direction) -> list[Layer]:
         rp = self.rp
         return rp.inbound_layers(key) if direction is Direction.INBOUND else rp.outbound_layers(key)
 
-    def alone(self, name: str, direction: Direction) -> list[Layer]:
+    def steps(self, key: IpcKey, direction: Direction, kind: int, smtp_dst: int) -> tuple:
+        """The steps of the NIC's walk, as the reference evaluator lays them out (path_steps, the admin
+        layer in front)."""
+        rp = self.rp
+        if direction is Direction.OUTBOUND:
+            service = HOST_SERVICES[kind - 1] if kind else None
+            smtp = smtp_dst >= 0 and rp.smtp_blocked and smtp_dst in rp.internet_tag(rp.ipcs[key].vnet)
+            steps, _ = path_steps(rp, key, None, 0, service, smtp, False)
+        else:
+            steps, _ = path_steps(rp, None, key, 0, None, False, False)
+        admin = rp.admin_for(key, direction)
+        return ((admin,) if admin is not None else ()) + tuple(steps)
+
+    def alone(self, name: str, direction: Direction) -> tuple[Layer, ...]:
         """The NSG as the only layer: for a logged flow whose local address is not a NIC of the policy."""
-        nsg = self._alone.get(name)
-        if nsg is None:
+        got = self._alone.get((name, direction))
+        if got is None:
             vnets = self.rp.attachment_vnets(name)
-            nsg = self._alone[name] = self.rp.nsg(name, vnets[0] if vnets else None)
-        return [Layer(nsg, "logged", direction)]
+            got = self._alone[(name, direction)] = (
+                Layer(self.rp.nsg(name, vnets[0] if vnets else None), "logged", direction),)
+        return got
+
+    def path_id(self, ctx: tuple, local: int, direction: Direction, kind: int, smtp_dst: int) -> int:
+        key = (ctx, local, direction, kind, smtp_dst)
+        got = self._path_ids.get(key)
+        if got is None:
+            if len(self._path_ids) > CACHE_LIMIT:
+                self._path_ids.clear()  # ids stay valid (paths are kept); only the look-up is rebuilt
+            got = self._path_ids[key] = len(self.paths)
+            self.paths.append(self._place(ctx, local, direction, kind, smtp_dst))
+        return got
+
+    def _place(self, ctx: tuple, local: int, direction: Direction, kind: int, smtp_dst: int) -> _Path:
+        version, nsg_logged, acl, rule_logged = ctx
+        rule_bare = bare_rule(rule_logged)
+        if version != 4:
+            name = self.by_upper.get((nsg_logged or "").upper())
+            key, dyn, assumed, ambiguous = self.local(local, direction, name)
+            if ambiguous:
+                return _Path(mismatch=("ambiguous-nic", name or nsg_logged))
+            if key is not None:
+                return _Path(self.steps(key, direction, kind, smtp_dst),
+                             name if name is not None else (nsg_logged or "?"), dyn, assumed=assumed)
+            if name is None:
+                return _Path(mismatch=("unknown-nsg", nsg_logged))
+            return _Path(self.alone(name, direction), name)
+        # VNet flow logs: the ACL's GUID when the policy files carry it, else the layer with a rule of that name
+        named = self.guids.get((acl or "").lower())
+        key, dyn, assumed, ambiguous = self.local(local, direction, named)
+        if ambiguous:
+            return _Path(mismatch=("ambiguous-nic", named))
+        if key is not None:
+            steps = self.steps(key, direction, kind, smtp_dst)
+            logger: Any = named
+            if named is None:
+                admin = next((s for s in steps if isinstance(s, AdminLayer)), None)
+                if (admin is not None and rule_bare in self.admin_names(admin)) or not _prefixed(rule_logged):
+                    # VNet flow logs name NSG rules with their UserRule_/DefaultRule_ prefix and admin rules bare
+                    logger = ADMIN
+                else:
+                    having = tuple(l.nsg.name for l in steps if isinstance(l, Layer)
+                                   and rule_bare in self.rule_names.get((l.nsg.name, direction), ()))
+                    # A default rule's name is in every NSG: several candidates, settled against the model's walk.
+                    logger = having or None
+            return _Path(steps, logger, dyn, assumed=assumed)
+        if named is not None and self.rp.policy.nsg(named) is not None:
+            return _Path(self.alone(named, direction), named)
+        owners = self.user_rule_owners.get((rule_bare, direction), [])
+        if len(owners) == 1:
+            return _Path(self.alone(owners[0], direction), owners[0])
+        return _Path(mismatch=("unattributed", None))
+
+    def judge(self, path: _Path, rules, logged: str, version: int, rule_logged: str, direction: Direction
+              ) -> tuple[list[tuple[str, tuple]], tuple | None, str]:
+        """What the policy says of a tuple on ``path`` decided by ``rules``: (hits as (table, key), the
+        mismatch with the log or None, the decision)."""
+        d = direction.value
+        if path.mismatch is not None:
+            kind, who = path.mismatch
+            return [], (kind, who, d, rule_logged, logged, None, None, None), ALLOW
+        met, decision = _walk(path, rules)
+        hits: list[tuple[str, tuple]] = []
+        for s, r in met:
+            if isinstance(s, Layer):
+                assert r is not None
+                hits.append(("nsg", (s.nsg.name, d, r.name)))
+            elif isinstance(s, AdminLayer):
+                assert r is not None
+                a = r.admin_rule
+                hits.append(("admin", (f"{a.config}/{a.collection}", d, a.name)))
+            else:
+                hits.append(("platform", (s.rule, d)))
+        last_who, last_rule = (_who(*met[-1]), _rule_name(*met[-1])) if met else (None, None)
+        rule_bare = bare_rule(rule_logged)
+        logger = path.logger
+        if logger == ADMIN:
+            admin = next((s for s in path.steps if isinstance(s, AdminLayer)), None)
+            if admin is None or rule_bare not in self.admin_names(admin):
+                mis = ("unknown-admin-rule", None, d, rule_logged, logged, last_who, last_rule, decision)
+                return hits, mis, decision
+            where = f"admin {admin.vnet}"
+            entry = next(((s, r) for s, r in met if isinstance(s, AdminLayer)), None)
+            if decision != logged:
+                return hits, ("decision", where, d, rule_logged, logged, last_who, last_rule, decision), decision
+            if entry is None or bare_rule(entry[1].name) != rule_bare:  # type: ignore[union-attr]
+                return hits, ("rule", where, d, rule_logged, logged, last_who, last_rule, decision), decision
+            return hits, None, decision
+        nsg_met = [(s, r) for s, r in met if isinstance(s, Layer)]
+        if isinstance(logger, tuple):
+            # The ACL is unknown and several NSGs on the path have a rule of that name: the layer that logs
+            # is the one the model ends at if it is among them, else one where that rule decides.
+            deciding = [s.nsg.name for s, r in nsg_met if bare_rule(r.name) == rule_bare]  # type: ignore[union-attr]
+            logger = (nsg_met[-1][0].nsg.name if nsg_met and nsg_met[-1][0].nsg.name in logger
+                      else (deciding[-1] if deciding else logger[0]))
+        if logger is None:
+            # VNet flow log, ACL unknown, no NSG on the path with a rule of that name.
+            return hits, ("unknown-rule", None, d, rule_logged, logged, last_who, last_rule, decision), decision
+        layer = next((s for s in path.steps if isinstance(s, Layer) and s.nsg.name == logger), None)
+        if layer is None:
+            if any(isinstance(s, TraceStep) and s.access is Access.ALLOW for s in path.steps):
+                kind = "platform"
+            else:
+                kind = "nsg-not-on-path" if logger.upper() in self.by_upper else "unknown-nsg"
+            return hits, (kind, logger, d, rule_logged, logged, last_who, last_rule, decision), decision
+        at = next((r for s, r in nsg_met if s is layer), None)
+        if at is None:
+            # An earlier layer denied (the logging NSG never saw the flow in the model), or an admin
+            # AlwaysAllow let it past the NSGs.
+            kind = "decision" if decision == DENY or logged != decision else "rule"
+            return hits, (kind, logger, d, rule_logged, logged, last_who, last_rule, decision), decision
+        at_decision = at.access.value
+        # VNet flow logs record the flow's outcome; NSG flow logs the logging NSG's own decision.
+        claimed = decision if version == 4 else at_decision
+        if claimed != logged:
+            who, rule = (last_who, last_rule) if version == 4 else (logger, at.name)
+            return hits, ("decision", logger, d, rule_logged, logged, who, rule, claimed), decision
+        if bare_rule(at.name) != rule_bare:
+            kind = "rule" if rule_bare in self.rule_names.get((logger, direction), ()) else "unknown-rule"
+            return hits, (kind, logger, d, rule_logged, logged, logger, at.name, at_decision), decision
+        return hits, None, decision
+
+    def verdict(self, path: _Path, rules) -> tuple[str, tuple[str, str, str] | None]:
+        """The decision and the deciding (layer, direction, rule), for --against."""
+        if path.mismatch is not None:
+            return ALLOW, None  # the NSG is gone and the address is no NIC: nothing filters the flow
+        met, decision = _walk(path, rules)
+        if not met:
+            return decision, None
+        s, r = met[-1]
+        return decision, (_who(s, r), s.direction.value, _rule_name(s, r))
+
+
+def _first_per_group(ids: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows sorted by group, stable; where each group starts in that order)."""
+    order = np.argsort(ids, kind="stable")
+    starts = np.searchsorted(ids[order], np.arange(n_groups + 1))
+    return order, starts
 
 
 class Replayer:
@@ -262,407 +497,355 @@ class Replayer:
         self.new = _PolicyView(new, guids) if new is not None else None
         self.group_prefix = group_prefix
         self.mask = (0xFFFFFFFF << (32 - group_prefix)) & 0xFFFFFFFF if group_prefix else 0
-        # The source port decides only where some rule names source ports; elsewhere it stays out of the
-        # key, which is what makes most tuples repeat.
-        pols = [rp] + ([new] if new is not None else [])
-        self.with_sport = any(r.source_ports is not None and not r.source_ports.is_any
-                              for p in pols for n in p.policy.nsgs for r in n.rules)
-        self._outcomes: dict[tuple, _Outcome] = {}
-        # Addresses and source ports enter the key as equivalence classes: two addresses between the same
-        # rule boundaries (of every NSG of both policies) are decided alike, so a scan from ten thousand
-        # Internet hosts is decided a handful of times. NIC addresses stay exact (they choose the path), and
-        # so do destinations with --against (changed flows are grouped by destination).
-        addr_bounds: set[int] = set()
-        sport_bounds: set[int] = set()
-        dport_bounds: set[int] = set()
-        self._nic_ips: set[int] = set()
-        for pol in pols:
-            self._nic_ips |= set(pol.static_ip_index)
-            for n in pol.policy.nsgs:
-                for v in pol.evaluation_vnets(n.name):
-                    rn = pol.nsg(n.name, v)
-                    for d in Direction:
-                        for r in rn.rules(d):
-                            for lo, hi in r.src.intervals:
-                                addr_bounds.update((lo, hi + 1))
-                            for lo, hi in r.dst.intervals:
-                                addr_bounds.update((lo, hi + 1))
-                            for lo, hi in r.sports or ():
-                                sport_bounds.update((lo, hi + 1))
-                            for lo, hi in r.dports or ():
-                                dport_bounds.update((lo, hi + 1))
-        self._addr_bounds = sorted(addr_bounds)
-        self._sport_bounds = sorted(sport_bounds)
-        self._dport_bounds = sorted(dport_bounds)
-        self._dport_rep: dict[int, int] = {}
-        self._dport_tok: dict[str, tuple] = {}
-        self._deps: dict[tuple, set] = {}  # per logged context, the keys whose decision needs the source port
-        self._rep: dict[int, int] = {}  # address class -> an address of it, to decide with
-        self._src_tok: dict[str, tuple] = {}
-        self._dst_tok: dict[str, tuple] = {}
-        self._sport_tok: dict[str, object] = {}
-        self._exact_dst = new is not None  # --against groups changed flows by destination and port
-        if new is None:
-            self.mask = 0  # nothing is grouped by source prefix: do not split classes by it
-        self._examples: dict[tuple, int] = {}  # examples taken per mismatch/changed group in the current file
-        self._attributions: dict[tuple, object] = {}
+        self._ctx_ids: dict[tuple, int] = {}
+        self._ctxs: list[tuple] = []
+        self._judged: dict[tuple, tuple] = {}
+        self._verdicts: dict[tuple, tuple] = {}
+        self._examples: dict[tuple, int] = {}  # examples taken per mismatch group in the current file
 
     # ------------------------------------------------------------ per file
 
     def replay_file(self, path: str, progress: Callable[[int], None] | None = None) -> Partial:
         part = Partial(files=1)
         self._examples = {}  # a file's partial carries its own examples, so merging in file order is stable
-        acc: dict[tuple, dict] = {}
         bad_list = part.bad_records
+        batch: list[FlowGroup] = []
+        size = 0
 
-        def bad(b: BadRecord) -> None:
+        def note(b: BadRecord) -> None:
             part.bad += 1
             if len(bad_list) < MAX_BAD_SHOWN:
                 bad_list.append(b)
 
+        def bad(b: BadRecord) -> None:
+            nonlocal batch, size
+            if batch:  # the tuples before the problem first, so warnings stay in file order
+                self._batch(batch, part, note)
+                batch, size = [], 0
+            note(b)
+
         for g in read_flow_log(path, bad, progress):
-            self._group(g, acc, part, bad)
-            if len(acc) > 4096 or sum(len(v) for v in acc.values()) > CACHE_LIMIT:
-                self._fold(acc, part)
-        self._fold(acc, part)
+            if g.tuples:
+                batch.append(g)
+                size += len(g.tuples)
+            if size >= BATCH:
+                self._batch(batch, part, note)
+                batch, size = [], 0
+        if batch:
+            self._batch(batch, part, note)
         try:
             part.bytes = os.path.getsize(path)
         except OSError:
             pass
         return part
 
-    def _group(self, g: FlowGroup, acc: dict, part: Partial, bad: Callable[[BadRecord], None]) -> None:
-        ctx = (g.version, g.nsg, g.acl, g.rule)
-        table = acc.get(ctx)
-        if table is None:
-            table = acc[ctx] = {}
-        need = 8 if g.version == 1 else 9
-        state_at = 8 if g.version == 2 else -1  # v2: B|C|E; v4: the state is field 7 (B|C|E|D)
-        sport = self.with_sport
-        src_tok, dst_tok, sport_tok, dport_tok = self._src_tok, self._dst_tok, self._sport_tok, self._dport_tok
-        deps = self._deps.setdefault(ctx, set())
-        if len(src_tok) + len(dst_tok) + len(sport_tok) + len(dport_tok) > CACHE_LIMIT:
-            src_tok.clear()
-            dst_tok.clear()
-            sport_tok.clear()
-            dport_tok.clear()
-        n = 0
-        for t in g.tuples:
-            if not isinstance(t, str):
-                line, col = g.position(None)
-                bad(BadRecord(g.file, line, col, "malformed tuple", f"a flow tuple is a string, not {t!r}"[:200],
-                              "W902"))
-                continue
-            p = t.split(",")
-            if len(p) < need or not p[0].isdigit() or not p[3].isdigit() or len(p[3]) > 5:
-                self._bad_tuple(g, t, bad, f"{len(p)} fields, a version {g.version} tuple has {need} or more"
-                                if len(p) < need else f"timestamp {p[0]!r} is not a number" if not p[0].isdigit()
-                                else f"source port {p[3]!r} is not 0-65535")
-                continue
-            a = src_tok.get(p[1])
-            if a is None:
-                a = self._token(p[1], False, src_tok)
-            b = dst_tok.get(p[2])
-            if b is None:
-                b = self._token(p[2], self._exact_dst, dst_tok)
-            c = dport_tok.get(p[4])
-            if c is None:
-                c = self._dport_token(p[4])
-            k: tuple = (a, b, c, p[5], p[6], p[7])
-            if sport and k in deps:
-                k += (sport_tok.get(p[3]) or self._sport_class(p[3]),)
-            s: list | None = table.get(k)
-            if s is None:
-                o = self._outcome(g, k)
-                if o is _DEPENDS:
-                    deps.add(k)
-                    k += (sport_tok.get(p[3]) or self._sport_class(p[3]),)
-                    s = table.get(k)
-                    o = self._outcome(g, k)
-            if s is None:
-                if o.bad is not None:
-                    self._bad_tuple(g, t, bad, o.bad)
-                    continue
-                s = [0, 0, p[0], p[0], t, None]  # count, flows, first, last, tuple, example
-                table[k] = s
-                group = o.mismatch if o.mismatch is not None else o.changed
-                if group is not None and self._examples.get(group, 0) < MAX_EXAMPLES:
-                    self._examples[group] = self._examples.get(group, 0) + 1
-                    line, col = g.position(t)
-                    s[5] = Example(t, g.file, line, col)
-            s[0] += 1
-            ts = p[0]
-            if state_at < 0:
-                if g.version == 1 or p[7] == "B" or p[7] == "D":
-                    s[1] += 1
-            elif p[8] == "B":
-                s[1] += 1
-            # Timestamps of one log have one width (10 digits of seconds, 13 of milliseconds): compare as text.
-            if ts < s[2]:
-                s[2] = ts
-            elif ts > s[3]:
-                s[3] = ts
-            n += 1
-        part.tuples += n
-
-    def _bad_tuple(self, g: FlowGroup, t: str, bad, what: str) -> None:
-        line, col = g.position(t)
-        bad(BadRecord(g.file, line, col, "malformed tuple", f"{t!r}: {what}", "W902"))
-
-    def _fold(self, acc: dict, part: Partial) -> None:
-        hits = part.hits
-        for ctx, table in acc.items():
-            version = ctx[0]
-            scale = 1000 if version == 4 else 1
-            for k, (n, flows, lo, hi, _t, example) in table.items():
-                o = self._outcomes.get(ctx + k) or self._decide(ctx, k)
-                lo_s, hi_s = int(lo) // scale, int(hi) // scale
-                part.flows += flows
-                if part.first is None or lo_s < part.first:
-                    part.first = lo_s
-                if part.last is None or hi_s > part.last:
-                    part.last = hi_s
-                if o.ipv6:
-                    part.ipv6 += n
-                    continue
-                for h in o.hits:
-                    _add_hits(hits, h, n, flows, lo_s, hi_s)
-                if o.mismatch is not None:
-                    m = part.mismatches.get(o.mismatch)
-                    if m is None:
-                        m = part.mismatches[o.mismatch] = [0, []]
-                    m[0] += n
-                    if example is not None and len(m[1]) < MAX_EXAMPLES:
-                        m[1].append(example)
-                if o.changed is not None:
-                    c = part.changed.get(o.changed)
-                    if c is None:
-                        c = part.changed[o.changed] = [0, None, o.changed_rule]
-                    c[0] += n
-                    if c[1] is None:
-                        c[1] = example
-        acc.clear()
-        if len(self._outcomes) > CACHE_LIMIT:
-            self._outcomes.clear()
-
-    # ------------------------------------------------------------ one distinct key
-
-    def _outcome(self, g: FlowGroup, k: tuple) -> _Outcome:
-        ctx = (g.version, g.nsg, g.acl, g.rule)
-        o = self._outcomes.get(ctx + k)
-        if o is None:
-            o = self._decide(ctx, k)
-        return o
-
-    def _decide(self, ctx: tuple, k: tuple) -> _Outcome:
-        o = self._compute(ctx, k)
-        if len(self._outcomes) > CACHE_LIMIT:
-            self._outcomes.clear()
-        self._outcomes[ctx + k] = o
-        return o
-
-    def _token(self, text: str, exact: bool, memo: dict) -> tuple:
-        """What of an address decides: the address itself for a NIC (or ``exact``), else its class; with the
-        source's group prefix, so changed flows still group by it."""
-        if ":" in text:
-            tok: tuple = ("v6",)
-        else:
+    def _batch(self, groups: list[FlowGroup], part: Partial, bad: Callable[[BadRecord], None]) -> None:
+        # -- the tuples as one text, one row each (a tuple that is no string, or holds a line break, is an
+        # empty row here and a bad record below)
+        texts: list[str] = []
+        odd: dict[int, str] = {}
+        lens = np.empty(len(groups), dtype=np.int64)
+        base = 0
+        for gi, g in enumerate(groups):
+            strs = g.tuples
             try:
-                ip = _ip(text)
-            except ValueError:
-                tok = ("bad", text)
-            else:
-                if exact or ip in self._nic_ips:
-                    tok = ("x", ip)
-                else:
-                    cid = bisect_right(self._addr_bounds, ip)
-                    self._rep.setdefault(cid, ip)
-                    tok = ("c", cid, ip & self.mask)
-        memo[text] = tok
-        return tok
-
-    def _sport_class(self, text: str) -> tuple:
-        if not text.isdigit() or int(text) > 65535:
-            c: tuple = ("bad", text)
-        else:
-            cid = bisect_right(self._sport_bounds, int(text))
-            self._rep.setdefault(-1 - cid, int(text))  # negative keys: source port classes
-            c = ("s", cid)
-        self._sport_tok[text] = c
-        return c
-
-    def _dport_token(self, text: str) -> tuple:
-        """The destination port as it decides: its class among the rules' port boundaries, or the port
-        itself with --against (changed flows are grouped by port)."""
-        if not text.isdigit() or int(text) > 65535:
-            t: tuple = ("bad", text)
-        elif self._exact_dst:
-            t = ("x", int(text))
-        else:
-            cid = bisect_right(self._dport_bounds, int(text))
-            self._dport_rep.setdefault(cid, int(text))
-            t = ("c", cid)
-        self._dport_tok[text] = t
-        return t
-
-    def _addr(self, tok: tuple) -> int:
-        return tok[1] if tok[0] == "x" else self._rep[tok[1]]
-
-    def _compute(self, ctx: tuple, k: tuple) -> _Outcome:
-        version, nsg_logged, acl, rule_logged = ctx
-        src_t, dst_t, dport_t, proto_s, dir_s, dec_s = k[:6]
-        sport_c = k[6] if len(k) > 6 else None
-        # -- parse: every field that decides is checked once per distinct key
-        for tok in (src_t, dst_t):
-            if tok[0] == "bad":
-                return _Outcome(bad=f"address {tok[1]!r} is not an IPv4 or IPv6 address")
-        if src_t[0] == "v6" or dst_t[0] == "v6":
-            return _Outcome(ipv6=True)
-        src, dst = self._addr(src_t), self._addr(dst_t)
-        if version == 4:
-            if not proto_s.isdigit() or int(proto_s) > 255:
-                return _Outcome(bad=f"protocol {proto_s!r} is not an IANA protocol number")
-            proto = int(proto_s)
-            if dec_s not in ("B", "C", "E", "D"):
-                return _Outcome(bad=f"flow state {dec_s!r} is not B, C, E or D")
-            logged = DENY if dec_s == "D" else ALLOW
-        else:
-            proto = {"T": 6, "U": 17}.get(proto_s, -1)
-            if proto < 0:
-                return _Outcome(bad=f"protocol {proto_s!r} is not T or U")
-            if dec_s not in ("A", "D"):
-                return _Outcome(bad=f"decision {dec_s!r} is not A or D")
-            logged = ALLOW if dec_s == "A" else DENY
-        if dir_s not in ("I", "O"):
-            return _Outcome(bad=f"direction {dir_s!r} is not I or O")
-        direction = Direction.INBOUND if dir_s == "I" else Direction.OUTBOUND
-        ported = proto in PORTED_PROTOCOLS
-        if dport_t[0] == "bad":
-            return _Outcome(bad=f"destination port {dport_t[1]!r} is not 0-65535")
-        dport = dport_t[1] if dport_t[0] == "x" else self._dport_rep[dport_t[1]]
-        sport = 0
-        if sport_c is not None:
-            if sport_c[0] == "bad":
-                return _Outcome(bad=f"source port {sport_c[1]!r} is not 0-65535")
-            sport = self._rep[-1 - sport_c[1]]
-        # Without a source port in the key, decide for every source port at once (or learn that it matters).
-        any_sport = self.with_sport and sport_c is None and ported
-        pkt = _Pkt(proto, src, sport if ported else None, dst, dport if ported else None)
-        local = dst if direction is Direction.INBOUND else src
-
-        # -- under the policy
-        view = self.old
-        rule_bare = bare_rule(rule_logged)
-        res = self._attribute(view, version, nsg_logged, acl, rule_bare, local, direction)
-        if isinstance(res, tuple) and res[0] == "mismatch":
-            _, kind, who = res
-            return _Outcome(mismatch=(kind, who, direction.value, rule_logged, logged, None, None, None))
-        layers, logger = res
-        decided = decide_layers(layers, direction, pkt, any_sport)
-        if decided is None:
-            return _DEPENDS
-        met, decision = decided
-        hits = tuple((n.name, direction.value, r.name) for n, r in met)
-        if isinstance(logger, list):
-            # The ACL is unknown and several NSGs on the path have a rule of that name: the layer that logs
-            # is the one the model ends at if it is among them, else one where that rule decides.
-            deciding = [n.name for n, r in met if bare_rule(r.name) == rule_bare]
-            logger = met[-1][0].name if met and met[-1][0].name in logger else (
-                deciding[-1] if deciding else logger[0])
-        mismatch = None
-        if logger is None:
-            # VNet flow log, ACL unknown, no NSG on the path with a rule of that name.
-            model_nsg, model_rule = (met[-1][0].name, met[-1][1].name) if met else (None, None)
-            mismatch = ("unknown-rule", None, direction.value, rule_logged, logged, model_nsg, model_rule, decision)
-        else:
-            at = next((i for i, l in enumerate(layers) if l.nsg.name == logger), None)
-            if at is None:
-                model_nsg, model_rule = (met[-1][0].name, met[-1][1].name) if met else (None, None)
-                kind = "nsg-not-on-path" if logger.upper() in view.by_upper else "unknown-nsg"
-                mismatch = (kind, logger, direction.value, rule_logged, logged, model_nsg, model_rule, decision)
-            elif at >= len(met):
-                # An earlier layer denies: the logging NSG never saw the flow in the model.
-                mismatch = ("decision", logger, direction.value, rule_logged, logged, met[-1][0].name,
-                            met[-1][1].name, DENY)
-            else:
-                n, r = met[at]
-                at_decision = r.access.value
-                # VNet flow logs record the flow's outcome; NSG flow logs the logging NSG's own decision.
-                claimed = decision if version == 4 else at_decision
-                if claimed != logged:
-                    dn, dr = (met[-1] if version == 4 else met[at])
-                    mismatch = ("decision", logger, direction.value, rule_logged, logged, dn.name, dr.name, claimed)
-                elif bare_rule(r.name) != rule_bare:
-                    if rule_bare not in view.rule_names.get((logger, direction), ()):
-                        kind = "unknown-rule"
+                joined = "\n".join(strs)
+                if joined.count("\n") != len(strs) - 1:
+                    raise TypeError
+            except TypeError:
+                fixed = []
+                for i, t in enumerate(strs):
+                    if isinstance(t, str) and "\n" not in t:
+                        fixed.append(t)
                     else:
-                        kind = "rule"
-                    mismatch = (kind, logger, direction.value, rule_logged, logged, n.name, r.name, at_decision)
-        changed = changed_rule = None
-        if self.new is not None:
-            nres = self._attribute(self.new, version, nsg_logged, acl, rule_bare, local, direction, lenient=True)
-            if isinstance(nres, tuple) and nres[0] == "mismatch":
-                nmet: list[tuple[ResolvedNsg, ResolvedRule]] = []
-                after = ALLOW  # the NSG is gone and the address is no NIC: nothing filters the flow
+                        fixed.append("")
+                        odd[base + i] = ("a flow tuple is a string, not " + repr(t))[:200] if not isinstance(t, str) \
+                            else f"{t!r}: a flow tuple is one line"
+                joined = "\n".join(fixed)
+            texts.append(joined)
+            lens[gi] = len(strs)
+            base += len(strs)
+        data = ("\n".join(texts) + "\n").encode("utf-8", "replace")
+        c = colparse.split(data, 9)
+        n = base
+        assert len(c) == n
+        grp = np.repeat(np.arange(len(groups)), lens)
+        offsets = np.concatenate([[0], np.cumsum(lens)])
+        version = np.array([g.version for g in groups], dtype=np.int64)[grp]
+        v4 = version == 4
+
+        # -- the columns, each checked
+        need = np.where(version == 1, 8, 9)
+        complete = c.cells >= need
+        ts, ts_ok = colparse.unsigned(c, 0, 18)
+        src, src_ok, src_v6 = colparse.ipv4(c, 1)
+        dst, dst_ok, dst_v6 = colparse.ipv4(c, 2)
+        sport, sp_ok = colparse.unsigned(c, 3, 5)
+        dport, dp_ok = colparse.unsigned(c, 4, 5)
+        pnum, pnum_ok = colparse.unsigned(c, 5, 3)
+        pch, one5 = c.char(5), c.length(5) == 1
+        proto = np.where(v4, pnum, np.where(one5 & (pch == ord("T")), 6, np.where(one5 & (pch == ord("U")), 17, -1)))
+        proto_ok = np.where(v4, pnum_ok & (pnum <= 255), proto >= 0)
+        dch, one6 = c.char(6), c.length(6) == 1
+        dir_ok = one6 & ((dch == ord("I")) | (dch == ord("O")))
+        out = dch == ord("O")
+        ech, one7 = c.char(7), c.length(7) == 1
+        states = np.isin(ech, np.frombuffer(b"BCED", np.uint8))
+        dec_ok = one7 & np.where(v4, states, (ech == ord("A")) | (ech == ord("D")))
+        logged_deny = ech == ord("D")
+        begins = np.where(version == 1, True, np.where(v4, (ech == ord("B")) | logged_deny, c.char(8) == ord("B")))
+        head_ok = complete & ts_ok & sp_ok
+        v6 = head_ok & (src_v6 | src_ok) & (dst_v6 | dst_ok) & (src_v6 | dst_v6)
+        good = (head_ok & src_ok & dst_ok & ~src_v6 & ~dst_v6 & proto_ok & dec_ok & dir_ok & dp_ok
+                & (sport <= 65535) & (dport <= 65535))
+        if odd:
+            odd_rows = np.fromiter(odd, dtype=np.int64, count=len(odd))
+            good[odd_rows] = False
+            v6[odd_rows] = False
+        counted = good | v6
+        for i in np.flatnonzero(~counted).tolist():
+            g = groups[int(grp[i])]
+            t = g.tuples[i - int(offsets[grp[i]])]
+            if i in odd:
+                line, col = g.position(None)
+                bad(BadRecord(g.file, line, col, "malformed tuple", odd[i], "W902"))
             else:
-                ndecided = decide_layers(nres[0], direction, pkt, any_sport)
-                if ndecided is None:
-                    return _DEPENDS
-                nmet, after = ndecided
-            if after != decision:
-                grp = src_t[2] if src_t[0] == "c" else src & self.mask
-                changed = (int_to_ip(grp) + f"/{self.group_prefix}", int_to_ip(dst),
-                           PROTOCOL_BY_NUMBER[proto].value if proto in PROTOCOL_BY_NUMBER else str(proto),
-                           pkt.dport, decision, after)
-                if nmet:
-                    changed_rule = (nmet[-1][0].name, direction.value, nmet[-1][1].name)
-        return _Outcome(hits, mismatch, changed, changed_rule)
+                line, col = g.position(t)
+                bad(BadRecord(g.file, line, col, "malformed tuple", f"{t!r}: {_problem(g.version, t)}", "W902"))
 
-    def _attribute(self, view: _PolicyView, version: int, nsg_logged: str | None, acl: str | None, rule_bare: str,
-                   local: int, direction: Direction, lenient: bool = False):
-        key = (view is self.new, version, nsg_logged, acl, rule_bare, local, direction)
-        got = self._attributions.get(key)
-        if got is None:
-            if len(self._attributions) > CACHE_LIMIT:
-                self._attributions.clear()
-            got = self._attributions[key] = self._attribute_uncached(view, version, nsg_logged, acl, rule_bare,
-                                                                     local, direction)
-        return got
+        # -- counts over every replayed tuple (IPv6 ones are counted, not decided)
+        seconds = np.where(v4, ts // 1000, ts)
+        part.tuples += int(counted.sum())
+        part.flows += int((begins & counted).sum())
+        part.ipv6 += int(v6.sum())
+        if counted.any():
+            lo, hi = int(seconds[counted].min()), int(seconds[counted].max())
+            part.first = lo if part.first is None else min(part.first, lo)
+            part.last = hi if part.last is None else max(part.last, hi)
+        kept = np.flatnonzero(good)
+        if not len(kept):
+            return
+        grp, out, src, dst, sport, dport, proto = (x[kept] for x in (grp, out, src, dst, sport, dport, proto))
+        logged_deny, begins, seconds = logged_deny[kept], begins[kept], seconds[kept]
+        ported = (proto == 6) | (proto == 17)
+        dport_eff = np.where(ported, dport, 0)
 
-    def _attribute_uncached(self, view: _PolicyView, version: int, nsg_logged: str | None, acl: str | None,
-                            rule_bare: str, local: int, direction: Direction):
-        """(layers, logging NSG name or None) for a key, or ("mismatch", kind, nsg) when the policy cannot
-        place it (cached: many keys share a NIC, a direction and a logged rule)."""
-        if version != 4:
-            name = view.by_upper.get((nsg_logged or "").upper())
-            layers = view.local_layers(local, direction, name)
-            if layers is not None:
-                return layers, (name if name is not None else (nsg_logged or "?"))
-            if name is None:
-                return ("mismatch", "unknown-nsg", nsg_logged)
-            return view.alone(name, direction), name
-        # VNet flow logs: the ACL's GUID when the policy files carry it, else the NSG on the path with the rule
-        named = view.guids.get((acl or "").lower())
-        layers = view.local_layers(local, direction, named)
-        if layers is not None:
-            if named is not None:
-                return layers, named
-            having = [l.nsg.name for l in layers if rule_bare in view.rule_names.get((l.nsg.name, direction), ())]
-            if not having:
-                return layers, None
-            # A default rule's name is in every NSG: several candidates, settled against the model's walk.
-            return layers, having
-        if named is not None and view.rp.policy.nsg(named) is not None:
-            return view.alone(named, direction), named
-        owners = view.user_rule_owners.get((rule_bare, direction), [])
-        if len(owners) == 1:
-            return view.alone(owners[0], direction), owners[0]
-        return ("mismatch", "unattributed", None)
+        # -- where each tuple sits: once per distinct (logged context, local address, direction, platform facts)
+        ctx = np.empty(len(groups), dtype=np.int64)
+        for gi, g in enumerate(groups):
+            key = (g.version, g.nsg, g.acl, g.rule)
+            got = self._ctx_ids.get(key)
+            if got is None:
+                got = self._ctx_ids[key] = len(self._ctxs)
+                self._ctxs.append(key)
+            ctx[gi] = got
+        ctx_row = ctx[grp]
+        local = np.where(out, src, dst)
+        kind = np.zeros(len(kept), dtype=np.int64)
+        for j, service in enumerate(HOST_SERVICES):  # the first that matches, as host_service() tests them
+            hit = (out & (kind == 0) & _in_set(proto, service.protocols) & _in_set(dst, service.addresses)
+                   & _in_set(dport_eff, service.dports))
+            kind[hit] = j + 1
+        smtp_dst = np.where(out & _in_set(proto, SMTP_BLOCK.protocols) & _in_set(dport_eff, SMTP_BLOCK.dports), dst, -1)
+        first, place = _distinct([ctx_row, local, out.astype(np.int64), kind, smtp_dst + 1],
+                                 [len(self._ctxs), 1 << 32, 2, len(HOST_SERVICES) + 1, (1 << 32) + 1])
+        places = [(self._ctxs[a], b, Direction.OUTBOUND if o else Direction.INBOUND, k, s) for a, b, o, k, s in
+                  zip(ctx_row[first].tolist(), local[first].tolist(), out[first].tolist(), kind[first].tolist(),
+                      smtp_dst[first].tolist())]
+        judged_ids, before_allow = self._judge_rows(self.old, places, place, out, proto, src, sport, dst, dport,
+                                                    logged_deny, part)
+        # -- hits and mismatches, once per distinct judgement
+        self._fold(part, judged_ids, begins, seconds, grp, kept, groups, offsets)
+        if self.new is not None:
+            after_allow, after_rule = self._verdict_rows(self.new, places, place, out, proto, src, sport, dst, dport)
+            self._changed(part, before_allow, after_allow, after_rule, src, dst, proto, dport, ported, grp, kept,
+                          groups, offsets)
+
+    def _rules(self, view: _PolicyView, path_ids: np.ndarray, out, proto, src, sport, dst, dport) -> np.ndarray:
+        """The deciding rule's index at every decided step of each tuple's path: (tuples, MAX_SLOTS)."""
+        n = len(path_ids)
+        paths = view.paths
+        used = np.unique(path_ids).tolist()
+        slot_layer = np.full((len(paths), MAX_SLOTS), -1, dtype=np.int64)
+        dyn = np.zeros(len(paths), dtype=np.int64)
+        for p in used:
+            path = paths[p]
+            for k, s in enumerate(path.decided):
+                slot_layer[p, k] = view.compiled_id(s)
+            if path.dyn is not None:
+                dyn[p] = view.dyn_ids.get(path.dyn, 0)
+        local_dyn = dyn[path_ids]
+        cols = flow_columns(proto, src, sport, dst, dport, np.where(out, local_dyn, 0), np.where(out, 0, local_dyn))
+        flat = slot_layer[path_ids].reshape(-1)
+        met = np.flatnonzero(flat >= 0)
+        by_layer = met[np.argsort(flat[met], kind="stable")]
+        cuts = np.searchsorted(flat[by_layer], np.arange(len(view.compiled) + 1))
+        rules = np.full(n * MAX_SLOTS, -1, dtype=np.int64)
+        for li, compiled in enumerate(view.compiled):
+            pos = by_layer[cuts[li]:cuts[li + 1]]
+            if len(pos):
+                rules[pos] = compiled.first_match(cols, pos // MAX_SLOTS)
+        return rules.reshape(n, MAX_SLOTS)
+
+    def _judge_rows(self, view, places, place, out, proto, src, sport, dst, dport, logged_deny, part):
+        path_of_place = np.array([view.path_id(*p) for p in places], dtype=np.int64)
+        path_ids = path_of_place[place]
+        # what was assumed to place tuples, with how many
+        per_path = np.bincount(path_ids, minlength=len(view.paths))
+        for p in np.flatnonzero(per_path).tolist():
+            a = view.paths[p].assumed
+            if a is not None:
+                part.assumptions[a] = part.assumptions.get(a, 0) + int(per_path[p])
+        rules = self._rules(view, path_ids, out, proto, src, sport, dst, dport)
+        radix = max((c.n for c in view.compiled), default=0) + 2
+        first, judged = _distinct([path_ids, rules[:, 0] + 1, rules[:, 1] + 1, rules[:, 2] + 1,
+                                   logged_deny.astype(np.int64)], [len(view.paths), radix, radix, radix, 2])
+        allow_of = np.empty(len(first), dtype=bool)
+        self._batch_judged: list[tuple] = []
+        for j, i in enumerate(first.tolist()):
+            p = int(path_ids[i])
+            key = (p, tuple(rules[i].tolist()), bool(logged_deny[i]))
+            got = self._judged.get(key)
+            if got is None:
+                ctx = places[int(place[i])][0]
+                got = self._judged[key] = view.judge(view.paths[p], rules[i], DENY if logged_deny[i] else ALLOW,
+                                                     ctx[0], ctx[3], places[int(place[i])][2])
+                if len(self._judged) > CACHE_LIMIT:
+                    self._judged.clear()
+            self._batch_judged.append(got)
+            allow_of[j] = got[2] == ALLOW
+        return judged, allow_of[judged]
+
+    def _fold(self, part: Partial, judged: np.ndarray, begins, seconds, grp, rows, groups, offsets) -> None:
+        outcomes = self._batch_judged
+        k = len(outcomes)
+        count = np.bincount(judged, minlength=k)
+        flows = np.bincount(judged, weights=begins, minlength=k).astype(np.int64)
+        order, starts = _first_per_group(judged, k)
+        sec = seconds[order]
+        nonempty = starts[:-1] < starts[1:]
+        lo = np.zeros(k, dtype=np.int64)
+        hi = np.zeros(k, dtype=np.int64)
+        lo[nonempty] = np.minimum.reduceat(sec, starts[:-1][nonempty])
+        hi[nonempty] = np.maximum.reduceat(sec, starts[:-1][nonempty])
+        tables: dict[str, dict] = {"nsg": part.hits, "admin": part.admin_hits, "platform": part.platform_hits}
+        for j, (hits, mismatch, _decision) in enumerate(outcomes):
+            n = int(count[j])
+            if not n:
+                continue
+            f, a, b = int(flows[j]), int(lo[j]), int(hi[j])
+            for table, key in hits:
+                _add_hits(tables[table], key, n, f, a, b)
+            if mismatch is not None:
+                m = part.mismatches.get(mismatch)
+                if m is None:
+                    m = part.mismatches[mismatch] = [0, []]
+                m[0] += n
+                taken = self._examples.get(mismatch, 0)
+                seen = {e.tuple for e in m[1]}
+                for r in order[starts[j]:starts[j + 1]][:MAX_EXAMPLES].tolist():
+                    if taken >= MAX_EXAMPLES or len(m[1]) >= MAX_EXAMPLES:
+                        break
+                    ex = self._example(int(rows[r]), int(grp[r]), groups, offsets)
+                    if ex.tuple in seen:
+                        continue
+                    seen.add(ex.tuple)
+                    m[1].append(ex)
+                    taken += 1
+                self._examples[mismatch] = taken
+
+    @staticmethod
+    def _example(row: int, g: int, groups: list[FlowGroup], offsets) -> Example:
+        group = groups[g]
+        t = group.tuples[row - int(offsets[g])]
+        line, col = group.position(t)
+        return Example(t, group.file, line, col)
+
+    def _verdict_rows(self, view, places, place, out, proto, src, sport, dst, dport):
+        path_of_place = np.array([view.path_id(*p) for p in places], dtype=np.int64)
+        path_ids = path_of_place[place]
+        rules = self._rules(view, path_ids, out, proto, src, sport, dst, dport)
+        radix = max((c.n for c in view.compiled), default=0) + 2
+        first, ids = _distinct([path_ids, rules[:, 0] + 1, rules[:, 1] + 1, rules[:, 2] + 1],
+                               [len(view.paths), radix, radix, radix])
+        allow = np.empty(len(first), dtype=bool)
+        deciding: list[Any] = []
+        for j, i in enumerate(first.tolist()):
+            key = (int(path_ids[i]), tuple(rules[i].tolist()))
+            got = self._verdicts.get(key)
+            if got is None:
+                got = self._verdicts[key] = view.verdict(view.paths[key[0]], rules[i])
+                if len(self._verdicts) > CACHE_LIMIT:
+                    self._verdicts.clear()
+            allow[j] = got[0] == ALLOW
+            deciding.append(got[1])
+        return allow[ids], (ids, deciding)
+
+    def _changed(self, part, before, after, after_rule, src, dst, proto, dport, ported, grp, rows, groups,
+                 offsets) -> None:
+        sel = np.flatnonzero(before != after)
+        if not len(sel):
+            return
+        rule_ids, deciding = after_rule
+        dkey = np.where(ported, dport + 1, 0)[sel]
+        first, gid = _distinct([src[sel] & self.mask, dst[sel], proto[sel], dkey, before[sel].astype(np.int64)],
+                               [1 << 32, 1 << 32, 256, 65537, 2])
+        k = len(first)
+        count = np.bincount(gid, minlength=k)
+        order, starts = _first_per_group(gid, k)
+        for j in range(k):
+            r = int(sel[order[starts[j]]])  # the group's first tuple in log order
+            pr = int(proto[r])
+            key = (int_to_ip(int(src[r]) & self.mask) + f"/{self.group_prefix}", int_to_ip(int(dst[r])),
+                   PROTOCOL_BY_NUMBER[pr].value if pr in PROTOCOL_BY_NUMBER else str(pr),
+                   int(dport[r]) if ported[r] else None, ALLOW if before[r] else DENY, ALLOW if after[r] else DENY)
+            ch = part.changed.get(key)
+            if ch is None:
+                ch = part.changed[key] = [0, self._example(int(rows[r]), int(grp[r]), groups, offsets),
+                                          deciding[int(rule_ids[r])]]
+            ch[0] += int(count[j])
 
     # ------------------------------------------------------------ the answer
 
     def result(self, part: Partial) -> "ReplayResult":
         return ReplayResult.build(self.old.rp, part, self.new.rp if self.new is not None else None, self.group_prefix)
+
+
+def _in_set(x: np.ndarray, s) -> np.ndarray:
+    los = np.fromiter((lo for lo, _ in s), dtype=np.int64)
+    his = np.fromiter((hi for _, hi in s), dtype=np.int64)
+    i = np.searchsorted(los, x, side="right") - 1
+    return (i >= 0) & (x <= his[np.maximum(i, 0)])
+
+
+def _problem(version: int, t: str) -> str:
+    """What is wrong with a tuple the column reader refused, in the words of its first bad field."""
+    p = t.split(",")
+    need = 8 if version == 1 else 9
+    if len(p) < need:
+        return f"{len(p)} fields, a version {version} tuple has {need} or more"
+    if not p[0].isdigit():
+        return f"timestamp {p[0]!r} is not a number"
+    if not p[3].isdigit() or len(p[3]) > 5 or int(p[3]) > 65535:
+        return f"source port {p[3]!r} is not 0-65535"
+    for a in (p[1], p[2]):
+        if not _is_ip(a):
+            return f"address {a!r} is not an IPv4 or IPv6 address"
+    if version == 4:
+        if not p[5].isdigit() or int(p[5]) > 255:
+            return f"protocol {p[5]!r} is not an IANA protocol number"
+        if p[7] not in ("B", "C", "E", "D"):
+            return f"flow state {p[7]!r} is not B, C, E or D"
+    else:
+        if p[5] not in ("T", "U"):
+            return f"protocol {p[5]!r} is not T or U"
+        if p[7] not in ("A", "D"):
+            return f"decision {p[7]!r} is not A or D"
+    if p[6] not in ("I", "O"):
+        return f"direction {p[6]!r} is not I or O"
+    if not p[4].isdigit() or len(p[4]) > 5 or int(p[4]) > 65535:
+        return f"destination port {p[4]!r} is not 0-65535"
+    return "a field is not what its column needs"
 
 
 def _is_ip(s: str) -> bool:
@@ -724,6 +907,14 @@ class Mismatch:
                  if self.model_rule else "the policy decides nothing there")
         if self.kind == "nsg-not-on-path":
             return f"{where}: {said}, but {self.nsg} is not on this NIC's path in the policy ({model})"
+        if self.kind == "unknown-admin-rule":
+            return (f"{where}: {said}, a security admin rule (AVNM) the policy does not apply at this NIC ({model}); "
+                    "add the network manager's admin configuration to the policy files")
+        if self.kind == "platform":
+            return f"{where}: {said}, but the platform decides this flow in the policy, not {self.nsg} ({model})"
+        if self.kind == "ambiguous-nic":
+            return (f"{where}: {said}, but the local address is in a subnet whose dynamic-IP NICs have different "
+                    "NSGs, so the policy does not say which NIC it is")
         if self.kind == "unknown-rule":
             holder = f" {self.nsg}" if self.nsg else " any NSG on the path"
             return f"{where}: {said}, which is not a rule of{holder} in the policy ({model})"
@@ -776,6 +967,10 @@ class ReplayResult:
     unobserved: tuple[str, ...]  # NSGs no logged flow met: their rules are not judged
     mismatches: tuple[Mismatch, ...]
     changed: tuple[Change, ...] | None
+    # security admin rules (AVNM), in the same shape: ``nsg`` is "config/collection"
+    admin_rules: tuple[RuleStat, ...] = ()
+    platform: tuple[tuple[str, str, int, int], ...] = ()  # (rule, direction, hits, flows) of the platform
+    assumptions: tuple[tuple[str, int], ...] = ()  # (what was assumed, tuples placed by it)
 
     @classmethod
     def build(cls, rp: ResolvedPolicy, part: Partial, new: ResolvedPolicy | None, group_prefix: int
@@ -798,8 +993,17 @@ class ReplayResult:
             # what the change breaks first: allowed -> denied, most flows first
             ch.sort(key=lambda c: (c.before != ALLOW, -c.count, c.src, c.dst, c.protocol, c.dport or 0))
             changed = tuple(ch)
+        admin: list[RuleStat] = []
+        for a in rp.policy.admin_rules():
+            where = f"{a.config}/{a.collection}"
+            h = part.admin_hits.get((where, a.direction.value, a.name), [0, 0, None, None])
+            admin.append(RuleStat(where, a.direction.value, a.name, a.priority, a.access.value, False, h[0], h[1],
+                                  h[2], h[3], a.span))
+        platform = tuple(sorted((k[0], k[1], v[0], v[1]) for k, v in part.platform_hits.items()))
+        assumptions = tuple(sorted(part.assumptions.items(), key=lambda kv: (-kv[1], kv[0])))
         return cls(part.files, part.bytes, part.tuples, part.flows, part.first, part.last, part.bad,
-                   tuple(part.bad_records), part.ipv6, tuple(rules), unused, unobserved, tuple(mism), changed)
+                   tuple(part.bad_records), part.ipv6, tuple(rules), unused, unobserved, tuple(mism), changed,
+                   tuple(admin), platform, assumptions)
 
 
 def replay_files(replayer: Replayer, files: Iterable[str], progress: Callable[[int], None] | None = None

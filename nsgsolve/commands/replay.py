@@ -155,11 +155,52 @@ def _local(replayer, files: list[str], workers: int | None, progress) -> object:
         if progress:
             progress.close()
         return total
-    parts = fork_map(replayer.replay_file, files, n, min_items=2)
+    if progress is None:
+        parts = fork_map(replayer.replay_file, files, n, min_items=2)
+    else:
+        parts = _forked_with_progress(replayer, files, n, progress)
     total = Partial()
     for p in parts:
         total.merge(p)
     return total
+
+
+def _forked_with_progress(replayer, files: list[str], n: int, progress: "_progress_bar") -> list:
+    """fork_map with the bar: every process writes the bytes it has read of each file into a shared
+    anonymous mapping (one slot per file, so no locking), and this process draws their sum while it replays
+    its own share; its share done, it waits for the others with the bar near the end."""
+    import mmap
+
+    from nsgsolve.parallel import fork_map
+
+    shared = mmap.mmap(-1, 8 * len(files))
+    done = memoryview(shared).cast("q")
+    drawer = os.getpid()  # the forked workers only count
+
+    def one(i: int):
+        f = files[i]
+        size = progress.sizes[f]
+
+        def update(read: int) -> None:
+            done[i] = min(read, size)
+            if os.getpid() != drawer:
+                return
+            now = time.perf_counter()
+            if now - progress.shown >= 0.2:
+                progress.shown = now
+                progress.draw(sum(done), now)
+
+        part = replayer.replay_file(f, update)
+        done[i] = size
+        return part
+
+    try:
+        return fork_map(one, list(range(len(files))), n, min_items=2)
+    finally:
+        progress.draw(sum(done), time.perf_counter())
+        progress.close()
+        done.release()
+        shared.close()
 
 
 class _progress_bar:

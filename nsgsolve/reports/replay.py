@@ -45,12 +45,23 @@ def to_json(r: ReplayResult, against: bool) -> dict[str, Any]:
         "unused": [s.to_dict() for s in r.unused],
         "unobserved_nsgs": list(r.unobserved),
         "mismatches": [m.to_dict() for m in r.mismatches],
+        "admin_rules": [_admin_dict(s) for s in r.admin_rules],
+        "platform": [{"rule": rule, "direction": d, "hits": hits, "flows": flows}
+                     for rule, d, hits, flows in r.platform],
+        "assumptions": [{"message": m, "tuples": n} for m, n in r.assumptions],
         "skipped": {"bad_records": r.bad, "ipv6_tuples": r.ipv6,
                     "bad": [_bad_dict(b) for b in r.bad_records]},
     }
     if against:
         d["changed"] = [c.to_dict() for c in (r.changed or ())]
     return document("replay", d)
+
+
+def _admin_dict(s: RuleStat) -> dict[str, Any]:
+    d = s.to_dict()
+    d["collection"] = d.pop("nsg")
+    del d["default"]
+    return d
 
 
 def _bad_dict(b: BadRecord) -> dict[str, Any]:
@@ -76,6 +87,26 @@ def render_text(r: ReplayResult, against: str | None, top: int = 20) -> str:
         tag = " [default]" if s.is_default else ""
         last = f"  last {when(s.last)}" if s.last is not None else ""
         w(f"    {s.priority:>5} {s.access:<5} {s.rule + tag:<40} {s.hits:>10,} hits {s.flows:>9,} flows{last}")
+    if r.admin_rules:
+        w("")
+        w("security admin rules (AVNM; hits = logged tuples they decide):")
+        coll = None
+        for s in r.admin_rules:
+            if (s.nsg, s.direction) != coll:
+                coll = (s.nsg, s.direction)
+                w(f"  {s.nsg} {s.direction}")
+            last = f"  last {when(s.last)}" if s.last is not None else ""
+            w(f"    {s.priority:>5} {s.access:<11} {s.rule:<34} {s.hits:>10,} hits {s.flows:>9,} flows{last}")
+    if r.platform:
+        w("")
+        w("decided by the platform, not by rules (docs/semantics.md):")
+        for rule, d, hits, flows in r.platform:
+            w(f"    {rule} {d}: {hits:,} hits, {flows:,} flows")
+    if r.assumptions:
+        w("")
+        w("assumed (W904):")
+        for what, n in r.assumptions:
+            w(f"  {what} ({_plural(n, 'tuple')})")
     w("")
     user_unused = [s for s in r.unused if not s.is_default]
     w(f"unused in the observed period ({span_text(r)}): {_plural(len(user_unused), 'rule')}"

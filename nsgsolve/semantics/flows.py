@@ -79,10 +79,13 @@ class CompiledLayer:
     """One NSG in one direction, as tables: what :class:`~nsgsolve.semantics.classify.Classifier` does per
     flow, done per array."""
 
-    def __init__(self, rules: tuple[ResolvedRule, ...], dyn_ids: Mapping[IpcKey, int]):
+    def __init__(self, rules: tuple[ResolvedRule, ...], dyn_ids: Mapping[IpcKey, int], total: bool = True):
+        """``total``: the rules end with a catch-all (an NSG's defaults); an admin layer has none, and a flow
+        no rule matches gets the index ``n``."""
         self.rules = rules
         n = len(rules)
         self.n = n
+        self.total = total
         full = ((0, 65535),)
         self.src = _Axis(n, [r.src.intervals for r in rules])
         self.dst = _Axis(n, [r.dst.intervals for r in rules])
@@ -142,8 +145,20 @@ class CompiledLayer:
             ported = spi[z] > 0
             ports = self.sport.masks[np.maximum(spi[z] - 1, 0)] & self.dport.masks[np.maximum(dpi[z] - 1, 0)]
             m &= np.where(ported[:, None], ports, self.portless[None, :])
-            out[z] = _lowest_bit(m)
+            out[z] = _lowest_bit(m, None if self.total else self.n)
         return out[inverse]
+
+
+def flow_columns(proto: np.ndarray, src: np.ndarray, sport: np.ndarray, dst: np.ndarray, dport: np.ndarray,
+                 src_dyn: np.ndarray, dst_dyn: np.ndarray) -> "_FlowColumns":
+    """Flows as :meth:`CompiledLayer.first_match` reads them (ports are zeroed where the protocol has none;
+    ``*_dyn``: the id of the dynamic IP configuration at that end, 0 for none)."""
+    has_ports = (proto == 6) | (proto == 17)
+    pv, pinv = np.unique(proto, return_inverse=True)
+    sv, sinv = np.unique(src, return_inverse=True)
+    dv, dinv = np.unique(dst, return_inverse=True)
+    return _FlowColumns(pv, pinv.reshape(-1), sv, sinv.reshape(-1), dv, dinv.reshape(-1),
+                        np.where(has_ports, sport, 0), np.where(has_ports, dport, 0), has_ports, src_dyn, dst_dyn)
 
 
 @dataclass
@@ -204,16 +219,21 @@ def _distinct_1d(code: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
     return order[new], inverse
 
 
-def _lowest_bit(m: np.ndarray) -> np.ndarray:
+def _lowest_bit(m: np.ndarray, none: int | None = None) -> np.ndarray:
+    """The lowest set bit of each row; ``none`` for a row without one (None: every row has one)."""
     nonzero = m != 0
     word = np.argmax(nonzero, axis=1)
-    if not nonzero[np.arange(len(m)), word].all():  # pragma: no cover - the default rules match everything
+    found = nonzero[np.arange(len(m)), word]
+    if none is None and not found.all():  # pragma: no cover - the default rules match everything
         raise AssertionError("a flow matched no rule, not even a default one")
     w = m[np.arange(len(m)), word]
     low = w & (~w + np.uint64(1))
     # An isolated bit is a power of two, exact in float64; frexp reads its exponent without rounding.
     bit = np.frexp(low.astype(np.float64))[1] - 1
-    return (word * 64 + bit).astype(np.int32)
+    out = (word * 64 + bit).astype(np.int32)
+    if none is not None:
+        out[~found] = none
+    return out
 
 
 @dataclass(frozen=True)
@@ -422,11 +442,7 @@ class FlowEngine:
         src_dyn, dst_dyn = dyn[sid], dyn[did]
         rules_flat = np.full(n * MAX_LAYERS, -1, dtype=np.int32)
         allow_flat = np.ones(n * MAX_LAYERS, dtype=bool)
-        pv, pinv = np.unique(proto, return_inverse=True)
-        sv, sinv = np.unique(src, return_inverse=True)
-        dv, dinv = np.unique(dst, return_inverse=True)
-        cols = _FlowColumns(pv, pinv.reshape(-1), sv, sinv.reshape(-1), dv, dinv.reshape(-1), sport, dport,
-                            has_ports, src_dyn, dst_dyn)
+        cols = flow_columns(proto, src, sport, dst, dport, src_dyn, dst_dyn)
         for li, l in enumerate(layer_list):
             pos = by_layer[cuts[li]:cuts[li + 1]]
             idx = pos // MAX_LAYERS

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -13,10 +14,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from nsgsolve.analyses.replay import ALLOW, DENY, Partial, Replayer, replay_files
 from nsgsolve.importers.loader import load_policy
 from nsgsolve.lang.build import parse_policy
-from nsgsolve.model import Direction
+from nsgsolve.model import Access, Direction
 from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
 from nsgsolve.semantics.classify import classifier
-from nsgsolve.semantics.evaluate import Packet, first_match
+from nsgsolve.semantics.evaluate import NOT_EVALUATED_DENIED, Evaluator, Packet, first_match, mark_not_evaluated
 from nsgsolve.semantics.resolve import resolve
 
 from strategies import EXTERNAL, PORTS, policies
@@ -178,18 +179,26 @@ def test_malformed_tuples_are_counted_with_position_and_the_rest_is_replayed(tmp
 # ---------------------------------------------------------------- against the reference evaluator
 
 
-def _reference_hits(rp, tuples: list[tuple[Packet, Direction]]) -> Counter:
-    """What the specification says: at the local NIC, each layer's first match by a linear scan, stopping
-    after a Deny."""
+def _reference_walk(rp, p: Packet, d: Direction) -> list:
+    """What the specification says happens at the local NIC: the reference evaluator's trace, the steps of
+    that direction only (admin layer, NSGs, platform), walked on their own -- the tuple was logged there,
+    so it got there -- stopping at the first Deny as Azure does."""
+    ev = Evaluator(rp)
+    result = ev.evaluate(p)
+    steps = [replace(s, evaluated=True, skipped="") if s.skipped == NOT_EVALUATED_DENIED else s
+             for s in result.trace if s.direction is d]
+    return [s for s in mark_not_evaluated(steps) if s.evaluated]
+
+
+def _hits_of(steps) -> Counter:
     hits: Counter = Counter()
-    for p, d in tuples:
-        key = rp.static_ip_index[p.dst if d is Direction.INBOUND else p.src]
-        layers = rp.inbound_layers(key) if d is Direction.INBOUND else rp.outbound_layers(key)
-        for layer in layers:
-            r = first_match(layer.nsg.rules(d), p)
-            hits[(layer.nsg.name, d.value, r.name)] += 1
-            if r.access.value == DENY:
-                break
+    for s in steps:
+        if s.layer == "nsg":
+            hits[("nsg", s.nsg, s.direction.value, s.rule)] += 1
+        elif s.layer == "admin" and s.priority is not None:
+            hits[("admin", s.admin_collection, s.direction.value, s.rule)] += 1
+        elif s.layer == "platform":
+            hits[("platform", s.rule, s.direction.value)] += 1
     return hits
 
 
@@ -218,38 +227,40 @@ def logged(draw):
 def test_vnet_flow_log_replay_agrees_with_the_reference_evaluator(tmp_path_factory, case):
     policy, tuples = case
     rp = resolve(policy)
-    tuples = [(p, d) for p, d in tuples if (p.dst if d is Direction.INBOUND else p.src) not in rp.shared_ips]
-    # Log each tuple as Azure would: under the rule of the layer that logs (first Deny, else the last layer),
-    # with the flow's outcome; a NIC without NSGs logs nothing.
+    shared = rp.shared_ips
+    tuples = [(p, d) for p, d in tuples if p.src not in shared and p.dst not in shared]
+    # Log each tuple as Azure would: under the rule of the layer that logs (the first Deny, else the last NSG
+    # or admin rule met), with the flow's outcome; a tuple no rule decided (no NSG, the platform) is not logged.
     records = []
+    expected: Counter = Counter()
+    n_logged = 0
     for i, (p, d) in enumerate(tuples):
-        key = rp.static_ip_index[p.dst if d is Direction.INBOUND else p.src]
-        layers = rp.inbound_layers(key) if d is Direction.INBOUND else rp.outbound_layers(key)
-        if not layers:
+        steps = _reference_walk(rp, p, d)
+        deciders = [s for s in steps if s.layer == "nsg" or (s.layer == "admin" and s.priority is not None)]
+        if not deciders:
             continue
-        decided = None
-        for layer in layers:
-            decided = first_match(layer.nsg.rules(d), p)
-            if decided.access.value == DENY:
-                break
-        state = "D" if decided.access.value == DENY else "B"
+        decided = next((s for s in steps if s.access is Access.DENY), deciders[-1])
+        if decided.layer == "platform":
+            decided = deciders[-1]
+        state = "D" if any(s.access is Access.DENY for s in steps) else "B"
         t = (f"{1764928800000 + i},{int_to_ip(p.src)},{int_to_ip(p.dst)},{p.sport or 0},{p.dport or 0},{p.protocol},"
              f"{d.value[0]},{state},NX,0,0,0,0")
-        prefix = "DefaultRule_" if decided.rule.is_default else "UserRule_"
+        name = decided.rule if decided.layer == "admin" else (
+            ("DefaultRule_" if decided.is_default else "UserRule_") + decided.rule)
         records.append({"flowLogVersion": 4, "macAddress": "00", "flowRecords": {"flows": [
-            {"aclID": "unknown-guid", "flowGroups": [{"rule": prefix + decided.name, "flowTuples": [t]}]}]}})
+            {"aclID": "unknown-guid", "flowGroups": [{"rule": name, "flowTuples": [t]}]}]}})
+        expected += _hits_of(steps)
+        n_logged += 1
     path = tmp_path_factory.mktemp("logs") / "PT1H.json"
     path.write_text(json.dumps({"records": records}))
     r = Replayer(rp)
-    res = r.result(replay_files(r, [str(path)]))
-    got = Counter({(s.nsg, s.direction, s.rule): s.hits for s in res.rules if s.hits})
-    logged_keys = Counter()
-    for p, d in tuples:
-        key = rp.static_ip_index[p.dst if d is Direction.INBOUND else p.src]
-        if (rp.inbound_layers(key) if d is Direction.INBOUND else rp.outbound_layers(key)):
-            logged_keys[(p, d)] += 1
-    assert got == _reference_hits(rp, [pd for pd in tuples if logged_keys[pd]])
-    assert res.tuples == sum(logged_keys.values())
+    part = replay_files(r, [str(path)])
+    res = r.result(part)
+    got = Counter({("nsg",) + k: v[0] for k, v in part.hits.items()})
+    got += Counter({("admin",) + k: v[0] for k, v in part.admin_hits.items()})
+    got += Counter({("platform",) + k: v[0] for k, v in part.platform_hits.items()})
+    assert got == expected
+    assert res.tuples == n_logged
     # the log was written from the model, so the model reproduces every claim
     assert res.mismatches == (), [m.message for m in res.mismatches]
 
@@ -331,3 +342,91 @@ def test_first_match_any_sport_is_the_first_match_for_every_source_port(data):
                         continue
                     for sp in sports if dport is not None else [None]:
                         assert first_match(rn.rules(d), Packet(proto, src, sp, dst, dport)) is r
+
+
+# ---------------------------------------------------------------- admin rules, platform rules, dynamic IPs
+
+AVNM = """
+vnet hub 10.0.0.0/16 {
+  subnet web 10.0.1.0/24 nsg web-nsg
+  subnet dyn 10.0.3.0/24
+  subnet two 10.0.4.0/24
+}
+nic web1 in hub/web ip 10.0.1.4
+nic app1 in hub/dyn ip dynamic nsg web-nsg
+nic app2 in hub/two ip dynamic nsg web-nsg
+nic app3 in hub/two ip dynamic nsg nic-nsg
+nsg web-nsg {
+  inbound {
+    100 allow Allow-HTTPS tcp from Internet to any port 443
+  }
+}
+nsg nic-nsg {
+  inbound {
+    100 deny Deny-All * from any to any
+  }
+}
+group g = hub
+admin mgr {
+  collection guard for g {
+    inbound {
+      10 deny Block-SSH tcp from Internet to any port 22
+      20 alwaysallow Monitor tcp from 198.51.100.0/24 to any port 443
+    }
+  }
+}
+"""
+
+
+def v4(acl: str, groups: dict[str, list[str]]) -> dict:
+    return {"flowLogVersion": 4, "macAddress": "000D3A000002", "flowRecords": {"flows": [
+        {"aclID": acl, "flowGroups": [{"rule": r, "flowTuples": ts} for r, ts in groups.items()]}]}}
+
+
+def test_admin_rules_decide_first_and_are_counted_where_the_log_names_them(tmp_path):
+    rp = rp_of(AVNM)
+    f = write(tmp_path / "PT1H.json", [
+        v4("manager-guid", {"Block-SSH": ["1764928800000,203.0.113.9,10.0.1.4,50000,22,6,I,D,NX,0,0,0,0"]}),
+        # AlwaysAllow: the NSGs of this direction are not consulted, so web-nsg counts no hit
+        v4("manager-guid", {"Monitor": ["1764928801000,198.51.100.7,10.0.1.4,50000,443,6,I,B,NX,0,0,0,0"]}),
+        v4("nsg-guid", {"UserRule_Allow-HTTPS": ["1764928802000,203.0.113.9,10.0.1.4,50001,443,6,I,B,NX,0,0,0,0"]}),
+        # a bare rule name is an admin rule in a VNet flow log; this one the policy does not have
+        v4("manager-guid", {"Block-RDP": ["1764928803000,203.0.113.9,10.0.1.4,50000,3389,6,I,D,NX,0,0,0,0"]}),
+    ])
+    r = Replayer(rp)
+    part = replay_files(r, [f])
+    res = r.result(part)
+    admin = {(s.nsg, s.rule): s.hits for s in res.admin_rules}
+    assert admin == {("mgr/guard", "Block-SSH"): 1, ("mgr/guard", "Monitor"): 1}
+    assert stat(res, "web-nsg", "Inbound", "Allow-HTTPS").hits == 1
+    assert [(m.kind, m.logged_rule, m.count) for m in res.mismatches] == [("unknown-admin-rule", "Block-RDP", 1)]
+
+
+def test_platform_rules_decide_host_services_and_the_smtp_block(tmp_path):
+    rp = rp_of(POLICY.replace("nic web1 in hub/web ip 10.0.1.4 nsg nic-nsg", "nic web1 in hub/web ip 10.0.1.4"))
+    f = write(tmp_path / "PT1H.json", [
+        v2("web-nsg", {"DefaultRule_AllowInternetOutBound": [
+            "1764928800,10.0.1.4,169.254.169.254,50000,80,T,O,A,B,,,,",  # IMDS: no NSG rule filters it
+            "1764928801,10.0.1.4,203.0.113.9,50000,25,T,O,A,B,,,,"]}),  # SMTP out: the platform denies it
+    ])
+    r = Replayer(rp)
+    part = replay_files(r, [f])
+    res = r.result(part)
+    assert {(rule, hits) for rule, _d, hits, _f in res.platform} == {
+        ("AllowAzurePlatformIMDS", 1), ("PlatformBlockOutboundSmtp", 1)}
+    assert stat(res, "web-nsg", "Outbound", "AllowInternetOutBound").hits == 1  # the SMTP tuple, before the block
+    assert sorted(m.kind for m in res.mismatches) == ["platform"]
+
+
+def test_dynamic_ip_nics_are_found_by_their_subnet_and_the_assumption_is_reported(tmp_path):
+    rp = rp_of(AVNM)
+    f = write(tmp_path / "PT1H.json", [
+        v2("web-nsg", {"UserRule_Allow-HTTPS": ["1764928800,203.0.113.9,10.0.3.7,50000,443,T,I,A,B,,,,"]}),
+        # subnet two: app2 and app3 have different NSGs, so the address does not say which NSGs apply
+        v2("web-nsg", {"UserRule_Allow-HTTPS": ["1764928800,203.0.113.9,10.0.4.7,50000,443,T,I,A,B,,,,"]}),
+    ])
+    r = Replayer(rp)
+    res = r.result(replay_files(r, [f]))
+    assert stat(res, "web-nsg", "Inbound", "Allow-HTTPS").hits == 1
+    assert len(res.assumptions) == 1 and "app1" in res.assumptions[0][0] and res.assumptions[0][1] == 1
+    assert [m.kind for m in res.mismatches] == ["ambiguous-nic"]
