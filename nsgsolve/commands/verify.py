@@ -130,8 +130,8 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     from nsgsolve.importers.loader import read_text
 
     text = read_text(path)
-    lines = text.splitlines()
-    first = next(csv.reader(lines[:1]), None)
+    head = text.split("\n", 1)[0].rstrip("\r")
+    first = next(csv.reader([head]), None) if text.strip() else None
     if first is None:
         raise InputError.single("E901", "the flow file is empty", Span(path, 1, 1),
                                 "the first line is the header src,dst,protocol,sport,dport")
@@ -139,18 +139,26 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     need = ["src", "dst", "protocol", "sport", "dport"]
     if sorted(header) != sorted(need):
         raise InputError.single("E902", f"flow file header is {','.join(first)!r}",
-                                Span(path, 1, 1, 1, len(lines[0]) + 1),
+                                Span(path, 1, 1, 1, len(head) + 1),
                                 "the header must name the columns src,dst,protocol,sport,dport")
     col = {h: header.index(h) for h in need}
     engine = FlowEngine(rp, assignment)
     columns = None
-    if '"' not in text and "\0" not in text:  # no quoting: a row is its line split at commas
-        columns = _fast_columns(rp, engine, lines, len(header), col, assignment)
+    body = text[len(head):].lstrip("\r").removeprefix("\n")
+    if "\r" in body:
+        body = body.replace("\r\n", "\n")
+    body = body.rstrip("\n") + "\n"
+    # The fast reading needs cells that lie between commas (no quoting, no padding) and no blank line (the
+    # row-by-row reading skips those, and explains every other problem with its position).
+    if body.strip() and not any(ch in body for ch in '"\0 \t\r') and "\n\n" not in body:
+        columns = _fast_columns(rp, engine, body.encode("utf-8", "replace"), len(header), col, assignment)
+    del body
     if columns is None:  # quoted cells, or some row blank, short or wrong: the row-by-row reading explains it
+        lines = text.splitlines()
         rows = list(csv.reader(lines))
         columns = _slow_columns(rp, ev, engine, path, lines, rows, header, col, assignment)
-        del rows
-    del text, lines  # the flows are arrays now; the text was the larger part of the memory
+        del rows, lines
+    del text  # the flows are arrays now; the text was the larger part of the memory
     write = out.write
     if rp.has_admin_rules:  # the vectorised engine has no admin layer: the reference evaluator, flow by flow
         for r in engine.results(*columns):
@@ -169,66 +177,74 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     return 0
 
 
-def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, lines: list[str], width: int, col: dict[str, int],
+def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: int, col: dict[str, int],
                   assignment):
-    """The flow columns as arrays, reading each distinct cell once; None unless every row is complete and
-    valid (then :func:`_slow_columns` reports the rows at fault with their positions). The caller made
-    sure no cell is quoted, so cells are what lie between commas; a list per row would cost more than
-    the decisions (one flat split instead)."""
+    """The flow columns as arrays, read column by column (importers/columns.py); None unless every row is
+    complete and valid (then :func:`_slow_columns` reports the rows at fault with their positions). The
+    caller made sure no cell is quoted or padded, so cells are what lie between commas; a NIC name (any
+    address cell that is no IPv4 address) is resolved once per distinct name."""
     import numpy as np
-    from itertools import repeat
 
-    body = lines[1:]
-    if not body or any(c != width - 1 for c in map(str.count, body, repeat(","))):
+    from nsgsolve.importers import columns as colparse
+
+    c = colparse.split(data, width)
+    n = len(c)
+    if not n or (c.cells != width).any():
         return None
-    flat = ",".join(body).split(",")
-    cells = [flat[k::width] for k in range(width)]
-    del flat, body
+    pj = col["protocol"]
+    plen = c.length(pj)
+    if (plen < 1).any() or (plen > 8).any():
+        return None
+    # A protocol cell as up to eight bytes in one integer: its distinct values are a handful of words.
+    code = np.zeros(n, dtype=np.uint64)
+    top = len(c.data) - 1
+    for k in range(int(plen.max())):
+        byte = np.where(k < plen, c.data[np.minimum(c.start[:, pj] + k, top)], 0).astype(np.uint64)
+        code |= byte << np.uint64(8 * k)
+    codes, pinv = np.unique(code, return_inverse=True)
+    numbers = []
+    for v in codes.tolist():
+        word = int(v).to_bytes(8, "little").rstrip(b"\0").decode("ascii", "replace")
+        try:
+            number = Protocol.parse(word).number
+        except ValueError:
+            return None
+        if number is None:
+            return None
+        numbers.append(number)
+    proto = np.array(numbers, dtype=np.int64)[pinv.reshape(-1)]
     try:
-        pmap = {}
-        for v in set(cells[col["protocol"]]):
-            number = Protocol.parse(v).number
-            if number is None:
-                return None
-            pmap[v] = number
-        addr_index: dict[str, int] = {}
-        addr_ip: list[int] = []
-        addr_key: list[int] = []
+        ends = []
         for which in ("src", "dst"):
-            for v in set(cells[col[which]]):
-                if v not in addr_index:
-                    ip, key = resolve_endpoint(rp, v.strip(), assignment)
-                    addr_index[v] = len(addr_ip)
-                    addr_ip.append(ip)
-                    addr_key.append(engine.key_ids[key] if key is not None else 0)
+            j = col[which]
+            ip, ok, _ = colparse.ipv4(c, j)
+            key = np.zeros(n, dtype=np.int64)
+            named = np.flatnonzero(~ok)
+            if len(named):  # NIC names (or bad cells): each distinct text resolved once
+                texts = [c.text(i, j) for i in named.tolist()]
+                seen: dict[str, tuple[int, int]] = {}
+                for t in set(texts):
+                    addr, ipc = resolve_endpoint(rp, t, assignment)
+                    seen[t] = (addr, engine.key_ids[ipc] if ipc is not None else 0)
+                ip[named] = np.fromiter((seen[t][0] for t in texts), np.int64, len(texts))
+                key[named] = np.fromiter((seen[t][1] for t in texts), np.int64, len(texts))
+            ends.append((ip, key))
     except (UsageError, ValueError):
         return None
-
-    def port_value(text: str) -> int:
-        t = text.strip()
-        if not t:
-            return -2
-        try:
-            v = int(t)
-        except ValueError:
-            return -1
-        return v if 0 <= v <= 65535 else -1
-
-    n = len(cells[0])
-    proto = np.fromiter(map(pmap.__getitem__, cells[col["protocol"]]), np.int64, n)
-    ips, keys = np.array(addr_ip, dtype=np.int64), np.array(addr_key, dtype=np.int64)
-    si = np.fromiter(map(addr_index.__getitem__, cells[col["src"]]), np.int64, n)
-    di = np.fromiter(map(addr_index.__getitem__, cells[col["dst"]]), np.int64, n)
-    src, src_key, dst, dst_key = ips[si], keys[si], ips[di], keys[di]
+    (src, src_key), (dst, dst_key) = ends
     ported = np.isin(proto, PORTED_PROTOCOLS)
     ports = []
     for which in ("sport", "dport"):
-        pm = {v: port_value(v) for v in set(cells[col[which]])}
-        ports.append(np.fromiter(map(pm.__getitem__, cells[col[which]]), np.int64, n))
-    sport, dport = ports
-    if ((sport == -1) & ported).any() or ((dport < 0) & ported).any():
+        j = col[which]
+        value, ok = colparse.unsigned(c, j, 5)
+        empty = c.length(j) == 0
+        if (ported & ~empty & (~ok | (value > 65535))).any():
+            return None
+        ports.append((np.where(empty, -1, value), empty))
+    (sport, sport_empty), (dport, dport_empty) = ports
+    if (ported & dport_empty).any():
         return None
-    sport = np.where(sport == -2, DEFAULT_SPORT, sport)
+    sport = np.where(sport_empty, DEFAULT_SPORT, sport)
     try:
         src_key, dst_key = engine.endpoint_ids(src, dst, src_key, dst_key)
     except UsageError:

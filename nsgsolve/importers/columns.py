@@ -88,11 +88,13 @@ def ipv4(c: Cells, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = e - s
     rows = len(s)
     ok = (n >= 7) & (n <= 15)
-    colons = np.cumsum(c.data == _COLON)  # colons before each offset: a cell holds one if the count grows
-    colon = (colons[np.maximum(e - 1, 0)] - colons[np.maximum(s - 1, 0)] + (c.data[np.minimum(s, len(c.data) - 1)]
-                                                                        == _COLON)) > 0 if len(c.data) else ok
-    acc = np.zeros(rows, dtype=np.int64)
-    cur = np.zeros(rows, dtype=np.int64)
+    # A colon anywhere in the cell: an IPv6 address (flow logs carry them; nsgsolve counts, not decides them).
+    at = np.flatnonzero(c.data == _COLON)
+    colon = np.searchsorted(at, s) < np.searchsorted(at, e)
+    # 32 bits hold the first three octets (the fourth joins at the end, in 64); a run of digits too long
+    # to be an octet may wrap, but it is refused by its length first.
+    acc = np.zeros(rows, dtype=np.int32)
+    cur = np.zeros(rows, dtype=np.int32)
     nd = np.zeros(rows, dtype=np.int8)
     dots = np.zeros(rows, dtype=np.int8)
     top = len(c.data) - 1
@@ -111,4 +113,4 @@ def ipv4(c: Cells, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         nd = np.where(dot, 0, nd + digit)
         ok &= nd <= 3
     ok &= (dots == 3) & (nd > 0) & (cur <= 255)
-    return np.where(ok, acc * 256 + cur, 0), ok, colon & (n > 0)
+    return np.where(ok, acc.astype(np.int64) * 256 + cur, 0), ok, colon

@@ -22,13 +22,15 @@ from nsgsolve.semantics.evaluate import TraceStep, mark_not_evaluated
 # A denying step that marks what follows it as not evaluated (only its access matters).
 _DENY_MARK = TraceStep(None, "platform", Direction.INBOUND, "", None, Access.DENY, layer="platform")
 
-_PORTS: np.ndarray | None = None
+_PORTS: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _port_texts() -> np.ndarray:
+def _port_texts() -> tuple[np.ndarray, np.ndarray]:
+    """Every port as a source port (with the key that follows it) and as a destination port."""
     global _PORTS
     if _PORTS is None:
-        _PORTS = np.array([str(i) for i in range(65536)], dtype=object)
+        _PORTS = (np.array([f'{i}, "dport": ' for i in range(65536)], dtype=object),
+                  np.array([f"{i}, " for i in range(65536)], dtype=object))
     return _PORTS
 
 
@@ -82,21 +84,27 @@ def json_chunks(d, size: int = 65536):
     c = d.columns
     tail_list, inverse = _tails(d)
     tails = np.array(tail_list, dtype=object)
-    src_text = np.array([dumps(int_to_ip(v)) for v in c.src_values.tolist()], dtype=object)
-    dst_text = np.array([dumps(int_to_ip(v)) for v in c.dst_values.tolist()], dtype=object)
-    names = [PROTOCOL_BY_NUMBER[p].value if p in PROTOCOL_BY_NUMBER else str(p) for p in c.proto_values.tolist()]
-    proto_text = np.array([dumps(n) for n in names], dtype=object)
-    ports = _port_texts()
+    # Each field with the constant text that follows it, so a line is six pieces joined once.
     head = f'{{"schema": {dumps(schema_id("verify"))}, "src": '
+    src_text = np.array([f"{head}{dumps(int_to_ip(v))}, \"dst\": " for v in c.src_values.tolist()], dtype=object)
+    dst_text = np.array([f'{dumps(int_to_ip(v))}, "protocol": ' for v in c.dst_values.tolist()], dtype=object)
+    names = [PROTOCOL_BY_NUMBER[p].value if p in PROTOCOL_BY_NUMBER else str(p) for p in c.proto_values.tolist()]
+    proto_text = np.array([f'{dumps(n)}, "sport": ' for n in names], dtype=object)
+    sports, dports = _port_texts()
+    no_sport = np.array(['null, "dport": '], dtype=object)
+    no_dport = np.array(["null, "], dtype=object)
     for a in range(0, len(d), size):
         z = slice(a, a + size)
         hp = c.has_ports[z]
-        sport = np.where(hp, ports[c.sport[z]], "null")
-        dport = np.where(hp, ports[c.dport[z]], "null")
-        lines = (head + src_text[c.src_inv[z]] + ', "dst": ' + dst_text[c.dst_inv[z]] + ', "protocol": '
-                 + proto_text[c.proto_inv[z]] + ', "sport": ' + sport + ', "dport": ' + dport + ", "
-                 + tails[inverse[z]])
-        yield "".join(lines.tolist())
+        # Every line's pieces side by side in one object array, joined once: no intermediate strings.
+        pieces = np.empty((len(hp), 6), dtype=object)
+        pieces[:, 0] = src_text[c.src_inv[z]]
+        pieces[:, 1] = dst_text[c.dst_inv[z]]
+        pieces[:, 2] = proto_text[c.proto_inv[z]]
+        pieces[:, 3] = np.where(hp, sports[c.sport[z]], no_sport)
+        pieces[:, 4] = np.where(hp, dports[c.dport[z]], no_dport)
+        pieces[:, 5] = tails[inverse[z]]
+        yield "".join(pieces.ravel().tolist())
 
 
 def json_lines(d) -> list[str]:
