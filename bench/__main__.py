@@ -135,7 +135,25 @@ def flows_row(files: dict[str, Path], tmp: Path, n_flows: int, runs: int) -> Row
     sec, mb, cpu = timed(["verify", str(files["nsg"]), "--flows", str(path), "--json"], runs)
     rate = n_flows / sec
     return Row(f"verify --flows {n_flows:,} (.nsg, CSV in, JSON lines out)", sec, ">= 200,000 flows/s", mb, cpu,
-               note=f"{rate:,.0f} flows/s", ok=rate >= 200_000)
+               note=f"{rate:,.0f} flows/s wall, {n_flows / cpu:,.0f} by CPU time", ok=rate >= 200_000)
+
+
+def replay_row(files: dict[str, Path], tmp: Path, n_tuples: int, runs: int) -> Row:
+    """``replay`` over generated flow logs (bench_replay.write_logs: an hour per NIC, half NSG flow logs v2,
+    half VNet flow logs v4, every tuple logged under the rule the policy decides), one process."""
+    from bench_replay import write_logs
+    from nsgsolve.lang.build import parse_policy
+    from nsgsolve.semantics.resolve import resolve
+
+    policy = parse_policy(files["nsg"].read_text(), str(files["nsg"]))
+    root = tmp / "logs"
+    write_logs(resolve(policy), root, n_tuples)
+    acl = [a for n in policy.nsgs for a in ("--acl", f"guid-{n.name}={n.name}")]
+    sec, mb, cpu = timed(["replay", str(files["nsg"]), "--flow-logs", str(root), "--json", "--no-progress",
+                          "--workers", "1", *acl], runs)
+    rate = n_tuples / sec
+    return Row(f"replay {n_tuples:,} tuples, --workers 1 (.nsg, flow logs)", sec, ">= 200,000 tuples/s", mb, cpu,
+               note=f"{rate:,.0f} tuples/s wall, {n_tuples / cpu:,.0f} by CPU time", ok=rate >= 200_000)
 
 
 def growth_rows(tmp: Path, sizes: list[int], runs: int, only) -> list[Row]:
@@ -214,12 +232,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--flows", type=int, default=400_000)
+    ap.add_argument("--tuples", type=int, default=1_000_000, help="flow log tuples for the replay row")
     # The issue asks for 500 to 4,000; .nsg refuses more than 1,000 rules per NSG (E410, Azure's limit).
     ap.add_argument("--sizes", default="125,250,500,1000", help="rules per NSG for the growth series")
     ap.add_argument("--many", type=int, default=5000, help="files for the many-files row")
     ap.add_argument("--no-growth", action="store_true")
     ap.add_argument("--no-many", action="store_true")
-    ap.add_argument("--no-flows", action="store_true")
+    ap.add_argument("--no-flows", action="store_true", help="skip the verify --flows and replay rows")
     ap.add_argument("--only", default="", help="comma-separated prefixes of row names to run")
     args = ap.parse_args()
     prefixes = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -238,6 +257,8 @@ def main() -> None:
         rows += command_rows(files, args.runs, only)
         if not args.no_flows and only("verify"):
             rows.append(flows_row(files, tmp, args.flows, args.runs))
+        if not args.no_flows and only("replay"):
+            rows.append(replay_row(files, tmp, args.tuples, args.runs))
         if not args.no_growth:
             rows += growth_rows(tmp, [int(s) for s in args.sizes.split(",")], max(1, args.runs // 2 or 1), only)
         if not args.no_many and only("check "):

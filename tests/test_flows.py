@@ -26,7 +26,8 @@ def _arrays(pkts: list[Packet]):
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_engine_agrees_with_reference_evaluator(data):
-    policy = data.draw(policies(max_rules=12))
+    # Security admin rules (AVNM) in a third of the policies: the engine decides their layer too.
+    policy = data.draw(policies(max_rules=12, admin=data.draw(st.integers(0, 2)) == 0))
     rp = resolve(policy)
     assignment = dynamic_assignment(policy)
     ev = Evaluator(rp, assignment, fast=False)  # the linear scan, not the bitset classifier
@@ -136,3 +137,33 @@ def test_cli_flows_match_the_scalar_evaluator(tmp_path, as_json):
         r = ev.evaluate(pkt, sk, dk)
         expected.append(dumps("verify", r.to_dict(), indent=None) if as_json else format_flow(r) + "\n")
     assert out.getvalue() == "".join(expected)
+
+
+def test_cli_flows_with_admin_rules_match_the_scalar_evaluator(tmp_path):
+    """examples/avnm.nsg: Deny, AlwaysAllow and Allow admin rules, decided by the engine's admin layers."""
+    import io
+    from pathlib import Path
+
+    from nsgsolve.cli import run
+    from nsgsolve.importers.loader import load_policy
+    from nsgsolve.semantics.evaluate import resolve_endpoint
+
+    pol = str(Path(__file__).resolve().parents[1] / "examples" / "avnm.nsg")
+    rows = [("203.0.113.7", "vm1", "tcp", 5000, 22), ("10.9.0.5", "app1", "tcp", 5000, 443),
+            ("10.9.0.5", "vm1", "tcp", 5000, 443), ("10.0.1.4", "app1", "tcp", 5000, 8080),
+            ("203.0.113.7", "vm1", "tcp", 5000, 80), ("vm1", "8.8.8.8", "tcp", 5000, 25),
+            ("vm1", "169.254.169.254", "tcp", 5000, 80), ("app1", "vm1", "icmp", None, None)]
+    flows = tmp_path / "f.csv"
+    flows.write_text("src,dst,protocol,sport,dport\n" + "".join(
+        f"{s},{d},{p},{'' if sp is None else sp},{'' if dp is None else dp}\n" for s, d, p, sp, dp in rows))
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["verify", pol, "--flows", str(flows), "--json"], out, err) == 0, err.getvalue()
+    rp = resolve(load_policy(pol))
+    ev = Evaluator(rp)
+    want = []
+    for s, d, p, sp, dp in rows:
+        (src, sk), (dst, dk) = resolve_endpoint(rp, s), resolve_endpoint(rp, d)
+        want.append(dumps("verify", ev.evaluate(Packet.parse(p, src, sp, dst, dp), sk, dk).to_dict(), indent=None))
+    assert out.getvalue().splitlines(keepends=True) == want
+    assert any('"skipped": "skipped: AlwaysAllow' in line for line in want)
+    assert any('"layer": "admin"' in line and '"access": "Deny"' in line for line in want)

@@ -160,10 +160,6 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
         del rows, lines
     del text  # the flows are arrays now; the text was the larger part of the memory
     write = out.write
-    if rp.has_admin_rules:  # the vectorised engine has no admin layer: the reference evaluator, flow by flow
-        for r in engine.results(*columns):
-            write(dumps("verify", r.to_dict(), indent=None) if as_json else format_flow(r) + "\n")
-        return 0
     proto_a, src_a, sport_a, dst_a, dport_a, src_key_a, dst_key_a = columns
     d = engine.decide(proto_a, src_a, sport_a, dst_a, dport_a, src_key_a, dst_key_a, settled=True)
     if as_json:  # JSON Lines: one verify document per flow, never all of them in memory at once

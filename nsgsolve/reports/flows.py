@@ -18,6 +18,7 @@ from nsgsolve.reports.json import schema_id
 from nsgsolve.semantics.addresses import int_to_ip
 from nsgsolve.model import Direction
 from nsgsolve.semantics.evaluate import TraceStep, mark_not_evaluated
+from nsgsolve.semantics.resolve import AdminLayer
 
 # A denying step that marks what follows it as not evaluated (only its access matters).
 _DENY_MARK = TraceStep(None, "platform", Direction.INBOUND, "", None, Access.DENY, layer="platform")
@@ -46,7 +47,10 @@ def _tails(d) -> tuple[list[str], np.ndarray]:
         t = d.templates[g]
         parts, k = [], 0
         denied = False  # after the first deny, steps are kept but marked (evaluate.mark_not_evaluated)
-        for s in t.steps:
+        if any(isinstance(s, AdminLayer) for s in t.steps):
+            # An admin layer can mark the NSGs of a direction skipped: the engine's own trace, step by step.
+            parts = [dumps(step.to_dict()) for step in d._steps(g, [int(x) for x in d.rules[i]])]
+        for s in (t.steps if not parts else ()):
             if isinstance(s, TraceStep):
                 key = (id(s), denied)
                 frag = fixed.get(key)

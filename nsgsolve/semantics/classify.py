@@ -48,7 +48,6 @@ class Classifier:
         self._dport = _Axis((i, full if r.dports is None else r.dports) for i, r in enumerate(rules))
         # A packet without ports (Icmp, Esp, ...) matches only rules whose port sets are both '*'.
         self._portless = sum(1 << i for i, r in enumerate(rules) if r.sports is None and r.dports is None)
-        self._any_sport = sum(1 << i for i, r in enumerate(rules) if r.sports is None)
         assert n > 0
 
     @staticmethod
@@ -75,24 +74,6 @@ class Classifier:
         if p.sport is None:
             return m & self._portless
         return m & self._sport.lookup(p.sport) & self._dport.lookup(p.dport)
-
-    def first_match_any_sport(self, p, src_dyn: IpcKey | None = None, dst_dyn: IpcKey | None = None
-                              ) -> ResolvedRule | None:
-        """The deciding rule when it is the same whatever ``p``'s source port, else None. It is when the
-        first rule matching on the other four fields takes every source port: the rules before it miss on
-        another field, so no source port brings them in. (Flow log replay keys on this: ephemeral source
-        ports then never split a flow.)"""
-        m = self._proto_any | self._proto.get(p.protocol, 0)
-        src = self._src.lookup(p.src)
-        if src_dyn is not None:
-            src |= self._src_dyn.get(src_dyn, 0)
-        dst = self._dst.lookup(p.dst)
-        if dst_dyn is not None:
-            dst |= self._dst_dyn.get(dst_dyn, 0)
-        m &= src & dst
-        m &= self._portless if p.sport is None else self._dport.lookup(p.dport)
-        low = m & -m
-        return self.rules[low.bit_length() - 1] if low & self._any_sport else None
 
     def first_match(self, p, src_dyn: IpcKey | None = None, dst_dyn: IpcKey | None = None) -> ResolvedRule:
         m = self.matching(p, src_dyn, dst_dyn)

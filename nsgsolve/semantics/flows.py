@@ -21,16 +21,17 @@ once per *group* of flows sharing them, by the same code paths the evaluator doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from nsgsolve.model import Access, Direction
 from nsgsolve.semantics.addresses import IntervalSet
-from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet, TraceStep, mark_not_evaluated, path_steps
+from nsgsolve.semantics.evaluate import (Evaluator, FlowResult, Packet, TraceStep, mark_not_evaluated, path_steps,
+                                         skipped_by_always_allow)
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
-from nsgsolve.semantics.resolve import IpcKey, Layer, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.resolve import AdminLayer, IpcKey, Layer, ResolvedPolicy, ResolvedRule
 
 _CHUNK = 1 << 15  # distinct coordinate tuples decided per batch: bounds the (chunk x words) temporaries
 
@@ -112,7 +113,9 @@ class CompiledLayer:
         self.src_dyn = _pack(src_dyn)
         self.dst_dyn = _pack(dst_dyn)
         self.portless = _pack(portless)[0]
-        self.access_allow = np.array([r.access is Access.ALLOW for r in rules], dtype=bool)
+        # What the deciding rule does, by index (n: no rule of an admin layer matched, which lets the flow on).
+        codes = {Access.ALLOW: 0, Access.DENY: 1, Access.ALWAYS_ALLOW: 2}
+        self.access_code = np.array([codes[r.access] for r in rules] + [0], dtype=np.int8)
         self._luts: tuple[np.ndarray, np.ndarray] | None = None
 
     def port_luts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -241,19 +244,21 @@ class _Template:
     """What a group of flows shares: the steps in trace order (a Layer to decide, or a fixed platform
     step) and the notes."""
 
-    steps: tuple[Layer | TraceStep, ...]
+    steps: tuple[Layer | AdminLayer | TraceStep, ...]
     notes: tuple[str, ...]
     src: IpcKey | None
     dst: IpcKey | None
 
     @property
-    def layers(self) -> tuple[Layer, ...]:
-        return tuple(s for s in self.steps if isinstance(s, Layer))
+    def layers(self) -> tuple[Layer | AdminLayer, ...]:
+        """The steps a rule decides per flow (NSG layers, and admin layers where AVNM applies)."""
+        return tuple(s for s in self.steps if not isinstance(s, TraceStep))
 
 
 # A flow's "kind" is 0, or 1 + the index in HOST_SERVICES of the host service it goes to.
 _KINDS = len(HOST_SERVICES) + 1
-MAX_LAYERS = 4  # source NIC and subnet outbound, destination subnet and NIC inbound
+# source NIC and subnet outbound, destination subnet and NIC inbound, and an admin layer for each direction
+MAX_LAYERS = 6
 
 
 def _in_set(x: np.ndarray, s: IntervalSet) -> np.ndarray:
@@ -286,9 +291,10 @@ class Decisions:
         return len(self.allowed)
 
     def layer_rules(self, i: int) -> list[tuple[Layer, ResolvedRule]]:
-        """The layers flow ``i`` met, each with the rule that decided there."""
+        """The NSG layers flow ``i`` met, each with the rule that decided there."""
         t = self.templates[self.group[i]]
-        return [(l, l.nsg.rules(l.direction)[self.rules[i, k]]) for k, l in enumerate(t.layers)]
+        return [(l, l.nsg.rules(l.direction)[self.rules[i, k]]) for k, l in enumerate(t.layers)
+                if isinstance(l, Layer)]
 
     def packet(self, i: int) -> Packet:
         a = self.arrays
@@ -299,29 +305,51 @@ class Decisions:
         return Packet(int(a["proto"][i]), int(a["src"][i]), None, int(a["dst"][i]), None)
 
     def _steps(self, group: int, rules: Sequence[int]) -> tuple[TraceStep, ...]:
+        """The trace of a flow of ``group`` decided by ``rules``, as the evaluator builds it: an AlwaysAllow
+        admin rule marks the later steps of its direction skipped (the platform's TCP 25 block excepted),
+        and a Deny marks everything after it not evaluated."""
         steps, k = [], 0
+        skip: dict[Direction, str] = {}
         for s in self.templates[group].steps:
             if isinstance(s, TraceStep):
-                steps.append(s)
+                step = s
+            elif isinstance(s, AdminLayer):
+                idx = rules[k]
+                k += 1
+                if idx < len(s.rules):
+                    a = s.rules[idx].admin_rule
+                    step = TraceStep(None, s.attached_to, s.direction, a.name, a.priority, a.access, False, a.span,
+                                     layer="admin", admin_collection=f"{a.config}/{a.collection}")
+                    if a.access is Access.ALWAYS_ALLOW:
+                        skip[s.direction] = skipped_by_always_allow(a.name)
+                else:
+                    step = TraceStep(None, s.attached_to, s.direction, "(no admin rule matched)", None, Access.ALLOW,
+                                     layer="admin")
+                steps.append(step)
                 continue
-            r = s.nsg.rules(s.direction)[rules[k]]
-            k += 1
-            steps.append(TraceStep(s.nsg.name, s.attached_to, s.direction, r.name, r.priority, r.access,
-                                   r.rule.is_default, r.rule.span))
+            else:
+                r = s.nsg.rules(s.direction)[rules[k]]
+                k += 1
+                step = TraceStep(s.nsg.name, s.attached_to, s.direction, r.name, r.priority, r.access,
+                                 r.rule.is_default, r.rule.span)
+            why = skip.get(step.direction)
+            if why is not None and step.rule != SMTP_BLOCK.rule:
+                step = replace(step, evaluated=False, skipped=why)
+            steps.append(step)
         return tuple(mark_not_evaluated(steps))
 
     def result(self, i: int) -> FlowResult:
         """Flow ``i`` as the reference evaluator reports it."""
         t = self.templates[self.group[i]]
         steps = self._steps(int(self.group[i]), [int(x) for x in self.rules[i]])
-        decision = Access.DENY if any(s.access is Access.DENY for s in steps) else Access.ALLOW
+        decision = Access.DENY if any(s.evaluated and s.access is Access.DENY for s in steps) else Access.ALLOW
         return FlowResult(self.packet(i), decision, steps, t.src, t.dst, t.notes)
 
     def trace_ids(self) -> tuple[np.ndarray, np.ndarray]:
         """(representative flow per distinct trace, trace id per flow): flows with one id have the same
         decision, trace and notes, so their output is computed once."""
         cols = np.concatenate([self.group[:, None].astype(np.int64), self.rules.astype(np.int64)], axis=1)
-        radix = [len(self.templates)] + [max(self.engine.max_rules, 1) + 1] * MAX_LAYERS
+        radix = [len(self.templates)] + [max(self.engine.max_rules, 1) + 2] * MAX_LAYERS  # -1 .. n (no admin match)
         return _distinct([cols[:, j] + (1 if j else 0) for j in range(cols.shape[1])], radix)
 
 
@@ -336,14 +364,24 @@ class FlowEngine:
         dynamic = sorted(self.evaluator._dynamic)
         self.dyn_ids = {k: i + 1 for i, k in enumerate(dynamic)}
         self._dyn_of_key = np.array([self.dyn_ids.get(k, 0) if k is not None else 0 for k in self.keys], dtype=np.int64)
-        self._compiled: dict[tuple[str, str | None, Direction], CompiledLayer] = {}
+        self._compiled: dict[tuple, CompiledLayer] = {}
         self.max_rules = 0
 
-    def compiled(self, layer: Layer) -> CompiledLayer:
-        key = (layer.nsg.name, layer.nsg.vnet, layer.direction)
+    @staticmethod
+    def layer_key(layer: Layer | AdminLayer) -> tuple:
+        if isinstance(layer, AdminLayer):
+            return ("admin", layer.vnet, layer.direction)
+        return (layer.nsg.name, layer.nsg.vnet, layer.direction)
+
+    def compiled(self, layer: Layer | AdminLayer) -> CompiledLayer:
+        key = self.layer_key(layer)
         c = self._compiled.get(key)
         if c is None:
-            c = self._compiled[key] = CompiledLayer(layer.nsg.rules(layer.direction), self.dyn_ids)
+            if isinstance(layer, AdminLayer):  # no default rules: no match is index n
+                c = CompiledLayer(layer.rules, self.dyn_ids, total=False)
+            else:
+                c = CompiledLayer(layer.nsg.rules(layer.direction), self.dyn_ids)
+            self._compiled[key] = c
             self.max_rules = max(self.max_rules, c.n)
         return c
 
@@ -374,10 +412,6 @@ class FlowEngine:
         ``src_key``/``dst_key``: endpoint ids (see ``keys``) when the caller named the NICs, 0 for "by
         address"; the ends are then settled like :meth:`Evaluator.endpoints` (raising UsageError like it),
         unless ``settled`` says the ids already come from :meth:`endpoint_ids`."""
-        if self.rp.has_admin_rules:
-            # The tables decide NSG layers only, and an admin layer can skip the NSGs of a direction; callers
-            # decide such policies with the reference evaluator (verify --flows does: results()).
-            raise NotImplementedError("the vectorised flow engine does not model security admin rules")
         proto = np.asarray(proto, dtype=np.int64)
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
@@ -422,17 +456,21 @@ class FlowEngine:
             templates.append(self._template(self.keys[g // nk], self.keys[g % nk], k, bool(flags & 2), bool(flags & 1)))
 
         # Decide each compiled layer once over every flow that meets it, whichever slot of its path it fills.
-        layer_list: list[Layer] = []
+        layer_list: list[Layer | AdminLayer] = []
         layer_ids: dict[tuple, int] = {}
         slot_layer = np.full((len(templates), MAX_LAYERS), -1, dtype=np.int64)
+        slot_out = np.zeros((len(templates), MAX_LAYERS), dtype=bool)  # the slot is an outbound one
+        slot_admin = np.zeros((len(templates), MAX_LAYERS), dtype=bool)
         fixed_deny = np.zeros(len(templates), dtype=bool)
         for gi, t in enumerate(templates):
             for k, l in enumerate(t.layers):
-                lk = (l.nsg.name, l.nsg.vnet, l.direction)
+                lk = self.layer_key(l)
                 if lk not in layer_ids:
                     layer_ids[lk] = len(layer_list)
                     layer_list.append(l)
                 slot_layer[gi, k] = layer_ids[lk]
+                slot_out[gi, k] = l.direction is Direction.OUTBOUND
+                slot_admin[gi, k] = isinstance(l, AdminLayer)
             fixed_deny[gi] = any(isinstance(s, TraceStep) and s.access is Access.DENY for s in t.steps)
         flat = slot_layer[group].reshape(-1)  # (flow, slot) pairs, row-major
         met = np.flatnonzero(flat >= 0)
@@ -441,7 +479,7 @@ class FlowEngine:
         dyn = self._dyn_of_key
         src_dyn, dst_dyn = dyn[sid], dyn[did]
         rules_flat = np.full(n * MAX_LAYERS, -1, dtype=np.int32)
-        allow_flat = np.ones(n * MAX_LAYERS, dtype=bool)
+        code_flat = np.zeros(n * MAX_LAYERS, dtype=np.int8)  # 0 allow (or no admin match), 1 deny, 2 always allow
         cols = flow_columns(proto, src, sport, dst, dport, src_dyn, dst_dyn)
         for li, l in enumerate(layer_list):
             pos = by_layer[cuts[li]:cuts[li + 1]]
@@ -449,22 +487,19 @@ class FlowEngine:
             c = self.compiled(l)
             r = c.first_match(cols, idx)
             rules_flat[pos] = r
-            allow_flat[pos] = c.access_allow[r]
+            code_flat[pos] = c.access_code[r]
         rules = rules_flat.reshape(n, MAX_LAYERS)
-        allowed = allow_flat.reshape(n, MAX_LAYERS).all(axis=1) & ~fixed_deny[group]
+        code = code_flat.reshape(n, MAX_LAYERS)
+        out_slot, admin_slot = slot_out[group], slot_admin[group]
+        # An AlwaysAllow admin rule takes the NSGs of its direction out of the decision (not the TCP 25 block,
+        # a fixed step); a Deny anywhere else denies.
+        always = admin_slot & (code == 2)
+        always_out = (always & out_slot).any(axis=1)
+        always_in = (always & ~out_slot).any(axis=1)
+        skipped = ~admin_slot & np.where(out_slot, always_out[:, None], always_in[:, None])
+        allowed = ~((code == 1) & ~skipped).any(axis=1) & ~fixed_deny[group]
         arrays = {"proto": proto, "src": src, "sport": sport, "dst": dst, "dport": dport, "has_ports": has_ports}
         return Decisions(self, arrays, templates, group, rules, allowed, fixed_deny, cols)
-
-    def results(self, proto, src, sport, dst, dport, src_key, dst_key) -> list[FlowResult]:
-        """Settled flows (endpoint ids from :meth:`endpoint_ids`) decided one by one by the reference
-        evaluator: for policies with security admin rules, which :meth:`decide` does not model."""
-        keys, ev = self.keys, self.evaluator
-        out = []
-        for pr, s, sp, d, dp, a, b in zip(*(np.asarray(x).tolist() for x in (proto, src, sport, dst, dport,
-                                                                             src_key, dst_key))):
-            ported = pr in (6, 17)
-            out.append(ev.evaluate(Packet(pr, s, sp if ported else None, d, dp if ported else None), keys[a], keys[b]))
-        return out
 
     def _template(self, src_key: IpcKey | None, dst_key: IpcKey | None, kind: int, smtp: bool, inet: bool) -> _Template:
         """The steps and notes of one group, from the evaluator's own :func:`path_steps`."""
@@ -476,6 +511,28 @@ class FlowEngine:
             if lo != hi:  # pragma: no cover - platform.py lists single addresses
                 raise NotImplementedError("a host service on several addresses: group its flows by address")
             dst = lo
-        steps, notes = path_steps(self.rp, src_key, dst_key, dst, service, smtp, inet)
-        assert sum(isinstance(s, Layer) for s in steps) <= MAX_LAYERS
+        path, notes = path_steps(self.rp, src_key, dst_key, dst, service, smtp, inet)
+        steps = with_admin_layers(self.rp, src_key, dst_key, path) if self.rp.has_admin_rules else list(path)
+        assert sum(not isinstance(s, TraceStep) for s in steps) <= MAX_LAYERS
         return _Template(tuple(steps), tuple(notes), src_key, dst_key)
+
+
+def with_admin_layers(rp: ResolvedPolicy, src_key: IpcKey | None, dst_key: IpcKey | None,
+                      steps: list[Layer | TraceStep]) -> list[Layer | AdminLayer | TraceStep]:
+    """``steps`` (from path_steps) with each VNet's admin layer in front of its direction's steps, and the
+    platform's TCP 25 block after the outbound ones, in the order :meth:`Evaluator.evaluate` gives them."""
+    out = [s for s in steps if s.direction is Direction.OUTBOUND]
+    smtp = [s for s in out if isinstance(s, TraceStep) and s.rule == SMTP_BLOCK.rule]
+    out = [s for s in out if s not in smtp]
+    inb = [s for s in steps if s.direction is Direction.INBOUND]
+    res: list[Layer | AdminLayer | TraceStep] = []
+    for key, direction, part in ((src_key, Direction.OUTBOUND, out), (None, None, smtp),
+                                 (dst_key, Direction.INBOUND, inb)):
+        if key is not None and direction is not None:
+            admin = rp.admin_for(key, direction)
+            if admin is not None:
+                res.append(admin)
+            res.extend(part)
+        elif direction is None:
+            res.extend(part)
+    return res

@@ -16,8 +16,7 @@ from nsgsolve.importers.loader import load_policy
 from nsgsolve.lang.build import parse_policy
 from nsgsolve.model import Access, Direction
 from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
-from nsgsolve.semantics.classify import classifier
-from nsgsolve.semantics.evaluate import NOT_EVALUATED_DENIED, Evaluator, Packet, first_match, mark_not_evaluated
+from nsgsolve.semantics.evaluate import NOT_EVALUATED_DENIED, Evaluator, Packet, mark_not_evaluated
 from nsgsolve.semantics.resolve import resolve
 
 from strategies import EXTERNAL, PORTS, policies
@@ -315,33 +314,6 @@ def test_dask_local_cluster_gives_the_serial_answer(tmp_path):
             "service_tags": None, "guids": {}, "group_prefix": 24}
     distributed = r.result(replay_dask(spec, files, "local", 2))
     assert _canon(distributed) == _canon(serial)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_first_match_any_sport_is_the_first_match_for_every_source_port(data):
-    """The classifier's answer for all source ports at once is never wrong: when it gives a rule, the
-    linear scan gives that rule for every source port (None, "it depends", is always allowed)."""
-    from strategies import PORT_RANGES
-
-    policy = data.draw(policies(max_rules=8))
-    rp = resolve(policy)
-    sports = sorted({p for r in PORT_RANGES for p in (r[0], r[1], max(r[0] - 1, 0), min(r[1] + 1, 65535))} | set(PORTS))
-    for nsg in policy.nsgs:
-        for vnet in rp.attachment_vnets(nsg.name) or [None]:
-            rn = rp.nsg(nsg.name, vnet)
-            for d in Direction:
-                cl = classifier(rn, d)
-                for _ in range(10):
-                    src = ip_to_int(data.draw(st.sampled_from(EXTERNAL + ["10.0.0.4", "10.0.1.5", "10.1.0.4"])))
-                    dst = ip_to_int(data.draw(st.sampled_from(EXTERNAL + ["10.0.0.4", "10.0.1.5", "10.1.0.4"])))
-                    proto = data.draw(st.sampled_from([6, 17, 1]))
-                    dport = data.draw(st.sampled_from(PORTS)) if proto != 1 else None
-                    r = cl.first_match_any_sport(Packet(proto, src, 0 if dport is not None else None, dst, dport))
-                    if r is None:
-                        continue
-                    for sp in sports if dport is not None else [None]:
-                        assert first_match(rn.rules(d), Packet(proto, src, sp, dst, dport)) is r
 
 
 # ---------------------------------------------------------------- admin rules, platform rules, dynamic IPs
