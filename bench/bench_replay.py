@@ -8,9 +8,10 @@ ephemeral; every tuple is logged under the rule the policy decides, so the repla
 
 Measures, over several runs (median):
   * replay:  tuples/s of Replayer.replay_file over all files in this process (one core), policy resolved;
-  * naive:   tuples/s of deciding every tuple on its own with the reference linear scan (no distinct-key
-             cache, no classifier), on a sample, for the ratio;
-  * cli:     tuples/s of the whole command in a subprocess, with --workers 1, --workers 2 and --dask local.
+  * naive:   tuples/s of deciding every tuple on its own with the reference linear scan (no batches, no
+             compiled tables), on a sample, for the ratio;
+  * cli:     tuples/s of the whole command in a subprocess, with --workers 1, --workers 2 and --dask local,
+             by wall time and by the CPU time of the child processes (the steadier figure on a shared machine).
 
     python bench/bench_replay.py [--rules 1000] [--tuples 1000000] [--runs 3] [--no-cli] [--no-dask]
 """
@@ -177,15 +178,21 @@ def main() -> None:
                 modes.append(("--dask local (2 workers)", ["--dask", "local", "--workers", "2"]))
             except ImportError:
                 print("dask not installed: no --dask figure (pip install \"nsgsolve[dask]\")")
+        import resource
+
         for label, extra in modes:
-            times = []
+            times, cpus = [], []
             for _ in range(args.runs):
                 t = time.perf_counter()
+                u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 subprocess.run([sys.executable, "-m", "nsgsolve", "replay", str(pol), "--flow-logs", str(root),
                                 "--json", "--no-progress", *acl, *extra], check=True, stdout=subprocess.DEVNULL)
+                u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 times.append(time.perf_counter() - t)
-            print(f"cli {label}: {median(times):.2f} s, {args.tuples / median(times):,.0f} tuples/s "
-                  f"(runs: {', '.join(f'{x:.2f}' for x in times)})")
+                cpus.append(u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime)
+            print(f"cli {label}: {median(times):.2f} s wall, {median(cpus):.2f} s CPU; "
+                  f"{args.tuples / median(times):,.0f} tuples/s wall, {args.tuples / median(cpus):,.0f} by CPU "
+                  f"(runs: {', '.join(f'{x:.2f}' for x in times)}; load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
