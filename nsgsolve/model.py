@@ -598,6 +598,24 @@ def _ip_text(v: int) -> str:
     return f"{v >> 24 & 255}.{v >> 16 & 255}.{v >> 8 & 255}.{v & 255}"
 
 
+PARAM_PREFIX = "?param:"  # a rule side or port list that is an unset template parameter (symbolic)
+
+
+def param_name(name: str) -> str:
+    """The tag or port-list name a rule uses for the unset parameter ``name`` (docs/import.md)."""
+    return PARAM_PREFIX + name
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """An unset template parameter a rule's addresses or ports are: its values are the ones the template
+    allows (``allowed``, as written: prefixes, tags, ``*``, port ranges), or every well-formed one (empty)."""
+
+    name: str
+    allowed: tuple[str, ...] = ()
+    span: Span = NOSPAN
+
+
 @dataclass(frozen=True)
 class Policy:
     vnets: tuple[VNet, ...] = ()
@@ -615,6 +633,7 @@ class Policy:
     notes: tuple[str, ...] = field(default=())  # approximations an importer made
     groups: tuple[NetworkGroup, ...] = ()
     admin_configs: tuple[AdminConfig, ...] = ()
+    params: tuple[ParamDecl, ...] = ()  # unset parameters rules are built from (symbolic)
 
     def admin_rules(self) -> list[AdminRule]:
         return [r for c in self.admin_configs for rc in c.collections for r in rc.rules]

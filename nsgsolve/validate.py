@@ -15,7 +15,7 @@ from typing import Iterable
 
 from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
 from nsgsolve.model import (
-    AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr, Nsg,
+    PARAM_PREFIX, AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr, Nsg,
     Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, SubnetAddr,
     SubnetRef, TagSide, VnetAddr,
 )
@@ -166,7 +166,8 @@ class _Validator:
         for it in spec.items or ():
             if isinstance(it, PortRange):
                 self.port_range(it)
-            elif isinstance(it, PortsRef) and it.define.name not in self.port_defs:
+            elif isinstance(it, PortsRef) and it.define.name not in self.port_defs \
+                    and not it.define.name.startswith(PARAM_PREFIX):  # an unset parameter (resolve.ParamUse)
                 self.unknown("E206", "ports define", it.define, self.port_defs,
                              f"declare it with 'define ports {it.define.name} = ...'")
 

@@ -51,7 +51,8 @@ from nsgsolve.semantics.evaluate import Evaluator, FlowResult
 from nsgsolve.model import span_dict, NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span
 from nsgsolve.regions.box import ALL_PROTOCOLS
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
-from nsgsolve.analyses.results import Status, Witness
+from nsgsolve.analyses.params import Binder
+from nsgsolve.analyses.results import Status, Witness, describe_params
 
 Progress = Callable[[int, int, Assertion], None]
 # Refinement rounds for `some` with dynamic NICs before the verdict is UNKNOWN: each round costs two small
@@ -98,6 +99,9 @@ class ContractResult:
     reason: str = ""  # why UNKNOWN
     findings: tuple[str, ...] = ()  # lint findings behind a failing clean/no shadowed
     seconds: float = 0.0
+    # Values of unset template parameters the witness assumes (name -> value): a failing assertion fails
+    # for these values; a passing one holds for every value.
+    params: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def file(self) -> str:
@@ -115,8 +119,10 @@ class ContractResult:
         w = self.as_witness()
         if w is not None:
             d["witness"] = w.to_dict()
-        elif self.assignment:  # `some` failing on an assignment under which the traffic is empty
+        elif self.assignment or self.params:  # `some` failing on values under which the traffic is empty
             d["dynamic_ips"] = {str(k): int_to_ip(v) for k, v in sorted(self.assignment.items())}
+            if self.params:
+                d["parameters"] = dict(sorted(self.params.items()))
         d["responsible"] = [r.to_dict() for r in self.responsible]
         if self.reason:
             d["reason"] = self.reason
@@ -129,7 +135,7 @@ class ContractResult:
         """The witness in the shared shape (JSON, reports)."""
         if self.witness is None:
             return None
-        return Witness.replayed(self.witness, self.assignment, self.witness_role)
+        return Witness.replayed(self.witness, self.assignment, self.witness_role, self.params)
 
 
 # ---------------------------------------------------------------- checking
@@ -148,6 +154,8 @@ class ContractChecker:
         self.narrow = narrow
         self.enc = Encoding(rp)
         self.solver = PolicySolver(self.enc, rlimit=rlimit, mode=solver_mode)
+        self.binder = Binder(rp, self.enc)
+        self._params: dict[str, str] = {}  # the parameter values of the last witness replayed
         self._lint: list | None = None
 
     def lint_findings(self) -> list:
@@ -161,8 +169,10 @@ class ContractChecker:
     def _replay(self, model) -> tuple[FlowResult, dict[IpcKey, int]]:
         packet = self.enc.model_packet(model)
         assignment = self.enc.model_assignment(model)
+        # Unset parameters take the model's values: the evaluator decides in that concrete policy.
+        values = self.binder.values(model)
         # The plain first-match scan: building the bitset classifiers costs more than the few witnesses need.
-        ev = Evaluator(self.rp, assignment, fast=False)
+        ev = Evaluator(self.binder.bound(values), assignment, fast=False)
         flow = ev.evaluate(packet)
         # Z3 picks any source port; the first ephemeral port reads better in a review and assertions never
         # constrain the source port, so use it whenever the evaluator decides that packet the same way.
@@ -170,6 +180,8 @@ class ContractChecker:
             nicer = ev.evaluate(dataclasses.replace(packet, sport=NICE_SPORT))
             if nicer.decision is flow.decision:
                 flow = nicer
+        self._params = self.binder.relevant(lambda c, a: self.solver.find(c, a, "a witness's parameters"), model,
+                                            flow, assignment, values)
         return flow, assignment
 
     def resolve(self, a: Assertion) -> tuple[Traffic, list[Traffic]]:
@@ -278,7 +290,7 @@ class ContractChecker:
         flow, assignment = self._replay(m)
         if not flow.allowed or not examined(flow):
             return _disagree(a, name, flow)
-        if not assignment:  # no dynamic address: the packet is allowed, full stop
+        if not assignment and not self.enc.params:  # nothing free but the packet: it is allowed, full stop
             return ContractResult(a, name, Status.PASS, f"allowed, for example {flow.packet}", flow,
                                   "example allowed", _responsible(flow, True), assignment)
         example, example_assignment = flow, assignment
@@ -290,14 +302,18 @@ class ContractChecker:
             uncovered = self.solver.find(mk_and([mk_not(c) for c in covered]), None, what)
             if uncovered is None:
                 rounds = f" (in {len(covered)} rounds)" if len(covered) > 1 else ""
-                return ContractResult(a, name, Status.PASS, f"allowed whatever addresses the dynamic NICs get"
+                free = "addresses the dynamic NICs get" if example_assignment else ""
+                if self.enc.params:
+                    free += (" and " if free else "") + "values the template's parameters take"
+                return ContractResult(a, name, Status.PASS, f"allowed whatever {free}"
                                       f"{rounds}; for example {example.packet}", example, "example allowed",
                                       _responsible(example, True), example_assignment)
             other = enc.model_assignment(uncovered)
-            pinned = mk_and([keep, enc.is_assignment(other)])
+            other_params = self.binder.values(uncovered)
+            pinned = mk_and([keep, enc.is_assignment(other), enc.is_params(uncovered)])
             m = self._find(pinned, True, what, scope)
             if m is None:
-                return self._stranded(a, name, pinned, other, scope, what, examined)
+                return self._stranded(a, name, pinned, other, scope, what, examined, other_params)
             flow, _ = self._replay(m)
             if not flow.allowed or not examined(flow):
                 return _disagree(a, name, flow)
@@ -325,14 +341,19 @@ class ContractChecker:
         return z3.substitute(term, *subs)
 
     def _stranded(self, a: Assertion, name: str, pinned, assignment: dict[IpcKey, int], scope, what: str,
-                  examined: Callable[[FlowResult], bool]) -> ContractResult:
-        """``some`` fails: with ``assignment`` (``pinned`` is the traffic under it) nothing is allowed."""
+                  examined: Callable[[FlowResult], bool], params: dict[str, str] | None = None) -> ContractResult:
+        """``some`` fails: with ``assignment`` and parameter values ``params`` (``pinned`` is the traffic
+        under them) nothing is allowed."""
         relevant = [k for k in sorted(assignment) if k in set(scope[1]) | set(scope[2])] or sorted(assignment)
-        at = "with " + ", ".join(f"{k} at {int_to_ip(assignment[k])}" for k in relevant)
+        parts = [f"{k} at {int_to_ip(assignment[k])}" for k in relevant]
+        used = {n for n, _ in self.enc.params}
+        shown = {k: v for k, v in (params or {}).items() if k in used}
+        parts += [f"parameters('{k}') = {v}" for k, v in sorted(shown.items())]
+        at = "with " + ", ".join(parts)
         example = self._find(pinned, False, what, scope)
         if example is None:
             return ContractResult(a, name, Status.FAIL, f"{at} the traffic is empty (no NIC is at its addresses), "
-                                  "so none of it is allowed", assignment=assignment)
+                                  "so none of it is allowed", assignment=assignment, params=shown)
         return self._counterexample(a, name, example, False, "example blocked",
                                     f"{at} nothing of this traffic is allowed", examined)
 
@@ -341,8 +362,10 @@ class ContractChecker:
         flow, assignment = self._replay(model)
         if flow.allowed != expect_allowed or not examined(flow):
             return _disagree(a, name, flow)
-        return ContractResult(a, name, Status.FAIL, f"{summary}: {flow.packet}", flow, role,
-                              _responsible(flow, expect_allowed), assignment)
+        params = self._params
+        with_params = f" ({describe_params(params)})" if params else ""
+        return ContractResult(a, name, Status.FAIL, f"{summary}: {flow.packet}{with_params}", flow, role,
+                              _responsible(flow, expect_allowed), assignment, params=params)
 
 
 def _within(t: Traffic, flow: FlowResult) -> bool:

@@ -42,6 +42,7 @@ from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, describe_ipc
 from nsgsolve.smt.z3util import mk_and, mk_not, mk_or
 from nsgsolve.regions.space import Space
+from nsgsolve.analyses.params import Binder
 from nsgsolve.analyses.results import Witness
 
 DEFAULT_SPORT = 49152  # the first ephemeral port: what a witness uses when any source port would do
@@ -176,6 +177,7 @@ class QueryEngine:
         self.rp = rp
         self.enc = Encoding(rp)
         self.solver = PolicySolver(self.enc, rlimit, mode)
+        self.binder = Binder(rp, self.enc)
         self.coverage_limit = coverage_limit
         self._space: Space | None = None
         self._rule_boxes: dict[tuple, tuple[list[Box], list[Access]]] = {}
@@ -233,17 +235,21 @@ class QueryEngine:
             return None
         packet = enc.model_packet(m)
         assignment = enc.model_assignment(m)
-        flow = Evaluator(self.rp, assignment).evaluate(packet)
+        values = self.binder.values(m)
+        flow = Evaluator(self.binder.bound(values), assignment).evaluate(packet)
         claimed = Access.ALLOW if allowed else Access.DENY
         if flow.decision is not claimed or not q.contains(packet, flow.src_endpoint, flow.dst_endpoint):
             raise EncodingDisagreement(
-                f"Z3 found {packet} (dynamic IPs {assignment}) as {claimed.value} traffic of {q.query.text!r}, "
+                f"Z3 found {packet} (dynamic IPs {assignment}, parameters {values}) as {claimed.value} traffic of "
+                f"{q.query.text!r}, "
                 f"but the evaluator decides {flow.decision.value} via "
                 f"{[(s.nsg, s.rule) for s in flow.trace]} and "
                 f"in-query={q.contains(packet, flow.src_endpoint, flow.dst_endpoint)}; "
                 "this is a bug in nsgsolve's encoding, please report it"
             )
-        return Witness.replayed(flow, assignment)
+        params = self.binder.relevant(lambda c, a: self.solver.find(c, a, what, decision), m, flow, assignment,
+                                      values)
+        return Witness.replayed(flow, assignment, params=params)
 
     def ask(self, query: Query, exact: bool = False, coverage: bool = True) -> QueryResult:
         q = compile_query(self.rp, query)

@@ -43,11 +43,15 @@ class Witness:
     decided_by: str | None = None
     role: str = ""  # what it shows, when a claim has several kinds: "allowed", "example blocked", ...
     note: str = ""
+    # Values it assumes for unset template parameters the rules on its path are built from (symbolic):
+    # name -> value as a template writes it. The witness holds for these values.
+    params: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def replayed(cls, flow: FlowResult, assignment: Mapping[IpcKey, int], role: str = "") -> "Witness":
+    def replayed(cls, flow: FlowResult, assignment: Mapping[IpcKey, int], role: str = "",
+                 params: Mapping[str, str] | None = None) -> "Witness":
         return cls(flow.packet, flow.src_endpoint, flow.dst_endpoint, tuple(sorted(assignment.items())), flow,
-                   role=role)
+                   role=role, params=tuple(sorted((params or {}).items())))
 
     @classmethod
     def at(cls, packet: Packet, src_dynamic: IpcKey | None, dst_dynamic: IpcKey | None,
@@ -96,11 +100,21 @@ class Witness:
             d["decided_by"] = self.decided_by
         if self.note:
             d["note"] = self.note
+        if self.params:
+            d["parameters"] = dict(self.params)
         return d
 
     def __str__(self) -> str:
         extra = "".join(f" [{k} at {int_to_ip(v)}]" for k, v in self.dynamic_ips)
+        if self.params:
+            extra += f" [{describe_params(self.params)}]"
         return f"{self.packet}{extra}"
 
 
-__all__ = ["Status", "Witness"]
+def describe_params(params: "Mapping[str, str] | tuple[tuple[str, str], ...]") -> str:
+    """``with parameters('a') = 0.0.0.0/0, parameters('b') = 22``: the values a witness assumes."""
+    items = sorted(params.items()) if isinstance(params, Mapping) else list(params)
+    return "with " + ", ".join(f"parameters('{k}') = {v}" for k, v in items)
+
+
+__all__ = ["Status", "Witness", "describe_params"]

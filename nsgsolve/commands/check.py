@@ -89,7 +89,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"nsgsolve check: warning: {path} has no assertions", file=err)
                 continue
             total += n
-            results = check_policy(policy, resolve(policy, db), rlimit=args.rlimit, progress=progress)
+            results = check_policy(policy, resolve(policy, db, symbolic_params=True), rlimit=args.rlimit,
+                                   progress=progress)
             findings += [contract_finding(r) for r in results]
     finally:
         progress.done()

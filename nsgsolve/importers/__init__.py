@@ -18,6 +18,7 @@ from nsgsolve.importers import files
 from nsgsolve.validate import validate_into
 from nsgsolve.importers.armexpr import LOCATION, LOCATION_PLACEHOLDER
 from nsgsolve.importers.convert import PolicyBuilder, symbolic_name
+from nsgsolve.model import PARAM_PREFIX
 
 __all__ = ["load_json_policy", "parse_param_assignments", "classify"]
 
@@ -167,7 +168,7 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
     bag = DiagnosticBag()
     validate_into(policy, bag)
     # --symbolic names ('?expr:...') are undefined on purpose; resolution stops on them (docs/import.md).
-    bag.items = [d for d in bag.items if symbolic_name("") not in d.message]
+    bag.items = [d for d in bag.items if symbolic_name("") not in d.message and PARAM_PREFIX not in d.message]
     if warnings is not None:
         warnings.extend(bag.warnings)
     bag.raise_if_errors()
@@ -223,7 +224,7 @@ def load_terraform_policy(texts: Mapping[str, str], tf_vars: list[str] | None = 
             warnings.extend(builder.bag.warnings)
     vbag = DiagnosticBag()
     validate_into(policy, vbag)
-    vbag.items = [d for d in vbag.items if symbolic_name("") not in d.message]  # open values, on purpose
+    vbag.items = [d for d in vbag.items if symbolic_name("") not in d.message and PARAM_PREFIX not in d.message]  # open values, on purpose
     if warnings is not None:
         warnings.extend(vbag.warnings)
     vbag.raise_if_errors()

@@ -56,6 +56,11 @@ class Placeholder(str):
     (symbolic), and anything else (a protocol, a priority) is E610 (docs/import.md)."""
 
     params: frozenset = frozenset()
+    # The parameter itself, not text computed from it: an address or port field that is exactly this
+    # becomes a symbolic parameter (docs/import.md), restricted to ``allowed`` (its allowedValues) if any.
+    bare: bool = False
+    allowed: tuple = ()
+    declared_at: Any = None
 
     def __new__(cls, text: str, params: Any) -> "Placeholder":
         obj = super().__new__(cls, text)
@@ -1167,7 +1172,12 @@ class Evaluator:
             if self.lenient and ptype in ("string", "securestring", "object", "secureobject"):
                 self.unset.setdefault(key, getattr(decl, "span", span) if getattr(decl, "span", NOSPAN).line
                                       else span)
-                return Placeholder(key, {key})
+                ph = Placeholder(key, {key})
+                ph.bare, ph.declared_at = True, self.unset[key]
+                allowed = decl.get("allowedValues") if isinstance(decl, dict) else None
+                if isinstance(allowed, list):
+                    ph.allowed = tuple(str(x) for x in allowed)
+                return ph
             return Unknown(f"parameter '{key}' has no default value; give one with --param {key}=VALUE "
                            f"or --params-file", text, span)
         self._param_cache[key] = Unknown(f"parameter '{key}' refers to itself", text, span)

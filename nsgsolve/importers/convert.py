@@ -26,7 +26,7 @@ from nsgsolve.limits import decimal
 from nsgsolve.semantics.addresses import MAX_IP, int_to_ip, parse_ipv4_cidr
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
-    AdminConfig, AdminRule, NetworkGroup, RuleCollection,
+    AdminConfig, AdminRule, NetworkGroup, ParamDecl, RuleCollection, param_name,
     Access,
     AddrItem,
     AnyAddress,
@@ -185,6 +185,7 @@ class PolicyBuilder:
         self.nm_rules: list[tuple[tuple[str, str, str], AdminRule]] = []
         # Parameters without a value (not --strict): parameter → what nsgsolve did where it was used (W601).
         self.unset_uses: dict[str, list[str]] = {}
+        self.params: dict[str, ParamDecl] = {}  # unset parameters rule fields are exactly (symbolic)
         self.unplaced_vnets: dict[str, str] = {}  # VNet → why its address space is not known
 
     def note(self, text: str) -> None:
@@ -392,6 +393,18 @@ class PolicyBuilder:
         notes.append(f"{what} is not known offline: {u.expr or ''} ({u.reason}); left open as '{name}'")
         return name
 
+    def _bare_param(self, v: Any, ph: Placeholder | None, what: str) -> str | None:
+        """The parameter a rule field is exactly (``[parameters('x')]``, or a list of just that), which then
+        stays a variable: analyses answer for every value (docs/import.md, "Unset parameters")."""
+        if ph is None or not ph.bare or not (v is ph or (isinstance(v, list) and len(v) == 1 and v[0] is ph)):
+            return None
+        name = next(iter(ph.params))
+        among = f" the template allows ({', '.join(ph.allowed)})" if ph.allowed else ""
+        self.used_unset(ph, f"the {what} of rules built from it are symbolic: query, check and lint answer for "
+                            f"every value{among}")
+        self.params.setdefault(name, ParamDecl(name, tuple(ph.allowed), ph.declared_at or NOSPAN))
+        return name
+
     def _side(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> RuleSide | None:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
         fields = (f"{side}AddressPrefix", f"{side}AddressPrefixes", f"{side}ApplicationSecurityGroups")
@@ -405,6 +418,9 @@ class PolicyBuilder:
             fpath = f"{path}.{k}"
             u = find_unknown(v)
             ph = find_unset(v) if u is None else None
+            name = self._bare_param(v, ph, f"{side} addresses")
+            if name is not None:
+                return TagSide(Ref(param_name(name), fspan), fspan)
             if ph is not None:
                 u = self.unset_unknown(ph, fspan)
                 if self.symbolic:
@@ -500,6 +516,9 @@ class PolicyBuilder:
             fspan = span_in(props, k, span)
             u = find_unknown(v)
             ph = find_unset(v) if u is None else None
+            name = self._bare_param(v, ph, f"{side} ports")
+            if name is not None:
+                return PortSpec((PortsRef(Ref(param_name(name), fspan)),), fspan)
             if ph is not None:
                 u = self.unset_unknown(ph, fspan)
                 if self.symbolic:
@@ -1090,7 +1109,8 @@ class PolicyBuilder:
         nsgs = tuple(Nsg(a.name, tuple(sorted(a.rules.values(), key=lambda r: (r.direction.value, r.priority))),
                          a.span) for a in self.nsgs.values())
         return Policy(vnets=vnets, nics=tuple(self.nics.values()), asgs=tuple(self.asgs.values()), nsgs=nsgs,
-                      source=source, notes=tuple(self.notes), groups=groups, admin_configs=admin_configs)
+                      source=source, notes=tuple(self.notes), groups=groups, admin_configs=admin_configs,
+                      params=tuple(self.params.values()))
 
 
 def _cidr_text(c: Cidr) -> str:

@@ -30,7 +30,7 @@ from nsgsolve.model import (
     AddrItem, AnyAddress, Asg, AsgSide, Access, Cidr, Direction, Endpoint, IpConfig, IpRange,
     NetworkDefine, NetworkRef, Nic, NicAddr, Nsg, Policy, PortItem, PortRange, PortSpec, PortsDefine, PortsRef,
     PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, Subnet, SubnetAddr, SubnetRef, Subscription, TagDecl,
-    TagSide, VNet, VnetAddr, AdminConfig, AdminRule, NetworkGroup, RuleCollection,
+    TagSide, VNet, VnetAddr, AdminConfig, AdminRule, NetworkGroup, ParamDecl, RuleCollection,
 )
 from nsgsolve.semantics.servicetags import canonical_builtin
 
@@ -243,6 +243,7 @@ class _Builder:
         assertions: list[Assertion] = []
         groups: list[NetworkGroup] = []
         admin_configs: list[AdminConfig] = []
+        params: list[ParamDecl] = []
         for st in tree.children:
             kind = st.data
             if kind == "asg_decl":
@@ -283,6 +284,12 @@ class _Builder:
                 groups.append(NetworkGroup(name, tuple(self.ref(n) for n in members), self.span(st)))
             elif kind == "admin_config":
                 admin_configs.append(self.admin_config(st))
+            elif kind == "param_decl":
+                pname, psp = self.name(st.children[0])
+                values = tuple(unescape(c.value) for c in st.children[1:] if isinstance(c, Token))
+                if any(d.name == pname for d in params):
+                    self.bag.error("E307", f"parameter '{pname}' is declared twice", psp, "keep one 'param' statement")
+                params.append(ParamDecl(pname, values, psp))
             elif kind == "include":
                 self.bag.error("E103", "'include' is not supported yet", self.span(st),
                                "put the statements of the included file in this file")
@@ -290,7 +297,7 @@ class _Builder:
                 raise AssertionError(kind)
         return Policy(tuple(vnets), tuple(nics), tuple(asgs), tuple(nsgs), tuple(tags), tuple(networks),
                       tuple(ports), subscription, tuple(queries), assertions=tuple(assertions), source=self.file,
-                      groups=tuple(groups), admin_configs=tuple(admin_configs))
+                      groups=tuple(groups), admin_configs=tuple(admin_configs), params=tuple(params))
 
     def subscription(self, value: str, sp: Span) -> Subscription | None:
         for s in Subscription:

@@ -22,7 +22,7 @@ from typing import Callable, Hashable, Iterable, NamedTuple, Sequence
 
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, bitset_segments
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER
-from nsgsolve.semantics.resolve import ResolvedRule
+from nsgsolve.semantics.resolve import ResolvedRule, param_needed
 
 PROTO, SRC, SPORT, DST, DPORT = range(5)
 ALL_PROTOCOLS = IntervalSet([(0, 255)])
@@ -61,7 +61,10 @@ def rule_box(r: ResolvedRule, src: IntervalSet | None = None, dst: IntervalSet |
     """The box of a resolved rule: the one rule-to-box function. ``src``/``dst`` replace the address sides
     when they name dynamic members, whose addresses only the caller knows (the extended space of
     :mod:`nsgsolve.regions.space`, a path's endpoint in :mod:`nsgsolve.regions.paths`, the Z3 encoding's
-    over-approximation); by default a side is its fixed intervals."""
+    over-approximation); by default a side is its fixed intervals. A rule built from an unset parameter
+    has no box (E305; the Z3 encoding widens it itself)."""
+    if r.src.params or r.dst.params or r.sport_param is not None or r.dport_param is not None:
+        raise param_needed(r)
     ported = r.sports is not None or r.dports is not None
     proto = _PROTOCOL_SETS.get((r.protocol, ported))
     if proto is None:

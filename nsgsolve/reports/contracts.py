@@ -65,6 +65,8 @@ def detail(r: ContractResult) -> str:
                 ("decision", w.decision.value)]
         for k, v in sorted(r.assignment.items()):
             rows.append((f"assumed ip of {k}", int_to_ip(v)))
+        for name, value in sorted(r.params.items()):
+            rows.append((f"parameters('{name}')", value))
         width = max(len(row[0]) for row in rows)
         lines += [f"  {k:<{width}}  {v}" for k, v in rows]
         lines.append("trace:")

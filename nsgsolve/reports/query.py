@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from nsgsolve.analyses.query import ExactBox, Hosts, QueryResult, Verdict
-from nsgsolve.analyses.results import Witness
+from nsgsolve.analyses.results import Witness, describe_params
 from nsgsolve.regions.box import describe_protocols
 from nsgsolve.reports.trace import format_flow
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, describe_ips, describe_ports, int_to_ip
@@ -77,6 +77,8 @@ def _witness(title: str, w: Witness) -> list[str]:
     for k, ip in w.dynamic_ips:
         if k in (w.src_nic, w.dst_nic):  # the others only had to be elsewhere
             lines.append(f"    (with dynamic NIC {k} at {int_to_ip(ip)})")
+    if w.params:
+        lines.append(f"    ({describe_params(w.params)})")
     return lines
 
 

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from nsgsolve.model import Direction
 from nsgsolve.semantics.addresses import bitset_segments
-from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedRule
+from nsgsolve.semantics.resolve import IpcKey, ParamUnbound, ResolvedNsg, ResolvedRule
 
 
 class _Axis:
@@ -34,6 +34,9 @@ class Classifier:
     def __init__(self, rules: tuple[ResolvedRule, ...]):
         self.rules = rules
         n = len(rules)
+        for r in rules:
+            if r.params:
+                raise ParamUnbound(r.params[0])
         self._proto_any = sum(1 << i for i, r in enumerate(rules) if r.protocol is None)
         self._proto: dict[int, int] = {}
         for i, r in enumerate(rules):

@@ -21,7 +21,9 @@ from nsgsolve.errors import UsageError
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
 from nsgsolve.semantics.classify import classifier
 from nsgsolve.semantics.platform import SMTP_BLOCK, HostService, host_service
-from nsgsolve.semantics.resolve import AdminLayer, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.resolve import (
+    AdminLayer, IpcKey, Layer, ParamUnbound, ResolvedNsg, ResolvedPolicy, ResolvedRule,
+)
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ def rule_matches(r: ResolvedRule, p: Packet, src_dyn: IpcKey | None = None, dst_
     if r.protocol is not None and r.protocol != p.protocol:
         return False
     if r.sports is not None or r.dports is not None:
+        if r.sport_param is not None or r.dport_param is not None:
+            raise ParamUnbound((r.sport_param or r.dport_param).name)  # type: ignore[union-attr]
         if not p.has_ports:
             return False
         assert p.sport is not None and p.dport is not None  # a ported packet carries both (Packet.parse)

@@ -29,6 +29,7 @@ from nsgsolve.model import (
     Direction,
     IpRange,
     Ipv6Prefix,
+    PARAM_PREFIX,
     NetworkRef,
     NicAddr,
     Nsg,
@@ -80,18 +81,49 @@ class IpcInfo:
 
 
 @dataclass(frozen=True)
+class ParamUse:
+    """An unset template parameter standing for a rule's addresses or ports (symbolic, docs/import.md).
+    ``choices``: what each value the template allows means where the rule is evaluated (addresses: the
+    set, VirtualNetwork read in the rule's VNet; ports: the set, None for '*'), or None when any
+    well-formed value may be given (a prefix; a port range or '*')."""
+
+    name: str
+    choices: "tuple[IntervalSet | None, ...] | None" = None
+
+
+@dataclass(frozen=True)
 class AddrSet:
-    """A resolved address side: fixed intervals plus dynamic IP configurations matched by identity."""
+    """A resolved address side: fixed intervals plus dynamic IP configurations matched by identity, plus
+    unset parameters (symbolic) whose value is part of the side."""
 
     intervals: IntervalSet
     members: frozenset[IpcKey] = frozenset()
+    params: tuple[ParamUse, ...] = ()
 
     def contains(self, ip: int, dynamic_at_ip: IpcKey | None = None) -> bool:
+        if self.params:  # an unset parameter has no value to test against: bind it first (bind_params)
+            raise ParamUnbound(self.params[0].name)
         return ip in self.intervals or (dynamic_at_ip is not None and dynamic_at_ip in self.members)
 
     @property
     def is_empty(self) -> bool:
-        return not self.intervals and not self.members
+        return not self.intervals and not self.members and not self.params
+
+
+def param_needed(rule: "ResolvedRule") -> InputError:
+    """E305: an answer that needs concrete rules (exact regions, flows, a diff) met a rule built from an
+    unset parameter; only query, check and lint answer for every value."""
+    name = rule.params[0]
+    return InputError.single(
+        "E305", f"rule '{rule.name}' is built from template parameter '{name}', which has no value, and this "
+        "answer needs the value", rule.rule.span,
+        f"give it (--param {name}=VALUE or a parameters file); query, check and lint answer for every value "
+        "without it (not query --exact)")
+
+
+class ParamUnbound(AssertionError):
+    """Code meant for a concrete policy met a rule built from an unset parameter: a bug in nsgsolve (the
+    analyses that answer for every value bind the parameters before they evaluate a packet)."""
 
 
 ANY_ADDR = AddrSet(ALL_IPS)
@@ -106,6 +138,15 @@ class ResolvedRule:
     dst: AddrSet
     sports: IntervalSet | None  # None: '*' (matches packets without ports too)
     dports: IntervalSet | None
+    sport_param: ParamUse | None = None  # ports that are an unset parameter (then ``sports`` is empty)
+    dport_param: ParamUse | None = None
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The unset parameters the rule is built from (symbolic), in the order they appear."""
+        out = [p.name for p in self.src.params + self.dst.params]
+        out += [p.name for p in (self.sport_param, self.dport_param) if p is not None]
+        return tuple(dict.fromkeys(out))
 
     @property
     def name(self) -> str:
@@ -193,6 +234,9 @@ class ResolvedPolicy:
     # NSGs with a rule whose addresses or ports an import left open (``?expr:`` names, W601/W602): what
     # stops their resolution. Analyses that do not need them go on; one that does stops with these errors.
     open_nsgs: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    # Rules built from an unset template parameter (``?param:`` names) keep it as a variable (ParamUse)
+    # for the analyses that answer for every value (query, check, lint); otherwise such an NSG is open.
+    symbolic_params: bool = False
     _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
     _internet_cache: dict[str | None, IntervalSet] = field(default_factory=dict)
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
@@ -349,8 +393,12 @@ class ResolvedPolicy:
         return [*self.attachment_vnets(nsg_name)] or [None]
 
 
-def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolicy:
-    """Resolve topology eagerly and every attached NSG (so unknown tags are reported at once)."""
+def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params: bool = False) -> ResolvedPolicy:
+    """Resolve topology eagerly and every attached NSG (so unknown tags are reported at once).
+
+    ``symbolic_params``: a rule side or port list that is an unset template parameter becomes a
+    :class:`ParamUse` (the caller answers for every value: the Z3 encoding makes it a variable); without it
+    the NSG is open, like one with a value an import could not compute."""
     tag_db = tag_db or ServiceTagDb()
     bag = DiagnosticBag()
     spaces = {v.name: IntervalSet([(c.lo, c.hi) for c in v.address_spaces]) for v in policy.vnets}
@@ -394,14 +442,14 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None) -> ResolvedPolic
                                 s.nsg.name, implied=True)
     rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
                         blocks_smtp(policy.subscription or DEFAULT_SUBSCRIPTION),
-                        {v: frozenset(ps) for v, ps in peers.items()})
+                        {v: frozenset(ps) for v, ps in peers.items()}, symbolic_params=symbolic_params)
     # Resolve every NSG where it is evaluated now, collecting all unknown-tag errors in one run.
     for nsg in policy.nsgs:
         for vnet_name in rp.evaluation_vnets(nsg.name):
             try:
                 rp.nsg(nsg.name, vnet_name)
             except InputError as e:
-                if all(SYMBOLIC_PREFIX in d.message for d in e.diagnostics):
+                if all(SYMBOLIC_PREFIX in d.message or PARAM_PREFIX in d.message for d in e.diagnostics):
                     # Left open on purpose by an import (it warned): only what needs this NSG stops.
                     rp.open_nsgs.setdefault(nsg.name, e.diagnostics)
                     continue
@@ -425,8 +473,10 @@ class ResolveError(Exception):
 class _SideResolver:
     """Resolves rule sides and port specs of one NSG in one VNet, collecting errors."""
 
-    def __init__(self, rp: ResolvedPolicy, vnet: str | None, bag: DiagnosticBag):
-        self.rp, self.vnet, self.bag = rp, vnet, bag
+    def __init__(self, rp: ResolvedPolicy, vnet: str | None, bag: DiagnosticBag, params: bool = False):
+        """``params``: keep unset parameters as :class:`ParamUse` (NSG rules of a ``symbolic_params``
+        resolution); otherwise one is an error that leaves its NSG open."""
+        self.rp, self.vnet, self.bag, self.keep_params = rp, vnet, bag, params
         p = rp.policy
         self.networks = {d.name: d for d in p.networks}
         self.port_defs = {d.name: d for d in p.ports}
@@ -458,6 +508,10 @@ class _SideResolver:
         hint = did_you_mean(name, known)
         how = ("declare it in the policy (tag NAME = prefix, ...) or load Microsoft's ServiceTags_Public JSON "
                "with --service-tags FILE (or 'nsgsolve tags import FILE' once)")
+        if name.startswith(PARAM_PREFIX):
+            self.bag.error("E301", f"'{name}' is template parameter '{name[len(PARAM_PREFIX):]}', which has no value: "
+                                   "this analysis needs it", span, self._param_hint(name))
+            return EMPTY
         if name.startswith(SYMBOLIC_PREFIX):
             # Not a tag at all: a template value an import left open (importers.convert.symbolic_name, W601/W602).
             self.bag.error("E301", f"'{name}' has no address data: the import left this template value "
@@ -515,9 +569,47 @@ class _SideResolver:
                 raise TypeError(f"unexpected address item {it!r}")
         return AddrSet(IntervalSet(parts), frozenset(members))
 
+    @staticmethod
+    def _param_hint(name: str) -> str:
+        p = name[len(PARAM_PREFIX):]
+        return (f"give it (--param {p}=VALUE, --params-file FILE, or --var for Terraform); query, check and lint "
+                "answer for every value of it without one")
+
+    def _choices(self, name: str, ports: bool) -> "tuple[IntervalSet | None, ...] | None":
+        """What each value the template allows for parameter ``name`` means here (None: any value)."""
+        decl = next((d for d in self.rp.policy.params if d.name == name[len(PARAM_PREFIX):]), None)
+        if decl is None or not decl.allowed:
+            return None
+        out: list[IntervalSet | None] = []
+        for text in decl.allowed:
+            got = parse_port_value(text) if ports else self._address_value(text, decl.span)
+            if got is False:
+                self.bag.error("E306", f"parameter '{decl.name}' allows '{text}', which is not "
+                               f"{'a port, a port range or *' if ports else 'an address prefix, a service tag or *'}",
+                               decl.span, "correct the template's allowedValues, or give the parameter a value")
+                continue
+            out.append(got)  # type: ignore[arg-type]
+        return tuple(out)
+
+    def _address_value(self, text: str, span: Span) -> IntervalSet | bool:
+        t = text.strip()
+        if t.lower() in ("*", "any"):
+            return ALL_IPS
+        got = parse_address_value(t)
+        if got is not None:
+            return got
+        if ":" in t:
+            return EMPTY  # an IPv6 prefix: an IPv4 packet never matches it
+        if not t or not t[0].isalpha():
+            return False
+        return self.tag(t, span)
+
     def side(self, side: RuleSide) -> AddrSet:
         if isinstance(side, AnyAddress):
             return ANY_ADDR
+        if isinstance(side, TagSide) and side.tag.name.startswith(PARAM_PREFIX) and self.keep_params:
+            return AddrSet(EMPTY, params=(ParamUse(side.tag.name[len(PARAM_PREFIX):],
+                                                   self._choices(side.tag.name, False)),))
         if isinstance(side, TagSide):
             return AddrSet(self.tag(side.tag.name, side.tag.span))
         if isinstance(side, PrefixSide):
@@ -549,16 +641,31 @@ class _SideResolver:
             iv = iv.union(p.intervals)
         return AddrSet(iv, frozenset().union(*(p.members for p in parts)))
 
+    def port_param(self, spec: PortSpec) -> ParamUse | None:
+        """The unset parameter a port spec is (then :meth:`ports` gives the empty set), or None."""
+        items = spec.items or ()
+        if self.keep_params and len(items) == 1 and isinstance(items[0], PortsRef) \
+                and items[0].define.name.startswith(PARAM_PREFIX):
+            name = items[0].define.name
+            return ParamUse(name[len(PARAM_PREFIX):], self._choices(name, True))
+        return None
+
     def ports(self, spec: PortSpec, seen: frozenset[str] = frozenset()) -> IntervalSet | None:
         if spec.is_any:
             return None
+        if self.port_param(spec) is not None:
+            return EMPTY
         parts: list[tuple[int, int]] = []
         for it in spec.items or ():
             if isinstance(it, PortRange):
                 parts.append((it.lo, it.hi))
             elif isinstance(it, PortsRef):
                 d = self.port_defs.get(it.define.name)
-                if d is None or it.define.name in seen:
+                if it.define.name.startswith(PARAM_PREFIX):
+                    self.bag.error("E206", f"'{it.define.name}' is template parameter "
+                                   f"'{it.define.name[len(PARAM_PREFIX):]}', which has no value: this analysis needs "
+                                   "it", it.define.span, self._param_hint(it.define.name))
+                elif d is None or it.define.name in seen:
                     self.bag.error("E206", f"unknown or recursive port list '{it.define.name}'", it.define.span)
                 else:
                     sub = self.ports(PortSpec(d.items), seen | {it.define.name})
@@ -588,7 +695,7 @@ SYMBOLIC_PREFIX = "?expr:"  # how importers name a value left open by --symbolic
 
 def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
     bag = DiagnosticBag()
-    r = _SideResolver(rp, vnet, bag)
+    r = _SideResolver(rp, vnet, bag, params=rp.symbolic_params)
     by_dir = {}
     for d in (Direction.INBOUND, Direction.OUTBOUND):
         rules = []
@@ -596,6 +703,7 @@ def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
             rules.append(ResolvedRule(
                 rule, idx, rule.protocol.number, r.side(rule.source), r.side(rule.destination),
                 r.ports(rule.source_ports), r.ports(rule.destination_ports),
+                r.port_param(rule.source_ports), r.port_param(rule.destination_ports),
             ))
         by_dir[d] = tuple(rules)
     if bag.errors:
@@ -608,6 +716,80 @@ def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
                 if t is not None:
                     platform.add(t)
     return ResolvedNsg(nsg.name, vnet, by_dir[Direction.INBOUND], by_dir[Direction.OUTBOUND], frozenset(platform))
+
+
+def parse_address_value(text: str) -> IntervalSet | None:
+    """An IPv4 address, prefix or range given as a parameter's value (None: not one)."""
+    import ipaddress
+
+    t = text.strip()
+    try:
+        if "-" in t:
+            a, b = (int(ipaddress.IPv4Address(x.strip())) for x in t.split("-", 1))
+            return IntervalSet([(a, b)]) if a <= b else None
+        net = ipaddress.IPv4Network(t, strict=False)
+        return IntervalSet([(int(net.network_address), int(net.broadcast_address))])
+    except ValueError:
+        return None
+
+
+def parse_port_value(text: str) -> IntervalSet | None | bool:
+    """A port parameter's value: the set, None for '*', False when it is not a port, range or '*'."""
+    t = str(text).strip()
+    if t == "*":
+        return None
+    lo, _, hi = t.partition("-")
+    if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
+        return False
+    a, b = int(lo), int(hi or lo)
+    return IntervalSet([(a, b)]) if 0 <= a <= b <= 65535 else False
+
+
+def bind_params(policy: Policy, values: "dict[str, str]") -> Policy:
+    """``policy`` with the unset parameters in ``values`` given those values (as a template writes them:
+    a prefix, a range, ``*``, a service tag; a port, a port range, ``*``): the concrete policy the
+    reference evaluator decides a witness in. Parameters not in ``values`` stay unset."""
+    import dataclasses
+
+    from nsgsolve.model import ANY_PORTS, PortRange, Ref
+
+    def side(sd: RuleSide) -> RuleSide:
+        if not (isinstance(sd, TagSide) and sd.tag.name.startswith(PARAM_PREFIX)):
+            return sd
+        v = values.get(sd.tag.name[len(PARAM_PREFIX):])
+        if v is None:
+            return sd
+        t = v.strip()
+        if t.lower() in ("*", "any"):
+            return AnyAddress(sd.span)
+        got = parse_address_value(t)
+        if got is None:
+            return TagSide(Ref(t, sd.tag.span), sd.span)
+        (lo, hi), = list(got)
+        if "-" in t:
+            return PrefixSide((IpRange(lo, hi, sd.span),), sd.span)
+        length = int(t.split("/")[1]) if "/" in t else 32
+        return PrefixSide((Cidr(lo, length, sd.span),), sd.span)
+
+    def ports(spec: PortSpec) -> PortSpec:
+        items = spec.items or ()
+        if not (len(items) == 1 and isinstance(items[0], PortsRef) and items[0].define.name.startswith(PARAM_PREFIX)):
+            return spec
+        v = values.get(items[0].define.name[len(PARAM_PREFIX):])
+        if v is None:
+            return spec
+        got = parse_port_value(v)
+        if got is None:
+            return dataclasses.replace(ANY_PORTS, span=spec.span)
+        if got is False:
+            raise ValueError(f"'{v}' is not a port, a port range or *")
+        return PortSpec(tuple(PortRange(a, b, spec.span) for a, b in got), spec.span)  # type: ignore[union-attr]
+
+    nsgs = tuple(dataclasses.replace(n, rules=tuple(
+        dataclasses.replace(r, source=side(r.source), destination=side(r.destination),
+                            source_ports=ports(r.source_ports), destination_ports=ports(r.destination_ports))
+        for r in n.rules)) for n in policy.nsgs)
+    return dataclasses.replace(policy, nsgs=nsgs)
 
 
 def implied_host_name(vnet: str, subnet: str) -> str:
@@ -629,7 +811,7 @@ def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
 
 
 __all__ = [
-    "AddrSet", "AdminLayer", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
+    "AddrSet", "AdminLayer", "ParamUse", "ParamUnbound", "param_needed", "bind_params", "parse_address_value", "parse_port_value", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
     "resolve", "resolve_items", "resolve_ports", "resolve_rule_side", "usable_addresses", "prefixes", "describe_ipc",
     "implied_host_name",
 ]

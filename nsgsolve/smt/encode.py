@@ -28,19 +28,22 @@ Conventions:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import z3
 
 from nsgsolve.regions import box as regions
-from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
 from nsgsolve.errors import UsageError
 from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
 from nsgsolve.regions.box import Box
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK, HostService
-from nsgsolve.semantics.resolve import AddrSet, AdminLayer, IpcKey, Layer, ResolvedNsg, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.resolve import (
+    ANY_ADDR, AddrSet, AdminLayer, IpcKey, Layer, ParamUse, ResolvedNsg, ResolvedPolicy, ResolvedRule,
+)
 from nsgsolve.smt.z3util import (
     DEFAULT_RLIMIT,
     FALSE,
@@ -84,6 +87,28 @@ class PacketVars:
 RuleKey = tuple[str, "str | None", Direction, int]  # (NSG, VNet it is evaluated in, direction, rule index)
 
 
+@dataclass(frozen=True)
+class ParamVars:
+    """The variables of one unset template parameter (docs/import.md, "Unset parameters").
+
+    An address parameter is one IPv4 prefix: ``base`` and ``length`` with the mask constraint (host bits
+    of ``base`` zero, ``length`` <= 32), so ``*`` is 0.0.0.0/0 and one address a /32. A port parameter is
+    ``*`` (``star``: matches packets without ports too) or one range ``lo``-``hi``. A parameter the template
+    restricts (``allowedValues``) is instead ``choice``, the index of the allowed value. One prefix or range
+    is every value that matters: a question is about one packet at a time, and whether its source and
+    destination lie in the value is all a rule reads of it, which some prefix (range) always reproduces."""
+
+    name: str
+    kind: str  # "address" or "ports"
+    choice: z3.BitVecRef | None = None
+    n_choices: int = 0
+    base: z3.BitVecRef | None = None
+    length: z3.BitVecRef | None = None
+    star: z3.BoolRef | None = None
+    lo: z3.BitVecRef | None = None
+    hi: z3.BitVecRef | None = None
+
+
 class Encoding:
     """Z3 terms for one resolved policy. Build once, reuse for every question about the policy."""
 
@@ -112,6 +137,8 @@ class Encoding:
         self._in: dict[tuple, z3.BoolRef] = {}
         self._paths: dict[tuple, z3.BoolRef] = {}
         self._admin: dict[tuple, tuple[z3.BoolRef, z3.BoolRef]] = {}
+        self.params: dict[tuple[str, str], ParamVars] = {}  # (name, kind) -> variables, in creation order
+        self.param_domain: list[z3.BoolRef] = []  # well-formedness of the parameter variables created so far
 
     # ------------------------------------------------------------ fields and addresses
 
@@ -144,13 +171,99 @@ class Encoding:
         return mk_or([self.at(field, k) for k in self.endpoints])
 
     def side(self, field: str, s: AddrSet) -> z3.BoolRef:
-        """A resolved rule side: fixed intervals, or the address of a dynamic member."""
+        """A resolved rule side: fixed intervals, the address of a dynamic member, or an unset parameter."""
         key = (field, s)
         t = self._sides.get(key)
         if t is None:
             t = self._sides[key] = mk_or([self.in_set(field, s.intervals)]
-                                         + [self.at(field, m) for m in sorted(s.members)])
+                                         + [self.at(field, m) for m in sorted(s.members)]
+                                         + [self.param_address(field, p) for p in s.params])
         return t
+
+    # ------------------------------------------------------------ unset parameters (symbolic)
+
+    def param(self, use: ParamUse, kind: str) -> ParamVars:
+        """The variables of parameter ``use.name`` used as ``kind`` (created once, with their domain)."""
+        key = (use.name, kind)
+        got = self.params.get(key)
+        if got is not None:
+            return got
+        n, c = f"param:{kind}:{use.name}", self.c
+        if use.choices is not None:
+            width = max(1, len(use.choices).bit_length())
+            got = ParamVars(use.name, kind, z3.BitVec(f"{n}.choice", width), len(use.choices))
+            self.param_domain.append(z3.ULT(got.choice, c(len(use.choices), width)))
+        elif kind == "address":
+            got = ParamVars(use.name, kind, base=z3.BitVec(f"{n}.base", ADDR_BITS),
+                            length=z3.BitVec(f"{n}.length", ADDR_BITS))
+            ones = c((1 << ADDR_BITS) - 1, ADDR_BITS)
+            self.param_domain += [z3.ULE(got.length, c(ADDR_BITS, ADDR_BITS)),
+                                  got.base & z3.LShR(ones, got.length) == c(0, ADDR_BITS)]
+        else:
+            got = ParamVars(use.name, kind, star=z3.Bool(f"{n}.star"), lo=z3.BitVec(f"{n}.lo", PORT_BITS),
+                            hi=z3.BitVec(f"{n}.hi", PORT_BITS))
+            self.param_domain.append(z3.ULE(got.lo, got.hi))
+        self.params[key] = got
+        return got
+
+    def _choice(self, v: ParamVars, i: int) -> z3.BoolRef:
+        assert v.choice is not None
+        return v.choice == self.c(i, v.choice.size())
+
+    def param_address(self, field: str, use: ParamUse) -> z3.BoolRef:
+        """The packet's ``field`` lies in the value of address parameter ``use``."""
+        v = self.param(use, "address")
+        if use.choices is not None:
+            return mk_or([mk_and([self._choice(v, i), self.in_set(field, ch if ch is not None else ALL_IPS)])
+                          for i, ch in enumerate(use.choices)])
+        assert v.base is not None and v.length is not None
+        ones = self.c((1 << ADDR_BITS) - 1, ADDR_BITS)
+        return self.field(field) & ~z3.LShR(ones, v.length) == v.base
+
+    def param_ports(self, field: str, use: ParamUse) -> z3.BoolRef:
+        """The packet matches port parameter ``use`` in ``field``: '*' matches every packet, a range only
+        Tcp/Udp packets in it (as :meth:`ports`)."""
+        v = self.param(use, "ports")
+        if use.choices is not None:
+            return mk_or([mk_and([self._choice(v, i), self.ports(field, ch)]) for i, ch in enumerate(use.choices)])
+        assert v.star is not None and v.lo is not None and v.hi is not None
+        f = self.field(field)
+        return mk_or([v.star, mk_and([self.ported, z3.ULE(v.lo, f), z3.ULE(f, v.hi)])])
+
+    def model_params(self, m: z3.ModelRef, names: Iterable[str] | None = None) -> dict[str, str]:
+        """The value of each parameter variable in ``m`` as a template would write it (only ``names``)."""
+        from nsgsolve.semantics.addresses import int_to_ip
+
+        want = None if names is None else set(names)
+        out: dict[str, str] = {}
+        for (name, kind), v in self.params.items():
+            if want is not None and name not in want:
+                continue
+            if v.choice is not None:
+                decl = next(d for d in self.rp.policy.params if d.name == name)
+                text = decl.allowed[value(m, v.choice)]
+            elif kind == "address":
+                assert v.base is not None and v.length is not None
+                text = f"{int_to_ip(value(m, v.base))}/{value(m, v.length)}"
+            else:
+                assert v.star is not None and v.lo is not None and v.hi is not None
+                lo, hi = value(m, v.lo), value(m, v.hi)
+                star = z3.is_true(m.eval(v.star, model_completion=True))
+                text = "*" if star else str(lo) if lo == hi else f"{lo}-{hi}"
+            out[name] = text
+        return out
+
+    def is_params(self, m: z3.ModelRef, but: str | None = None) -> z3.BoolRef:
+        """The parameter variables (all ``but`` one) take their values in ``m`` (to pin them while other
+        things vary)."""
+        eqs = []
+        for v in self.params.values():
+            if v.name == but:
+                continue
+            for x in (v.choice, v.base, v.length, v.lo, v.hi, v.star):
+                if x is not None:
+                    eqs.append(x == m.eval(x, model_completion=True))
+        return mk_and(eqs)
 
     def ports(self, field: str, s: IntervalSet | None) -> z3.BoolRef:
         """A port set: '*' matches every packet, anything else only Tcp/Udp packets in the set."""
@@ -176,8 +289,9 @@ class Encoding:
 
     def match(self, r: ResolvedRule) -> z3.BoolRef:
         """The match predicate of one resolved rule (uncached; prefer :meth:`rule_match`)."""
-        return mk_and([self.protocol(r.protocol), self.ports("sport", r.sports), self.ports("dport", r.dports),
-                       self.side("src", r.src), self.side("dst", r.dst)])
+        sports = self.ports("sport", r.sports) if r.sport_param is None else self.param_ports("sport", r.sport_param)
+        dports = self.ports("dport", r.dports) if r.dport_param is None else self.param_ports("dport", r.dport_param)
+        return mk_and([self.protocol(r.protocol), sports, dports, self.side("src", r.src), self.side("dst", r.dst)])
 
     def _prefixes(self, nsg: ResolvedNsg, direction: Direction) -> list[z3.BoolRef]:
         """``P[i]``: some rule before ``i`` matches. Each is one Or over the previous, so the list is linear."""
@@ -220,6 +334,17 @@ class Encoding:
         got = self._boxes.get(key)
         if got is None:
             r = nsg.rules(direction)[index]
+            if r.params:  # an unset parameter may be any value: widen it for ``over``, drop it for ``under``
+                over_r = dataclasses.replace(
+                    r, src=ANY_ADDR if r.src.params else r.src, dst=ANY_ADDR if r.dst.params else r.dst,
+                    sports=None if r.sport_param else r.sports, dports=None if r.dport_param else r.dports,
+                    sport_param=None, dport_param=None)
+                under_r = dataclasses.replace(r, src=AddrSet(r.src.intervals, r.src.members),
+                                              dst=AddrSet(r.dst.intervals, r.dst.members),
+                                              sport_param=None, dport_param=None)
+                got = self._boxes[key] = (regions.rule_box(over_r, self._widen(over_r.src), self._widen(over_r.dst)),
+                                          regions.rule_box(under_r))
+                return got
             under = regions.rule_box(r)  # the fixed intervals only: dynamic members may be anywhere
             over = regions.rule_box(r, self._widen(r.src), self._widen(r.dst)) if r.src.members or r.dst.members \
                 else under
@@ -440,6 +565,17 @@ class PolicySolver:
         self._full: z3.BoolRef | None = None
         self.solver = self._new_solver()
         self._n = 0
+        self._params_seen = 0  # how many of the encoding's parameter domain constraints are asserted
+
+    def _sync_params(self) -> None:
+        """Assert the domain of parameter variables the encoding created since the last question (they are
+        made as rule terms are built, so a question's own terms may have added some)."""
+        new = self.enc.param_domain[self._params_seen:]
+        if new:
+            self._params_seen += len(new)
+            self._base.extend(new)
+            if self.mode != "fresh":
+                self.solver.add(new)
 
     def _new_solver(self) -> z3.Solver:
         s = make_solver(self.rlimit)
@@ -467,6 +603,7 @@ class PolicySolver:
         if allowed is not None:
             d = self.full_decision() if decision is None else decision
             constraint = mk_and([constraint, d if allowed else mk_not(d)])
+        self._sync_params()
         if self.mode == "assumptions":
             self._n += 1
             q = z3.Bool(f"q!{self._n}")

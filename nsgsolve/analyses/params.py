@@ -1,0 +1,92 @@
+"""Unset template parameters in answers: the values a witness assumes, and the concrete policy it is
+replayed in (docs/import.md, "Unset parameters").
+
+The Z3 encoding carries each unset parameter as variables (:class:`nsgsolve.smt.encode.ParamVars`), so a
+question is answered for every value at once: a query's allowed witness exists when *some* value lets a
+packet through, an assertion passes only when it holds for *every* value. A witness fixes the values; the
+reference evaluator then decides the packet in the policy with those values written in
+(:func:`nsgsolve.semantics.resolve.bind_params`), exactly as for a policy that never had a parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import z3
+
+from nsgsolve.model import PARAM_PREFIX, Policy, PortsRef, TagSide
+from nsgsolve.semantics.evaluate import FlowResult
+from nsgsolve.semantics.resolve import ResolvedPolicy, bind_params, resolve
+from nsgsolve.smt.encode import Encoding
+from nsgsolve.smt.z3util import mk_and
+
+Finder = Callable[[z3.BoolRef, bool], "z3.ModelRef | None"]
+
+
+def policy_params(policy: Policy) -> dict[str, set[str]]:
+    """NSG name -> the unset parameters its rules are built from."""
+    out: dict[str, set[str]] = {}
+    for n in policy.nsgs:
+        for r in n.rules:
+            for side in (r.source, r.destination):
+                if isinstance(side, TagSide) and side.tag.name.startswith(PARAM_PREFIX):
+                    out.setdefault(n.name, set()).add(side.tag.name[len(PARAM_PREFIX):])
+            for spec in (r.source_ports, r.destination_ports):
+                for it in spec.items or ():
+                    if isinstance(it, PortsRef) and it.define.name.startswith(PARAM_PREFIX):
+                        out.setdefault(n.name, set()).add(it.define.name[len(PARAM_PREFIX):])
+    return out
+
+
+class Binder:
+    """Turns a model's parameter values into the concrete policy a witness is replayed in (cached)."""
+
+    def __init__(self, rp: ResolvedPolicy, enc: Encoding):
+        self.rp, self.enc = rp, enc
+        self.by_nsg = policy_params(rp.policy)
+        self.names = sorted(set().union(*self.by_nsg.values())) if self.by_nsg else []
+        self._bound: dict[tuple, ResolvedPolicy] = {}
+
+    def values(self, m: z3.ModelRef) -> dict[str, str]:
+        """A value for every parameter of the policy: the model's where the encoding has a variable; any
+        value where it has none (no rule built from it can meet the question's packets: the encoding
+        leaves out only rules whose widest value cannot match there)."""
+        got = self.enc.model_params(m)
+        return {n: got.get(n, "*") for n in self.names}
+
+    def bound(self, values: Mapping[str, str]) -> ResolvedPolicy:
+        if not self.names:
+            return self.rp
+        key = tuple(sorted(values.items()))
+        rp = self._bound.get(key)
+        if rp is None:
+            rp = self._bound[key] = resolve(bind_params(self.rp.policy, dict(values)), self.rp.tag_db)
+        return rp
+
+    def on_path(self, flow: FlowResult, values: Mapping[str, str]) -> dict[str, str]:
+        """The values of the parameters of the NSGs the flow met that the answer depended on (the encoding
+        has a variable for them), for the witness to name."""
+        have = {name for name, _ in self.enc.params}
+        met = {s.nsg for s in flow.trace if s.nsg is not None}
+        names = {p for n in met for p in self.by_nsg.get(n, ()) if p in have}
+        return {n: values[n] for n in sorted(names)}
+
+
+    def relevant(self, find: Finder, m: z3.ModelRef, flow: FlowResult, assignment: Mapping, values: Mapping[str, str]
+                 ) -> dict[str, str]:
+        """The parameters the witness's decision depends on, with their values: none when every value
+        decides the packet the same way; else each one that alone can change it (all of the NSGs met
+        when only together they can). ``find(constraint, allowed)`` asks the solver for a model."""
+        cands = self.on_path(flow, values)
+        if not cands:
+            return {}
+        enc = self.enc
+        fixed = mk_and([enc.is_packet(flow.packet), enc.is_assignment(assignment)])
+        if find(fixed, not flow.allowed) is None:
+            return {}
+        alone = {n: v for n, v in cands.items()
+                 if find(mk_and([fixed, enc.is_params(m, but=n)]), not flow.allowed) is not None}
+        return alone or cands
+
+
+__all__ = ["Binder", "policy_params"]
