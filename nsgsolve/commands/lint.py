@@ -11,7 +11,8 @@ from nsgsolve.reports import FORMATS
 from nsgsolve.reports.json import dumps
 from nsgsolve.reports.lint import format_findings, lint_finding
 from nsgsolve.errors import UsageError, did_you_mean
-from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
+from nsgsolve.commands.common import add_policy_args, formatter, load, tag_db
+from nsgsolve.semantics.resolve import resolve
 
 EPILOG = """findings (docs/lint.md):
 """ + codes_help() + """
@@ -50,9 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    rp = load_and_resolve(args, err)
+    rp = resolve(load(args, err), tag_db(args), symbolic_params=True)
     names = [n.name for n in rp.policy.nsgs]
     _warn_open(rp, args.nsg, err)
+    _warn_symbolic(rp, args.nsg, err)
     if args.nsg is not None and args.nsg not in names:
         raise UsageError(f"no NSG named '{args.nsg}'", did_you_mean(args.nsg, names)
                          or (f"NSGs: {', '.join(names[:10])}" if names else "the policy has no NSGs"))
@@ -157,6 +159,26 @@ def _warn_open(rp, only: str | None, err: TextIO) -> None:
                               nsg.span if nsg is not None and nsg.span.line else first.span,
                               "give the value (--param NAME=VALUE, --params-file) to lint this NSG; the other NSGs "
                               "are linted", "warning"))
+    print_warnings(out, err)
+
+
+def _warn_symbolic(rp, only: str | None, err: TextIO) -> None:
+    """W305 for each NSG built from unset template parameters: what lint says of it, and for which values."""
+    from nsgsolve.analyses.params import policy_params
+    from nsgsolve.commands.common import print_warnings
+    from nsgsolve.errors import Diagnostic
+
+    out = []
+    for name, params in policy_params(rp.policy).items():
+        if (only is not None and name != only) or name in rp.open_nsgs:
+            continue
+        nsg = rp.policy.nsg(name)
+        listed = ", ".join(f"'{p}'" for p in sorted(params))
+        out.append(Diagnostic("W305", f"NSG {name} has rules built from template parameter(s) {listed} with no value: "
+                                      "its shadowed (NSG001) and redundant (NSG002) rules are reported only when that "
+                                      "holds for every value; NSG003-NSG007 are not checked for it",
+                              nsg.span if nsg is not None else rp.policy.nsgs[0].span,
+                              "give the values (--param NAME=VALUE, --params-file) for the full analysis", "warning"))
     print_warnings(out, err)
 
 

@@ -14,6 +14,7 @@ Two things make a rule side more than an interval set:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -600,7 +601,7 @@ class _SideResolver:
             return got
         if ":" in t:
             return EMPTY  # an IPv6 prefix: an IPv4 packet never matches it
-        if not t or not t[0].isalpha():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]*", t):  # what Azure accepts as a service tag name
             return False
         return self.tag(t, span)
 

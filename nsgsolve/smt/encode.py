@@ -253,6 +253,40 @@ class Encoding:
             out[name] = text
         return out
 
+    def pin_params(self, values: Mapping[str, str]) -> z3.BoolRef:
+        """The parameter variables take ``values`` (as a template writes them; a restricted parameter one
+        of its allowed values), like :meth:`is_assignment` for addresses: tests replay the evaluator's
+        concrete policy (:func:`nsgsolve.semantics.resolve.bind_params`) against the encoding with it."""
+        from nsgsolve.semantics.resolve import parse_address_value, parse_port_value
+
+        c, out = self.c, []
+        for (name, kind), v in self.params.items():
+            if name not in values:
+                continue
+            text = values[name].strip()
+            if v.choice is not None:
+                decl = next(d for d in self.rp.policy.params if d.name == name)
+                out.append(self._choice(v, decl.allowed.index(text)))
+            elif kind == "address":
+                assert v.base is not None and v.length is not None
+                got = IntervalSet([(0, (1 << ADDR_BITS) - 1)]) if text in ("*", "any") else parse_address_value(text)
+                if got is None or len(list(got)) != 1:
+                    raise ValueError(f"'{text}' is not one prefix")
+                (lo, hi), = list(got)
+                length = ADDR_BITS - (hi - lo + 1).bit_length() + 1
+                out += [v.base == c(lo, ADDR_BITS), v.length == c(length, ADDR_BITS)]
+            else:
+                assert v.star is not None and v.lo is not None and v.hi is not None
+                ports = parse_port_value(text)
+                if ports is None:
+                    out.append(v.star)
+                elif ports is False:
+                    raise ValueError(f"'{text}' is not a port value")
+                else:
+                    (lo, hi), = list(ports)  # type: ignore[union-attr]
+                    out += [mk_not(v.star), v.lo == c(lo, PORT_BITS), v.hi == c(hi, PORT_BITS)]
+        return mk_and(out)
+
     def is_params(self, m: z3.ModelRef, but: str | None = None) -> z3.BoolRef:
         """The parameter variables (all ``but`` one) take their values in ``m`` (to pin them while other
         things vary)."""

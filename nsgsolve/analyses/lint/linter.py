@@ -8,6 +8,7 @@ analysed once) and rules are spread over the machine's cores (:func:`nsgsolve.pa
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Iterable, Iterator, Sequence
 
 from nsgsolve.analyses.lint.checks.shadowing import REDUNDANT
@@ -18,6 +19,8 @@ from nsgsolve.analyses.lint.engine import ListAnalysis, RuleFacts, _FieldIndex
 from nsgsolve.analyses.lint.findings import Finding
 from nsgsolve.analyses.lint.layers import CrossLayer
 from nsgsolve.analyses.lint.registry import CHECKS
+from nsgsolve.analyses.lint.symbolic import SymbolicLinter
+from nsgsolve.analyses.params import policy_params
 from nsgsolve.analyses.results import Witness
 from nsgsolve.errors import InputError
 from nsgsolve.model import Access, Direction
@@ -173,6 +176,11 @@ class Linter:
         packet it decides and what would decide that packet without it."""
         per_vnet: list[tuple[str | None, str]] = []
         vnets = self.rp.evaluation_vnets(name)
+        if name in self.symbolic_nsgs:
+            found = self.lint([name], rule)
+            return [f.message for f in found] or [
+                f"rule {rule} decides traffic in {name} for some value of the template parameters its NSG's rules "
+                "are built from (no finding holds for every value)"]
         for vnet in vnets:
             nsg = self.rp.nsg(name, vnet)
             for direction in (Direction.INBOUND, Direction.OUTBOUND):
@@ -204,6 +212,9 @@ class Linter:
         names = list(nsgs) if nsgs is not None else [n.name for n in self.rp.policy.nsgs]
         # An NSG with a value an import left open cannot be judged; the command says so (W605).
         names = [n for n in names if n not in self.rp.open_nsgs]
+        # One built from unset parameters is asked about in Z3, for every value (lint/symbolic.py).
+        symbolic = [n for n in names if n in self.symbolic_nsgs]
+        names = [n for n in names if n not in self.symbolic_nsgs]
         # Every rule of every NSG, VNet and direction is one independent task; the list analyses are built
         # first, so forked workers share them (nsgsolve.parallel).
         tasks: list[tuple[str, str | None, Direction, int]] = []
@@ -222,12 +233,29 @@ class Linter:
             return self.rule_findings(nsg, task[2], la, task[3])
 
         found = dict(zip(tasks, fork_map(run, tasks)))
-        out: list[Finding] = []
+        by_name: dict[str, list[Finding]] = {}
         for name in names:
             vnets = self.rp.evaluation_vnets(name)
             per_vnet = [[f for t in tasks if t[0] == name and t[1] == vnet for f in found[t]] for vnet in vnets]
-            out += _merge_vnets([v or "(no VNet)" for v in vnets], per_vnet)
-        return out
+            by_name[name] = _merge_vnets([v or "(no VNet)" for v in vnets], per_vnet)
+        for name in symbolic:
+            vnets = self.rp.evaluation_vnets(name)
+            per_vnet = [[f for d in (Direction.INBOUND, Direction.OUTBOUND)
+                         for f in self.symbolic.findings(self.rp.nsg(name, vnet), d, rule)] for vnet in vnets]
+            by_name[name] = _merge_vnets([v or "(no VNet)" for v in vnets], per_vnet)
+        order = list(nsgs) if nsgs is not None else [n.name for n in self.rp.policy.nsgs]
+        return [f for name in order for f in by_name.get(name, [])]
+
+    @cached_property
+    def symbolic_nsgs(self) -> frozenset[str]:
+        """The NSGs with a rule built from an unset template parameter (a resolution keeping them)."""
+        if not self.rp.symbolic_params:
+            return frozenset()
+        return frozenset(policy_params(self.rp.policy))
+
+    @cached_property
+    def symbolic(self) -> SymbolicLinter:
+        return SymbolicLinter(self.rp)
 
 
 def _merge_vnets(vnets: list[str], per_vnet: list[list[Finding]]) -> list[Finding]:
