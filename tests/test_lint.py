@@ -806,7 +806,9 @@ def _open_template() -> str:
                     for n, p, g in (("a", "10.0.1.0/24", "open"), ("b", "10.0.2.0/24", "known"))]}}
     return _json.dumps({"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
                         "contentVersion": "1.0.0.0", "parameters": {"admin": {"type": "string"}},
-                        "resources": [nsg("open", [rule("r", 100, "[parameters('admin')]")]),
+                        # Text computed from the parameter stays open (a bare parameter is a variable:
+                        # tests/analyses/test_params.py).
+                        "resources": [nsg("open", [rule("r", 100, "[concat(parameters('admin'), '/24')]")]),
                                       nsg("known", [rule("wide", 100, "*"), rule("narrow", 110, "10.9.0.0/16")]),
                                       vnet]})
 

@@ -393,7 +393,7 @@ class PolicyBuilder:
         notes.append(f"{what} is not known offline: {u.expr or ''} ({u.reason}); left open as '{name}'")
         return name
 
-    def _bare_param(self, v: Any, ph: Placeholder | None, what: str) -> str | None:
+    def _bare_param(self, v: Any, ph: Placeholder | None, what: str, notes: list[str]) -> str | None:
         """The parameter a rule field is exactly (``[parameters('x')]``, or a list of just that), which then
         stays a variable: analyses answer for every value (docs/import.md, "Unset parameters")."""
         if ph is None or not ph.bare or not (v is ph or (isinstance(v, list) and len(v) == 1 and v[0] is ph)):
@@ -403,6 +403,7 @@ class PolicyBuilder:
         self.used_unset(ph, f"the {what} of rules built from it are symbolic: query, check and lint answer for "
                             f"every value{among}")
         self.params.setdefault(name, ParamDecl(name, tuple(ph.allowed), ph.declared_at or NOSPAN))
+        notes.append(f"{what} are template parameter '{name}', which has no value: answers hold for every value")
         return name
 
     def _side(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> RuleSide | None:
@@ -418,7 +419,7 @@ class PolicyBuilder:
             fpath = f"{path}.{k}"
             u = find_unknown(v)
             ph = find_unset(v) if u is None else None
-            name = self._bare_param(v, ph, f"{side} addresses")
+            name = self._bare_param(v, ph, f"{side} addresses", notes)
             if name is not None:
                 return TagSide(Ref(param_name(name), fspan), fspan)
             if ph is not None:
@@ -516,7 +517,7 @@ class PolicyBuilder:
             fspan = span_in(props, k, span)
             u = find_unknown(v)
             ph = find_unset(v) if u is None else None
-            name = self._bare_param(v, ph, f"{side} ports")
+            name = self._bare_param(v, ph, f"{side} ports", notes)
             if name is not None:
                 return PortSpec((PortsRef(Ref(param_name(name), fspan)),), fspan)
             if ph is not None:

@@ -220,8 +220,10 @@ def test_unset_parameter_names_become_its_name_and_addresses_open_with_one_warni
     p = load(t, warnings=warnings)
     assert sorted(n.name for n in p.nsgs) == ["cluster-nsg", "net.beNsg"]
     rules = {r.name: r for r in p.nsg("cluster-nsg").rules}
-    for r in ("r", "s"):  # both the bare parameter and a function of it are left open, never read as a tag
-        assert isinstance(rules[r].source, TagSide) and rules[r].source.tag.name.startswith("?expr:")
+    # The bare parameter is a variable (answered for every value), a function of it is left open; neither is
+    # ever read as a tag.
+    assert isinstance(rules["r"].source, TagSide) and rules["r"].source.tag.name == "?param:src"
+    assert isinstance(rules["s"].source, TagSide) and rules["s"].source.tag.name.startswith("?expr:")
     w = {x.message.split("'")[1]: x for x in warnings if x.code == "W601"}
     assert sorted(w) == ["cluster", "net", "src"]  # once per parameter, though 'src' is used twice
     assert "source addresses" in w["src"].message and "--param src=VALUE" in w["src"].hint
@@ -258,8 +260,9 @@ def test_unset_address_space_leaves_the_vnet_out_with_the_warning():
 def test_symbolic_leaves_a_side_open_and_resolution_stops_on_it():
     from nsgsolve.semantics.resolve import resolve
 
-    t = template([nsg("n", [rule("r", 100, src="[parameters('allowedSource')]", dport="[parameters('p')]"),
-                            rule("ok", 110)])],
+    # Values computed from parameters (a bare parameter is a variable instead: tests/analyses/test_params.py).
+    t = template([nsg("n", [rule("r", 100, src="[toLower(parameters('allowedSource'))]",
+                                 dport="[toLower(parameters('p'))]"), rule("ok", 110)])],
                  parameters={"allowedSource": {"type": "string"}, "p": {"type": "string"}})
     p = load(t, symbolic=True)
     r = {x.name: x for x in p.nsgs[0].rules}["r"]
@@ -443,13 +446,20 @@ def test_resource_location_alone_adds_no_placeholder_note():
 def test_symbolic_value_without_data_says_how_to_supply_it():
     from nsgsolve.semantics.resolve import resolve
 
-    text = _storage_rule_template({"t": {"type": "string"}}, "[parameters('t')]")
+    text = _storage_rule_template({"t": {"type": "string"}}, "[toLower(parameters('t'))]")
     p = load(text, symbolic=True)
     with pytest.raises(InputError) as e:
         resolve(p).nsg(p.nsgs[0].name, None)
     d = e.value.diagnostics[0]
     assert d.code == "E301" and "left this template value open" in d.message
     assert "--param NAME=VALUE" in d.hint and "ServiceTags_Public" not in d.hint
+    # A bare parameter, in an analysis that does not answer for every value, says that and how to give it.
+    p = load(_storage_rule_template({"t": {"type": "string"}}, "[parameters('t')]"))
+    with pytest.raises(InputError) as e:
+        resolve(p).nsg(p.nsgs[0].name, None)
+    d = e.value.diagnostics[0]
+    assert d.code == "E301" and "template parameter 't', which has no value" in d.message
+    assert "--param t=VALUE" in d.hint and "query, check and lint answer for every value" in d.hint
 
 
 def test_copy_index_in_the_parameters_of_a_nested_deployment_with_its_own_loop():
