@@ -15,8 +15,8 @@ from typing import Iterable
 
 from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
 from nsgsolve.model import (
-    PARAM_PREFIX, AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr, Nsg,
-    Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, SubnetAddr,
+    PARAM_PREFIX, AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr,
+    Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, SubnetAddr,
     SubnetRef, TagSide, VnetAddr,
 )
 

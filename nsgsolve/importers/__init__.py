@@ -224,7 +224,8 @@ def load_terraform_policy(texts: Mapping[str, str], tf_vars: list[str] | None = 
             warnings.extend(builder.bag.warnings)
     vbag = DiagnosticBag()
     validate_into(policy, vbag)
-    vbag.items = [d for d in vbag.items if symbolic_name("") not in d.message and PARAM_PREFIX not in d.message]  # open values, on purpose
+    # open values and parameters, on purpose
+    vbag.items = [d for d in vbag.items if symbolic_name("") not in d.message and PARAM_PREFIX not in d.message]
     if warnings is not None:
         warnings.extend(vbag.warnings)
     vbag.raise_if_errors()

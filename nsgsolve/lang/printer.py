@@ -304,9 +304,9 @@ class _Printer:
         if p.subscription is not None:
             line = self.anchors.get(("subscription",), (None, None))[0]
             add("subscription", Span("", line or 0, 0), [_Line(0, f"subscription {p.subscription.value}", line)])
-        for d in p.params:
-            values = f" in {', '.join(escape(v) for v in d.allowed)}" if d.allowed else ""
-            add("param", d.span, [_Line(0, f"param {quote_name(d.name)}{values}", _key(d.span))])
+        for prm in p.params:
+            values = f" in {', '.join(escape(v) for v in prm.allowed)}" if prm.allowed else ""
+            add("param", prm.span, [_Line(0, f"param {quote_name(prm.name)}{values}", _key(prm.span))])
         for t in p.tags:
             notes: list[str] = []
             items = self.addr_items(t.items, notes, f"tag {t.name}")

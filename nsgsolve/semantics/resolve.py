@@ -782,9 +782,9 @@ def bind_params(policy: Policy, values: "dict[str, str]") -> Policy:
         got = parse_port_value(v)
         if got is None:
             return dataclasses.replace(ANY_PORTS, span=spec.span)
-        if got is False:
+        if not isinstance(got, IntervalSet):
             raise ValueError(f"'{v}' is not a port, a port range or *")
-        return PortSpec(tuple(PortRange(a, b, spec.span) for a, b in got), spec.span)  # type: ignore[union-attr]
+        return PortSpec(tuple(PortRange(a, b, spec.span) for a, b in got), spec.span)
 
     nsgs = tuple(dataclasses.replace(n, rules=tuple(
         dataclasses.replace(r, source=side(r.source), destination=side(r.destination),
@@ -812,7 +812,8 @@ def describe_ipc(rp: ResolvedPolicy, key: IpcKey, ip: int | None = None) -> str:
 
 
 __all__ = [
-    "AddrSet", "AdminLayer", "ParamUse", "ParamUnbound", "param_needed", "bind_params", "parse_address_value", "parse_port_value", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
+    "AddrSet", "AdminLayer", "ParamUse", "ParamUnbound", "param_needed", "bind_params", "parse_address_value",
+    "parse_port_value", "IpcInfo", "IpcKey", "Layer", "ResolvedNsg", "ResolvedPolicy", "ResolvedRule",
     "resolve", "resolve_items", "resolve_ports", "resolve_rule_side", "usable_addresses", "prefixes", "describe_ipc",
     "implied_host_name",
 ]

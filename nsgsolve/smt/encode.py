@@ -283,7 +283,8 @@ class Encoding:
                 elif ports is False:
                     raise ValueError(f"'{text}' is not a port value")
                 else:
-                    (lo, hi), = list(ports)  # type: ignore[union-attr]
+                    assert isinstance(ports, IntervalSet)
+                    (lo, hi), = list(ports)
                     out += [mk_not(v.star), v.lo == c(lo, PORT_BITS), v.hi == c(hi, PORT_BITS)]
         return mk_and(out)
 

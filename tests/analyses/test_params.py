@@ -87,6 +87,7 @@ def test_z3_with_pinned_parameters_decides_as_the_evaluator_on_the_bound_policy(
         assert allowed == ev.evaluate(p).allowed, (p, values)
 
 
+NSG_ID = "[resourceId('Microsoft.Network/networkSecurityGroups', concat(parameters('env'), '-nsg'))]"
 TEMPLATE = {
     "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
     "contentVersion": "1.0.0.0",
@@ -109,8 +110,7 @@ TEMPLATE = {
                  "destinationAddressPrefix": "*", "destinationPortRange": "*"}}]}},
         {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "vnet",
          "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [
-             {"name": "web", "properties": {"addressPrefix": "10.1.0.0/24", "networkSecurityGroup": {
-                 "id": "[resourceId('Microsoft.Network/networkSecurityGroups', concat(parameters('env'), '-nsg'))]"}}}]}},
+             {"name": "web", "properties": {"addressPrefix": "10.1.0.0/24", "networkSecurityGroup": {"id": NSG_ID}}}]}},
         {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2023-04-01", "name": "web-0",
          "properties": {"ipConfigurations": [{"name": "ipc", "properties": {
              "privateIPAllocationMethod": "Static", "privateIPAddress": "10.1.0.4",

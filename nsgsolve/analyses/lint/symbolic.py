@@ -90,7 +90,8 @@ class SymbolicLinter:
         if m is not None:
             j = next(j for j in range(i) if z3.is_true(m.eval(match[j], model_completion=True)))
             w = self._witness(nsg, direction, m, rules[j].name)
-            msg += f"; {rules[j].name} gives some of its packets the opposite decision ({rules[j].access.value}), e.g. {w}"
+            msg += (f"; {rules[j].name} gives some of its packets the opposite decision ({rules[j].access.value}), "
+                    f"e.g. {w}")
             return self._finding(nsg, direction, i, SHADOWED, "error", cover, w, msg)
         return self._finding(nsg, direction, i, SHADOWED, "warning", cover, None,
                              msg + f"; every packet it matches gets its own decision ({r.access.value}){REMOVABLE}")
