@@ -177,6 +177,10 @@ def test_property_both_literal_and_by_copy_loop_is_an_error(order):
      "/subscriptions/s/providers/Microsoft.Authorization/locks/l"),
     ("[references('x')]", Unknown),
     ("[dateTimeAdd(utcNow(), 'P1D')]", Unknown),
+    ("[flatten(createArray(createArray('10.0.0.0/24'), createArray('10.0.1.0/24', '10.0.2.0/24')))]",
+     ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"]),
+    ("[flatten(createArray(1, 2))]", Unknown),  # not an array of arrays: Azure rejects it too
+    ("[deployer().objectId]", Unknown),  # who deploys is not in the template
 ])
 def test_template_functions_reference(expr, expected):
     v = ev().expression(expr, S)
