@@ -189,7 +189,8 @@ def test_the_param_statement_round_trips(template: Path):
     assert 'param mgmtPort in "22", "3389"' in text and "param allowedSource" in text
     again = parse_policy(text, "t.nsg")
     assert [(d.name, d.allowed) for d in again.params] == [(d.name, d.allowed) for d in policy.params]
-    assert print_policy(again) == text
+    # The import's notes are comments (not read back); everything else prints the same.
+    assert print_policy(again) == "\n".join(line for line in text.split("\n") if not line.strip().startswith("#"))
 
 
 def test_a_parameter_declared_twice_is_an_error():
