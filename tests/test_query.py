@@ -433,3 +433,12 @@ def test_a_subnet_behind_an_nsg_without_nics_is_a_host_of_its_range():
 def test_an_implied_host_is_a_source_too():
     rp, ans = _ask(IMPLIED, "can subnet hub/app reach jump port 22 tcp")
     assert ans.verdict is Verdict.ALL  # AllowVnetOutBound, and the open subnet filters nothing
+
+
+def test_e802_says_when_the_nsgs_sit_on_a_network_the_inputs_do_not_define():
+    # An NSG only: the template attaches it to an existing VNet's subnet, which is not in the inputs.
+    policy = parse_policy("nsg n {\n inbound {\n 100 allow r tcp from any to any port 22\n }\n}\n", "t.nsg")
+    with pytest.raises(InputError) as e:
+        QueryEngine(resolve(policy)).ask(parse_query("can Internet reach any", policy))
+    d = e.value.diagnostics[0]
+    assert d.code == "E802" and "n is attached to subnets or NICs nsgsolve could not place" in d.hint

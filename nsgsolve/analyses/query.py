@@ -259,10 +259,19 @@ class QueryEngine:
         blocked = self._witness(q, packets, decision, False)
         if allowed is None and blocked is None:
             named = f" '{query.text}'" if query.text else ""
-            raise InputError.single(
-                "E802", f"the query{named} covers no traffic nsgsolve can decide", query.span,
-                "a side must denote at least one NIC of the policy (traffic between two outside addresses "
-                "meets no NSG), and both sides must denote something; check the names and addresses")
+            hint = ("a side must denote at least one NIC of the policy (traffic between two outside addresses "
+                    "meets no NSG), and both sides must denote something; check the names and addresses")
+            if not self.rp.ipcs and self.rp.policy.nsgs:
+                # A template that only adds NSGs to a network defined elsewhere (an existing VNet, a linked
+                # template): no path is known, which is not the question's fault.
+                nsgs = ", ".join(n.name for n in self.rp.policy.nsgs[:5])
+                hint = (f"the policy has no NIC and no subnet behind an NSG, so no NSG is on a path nsgsolve knows: "
+                        f"{nsgs} {'is' if len(self.rp.policy.nsgs) == 1 else 'are'} attached to subnets or NICs "
+                        "nsgsolve could not place (not in the inputs, or with addresses known only when deployed: "
+                        "the import's warnings and notes say which); give those values or add the template or "
+                        "export that defines the VNet, or check the rules alone with 'nsgsolve lint'")
+            raise InputError.single("E802", f"the query{named} covers no traffic nsgsolve can decide", query.span,
+                                    hint)
         verdict = Verdict.SOME if allowed and blocked else Verdict.ALL if allowed else Verdict.NONE
         cov = self._coverage(q, srcs, dsts, verdict) if coverage else None
         boxes = None
