@@ -441,6 +441,8 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params:
             key = IpcKey(implied_host_name(v.name, s.name), 0)
             ipcs[key] = IpcInfo(key, v.name, s.name, None, usable_addresses(s.prefixes), frozenset(), None,
                                 s.nsg.name, implied=True)
+    if symbolic_params:
+        _check_param_kinds(policy, bag)
     rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
                         blocks_smtp(policy.subscription or DEFAULT_SUBSCRIPTION),
                         {v: frozenset(ps) for v, ps in peers.items()}, symbolic_params=symbolic_params)
@@ -464,6 +466,25 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params:
                 bag.items.extend(x for x in e.bag.items if x not in bag.items)
     bag.raise_if_errors()
     return rp
+
+
+def _check_param_kinds(policy: Policy, bag: DiagnosticBag) -> None:
+    """E308: one unset parameter cannot be both addresses and ports (a value is one or the other, and a
+    witness gives it one text)."""
+    addr: set[str] = set()
+    ports: dict[str, Span] = {}
+    for n in policy.nsgs:
+        for r in n.rules:
+            for sd in (r.source, r.destination):
+                if isinstance(sd, TagSide) and sd.tag.name.startswith(PARAM_PREFIX):
+                    addr.add(sd.tag.name)
+            for spec in (r.source_ports, r.destination_ports):
+                for it in spec.items or ():
+                    if isinstance(it, PortsRef) and it.define.name.startswith(PARAM_PREFIX):
+                        ports.setdefault(it.define.name, it.define.span)
+    for name in sorted(addr & set(ports)):
+        bag.error("E308", f"template parameter '{name[len(PARAM_PREFIX):]}' is used both as addresses and as ports",
+                  ports[name], "a value is one or the other: use two parameters")
 
 
 class ResolveError(Exception):

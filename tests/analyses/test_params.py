@@ -296,3 +296,10 @@ def test_lint_redundant_for_every_value(tmp_path: Path):
     assert found["allow-param-22"].code == "NSG002"
     assert "redundant for every value of parameters('src')" in found["allow-param-22"].message
     assert "allow-all-22" not in found  # it decides what the parameter's value does not cover
+
+
+def test_one_parameter_as_addresses_and_ports_is_an_error():
+    text = "nsg n {\n inbound {\n 100 allow r tcp from `?param:p` to any port `?param:p`\n }\n}\n"
+    with pytest.raises(InputError) as e:
+        resolve(parse_policy(text, "t.nsg"), symbolic_params=True)
+    assert e.value.diagnostics[0].code == "E308" and e.value.diagnostics[0].span.line == 3
