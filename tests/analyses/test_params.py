@@ -303,3 +303,21 @@ def test_one_parameter_as_addresses_and_ports_is_an_error():
     with pytest.raises(InputError) as e:
         resolve(parse_policy(text, "t.nsg"), symbolic_params=True)
     assert e.value.diagnostics[0].code == "E308" and e.value.diagnostics[0].span.line == 3
+
+
+def test_json_with_parameters_validates_against_the_schemas(template: Path, tmp_path: Path):
+    from nsgsolve import cli
+    import io
+
+    from schemas import validate
+
+    nsg = tmp_path / "c.nsg"
+    nsg.write_text(print_policy(load_policy([template])) + "assert ssh: no Internet -> web-0 port 22\n")
+    for argv, command in ((["query", "--json", str(template), "can Internet reach web-0 port 22"], "query"),
+                          (["check", "--format", "json", str(nsg)], "check")):
+        out, err = io.StringIO(), io.StringIO()
+        status = cli.run(argv, out, err)
+        assert status in (0, 1), err.getvalue()
+        doc = json.loads(out.getvalue())
+        validate(doc, command)
+        assert '"parameters"' in out.getvalue()
