@@ -671,7 +671,6 @@ _PURE: dict[str, Callable[..., Any]] = {
     "flatten": lambda a: [y for x in a for y in (x if isinstance(x, list) else _bad("flatten() of a non-array"))],
     "objectkeys": lambda o: list(o.keys()) if isinstance(o, dict) else _bad("objectKeys() of a non-object"),
     "shallowmerge": _shallow_merge,
-    "flatten": lambda a: _flatten(a),
     "parsecidr": _parse_cidr,
     "tenantresourceid": lambda t, *names: "/providers/" + _provider_path(t, names),
     "managementgroupresourceid": _mg_resource_id,
@@ -697,12 +696,6 @@ _RUNTIME = {
     "deployer": "deployer() is the principal who deploys",
 }
 
-
-def _flatten(a: Any) -> list:
-    """``flatten(arrays)``: one array of the elements of an array of arrays (one level)."""
-    if not isinstance(a, list) or not all(isinstance(x, list) for x in a):
-        return _bad("flatten() needs an array of arrays")
-    return [x for sub in a for x in sub]
 
 
 @dataclass(eq=False)
