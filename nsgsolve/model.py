@@ -11,6 +11,8 @@ file:line:column.
 
 from __future__ import annotations
 
+import ipaddress
+
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
@@ -125,11 +127,29 @@ class SubnetRef:
 # ---------------------------------------------------------------- addresses
 
 
+# IPv6 address ``a`` is the integer ``V6_BASE + a`` (semantics/addresses.py explains the shared space).
+V6_BASE = 1 << 128
+
+
+def ip_text(value: int) -> str:
+    """An address of the shared integer space as people write it (dotted IPv4 or IPv6)."""
+    if value >= V6_BASE:
+        return str(ipaddress.IPv6Address(value - V6_BASE))
+    return str(ipaddress.IPv4Address(value))
+
+
 @dataclass(frozen=True)
 class Cidr:
+    """An IPv4 or IPv6 prefix. ``network`` is in the integer space both families share
+    (semantics/addresses.py: IPv6 ``a`` is ``2**128 + a``), so ``length`` counts to 32 or to 128."""
+
     network: int  # host bits are zero (the builder rejects others)
     length: int
     span: Span = NOSPAN
+
+    @property
+    def is_v6(self) -> bool:
+        return self.network >> 128 != 0
 
     @property
     def lo(self) -> int:
@@ -137,7 +157,7 @@ class Cidr:
 
     @property
     def hi(self) -> int:
-        return self.network | ((1 << (32 - self.length)) - 1)
+        return self.network | ((1 << ((128 if self.is_v6 else 32) - self.length)) - 1)
 
 
 @dataclass(frozen=True)
@@ -171,16 +191,7 @@ class NetworkRef:
     define: Ref
 
 
-@dataclass(frozen=True)
-class Ipv6Prefix:
-    """An IPv6 prefix from an input. nsgsolve models IPv4 packets only, and no IPv4 packet matches an
-    IPv6 prefix, so resolution contributes nothing for it; it is kept so output can say it was seen."""
-
-    text: str
-    span: Span = NOSPAN
-
-
-AddrItem = Union[Cidr, IpRange, NicAddr, SubnetAddr, VnetAddr, NetworkRef, Ipv6Prefix]
+AddrItem = Union[Cidr, IpRange, NicAddr, SubnetAddr, VnetAddr, NetworkRef]
 
 
 @dataclass(frozen=True)
@@ -405,10 +416,11 @@ class VNet:
 
 @dataclass(frozen=True)
 class IpConfig:
-    ip: int | None  # None: dynamic, chosen by Azure from the subnet's usable addresses
+    ip: int | None  # None: dynamic, chosen by Azure from the subnet's usable addresses of its family
     asgs: tuple[Ref, ...] = ()
     name: str = ""  # Azure's ipconfig name where known
     span: Span = NOSPAN
+    v6: bool = False  # an IPv6 configuration (privateIPAddressVersion IPv6); ip, when set, is IPv6 too
 
 
 @dataclass(frozen=True)
@@ -526,7 +538,7 @@ def assertion_name(text: str) -> str:
 def item_text(it: object, bare_hosts: bool = False) -> str:
     """An address item as written in the language (``bare_hosts``: a /32 as the bare address)."""
     if isinstance(it, Cidr):
-        if bare_hosts and it.length == 32:
+        if bare_hosts and it.length == (128 if it.is_v6 else 32):
             return _ip_text(it.network)
         return f"{_ip_text(it.network)}/{it.length}"
     if isinstance(it, IpRange):
@@ -595,6 +607,8 @@ def claim_text(kind: AssertionKind, traffic: Query | None, excepts: tuple[Assert
 
 
 def _ip_text(v: int) -> str:
+    if v >= V6_BASE:
+        return ip_text(v)
     return f"{v >> 24 & 255}.{v >> 16 & 255}.{v >> 8 & 255}.{v & 255}"
 
 

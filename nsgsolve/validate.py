@@ -10,14 +10,13 @@ is a sort, and the prefix count of a side expands each network define once.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Iterable
 
 from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
 from nsgsolve.model import (
     PARAM_PREFIX, AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr,
     Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Ref, Rule, RuleSide, Span, SubnetAddr,
-    SubnetRef, TagSide, VnetAddr,
+    SubnetRef, TagSide, VnetAddr, ip_text,
 )
 
 # Azure's limits (semantics.md "Limits to enforce or warn on").
@@ -157,10 +156,10 @@ class _Validator:
 
     def cidr(self, c: Cidr) -> None:
         # The DSL builder never produces these; importers and hand-built models might.
-        if c.network & ((1 << (32 - c.length)) - 1):
-            net = ipaddress.IPv4Network((c.network, c.length), strict=False)
-            self.bag.error("E405", f"prefix {ipaddress.IPv4Address(c.network)}/{c.length} has host bits set",
-                           c.span, f"did you mean {net}?")
+        if c.network & ((1 << ((128 if c.is_v6 else 32) - c.length)) - 1):
+            net = ip_text(c.network & ~((1 << ((128 if c.is_v6 else 32) - c.length)) - 1))
+            self.bag.error("E405", f"prefix {ip_text(c.network)}/{c.length} has host bits set",
+                           c.span, f"did you mean {net}/{c.length}?")
 
     def ports(self, spec: PortSpec) -> None:
         for it in spec.items or ():
@@ -270,18 +269,18 @@ class _Validator:
                                        "ASG per VNet")
                 if ipc.ip is None:
                     continue
-                ip_text = str(ipaddress.IPv4Address(ipc.ip))
+                addr = ip_text(ipc.ip)
                 pfx = next((c for c in subnet.prefixes if c.lo <= ipc.ip <= c.hi), subnet.prefix)
                 if not pfx.lo <= ipc.ip <= pfx.hi:
                     shown = ", ".join(_cidr_text(c) for c in subnet.prefixes)
-                    self.bag.error("E503", f"NIC '{nic.name}' address {ip_text} is outside its subnet "
+                    self.bag.error("E503", f"NIC '{nic.name}' address {addr} is outside its subnet "
                                            f"{nic.subnet} ({shown})", ipc.span,
                                    f"choose an address in {shown}, or put the NIC in the subnet that "
-                                   f"holds {ip_text}")
+                                   f"holds {addr}")
                 elif ipc.ip < pfx.lo + RESERVED_LOW or ipc.ip > pfx.hi - RESERVED_HIGH:
-                    first_ok = ipaddress.IPv4Address(pfx.lo + RESERVED_LOW)
-                    last_ok = ipaddress.IPv4Address(pfx.hi - RESERVED_HIGH)
-                    self.bag.error("E504", f"NIC '{nic.name}' address {ip_text} is reserved by Azure in subnet "
+                    first_ok = ip_text(pfx.lo + RESERVED_LOW)
+                    last_ok = ip_text(pfx.hi - RESERVED_HIGH)
+                    self.bag.error("E504", f"NIC '{nic.name}' address {addr} is reserved by Azure in subnet "
                                            f"{_cidr_text(pfx)}", ipc.span,
                                    f"Azure keeps the first four and the last address of a subnet; use "
                                    f"{first_ok}-{last_ok}")
@@ -289,11 +288,11 @@ class _Validator:
                 if prev is None:
                     by_ip[ipc.ip] = (nic.name, vnet.name, ipc.span)
                 elif prev[1] == vnet.name:
-                    self.bag.error("E505", f"address {ip_text} of NIC '{nic.name}' is already used by NIC "
+                    self.bag.error("E505", f"address {addr} of NIC '{nic.name}' is already used by NIC "
                                            f"'{prev[0]}' ({prev[2]})", ipc.span,
                                    "every private address in a VNet belongs to one NIC")
                 else:
-                    self.bag.warning("W501", f"address {ip_text} is used in VNet '{prev[1]}' (NIC '{prev[0]}') and "
+                    self.bag.warning("W501", f"address {addr} is used in VNet '{prev[1]}' (NIC '{prev[0]}') and "
                                              f"in VNet '{vnet.name}' (NIC '{nic.name}')", ipc.span,
                                      "legal in Azure, but the address alone does not say which NIC: name the NIC "
                                      "in 'verify'; queries and assertions over the address stop with E803")
@@ -473,7 +472,7 @@ class _Validator:
 
 
 def _cidr_text(c: Cidr) -> str:
-    return f"{ipaddress.IPv4Address(c.network)}/{c.length}"
+    return f"{ip_text(c.network)}/{c.length}"
 
 
 __all__ = ["validate", "validate_into", "validate_query_into"]

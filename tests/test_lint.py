@@ -21,7 +21,7 @@ from nsgsolve.lang.build import parse_policy
 from nsgsolve.cli import run as cli_run
 from nsgsolve.semantics.evaluate import Evaluator, Packet, first_match, platform_bypass, rule_matches
 from nsgsolve.model import (
-    Access, AnyAddress, Asg, AsgSide, Direction, IpConfig, Ipv6Prefix, Nic, Nsg, Policy, PortRange, PortSpec,
+    Access, AnyAddress, Asg, AsgSide, Cidr, Direction, IpConfig, Nic, Nsg, Policy, PortRange, PortSpec,
     PrefixSide, Protocol, Ref, Rule, Subnet, SubnetRef, VNet,
 )
 from nsgsolve.regions.box import Splitter
@@ -283,7 +283,7 @@ def test_unmatchable_rules_say_why():
     rp = resolve(_model_policy((
         _rule("EmptyAsg", 100, src=AsgSide((Ref("Empty"),))),
         _rule("IcmpPorts", 110, proto=Protocol.ICMP, dports=PortSpec((PortRange(80, 80),))),
-        _rule("OnlyV6", 120, access=Access.DENY, src=PrefixSide((Ipv6Prefix("2001:db8::/32"),))),
+        _rule("OnlyV6", 120, access=Access.DENY, src=PrefixSide((Cidr(ip_to_int("2001:db8::"), 32),))),
         _rule("UsedAsg", 130, dst=AsgSide((Ref("Used"),)), dports=PortSpec((PortRange(443, 443),))),
     )))
     found = by_rule(lint(rp))

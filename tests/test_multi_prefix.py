@@ -95,8 +95,8 @@ def _template(prefixes, nic_ip=None):
 def test_arm_subnet_with_several_prefixes_imports_and_prints():
     p = load_json_policy({"t.json": _template(["10.0.1.0/24", "10.0.2.0/24", "fd00::/64"], "10.0.2.5")})
     (s,) = p.vnets[0].subnets
-    assert [c.network for c in s.prefixes] == [_ip("10.0.1.0"), _ip("10.0.2.0")]  # IPv6 left out, as before
-    assert "subnet s 10.0.1.0/24, 10.0.2.0/24" in print_policy(p)
+    assert [c.network for c in s.prefixes] == [_ip("10.0.1.0"), _ip("10.0.2.0"), _ip("fd00::")]  # dual stack
+    assert "subnet s 10.0.1.0/24, 10.0.2.0/24, fd00::/64" in print_policy(p)
     assert resolve(p).ipcs[IpcKey("n")].ip == _ip("10.0.2.5")
 
 

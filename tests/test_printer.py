@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.lang.build import in_evaluation_order, parse_policy
 from nsgsolve.model import (
-    Access, AnyAddress, Cidr, Direction, Ipv6Prefix, Nsg, Policy, PortSpec, PrefixSide, Protocol, Ref, Rule, TagSide,
+    Access, AnyAddress, Cidr, Direction, Nsg, Policy, PortSpec, PrefixSide, Protocol, Ref, Rule, TagSide,
 )
 from nsgsolve.lang.printer import escape, format_text, print_policy, quote_name, without_spans
 from strategies import policies
@@ -142,19 +142,20 @@ def test_bare_name_that_would_misread_is_printed_with_its_kind():
     assert without_spans(parse_policy(text, "t.nsg")) == without_spans(p)
 
 
-def test_importer_notes_and_ipv6_become_comments():
-    v6_only = Rule("v6", 110, Direction.INBOUND, Access.ALLOW, Protocol.TCP, PrefixSide((Ipv6Prefix("2001:db8::/32"),)),
-                   PortSpec(None), AnyAddress(), PortSpec(None))
+def test_importer_notes_become_comments_and_ipv6_prints_back():
+    v6_only = Rule("v6", 110, Direction.INBOUND, Access.ALLOW, Protocol.TCP,
+                   PrefixSide((Cidr(ip_to_int("2001:db8::"), 32),)), PortSpec(None), AnyAddress(), PortSpec(None))
     mixed = Rule("mixed", 100, Direction.INBOUND, Access.DENY, Protocol.ANY,
-                 PrefixSide((Cidr(ip_to_int("10.0.0.0"), 8), Ipv6Prefix("fd00::/8"))), PortSpec(None),
+                 PrefixSide((Cidr(ip_to_int("10.0.0.0"), 8), Cidr(ip_to_int("fd00::"), 8))), PortSpec(None),
                  TagSide(Ref("Internet")), PortSpec(None), notes=("port '*' normalised",))
     p = Policy(nsgs=(Nsg("n", (mixed, v6_only)),), notes=("imported from template.json",))
     text = print_policy(p)
     assert text.startswith("# imported from template.json\n")
-    assert "# port '*' normalised" in text and "IPv6 prefix fd00::/8 left out of the source" in text
-    assert "# rule v6 (priority 110) left out" in text
+    assert "# port '*' normalised" in text and "from 10.0.0.0/8, fd00::/8 " in text and "from 2001:db8::/32 " in text
     back = parse_policy(text, "t.nsg")
-    assert [r.name for r in back.nsgs[0].rules] == ["mixed"]
+    assert [r.name for r in back.nsgs[0].rules] == ["mixed", "v6"]
+    assert [(c.network, c.length) for c in back.nsgs[0].rules[0].source.items] == \
+        [(ip_to_int("10.0.0.0"), 8), (ip_to_int("fd00::"), 8)]
 
 
 def test_fmt_refuses_files_that_do_not_build():

@@ -124,7 +124,7 @@ NSG = "nsg n {\n  inbound {\n    "
     (NSG + '100 allow x tcp from a to b "open', "E101", 3, 33, 'a "description"', "double quotes"),
     ("nsg n {\n  inbnd {", "E101", 2, 3, "'inbound', 'outbound'", "did you mean 'inbound'?"),
     ("vnte hub 10.0.0.0/16", "E101", 1, 1, "'vnet'", "did you mean 'vnet'?"),
-    ("vnet hub {\n}", "E101", 1, 10, "an IPv4 address", "vnet NAME PREFIX"),
+    ("vnet hub {\n}", "E101", 1, 10, "an IPv4 or IPv6 address", "vnet NAME PREFIX"),
     ("nic n in s\n", "E102", 1, 11, "end of file", "ip ADDRESS"),
     (NSG + "100 allow x tcp from any to any", "E102", 3, 36, "end of file", "'{' at line 2 column 11"),
     ("asg", "E102", 1, 4, "expected a name", ""),

@@ -213,6 +213,9 @@ class SelectionError(UsageError):
 
 SOURCES, DESTINATIONS = "sources", "destinations"
 
+IPV6_NOT_COMPARED = ("IPv6 traffic is not compared: diff compares IPv4 packets, and these policies have IPv6 "
+                     "addresses; ask about IPv6 traffic with query or check, which decide both families")
+
 
 @dataclass(frozen=True)
 class DiffResult:
@@ -726,6 +729,12 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
     rp_new = new if isinstance(new, ResolvedPolicy) else resolve(new, tag_db)
     ends, changes = _endpoints(rp_old, rp_new)
     notes: list[str | PartialItem] = []
+    if rp_old.has_ipv6 or rp_new.has_ipv6:
+        # diff's endpoint classes and regions are IPv4 (a region over both families would pair an IPv4
+        # source with an IPv6 destination): say so rather than certify "no difference" for IPv6 traffic.
+        ends = [_restrict(e, e.ep.addresses.intersection(ALL_IPS)) for e in ends]
+        ends = [e for e in ends if e.ep.addresses]
+        notes.append(IPV6_NOT_COMPARED)
     sel_src = select_endpoints(sources, ends, rp_old, rp_new, SOURCES, notes)
     sel_dst = select_endpoints(destinations, ends, rp_old, rp_new, DESTINATIONS, notes)
     by_name = {e.ep.name: e for e in ends}

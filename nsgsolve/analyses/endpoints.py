@@ -12,7 +12,7 @@ too, in each version (:func:`nsgsolve.analyses.diff.select_endpoints`).
   the NICs whose address lies inside, plus every other address inside as an *outside host*. An outside
   host has no NSG of its own (semantics.md): traffic from one meets only the destination NIC's inbound
   layers, traffic to one only the source NIC's outbound layers.
-* ``Internet`` is public IPv4 space minus every VNet's ``VirtualNetwork`` tag: not the policy's VNets,
+* ``Internet`` is public IPv4 and IPv6 space minus every VNet's ``VirtualNetwork`` tag: not the policy's VNets,
   not peered or on-premises space, not 168.63.129.16 (public, but the platform's own, and trusted by every
   default ``AllowVnetInBound``: counting it would make every "no Internet -> X" fail on health probes).
   ``VirtualNetwork`` is the union of the tag over all VNets. Rules keep the per-VNet meaning
@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, PUBLIC_IPV4, IntervalSet
+from nsgsolve.semantics.addresses import ALL_ADDRS, ALL_PORTS, PUBLIC, IntervalSet
 from nsgsolve.semantics.platform import VIRTUAL_NETWORK_EXTRA
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.model import (
@@ -62,7 +62,7 @@ class Side:
         return (nic is not None and nic in self.nics) or ip in self.addresses
 
 
-ANY_SIDE = Side(frozenset(), ALL_IPS)
+ANY_SIDE = Side(frozenset(), ALL_ADDRS)
 
 
 def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
@@ -72,9 +72,9 @@ def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
 
 
 def internet_hosts(rp: ResolvedPolicy) -> IntervalSet:
-    """``Internet`` as an endpoint: public IPv4 space that is no part of any VNet's VirtualNetwork tag.
+    """``Internet`` as an endpoint: public IPv4 and IPv6 space that is no part of any VNet's VirtualNetwork tag.
     Besides the VNets themselves that leaves out peered spaces, on-premises prefixes and 168.63.129.16."""
-    return PUBLIC_IPV4.difference(virtual_network_hosts(rp))
+    return PUBLIC.difference(virtual_network_hosts(rp))
 
 
 def resolve_side(rp: ResolvedPolicy, endpoints: Sequence[Endpoint] | None, bag: DiagnosticBag) -> Side:
@@ -86,7 +86,7 @@ def resolve_side(rp: ResolvedPolicy, endpoints: Sequence[Endpoint] | None, bag: 
     parts: list[tuple[int, int]] = []
     for e in endpoints:
         if isinstance(e, AnyAddress):
-            parts += list(ALL_IPS)
+            parts += list(ALL_ADDRS)
         elif isinstance(e, TagSide):
             canon = canonical_builtin(e.tag.name)
             if canon == "Internet":

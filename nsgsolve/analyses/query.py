@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import z3
 
 from nsgsolve.semantics.addresses import (
-    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ports,
+    ALL_PORTS, EMPTY, IntervalSet, describe_ports, is_v6,
 )
 from nsgsolve.smt.encode import Encoding, PolicySolver
 from nsgsolve.analyses.endpoints import (
@@ -189,6 +189,13 @@ class QueryEngine:
             self._space = Space(self.rp)
         return self._space
 
+    def _use_family(self, v6: bool) -> None:
+        """Region arithmetic works in one address family's space (a box over both would hold packets from
+        an IPv4 address to an IPv6 one); the rule boxes are that space's."""
+        if self._space is None or self._space.v6 != v6:
+            self._space = Space(self.rp, v6)
+            self._rule_boxes = {}
+
     # -- the packet set as Z3 terms
 
     def _candidates(self, side: Side) -> list[IpcKey]:
@@ -351,7 +358,7 @@ class QueryEngine:
             got[0].extend(part)
         out: list[tuple[IntervalSet, IpcKey | None]] = [(IntervalSet(parts), rep) for parts, rep in by_path.values()]
         statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
-        outside = universe.intersection(ALL_IPS).difference(statics)
+        outside = universe.intersection(sp.family).difference(statics)
         if outside:
             out.append((outside, None))
         return out
@@ -421,7 +428,15 @@ class QueryEngine:
 
     def exact(self, q: Question) -> tuple[ExactBox, ...]:
         """The allowed packets of the question as merged boxes (exact: every packet of a box is allowed,
-        every allowed packet of the question is in a box)."""
+        every allowed packet of the question is in a box): IPv4 boxes, then IPv6 ones when the policy has
+        IPv6 addresses (a box lies in one family)."""
+        out: list[ExactBox] = []
+        for v6 in ((False, True) if self.rp.has_ipv6 else (False,)):
+            self._use_family(v6)
+            out += self._exact_family(q)
+        return tuple(out)
+
+    def _exact_family(self, q: Question) -> list[ExactBox]:
         rp = self.rp
         src_u, dst_u = self._extended(q.src), self._extended(q.dst)
         bases = []
@@ -444,11 +459,11 @@ class QueryEngine:
         merged = merge_cells(found)
         out = [self._exact_box(b) for b in merged]
         out.sort(key=lambda e: tuple(e.region[d].min() for d in (3, 1, 0, 4, 2)))
-        return tuple(out)
+        return out
 
     def _hosts(self, s: IntervalSet) -> Hosts:
         sp = self.space
-        plain = s.intersection(ALL_IPS)
+        plain = s.intersection(sp.family)
         nics = sorted((ip, self.rp.ipc_label(k)) for ip, k in self.rp.static_ip_index.items() if ip in plain)
         dyn = []
         for k in sp.dynamic:
@@ -475,6 +490,7 @@ class QueryEngine:
                      blocked: Witness | None) -> None:
         """The region arithmetic and Z3 answered independently; they must agree."""
         def inside(w: Witness) -> bool:
+            self._use_family(is_v6(w.packet.src))
             pt = self.point(w.packet, dict(w.assignment))
             return any(all(v in f for v, f in zip(pt, b.region)) for b in boxes)
 

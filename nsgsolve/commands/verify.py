@@ -11,7 +11,7 @@ from nsgsolve.semantics.evaluate import Evaluator, Packet, resolve_endpoint
 from nsgsolve.semantics.flows import FlowEngine
 from nsgsolve.model import PORTED_PROTOCOLS, Protocol, Span
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
-from nsgsolve.semantics.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int, is_v6
 from nsgsolve.reports.json import dumps
 from nsgsolve.reports.trace import format_flow
 from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
@@ -156,8 +156,17 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     if columns is None:  # quoted cells, or some row blank, short or wrong: the row-by-row reading explains it
         lines = text.splitlines()
         rows = list(csv.reader(lines))
-        columns = _slow_columns(rp, ev, engine, path, lines, rows, header, col, assignment)
+        flows = _slow_flows(rp, ev, path, lines, rows, header, col, assignment)
         del rows, lines
+        if any(is_v6(p.src) for p, _, _ in flows):
+            # The vectorised engine's columns are int64, which IPv6 addresses overflow: IPv6 flows (and the
+            # IPv4 flows of the same file) go through the reference evaluator, flow by flow.
+            write = out.write
+            for p, sk, dk in flows:
+                r = ev.evaluate(p, sk, dk)
+                write(dumps("verify", r.to_dict(), indent=None) if as_json else format_flow(r) + "\n")
+            return 0
+        columns = _flow_columns(engine, flows)
     del text  # the flows are arrays now; the text was the larger part of the memory
     write = out.write
     proto_a, src_a, sport_a, dst_a, dport_a, src_key_a, dst_key_a = columns
@@ -221,6 +230,8 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: in
                 seen: dict[str, tuple[int, int]] = {}
                 for t in set(texts):
                     addr, ipc = resolve_endpoint(rp, t, assignment)
+                    if is_v6(addr):
+                        return None  # IPv6 flows: the row-by-row path decides them with the reference evaluator
                     seen[t] = (addr, engine.key_ids[ipc] if ipc is not None else 0)
                 ip[named] = np.fromiter((seen[t][0] for t in texts), np.int64, len(texts))
                 key[named] = np.fromiter((seen[t][1] for t in texts), np.int64, len(texts))
@@ -248,10 +259,9 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: in
     return proto, src, sport, dst, dport, src_key, dst_key
 
 
-def _slow_columns(rp, ev, engine, path, lines, rows, header, col, assignment):
-    """Row by row, collecting every bad row's E903 with the cell at fault; the columns when all are good."""
-    import numpy as np
-
+def _slow_flows(rp, ev, path, lines, rows, header, col, assignment
+                ) -> list[tuple[Packet, IpcKey | None, IpcKey | None]]:
+    """Row by row, collecting every bad row's E903 with the cell at fault; the flows when all are good."""
     errors: list[Diagnostic] = []
     flows: list[tuple[Packet, IpcKey | None, IpcKey | None]] = []
     endpoint_cache: dict[str, tuple[int, IpcKey | None]] = {}
@@ -263,6 +273,9 @@ def _slow_columns(rp, ev, engine, path, lines, rows, header, col, assignment):
                 p, src_key, dst_key = _row_packet(rp, row, col, endpoint_cache, assignment)
             except IndexError:  # a short row is fine while the cells its protocol needs are there
                 raise _BadCell(f"{len(row)} cells, the header has {len(header)}", None) from None
+            if is_v6(p.src) != is_v6(p.dst):
+                raise _BadCell("a flow is IPv4 or IPv6, and its source and destination are of different "
+                               "families", None, "give two IPv4 or two IPv6 addresses")
             try:
                 # Settled per row, so an address several VNets' NICs share is reported with its row.
                 flows.append((p, *ev.endpoints(p, src_key, dst_key)))
@@ -274,6 +287,13 @@ def _slow_columns(rp, ev, engine, path, lines, rows, header, col, assignment):
                                      e.hint or ROW_HINT))
     if errors:
         raise InputError(errors)
+    return flows
+
+
+def _flow_columns(engine, flows):
+    """The vectorised engine's int64 columns (IPv4 flows only)."""
+    import numpy as np
+
     ids = engine.key_ids
     proto = np.array([p.protocol for p, _, _ in flows], dtype=np.int64)
     src = np.array([p.src for p, _, _ in flows], dtype=np.int64)

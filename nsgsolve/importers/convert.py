@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.limits import decimal
-from nsgsolve.semantics.addresses import MAX_IP, int_to_ip, parse_ipv4_cidr
+from nsgsolve.semantics.addresses import MAX_IP, V6_BASE, int_to_ip, parse_ipv4_cidr
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
     AdminConfig, AdminRule, NetworkGroup, ParamDecl, RuleCollection, param_name,
@@ -37,7 +37,6 @@ from nsgsolve.model import (
     Direction,
     IpConfig,
     IpRange,
-    Ipv6Prefix,
     Nic,
     NOSPAN,
     Nsg,
@@ -491,11 +490,7 @@ class PolicyBuilder:
                 return Cidr(network, length, s)
         try:
             if ":" in t:
-                ipaddress.ip_network(t, strict=False)
-                note = "IPv6 prefixes kept but not modelled (nsgsolve analyses IPv4 packets)"
-                if note not in notes:
-                    notes.append(note)
-                return Ipv6Prefix(t, s)
+                return self._addr_v6(t, s, notes)
             if "-" in t:
                 a, b = (ipaddress.IPv4Address(x.strip()) for x in t.split("-", 1))
                 if int(a) > int(b):
@@ -508,6 +503,19 @@ class PolicyBuilder:
         except ValueError as e:
             self.bag.error("E617", f"{p}: '{t}' is not a valid address, prefix or range ({e})", s)
             return None
+
+    @staticmethod
+    def _addr_v6(t: str, s: Span, notes: list[str]) -> AddrItem:
+        """An IPv6 address, prefix or range (raises ValueError as the IPv4 path does)."""
+        if "-" in t:
+            lo, hi = (V6_BASE + int(ipaddress.IPv6Address(x.strip())) for x in t.split("-", 1))
+            if lo > hi:
+                raise ValueError("range start after its end")
+            return IpRange(lo, hi, s)
+        net = ipaddress.IPv6Network(t.strip(), strict=False)
+        if "/" in t and ipaddress.IPv6Address(t.split("/")[0].strip()) != net.network_address:
+            notes.append(f"{t} has host bits set; read as {net} (as Azure does)")
+        return Cidr(V6_BASE + int(net.network_address), net.prefixlen, s)
 
     def _ports(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> PortSpec | None:
         items: list[tuple[str, Span, str]] = []
@@ -839,13 +847,13 @@ class PolicyBuilder:
         if not isinstance(t, str):
             self.bag.error("E619", f"{p}: expected an address prefix", s)
             return None
-        if ":" in t:
-            self.note(f"{owner}: IPv6 prefix {t} not modelled (nsgsolve analyses IPv4 packets)")
-            return None
         try:
+            if ":" in t:
+                n6 = ipaddress.IPv6Network(t.strip(), strict=False)
+                return Cidr(V6_BASE + int(n6.network_address), n6.prefixlen, s)
             net = ipaddress.IPv4Network(t.strip(), strict=False)
         except ValueError as e:
-            self.bag.error("E619", f"{p}: '{t}' is not an IPv4 prefix ({e})", s)
+            self.bag.error("E619", f"{p}: '{t}' is not an IPv4 or IPv6 prefix ({e})", s)
             return None
         return Cidr(int(net.network_address), net.prefixlen, s)
 
@@ -891,10 +899,11 @@ class PolicyBuilder:
             if c is not None and c not in v4:
                 v4.append(c)
         if not v4:
-            if prefixes:  # IPv6-only subnets carry no IPv4 traffic
+            if prefixes:  # a prefix was wrong: its error is reported
                 return
             self.bag.error("E619", f"{ppath}: subnet {vnet}/{name} has no addressPrefix", span)
             return
+        v4.sort(key=lambda c: c.is_v6)  # the IPv4 prefix first, as the language writes a dual-stack subnet
         nsg = self._nsg_ref(props, ppath, span)
         if nsg is False:
             return
@@ -980,9 +989,7 @@ class PolicyBuilder:
             iprops, isub = props_of(ipc)
             ipp = ipath + isub
             version = get(iprops, "privateIPAddressVersion")
-            if isinstance(version, str) and version.lower() == "ipv6":
-                self.note(f"NIC {name}: IPv6 IP configuration {get(ipc, 'name')} not modelled")
-                continue
+            v6 = isinstance(version, str) and version.lower() == "ipv6"
             sref = get(iprops, "subnet")
             if not self.known(sref, f"{ipp}.subnet.id", span_in(iprops, key_of(iprops, "subnet"), ispan)):
                 return
@@ -1019,9 +1026,11 @@ class PolicyBuilder:
                           f"modelled as dynamic (any usable address of its subnet)")
             elif isinstance(addr, str) and addr and (method is None or str(method).lower() == "static" or live):
                 try:
-                    ip = int(ipaddress.IPv4Address(addr.strip()))
+                    ip = (V6_BASE + int(ipaddress.IPv6Address(addr.strip())) if v6
+                          else int(ipaddress.IPv4Address(addr.strip())))
                 except ValueError:
-                    self.bag.error("E623", f"{ipp}.privateIPAddress: '{addr}' is not an IPv4 address", ispan)
+                    self.bag.error("E623", f"{ipp}.privateIPAddress: '{addr}' is not an "
+                                           f"{'IPv6' if v6 else 'IPv4'} address", ispan)
                     return
             asg_refs = []
             av = get(iprops, "applicationSecurityGroups")
@@ -1037,9 +1046,9 @@ class PolicyBuilder:
                 asg_refs.append(Ref(anames[0], span_in(av, j, ispan)))
                 self.asg_refs.setdefault(anames[0], span_in(av, j, ispan))
             ipc_name = get(ipc, "name")
-            out.append(IpConfig(ip, tuple(asg_refs), ipc_name if isinstance(ipc_name, str) else "", ispan))
+            out.append(IpConfig(ip, tuple(asg_refs), ipc_name if isinstance(ipc_name, str) else "", ispan, v6=v6))
         if subnet is None:
-            self.note(f"NIC {name} has no IPv4 IP configuration; not modelled")
+            self.note(f"NIC {name} has no IP configuration; not modelled")
             return
         self.nics[name] = Nic(name, subnet, tuple(out), nsg or None, span)
 

@@ -33,6 +33,7 @@ from nsgsolve.model import (
     TagSide, VNet, VnetAddr, AdminConfig, AdminRule, NetworkGroup, ParamDecl, RuleCollection,
 )
 from nsgsolve.semantics.servicetags import canonical_builtin
+from nsgsolve.semantics.addresses import V6_BASE, ip_to_int, is_v6, parse_ipv6_cidr
 
 # ---------------------------------------------------------------- names
 
@@ -310,15 +311,49 @@ class _Builder:
 
     # -- addresses
     def address(self, tok: Token) -> _Item | None:
-        """An ADDRESS or IPV6 token → a cidr or range item; errors (E404-E406) are reported here."""
+        """An ADDRESS or IPV6 token → a cidr or range item; errors (E404, E405, E420-E422) are reported here."""
         sp = self.span(tok)
         text = tok.value
         if tok.type == "IPV6":
-            self.bag.error("E406", f"IPv6 address '{text}': nsgsolve models IPv4 only", sp,
-                           "remove it; IPv4 packets never match an IPv6 prefix, so leaving it out changes nothing "
-                           "that nsgsolve can check")
-            return None
+            return self.address_v6(text, sp)
         return self.address_text(text, sp)
+
+    def address_v6(self, text: str, sp: Span) -> _Item | None:
+        """An IPv6 address, prefix or FIRST-LAST range (in the integer space both families share)."""
+        if "-" in text:
+            lo_t, _, hi_t = text.partition("-")
+            if "/" in text:
+                self.bag.error("E420", f"'{text}' mixes a range and a prefix length", sp,
+                               "write a range as FIRST-LAST (2001:db8::1-2001:db8::9) or a prefix as 2001:db8::/64")
+                return None
+            try:
+                lo, hi = ip_to_int(lo_t), ip_to_int(hi_t)
+            except ValueError as e:
+                self.bag.error("E420", f"'{text}' is not an IPv6 range: {e}", sp,
+                               "a range is FIRST-LAST, e.g. 2001:db8::1-2001:db8::9")
+                return None
+            if is_v6(lo) != is_v6(hi):
+                self.bag.error("E422", f"range '{text}' mixes IPv4 and IPv6", sp,
+                               "a range lies in one family: write two items, one per family")
+                return None
+            if lo > hi:
+                self.bag.error("E404", f"range '{text}' is reversed: {lo_t} comes after {hi_t}", sp,
+                               f"write {hi_t}-{lo_t}")
+                return None
+            return _Item("range", IpRange(lo, hi, sp), sp)
+        try:
+            ip, length = parse_ipv6_cidr(text)
+        except ValueError as e:
+            self.bag.error("E420", f"'{text}' is not an IPv6 address or prefix: {e}", sp,
+                           "write an IPv6 address as 2001:db8::4 or a prefix as 2001:db8::/64")
+            return None
+        host = (1 << (128 - length)) - 1
+        if ip & host:
+            net = ipaddress.IPv6Network((ip - V6_BASE, 128)).supernet(new_prefix=length)
+            self.bag.error("E421", f"'{text}' has host bits set", sp,
+                           f"did you mean {net}? (or {text.partition('/')[0]} alone, for the single address)")
+            return None
+        return _Item("cidr", Cidr(ip, length, sp), sp)
 
     def address_run(self, tok: Token) -> list[_Item | None]:
         """An ADDRESSES token (addresses and commas on one line) → one item (or None) per address, each
@@ -677,16 +712,18 @@ class _Builder:
         for p in parts:
             if isinstance(p, Tree) and p.data == "name_list":
                 asgs = tuple(self.ref(n) for n in p.children)
-        if value.type == "DYNAMIC":
-            return IpConfig(None, asgs, ipc_name, sp)
+        if value.type in ("DYNAMIC", "DYNAMIC6"):
+            return IpConfig(None, asgs, ipc_name, sp, v6=value.type == "DYNAMIC6")
         it = self.address(value)
         if it is None:
             return None
-        if not isinstance(it.value, Cidr) or it.value.length != 32 or "/" in value.value:
-            self.bag.error("E404", f"a NIC address is one IPv4 address, not '{value.value}'", it.span,
-                           "write 'ip 10.0.1.4', or 'ip dynamic' to let Azure choose")
+        if not isinstance(it.value, Cidr) or it.value.length != (128 if it.value.is_v6 else 32) \
+                or "/" in value.value:
+            self.bag.error("E404", f"a NIC address is one IPv4 or IPv6 address, not '{value.value}'", it.span,
+                           "write 'ip 10.0.1.4' or 'ip 2001:db8::4', or 'ip dynamic' ('ip dynamic6' for IPv6) "
+                           "to let Azure choose")
             return None
-        return IpConfig(it.value.network, asgs, ipc_name, sp)
+        return IpConfig(it.value.network, asgs, ipc_name, sp, v6=it.value.is_v6)
 
     def nsg(self, st: Tree) -> Nsg:
         name, _ = self.name(st.children[1])

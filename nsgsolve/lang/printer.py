@@ -30,7 +30,7 @@ from nsgsolve.lang.build import NameTable, build_tree
 from nsgsolve.model import (
     AdminConfig, AdminRule,
     Assertion,
-    NOSPAN, AddrItem, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpConfig, IpRange, Ipv6Prefix, NetworkRef,
+    NOSPAN, AddrItem, AnyAddress, AsgSide, Cidr, Direction, Endpoint, IpConfig, IpRange, NetworkRef,
     Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Rule, RuleSide,
     Span, SubnetAddr, SubnetRef, TagSide, VNet, VnetAddr,
 )
@@ -61,7 +61,7 @@ def _ip(v: int) -> str:
 
 
 def cidr_text(c: Cidr) -> str:
-    return _ip(c.network) if c.length == 32 else f"{_ip(c.network)}/{c.length}"
+    return _ip(c.network) if c.length == (128 if c.is_v6 else 32) else f"{_ip(c.network)}/{c.length}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class _Printer:
             return quote_name(s.subnet)
         return f"{quote_name(s.vnet)}/{quote_name(s.subnet)}"
 
-    def addr_item(self, it: AddrItem) -> str | None:
+    def addr_item(self, it: AddrItem) -> str:
         if isinstance(it, Cidr):
             return cidr_text(it)
         if isinstance(it, IpRange):
@@ -107,19 +107,10 @@ class _Printer:
             return self.ref_as("vnet", it.vnet.name)
         if isinstance(it, NetworkRef):
             return quote_name(it.define.name)
-        if isinstance(it, Ipv6Prefix):
-            return None  # the language is IPv4-only; callers note what was left out
         raise TypeError(f"unexpected address item {it!r}")
 
     def addr_items(self, items: Iterable[AddrItem], notes: list[str], where: str) -> list[str]:
-        out = []
-        for it in items:
-            text = self.addr_item(it)
-            if text is None:
-                notes.append(f"IPv6 prefix {it.text} left out of {where} (nsgsolve models IPv4 only)")  # type: ignore[union-attr]
-            else:
-                out.append(text)
-        return out
+        return [self.addr_item(it) for it in items]
 
     def side(self, side: RuleSide, notes: list[str], where: str) -> str | None:
         if isinstance(side, AnyAddress):
@@ -151,10 +142,7 @@ class _Printer:
     def endpoint(self, ep: Endpoint) -> str:
         if isinstance(ep, (AnyAddress, TagSide, AsgSide)):
             return self.side(ep, [], "")  # type: ignore[return-value]
-        text = self.addr_item(ep)
-        if text is None:
-            raise ValueError(f"a query cannot name the IPv6 prefix {ep.text}")  # type: ignore[union-attr]
-        return text
+        return self.addr_item(ep)
 
     # ------------------------------------------------------------ statements
 
@@ -200,7 +188,7 @@ class _Printer:
 
     @staticmethod
     def ipconfig_text(ipc: IpConfig) -> str:
-        text = "ip " + (_ip(ipc.ip) if ipc.ip is not None else "dynamic")
+        text = "ip " + (_ip(ipc.ip) if ipc.ip is not None else "dynamic6" if ipc.v6 else "dynamic")
         if ipc.asgs:
             text += " asg " + ", ".join(quote_name(a.name) for a in ipc.asgs)
         return f"ipconfig {quote_name(ipc.name)} {text}" if ipc.name else text
@@ -261,10 +249,10 @@ class _Printer:
             for n in notes:
                 out.append(_Line(2, f"# {n}", key))
             if cols is None:
-                # Only IPv6 prefixes on a side: the rule matches no IPv4 packet, so leaving it out keeps
-                # the meaning; say so rather than drop it silently.
-                out.append(_Line(2, f"# rule {r.name} (priority {r.priority}) left out: a side lists only IPv6 "
-                                    "prefixes", key))
+                # A side with no address (an import that kept none): the rule matches nothing; say so
+                # rather than drop it silently.
+                out.append(_Line(2, f"# rule {r.name} (priority {r.priority}) left out: a side lists no address",
+                                 key))
                 continue
             padded = [c.ljust(widths[i]) if i < 5 else c for i, c in enumerate(cols[:-1])] + [cols[-1]]
             out.append(_Line(2, " ".join(padded).rstrip(), key))
@@ -321,7 +309,7 @@ class _Printer:
             if items:
                 lines.append(_Line(0, f"define network {quote_name(d.name)} = {', '.join(items)}", _key(d.span)))
             else:
-                lines.append(_Line(0, f"# define network {d.name} left out: it lists only IPv6 prefixes", _key(d.span)))
+                lines.append(_Line(0, f"# define network {d.name} left out: it lists no address", _key(d.span)))
             add("define", d.span, lines)
         for pd in p.ports:
             add("define", pd.span, [_Line(0, f"define ports {quote_name(pd.name)} = {self.port_items(pd.items)}",
@@ -370,7 +358,7 @@ class PolicyText:
         self._printer = _Printer(policy)
 
     def side(self, side: RuleSide) -> str | None:
-        """A rule's source or destination; None when nothing of it is IPv4 (the language has no IPv6)."""
+        """A rule's source or destination; None for a side with no address."""
         return self._printer.side(side, [], "")
 
     def admin_side(self, sides: tuple[RuleSide, ...]) -> str | None:

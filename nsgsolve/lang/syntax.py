@@ -296,7 +296,7 @@ def _plain_error(e: UnexpectedInput, text: str, start: str) -> UnexpectedInput:
 TERMINAL_WORDS = {
     "NAME": "a name",
     "QUOTED_NAME": "a `quoted name`",
-    "ADDRESS": "an IPv4 address, CIDR or range",
+    "ADDRESS": "an IPv4 or IPv6 address, CIDR or range",
     "IPV6": "an address",
     "INT": "a number",
     "STRING": 'a "description"',
@@ -453,6 +453,8 @@ def expected_in_words(names: set[str]) -> tuple[str, list[str]]:
         names.discard("QUOTED_NAME")
     if "ADDRESS" in names:
         names.discard("IPV6")
+    if "DYNAMIC" in names:
+        names.discard("DYNAMIC6")  # 'dynamic' says it; dynamic6 is in the docs
     words, keywords = [], []
     for n in names:
         w, kw = _describe_terminal(n)

@@ -8,6 +8,11 @@ configuration ``k``, address ``a`` in ``k``'s usable range). Numbering the pairs
 (:func:`nsgsolve.regions.box.rule_box` with these sides) and a region answer covers every
 address Azure may pick, which is what the Z3 encoding's free variables mean.
 
+A space holds one address family (``v6``): a packet is IPv4 or IPv6, so a box over both families would
+hold packets from an IPv4 address to an IPv6 one, which do not exist. An analysis of a policy with IPv6
+addresses (``ResolvedPolicy.has_ipv6``) works in both spaces; an IPv6 space numbers the pairs of ``k`` as
+``(index(k) + 1) << 129 | a`` (``a`` in the integer space both families share).
+
 The one thing this space over-approximates is a packet whose source and destination are the same
 dynamic NIC at two different addresses; no finding depends on it being impossible, because findings
 are claims that *no* packet of some set exists, and the set here is a superset.
@@ -17,13 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, MAX_IP, IntervalSet, int_to_ip
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6, EMPTY, IntervalSet, int_to_ip
 from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.model import PORTED_PROTOCOLS
 from nsgsolve.regions.box import ALL_PROTOCOLS, Box, rule_box
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
 
-_SHIFT = 32
+_SHIFTS = {False: 32, True: 129}
 
 
 def _shift(s: IntervalSet, base: int) -> IntervalSet:
@@ -41,15 +46,20 @@ class Endpoint:
 class Space:
     """The extended packet space of one resolved policy."""
 
-    def __init__(self, rp: ResolvedPolicy):
+    def __init__(self, rp: ResolvedPolicy, v6: bool = False):
         self.rp = rp
+        self.v6 = v6
+        self.family = ALL_V6 if v6 else ALL_IPS  # the plain addresses of this space
+        self.shift = _SHIFTS[v6]
         statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
-        self.dynamic: tuple[IpcKey, ...] = tuple(sorted(rp.dynamic_ipcs))
-        self.base = {k: (i + 1) << _SHIFT for i, k in enumerate(self.dynamic)}
-        # Where each dynamic configuration may sit: its subnet's usable addresses that no static NIC holds.
-        self.usable = {k: rp.ipcs[k].usable.difference(statics) for k in self.dynamic}
+        # Where each dynamic configuration may sit: its subnet's usable addresses of this family that no
+        # static NIC holds (a configuration of the other family has no place here).
+        usable = {k: rp.ipcs[k].usable.intersection(self.family).difference(statics) for k in rp.dynamic_ipcs}
+        self.dynamic: tuple[IpcKey, ...] = tuple(sorted(k for k in rp.dynamic_ipcs if usable[k]))
+        self.base = {k: (i + 1) << self.shift for i, k in enumerate(self.dynamic)}
+        self.usable = {k: usable[k] for k in self.dynamic}
         self.ranges = {k: _shift(self.usable[k], self.base[k]) for k in self.dynamic}
-        addr = ALL_IPS
+        addr = self.family
         for r in self.ranges.values():
             addr = addr.union(r)
         self.addresses = addr
@@ -60,12 +70,13 @@ class Space:
         got = self._side_cache.get(s)
         if got is not None:
             return got
-        parts = list(s.intervals)
+        plain = s.intervals.intersection(self.family)
+        parts = list(plain)
         for k in self.dynamic:
             if k in s.members:
                 parts += list(self.ranges[k])
             else:
-                parts += list(_shift(s.intervals.intersection(self.usable[k]), self.base[k]))
+                parts += list(_shift(plain.intersection(self.usable[k]), self.base[k]))
         out = self._side_cache[s] = IntervalSet(parts)
         return out
 
@@ -77,12 +88,12 @@ class Space:
         """Every value of an address field that is this IP configuration."""
         info = self.rp.ipcs[key]
         if info.ip is not None:
-            return IntervalSet([(info.ip, info.ip)])
-        return self.ranges[key]
+            return IntervalSet([(info.ip, info.ip)]).intersection(self.family)
+        return self.ranges.get(key, EMPTY)
 
     def plain(self, s: IntervalSet) -> IntervalSet:
         """The plain (no dynamic NIC) addresses of an extended set, plus the addresses of its dynamic pairs."""
-        out = s.intersection(ALL_IPS)
+        out = s.intersection(self.family)
         for k in self.dynamic:
             part = s.intersection(self.ranges[k])
             if part:
@@ -90,10 +101,10 @@ class Space:
         return out
 
     def decode(self, v: int) -> Endpoint:
-        if v <= MAX_IP:
+        slot = v >> self.shift
+        if not slot:
             return Endpoint(v, None)
-        k = self.dynamic[(v >> _SHIFT) - 1]
-        return Endpoint(v & MAX_IP, k)
+        return Endpoint(v & ((1 << self.shift) - 1), self.dynamic[slot - 1])
 
     def packet(self, point: tuple[int, ...]) -> tuple[Packet, Endpoint, Endpoint]:
         proto, src, sport, dst, dport = point

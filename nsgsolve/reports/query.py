@@ -8,7 +8,7 @@ from nsgsolve.analyses.query import ExactBox, Hosts, QueryResult, Verdict
 from nsgsolve.analyses.results import Witness, describe_params
 from nsgsolve.regions.box import describe_protocols
 from nsgsolve.reports.trace import format_flow
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, describe_ips, describe_ports, int_to_ip
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6, IntervalSet, describe_ips, describe_ports, int_to_ip, is_v6
 
 VERDICT_TEXT = {
     Verdict.ALL: "ALL of this traffic is allowed",
@@ -40,19 +40,23 @@ def _describe_addresses(s: IntervalSet, internet: IntervalSet) -> str:
     # A longer list says how many more there are and where they all are: the text stays readable and the
     # "nothing else is allowed" promise stays checkable.
     limit = 24
-    if s == ALL_IPS:
-        return "any"
+    # A box lies in one address family: "any" and "Internet" mean that family's (IPv6 ones say so).
+    v6 = bool(s) and is_v6(s.min())
+    family, any_, inet = (ALL_V6, "any IPv6", "IPv6 Internet") if v6 else (ALL_IPS, "any", "Internet")
+    internet = internet.intersection(family)
+    if s == family:
+        return any_
     if internet and s == internet:
-        return "Internet"
+        return inet
     options: list[tuple[float, str]] = [(len(s), describe_ips(s, limit, MORE))]
-    rest = ALL_IPS.difference(s)
-    options.append((len(rest) + 0.5, f"any except {describe_ips(rest, limit, MORE)}"))
+    rest = family.difference(s)
+    options.append((len(rest) + 0.5, f"{any_} except {describe_ips(rest, limit, MORE)}"))
     if internet and internet.issubset(s):
         more = s.difference(internet)
-        options.append((len(more) + 0.5, f"Internet, {describe_ips(more, limit, MORE)}"))
+        options.append((len(more) + 0.5, f"{inet}, {describe_ips(more, limit, MORE)}"))
     elif internet and s.issubset(internet):
         less = internet.difference(s)
-        options.append((len(less) + 0.5, f"Internet except {describe_ips(less, limit, MORE)}"))
+        options.append((len(less) + 0.5, f"{inet} except {describe_ips(less, limit, MORE)}"))
     return min(options)[1]
 
 

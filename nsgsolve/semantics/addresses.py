@@ -1,4 +1,10 @@
-"""IPv4 addresses, prefixes and sets of them as sorted disjoint intervals.
+"""IPv4 and IPv6 addresses, prefixes and sets of them as sorted disjoint intervals.
+
+Both families live in one integer space, so every interval, box and bit-vector stays one number line: an
+IPv4 address ``a`` is the integer ``a`` (below 2**32), an IPv6 address ``a`` is ``2**128 + a`` (bit 128 is
+the family bit, so IPv6 prefixes stay aligned and a 129-bit vector holds both). Nothing lies between
+2**32 and 2**128. A set that mixes families is simply a set; a rule matches only the addresses it lists,
+so "a rule matches only its own family" needs no code, and ``*`` is :data:`ALL_ADDRS` (both families).
 
 An :class:`IntervalSet` is the one representation of "a set of addresses" (or ports) the evaluator,
 the Z3 encoding and the reports share. It is immutable; unions of thousands of prefixes (Azure allows
@@ -12,8 +18,21 @@ import re
 from bisect import bisect_right
 from typing import Iterable, Iterator
 
-MAX_IP = (1 << 32) - 1
+from nsgsolve.model import V6_BASE  # the integer of IPv6 ::
+
+MAX_IP = (1 << 32) - 1  # the last IPv4 address
+MAX_V6 = V6_BASE + (1 << 128) - 1  # the integer of IPv6 ffff:...:ffff
+ADDR_BITS_DUAL = 129  # a bit-vector holding both families (bit 128: IPv6)
 MAX_PORT = 65535
+
+
+def is_v6(value: int) -> bool:
+    return value >= V6_BASE
+
+
+def width_of(value: int) -> int:
+    """The prefix-length scale of an address's family: 32 or 128."""
+    return 128 if value >= V6_BASE else 32
 
 
 class IntervalSet:
@@ -146,7 +165,9 @@ class IntervalSet:
 
 
 EMPTY = IntervalSet()
-ALL_IPS = IntervalSet([(0, MAX_IP)])
+ALL_IPS = IntervalSet([(0, MAX_IP)])  # every IPv4 address
+ALL_V6 = IntervalSet([(V6_BASE, MAX_V6)])  # every IPv6 address
+ALL_ADDRS = ALL_IPS.union(ALL_V6)  # `*`: every address of both families
 ALL_PORTS = IntervalSet([(0, MAX_PORT)])
 
 
@@ -187,6 +208,8 @@ _IPV4_CIDR = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|[12
 def ip_to_int(text: str) -> int:
     m = _IPV4.fullmatch(text)
     if m is None:
+        if ":" in text:
+            return V6_BASE + int(ipaddress.IPv6Address(text))
         return int(ipaddress.IPv4Address(text))
     a, b, c, d = m.groups()
     return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
@@ -195,7 +218,19 @@ def ip_to_int(text: str) -> int:
 def int_to_ip(value: int) -> str:
     if 0 <= value <= MAX_IP:
         return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+    if V6_BASE <= value <= MAX_V6:
+        return str(ipaddress.IPv6Address(value - V6_BASE))
     return str(ipaddress.IPv4Address(value))  # raises as before
+
+
+def parse_ipv6_cidr(text: str) -> tuple[int, int]:
+    """(address in the shared integer space, prefix length) of an IPv6 ``addr`` or ``addr/n``, host bits
+    as written; raises ValueError (ipaddress's message) on anything else."""
+    addr, _, n = text.partition("/")
+    a = ipaddress.IPv6Address(addr)
+    if n and not (n.isdigit() and 0 <= int(n) <= 128):
+        raise ValueError(f"{n!r} is not a valid IPv6 prefix length (0 to 128)")
+    return V6_BASE + int(a), int(n) if n else 128
 
 
 def parse_ipv4_cidr(text: str) -> tuple[int, int] | None:
@@ -212,24 +247,27 @@ def summarize_range(lo: int, hi: int) -> list[tuple[int, int]]:
     """The fewest CIDR blocks (network, length) covering [lo, hi]: ipaddress.summarize_address_range in
     integers (the same blocks in the same order)."""
     out = []
+    width = width_of(lo)  # a range never spans both families (nothing lies between them)
     while lo <= hi:
         size = (hi - lo + 1).bit_length() - 1  # the largest block that fits...
         if lo:
             size = min(size, (lo & -lo).bit_length() - 1)  # ...and is aligned at lo
-        out.append((lo, 32 - size))
+        out.append((lo, width - size))
         lo += 1 << size
     return out
 
 
 def cidr_interval(network: int, length: int) -> tuple[int, int]:
-    return network, network | ((1 << (32 - length)) - 1)
+    return network, network | ((1 << (width_of(network) - length)) - 1)
 
 
 def prefixes(text_items: Iterable[str]) -> IntervalSet:
-    """An IntervalSet from IPv4 CIDR strings, ignoring IPv6 ones (IPv4 packets never match them)."""
+    """An IntervalSet from IPv4 and IPv6 CIDR strings (IPv6 in the shared integer space)."""
     out = []
     for t in text_items:
         if ":" in t:
+            n6 = ipaddress.IPv6Network(t, strict=False)
+            out.append((V6_BASE + int(n6.network_address), V6_BASE + int(n6.broadcast_address)))
             continue
         fast = parse_ipv4_cidr(t)
         if fast is not None:
@@ -255,12 +293,14 @@ def describe_ips(s: IntervalSet, limit: int = 6, more: str = "more") -> str:
     ``more``)."""
     if s == ALL_IPS:
         return "0.0.0.0/0"
+    if s == ALL_ADDRS:
+        return "0.0.0.0/0, ::/0"
     pieces: list[str] = []
     for lo, hi in s:
         cidrs = summarize_range(lo, hi)
         if len(cidrs) == 1:
             net, length = cidrs[0]
-            pieces.append(int_to_ip(net) if length == 32 else f"{int_to_ip(net)}/{length}")
+            pieces.append(int_to_ip(net) if length == width_of(net) else f"{int_to_ip(net)}/{length}")
         else:
             pieces.append(f"{int_to_ip(lo)}-{int_to_ip(hi)}")
     if len(pieces) > limit:
@@ -280,3 +320,8 @@ NON_INTERNET = prefixes([
     "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
 ])
 PUBLIC_IPV4 = ALL_IPS.difference(NON_INTERNET)
+# Public IPv6 space for the Internet tag: every IPv6 address but the special-purpose blocks that never
+# leave a host or a site (unspecified, loopback, IPv4-mapped, unique local, link-local, multicast).
+NON_INTERNET_V6 = prefixes(["::/128", "::1/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8"])
+PUBLIC_IPV6 = ALL_V6.difference(NON_INTERNET_V6)
+PUBLIC = PUBLIC_IPV4.union(PUBLIC_IPV6)

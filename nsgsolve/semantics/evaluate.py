@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int, is_v6
 from nsgsolve.errors import UsageError
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER, Access, Direction, Protocol
 from nsgsolve.semantics.classify import classifier
@@ -349,6 +349,10 @@ class Evaluator:
     def evaluate(self, p: Packet, src: IpcKey | None = None, dst: IpcKey | None = None) -> FlowResult:
         """Decide ``p``; ``src``/``dst`` name the IP configurations at its ends when the caller knows them
         (see :meth:`endpoints`)."""
+        if is_v6(p.src) != is_v6(p.dst):
+            raise UsageError(f"a packet is IPv4 or IPv6: source {int_to_ip(p.src)} and destination "
+                             f"{int_to_ip(p.dst)} are of different families",
+                             "give two IPv4 or two IPv6 addresses (a NIC name stands for its first IP configuration)")
         rp = self.rp
         src_key, dst_key = self.endpoints(p, src, dst)
         src_dyn = src_key if src_key in self._dynamic else None
@@ -373,7 +377,7 @@ def evaluate(rp: ResolvedPolicy, packet: Packet, assignment: Mapping[IpcKey, int
 
 def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, int] | None = None
                      ) -> tuple[int, IpcKey | None]:
-    """An address from a CLI argument, an IPv4 address or a NIC name (its first IP configuration), with
+    """An address from a CLI argument, an IPv4 or IPv6 address or a NIC name (its first IP configuration), with
     the IP configuration a NIC name chose: its address may be another VNet's NIC's too (W501)."""
     try:
         return ip_to_int(text), None
@@ -385,7 +389,7 @@ def resolve_endpoint(rp: ResolvedPolicy, text: str, assignment: Mapping[IpcKey, 
 
         names = [n.name for n in rp.policy.nics]
         raise UsageError(
-            f"'{text}' is neither an IPv4 address nor a NIC of the policy",
+            f"'{text}' is neither an IPv4 or IPv6 address nor a NIC of the policy",
             did_you_mean(text, names) or (f"NICs: {', '.join(names[:10])}" if names else "the policy has no NICs"),
         )
     info = ipcs[0]

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, EMPTY, PUBLIC_IPV4, IntervalSet, int_to_ip, prefixes
+from nsgsolve.semantics.addresses import ALL_ADDRS, ALL_PORTS, EMPTY, PUBLIC, V6_BASE, IntervalSet, int_to_ip, prefixes
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
 from nsgsolve.model import (
     DEFAULT_SUBSCRIPTION,
@@ -29,7 +29,6 @@ from nsgsolve.model import (
     Cidr,
     Direction,
     IpRange,
-    Ipv6Prefix,
     PARAM_PREFIX,
     NetworkRef,
     NicAddr,
@@ -127,7 +126,7 @@ class ParamUnbound(AssertionError):
     analyses that answer for every value bind the parameters before they evaluate a packet)."""
 
 
-ANY_ADDR = AddrSet(ALL_IPS)
+ANY_ADDR = AddrSet(ALL_ADDRS)  # `*`: both families
 
 
 @dataclass(frozen=True)
@@ -244,6 +243,28 @@ class ResolvedPolicy:
     _admin_cache: dict[tuple[str, Direction], "AdminLayer | None"] = field(default_factory=dict)
 
     @cached_property
+    def has_ipv6(self) -> bool:
+        """An IPv6 address is written somewhere: a VNet's or subnet's space, a NIC configuration, a rule's
+        or a definition's prefixes. Without one, no NIC has an IPv6 address, every packet a question asks
+        about has a NIC of the policy on one side, so every such packet is IPv4: the symbolic engines then
+        work on IPv4 alone (32-bit addresses, as before IPv6), and answers are the same."""
+        p = self.policy
+        if any(c.is_v6 for v in p.vnets for c in v.address_spaces + v.onprem):
+            return True
+        if any(c.is_v6 for _, s in p.subnets() for c in s.prefixes):
+            return True
+        if any(ipc.v6 for n in p.nics for ipc in n.ip_configs):
+            return True
+
+        def v6_items(items) -> bool:
+            return any(isinstance(it, (Cidr, IpRange)) and it.lo >= V6_BASE for it in items)
+        sides = [s for n in p.nsgs for r in n.rules for s in (r.source, r.destination)]
+        sides += [s for r in p.admin_rules() for s in r.sources + r.destinations]
+        if any(isinstance(s, PrefixSide) and v6_items(s.items) for s in sides):
+            return True
+        return any(v6_items(d.items) for d in p.networks) or any(v6_items(t.items) for t in p.tags)
+
+    @cached_property
     def static_ip_index(self) -> dict[int, IpcKey]:
         return {i.ip: k for k, i in self.ipcs.items() if i.ip is not None}
 
@@ -305,7 +326,7 @@ class ResolvedPolicy:
     def internet_tag(self, vnet: str | None) -> IntervalSet:
         if vnet not in self._internet_cache:
             self._internet_cache[vnet] = (
-                PUBLIC_IPV4.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC_IPV4
+                PUBLIC.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC
             )
         return self._internet_cache[vnet]
 
@@ -427,7 +448,9 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params:
         for i, ipc in enumerate(nic.ip_configs):
             key = IpcKey(nic.name, i)
             ipcs[key] = IpcInfo(
-                key, vnet.name, subnet.name, ipc.ip, usable_addresses(subnet.prefixes),
+                key, vnet.name, subnet.name, ipc.ip,
+                # A dynamic configuration takes an address of its own family's prefixes of the subnet.
+                usable_addresses(tuple(c for c in subnet.prefixes if c.is_v6 == ipc.v6)),
                 frozenset(a.name for a in ipc.asgs), nic.nsg.name if nic.nsg else None,
                 subnet.nsg.name if subnet.nsg else None,
             )
@@ -520,7 +543,8 @@ class _SideResolver:
             return BUILTIN_TAGS[canon]
         data = self.rp.tag_db.lookup(name)
         if data is not None:
-            return data.ipv4
+            # Without IPv6 addresses in the policy no packet a rule meets is IPv6 (has_ipv6).
+            return data.addresses if self.rp.has_ipv6 else data.ipv4
         known = (
             list(BUILTIN_TAGS)
             + ["VirtualNetwork", "Internet"]
@@ -555,8 +579,6 @@ class _SideResolver:
                 parts.append((it.lo, it.hi))
             elif isinstance(it, IpRange):
                 parts.append((it.lo, it.hi))
-            elif isinstance(it, Ipv6Prefix):
-                continue  # IPv4 packets never match an IPv6 prefix
             elif isinstance(it, NicAddr):
                 ipcs = self.rp.nic_ipcs(it.nic.name)
                 if not ipcs:

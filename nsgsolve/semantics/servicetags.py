@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from nsgsolve.semantics.addresses import IntervalSet, prefixes
@@ -34,8 +35,24 @@ BUILTIN_TAGS: dict[str, IntervalSet] = dict(FIXED_TAGS)
 class TagData:
     name: str  # canonical spelling
     ipv4: IntervalSet
-    ipv6_count: int = 0  # IPv6 prefixes seen (not modelled: IPv4 packets never match them)
+    ipv6_count: int = 0  # IPv6 prefixes listed
     source: str = ""  # where the data came from
+    ipv6_text: tuple[str, ...] = ()  # the IPv6 prefixes as listed (parsed when a rule first needs them)
+
+    @cached_property
+    def ipv6(self) -> IntervalSet:
+        # Lazily: a ServiceTags file lists tens of thousands of IPv6 prefixes, and a policy without IPv6
+        # addresses never needs them (ResolvedPolicy.has_ipv6), so reading the file costs what it did.
+        try:
+            return prefixes(self.ipv6_text)
+        except ValueError as e:
+            raise InputError.single("E650", f"{self.source}: tag {self.name}: {e}", Span(self.source, 0, 0),
+                                    "fix the file, or download it again (docs/import.md)") from None
+
+    @property
+    def addresses(self) -> IntervalSet:
+        """Both families: what a rule naming the tag matches."""
+        return self.ipv4.union(self.ipv6) if self.ipv6_text else self.ipv4
 
 
 class ServiceTagDb:
@@ -114,13 +131,13 @@ class ServiceTagDb:
             if not isinstance(pfx, list) or not all(isinstance(p, str) for p in pfx):
                 raise ValueError(f"{where} (tag {name}): properties.addressPrefixes must be a list of prefix "
                                  f"strings, not {json.dumps(pfx)[:60]}")
-            # IPv6 prefixes are counted, not modelled: no IPv4 packet matches them.
             v4 = [p for p in pfx if ":" not in p]
+            v6 = tuple(p for p in pfx if ":" in p)
             try:
                 ipv4 = prefixes(v4)
             except ValueError as e:
                 raise ValueError(f"{where} (tag {name}): {e}") from None
-            tags[name] = TagData(name, ipv4, sum(1 for p in pfx if ":" in p), source)
+            tags[name] = TagData(name, ipv4, len(v6), source, v6)
         change = doc.get("changeNumber")
         desc = f"{source} (changeNumber {change}, {len(tags)} tags)" if change is not None else source
         return cls(tags, desc)

@@ -1,7 +1,9 @@
 """The policy as Z3 bit-vector constraints: packets, rule matches, first-match decisions, paths.
 
 A packet is five bit-vectors (:class:`PacketVars`): protocol (8 bits), source IP (32), source port (16),
-destination IP (32), destination port (16). Everything else is a Boolean term over them, built once per
+destination IP (32), destination port (16). A policy with IPv6 addresses (``ResolvedPolicy.has_ipv6``)
+gets 129-bit addresses instead, in the integer space both families share (semantics/addresses.py: bit 128
+is the IPv6 bit); :meth:`Encoding.domain` then keeps both addresses of a packet in one family. Everything else is a Boolean term over them, built once per
 policy and cached, so every analysis (reachability, shadowing, contracts, diff) reuses the same terms:
 
 * :meth:`Encoding.rule_match` — rule *i* of an NSG (evaluated in one VNet) matches the packet;
@@ -35,7 +37,7 @@ from typing import Iterable, Mapping
 import z3
 
 from nsgsolve.regions import box as regions
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
+from nsgsolve.semantics.addresses import ADDR_BITS_DUAL, ALL_ADDRS, ALL_IPS, ALL_PORTS, IntervalSet
 from nsgsolve.errors import UsageError
 from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
@@ -55,6 +57,7 @@ from nsgsolve.smt.z3util import (
     in_set,
     mk_and,
     mk_eq,
+    mk_extract,
     mk_implies,
     mk_ite,
     mk_not,
@@ -77,10 +80,10 @@ class PacketVars:
     dport: z3.BitVecRef
 
     @classmethod
-    def fresh(cls, prefix: str = "") -> "PacketVars":
+    def fresh(cls, prefix: str = "", addr_bits: int = ADDR_BITS) -> "PacketVars":
         """Named variables; two encodings given the same ``PacketVars`` talk about the same packet (diff)."""
-        return cls(z3.BitVec(f"{prefix}protocol", PROTO_BITS), z3.BitVec(f"{prefix}src", ADDR_BITS),
-                   z3.BitVec(f"{prefix}sport", PORT_BITS), z3.BitVec(f"{prefix}dst", ADDR_BITS),
+        return cls(z3.BitVec(f"{prefix}protocol", PROTO_BITS), z3.BitVec(f"{prefix}src", addr_bits),
+                   z3.BitVec(f"{prefix}sport", PORT_BITS), z3.BitVec(f"{prefix}dst", addr_bits),
                    z3.BitVec(f"{prefix}dport", PORT_BITS))
 
 
@@ -114,7 +117,10 @@ class Encoding:
 
     def __init__(self, rp: ResolvedPolicy, pkt: PacketVars | None = None, addr_prefix: str = "ip:"):
         self.rp = rp
-        self.pkt = pkt or PacketVars.fresh()
+        self.pkt = pkt or PacketVars.fresh(addr_bits=ADDR_BITS_DUAL if rp.has_ipv6 else ADDR_BITS)
+        # 32: IPv4 alone (a policy without IPv6 addresses, see ResolvedPolicy.has_ipv6); 129: both families.
+        self.addr_bits = self.pkt.src.size()
+        self.dual = self.addr_bits == ADDR_BITS_DUAL
         self.c = Consts()
         p = self.pkt
         self.ported = z3.Or(p.protocol == self.c(TCP, PROTO_BITS), p.protocol == self.c(UDP, PROTO_BITS))
@@ -122,9 +128,9 @@ class Encoding:
         # address belongs to the configuration the resolver indexed for it; each dynamic one has a variable.
         self._addr: dict[IpcKey, z3.BitVecRef] = {}
         for ip, key in rp.static_ip_index.items():
-            self._addr[key] = self.c(ip, ADDR_BITS)
+            self._addr[key] = self.c(ip, self.addr_bits)
         for key in rp.dynamic_ipcs:
-            self._addr[key] = z3.BitVec(f"{addr_prefix}{key}", ADDR_BITS)
+            self._addr[key] = z3.BitVec(f"{addr_prefix}{key}", self.addr_bits)
         self.endpoints: tuple[IpcKey, ...] = tuple(self._addr)
         self._sets: dict[tuple[str, IntervalSet], z3.BoolRef] = {}
         self._sides: dict[tuple[str, AddrSet], z3.BoolRef] = {}
@@ -150,7 +156,9 @@ class Encoding:
         key = (field, s)
         t = self._sets.get(key)
         if t is None:
-            width = {"protocol": PROTO_BITS, "sport": PORT_BITS, "dport": PORT_BITS}.get(field, ADDR_BITS)
+            width = {"protocol": PROTO_BITS, "sport": PORT_BITS, "dport": PORT_BITS}.get(field, self.addr_bits)
+            if width == ADDR_BITS and field in ("src", "dst"):
+                s = s.intersection(ALL_IPS)  # IPv4 alone: a set's IPv6 part (`*`, a tag) has no packet here
             t = self._sets[key] = in_set(self.field(field), s, width, self.c)
         return t
 
@@ -541,7 +549,7 @@ class Encoding:
             if not usable:
                 raise UsageError(f"NIC {k} has a dynamic IP in subnet {self.rp.ipcs[k].subnet_label}, which has no "
                                  "usable address", "Azure reserves 5 addresses of every subnet; use a /29 or larger")
-            out.append(in_set(self._addr[k], usable, ADDR_BITS, self.c))
+            out.append(in_set(self._addr[k], usable, self.addr_bits, self.c))
         if dyn:
             near = IntervalSet([iv for k in dyn for iv in self.rp.ipcs[k].usable])
             statics = [self._addr[k] for k in self.endpoints if not self.is_dynamic(k)
@@ -549,16 +557,21 @@ class Encoding:
             out.append(distinct([self._addr[k] for k in dyn] + statics))
         p = self.pkt
         out.append(mk_or([self.ported, mk_and([p.sport == self.c(0, PORT_BITS), p.dport == self.c(0, PORT_BITS)])]))
+        if self.dual:
+            # An address is IPv4 or IPv6 (nothing lies between them), and a packet is of one family.
+            out += [self.in_set("src", ALL_ADDRS), self.in_set("dst", ALL_ADDRS),
+                    mk_eq(mk_extract(128, 128, p.src), mk_extract(128, 128, p.dst))]
         return [t for t in out if t is not TRUE]
 
     def is_packet(self, pk: Packet) -> z3.BoolRef:
         p, c = self.pkt, self.c
-        return mk_and([p.protocol == c(pk.protocol, PROTO_BITS), p.src == c(pk.src, ADDR_BITS),
-                       p.sport == c(pk.sport or 0, PORT_BITS), p.dst == c(pk.dst, ADDR_BITS),
+        w = self.addr_bits
+        return mk_and([p.protocol == c(pk.protocol, PROTO_BITS), p.src == c(pk.src, w),
+                       p.sport == c(pk.sport or 0, PORT_BITS), p.dst == c(pk.dst, w),
                        p.dport == c(pk.dport or 0, PORT_BITS)])
 
     def is_assignment(self, assignment: Mapping[IpcKey, int]) -> z3.BoolRef:
-        return mk_and([self._addr[k] == self.c(ip, ADDR_BITS) for k, ip in assignment.items()
+        return mk_and([self._addr[k] == self.c(ip, self.addr_bits) for k, ip in assignment.items()
                        if k in self._addr and self.is_dynamic(k)])
 
     def model_packet(self, m: z3.ModelRef) -> Packet:

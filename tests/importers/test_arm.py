@@ -3,7 +3,7 @@ import json
 import pytest
 
 from nsgsolve.errors import InputError
-from nsgsolve.model import (Access, AnyAddress, AsgSide, Cidr, Direction, IpRange, Ipv6Prefix, PortRange, PortsRef,
+from nsgsolve.model import (Access, AnyAddress, AsgSide, Cidr, Direction, IpRange, PortRange, PortsRef,
                             PrefixSide, Protocol, TagSide)
 from nsgsolve.semantics.addresses import ip_to_int
 
@@ -53,10 +53,10 @@ def test_singular_and_plural_fields_are_united_and_lists_parsed():
     r = only_nsg(load(t)).rules[0]
     assert isinstance(r.source, PrefixSide)
     items = r.source.items
-    assert [type(i) for i in items] == [Cidr, Cidr, IpRange, Ipv6Prefix]
+    assert [type(i) for i in items] == [Cidr, Cidr, IpRange, Cidr]
     assert (items[0].network, items[0].length) == (ip_to_int("10.0.0.5"), 32)
     assert (items[2].lo, items[2].hi) == (ip_to_int("10.2.0.1"), ip_to_int("10.2.0.9"))
-    assert any("IPv6" in n for n in r.notes)
+    assert (items[3].network, items[3].length, items[3].is_v6) == (ip_to_int("fd00::"), 64, True)
     assert [(p.lo, p.hi) for p in r.destination_ports.items] == [(80, 80), (8080, 8090), (22, 22)]
 
 

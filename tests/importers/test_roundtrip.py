@@ -36,23 +36,9 @@ def meaning(value):
 
 
 def ipv4_nsgs(nsgs):
-    """NSGs as IPv4 packets see them: IPv6 prefixes dropped, and rules left with an empty side dropped
-    (they match no IPv4 packet). The printer writes both as comments, since the language is IPv4 only."""
-    from nsgsolve.model import Ipv6Prefix, PrefixSide
-
-    def side(s):
-        return dataclasses.replace(s, items=tuple(i for i in s.items if not isinstance(i, Ipv6Prefix))) \
-            if isinstance(s, PrefixSide) else s
-
-    out = []
-    for n in nsgs:
-        rules = []
-        for r in n.rules:
-            r = dataclasses.replace(r, source=side(r.source), destination=side(r.destination))
-            if not any(isinstance(s, PrefixSide) and not s.items for s in (r.source, r.destination)):
-                rules.append(r)
-        out.append(dataclasses.replace(n, rules=tuple(rules)))
-    return tuple(out)
+    """NSGs as the language writes them: IPv6 prefixes print back as they are (issue 15), so nothing is
+    dropped; kept as a function so the comparisons below read the same."""
+    return tuple(nsgs)
 
 
 def round_trip(policy):

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from nsgsolve.analyses.lint.engine import ListAnalysis, RuleFacts
 from nsgsolve.analyses.lint.findings import CodeInfo, Finding, RuleRef
 from nsgsolve.analyses.results import Witness
-from nsgsolve.model import AnyAddress, AsgSide, Direction, Ipv6Prefix, PrefixSide, TagSide, item_text
+from nsgsolve.model import AnyAddress, AsgSide, Direction, PrefixSide, TagSide, item_text
 from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box
 from nsgsolve.semantics.platform import platform_tag
 from nsgsolve.semantics.resolve import ResolvedNsg, ResolvedPolicy, ResolvedRule
@@ -124,9 +124,6 @@ def _why_empty(rp: ResolvedPolicy, side: object) -> str:
             return f"{which} no members"
         return "names only application security groups whose members have no usable address"
     if isinstance(side, PrefixSide):
-        v6 = [it.text for it in side.items if isinstance(it, Ipv6Prefix)]
-        if v6 and len(v6) == len(side.items):
-            return f"lists only IPv6 prefixes ({', '.join(v6[:3])}), which no IPv4 packet matches"
         return "resolves to no IPv4 address"
     if isinstance(side, TagSide):
         return f"is service tag {side.tag.name}, which has no IPv4 addresses here"

@@ -43,7 +43,7 @@ class Linter:
         self._lists: dict[tuple, ListAnalysis] = {}
         self._facts: dict[tuple[int, int, bool], RuleFacts] = {}
         self._cross: dict[tuple, CrossLayer | None] = {}  # None: a layer has a value an import left open
-        self.dual_stack = unanalysed.dual_stack(rp.policy)
+        self.dual_stack = rp.has_ipv6  # IPv6 packets meet its NSGs; lint's regions are IPv4
 
     # -- one list
     def analysis(self, nsg: ResolvedNsg, direction: Direction) -> ListAnalysis:

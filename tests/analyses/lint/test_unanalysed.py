@@ -10,8 +10,9 @@ import pytest
 from nsgsolve.analyses.lint import lint
 from nsgsolve.cli import run as cli_run
 from nsgsolve.model import (
-    Access, AnyAddress, Cidr, Direction, Ipv6Prefix, Nsg, Policy, PortSpec, PrefixSide, Protocol, Rule,
+    Access, AnyAddress, Cidr, Direction, Nsg, Policy, PortSpec, PrefixSide, Protocol, Rule,
 )
+from nsgsolve.semantics.addresses import ip_to_int
 from nsgsolve.semantics.resolve import resolve
 
 from corpus import CORPUS
@@ -30,7 +31,7 @@ def _codes(policy: Policy) -> dict[str, list[str]]:
     return out
 
 
-V6 = PrefixSide((Ipv6Prefix("ace:cab:deca:deed::/64"),))
+V6 = PrefixSide((Cidr(ip_to_int("ace:cab:deca:deed::"), 64),))
 V4 = PrefixSide((Cidr(0x0A000000, 8),))
 
 

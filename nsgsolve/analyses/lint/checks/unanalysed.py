@@ -1,9 +1,10 @@
 """NSG009 ipv6-not-analysed: a rule that lists IPv6 prefixes is kept and not judged.
 
-Runs before every other check. nsgsolve analyses IPv4 packets; an IPv6 packet matches the IPv6 prefixes
-of a rule, so the IPv4 analysis of such a rule (empty, shadowed, redundant...) says nothing about the
-traffic it decides: a dual-stack rule reported "can never match" would invite the deletion of a live rule.
-The rule gets this note instead of any finding that suggests removing it.
+Runs before every other check. lint analyses the IPv4 packets of a rule list (its region arithmetic works
+in one address family); an IPv6 packet matches the IPv6 prefixes of a rule, so the IPv4 analysis of such
+a rule (empty, shadowed, redundant...) says nothing about the traffic it decides: a dual-stack rule
+reported "can never match" would invite the deletion of a live rule. The rule gets this note instead of
+any finding that suggests removing it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import replace
 
 from nsgsolve.analyses.lint.context import RuleContext, _subject
 from nsgsolve.analyses.lint.findings import CodeInfo, Finding
-from nsgsolve.model import AsgSide, Ipv6Prefix, Policy, PrefixSide
+from nsgsolve.model import V6_BASE, AsgSide, Cidr, IpRange, PrefixSide, item_text
 from nsgsolve.regions.box import DPORT, PROTO, SPORT
 
 NOT_ANALYSED = CodeInfo(
@@ -24,7 +25,7 @@ NOT_ANALYSED = CodeInfo(
 
 def ipv6_items(side: object) -> list[str]:
     if isinstance(side, PrefixSide):
-        return [it.text for it in side.items if isinstance(it, Ipv6Prefix)]
+        return [item_text(it) for it in side.items if isinstance(it, (Cidr, IpRange)) and it.lo >= V6_BASE]
     return []
 
 
@@ -43,14 +44,6 @@ def check(ctx: RuleContext) -> bool:
 
 # The findings that invite removing or rewriting a rule: in a dual-stack policy they rest on IPv4 alone.
 _REMOVAL = ("NSG001", "NSG002", "NSG003", "NSG004", "NSG005")
-
-
-def dual_stack(policy: Policy) -> bool:
-    """The policy has IPv6 addresses somewhere (a rule's prefixes, or a VNet, subnet or NIC configuration
-    an importer kept as a note), so IPv6 packets meet its NSGs."""
-    if any("IPv6" in n for n in policy.notes):
-        return True
-    return any(ipv6_items(r.source) or ipv6_items(r.destination) for n in policy.nsgs for r in n.rules)
 
 
 def _may_match_ipv6(ctx: RuleContext, side: object) -> bool:
