@@ -5,8 +5,8 @@ Every front end (the DSL builder in :mod:`nsgsolve.lang.build`, the ARM/az impor
 tag, a NIC, ...) but not yet to addresses: :mod:`nsgsolve.semantics.resolve` turns a Policy into address and port
 sets per attachment point, which the evaluator and the Z3 encoding consume.
 
-Addresses are IPv4 integers. Spans point back to the source so every later finding can name
-file:line:column.
+Addresses are integers, IPv4 and IPv6 in one space (V6_BASE below). Spans point back to the source so
+every later finding can name file:line:column.
 """
 
 from __future__ import annotations

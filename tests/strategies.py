@@ -61,9 +61,21 @@ NSG_ACCESS = [Access.ALLOW, Access.DENY]  # AlwaysAllow exists only in admin rul
 DECLARED_TAGS = (TagDecl("Storage", (cidr("20.38.96.0/19"), cidr("52.239.128.0/17"))),)
 
 
+# IPv6 pools of the dual-stack policies (``policies(ipv6=True)``): VNet v has fd0v::/48, its subnet s has
+# fd0v:0:s::/64, NIC j of that subnet fd0v:0:s::(4 + j).
+EXTERNAL_V6 = ["2001:db8::7", "2606:4700::1111", "fd99::5", "::1", "fe80::1", "ff02::1"]
+V6_PREFIXES = ["::/0", "2001:db8::/32", "fd00::/8", "2000::/3", "fd00::/16"]
+
+
+def v6_nic_ip(v: int, s: int, j: int) -> str:
+    return f"fd0{v}:0:{s}::{4 + j:x}"
+
+
 @st.composite
-def policies(draw, max_rules: int = 8, max_nsgs: int = 3, admin: bool = False) -> Policy:
-    """``admin``: also network groups and security admin configurations (AVNM) over the VNets."""
+def policies(draw, max_rules: int = 8, max_nsgs: int = 3, admin: bool = False, ipv6: bool = False) -> Policy:
+    """``admin``: also network groups and security admin configurations (AVNM) over the VNets.
+    ``ipv6``: dual stack: VNets and subnets get IPv6 prefixes, most NICs an IPv6 configuration, and
+    rules and admin rules IPv6 prefixes and ranges too."""
     n_vnets = draw(st.integers(1, 2))
     vnets, nics, asgs = [], [], []
     nic_ips: list[str] = []
@@ -77,6 +89,8 @@ def policies(draw, max_rules: int = 8, max_nsgs: int = 3, admin: bool = False) -
             sname = f"sub{s}"
             # Some subnets have a second prefix (Azure's addressPrefixes); NICs may sit in either.
             extra = (cidr(f"10.{v}.{100 + s}.0/24"),) if draw(st.booleans()) and draw(st.booleans()) else ()
+            if ipv6:
+                extra += (cidr(f"fd0{v}:0:{s}::/64"),)
             subnets.append(Subnet(sname, cidr(f"10.{v}.{s}.0/24"), draw(maybe_nsg), extra=extra))
             subnets_all.append(SubnetRef(vname, sname))
             # Now and then no NIC: a subnet behind an NSG then stands for a host of its own (resolve.py).
@@ -87,14 +101,21 @@ def policies(draw, max_rules: int = 8, max_nsgs: int = 3, admin: bool = False) -
                 ip = None if dynamic else ip_to_int(f"10.{v}.{third}.{4 + j}")
                 asg_names = draw(st.lists(st.sampled_from([f"asg{v}a", f"asg{v}b"]), max_size=2, unique=True))
                 nname = f"nic{v}{s}{j}"
-                nics.append(Nic(nname, SubnetRef(vname, sname), (IpConfig(ip, tuple(Ref(a) for a in asg_names)),),
-                                draw(maybe_nsg)))
+                ipcs = (IpConfig(ip, tuple(Ref(a) for a in asg_names)),)
+                if ipv6 and draw(st.integers(0, 3)):
+                    dyn6 = draw(st.booleans()) and draw(st.booleans())
+                    ip6 = None if dyn6 else ip_to_int(v6_nic_ip(v, s, j))
+                    ipcs += (IpConfig(ip6, tuple(Ref(a) for a in asg_names), v6=True),)
+                    if ip6 is not None:
+                        nic_ips.append(v6_nic_ip(v, s, j))
+                nics.append(Nic(nname, SubnetRef(vname, sname), ipcs, draw(maybe_nsg)))
                 if ip is not None:
                     nic_ips.append(f"10.{v}.{third}.{4 + j}")
         asgs += [Asg(f"asg{v}a"), Asg(f"asg{v}b")]
         peer = (Ref("vnet0"),) if v == 1 and draw(st.booleans()) else ()
         onprem = (cidr("192.168.0.0/16"),) if draw(st.booleans()) else ()
-        vnets.append(VNet(vname, (cidr(f"10.{v}.0.0/16"),), tuple(subnets), peer, onprem))
+        spaces = (cidr(f"10.{v}.0.0/16"),) + ((cidr(f"fd0{v}::/48"),) if ipv6 else ())
+        vnets.append(VNet(vname, spaces, tuple(subnets), peer, onprem))
 
     if not nics:  # every subnet drew none; the strategies below name NICs
         nics.append(Nic("nic000", SubnetRef("vnet0", "sub0"), (IpConfig(ip_to_int("10.0.0.4")),)))
@@ -102,10 +123,16 @@ def policies(draw, max_rules: int = 8, max_nsgs: int = 3, admin: bool = False) -
 
     prefix_pool = ([cidr(f"10.{v}.0.0/16") for v in range(n_vnets)] + [cidr("0.0.0.0/0"), cidr("203.0.113.0/24"),
                    cidr("168.63.129.16/32"), cidr("192.168.0.0/16"), cidr("10.0.0.0/8"), cidr("8.0.0.0/7")]
-                   + [cidr(ip + "/32") for ip in nic_ips] + [cidr(f"10.{v}.0.0/24") for v in range(n_vnets)])
+                   + [cidr(ip + ("/128" if ":" in ip else "/32")) for ip in nic_ips]
+                   + [cidr(f"10.{v}.0.0/24") for v in range(n_vnets)])
+    ranges = [IpRange(ip_to_int("10.0.0.4"), ip_to_int("10.0.0.200"))]
+    if ipv6:
+        prefix_pool += [cidr(p) for p in V6_PREFIXES] + [cidr(f"fd0{v}::/48") for v in range(n_vnets)] + [
+            cidr(f"fd0{v}:0:0::/64") for v in range(n_vnets)]
+        ranges.append(IpRange(ip_to_int("fd00:0:0::4"), ip_to_int("fd00:0:0::200")))
     addr_item = st.one_of(
         st.sampled_from(prefix_pool),
-        st.just(IpRange(ip_to_int("10.0.0.4"), ip_to_int("10.0.0.200"))),
+        st.sampled_from(ranges),
         st.sampled_from([n.name for n in nics]).map(lambda n: NicAddr(Ref(n))),
         st.sampled_from(subnets_all).map(SubnetAddr),
     )
@@ -210,14 +237,20 @@ def queries(draw, policy: Policy) -> Query:
 def addresses_of(policy: Policy) -> list[str]:
     from nsgsolve.semantics.addresses import int_to_ip
 
-    return [int_to_ip(c.ip) for n in policy.nics for c in n.ip_configs if c.ip is not None] + EXTERNAL + [
+    out = [int_to_ip(c.ip) for n in policy.nics for c in n.ip_configs if c.ip is not None] + EXTERNAL + [
         "10.0.0.200", "10.1.1.250", "10.0.1.9"]
+    if any(c.is_v6 for v in policy.vnets for c in v.address_spaces):
+        out += EXTERNAL_V6 + ["fd00:0:0::200", "fd01:0:1::fe", "fd00::9"]
+    return out
 
 
 @st.composite
 def packets(draw, policy: Policy) -> Packet:
+    """A packet of one family: both addresses IPv4, or both IPv6 (drawn as often when the policy has IPv6)."""
     pool = addresses_of(policy)
     proto = draw(st.sampled_from(PROTOCOL_NUMBERS))
+    v6 = draw(st.booleans())
+    pool = [a for a in pool if (":" in a) == v6] or [a for a in pool if ":" not in a]
     src = ip_to_int(draw(st.sampled_from(pool)))
     dst = ip_to_int(draw(st.sampled_from(pool)))
     if proto in (6, 17):
@@ -234,5 +267,6 @@ def dynamic_assignment(policy: Policy) -> dict:
         for i, c in enumerate(n.ip_configs):
             if c.ip is None:
                 v, s = int(n.subnet.vnet[4:]), int(n.subnet.subnet[3:])
-                out[IpcKey(n.name, i)] = ip_to_int(f"10.{v}.{s}.{100 + int(n.name[-1])}")
+                text = f"fd0{v}:0:{s}::{100 + int(n.name[-1]):x}" if c.v6 else f"10.{v}.{s}.{100 + int(n.name[-1])}"
+                out[IpcKey(n.name, i)] = ip_to_int(text)
     return out

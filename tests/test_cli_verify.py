@@ -100,7 +100,7 @@ def test_bad_flow_rows_are_all_reported_with_file_and_line(tmp_path):
     assert status == 2
     assert "error[E903]" in err and "2 errors" in err
     # The caret is under the cell to blame: the unknown NIC, the port.
-    assert f"{flows}:3:13: error[E903]: flow row 3: dst: 'nope' is neither an IPv4 address nor a NIC" in err
+    assert f"{flows}:3:13: error[E903]: flow row 3: dst: 'nope' is neither an IPv4 or IPv6 address nor a NIC" in err
     assert "    3 | 203.0.113.7,nope,tcp,1,443\n" + " " * 20 + "^^^^\n" in err
     assert f"{flows}:4:24: error[E903]: flow row 4: dport 99999 is outside 0-65535" in err
     assert "    4 | 203.0.113.7,web1,tcp,1,99999\n" + " " * 31 + "^^^^^\n" in err

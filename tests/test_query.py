@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nsgsolve import cli
-from nsgsolve.semantics.addresses import ip_to_int
+from nsgsolve.semantics.addresses import ip_to_int, is_v6
 from nsgsolve.analyses.query import QueryEngine, Verdict, compile_query
 from nsgsolve.reports.query import describe_box
 from nsgsolve.lang.build import parse_policy, parse_query
@@ -345,6 +345,8 @@ def _witnesses_replay_and_exact_sets_match(case):
         event("query covers no traffic")
         assert e.diagnostics[0].code == "E802"
         for p in pkts:  # "covers no traffic" must be true of every packet we can think of
+            if is_v6(p.src) != is_v6(p.dst):
+                continue
             f = ev.evaluate(p)
             assert not question.contains(p, f.src_endpoint, f.dst_endpoint), p
         return
@@ -370,6 +372,8 @@ def _witnesses_replay_and_exact_sets_match(case):
         if p.has_ports:
             pkts += [Packet(p.protocol, p.src, p.sport, p.dst, d) for d in (22, 25, 53, 80, 443, 1500)]
     for p in pkts:
+        if is_v6(p.src) != is_v6(p.dst):
+            continue  # no such packet: the pool mixes the families of a dual-stack policy
         f = ev.evaluate(p)
         if not question.contains(p, f.src_endpoint, f.dst_endpoint):
             continue

@@ -477,7 +477,9 @@ class QueryEngine:
         return ExactBox(self._hosts(b[1]), self._hosts(b[3]), b[0], b[2], b[4], b)
 
     def point(self, p: Packet, assignment: Mapping[IpcKey, int] | None = None) -> tuple[int, ...]:
-        """A packet in the Space's coordinates (for testing membership in exact boxes)."""
+        """A packet in the Space's coordinates of its family (for testing membership in exact boxes)."""
+        if self.rp.has_ipv6:
+            self._use_family(is_v6(p.src))
         at = {ip: k for k, ip in (assignment or {}).items() if self.rp.ipcs[k].ip is None}
 
         def addr(ip: int) -> int:
@@ -490,7 +492,6 @@ class QueryEngine:
                      blocked: Witness | None) -> None:
         """The region arithmetic and Z3 answered independently; they must agree."""
         def inside(w: Witness) -> bool:
-            self._use_family(is_v6(w.packet.src))
             pt = self.point(w.packet, dict(w.assignment))
             return any(all(v in f for v, f in zip(pt, b.region)) for b in boxes)
 

@@ -893,24 +893,24 @@ class PolicyBuilder:
                 prefixes += [(t, span_in(v, i, vspan), f"{ppath}.{k}[{i}]") for i, t in enumerate(v)]
             elif v:
                 prefixes.append((v, vspan, f"{ppath}.{k}"))
-        v4: list[Cidr] = []
+        cidrs: list[Cidr] = []
         for t, tspan, tpath in prefixes:
             c = self._vnet_prefix(t, tspan, tpath, f"subnet {vnet}/{name}")
-            if c is not None and c not in v4:
-                v4.append(c)
-        if not v4:
+            if c is not None and c not in cidrs:
+                cidrs.append(c)
+        if not cidrs:
             if prefixes:  # a prefix was wrong: its error is reported
                 return
             self.bag.error("E619", f"{ppath}: subnet {vnet}/{name} has no addressPrefix", span)
             return
-        v4.sort(key=lambda c: c.is_v6)  # the IPv4 prefix first, as the language writes a dual-stack subnet
+        cidrs.sort(key=lambda c: c.is_v6)  # the IPv4 prefix first, as the language writes a dual-stack subnet
         nsg = self._nsg_ref(props, ppath, span)
         if nsg is False:
             return
         old = acc.subnets.get(name)
         if old is not None and old.nsg and not nsg:
             nsg = old.nsg  # a later copy without the association (e.g. az vnet list before nsg show) keeps it
-        acc.subnets[name] = Subnet(name, v4[0], nsg or None, span, tuple(v4[1:]))
+        acc.subnets[name] = Subnet(name, cidrs[0], nsg or None, span, tuple(cidrs[1:]))
 
     def _nsg_ref(self, props: dict, path: str, span: Span) -> Ref | None | Literal[False]:
         """The ``networkSecurityGroup.id`` association; False after an error."""

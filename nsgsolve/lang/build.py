@@ -859,7 +859,7 @@ class _Builder:
             elif i.kind == "asg":
                 out.append(AsgSide((i.value,), i.span))  # type: ignore[arg-type]
             else:
-                out.append(self.addr_item(i))  # type: ignore[arg-type]
+                out.append(self.addr_item(i))
         return tuple(out)
 
     # -- assertions (docs/contracts.md)

@@ -8,7 +8,9 @@ from nsgsolve.analyses.query import ExactBox, Hosts, QueryResult, Verdict
 from nsgsolve.analyses.results import Witness, describe_params
 from nsgsolve.regions.box import describe_protocols
 from nsgsolve.reports.trace import format_flow
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6, IntervalSet, describe_ips, describe_ports, int_to_ip, is_v6
+from nsgsolve.semantics.addresses import (
+    ALL_IPS, ALL_PORTS, ALL_V6, IntervalSet, describe_ips, describe_ports, int_to_ip, is_v6,
+)
 
 VERDICT_TEXT = {
     Verdict.ALL: "ALL of this traffic is allowed",

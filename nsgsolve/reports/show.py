@@ -110,9 +110,9 @@ def _admin_text(rp: ResolvedPolicy, pr: PolicyText) -> list[str]:
 
 def _side_text(pr: PolicyText, rule, which: str) -> str:
     if isinstance(rule, AdminRule):
-        return pr.admin_side(rule.sources if which == "src" else rule.destinations) or "(IPv6 only)"
+        return pr.admin_side(rule.sources if which == "src" else rule.destinations) or "(no address)"
     side = rule.source if which == "src" else rule.destination
-    return pr.side(side) or "(IPv6 only)"
+    return pr.side(side) or "(no address)"
 
 
 def _briefly(written: str, resolved: str) -> str:

@@ -64,8 +64,13 @@ class Packet:
 
     def __str__(self) -> str:
         if self.has_ports:
-            return f"{self.protocol_name} {int_to_ip(self.src)}:{self.sport} -> {int_to_ip(self.dst)}:{self.dport}"
+            return f"{self.protocol_name} {_host(self.src)}:{self.sport} -> {_host(self.dst)}:{self.dport}"
         return f"{self.protocol_name} {int_to_ip(self.src)} -> {int_to_ip(self.dst)}"
+
+
+def _host(ip: int) -> str:
+    """An address before ``:port``: an IPv6 one in brackets (RFC 3986), so the port stays readable."""
+    return f"[{int_to_ip(ip)}]" if is_v6(ip) else int_to_ip(ip)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ words (bit i = rule i in evaluation order). A flow's matching rules are the AND 
 deciding rule is the lowest set bit. Flows are first reduced to their elementary-interval coordinates,
 which repeat a lot in real traffic, so the bitset ANDs run once per distinct coordinate tuple.
 
+The engine decides IPv4 flows (its columns are int64): ``verify --flows`` sends a file with IPv6 flows to
+the reference evaluator, flow by flow (measured in bench/; correct first, and IPv6 flow files are rare).
+
 Everything outside the rules (which layers a flow meets, the platform steps, the notes) depends only on
 the two endpoints, on the kind of platform destination and on two per-flow address tests, so it is built
 once per *group* of flows sharing them, by the same code paths the evaluator documents.
@@ -27,7 +30,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from nsgsolve.model import Access, Direction
-from nsgsolve.semantics.addresses import IntervalSet
+from nsgsolve.semantics.addresses import ALL_IPS, IntervalSet
 from nsgsolve.semantics.evaluate import (Evaluator, FlowResult, Packet, TraceStep, mark_not_evaluated, path_steps,
                                          skipped_by_always_allow)
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
@@ -88,8 +91,10 @@ class CompiledLayer:
         self.n = n
         self.total = total
         full = ((0, 65535),)
-        self.src = _Axis(n, [r.src.intervals for r in rules])
-        self.dst = _Axis(n, [r.dst.intervals for r in rules])
+        # IPv4 flows only (int64 columns; verify sends IPv6 flows to the reference evaluator): a rule's
+        # IPv6 addresses (`*`, tags, IPv6 prefixes) can match none of them.
+        self.src = _Axis(n, [r.src.intervals.intersection(ALL_IPS) for r in rules])
+        self.dst = _Axis(n, [r.dst.intervals.intersection(ALL_IPS) for r in rules])
         self.sport = _Axis(n, [full if r.sports is None else tuple(r.sports) for r in rules])
         self.dport = _Axis(n, [full if r.dports is None else tuple(r.dports) for r in rules])
         proto = np.zeros((256, n), dtype=bool)
@@ -262,6 +267,7 @@ MAX_LAYERS = 6
 
 
 def _in_set(x: np.ndarray, s: IntervalSet) -> np.ndarray:
+    s = s.intersection(ALL_IPS)  # an address set's IPv4 part (the columns are IPv4); ports, protocols as they are
     los = np.fromiter((lo for lo, _ in s), dtype=np.int64)
     his = np.fromiter((hi for _, hi in s), dtype=np.int64)
     i = np.searchsorted(los, x, side="right") - 1

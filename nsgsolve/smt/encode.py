@@ -3,8 +3,9 @@
 A packet is five bit-vectors (:class:`PacketVars`): protocol (8 bits), source IP (32), source port (16),
 destination IP (32), destination port (16). A policy with IPv6 addresses (``ResolvedPolicy.has_ipv6``)
 gets 129-bit addresses instead, in the integer space both families share (semantics/addresses.py: bit 128
-is the IPv6 bit); :meth:`Encoding.domain` then keeps both addresses of a packet in one family. Everything else is a Boolean term over them, built once per
-policy and cached, so every analysis (reachability, shadowing, contracts, diff) reuses the same terms:
+is the IPv6 bit); :meth:`Encoding.domain` then keeps both addresses of a packet in one family.
+Everything else is a Boolean term over them, built once per policy and cached, so every analysis
+(reachability, shadowing, contracts, diff) reuses the same terms:
 
 * :meth:`Encoding.rule_match` — rule *i* of an NSG (evaluated in one VNet) matches the packet;
 * :meth:`Encoding.rule_decides` — rule *i* is the first match (prefix-OR built incrementally);

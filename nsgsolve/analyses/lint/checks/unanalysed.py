@@ -1,10 +1,12 @@
-"""NSG009 ipv6-not-analysed: a rule that lists IPv6 prefixes is kept and not judged.
+"""NSG009 ipv6-not-analysed: a rule that matches IPv6 packets is never judged on its IPv4 packets alone.
 
-Runs before every other check. lint analyses the IPv4 packets of a rule list (its region arithmetic works
-in one address family); an IPv6 packet matches the IPv6 prefixes of a rule, so the IPv4 analysis of such
-a rule (empty, shadowed, redundant...) says nothing about the traffic it decides: a dual-stack rule
-reported "can never match" would invite the deletion of a live rule. The rule gets this note instead of
-any finding that suggests removing it.
+lint analyses the IPv4 packets of a rule list (its region arithmetic works in one address family). In a
+policy with IPv6 addresses (``ResolvedPolicy.has_ipv6``), a rule whose two sides hold IPv6 addresses
+(IPv6 prefixes, ``*``, a tag's IPv6 part, a NIC's IPv6 configuration) decides IPv6 packets the IPv4
+analysis does not see: a dual-stack rule reported "can never match" (NSG003) invited the deletion of a
+live rule (issue 15). So :func:`check`, first, keeps a rule that matches IPv6 packets only, and
+:func:`qualify`, last, turns a removal finding (NSG001-NSG005) of a rule that also matches IPv6 packets
+into this note, quoting the IPv4 verdict.
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from dataclasses import replace
 
 from nsgsolve.analyses.lint.context import RuleContext, _subject
 from nsgsolve.analyses.lint.findings import CodeInfo, Finding
-from nsgsolve.model import V6_BASE, AsgSide, Cidr, IpRange, PrefixSide, item_text
+from nsgsolve.model import V6_BASE, Cidr, IpRange, PrefixSide, item_text
+from nsgsolve.semantics.addresses import ALL_V6, is_v6
+from nsgsolve.semantics.resolve import AddrSet, ResolvedPolicy
 from nsgsolve.regions.box import DPORT, PROTO, SPORT
 
 NOT_ANALYSED = CodeInfo(
-    "NSG009", "ipv6-not-analysed", "info", "Rule with IPv6 prefixes kept but not analysed",
-    "The rule lists IPv6 prefixes. IPv6 packets match it, and nsgsolve analyses IPv4 packets only, so no "
-    "finding about the rule (unmatchable, shadowed, redundant, ...) is given: judge its IPv6 part yourself.",
-    ("it lists IPv6 prefixes, which nsgsolve does not analyse: kept, not judged (info)",))
+    "NSG009", "ipv6-not-analysed", "info", "Rule matching IPv6 packets kept but not judged",
+    "The rule matches IPv6 packets, and lint analyses IPv4 packets, so no removal finding (unmatchable, "
+    "shadowed, redundant, outside attachment, dead across layers) is given on its IPv4 packets alone: the "
+    "message quotes the IPv4 verdict; judge the IPv6 part (query and check decide both families).",
+    ("it matches IPv6 packets, which lint does not analyse: kept, not judged (info)",))
 
 
 def ipv6_items(side: object) -> list[str]:
@@ -29,30 +34,38 @@ def ipv6_items(side: object) -> list[str]:
     return []
 
 
+def _has_ipv6(rp: ResolvedPolicy, side: AddrSet) -> bool:
+    """The resolved side holds an IPv6 address: a prefix, a tag's IPv6 part, a NIC's IPv6 configuration."""
+    if side.intervals.meets(ALL_V6):
+        return True
+    for k in side.members:
+        info = rp.ipcs[k]
+        if (info.ip is not None and is_v6(info.ip)) or (info.ip is None and info.usable.meets(ALL_V6)):
+            return True
+    return False
+
+
+def may_match_ipv6(ctx: RuleContext) -> bool:
+    r = ctx.rule
+    return _has_ipv6(ctx.linter.rp, r.src) and _has_ipv6(ctx.linter.rp, r.dst) and not _empty_in_every_family(ctx)
+
+
 def check(ctx: RuleContext) -> bool:
+    """A rule that matches no IPv4 packet but IPv6 ones: kept, never called unmatchable."""
+    if not (ctx.linter.dual_stack and ctx.facts.empty and may_match_ipv6(ctx)):
+        return False
     rule = ctx.rule.nsg_rule
     v6 = ipv6_items(rule.source) + ipv6_items(rule.destination)
-    if not v6:
-        return False
-    shown = ", ".join(v6[:3]) + (f" and {len(v6) - 3} more" if len(v6) > 3 else "")
-    ctx.add(NOT_ANALYSED, f"{_subject(ctx.rule)} lists IPv6 prefixes ({shown}): IPv6 packets match it, and "
-                          "nsgsolve analyses IPv4 only, so it is kept and not judged (no unmatchable, shadowed "
-                          "or redundant finding is given for it)")
+    shown = f" ({', '.join(v6[:3])}{f' and {len(v6) - 3} more' if len(v6) > 3 else ''})" if v6 else ""
+    ctx.add(NOT_ANALYSED, f"{_subject(ctx.rule)} matches IPv6 packets only{shown}: nsgsolve's lint analyses "
+                          "IPv4 packets, so it is kept and not judged (no unmatchable, shadowed or redundant "
+                          "finding is given for it)")
     ctx.decided = True
     return True
 
 
 # The findings that invite removing or rewriting a rule: in a dual-stack policy they rest on IPv4 alone.
 _REMOVAL = ("NSG001", "NSG002", "NSG003", "NSG004", "NSG005")
-
-
-def _may_match_ipv6(ctx: RuleContext, side: object) -> bool:
-    # `*`, service tags (Internet, VirtualNetwork and most tags have IPv6 prefixes) and ASGs with members
-    # (who may have IPv6 configurations) may hold IPv6 addresses; IPv4 prefixes alone do not.
-    if isinstance(side, AsgSide):
-        used = {a for info in ctx.linter.rp.ipcs.values() for a in info.asgs}
-        return any(a.name in used for a in side.asgs)
-    return not isinstance(side, PrefixSide) or bool(ipv6_items(side))
 
 
 def _empty_in_every_family(ctx: RuleContext) -> bool:
@@ -64,9 +77,7 @@ def _empty_in_every_family(ctx: RuleContext) -> bool:
 def qualify(ctx: RuleContext, dual: bool) -> list[Finding]:
     """The rule's findings, where a removal finding of a rule that also matches IPv6 packets (in a
     dual-stack policy) becomes NSG009 quoting the IPv4 verdict: true of IPv4 packets, unknown of IPv6 ones."""
-    rule = ctx.rule.nsg_rule
-    if not dual or rule.is_default or _empty_in_every_family(ctx) or \
-            not (_may_match_ipv6(ctx, rule.source) and _may_match_ipv6(ctx, rule.destination)):
+    if not dual or ctx.rule.nsg_rule.is_default or not may_match_ipv6(ctx):
         return ctx.out
     out = []
     for f in ctx.out:
