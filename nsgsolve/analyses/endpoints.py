@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from nsgsolve.semantics.addresses import ALL_ADDRS, ALL_PORTS, PUBLIC, IntervalSet
+from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet
 from nsgsolve.semantics.platform import VIRTUAL_NETWORK_EXTRA
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.model import (
@@ -62,7 +62,6 @@ class Side:
         return (nic is not None and nic in self.nics) or ip in self.addresses
 
 
-ANY_SIDE = Side(frozenset(), ALL_ADDRS)
 
 
 def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
@@ -74,19 +73,19 @@ def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
 def internet_hosts(rp: ResolvedPolicy) -> IntervalSet:
     """``Internet`` as an endpoint: public IPv4 and IPv6 space that is no part of any VNet's VirtualNetwork tag.
     Besides the VNets themselves that leaves out peered spaces, on-premises prefixes and 168.63.129.16."""
-    return PUBLIC.difference(virtual_network_hosts(rp))
+    return rp.public.difference(virtual_network_hosts(rp))
 
 
 def resolve_side(rp: ResolvedPolicy, endpoints: Sequence[Endpoint] | None, bag: DiagnosticBag) -> Side:
     """The :class:`Side` a list of endpoints denotes (``None``: any address, as an ``except`` clause
     without ``from``/``to``); unknown names go to ``bag``."""
     if endpoints is None:
-        return ANY_SIDE
+        return Side(frozenset(), rp.all_addresses)
     nics: set[IpcKey] = set()
     parts: list[tuple[int, int]] = []
     for e in endpoints:
         if isinstance(e, AnyAddress):
-            parts += list(ALL_ADDRS)
+            parts += list(rp.all_addresses)
         elif isinstance(e, TagSide):
             canon = canonical_builtin(e.tag.name)
             if canon == "Internet":
@@ -276,7 +275,7 @@ def traffic_region(rp: ResolvedPolicy, t: Traffic, any_service: bool = False) ->
 
 
 __all__ = [
-    "ANY_SIDE", "Side", "Traffic", "candidates", "endpoint_notes", "endpoints_term", "internet_hosts",
+    "Side", "Traffic", "candidates", "endpoint_notes", "endpoints_term", "internet_hosts",
     "resolve_side", "resolve_traffic", "service_term", "side_hull", "side_term", "touches_nic", "traffic_region",
     "traffic_term", "virtual_network_hosts",
 ]

@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from nsgsolve.semantics.addresses import ALL_ADDRS, ALL_PORTS, EMPTY, PUBLIC, V6_BASE, IntervalSet, int_to_ip, prefixes
+from nsgsolve.semantics.addresses import (
+    ALL_ADDRS, ALL_IPS, ALL_PORTS, EMPTY, PUBLIC, PUBLIC_IPV4, V6_BASE, IntervalSet, int_to_ip, prefixes,
+)
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
 from nsgsolve.model import (
     DEFAULT_SUBSCRIPTION,
@@ -126,7 +128,6 @@ class ParamUnbound(AssertionError):
     analyses that answer for every value bind the parameters before they evaluate a packet)."""
 
 
-ANY_ADDR = AddrSet(ALL_ADDRS)  # `*`: both families
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,21 @@ class ResolvedPolicy:
         return any(v6_items(d.items) for d in p.networks) or any(v6_items(t.items) for t in p.tags)
 
     @cached_property
+    def all_addresses(self) -> IntervalSet:
+        """`*` as an address set: both families, or IPv4 alone in a policy without IPv6 (has_ipv6), where
+        no packet a question or a NIC meets is IPv6, so sets, output and speed stay what they were."""
+        return ALL_ADDRS if self.has_ipv6 else ALL_IPS
+
+    @cached_property
+    def any_address(self) -> AddrSet:
+        return AddrSet(self.all_addresses)
+
+    @cached_property
+    def public(self) -> IntervalSet:
+        """Public address space (the Internet tag before a VNet's own space is removed), as all_addresses."""
+        return PUBLIC if self.has_ipv6 else PUBLIC_IPV4
+
+    @cached_property
     def static_ip_index(self) -> dict[int, IpcKey]:
         return {i.ip: k for k, i in self.ipcs.items() if i.ip is not None}
 
@@ -326,7 +342,7 @@ class ResolvedPolicy:
     def internet_tag(self, vnet: str | None) -> IntervalSet:
         if vnet not in self._internet_cache:
             self._internet_cache[vnet] = (
-                PUBLIC.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else PUBLIC
+                self.public.difference(self.vnet_spaces.get(vnet, EMPTY)) if vnet else self.public
             )
         return self._internet_cache[vnet]
 
@@ -650,7 +666,7 @@ class _SideResolver:
 
     def side(self, side: RuleSide) -> AddrSet:
         if isinstance(side, AnyAddress):
-            return ANY_ADDR
+            return self.rp.any_address
         if isinstance(side, TagSide) and side.tag.name.startswith(PARAM_PREFIX) and self.keep_params:
             return AddrSet(EMPTY, params=(ParamUse(side.tag.name[len(PARAM_PREFIX):],
                                                    self._choices(side.tag.name, False)),))
@@ -678,7 +694,7 @@ class _SideResolver:
     def union(self, sides: tuple[RuleSide, ...]) -> AddrSet:
         """An admin rule side: the union of its items; ``()`` is any address."""
         if not sides:
-            return ANY_ADDR
+            return self.rp.any_address
         parts = [self.side(s) for s in sides]
         iv = parts[0].intervals
         for p in parts[1:]:

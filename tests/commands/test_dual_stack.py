@@ -81,7 +81,8 @@ def test_query_covers_both_families_with_exact_boxes_per_family(policy):
     status, out, err = cli("query", policy, "can Internet reach web1 port 22 tcp", "--exact")
     assert status == 0, err
     assert "verdict: some" in out
-    assert "tcp port 22: IPv6 Internet except 2001:db8::/32 -> web1#2" in out and "tcp port 22: Internet -> web1#1" in out
+    assert "tcp port 22: IPv6 Internet except 2001:db8::/32 -> web1#2" in out
+    assert "tcp port 22: Internet -> web1#1" in out
     status, out, _ = cli("query", policy, "can 2001:db8::/32 reach web1 port 22 tcp", "--json")
     d = json.loads(out)
     assert d["verdict"] == "none" and d["blocked_witness"]["dst"] == "ace:cab:deca:deed::4"
