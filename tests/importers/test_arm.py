@@ -99,9 +99,9 @@ def test_asg_sides_nics_and_asg_resources():
     assert nic.ip_configs[0].ip == ip_to_int("10.0.1.10") and nic.ip_configs[0].asgs[0].name == "web-asg"
     assert nic.ip_configs[1].ip is None and nic.ip_configs[1].name == "ipconfig2"
     vnet = p.vnet("hub")
-    assert [(c.network, c.length) for c in vnet.address_spaces] == [(ip_to_int("10.0.0.0"), 16)]
+    assert [(c.network, c.length) for c in vnet.address_spaces] == [(ip_to_int("10.0.0.0"), 16),
+                                                                     (ip_to_int("fd00::"), 48)]  # dual stack
     assert {s.name: (s.nsg.name if s.nsg else None) for s in vnet.subnets} == {"web": "web-nsg", "db": None}
-    assert any("fd00::/48" in n for n in p.notes)
 
 
 def test_child_rule_resources_top_level_and_nested():
