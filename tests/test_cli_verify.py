@@ -162,8 +162,8 @@ def test_column_reading_gives_the_row_by_row_columns(tmp_path):
     col = {h: i for i, h in enumerate(["src", "dst", "protocol", "sport", "dport"])}
     fast = cmd._fast_columns(rp, engine, body.encode(), 5, col, {})
     lines = ["src,dst,protocol,sport,dport"] + body.splitlines()
-    slow = cmd._slow_columns(rp, Evaluator(rp), engine, "f.csv", lines, list(csv.reader(lines)),
-                             list(col), col, {})
+    slow = cmd._flow_columns(engine, cmd._slow_flows(rp, Evaluator(rp), "f.csv", lines, list(csv.reader(lines)),
+                                                     list(col), col, {}))
     assert fast is not None
     for a, b, name in zip(fast, slow, ["proto", "src", "sport", "dst", "dport", "src_key", "dst_key"]):
         ported = np.isin(slow[0], (6, 17))
