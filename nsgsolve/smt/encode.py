@@ -45,7 +45,7 @@ from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
 from nsgsolve.regions.box import Box
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK, HostService
 from nsgsolve.semantics.resolve import (
-    ANY_ADDR, AddrSet, AdminLayer, IpcKey, Layer, ParamUse, ResolvedNsg, ResolvedPolicy, ResolvedRule,
+    AddrSet, AdminLayer, IpcKey, Layer, ParamUse, ResolvedNsg, ResolvedPolicy, ResolvedRule,
 )
 from nsgsolve.smt.z3util import (
     DEFAULT_RLIMIT,
@@ -379,8 +379,9 @@ class Encoding:
         if got is None:
             r = nsg.rules(direction)[index]
             if r.params:  # an unset parameter may be any value: widen it for ``over``, drop it for ``under``
+                any_address = self.rp.any_address
                 over_r = dataclasses.replace(
-                    r, src=ANY_ADDR if r.src.params else r.src, dst=ANY_ADDR if r.dst.params else r.dst,
+                    r, src=any_address if r.src.params else r.src, dst=any_address if r.dst.params else r.dst,
                     sports=None if r.sport_param else r.sports, dports=None if r.dport_param else r.dports,
                     sport_param=None, dport_param=None)
                 under_r = dataclasses.replace(r, src=AddrSet(r.src.intervals, r.src.members),
