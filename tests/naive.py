@@ -95,7 +95,8 @@ def _side(policy: Policy, side, ip: int, vnet, assignment) -> bool:
                     return True
         if isinstance(it, SubnetAddr):
             v = next(v for v in policy.vnets if v.name == it.subnet.vnet)
-            if _in(ip, next(s for s in v.subnets if s.name == it.subnet.subnet).prefix):
+            # a subnet named as an address is all of its prefixes, not only the first
+            if any(_in(ip, c) for c in next(s for s in v.subnets if s.name == it.subnet.subnet).prefixes):
                 return True
         if isinstance(it, VnetAddr):
             v = next(v for v in policy.vnets if v.name == it.vnet.name)
