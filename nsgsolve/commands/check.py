@@ -17,6 +17,8 @@ EPILOG = """examples:
   nsgsolve check web.nsg --format sarif --output nsgsolve.sarif   # for GitHub code scanning
   nsgsolve check web.nsg --format junit --output nsgsolve.xml     # Jenkins, GitLab, Azure Pipelines
   nsgsolve check web.nsg --format github                          # annotations beside the diff in Actions
+  nsgsolve check azuredeploy.json --baseline cis                   # CIS networking controls, proved
+  nsgsolve check web.nsg --baseline all --waivers waivers.toml     # every baseline set, with waivers
 
 assertions (in the policy file; see docs/contracts.md):
   assert no Internet -> WebServers port 22
@@ -24,6 +26,11 @@ assertions (in the policy file; see docs/contracts.md):
   assert some VirtualNetwork -> db1 port 1433 tcp
   assert only Internet -> WebServers port 80,443 tcp
   assert no-rdp: no any -> any port 3389 except from 10.1.0.0/24 "RDP only from the jump hosts"
+
+baseline sets (--baseline, docs/baseline.md): cis (CIS Azure Foundations networking controls), high-risk-ports
+(Azure Virtual Network Manager's high-risk ports, database and management ports), hygiene (allow-any-to-any
+rules, subnets without an NSG, NSGs attached to nothing), all. Waivers: a TOML file of [[waiver]] tables with
+control, destination, reason and expires.
 
 exit status: 0 every assertion holds, 1 at least one fails, 2 invalid input or usage,
 3 none fails but at least one could not be decided (never reported as a pass)."""
@@ -43,8 +50,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SARIF run category: GitHub keeps the alerts of each category apart (default: %(default)s)")
     p.add_argument("--allow-empty", action="store_true",
                    help="exit 0 when no file has assertions (pre-commit runs on every changed .nsg file)")
+    p.add_argument("--baseline", action="append", default=[], metavar="SET", type=_baseline_set,
+                   help="also prove a built-in baseline: cis, high-risk-ports, hygiene or all (repeatable, or "
+                        "comma-separated); files need no assertions then")
+    p.add_argument("--waivers", metavar="FILE",
+                   help="a TOML file of baseline waivers ([[waiver]] control, destination, reason, expires)")
     add_solver_limit_arg(p)
     p.set_defaults(func=run)
+
+
+def _baseline_set(text: str) -> str:
+    from nsgsolve.analyses.baseline import SETS, SelectionError, select
+
+    try:
+        select([text])
+    except SelectionError as e:
+        raise argparse.ArgumentTypeError(f"unknown baseline set '{e}' (choose from {', '.join(SETS)}, all)") from None
+    return text
 
 
 class _Progress:
@@ -55,10 +77,11 @@ class _Progress:
         self.on = hasattr(err, "isatty") and err.isatty()
         self.width = 0
 
-    def __call__(self, i: int, n: int, a: Assertion) -> None:
+    def __call__(self, i: int, n: int, a: Assertion | str) -> None:
         if not self.on:
             return
-        line = f"[{i + 1}/{n}] {a.span.file}:{a.span.line} {a.name}"[:100]
+        what = a if isinstance(a, str) else f"{a.span.file}:{a.span.line} {a.name}"
+        line = f"[{i + 1}/{n}] {what}"[:100]
         self.err.write("\r" + line.ljust(self.width))
         self.err.flush()
         self.width = len(line)
@@ -81,19 +104,33 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     progress = _Progress(err)
     findings = []
     total = 0
+    waivers = _load_waivers(args.waivers) if args.waivers else []
+    if waivers and not args.baseline:
+        raise UsageError("--waivers applies to the baseline: add --baseline SET")
+    used: set[int] = set()
     try:
         for path in args.policy:
             policy = load_files(path, args, err)
             n = sum(1 for a in policy.assertions if isinstance(a, Assertion))
-            if n == 0:
+            if n == 0 and not args.baseline:
                 print(f"nsgsolve check: warning: {path} has no assertions", file=err)
                 continue
             total += n
-            results = check_policy(policy, resolve(policy, db, symbolic_params=True), rlimit=args.rlimit,
-                                   progress=progress)
-            findings += [contract_finding(r) for r in results]
+            if n:
+                results = check_policy(policy, resolve(policy, db, symbolic_params=True), rlimit=args.rlimit,
+                                       progress=progress)
+                findings += [contract_finding(r) for r in results]
+            if args.baseline:
+                from nsgsolve.analyses.baseline import check_baseline
+                from nsgsolve.reports.baseline import baseline_finding
+
+                got, unused = check_baseline(policy, args.baseline, db, args.rlimit, waivers, progress=progress)
+                used |= {id(w) for w in waivers} - {id(w) for w in unused}
+                total += len(got)
+                findings += [baseline_finding(r, path) for r in got]
     finally:
         progress.done()
+    _warn_unused([w for w in waivers if id(w) not in used], err)
     if total == 0 and args.allow_empty:
         out.write("nsgsolve check: no assertions to check\n")
         return EXIT_OK
@@ -119,6 +156,28 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(text)
     return code
+
+
+def _warn_unused(waivers: list, err: TextIO) -> None:
+    """W770: a waiver that matched no result (a typo in its control or destination waives nothing)."""
+    from nsgsolve.errors import Diagnostic, render_all
+
+    if waivers:
+        print(render_all([Diagnostic("W770", f"this waiver ({w.control} at {w.destination}) matches no baseline "
+                                             "result", w.span, "check the control id and the destination as the "
+                                     "report names them ('nic web1', 'subnet hub/dmz', 'nsg x'), or delete the waiver",
+                                     "warning") for w in waivers]), file=err)
+
+
+def _load_waivers(path: str) -> list:
+    from nsgsolve.analyses.baseline import parse_waivers
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as e:
+        raise UsageError(f"cannot read the waivers file {path}: {e.strerror}") from None
+    return parse_waivers(text, path)
 
 
 __all__ = ["register", "run"]

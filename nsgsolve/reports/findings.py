@@ -83,6 +83,9 @@ class Finding:
     flow: tuple[Location, ...] = ()  # the witness path, for SARIF codeFlows
     category: str = ""  # e.g. "assert/no"; JUnit failure type, SARIF tag
     seconds: float = 0.0  # time spent deciding it (JUnit testcase time)
+    # Extra properties of the finding's rule (SARIF rule ``properties``), e.g. the Checkov and tfsec ids of
+    # a baseline control
+    rule_properties: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

@@ -48,7 +48,7 @@ def _rule(f: Finding) -> dict[str, Any]:
         "fullDescription": {"text": (f.rule_full or short)[:MAX_TEXT * 4]},
         "help": {"text": f.rule_help or f.rule_full or short},
         "defaultConfiguration": {"level": f.level},
-        "properties": {"tags": [t for t in ("nsgsolve", f.category) if t]},
+        "properties": {"tags": [t for t in ("nsgsolve", f.category) if t], **f.rule_properties},
     }
 
 

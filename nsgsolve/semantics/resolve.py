@@ -431,12 +431,15 @@ class ResolvedPolicy:
         return [*self.attachment_vnets(nsg_name)] or [None]
 
 
-def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params: bool = False) -> ResolvedPolicy:
+def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params: bool = False,
+            subnet_hosts: bool = False) -> ResolvedPolicy:
     """Resolve topology eagerly and every attached NSG (so unknown tags are reported at once).
 
     ``symbolic_params``: a rule side or port list that is an unset template parameter becomes a
     :class:`ParamUse` (the caller answers for every value: the Z3 encoding makes it a variable); without it
-    the NSG is open, like one with a value an import could not compute."""
+    the NSG is open, like one with a value an import could not compute.
+    ``subnet_hosts``: every subnet behind an NSG gets an implied host, even one with NICs (a host added
+    later, with only the subnet's NSG in front of it: the baseline's destinations)."""
     tag_db = tag_db or ServiceTagDb()
     bag = DiagnosticBag()
     spaces = {v.name: IntervalSet([(c.lo, c.hi) for c in v.address_spaces]) for v in policy.vnets}
@@ -476,7 +479,7 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params:
     # NSG filters some traffic a question can ask about (docs/query.md, "What an endpoint denotes").
     occupied = {(i.vnet, i.subnet) for i in ipcs.values()}
     for v, s in policy.subnets():
-        if s.nsg is not None and (v.name, s.name) not in occupied:
+        if s.nsg is not None and (subnet_hosts or (v.name, s.name) not in occupied):
             key = IpcKey(implied_host_name(v.name, s.name), 0)
             ipcs[key] = IpcInfo(key, v.name, s.name, None, usable_addresses(s.prefixes), frozenset(), None,
                                 s.nsg.name, implied=True)
