@@ -96,3 +96,20 @@ case("verify-avnm-worked-example", "verify", AVNM, "--src", "198.51.100.1", "--d
      "--dport", "80")
 case("verify-avnm-always-allow-json", "verify", AVNM, "--src", "10.9.0.7", "--dst", "app1", "--protocol", "tcp",
      "--dport", "443", "--json", schema="verify")
+
+# The built-in baseline (docs/baseline.md): every format of check, waivers (one active, one expired), and
+# real templates that declare NSGs and subnets but no NIC (they gave E802 to a query before).
+BASE = "tests/golden/inputs/baseline.nsg"
+WAIVERS = "tests/golden/inputs/baseline-waivers.toml"
+case("check-baseline-all", "check", BASE, "--baseline", "all")
+case("check-baseline-cis-waivers", "check", BASE, "--baseline", "cis", "--waivers", WAIVERS)
+case("check-baseline-cis-json", "check", BASE, "--baseline", "cis", "--waivers", WAIVERS, "--format", "json",
+     schema="check")
+case("check-baseline-cis-sarif", "check", BASE, "--baseline", "cis", "--format", "sarif")
+case("check-baseline-cis-junit", "check", BASE, "--baseline", "cis", "--format", "junit")
+case("check-baseline-cis-github", "check", BASE, "--baseline", "cis", "--format", "github")
+case("check-baseline-webservers-contracts", "check", f"{EX}/webservers.nsg", "--baseline", "cis")
+for name in ("security-group-create", "vmss-win-iis-app-ssl", "darktrace-vsensor-standalone"):
+    case(f"corpus-check-baseline-{name}", "check", f"{{corpus}}/arm/{name}.json", "--baseline", "all")
+case("corpus-check-baseline-vmss-json", "check", "{corpus}/arm/vmss-win-iis-app-ssl.json", "--baseline", "cis",
+     "--format", "json", schema="check")

@@ -87,7 +87,7 @@ class Control:
         d: dict[str, Any] = {"id": self.id, "set": self.set, "title": self.title, "benchmark": self.benchmark,
                              "kind": self.kind, "checkov": list(self.checkov), "tfsec": list(self.tfsec)}
         if self.kind == "exposure":
-            d["protocol"] = self.protocol.value.lower()
+            d["protocol"] = "any" if self.protocol is Protocol.ANY else self.protocol.value.lower()
             d["ports"] = None if self.ports is None else [[lo, hi] for lo, hi in self.ports]
         return d
 

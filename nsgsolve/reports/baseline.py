@@ -80,6 +80,7 @@ def baseline_finding(r: BaselineResult, file: str) -> Finding:
         related=related, flow=flow, category="baseline", seconds=r.seconds,
         rule_properties={"checkov": list(c.checkov), "tfsec": list(c.tfsec), "benchmark": c.benchmark,
                          "set": c.set},
+        rule_name=c.id,
         data={"file": file, **r.to_dict()},
     )
 

@@ -86,6 +86,7 @@ class Finding:
     # Extra properties of the finding's rule (SARIF rule ``properties``), e.g. the Checkov and tfsec ids of
     # a baseline control
     rule_properties: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    rule_name: str = ""  # the rule's name when many findings share it (a baseline control); else ``name``
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property

@@ -43,7 +43,7 @@ def _rule(f: Finding) -> dict[str, Any]:
     short = (f.rule_short or f.title)[:MAX_TEXT]
     return {
         "id": f.rule_id,
-        "name": f.name,
+        "name": f.rule_name or f.name,
         "shortDescription": {"text": short},
         "fullDescription": {"text": (f.rule_full or short)[:MAX_TEXT * 4]},
         "help": {"text": f.rule_help or f.rule_full or short},
