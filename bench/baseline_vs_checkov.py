@@ -70,24 +70,41 @@ def make_venv(venv: Path, version: str) -> Path:
     return exe
 
 
-def run_checkov(exe: Path, path: Path, framework: str) -> tuple[dict[str, str], str]:
-    """Checkov's verdict per check id on one file: FAILED, PASSED, or absent; and a note when it broke."""
+def _checkov_json(exe: Path, paths: list[Path], framework: str) -> tuple[list, str]:
     ids = ",".join(p.checkov for p in PAIRS)
-    proc = subprocess.run([str(exe), "-f", str(path), "--framework", framework, "--check", ids, "-o", "json",
-                           "--compact", "--skip-download"], capture_output=True, text=True, timeout=600)
+    cmd = [str(exe), "--framework", framework, "--check", ids, "-o", "json", "--compact", "--skip-download"]
+    for p in paths:
+        cmd += ["-f", str(p)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     try:
         doc = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return {}, (proc.stderr.strip().splitlines() or ["no output"])[-1][:120]
-    docs = doc if isinstance(doc, list) else [doc]
-    out: dict[str, str] = {}
+        err = [x for x in proc.stderr.strip().splitlines() if "Error" in x] or proc.stderr.strip().splitlines()
+        return [], (err or ["no output"])[-1][:140]
+    return (doc if isinstance(doc, list) else [doc]), ""
+
+
+def run_checkov(exe: Path, paths: list[Path], framework: str) -> dict[str, tuple[dict[str, str], str]]:
+    """Checkov's verdict per file and check id (FAILED or PASSED; absent when it judged nothing), and a note
+    for a file it stopped on. One process for all files (Checkov starts slowly); when the run breaks, the
+    files are run one by one to find the one it stops on."""
+    docs, broke = _checkov_json(exe, paths, framework)
+    out: dict[str, tuple[dict[str, str], str]] = {}
+    if broke and len(paths) > 1:
+        for p in paths:
+            out.update(run_checkov(exe, [p], framework))
+        return out
+    for p in paths:
+        out[str(p.resolve())] = ({}, broke)
     for d in docs:
         res = d.get("results", {}) if isinstance(d, dict) else {}
-        for r in res.get("passed_checks", []):
-            out.setdefault(r["check_id"], "PASSED")
-        for r in res.get("failed_checks", []):
-            out[r["check_id"]] = "FAILED"
-    return out, ""
+        for key, verdict in (("passed_checks", "PASSED"), ("failed_checks", "FAILED")):
+            for r in res.get(key, []):
+                f = r.get("file_abs_path") or r.get("file_path", "")
+                got = out.setdefault(str(Path(f).resolve()), ({}, ""))[0]
+                if verdict == "FAILED" or r["check_id"] not in got:
+                    got[r["check_id"]] = verdict
+    return out
 
 
 def _side_text(side: object) -> str:
@@ -209,9 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     disagreements = []
     start = time.time()
+    checkov: dict[str, tuple[dict[str, str], str]] = {}
+    for framework, group in (("arm", [f for f in files if f.suffix == ".json"]),
+                             ("terraform", [f for f in files if f.suffix == ".tf"])):
+        if group:
+            checkov.update(run_checkov(exe, group, framework))
     for f in files:
         framework = "arm" if f.suffix == ".json" else "terraform"
-        ck, broke = run_checkov(exe, f, framework)
+        ck, broke = checkov.get(str(f.resolve()), ({}, "no result"))
         ns, err = nsgsolve_verdicts(f, db)
         cells = []
         for pair in PAIRS:

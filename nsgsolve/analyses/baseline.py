@@ -50,7 +50,11 @@ from nsgsolve.model import (
 )
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, int_to_ip, ip_to_int
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX, IpcKey, ResolvedPolicy, implied_host_name, resolve
+from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.semantics.servicetags import ServiceTagDb
+
+# How many of the latest counterexamples are tried at another destination before asking the solver.
+MOVE_TRIES = 4
 
 SETS = ("cis", "high-risk-ports", "hygiene")
 CIS_VERSION = "CIS Microsoft Azure Foundations Benchmark v3.0.0"
@@ -435,6 +439,7 @@ class Baseline:
         self.destinations = destinations(self.rp, self.lonely)
         self.rlimit = rlimit
         self._checker: ContractChecker | None = None
+        self._pool: list[Packet] = []  # allowed packets from the Internet found so far (the latest last)
 
     @property
     def checker(self) -> ContractChecker:
@@ -489,10 +494,23 @@ class Baseline:
                 results[d.label] = self._undecided_open(c, d, opened)
             else:
                 todo.append(d)
-        # One question for every destination at once; each counterexample names the destination it reached,
-        # which fails and leaves the question. Passing destinations cost nothing more: most controls hold.
         by_key = {k: d for d in todo for k in d.keys}
         remaining = list(todo)
+
+        def settle(d: Destination, r: ContractResult) -> None:
+            results[d.label] = self._from_contract(c, d, r)
+            remaining.remove(d)
+            self._pool.append(r.witness.packet)  # type: ignore[union-attr]
+
+        # A failure needs one allowed packet, which the reference evaluator confirms: first move the
+        # counterexamples found so far (for any control) to each destination and this control's ports.
+        for d in list(remaining):
+            moved = self._moved(c, d)
+            if moved is not None:
+                settle(d, moved)
+        # Then one question for every destination left; each counterexample names the destination it reached,
+        # which fails, is moved to the others, and leaves the question. What is left when the solver finds
+        # nothing passes: most controls hold, and then they cost one question.
         while remaining:
             a = self._assertion(c, remaining)
             r = self.checker.check(a, c.id)
@@ -502,8 +520,11 @@ class Baseline:
                 break
             hit = by_key.get(r.witness.dst_endpoint) if r.witness is not None and r.witness.dst_endpoint else None
             if r.verdict is Status.FAIL and hit is not None and hit in remaining:
-                results[hit.label] = self._from_contract(c, hit, r)
-                remaining.remove(hit)
+                settle(hit, r)
+                for d in list(remaining):
+                    moved = self._moved(c, d)
+                    if moved is not None:
+                        settle(d, moved)
                 continue
             # Undecided (or a witness we cannot place): ask about each remaining destination on its own.
             for d in remaining:
@@ -511,6 +532,44 @@ class Baseline:
                 results[d.label] = self._from_contract(c, d, one)
             break
         return [results[d.label] for d in self.destinations if d.label in results]
+
+    def _moved(self, c: Control, d: Destination) -> ContractResult | None:
+        """A known allowed packet (the latest first) sent to ``d`` on this control's service instead, if the
+        reference evaluator allows it there."""
+        if not self._pool:
+            return None
+        number = c.protocol.number
+        protos = [6, 17] if number is None else [number]
+        ports = [lo for lo, _ in c.ports] if c.ports is not None else [None]
+        a = self._assertion(c, [d])
+        seen = set()
+        for w in reversed(self._pool[-MOVE_TRIES:]):
+            if w.src in seen:
+                continue
+            seen.add(w.src)
+            for k in sorted(d.keys):
+                ip, assignment = self._address(k)
+                for proto in protos:
+                    for port in ports:
+                        dport = port if port is not None else (w.dport if w.dport is not None else 53)
+                        cand = Packet(proto, w.src, w.sport if w.sport is not None else 49152, ip, dport)
+                        got = self.checker.confirm(a, c.id, cand, assignment)
+                        if got is not None:
+                            return got
+        return None
+
+    def _address(self, k: IpcKey) -> tuple[int, dict[IpcKey, int]]:
+        """An address for ``k`` and the assignment that puts it there (a dynamic one: its first usable address
+        no static NIC holds)."""
+        info = self.rp.ipcs[k]
+        if info.ip is not None:
+            return info.ip, {}
+        taken = self.rp.static_ip_index
+        for lo, hi in info.usable:
+            for ip in range(lo, min(hi, lo + 64) + 1):
+                if ip not in taken:
+                    return ip, {k: ip}
+        return info.usable.min(), {k: info.usable.min()}
 
     def _from_contract(self, c: Control, d: Destination, r: ContractResult, summary: str = "") -> BaselineResult:
         own = self._assertion(c, [d])

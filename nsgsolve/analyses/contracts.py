@@ -197,6 +197,21 @@ class ContractChecker:
         bag.raise_if_errors()
         return traffic, excepted
 
+    def confirm(self, a: Assertion, name: str, packet, assignment: dict[IpcKey, int]) -> ContractResult | None:
+        """A ``no`` assertion's failure from a candidate packet found elsewhere (a counterexample of a similar
+        assertion, moved): the reference evaluator decides it, so the result is a failure only when the
+        evaluator allows the packet and it is traffic the assertion examines; otherwise None (ask the solver)."""
+        if a.kind is not AssertionKind.NO:
+            return None
+        start = time.perf_counter()
+        traffic, excepted = self.resolve(a)
+        flow = Evaluator(self.rp, assignment).evaluate(packet)
+        if not flow.allowed or not _within(traffic, flow) or any(_within(e, flow) for e in excepted):
+            return None
+        return ContractResult(a, name, Status.FAIL, f"a packet of the traffic is allowed: {flow.packet}", flow,
+                              "allowed", _responsible(flow, True), dict(assignment),
+                              seconds=time.perf_counter() - start)
+
     def _find(self, constraint, allowed: bool, what: str, scope=None):
         """``scope`` = (box, source NICs, destination NICs) holding every packet of ``constraint``."""
         decision = None if scope is None or not self.narrow else self.enc.path_allows(*scope)
