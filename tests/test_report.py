@@ -33,3 +33,17 @@ def test_without_flow_logs_there_is_no_hits_column(tmp_path):
     page = tmp_path / "r.html"
     assert run(["report", "examples/webservers.nsg", "-o", str(page)], io.StringIO(), io.StringIO()) == 0
     assert "<th scope=\"col\">Hits</th>" not in page.read_text()
+
+
+def test_report_shows_baseline_results(tmp_path):
+    """The page's findings section renders baseline results beside lint and contracts: a failing control
+    with its id, the destination and the witness story."""
+    out = tmp_path / "r.html"
+    code = run(["report", "tests/golden/inputs/baseline.nsg", "--baseline", "cis", "--no-lint", "-o", str(out)],
+               io.StringIO(), io.StringIO())
+    assert code == 0
+    html = out.read_text()
+    assert "<h3>Baseline</h3>" in html
+    rows = re.findall(r'<tr class="s-error"><td>error</td><td>baseline/cis-7\.1</td><td>([^<]*)', html)
+    assert any(": nic app1: a packet of the traffic is allowed" in r for r in rows)
+    assert "witness (allowed)" in html

@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="html (default): the whole report; svg: the reachability matrix alone, as an image")
     p.add_argument("--no-lint", action="store_true", help="leave the lint findings out (faster on large policies)")
     p.add_argument("--no-check", action="store_true", help="leave the contract results out")
+    p.add_argument("--baseline", action="append", default=[], metavar="SET",
+                   choices=("cis", "high-risk-ports", "hygiene", "all"),
+                   help="add a built-in baseline's results to the findings: cis, high-risk-ports, hygiene or all "
+                        "(repeatable; docs/baseline.md)")
     p.add_argument("--title", metavar="TEXT", help="the page title (default: the policy's file names)")
     # One PATH per flag (repeatable), so the option may stand before POLICY like every other option.
     p.add_argument("--flow-logs", action="append", metavar="PATH",
@@ -68,6 +72,12 @@ def build_report(args: argparse.Namespace, err: TextIO):
         from nsgsolve.reports.contracts import contract_finding
 
         findings += [contract_finding(r) for r in check_policy(policy, rp)]
+    if getattr(args, "baseline", None):
+        from nsgsolve.analyses.baseline import check_baseline
+        from nsgsolve.reports.baseline import baseline_finding
+
+        results, _ = check_baseline(policy, args.baseline, tag_db(args))
+        findings += [baseline_finding(r, paths[0]) for r in results]
     hits: dict = {}
     notes: tuple[str, ...] = ()
     if getattr(args, "flow_logs", None):
