@@ -113,3 +113,4 @@ for name in ("security-group-create", "vmss-win-iis-app-ssl", "darktrace-vsensor
     case(f"corpus-check-baseline-{name}", "check", f"{{corpus}}/arm/{name}.json", "--baseline", "all")
 case("corpus-check-baseline-vmss-json", "check", "{corpus}/arm/vmss-win-iis-app-ssl.json", "--baseline", "cis",
      "--format", "json", schema="check")
+case("check-baseline-open-values", "check", "tests/golden/inputs/baseline-open-values.json", "--baseline", "cis")

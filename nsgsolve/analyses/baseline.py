@@ -45,8 +45,8 @@ from nsgsolve.analyses.contracts import ContractChecker, ContractResult, Respons
 from nsgsolve.analyses.results import Status
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.model import (
-    ANY_PORTS, Access, Assertion, AssertionKind, Cidr, Direction, NicAddr, Nsg, Policy, PortRange, PortSpec,
-    Protocol, Query, Ref, Rule, Span, Subnet, TagDecl, TagSide, VNet,
+    ANY_PORTS, Access, Assertion, AssertionKind, Cidr, Direction, NicAddr, Nsg, Policy, PortRange, PortsDefine,
+    PortsRef, PortSpec, Protocol, Query, Ref, Rule, Span, Subnet, TagDecl, TagSide, VNet,
 )
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, int_to_ip, ip_to_int
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX, IpcKey, ResolvedPolicy, implied_host_name, resolve
@@ -295,12 +295,14 @@ class OpenValue:
     rule: str
     access: Access
     span: Span
-    side: str = "source"  # source | destination
+    side: str = "source"  # source | destination | source ports | destination ports
     source: str = ""  # the template text at the value, e.g. [parameters('sshSource')]
 
     @property
     def assumed(self) -> str:
-        return "every address" if self.access is Access.ALLOW else "no address"
+        if self.access is not Access.ALLOW:
+            return "nothing (the deny rule is left out)"
+        return "every port" if self.side.endswith("ports") else "every address"
 
     def describe(self) -> str:
         text = f" {self.source}" if self.source else ""
@@ -326,27 +328,48 @@ def _source_text(span: Span) -> str:
     return ""
 
 
+def _open_parts(r: Rule) -> list[tuple[str, str, Span]]:
+    """(side, ?expr name, span) of every value of ``r`` an import left open."""
+    out = []
+    for which, side in (("source", r.source), ("destination", r.destination)):
+        if isinstance(side, TagSide) and side.tag.name.startswith(SYMBOLIC_PREFIX):
+            out.append((which, side.tag.name, side.span if side.span.line else side.tag.span))
+    for which, spec in (("source ports", r.source_ports), ("destination ports", r.destination_ports)):
+        for it in spec.items or ():
+            if isinstance(it, PortsRef) and it.define.name.startswith(SYMBOLIC_PREFIX):
+                out.append((which, it.define.name, it.define.span if it.define.span.line else spec.span))
+    return out
+
+
 def worst_case(policy: Policy) -> tuple[Policy, list[OpenValue]]:
-    """The policy with each open address value of an NSG rule declared as a tag: every address on an allow
-    rule, none on a deny rule (the most the rule list can allow). Open ports stay open (their NSG stays
-    unresolved, and what meets it is undecided)."""
+    """The policy with each open value of an NSG rule read at its worst: on an allow rule every address
+    (every port), declared under the value's ``?expr:`` name; a deny rule with an open value is left out
+    (it matches nothing). That allows a superset of what any value allows."""
     opened: list[OpenValue] = []
-    decls: list[TagDecl] = []
-    declared = {t.name.lower() for t in policy.tags}
+    tags: list[TagDecl] = []
+    ports: list[PortsDefine] = []
+    nsgs = []
+    declared = {t.name.lower() for t in policy.tags} | {p.name.lower() for p in policy.ports}
     for nsg in policy.nsgs:
+        kept = []
         for r in nsg.rules:
-            for which, side in (("source", r.source), ("destination", r.destination)):
-                if isinstance(side, TagSide) and side.tag.name.startswith(SYMBOLIC_PREFIX) \
-                        and side.tag.name.lower() not in declared:
-                    declared.add(side.tag.name.lower())
-                    items = (Cidr(0, 0),) if r.access is Access.ALLOW else ()
-                    decls.append(TagDecl(side.tag.name, items, side.span))
-                    span = side.span if side.span.line else side.tag.span if side.tag.span.line else r.span
-                    opened.append(OpenValue(side.tag.name, nsg.name, r.name, r.access, span, which,
-                                           _source_text(span)))
-    if not decls:
+            parts = _open_parts(r)
+            for which, name, span in parts:
+                span = span if span.line else r.span
+                opened.append(OpenValue(name, nsg.name, r.name, r.access, span, which, _source_text(span)))
+                if r.access is Access.ALLOW and name.lower() not in declared:
+                    declared.add(name.lower())
+                    if which.endswith("ports"):
+                        ports.append(PortsDefine(name, (PortRange(0, 65535),), span))
+                    else:
+                        tags.append(TagDecl(name, (Cidr(0, 0),), span))
+            if not parts or r.access is Access.ALLOW:
+                kept.append(r)
+        nsgs.append(dataclasses.replace(nsg, rules=tuple(kept)) if len(kept) != len(nsg.rules) else nsg)
+    if not opened:
         return policy, []
-    return dataclasses.replace(policy, tags=policy.tags + tuple(decls)), opened
+    return dataclasses.replace(policy, tags=policy.tags + tuple(tags), ports=policy.ports + tuple(ports),
+                               nsgs=tuple(nsgs)), opened
 
 
 # ---------------------------------------------------------------- waivers
@@ -578,19 +601,23 @@ class Baseline:
         opened: tuple[OpenValue, ...] = ()
         text = summary or r.summary
         if r.verdict is Status.FAIL and r.witness is not None and self.open_values:
-            used = {s.rule for s in r.responsible}
-            opened = tuple(o for o in self.open_values if o.rule in used and o.access is Access.ALLOW
-                           and any(s.nsg == o.nsg for s in r.responsible))
+            opened = tuple(o for o in self.open_values if o.access is Access.ALLOW
+                           and any(s.nsg == o.nsg and s.rule == o.rule for s in r.responsible))
             p = r.witness.packet
             for o in opened:
-                ip = p.src if o.side == "source" else p.dst
-                example = "'*' or 'Internet'" if o.side == "source" else "'*'"
+                if o.side.endswith("ports"):
+                    held = str(p.dport if o.side == "destination ports" else p.sport)
+                    example = "'*'"
+                else:
+                    held = int_to_ip(p.src if o.side == "source" else p.dst)
+                    example = "'*' or 'Internet'" if o.side == "source" else "'*'"
                 notes.append(f"fails for some value of a template value the import left open: with the {o.describe()} "
-                             f"holding {int_to_ip(ip)} (e.g. {example}), {p} is allowed")
+                             f"holding {held} (e.g. {example}), {p} is allowed")
             if opened:
                 text += " (for some value of a template parameter: see the notes)"
         elif r.verdict is Status.PASS and self.open_values:
-            notes.append("holds for every value of the template values the import left open (read at their worst)")
+            notes.append("holds for every value of the template values the import left open (read at their worst: "
+                         "an allow rule's as every address or port, a deny rule's as nothing)")
         return BaselineResult(c, d.label, d.span, r.verdict, text, r, r.responsible, tuple(notes), destination=d,
                               open_values=opened)
 
@@ -601,7 +628,9 @@ class Baseline:
         named = f" ({what})" if what else ""
         return BaselineResult(c, d.label, d.span, Status.UNKNOWN,
                               f"undecided: nsg {opened[0]} has a value the import left open at {first.span}{named}",
-                              notes=(f"{first.message}", f"how to fix: {first.hint}"), destination=d)
+                              notes=(first.message,
+                                     f"how to fix: {first.hint or 'give the value (--param NAME=VALUE)'}"),
+                              destination=d)
 
     # -- hygiene
 

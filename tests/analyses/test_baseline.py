@@ -327,3 +327,73 @@ def test_custom_control_is_data(tmp_path):
     res = Baseline(policy_of(tmp_path)).run([c])
     assert verdicts(res, "x-8080")["nsg spare"] is Status.FAIL
     assert verdicts(res, "x-8080")["nic web1"] is Status.PASS
+
+
+OPEN = ROOT / "tests" / "golden" / "inputs" / "baseline-open-values.json"
+
+
+def test_open_port_and_source_fail_for_some_value_and_say_which():
+    """adminPort (an allow rule's destination port) and adminSource (an allow rule's source) have no value:
+    read at their worst, RDP and SSH are open for some value, and the notes name the parameter and the
+    value the witness needs."""
+    res, _ = check_baseline(load_policy(str(OPEN), warnings=[]), ["cis"])
+    by = {r.control.id: r for r in res}
+    rdp = by["cis-7.1"]
+    assert rdp.status is Status.FAIL
+    assert [o.source for o in rdp.open_values] == ["[parameters('adminPort')]"]
+    assert any("destination ports value [parameters('adminPort')]" in n and "holding 3389" in n for n in rdp.notes)
+    # Given a value, the same template is decided on it: port 8443 opens neither RDP nor SSH; a private
+    # source closes SSH.
+    given = load_policy(str(OPEN), params={"adminPort": "8443", "adminSource": "10.0.0.0/8"}, warnings=[])
+    res, _ = check_baseline(given, ["cis"])
+    assert {r.control.id: r.status for r in res}["cis-7.1"] is Status.PASS
+    assert {r.control.id: r.status for r in res}["cis-7.2"] is Status.PASS
+    assert not any(r.open_values for r in res)
+
+
+def test_a_deny_with_an_open_value_is_read_as_matching_nothing(tmp_path):
+    doc = json.loads(OPEN.read_text())
+    rules = doc["resources"][0]["properties"]["securityRules"]
+    rules[0]["properties"].update(access="Deny", destinationPortRange="22",
+                                  sourceAddressPrefix="[parameters('adminSource')]")
+    rules[1]["properties"].update(sourceAddressPrefix="*")
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps(doc))
+    res, _ = check_baseline(load_policy(str(f), warnings=[]), ["cis"])
+    ssh = next(r for r in res if r.control.id == "cis-7.2")
+    # The deny might hold every Internet address, or none: at its worst it blocks nothing, so SSH fails.
+    assert ssh.status is Status.FAIL
+    # With the deny's value given as '*', SSH is closed.
+    res, _ = check_baseline(load_policy(str(f), params={"adminSource": "*", "adminPort": "1"}, warnings=[]), ["cis"])
+    assert next(r for r in res if r.control.id == "cis-7.2").status is Status.PASS
+
+
+def test_an_nsg_left_unresolved_is_undecided_never_a_pass(tmp_path):
+    from nsgsolve.errors import Diagnostic
+
+    b = Baseline(policy_of(tmp_path))
+    b.rp.open_nsgs["web-subnet"] = (Diagnostic("E301", "'?expr:x' has no address data", Span("t.json", 3, 4)),)
+    res = b.run(select(["cis"]))
+    v = verdicts(res, "cis-7.2")
+    assert v["subnet hub/web"] is Status.UNKNOWN and v["nic web1"] is Status.UNKNOWN
+    assert v["nic app1"] is Status.PASS  # not behind it
+    assert "t.json:3:4" in next(r.summary for r in res if r.target == "nic web1" and r.control.id == "cis-7.2")
+
+
+def test_check_exit_3_when_undecided(tmp_path, monkeypatch):
+    """Nothing fails and an NSG could not be resolved: exit 3, never 0."""
+    import nsgsolve.analyses.baseline as mod
+    from nsgsolve.errors import Diagnostic
+
+    orig_init = mod.Baseline.__init__
+
+    def init(self, *a, **k):
+        orig_init(self, *a, **k)
+        self.rp.open_nsgs["n"] = (Diagnostic("E301", "open", Span("t.json", 3, 4)),)
+
+    monkeypatch.setattr(mod.Baseline, "__init__", init)
+    p = tmp_path / "p.nsg"
+    p.write_text("vnet v 10.0.0.0/16 {\n  subnet s 10.0.1.0/24 nsg n\n}\nnic a in v/s ip 10.0.1.4\nnsg n {\n}\n",
+                 encoding="utf-8")
+    code, out, _ = cli("check", str(p), "--baseline", "cis")
+    assert code == 3 and "UNKNOWN cis-7.2/nic a" in out and "0 failed" in out
