@@ -397,3 +397,25 @@ def test_check_exit_3_when_undecided(tmp_path, monkeypatch):
                  encoding="utf-8")
     code, out, _ = cli("check", str(p), "--baseline", "cis")
     assert code == 3 and "UNKNOWN cis-7.2/nic a" in out and "0 failed" in out
+
+
+def test_overlapping_unpeered_vnets_are_undecided_not_an_error(tmp_path):
+    """Two unpeered VNets with one address space: a destination's address may belong to a NIC of either, which
+    questions refuse (E803). The baseline reports those destinations undecided, with the reason."""
+    text = """\
+vnet a 10.0.0.0/16 {
+  subnet s 10.0.1.0/24 nsg n
+}
+vnet b 10.0.0.0/16 {
+  subnet s 10.0.1.0/24 nsg n
+}
+nic x in a/s ip dynamic
+nsg n {
+  inbound {
+    100 allow Ssh tcp from * to any port 22
+  }
+}
+"""
+    res = Baseline(policy_of(tmp_path, text)).run(select(["cis"]))
+    assert res and all(r.status is Status.UNKNOWN for r in res)
+    assert all("E803" in r.contract.reason for r in res if r.contract is not None)
