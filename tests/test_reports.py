@@ -189,3 +189,25 @@ def test_summaries_name_what_was_checked(report):
     assert desc == "at least one finding failed"
     check_ok = dataclasses.replace(report, exit_code=0)
     assert sarif_log(check_ok)["runs"][0]["invocations"][0]["exitCodeDescription"] == "no assertion failed"
+
+
+def test_baseline_reports_validate_against_sarif_and_junit_schemas():
+    """The baseline goes through the same writers: its SARIF (one rule per control, Checkov and tfsec ids in
+    the rule's properties) and JUnit (one test per control and destination) validate as the contracts' do."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the [test] extra")
+    xmlschema = pytest.importorskip("xmlschema", reason="xmlschema is in the [test] extra")
+    from nsgsolve.analyses.baseline import check_baseline
+    from nsgsolve.importers.loader import load_policy
+    from nsgsolve.reports.baseline import baseline_finding
+
+    path = str(SCHEMAS.parents[1] / "golden" / "inputs" / "baseline.nsg")
+    results, _ = check_baseline(load_policy(path), ["all"])
+    report = Report(tuple(baseline_finding(r, path) for r in results), (path,), 1, tool_version="0.1.0")
+    log = json.loads(render(report, "sarif"))
+    jsonschema.Draft4Validator(json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text())).validate(log)
+    rules = log["runs"][0]["tool"]["driver"]["rules"]
+    assert len(rules) == len({r.control.id for r in results})
+    rdp = next(r for r in rules if r["id"] == "baseline/cis-7.1")
+    assert rdp["name"] == "cis-7.1" and rdp["properties"]["checkov"] == ["CKV_AZURE_9"]
+    assert all(res["locations"][0]["physicalLocation"]["region"]["startLine"] > 0 for res in log["runs"][0]["results"])
+    xmlschema.XMLSchema(str(SCHEMAS / "JUnit.xsd")).validate(render(report, "junit"))
