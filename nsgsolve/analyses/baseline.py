@@ -269,9 +269,9 @@ def destinations(rp: ResolvedPolicy, lonely: dict[str, Cidr]) -> list[Destinatio
             nsg = policy.nsg(s.nsg.name)
             out.append(Destination("nsg", s.nsg.name, nsg.span if nsg else s.span, frozenset([key]),
                                    f"nsg {s.nsg.name} is attached to nothing in the input (or to a resource nsgsolve "
-                                   f"does not model): checked on its own, as the only NSG in front of a host, its "
-                                   f"VirtualNetwork read as an assumed private space {int_to_ip(s.prefix.network)}"
-                                   f"/{s.prefix.length}"))
+                                   f"does not model): checked on its own, as the only NSG in front of a host of an "
+                                   f"assumed private subnet {int_to_ip(s.prefix.network)}/{s.prefix.length} (its "
+                                   "VirtualNetwork tag is that subnet's assumed VNet)"))
         else:
             out.append(Destination("subnet", f"{v.name}/{s.name}", s.span, frozenset([key]),
                                    f"any address of {', '.join(_cidr_text(c) for c in s.prefixes)} behind nsg "
