@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ from nsgsolve.analyses.baseline import Baseline, Control  # noqa: E402
 from nsgsolve.analyses.results import Status  # noqa: E402
 from nsgsolve.errors import InputError  # noqa: E402
 from nsgsolve.importers.loader import load_policy  # noqa: E402
-from nsgsolve.model import AnyAddress, PortSpec, PrefixSide, Protocol, Rule, TagSide  # noqa: E402
+from nsgsolve.model import AnyAddress, AsgSide, PortRange, PortSpec, PrefixSide, Protocol, Rule, TagSide, item_text  # noqa: E402,E501
 from nsgsolve.semantics.servicetags import default_tag_db  # noqa: E402
 
 
@@ -107,51 +108,85 @@ def run_checkov(exe: Path, paths: list[Path], framework: str) -> dict[str, tuple
     return out
 
 
+def from_table(text: str, files: list[Path]) -> dict[str, tuple[dict[str, str], str]]:
+    """Checkov's verdicts as an earlier run of this script wrote them (cells `nsgsolve / Checkov`)."""
+    by_name = {f"{f.parent.name}/{f.name}": f for f in files}
+    stopped = dict(re.findall(r"^\| ([^|]+?) \| \w+ \| [^|]+ \| Checkov stopped: ([^|]+?) \|$", text, re.M))
+    out: dict[str, tuple[dict[str, str], str]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 1 + len(PAIRS) or cells[0] not in by_name:
+            continue
+        f = by_name[cells[0]]
+        got = {}
+        broke = ""
+        for pair, cell in zip(PAIRS, cells[1:]):
+            theirs = cell.split(" / ", 1)[1]
+            if theirs in ("fail", "pass"):
+                got[pair.checkov] = "FAILED" if theirs == "fail" else "PASSED"
+            elif theirs == "error":
+                broke = stopped.get(f.name, "stopped")
+        out[str(f.resolve())] = (got, broke)
+    return out
+
+
 def _side_text(side: object) -> str:
     if isinstance(side, AnyAddress):
         return "*"
     if isinstance(side, TagSide):
         return side.tag.name
     if isinstance(side, PrefixSide):
-        return ", ".join(getattr(i, "text", None) or str(i) for i in side.items)[:40]
+        return ", ".join(item_text(i) for i in side.items)[:60]
+    if isinstance(side, AsgSide):
+        return "asg " + ", ".join(a.name for a in side.asgs)
     return type(side).__name__
 
 
 def _ports_text(p: PortSpec) -> str:
     if p.items is None:
         return "*"
-    return ",".join(f"{i.lo}" if getattr(i, "lo", None) == getattr(i, "hi", None) else f"{i.lo}-{i.hi}"
-                    for i in p.items if hasattr(i, "lo"))
+    return ",".join((f"{i.lo}" if i.lo == i.hi else f"{i.lo}-{i.hi}") if isinstance(i, PortRange) else i.define.name
+                    for i in p.items)
 
 
-def why_open(policy, result, pair: Pair) -> str:
-    """nsgsolve fails, Checkov does not: what about the rule that lets the witness through."""
+def why_open(policy, b: Baseline, result, pair: Pair) -> str:
+    """nsgsolve fails, Checkov does not: the rule that lets the witness through, as written, and what about it
+    a string match misses."""
     c = result.contract
-    if c is None or not c.responsible:
-        return "nsgsolve: open, no rule named"
+    dest = result.target
+    if c is None:
+        return f"nsgsolve: open at {dest}"
     resp = [r for r in c.responsible if r.nsg]
     if not resp:
-        return "nsgsolve: allowed by an admin or platform rule"
+        return (f"no NSG in front of {dest} (its subnet and NIC have none), so every packet reaches it; Checkov "
+                "judges NSG rules only")
     r0 = resp[0]
     nsg = policy.nsg(r0.nsg)
     rule: Rule | None = next((x for x in nsg.rules if x.name == r0.rule), None) if nsg else None
-    dest = result.target
     if rule is None:
-        return f"nsgsolve: allow rule {r0.rule} of nsg {r0.nsg} lets it through to {dest}"
-    bits = []
+        return f"allow rule {r0.rule} of nsg {r0.nsg} lets it through to {dest}"
     src = _side_text(rule.source)
     ports = _ports_text(rule.destination_ports)
-    if src not in ("*", "0.0.0.0/0", "internet", "any"):
-        bits.append(f"source `{src}`" + (" (Checkov compares with lower-case 'internet')" if src == "Internet" else ""))
-    if pair.control.ports is not None and ports != "*" and str(pair.control.ports[0][0]) != ports:
-        bits.append(f"ports `{ports}` hold {pair.control.ports[0][0]}")
+    proto = rule.protocol.value
+    facts = f"allow rule {rule.name} of nsg {r0.nsg} (source `{src}`, ports `{ports}`, protocol `{proto}`) to {dest}"
+    bits = []
+    opened = [o for o in b.open_values if o.rule == rule.name and o.nsg == r0.nsg]
+    if opened:
+        bits.append(f"its {opened[0].side} is the template value `{opened[0].source}`, unset: some value opens it")
+    elif src.lower() == "internet" and src != "internet":
+        bits.append(f"Checkov's ARM check compares the source case-sensitively with 'internet', `{src}` misses")
+    elif src not in ("*", "0.0.0.0/0", "internet", "any", "Any"):
+        bits.append(f"`{src}` holds public addresses (Internet by address, not by name)")
+    if pair.control.ports is not None and ports not in ("*", str(pair.control.ports[0][0])):
+        bits.append(f"the ports `{ports}` hold {pair.control.ports[0][0]}")
     if rule.protocol is Protocol.ANY and pair.control.protocol is Protocol.UDP:
         bits.append("protocol `*` includes UDP")
     if result.destination is not None and result.destination.kind == "nsg":
-        bits.append("an NSG attached to nothing, checked on its own")
+        bits.append("the NSG is attached to nothing in the input; nsgsolve checks it on its own")
     if not bits:
-        bits.append("a rule Checkov did not read (a copy loop, a nested template or a parameter's value)")
-    return f"allow rule {rule.name} of nsg {nsg.name if nsg else r0.nsg} to {dest}: " + "; ".join(bits)
+        bits.append("Checkov did not flag this rule (it was not among the resources it read: a copy loop, a nested "
+                    "deployment or a computed name)")
+    return f"{facts}: " + "; ".join(bits)
 
 
 def why_closed(b: Baseline, pair: Pair) -> str:
@@ -196,7 +231,7 @@ def nsgsolve_verdicts(path: Path, db) -> tuple[dict[str, tuple[str, str]], str]:
                 out[pair.checkov] = ("none", "")
             elif Status.FAIL in statuses:
                 failing = next(r for r in results if r.status is Status.FAIL)
-                out[pair.checkov] = ("FAIL", why_open(policy, failing, pair))
+                out[pair.checkov] = ("FAIL", why_open(policy, b, failing, pair))
             elif Status.UNKNOWN in statuses:
                 out[pair.checkov] = ("UNKNOWN", next(r.summary for r in results if r.status is Status.UNKNOWN))
             else:
@@ -213,24 +248,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv", default="/tmp/nsgsolve-checkov", help="the throw-away environment for Checkov")
     ap.add_argument("--output", default=str(ROOT / "docs" / "baseline-vs-checkov.md"))
     ap.add_argument("--only", default="", help="only files whose name contains this")
+    ap.add_argument("--checkov-from", metavar="TABLE",
+                    help="reuse Checkov's verdicts from a table this script wrote before (Checkov takes about a "
+                         "minute per file on a loaded 2-core machine) instead of running it again")
     args = ap.parse_args(argv)
     if CORPUS is None:
         print("the shared corpus is not here (../shared/corpus or $NSGSOLVE_SHARED): nothing to compare",
               file=sys.stderr)
         return 2
-    exe = make_venv(Path(args.venv), args.checkov_version)
-    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout.strip()
+    if args.checkov_from:
+        previous = Path(args.checkov_from).read_text(encoding="utf-8")
+        version = re.search(r"with (Checkov )?([0-9.]+)", previous).group(2)  # type: ignore[union-attr]
+    else:
+        exe = make_venv(Path(args.venv), args.checkov_version)
+        version = subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout.strip()
     db = default_tag_db(str(next((CORPUS / "servicetags").glob("*.json"))))
     files = sorted((CORPUS / "arm").glob("*.json")) + sorted((CORPUS / "terraform").glob("*.tf"))
     files = [f for f in files if not f.name.endswith(".parameters.json") and args.only in f.name]
     rows = []
     disagreements = []
-    start = time.time()
     checkov: dict[str, tuple[dict[str, str], str]] = {}
-    for framework, group in (("arm", [f for f in files if f.suffix == ".json"]),
-                             ("terraform", [f for f in files if f.suffix == ".tf"])):
-        if group:
-            checkov.update(run_checkov(exe, group, framework))
+    if args.checkov_from:
+        checkov = from_table(previous, files)
+    else:
+        for framework, group in (("arm", [f for f in files if f.suffix == ".json"]),
+                                 ("terraform", [f for f in files if f.suffix == ".tf"])):
+            if group:
+                checkov.update(run_checkov(exe, group, framework))
     for f in files:
         framework = "arm" if f.suffix == ".json" else "terraform"
         ck, broke = checkov.get(str(f.resolve()), ({}, "no result"))
@@ -263,13 +307,12 @@ def main(argv: list[str] | None = None) -> int:
                 disagreements.append((f.name, pair.label, n, c, reason))
         rows.append((f"{f.parent.name}/{f.name}", cells))
         print(f"{f.name}: {' | '.join(cells)}", file=sys.stderr)
-    spent = time.time() - start
     lines = [
         "# nsgsolve's baseline beside Checkov on the shared corpus",
         "",
-        f"Produced by `python bench/baseline_vs_checkov.py` with {version or 'Checkov ' + args.checkov_version} "
+        f"Produced by `python bench/baseline_vs_checkov.py` with Checkov {version or args.checkov_version} "
         f"(installed in a throw-away virtual environment, never a dependency of nsgsolve) on "
-        f"{time.strftime('%Y-%m-%d', time.gmtime())}, {len(files)} files, {spent:.0f} s. Each cell is "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}, {len(files)} files. Each cell is "
         "`nsgsolve / Checkov` for the same question from the Internet: RDP = CKV_AZURE_9 (3389/tcp), "
         "SSH = CKV_AZURE_10 (22/tcp), UDP = CKV_AZURE_77 (any UDP port; Checkov has it for Terraform only), "
         "HTTP = CKV_AZURE_160 (80/tcp). `pass` = closed, `fail` = open, `—` = Checkov found no NSG rule to "
