@@ -45,8 +45,8 @@ from nsgsolve.analyses.contracts import ContractChecker, ContractResult, Respons
 from nsgsolve.analyses.results import Status
 from nsgsolve.errors import DiagnosticBag, InputError, UsageError
 from nsgsolve.model import (
-    ANY_PORTS, Access, Assertion, AssertionKind, Cidr, Direction, NicAddr, Nsg, Policy, PortRange, PortsDefine,
-    PortsRef, PortSpec, Protocol, Query, Ref, Rule, Span, Subnet, TagDecl, TagSide, VNet,
+    ANY_PORTS, PARAM_PREFIX, Access, AnyAddress, Assertion, AssertionKind, Cidr, Direction, NicAddr, Nsg, Policy,
+    PortRange, PortsRef, PortSpec, Protocol, Query, Ref, Rule, Span, Subnet, TagSide, VNet,
 )
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, int_to_ip, ip_to_int
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX, IpcKey, ResolvedPolicy, implied_host_name, resolve
@@ -328,48 +328,55 @@ def _source_text(span: Span) -> str:
     return ""
 
 
+def _is_open(name: str) -> bool:
+    """A value an import left open: ``?expr:`` (not computable offline) or ``?param:`` (an unset parameter)."""
+    return name.startswith(SYMBOLIC_PREFIX) or name.startswith(PARAM_PREFIX)
+
+
 def _open_parts(r: Rule) -> list[tuple[str, str, Span]]:
-    """(side, ?expr name, span) of every value of ``r`` an import left open."""
+    """(side, ?expr/?param name, span) of every value of ``r`` an import left open."""
     out = []
     for which, side in (("source", r.source), ("destination", r.destination)):
-        if isinstance(side, TagSide) and side.tag.name.startswith(SYMBOLIC_PREFIX):
+        if isinstance(side, TagSide) and _is_open(side.tag.name):
             out.append((which, side.tag.name, side.span if side.span.line else side.tag.span))
     for which, spec in (("source ports", r.source_ports), ("destination ports", r.destination_ports)):
         for it in spec.items or ():
-            if isinstance(it, PortsRef) and it.define.name.startswith(SYMBOLIC_PREFIX):
+            if isinstance(it, PortsRef) and _is_open(it.define.name):
                 out.append((which, it.define.name, it.define.span if it.define.span.line else spec.span))
     return out
 
 
 def worst_case(policy: Policy) -> tuple[Policy, list[OpenValue]]:
     """The policy with each open value of an NSG rule read at its worst: on an allow rule every address
-    (every port), declared under the value's ``?expr:`` name; a deny rule with an open value is left out
-    (it matches nothing). That allows a superset of what any value allows."""
+    (every port) in its place; a deny rule with an open value is left out (it matches nothing). That allows
+    a superset of what any value allows."""
     opened: list[OpenValue] = []
-    tags: list[TagDecl] = []
-    ports: list[PortsDefine] = []
     nsgs = []
-    declared = {t.name.lower() for t in policy.tags} | {p.name.lower() for p in policy.ports}
     for nsg in policy.nsgs:
         kept = []
+        changed = False
         for r in nsg.rules:
             parts = _open_parts(r)
+            if not parts:
+                kept.append(r)
+                continue
+            changed = True
             for which, name, span in parts:
                 span = span if span.line else r.span
                 opened.append(OpenValue(name, nsg.name, r.name, r.access, span, which, _source_text(span)))
-                if r.access is Access.ALLOW and name.lower() not in declared:
-                    declared.add(name.lower())
-                    if which.endswith("ports"):
-                        ports.append(PortsDefine(name, (PortRange(0, 65535),), span))
-                    else:
-                        tags.append(TagDecl(name, (Cidr(0, 0),), span))
-            if not parts or r.access is Access.ALLOW:
-                kept.append(r)
-        nsgs.append(dataclasses.replace(nsg, rules=tuple(kept)) if len(kept) != len(nsg.rules) else nsg)
+            if r.access is not Access.ALLOW:
+                continue
+            sides = {w for w, _, _ in parts}
+            every = PortSpec((PortRange(0, 65535),))
+            kept.append(dataclasses.replace(
+                r, source=AnyAddress(r.source.span) if "source" in sides else r.source,
+                destination=AnyAddress(r.destination.span) if "destination" in sides else r.destination,
+                source_ports=every if "source ports" in sides else r.source_ports,
+                destination_ports=every if "destination ports" in sides else r.destination_ports))
+        nsgs.append(dataclasses.replace(nsg, rules=tuple(kept)) if changed else nsg)
     if not opened:
         return policy, []
-    return dataclasses.replace(policy, tags=policy.tags + tuple(tags), ports=policy.ports + tuple(ports),
-                               nsgs=tuple(nsgs)), opened
+    return dataclasses.replace(policy, nsgs=tuple(nsgs)), opened
 
 
 # ---------------------------------------------------------------- waivers
