@@ -80,7 +80,7 @@ def _spans(value, path="$"):
 
 
 def _json_files():
-    from tests.corpus import CORPUS, ROOT
+    from corpus import CORPUS, ROOT
 
     roots = [ROOT / "tests", ROOT / "examples"] + ([CORPUS] if CORPUS else [])
     # The 4 MB service tags download is left out: read with json alone, and 30 s of span comparisons here.
