@@ -771,6 +771,14 @@ class Evaluator:
             return raw
         if not isinstance(raw, (dict, list)):
             return raw
+        literal = getattr(raw, "literal", None)
+        if literal is not None:
+            # Nothing in it to evaluate: the value is the parsed one. Its steps and depth count as if
+            # walked; a subtree that would cross a limit is walked, so the error names the same place.
+            b = self.budget
+            if b.steps + literal[0] <= MAX_EVAL_STEPS and b.depth + literal[1] <= MAX_EVAL_DEPTH:
+                b.steps += literal[0]
+                return raw
         self._enter(span)
         try:
             return self._container(raw, span, loops)

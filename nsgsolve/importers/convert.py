@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.limits import decimal
@@ -56,7 +56,7 @@ from nsgsolve.model import (
     VNet,
 )
 from nsgsolve.importers.armexpr import Placeholder, Unknown, find_unknown, find_unset, parse_resource_id
-from nsgsolve.importers.jsonpos import known, span_in
+from nsgsolve.importers.jsonpos import JArray, JObject, known, span_in
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
 RULE_TYPE = "microsoft.network/networksecuritygroups/securityrules"
@@ -129,6 +129,27 @@ def name_from_id(rid: Any, type_lower: str) -> list[str] | None:
 
 
 _IPISH = re.compile(r"\s*[0-9]")  # compiled once: _is_ipish runs for every prefix of every rule
+
+
+_PORT_RANGE = re.compile(r"(\d+)\s*(?:-\s*(\d+))?")
+
+
+def _item_path(path: str, index: int, is_list: bool) -> str:
+    return f"{path}[{index}]" if is_list else path
+
+
+def _item_spans(values: Any, default: Span) -> Any:
+    """``lambda i: span_in(values, i, default)`` with the container's lookups done once."""
+    if not isinstance(values, (JObject, JArray)):
+        return lambda i: default
+    whole = values.span if known(values.span) else default
+    span_of: Callable[[Any], Span] = values.span_of
+
+    def item(i: int) -> Span:
+        s = span_of(i)
+        return s if known(s) else whole
+
+    return item
 
 
 def _is_ipish(text: str) -> bool:
@@ -408,7 +429,7 @@ class PolicyBuilder:
     def _side(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> RuleSide | None:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
         fields = (f"{side}AddressPrefix", f"{side}AddressPrefixes", f"{side}ApplicationSecurityGroups")
-        items: list[tuple[str, Span, str]] = []  # (text, span, path)
+        items: list[tuple[str, Span, tuple[str, int, bool]]] = []  # (text, span, what _item_path words)
         seen: set[str] = set()  # a set: a side of 20,000 prefixes must not take quadratic time
         asgs: list[Ref] = []
         for f in fields:
@@ -431,25 +452,28 @@ class PolicyBuilder:
                 return TagSide(Ref(sym, u.span if u.span.line else fspan), fspan) if sym else None
             if v is None:
                 continue
-            values = v if isinstance(v, list) else [v]
+            is_list = isinstance(v, list)
+            values = v if is_list else [v]
+            # Per item of sides with thousands: the span only (a path string is made for an error alone).
+            item_span = _item_spans(v, fspan) if is_list else None
             for i, x in enumerate(values):
-                xspan = span_in(v, i, fspan) if isinstance(v, list) else fspan
-                xpath = f"{fpath}[{i}]" if isinstance(v, list) else fpath
+                xspan = item_span(i) if item_span is not None else fspan
                 if f.endswith("Groups"):
                     rid = get(x, "id") if isinstance(x, dict) else x
                     names = name_from_id(rid, ASG_TYPE)
                     if not names:
-                        self.bag.error("E614", f"{xpath}: not an application security group id: {rid!r}", xspan)
+                        self.bag.error("E614", f"{_item_path(fpath, i, is_list)}: not an application security group "
+                                       f"id: {rid!r}", xspan)
                         continue
                     asgs.append(Ref(names[0], xspan))
                     self.asg_refs.setdefault(names[0], xspan)
-                elif isinstance(x, (str, int)) and str(x).strip() != "":
-                    t = str(x).strip()
+                elif isinstance(x, (str, int)) and (t := str(x).strip()) != "":
                     if t not in seen:
                         seen.add(t)
-                        items.append((t, xspan, xpath))
+                        items.append((t, xspan, (fpath, i, is_list)))
                 elif x not in (None, ""):
-                    self.bag.error("E614", f"{xpath}: expected an address prefix, found {type(x).__name__}", xspan)
+                    self.bag.error("E614", f"{_item_path(fpath, i, is_list)}: expected an address prefix, found "
+                                   f"{type(x).__name__}", xspan)
         if asgs and items:
             self.bag.error("E615", f"{path}: the {side} names both application security groups and address "
                            f"prefixes", asgs[0].span, "Azure accepts one of: prefix(es), a service tag, ASGs")
@@ -465,16 +489,23 @@ class PolicyBuilder:
             if t.lower() in ("*", "any"):
                 return AnyAddress(s)
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]*", t):
-                self.bag.error("E617", f"{items[0][2]}: '{t}' is not an address prefix, range or service tag", s)
+                self.bag.error("E617", f"{_item_path(*items[0][2])}: '{t}' is not an address prefix, range or "
+                               "service tag", s)
                 return None
             return TagSide(Ref(t, s), s)
         out: list[AddrItem] = []
         for t, s, p in items:
+            fast = parse_ipv4_cidr(t)  # the plain a.b.c.d[/n] of nearly every rule, in integers
+            if fast is not None:
+                ip, length = fast
+                if ip & ((1 << (32 - length)) - 1) == 0:  # host bits set: _addr words the note
+                    out.append(Cidr(ip, length, s))
+                    continue
             if not _is_ipish(t):
-                self.bag.error("E617", f"{p}: '{t}' in a list of prefixes", s,
+                self.bag.error("E617", f"{_item_path(*p)}: '{t}' in a list of prefixes", s,
                                "a service tag or '*' must be the only value of its side (Azure rejects it in a list)")
                 continue
-            it = self._addr(t, s, p, notes)
+            it = self._addr(t, s, _item_path(*p), notes)
             if it is not None:
                 out.append(it)
         if len(out) != len(items):
@@ -518,7 +549,8 @@ class PolicyBuilder:
         return Cidr(V6_BASE + int(net.network_address), net.prefixlen, s)
 
     def _ports(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> PortSpec | None:
-        items: list[tuple[str, Span, str]] = []
+        items: list[tuple[str, Span, tuple[str, int, bool]]] = []  # (text, span, what _item_path words)
+        seen: set[str] = set()
         for f in (f"{side}PortRange", f"{side}PortRanges"):
             k = key_of(props, f)
             v = get(props, f)
@@ -538,14 +570,16 @@ class PolicyBuilder:
                 return PortSpec((PortsRef(Ref(sym, u.span if u.span.line else fspan)),), fspan) if sym else None
             if v is None:
                 continue
-            values = v if isinstance(v, list) else [v]
+            is_list = isinstance(v, list)
+            values = v if is_list else [v]
+            item_span = _item_spans(v, fspan) if is_list else None
             for i, x in enumerate(values):
                 if x is None or x == "":
                     continue
                 t = str(x).strip()
-                if t not in [i[0] for i in items]:
-                    items.append((t, span_in(v, i, fspan) if isinstance(v, list) else fspan,
-                                  f"{path}.{k}[{i}]" if isinstance(v, list) else f"{path}.{k}"))
+                if t not in seen:  # a set: a list of thousands of ports must not take quadratic time
+                    seen.add(t)
+                    items.append((t, item_span(i) if item_span is not None else fspan, (f"{path}.{k}", i, is_list)))
         if not items:
             self.bag.error("E618", f"{path}: the rule has no {side} port ({side}PortRange or {side}PortRanges)", span,
                            "Azure requires one; write '*' for every port")
@@ -556,11 +590,11 @@ class PolicyBuilder:
             return PortSpec(None, items[0][1])
         out = []
         for t, s, p in items:
-            m = re.fullmatch(r"(\d+)\s*(?:-\s*(\d+))?", t)
+            m = _PORT_RANGE.fullmatch(t)
             lo = decimal(m.group(1)) if m else -1
             hi = decimal(m.group(2)) if m and m.group(2) else lo
             if not m or not 0 <= lo <= hi <= 65535:
-                self.bag.error("E618", f"{p}: '{t}' is not a port or port range (0-65535, a-b)", s)
+                self.bag.error("E618", f"{_item_path(*p)}: '{t}' is not a port or port range (0-65535, a-b)", s)
                 continue
             out.append(PortRange(lo, hi, s))
         if len(out) != len(items):

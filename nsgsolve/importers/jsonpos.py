@@ -165,6 +165,9 @@ class _Located:
     _r: tuple[int, int] | None
     _m: Any
     _spans: Any
+    # (containers, levels) of a subtree where no string starts with '[' and no object has a "copy" member:
+    # what an ARM template evaluator returns unchanged (armexpr.Evaluator.value). None otherwise.
+    literal: tuple[int, int] | None
 
     def _range(self) -> tuple[int, int]:
         r = self._r
@@ -192,7 +195,7 @@ class _Located:
 class _DocObject(JObject, _Located):
     """A JSON object of a parsed document: spans on demand (JObject's own slots stay unused)."""
 
-    __slots__ = ("_doc", "_parent", "_key", "_r", "_m", "_spans")
+    __slots__ = ("_doc", "_parent", "_key", "_r", "_m", "_spans", "literal")
 
     def __init__(self, pairs: list[tuple[str, Any]]):
         dict.__init__(self, pairs)
@@ -236,7 +239,7 @@ class _DocObject(JObject, _Located):
 class _DocArray(JArray, _Located):
     """A JSON array of a parsed document: spans on demand."""
 
-    __slots__ = ("_doc", "_parent", "_key", "_r", "_m", "_spans")
+    __slots__ = ("_doc", "_parent", "_key", "_r", "_m", "_spans", "literal")
 
     def __init__(self, items: list[Any]):
         list.__init__(self, items)
@@ -461,23 +464,34 @@ _loads = json.JSONDecoder(object_pairs_hook=_object, parse_int=decimal, parse_co
 
 
 def _adopt(value: Any, doc: _Doc, parent: Any, key: Any, depth: int) -> Any:
-    """Lists become :class:`_DocArray`; every container learns its document, parent and key."""
+    """Lists become :class:`_DocArray`; every container learns its document, parent and key, and whether
+    it is literal (:attr:`_Located.literal`)."""
     if type(value) is list:
         value = _DocArray(value)
-    elif type(value) is not _DocObject:
-        return value
     if depth > MAX_JSON_DEPTH:
         raise _Refused  # E011, located by the reader
     value._doc, value._parent, value._key = doc, parent, key
     value._r = value._m = value._spans = None
+    count, height, literal = 1, 1, True
     if type(value) is _DocArray:
-        for i, v in enumerate(value):
-            if type(v) is list or type(v) is _DocObject:
-                value[i] = _adopt(v, doc, value, i, depth + 1)
+        children: Any = enumerate(value)
     else:
-        for k, v in value.items():
-            if type(v) is list or type(v) is _DocObject:
-                value[k] = _adopt(v, doc, value, k, depth + 1)
+        children = value.items()
+        literal = "copy" not in value
+    for k, v in children:
+        t = type(v)
+        if t is str:
+            if v.startswith("["):
+                literal = False
+        elif t is list or t is _DocObject:
+            v = value[k] = _adopt(v, doc, value, k, depth + 1)
+            lit = v.literal
+            if lit is None:
+                literal = False
+            else:
+                count += lit[0]
+                height = max(height, lit[1] + 1)
+    value.literal = (count, height) if literal else None
     return value
 
 
