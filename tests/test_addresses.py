@@ -116,3 +116,25 @@ def test_odd_address_texts_behave_as_ipaddress_says(text):
                 _a.prefixes([text])
         else:
             assert _a.prefixes([text]) == _a.IntervalSet([(int(net.network_address), int(net.broadcast_address))])
+
+
+_iv = st.tuples(st.integers(0, (1 << 32) - 1), st.integers(0, 1 << 20)).map(
+    lambda t: (t[0], min((1 << 32) - 1, t[0] + t[1])))
+
+
+@given(st.lists(_iv, max_size=9), st.integers(1, 8))
+@settings(max_examples=300, deadline=None)
+def test_describe_ips_words_each_interval_as_ipaddress_would(intervals, limit):
+    """One piece per interval: its CIDR when ipaddress summarizes it to one block, else lo-hi; at most
+    ``limit`` pieces, then how many more."""
+    s = IntervalSet(intervals)
+    pieces = []
+    for lo, hi in s:
+        blocks = list(_ipaddress.summarize_address_range(_ipaddress.IPv4Address(lo), _ipaddress.IPv4Address(hi)))
+        if len(blocks) == 1:
+            b = blocks[0]
+            pieces.append(str(b.network_address) if b.prefixlen == 32 else str(b))
+        else:
+            pieces.append(f"{_ipaddress.IPv4Address(lo)}-{_ipaddress.IPv4Address(hi)}")
+    want = ", ".join(pieces[:limit]) + (f", ... ({len(pieces) - limit} more)" if len(pieces) > limit else "")
+    assert describe_ips(s, limit) == ("0.0.0.0/0" if s == IntervalSet([(0, (1 << 32) - 1)]) else want)

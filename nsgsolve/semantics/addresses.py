@@ -296,15 +296,18 @@ def describe_ips(s: IntervalSet, limit: int = 6, more: str = "more") -> str:
     if s == ALL_ADDRS:
         return "0.0.0.0/0, ::/0"
     pieces: list[str] = []
+    total = len(s)
     for lo, hi in s:
+        if len(pieces) == limit and total > limit:
+            break  # one piece per interval: the rest are only counted
         cidrs = summarize_range(lo, hi)
         if len(cidrs) == 1:
             net, length = cidrs[0]
             pieces.append(int_to_ip(net) if length == width_of(net) else f"{int_to_ip(net)}/{length}")
         else:
             pieces.append(f"{int_to_ip(lo)}-{int_to_ip(hi)}")
-    if len(pieces) > limit:
-        return ", ".join(pieces[:limit]) + f", ... ({len(pieces) - limit} {more})"
+    if total > limit:
+        return ", ".join(pieces) + f", ... ({total - limit} {more})"
     return ", ".join(pieces)
 
 
