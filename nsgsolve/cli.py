@@ -144,6 +144,9 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextI
     if not getattr(args, "func", None):
         parser.print_help(out)
         return EXIT_INPUT
+    from nsgsolve.limits import AZURE_LIMITS
+
+    limits_token = AZURE_LIMITS.set(not getattr(args, "no_azure_limits", False))
     try:
         return args.func(args, out, err)
     except InputError as e:
@@ -175,6 +178,8 @@ def run(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextI
         print(f"nsgsolve {args.command}: error[E013]: out of memory while reading the input\n"
               "  hint: check that the inputs are the files meant; please report it with the input", file=err)
         return EXIT_INPUT
+    finally:
+        AZURE_LIMITS.reset(limits_token)
 
 
 def main() -> None:

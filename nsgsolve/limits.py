@@ -11,6 +11,14 @@ tests/fuzz/test_limits.py so that a later parser swap cannot lose them.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
+
+# Azure's size limits that a *merged* view may exceed: a policy assembled from several NSGs, an AVNM
+# configuration, a benchmark. By default such an NSG is refused (E410) as Azure would refuse it; the
+# commands' --no-azure-limits option clears this for one run, and the finding becomes the warning W410
+# (the analysis is still exact; only the deployability of that NSG is in question). A context variable,
+# not a parameter threaded through every reader: it is one setting of the run, like the input size limit.
+AZURE_LIMITS: ContextVar[bool] = ContextVar("AZURE_LIMITS", default=True)
 
 # Input files. The largest real inputs are ServiceTags_Public (~5 MB) and 'az network nic list' of a large
 # subscription (tens of MB); ARM refuses templates over 4 MB. Parsed JSON takes ~10-20x its size in memory.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from nsgsolve.limits import AZURE_LIMITS
 from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
 from nsgsolve.model import (
     PARAM_PREFIX, AddrItem, AnyAddress, AsgSide, Assertion, Cidr, Direction, Endpoint, IpRange, NetworkRef, NicAddr,
@@ -304,8 +305,15 @@ class _Validator:
         if len(nsg.name) > MAX_NAME:
             self.bag.error("E409", f"NSG name is {len(nsg.name)} characters; Azure allows {MAX_NAME}", nsg.span)
         if len(nsg.rules) > MAX_RULES_PER_NSG:
-            self.bag.error("E410", f"NSG '{nsg.name}' has {len(nsg.rules)} rules; Azure allows {MAX_RULES_PER_NSG}",
-                           nsg.span, "split the rules over a subnet NSG and NIC NSGs, or merge rules with lists")
+            if AZURE_LIMITS.get():
+                self.bag.error("E410", f"NSG '{nsg.name}' has {len(nsg.rules)} rules; Azure allows "
+                                       f"{MAX_RULES_PER_NSG}", nsg.span,
+                               "split the rules over a subnet NSG and NIC NSGs, or merge rules with lists")
+            else:
+                self.bag.warning("W410", f"NSG '{nsg.name}' has {len(nsg.rules)} rules; Azure allows "
+                                         f"{MAX_RULES_PER_NSG} (analysed anyway: --no-azure-limits)", nsg.span,
+                                 "Azure rejects this NSG as written; split the rules over a subnet NSG and NIC "
+                                 "NSGs before deploying it")
         prios: dict[tuple[Direction, int], Rule] = {}
         asgs_in_nsg: set[str] = set()
         for r in nsg.rules:

@@ -206,3 +206,28 @@ def test_a_policy_that_is_not_utf8_is_e002(tmp_path):
     p.write_bytes(ICMP_WITH_PORTS.encode("utf-16"))
     status, _, err = cli("show", p)
     assert status == 2 and f"{p}: error[E002]: {p} is not UTF-8 text" in err and "save the file as UTF-8" in err
+
+
+def test_no_azure_limits_analyses_an_nsg_over_1000_rules_with_w410_and_only_for_that_run(tmp_path):
+    """E410 by default (Azure rejects the NSG); --no-azure-limits: W410 on stderr and the analysis runs, on
+    .nsg and ARM inputs alike; the next run without the option refuses again."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from generate import generate_policy, policy_to_arm
+
+    from nsgsolve.lang.printer import print_policy
+
+    policy = generate_policy(1001, n_subnets=1, nics_per_subnet=1, max_prefixes=3)
+    nsg, arm = tmp_path / "big.nsg", tmp_path / "big.json"
+    nsg.write_text(print_policy(policy))
+    arm.write_text(policy_to_arm(policy))
+    for path in (nsg, arm):
+        out, err = io.StringIO(), io.StringIO()
+        assert run(["show", str(path)], out, err) == 2
+        assert "error[E410]" in err.getvalue() and "1001 rules" in err.getvalue()
+        out, err = io.StringIO(), io.StringIO()
+        assert run(["show", str(path), "--no-azure-limits"], out, err) == 0
+        assert "warning[W410]" in err.getvalue() and "E410" not in err.getvalue()
+        assert "rule-1000" in out.getvalue()
+        assert run(["show", str(path)], io.StringIO(), io.StringIO()) == 2
