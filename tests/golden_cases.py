@@ -92,6 +92,9 @@ case("report-three-tier-matrix-svg", "report", f"{EX}/three-tier.nsg", "--matrix
 # port 80, NSG1 on the subnet denies, NSG2 on the NIC is not evaluated) and an AlwaysAllow past an NSG.
 AVNM = f"{EX}/avnm.nsg"
 case("show-avnm-json", "show", AVNM, "--json", schema="show")
+case("lint-avnm", "lint", AVNM)
+case("lint-avnm-admin", "lint", "tests/golden/inputs/avnm-lint.nsg")
+case("lint-avnm-admin-json", "lint", "tests/golden/inputs/avnm-lint.nsg", "--json", schema="lint")
 case("verify-avnm-worked-example", "verify", AVNM, "--src", "198.51.100.1", "--dst", "vm1", "--protocol", "tcp",
      "--dport", "80")
 case("verify-avnm-always-allow-json", "verify", AVNM, "--src", "10.9.0.7", "--dst", "app1", "--protocol", "tcp",

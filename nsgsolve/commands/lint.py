@@ -32,11 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lint", help="find shadowed, redundant, unmatchable and dead rules",
                        description="Find NSG rules that never decide anything or never matter: shadowed by the "
                                    "union of higher-priority rules, redundant, unmatchable, outside the NSG's "
-                                   "attachments, or overridden by another layer. Exact for every packet, in every "
+                                   "attachments, overridden by another layer or by security admin rules (AVNM), and "
+                                   "admin rules shadowed by admin rules. Exact for every packet, in every "
                                    "VNet the NSG is evaluated in.",
                        epilog=EPILOG, formatter_class=formatter())
     add_policy_args(p)
-    p.add_argument("--nsg", metavar="NAME", help="only this NSG")
+    p.add_argument("--nsg", metavar="NAME", help="only this NSG (and no admin rule findings)")
     p.add_argument("--rule", metavar="NAME", help="one rule's status as a sentence (with --json: its findings)")
     p.add_argument(
         "--json", action="store_true", help='JSON: {"schema", "findings": [...]} (same as --format json; docs/json.md)'
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 for sentence in linter.status(n, args.rule):
                     out.write(f"{n}: {sentence}\n")
         return exit_status(findings)
-    findings = linter.lint(selected)
+    findings = linter.lint(selected, admin=args.nsg is None)  # --nsg: that NSG's rules only
     if args.flow_logs:
         findings = merge_unused(findings, unused_findings(rp, args.flow_logs, set(selected), err), rp)
     fmt = "json" if args.json else args.format

@@ -32,7 +32,7 @@ def lint_finding(f: Finding) -> ReportFinding:
     return ReportFinding(
         rule_id=info.rule_id, name=f"{f.nsg}/{f.direction.value}/{f.rule}", status=Status.FAIL, title=f.message,
         location=Location.from_span(f.span, f"{f.access.value.lower()} rule {f.rule} (priority {f.priority}) "
-                                            f"in nsg {f.nsg}"),
+                                            f"in {f.nsg if f.layer == 'admin' else 'nsg ' + f.nsg}"),
         rule_short=info.title, rule_full=info.help, rule_help=info.help, detail=detail, level=level,
         related=related, category="lint", data=f.to_dict())
 

@@ -20,6 +20,11 @@ and for each direction, every user rule gets at most one of these findings, the 
   denied at another layer of the same NIC's path (the NIC NSG behind a subnet NSG, the subnet NSG behind
   a NIC NSG, the platform's outbound TCP 25 block).
 
+Security admin rules (AVNM) are evaluated before the NSGs: **AVNM001 dead-by-admin-rule** (an NSG rule
+every packet of which an admin Deny or AlwaysAllow decides first; checked right after NSG003) and
+**AVNM002 shadowed-admin-rule** (an admin rule shadowed by admin rules of the same VNet's admin list, the
+one check of scope "admin").
+
 With ``include_info`` two informational findings are added for rules that still decide something:
 **NSG006 correlated-rule** (partial overlap with a higher-priority rule of the opposite action) and
 **NSG007 generalizes-rule** (a superset of such a rule): Al-Shaer's correlation and generalization.

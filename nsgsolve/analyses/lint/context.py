@@ -12,9 +12,9 @@ from functools import cached_property
 from typing import Any, Sequence
 
 from nsgsolve.analyses.lint.engine import ListAnalysis, RuleFacts
-from nsgsolve.analyses.lint.findings import CodeInfo, Finding, RuleRef
+from nsgsolve.analyses.lint.findings import CodeInfo, Finding, RuleRef, admin_owner
 from nsgsolve.analyses.results import Witness
-from nsgsolve.model import AnyAddress, AsgSide, Direction, PrefixSide, TagSide, item_text
+from nsgsolve.model import AnyAddress, AsgSide, Direction, PrefixSide, Rule, TagSide, item_text
 from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, Box
 from nsgsolve.semantics.platform import platform_tag
 from nsgsolve.semantics.resolve import ResolvedNsg, ResolvedPolicy, ResolvedRule
@@ -53,8 +53,11 @@ class RuleContext:
     def add(self, code: CodeInfo, message: str, covered: Sequence[RuleRef] = (), witness: Witness | None = None,
             severity: str | None = None) -> None:
         r = self.rule
-        self.out.append(Finding(code.code, severity or code.severity, self.nsg.name, self.direction, r.name,
-                                r.priority, r.access, r.rule.span, tuple(covered), witness, message))
+        # An admin rule's finding is placed by its collection (admin rule names are unique only there).
+        where, layer = ((self.nsg.name, "nsg") if isinstance(r.rule, Rule)
+                        else (admin_owner(r.admin_rule), "admin"))
+        self.out.append(Finding(code.code, severity or code.severity, where, self.direction, r.name,
+                                r.priority, r.access, r.rule.span, tuple(covered), witness, message, layer=layer))
 
 
 def _names(refs: Sequence[RuleRef], limit: int = 6) -> str:
@@ -67,7 +70,8 @@ def _names(refs: Sequence[RuleRef], limit: int = 6) -> str:
 
 
 def _subject(r: ResolvedRule) -> str:
-    return f"rule {r.name} (priority {r.priority}, {r.access.value})"
+    kind = "rule" if isinstance(r.rule, Rule) else "admin rule"
+    return f"{kind} {r.name} (priority {r.priority}, {r.access.value})"
 
 
 def _rule_platform_tags(rule) -> set[str]:

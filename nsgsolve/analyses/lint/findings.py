@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nsgsolve.analyses.results import Witness
-from nsgsolve.model import Access, Direction, Span, span_dict
+from nsgsolve.model import Access, AdminRule, Direction, Span, span_dict
 from nsgsolve.semantics.resolve import ResolvedRule
 
 CODE_BY_ID: dict[str, "CodeInfo"] = {}
@@ -74,6 +74,7 @@ class Finding:
     witness: Witness | None
     message: str
     vnets: tuple[str, ...] = ()  # VNets where it holds, when not in every VNet the NSG is evaluated in
+    layer: str = "nsg"  # "admin": the rule is a security admin rule and ``nsg`` reads "admin CONFIG/COLLECTION"
 
     @property
     def info(self) -> CodeInfo:
@@ -84,11 +85,19 @@ class Finding:
         return self.info.rule_id
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "severity": self.severity, "nsg": self.nsg, "direction": self.direction.value,
-                "rule": self.rule, "location": span_dict(self.span),
-                "covered_by": [c.to_dict() for c in self.covered_by],
-                "witness": self.witness.to_dict() if self.witness else None, "message": self.message,
-                "vnets": list(self.vnets) or None}
+        d = {"code": self.code, "severity": self.severity, "nsg": self.nsg, "direction": self.direction.value,
+             "rule": self.rule, "location": span_dict(self.span),
+             "covered_by": [c.to_dict() for c in self.covered_by],
+             "witness": self.witness.to_dict() if self.witness else None, "message": self.message,
+             "vnets": list(self.vnets) or None}
+        if self.layer != "nsg":
+            d["layer"] = self.layer  # only admin findings carry it: NSG findings keep their shape
+        return d
+
+
+def admin_owner(a: AdminRule) -> str:
+    """Where a finding names an admin rule: ``admin CONFIG/COLLECTION`` (names are unique only there)."""
+    return f"admin {a.config}/{a.collection}"
 
 
 def _ref(r: ResolvedRule, nsg: str | None = None) -> RuleRef:

@@ -12,11 +12,21 @@ from dataclasses import dataclass
 
 from nsgsolve.analyses.lint import engine
 from nsgsolve.analyses.lint.engine import _bits, _cut, _FieldIndex, _first, _greedy, _matching, _widest, pick
-from nsgsolve.analyses.lint.findings import RuleRef
+from nsgsolve.analyses.lint.findings import RuleRef, admin_owner
 from nsgsolve.model import Access, Direction, Span
 from nsgsolve.regions.box import DST, SRC, Box, Splitter, box_intersection
 from nsgsolve.semantics.addresses import IntervalSet
 from nsgsolve.semantics.resolve import IpcKey, ResolvedNsg, ResolvedPolicy
+
+
+def _owner(layer, entry) -> str:
+    """Who a denying entry belongs to, as a finding names it: its NSG, the VNet's admin rules (by their
+    collection, like every admin finding) or Azure's platform."""
+    if layer.nsg is not None:
+        return layer.nsg
+    if layer.kind == "admin" and entry.rule is not None:
+        return admin_owner(entry.rule.admin_rule)
+    return "platform"
 
 
 @dataclass
@@ -213,7 +223,7 @@ class CrossLayer:
                     k, entry = found
                     src_dyn, dst_dyn = ((ctx.there_dynamic, ctx.here_dynamic) if inbound
                                         else (ctx.here_dynamic, ctx.there_dynamic))
-                    witness = (point, src_dyn, dst_dyn, deny_ref(entry, layers[k].nsg or "platform"))
+                    witness = (point, src_dyn, dst_dyn, deny_ref(entry, _owner(layers[k], entry)))
             for label, addrs in ctx.nics.items():
                 if u[side].intersection(addrs) and label not in nics:
                     nics.append(label)
@@ -233,7 +243,7 @@ class CrossLayer:
                 for b in _bits(m):
                     entry = layers[k].rules[idx[n + 1][b]]
                     if entry.access is Access.DENY:
-                        who = layers[k].nsg or "platform"
+                        who = _owner(layers[k], entry)
                         deniers.setdefault((who, entry.name), deny_ref(entry, who))
         if not nics:
             return None

@@ -8,8 +8,9 @@ analysed once) and rules are spread over the machine's cores (:func:`nsgsolve.pa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from nsgsolve.analyses.lint.checks.shadowing import REDUNDANT
 from nsgsolve.analyses.lint.checks import unanalysed
@@ -28,7 +29,7 @@ from nsgsolve.parallel import fork_map
 from nsgsolve.regions.box import DST, SRC
 from nsgsolve.regions.space import Space
 from nsgsolve.semantics.addresses import ALL_IPS, IntervalSet
-from nsgsolve.semantics.resolve import ResolvedNsg, ResolvedPolicy
+from nsgsolve.semantics.resolve import AdminLayer, ResolvedNsg, ResolvedPolicy
 
 
 class Linter:
@@ -44,6 +45,7 @@ class Linter:
         self._facts: dict[tuple[int, int, bool], RuleFacts] = {}
         self._cross: dict[tuple, CrossLayer | None] = {}  # None: a layer has a value an import left open
         self.dual_stack = rp.has_ipv6  # IPv6 packets meet its NSGs; lint's regions are IPv4
+        self._admin: dict[tuple, Any] = {}
 
     # -- one list
     def analysis(self, nsg: ResolvedNsg, direction: Direction) -> ListAnalysis:
@@ -76,6 +78,36 @@ class Linter:
             except InputError:
                 self._cross[key] = None
         return self._cross[key]
+
+    # -- the admin layer (AVNM)
+    def admin_analysis(self, vnet: str, direction: Direction) -> tuple[AdminLayer, ListAnalysis] | None:
+        """The security admin rules of ``vnet`` in ``direction`` and their list analysis (None: there are none)."""
+        key = ("admin", vnet, direction)
+        if key not in self._admin:
+            layer = self.rp.admin_layer(vnet, direction)
+            if layer is None:
+                self._admin[key] = None
+            else:
+                boxes = tuple(self.space.box(r) for r in layer.rules)
+                access = tuple(r.access for r in layer.rules)
+                la = self._lists.get((boxes, access))
+                if la is None:
+                    la = self._lists[boxes, access] = ListAnalysis(boxes, access)
+                self._admin[key] = (layer, la)
+        return self._admin[key]
+
+    def nic_endpoints(self, nsg: ResolvedNsg, direction: Direction) -> IntervalSet:
+        """Every value of the NSG's side of a packet (destination inbound, source outbound) that is a NIC
+        whose path meets the NSG in its VNet: the only traffic Azure runs through it (and through the
+        VNet's admin rules)."""
+        key = ("nics", nsg.name, nsg.vnet)
+        got = self._admin.get(key)
+        if got is None:
+            parts = [iv for k, info in self.rp.ipcs.items()
+                     if info.vnet == nsg.vnet and nsg.name in (info.subnet_nsg, info.nic_nsg)
+                     for iv in self.space.endpoint_set(k)]
+            got = self._admin[key] = IntervalSet(parts)
+        return got
 
     # -- attachments
     def guarded(self, nsg: str, vnet: str | None) -> tuple[IntervalSet, list[str]]:
@@ -164,12 +196,40 @@ class Linter:
         """This rule's findings in one VNet's resolution of the NSG: the registered checks, in order."""
         ctx = RuleContext(self, nsg, direction, la, i, self.facts(la, i),
                           _sole_platform_tags(nsg, nsg.rules(direction)[i]))
+        return self._run(ctx, "nsg")
+
+    def _run(self, ctx: RuleContext, scope: str) -> list[Finding]:
         for check in CHECKS:
-            if check.run is None or (check.exclusive and ctx.decided) or (check.info and not self.include_info):
+            if check.run is None or check.scope != scope or (check.exclusive and ctx.decided) or (
+                    check.info and not self.include_info):
                 continue
             if check.run(ctx):
                 break
-        return unanalysed.qualify(ctx, self.dual_stack)
+        # NSG rules' verdicts rest on IPv4 packets: qualified in a dual-stack policy (NSG009).
+        return unanalysed.qualify(ctx, self.dual_stack) if scope == "nsg" else ctx.out
+
+    def admin_findings(self) -> list[Finding]:
+        """The admin-scope checks over every admin rule, in each VNet it applies to (merged per rule: a
+        rule of one collection meets different neighbours in VNets of different groups)."""
+        per_rule: dict[tuple[str, Direction, str], list[tuple[str, list[Finding]]]] = {}
+        for v in self.rp.policy.vnets:
+            for direction in (Direction.INBOUND, Direction.OUTBOUND):
+                got = self.admin_analysis(v.name, direction)
+                if got is None:
+                    continue
+                layer, la = got
+                view = ResolvedNsg(f"admin rules of vnet {v.name}", v.name,
+                                   layer.rules if direction is Direction.INBOUND else (),
+                                   layer.rules if direction is Direction.OUTBOUND else ())
+                for i, r in enumerate(layer.rules):
+                    ctx = RuleContext(self, view, direction, la, i, self.facts(la, i), set())
+                    per_rule.setdefault((r.admin_rule.label, direction, r.name), []).append(
+                        (v.name, self._run(ctx, "admin")))
+        out: list[Finding] = []
+        for found in per_rule.values():
+            vnets = [v for v, _ in found]
+            out += _merge_vnets(vnets, [f for _, f in found]) if len(vnets) > 1 else found[0][1]
+        return out
 
     def status(self, name: str, rule: str) -> list[str]:
         """One sentence per VNet resolution (deduplicated) saying what the rule does: its findings, or a
@@ -208,7 +268,14 @@ class Linter:
             return [t for _, t in per_vnet[:1]]
         return [f"in VNet {v}: {t}" for v, t in per_vnet]
 
-    def lint(self, nsgs: Sequence[str] | None = None, rule: str | None = None) -> list[Finding]:
+    def lint(self, nsgs: Sequence[str] | None = None, rule: str | None = None, admin: bool = True) -> list[Finding]:
+        """Findings of the NSGs (all, or ``nsgs``), then, with ``admin`` and no ``rule``, of the admin rules."""
+        out = self._lint_nsgs(nsgs, rule)
+        if admin and rule is None and self.rp.has_admin_rules:
+            out += self.admin_findings()
+        return out
+
+    def _lint_nsgs(self, nsgs: Sequence[str] | None, rule: str | None) -> list[Finding]:
         names = list(nsgs) if nsgs is not None else [n.name for n in self.rp.policy.nsgs]
         # An NSG with a value an import left open cannot be judged; the command says so (W605).
         names = [n for n in names if n not in self.rp.open_nsgs]
@@ -283,8 +350,7 @@ def _merge_vnets(vnets: list[str], per_vnet: list[list[Finding]]) -> list[Findin
                         f"in {rest} the rule decides traffic, so keep it")
             else:
                 text = f"{f.message} (when evaluated in VNet {', '.join(where)}; not in {rest})"
-            f = Finding(f.code, f.severity, f.nsg, f.direction, f.rule, f.priority, f.access, f.span, f.covered_by,
-                        f.witness, text, tuple(where))
+            f = replace(f, message=text, vnets=tuple(where))
         out.append(f)
     return out
 

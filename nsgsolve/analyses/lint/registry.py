@@ -4,6 +4,8 @@ Per rule the linter runs the checks in this order on one :class:`~nsgsolve.analy
 A check returning True ends the rule (an unmatchable or shadowed rule has no other finding). An
 ``exclusive`` check is skipped once an earlier one marked the rule decided (a redundant rule is not also
 reported as outside its attachments or dead across layers). ``info`` checks run only with ``lint --all``.
+``scope`` says which rules a check sees: "nsg" (every user rule of every NSG) or "admin" (every security
+admin rule, over the admin list of each VNet it applies to; the context's ``nsg`` is that list).
 
 Adding a check: a module in :mod:`nsgsolve.analyses.lint.checks` with its CodeInfo(s) and ``check(ctx)``,
 and one entry below; ``nsgsolve lint --help`` and docs list :data:`CODES`.
@@ -14,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from nsgsolve.analyses.lint.checks import attachment, layers, observed, overlap, shadowing, unanalysed, unmatchable
+from nsgsolve.analyses.lint.checks import (
+    admin, attachment, layers, observed, overlap, shadowing, unanalysed, unmatchable,
+)
 from nsgsolve.analyses.lint.context import RuleContext
 from nsgsolve.analyses.lint.findings import CodeInfo
 
@@ -26,17 +30,22 @@ class Check:
     codes: tuple[CodeInfo, ...]
     exclusive: bool = False
     info: bool = False
+    scope: str = "nsg"  # "nsg" or "admin"
 
 
 CHECKS: tuple[Check, ...] = (
     # First: a rule with IPv6 prefixes gets no finding from the IPv4 analysis (it may be live).
     Check("unanalysed", unanalysed.check, (unanalysed.NOT_ANALYSED,)),
     Check("unmatchable", unmatchable.check, (unmatchable.UNMATCHABLE,)),
+    # Before the NSG-level checks: a rule the admin layer decides for never decides anything, and saying it
+    # is redundant within its NSG (with a packet it "decides") would mislead.
+    Check("admin-dead", admin.check_dead, (admin.DEAD_BY_ADMIN,)),
     Check("shadowing", shadowing.check, (shadowing.SHADOWED, shadowing.REDUNDANT)),
     Check("attachment", attachment.check, (attachment.OUTSIDE_ATTACHMENT,), exclusive=True),
     Check("layers", layers.check, (layers.DEAD_ACROSS_LAYERS,), exclusive=True),
     Check("overlap", overlap.check, (overlap.CORRELATED, overlap.GENERALIZES), info=True),
     Check("observed", None, (observed.UNUSED_OBSERVED,)),
+    Check("admin-shadowed", admin.check_shadowed, (admin.SHADOWED_ADMIN,), scope="admin"),
 )
 
 # Every finding kind, by code (the order of docs and help).

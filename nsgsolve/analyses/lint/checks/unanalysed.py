@@ -65,7 +65,7 @@ def check(ctx: RuleContext) -> bool:
 
 
 # The findings that invite removing or rewriting a rule: in a dual-stack policy they rest on IPv4 alone.
-_REMOVAL = ("NSG001", "NSG002", "NSG003", "NSG004", "NSG005")
+_REMOVAL = ("NSG001", "NSG002", "NSG003", "NSG004", "NSG005", "AVNM001")
 
 
 def _empty_in_every_family(ctx: RuleContext) -> bool:
