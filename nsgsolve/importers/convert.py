@@ -203,6 +203,11 @@ class PolicyBuilder:
         self.nm_configs: dict[tuple[str, str], Span] = {}
         self.nm_collections: dict[tuple[str, str, str], tuple[list[tuple[str, Span]], Span]] = {}
         self.nm_rules: list[tuple[tuple[str, str, str], AdminRule]] = []
+        # Managers whose deployments are known (Terraform's azurerm_network_manager_deployment): only the
+        # configurations listed are deployed. Managers absent here: every configuration read is.
+        self.nm_deployed: dict[str, set[str]] = {}
+        self.nm_deploy_all: set[str] = set()  # a deployment whose list is not known offline
+        self.nm_no_admin: set[str] = set()  # managers without SecurityAdmin access: nothing of theirs deploys
         # Parameters without a value (not --strict): parameter → what nsgsolve did where it was used (W601).
         self.unset_uses: dict[str, list[str]] = {}
         self.params: dict[str, ParamDecl] = {}  # unset parameters rule fields are exactly (symbolic)
@@ -802,6 +807,13 @@ class PolicyBuilder:
             if (nm, cfg) not in self.nm_configs:
                 self.nm_configs[(nm, cfg)] = self.nm_collections[(nm, cfg, _)][1]
                 cfg_keys.append((nm, cfg))
+        deployed = [k for k in cfg_keys if k[0] not in self.nm_no_admin and (
+            k[0] not in self.nm_deployed or k[0] in self.nm_deploy_all or k[1] in self.nm_deployed[k[0]])]
+        for nm, cfg in cfg_keys:
+            if (nm, cfg) not in deployed and nm not in self.nm_no_admin:
+                self.note(f"security admin configuration {cfg} of network manager {nm} is not deployed (no "
+                          f"SecurityAdmin deployment of the manager lists it): left out")
+        cfg_keys = deployed
         cname = naming(cfg_keys)
         rules: dict[tuple[str, str, str], list[AdminRule]] = {}
         for key, r in self.nm_rules:

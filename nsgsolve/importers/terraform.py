@@ -56,8 +56,17 @@ _ID_PATH: dict[str, tuple[str, tuple[str, ...]]] = {
     "azurerm_linux_virtual_machine_scale_set": ("Microsoft.Compute/virtualMachineScaleSets", ("name",)),
     "azurerm_windows_virtual_machine_scale_set": ("Microsoft.Compute/virtualMachineScaleSets", ("name",)),
     "azurerm_orchestrated_virtual_machine_scale_set": ("Microsoft.Compute/virtualMachineScaleSets", ("name",)),
+    "azurerm_network_manager": ("Microsoft.Network/networkManagers", ("name",)),
 }
 # The association resources' id is the id of what they attach to (the subnet or the NIC), as in azurerm.
+# Network manager children: the parent's id (an attribute) and the child's segment.
+_CHILD_ID = {
+    "azurerm_network_manager_network_group": ("network_manager_id", "networkGroups"),
+    "azurerm_network_manager_static_member": ("network_group_id", "staticMembers"),
+    "azurerm_network_manager_security_admin_configuration": ("network_manager_id", "securityAdminConfigurations"),
+    "azurerm_network_manager_admin_rule_collection": ("security_admin_configuration_id", "ruleCollections"),
+    "azurerm_network_manager_admin_rule": ("admin_rule_collection_id", "rules"),
+}
 _ASSOC_ID = {
     "azurerm_subnet_network_security_group_association": "subnet_id",
     "azurerm_network_interface_security_group_association": "network_interface_id",
@@ -619,6 +628,13 @@ class Instance(Obj):
         if t == "azurerm_resource_group":
             n = self.view().value("name")
             return f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{_name_text(n, 'resourceGroup')}"
+        child = _CHILD_ID.get(t)
+        if child is not None:
+            parent = self.view().value(child[0])
+            if not isinstance(parent, str):
+                return parent if isinstance(parent, TfUnknown) else TfUnknown(
+                    f"{self.address}.id is assigned at apply", text, span, self.res.name)
+            return f"{parent}/{child[1]}/{_name_text(self.view().value('name'), self.address)}"
         spec = _ID_PATH.get(t)
         if spec is None:
             return TfUnknown(f"{self.address}.id is assigned at apply", text, span, self.res.name)

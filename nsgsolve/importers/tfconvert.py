@@ -24,7 +24,10 @@ from typing import Any, Protocol
 
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.model import Span
-from nsgsolve.importers.convert import ASG_TYPE, NIC_TYPE, NSG_TYPE, SUBNET_TYPE, VNET_TYPE, PolicyBuilder, name_from_id
+from nsgsolve.importers.convert import (
+    ASG_TYPE, NIC_TYPE, NM_COLLECTION_TYPE, NM_CONFIG_TYPE, NM_GROUP_TYPE, NM_TYPE, NSG_TYPE, SUBNET_TYPE, VNET_TYPE,
+    PolicyBuilder, name_from_id,
+)
 from nsgsolve.importers.jsonpos import JArray, JObject
 from nsgsolve.importers.tfexpr import MISSING, TfUnknown, unknown_in
 from nsgsolve.importers.armexpr import Unknown
@@ -39,6 +42,10 @@ RELEVANT = {
     "azurerm_network_interface_application_security_group_association", "azurerm_virtual_network_peering",
     "azurerm_linux_virtual_machine_scale_set", "azurerm_windows_virtual_machine_scale_set",
     "azurerm_orchestrated_virtual_machine_scale_set", "azurerm_virtual_machine_scale_set",
+    # Azure Virtual Network Manager: security admin rules (docs/import.md, "Terraform")
+    "azurerm_network_manager", "azurerm_network_manager_network_group", "azurerm_network_manager_static_member",
+    "azurerm_network_manager_security_admin_configuration", "azurerm_network_manager_admin_rule_collection",
+    "azurerm_network_manager_admin_rule", "azurerm_network_manager_deployment",
 }
 
 _RULE_FIELDS = {
@@ -477,6 +484,135 @@ class TfConverter:
         self.b.add_peering(vnet, JObject({"remoteVirtualNetwork": JObject({"id": rid},
                                                                          span=view.span_of("remote_virtual_network_id"))},
                                          span=view.span), view.address, view.span)
+
+    # ------------------------------------------------------------------ AVNM security admin rules
+    # Each resource becomes the ARM shape of its networkManagers child and goes to the builder's add_nm_*
+    # (the ARM importer's path); the parent comes from the resource's parent id attribute.
+
+    def _parent(self, view: View, attr: str, arm_type: str, what: str) -> list[str] | None:
+        """The name segments of the parent id in ``attr`` (manager; manager, group; ...), or None with a
+        note (a parent not known offline is not one of the inputs') or E666 (not an id of that type)."""
+        v = self.val(view, attr, f"{view.address} is not modelled")
+        names = name_from_id(v, arm_type) if isinstance(v, str) else None
+        if names is not None:
+            return names
+        if isinstance(v, Unknown):
+            self.b.note(f"{view.address}: its {what} ({v.expr or v.reason}) is not one of the inputs'; not modelled")
+        else:
+            self.bag.error("E670", f"{view.address}.{attr}: not the id of a {what}: {v!r}", view.span_of(attr),
+                           f"give the {what}'s id, e.g. a reference like azurerm_....example.id")
+        return None
+
+    def _network_manager(self, view: View) -> None:
+        name = self.name(view, "name", f"the name of {view.address}", view.address)
+        acc = self.val(view, "scope_accesses", None) if view.has("scope_accesses") else None
+        if isinstance(acc, list) and all(isinstance(a, str) for a in acc) and \
+                "securityadmin" not in {a.lower() for a in acc}:
+            # Azure refuses to deploy a security admin configuration of such a manager.
+            self.b.nm_no_admin.add(name)
+            self.bag.warning("W670", f"network manager {name} ({view.address}) has no SecurityAdmin in scope_accesses, "
+                                     f"so none of its security admin configurations can be deployed; left out",
+                             view.span_of("scope_accesses"), "add \"SecurityAdmin\" to scope_accesses")
+
+    def _network_manager_network_group(self, view: View) -> None:
+        nm = self._parent(view, "network_manager_id", NM_TYPE, "network manager")
+        if nm is not None:
+            name = self.name(view, "name", f"the name of {view.address}", view.address)
+            self.b.add_nm_group(nm[0], name, JObject(span=view.span), view.address, view.span)
+
+    def _network_manager_static_member(self, view: View) -> None:
+        g = self._parent(view, "network_group_id", NM_GROUP_TYPE, "network group")
+        if g is None:
+            return
+        vid = self.val(view, "target_virtual_network_id", f"{view.address} is not modelled")
+        s = view.span_of("target_virtual_network_id")
+        self.b.add_nm_member(g[0], g[1], JObject({"resourceId": vid}, span=view.span, spans={"resourceId": s}),
+                             view.address, view.span)
+
+    def _network_manager_security_admin_configuration(self, view: View) -> None:
+        nm = self._parent(view, "network_manager_id", NM_TYPE, "network manager")
+        if nm is not None:
+            name = self.name(view, "name", f"the name of {view.address}", view.address)
+            self.b.add_nm_config(nm[0], name, JObject(span=view.span), view.address, view.span)
+
+    def _network_manager_admin_rule_collection(self, view: View) -> None:
+        cfg = self._parent(view, "security_admin_configuration_id", NM_CONFIG_TYPE, "security admin configuration")
+        if cfg is None:
+            return
+        name = self.name(view, "name", f"the name of {view.address}", view.address)
+        ids = self.val(view, "network_group_ids", f"{view.address}.network_group_ids")
+        s = view.span_of("network_group_ids")
+        if isinstance(ids, str):
+            ids = [ids]  # a plan's list known only from its reference (one group: the usual case)
+        applies: Any = ids
+        if isinstance(ids, list):
+            applies = JArray([JObject({"networkGroupId": i}, span=s) for i in ids], span=s, spans=[s] * len(ids))
+        self.b.add_nm_collection(cfg[0], cfg[1], name, JObject({"appliesToGroups": applies}, span=view.span,
+                                                               spans={"appliesToGroups": s}), view.address, view.span)
+
+    def _network_manager_admin_rule(self, view: View) -> None:
+        coll = self._parent(view, "admin_rule_collection_id", NM_COLLECTION_TYPE, "admin rule collection")
+        if coll is None:
+            return
+        name = self.name(view, "name", f"the name of {view.address}", view.address)
+        props = JObject(span=view.span)
+        for tf, arm in (("action", "access"), ("direction", "direction"), ("priority", "priority"),
+                        ("protocol", "protocol"), ("description", "description"),
+                        ("source_port_ranges", "sourcePortRanges"),
+                        ("destination_port_ranges", "destinationPortRanges")):
+            if view.has(tf):
+                v = self.val(view, tf, f"{view.address}.{tf} is left open")
+                props[arm] = _tag_list(v, view.span_of(tf))
+                props.spans[arm] = view.span_of(tf)
+        for tf, arm in (("source", "sources"), ("destination", "destinations")):
+            blocks = view.blocks(tf)
+            if isinstance(blocks, Unknown):
+                self._unknown_blocks(blocks, view, tf)
+                return
+            if not blocks:
+                continue
+            items = []
+            for b in blocks:
+                item = JObject(span=b.span)
+                for f, a in (("address_prefix", "addressPrefix"), ("address_prefix_type", "addressPrefixType")):
+                    item[a] = self.val(b, f, f"{b.address}.{f} is left open")
+                    item.spans[a] = b.span_of(f)
+                items.append(item)
+            props[arm] = JArray(items, span=blocks[0].span, spans=[i.span for i in items])
+            props.spans[arm] = blocks[0].span
+        self.b.add_nm_rule(coll[0], coll[1], coll[2], name, JObject({"kind": "Custom", "properties": props},
+                                                                    span=view.span), view.address, view.span)
+
+    def _network_manager_deployment(self, view: View) -> None:
+        """A SecurityAdmin deployment says which configurations of its manager are deployed: once a manager
+        has one, only the configurations some deployment lists apply (regions are not modelled: a deployment
+        to any location counts)."""
+        acc = self.val(view, "scope_access", None)
+        if not (isinstance(acc, str) and acc.lower() == "securityadmin"):
+            if isinstance(acc, Unknown):
+                self.bag.warning("W671", f"{view.address}: scope_access is not known offline ({acc.reason}); the "
+                                         f"deployment is not read, so its manager's configurations are all taken "
+                                         f"as deployed", view.span_of("scope_access"), TF_HINT)
+            return  # Connectivity or Routing: nothing nsgsolve models
+        nm = self._parent(view, "network_manager_id", NM_TYPE, "network manager")
+        if nm is None:
+            return
+        ids = self.val(view, "configuration_ids", None)
+        if not isinstance(ids, list) or any(isinstance(i, Unknown) for i in ids):
+            self.bag.warning("W671", f"{view.address}: the configurations it deploys are not known offline; every "
+                                     f"security admin configuration of network manager {nm[0]} is taken as deployed",
+                             view.span_of("configuration_ids"), TF_HINT)
+            self.b.nm_deploy_all.add(nm[0])
+            return
+        listed = self.b.nm_deployed.setdefault(nm[0], set())
+        for i in ids:
+            names = name_from_id(i, NM_CONFIG_TYPE)
+            if names is None:
+                self.bag.error("E670", f"{view.address}.configuration_ids: not a security admin configuration id: "
+                                       f"{i!r}", view.span_of("configuration_ids"),
+                               "list azurerm_network_manager_security_admin_configuration ids")
+                continue
+            listed.add(names[1])
 
     # ------------------------------------------------------------------ end
 

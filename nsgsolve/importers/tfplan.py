@@ -15,7 +15,7 @@ from typing import Any
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.jsonpos import span_in
-from nsgsolve.importers.terraform import _ID_PATH, _ASSOC_ID
+from nsgsolve.importers.terraform import _CHILD_ID, _ID_PATH, _ASSOC_ID
 from nsgsolve.importers.tfconvert import arm_id
 from nsgsolve.importers.tfconvert import RELEVANT, TfConverter
 from nsgsolve.importers.tfexpr import TfUnknown
@@ -119,7 +119,14 @@ class JsonView:
         refs = (self.exprs.get(name) or {}).get("references") if isinstance(self.exprs.get(name), dict) else None
         what = f"{self.address}.{name}"
         m = re.search(r"(\[[^\]]*\])$", self.res_address)
-        got = self.ctx.resolve(refs, _base(_module_prefix(self.res_address)), m.group(1) if m else "")
+        prefix, index = _base(_module_prefix(self.res_address)), m.group(1) if m else ""
+        if name.endswith("_ids") and isinstance(refs, list):
+            # A list of ids (network_group_ids, configuration_ids): every id referenced, or unknown.
+            ids = [self.ctx.resolve([r], prefix, index) for r in refs if isinstance(r, str) and r.endswith(".id")]
+            if ids and all(i is not None for i in ids):
+                return list(dict.fromkeys(ids))
+            return TfUnknown(f"{what} is known only after apply", what, self.span_of(name), None)
+        got = self.ctx.resolve(refs, prefix, index)
         if got is not None:
             return got
         return TfUnknown(f"{what} is known only after apply", what, self.span_of(name), None)
@@ -167,10 +174,21 @@ def import_terraform_json(doc: dict, filename: str, builder: Any) -> DiagnosticB
             names = [n for f in fields if isinstance(n := vals.get(f), str) and n]
             if len(names) == len(fields):
                 ctx.ids[addr] = arm_id(rtype, names, str(vals.get("resource_group_name") or "rg"))
-    for r in resources:  # associations: their id is their subnet's or NIC's
-        addr = str(r.get("address"))
-        if r.get("type") in _ASSOC_ID and addr not in ctx.ids:
-            pass
+    # Network manager children (groups, members, configurations, collections, rules): their id is their
+    # parent's id and their name, the parent's id possibly itself known only from the configuration's
+    # references; a chain is at most four deep.
+    children = [r for r in resources if r.get("type") in _CHILD_ID and str(r.get("address")) not in ctx.ids]
+    for _ in range(5):
+        for r in children:
+            addr = str(r.get("address"))
+            if addr in ctx.ids:
+                continue
+            vals = r["values"] if isinstance(r.get("values"), dict) else {}
+            attr, seg = _CHILD_ID[r["type"]]
+            view = JsonView(ctx, vals, addr, addr, NOSPAN, ctx.unknown.get(addr, {}), ctx.config.get(_base(addr), {}))
+            parent, name = view.value(attr), vals.get("name")
+            if isinstance(parent, str) and isinstance(name, str) and name:
+                ctx.ids[addr] = f"{parent}/{seg}/{name}"
     bag = DiagnosticBag()
     conv = TfConverter(builder, bag, live=state)
     n = 0
