@@ -185,3 +185,49 @@ def test_verify_flows_decides_admin_rules_like_single_verify(tmp_path):
                         "--dport", r[4], "--json")
         assert doc == json.loads(one), r
     assert [d["decision"] for d in got] == ["Deny", "Deny", "Allow", "Allow"]
+
+
+def _changed(tmp_path, old: str, new: str, name: str = "changed.nsg") -> str:
+    text = Path(EXAMPLE).read_text()
+    assert old in text
+    p = tmp_path / name
+    p.write_text(text.replace(old, new))
+    return str(p)
+
+
+def _diff(old: str, new: str) -> dict:
+    status, out, err = cli("diff", old, new, "--json", "--fail-on", "any")
+    doc = json.loads(out)
+    assert status == (1 if doc["summary"]["opened"] or doc["summary"]["closed"] else 0), err
+    return doc
+
+
+def test_diff_and_check_see_an_admin_rule_change_through_the_cli(tmp_path):
+    """Monitoring's AlwaysAllow turned into a plain Allow: app-nsg's Deny-Monitoring decides again, so diff
+    reports the monitoring traffic to app1 closed (naming the admin rule and the NSG rule on each side),
+    and check fails the contract that relied on the guardrail."""
+    changed = _changed(tmp_path, "20 alwaysallow Monitoring", "20 allow       Monitoring")
+    doc = _diff(EXAMPLE, changed)
+    closed = [p["destination"]["name"] for p in doc["pairs"] if p["closed"]]
+    assert sorted(closed) == ["app1", "vm1"] and not any(p["opened"] for p in doc["pairs"]), doc["pairs"]
+    status, out, err = cli("diff", EXAMPLE, changed)
+    assert status == 0 and "CLOSED" in out and "Monitoring" in out and "Deny-Monitoring" in out, out + err
+    status, out, err = cli("check", changed)
+    assert status == 1 and "FAIL" in out and "monitoring" in out, out + err
+
+
+def test_diff_sees_an_admin_rule_removed_and_a_group_member_dropped(tmp_path):
+    # The SSH guardrail gone: what the NSGs allow on port 22 from the Internet tag opens (Azure's
+    # 168.63.129.16 is in it and AllowVnetInBound allows it), nothing closes.
+    dropped = _changed(tmp_path, "      10 deny        Deny-SSH-RDP tcp from Internet                       to any port "
+                                 "22, 3389\n", "", "dropped.nsg")
+    doc = _diff(EXAMPLE, dropped)
+    opened = [r for p in doc["pairs"] for r in p["opened"]]
+    assert opened and not any(p["closed"] for p in doc["pairs"])
+    assert {r["destination_ports"] for r in opened} <= {"22", "3389", "22,3389"}
+    # spoke out of the group: app1 loses the AlwaysAllow for monitoring (closed).
+    ungrouped = _changed(tmp_path, "group prod = hub, spoke", "group prod = hub", "ungrouped.nsg")
+    doc = _diff(EXAMPLE, ungrouped)
+    assert [p["destination"]["name"] for p in doc["pairs"] if p["closed"]] == ["app1"]
+    # Unchanged admin rules: no difference at all.
+    assert _diff(EXAMPLE, EXAMPLE)["summary"]["opened"] == 0

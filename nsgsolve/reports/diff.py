@@ -157,7 +157,9 @@ def changed_steps(old: FlowResult, new: FlowResult) -> list[tuple[str, str, str]
     out = []
     for k in list(o) + [k for k in n if k not in o]:
         a, b = o.get(k), n.get(k)
-        if a is None or b is None or (a.nsg, a.rule, a.access) != (b.nsg, b.rule, b.access):
+        # A layer Azure skipped on one side and consulted on the other changed too (an admin AlwaysAllow
+        # gone makes an NSG's rule decide again), even with the same rule in both traces.
+        if a is None or b is None or (a.nsg, a.rule, a.access, a.evaluated) != (b.nsg, b.rule, b.access, b.evaluated):
             out.append((f"{k[0]} {k[1].value.lower()}", short_step(a), short_step(b)))
     return out
 

@@ -47,7 +47,8 @@ def short_step(s: TraceStep | None) -> str:
     if s is None:
         return "(no NSG)"
     prio = f" ({s.priority})" if s.priority is not None else ""
-    return f"{s.access.value} {s.rule}{prio}" + (f" of {s.nsg}" if s.nsg else "")
+    text = f"{s.access.value} {s.rule}{prio}" + (f" of {s.nsg}" if s.nsg else "")
+    return text if s.evaluated else f"{text}, {s.skipped or 'not evaluated'}"
 
 
 def endpoint_text(ip: int, key: IpcKey | None) -> str:
