@@ -191,3 +191,140 @@ def _body(node: Tree, filename: str) -> Body:
             body.blocks.append(Block(btype, labels, _body(inner, filename),
                                      Span(filename, start.line, start.column, head.end_line, head.end_column)))
     return body
+
+
+# ---------------------------------------------------------------------- Terraform's JSON syntax (.tf.json)
+#
+# The same configuration written as JSON (developer.hashicorp.com/terraform/language/syntax/json): the top
+# level maps block types to their labels and bodies; in a body, a property is an argument unless it names a
+# nested block, and a string is a template ("${...}" and "%{...}" are evaluated). Each value is turned into
+# the HCL expression it stands for and parsed by the same grammar, so evaluation is shared with .tf files;
+# every position in a value's tree is the value's place in the JSON file.
+
+# Labels per top-level block type ("locals" and "terraform" have none).
+_JSON_LABELS = {"resource": 2, "data": 2, "module": 1, "variable": 1, "output": 1, "provider": 1, "locals": 0,
+                "terraform": 0, "moved": 0, "import": 0, "check": 1, "removed": 0}
+# Nested block types of the resources nsgsolve reads (a property of this name holding an object, or an array
+# of objects, is a block), plus Terraform's own.
+_JSON_BLOCKS = {"security_rule", "subnet", "ip_configuration", "network_interface", "network_profile", "source",
+                "destination", "scope", "lifecycle", "timeouts", "provisioner", "connection", "validation",
+                "precondition", "postcondition", "delegation", "ddos_protection_plan", "encryption",
+                "os_profile", "os_disk", "storage_profile", "backend", "required_providers", "content"}
+# Arguments whose JSON string is an expression, not a template.
+_JSON_RAW = {("variable", "type"), ("dynamic", "iterator")}
+
+
+def parse_json_body(text: str, filename: str) -> Body:
+    """A ``.tf.json`` file as the :class:`Body` its HCL form would give (E660 for JSON Terraform rejects)."""
+    from nsgsolve.importers.jsonpos import JObject, parse
+
+    try:
+        doc = parse(text, filename)
+    except InputError as e:
+        d = e.diagnostics[0]
+        raise InputError.single("E660", f"Terraform JSON syntax: {d.message}", d.span,
+                                "a .tf.json file must be one JSON object (Terraform's JSON syntax)") from None
+    if not isinstance(doc, JObject):
+        raise InputError.single("E660", "Terraform JSON syntax: the file must be one JSON object",
+                                Span(filename, 1, 1), "the top level maps block types (resource, variable, ...) to "
+                                                      "their contents")
+    body = Body(span=doc.span)
+    for btype, content in doc.items():
+        if btype.startswith("//"):
+            continue  # a comment property
+        n = _JSON_LABELS.get(btype)
+        if n is None:
+            raise InputError.single("E660", f"Terraform JSON syntax: unknown top-level block type '{btype}'",
+                                    doc.span_of(btype), f"expected one of: {', '.join(sorted(_JSON_LABELS))}")
+        _json_labelled(body, btype, n, content, doc.span_of(btype), [], filename)
+    return body
+
+
+def _json_labelled(body: Body, btype: str, n: int, value: Any, span: Span, labels: list[str], filename: str) -> None:
+    from nsgsolve.importers.jsonpos import JArray, JObject
+
+    if n == 0:
+        for i, item in enumerate(value if isinstance(value, JArray) else [value]):
+            s = value.span_of(i) if isinstance(value, JArray) else span
+            if not isinstance(item, JObject):
+                raise InputError.single("E660", f"Terraform JSON syntax: the body of {btype} "
+                                                f"{' '.join(labels)} must be an object", s)
+            body.blocks.append(Block(btype, labels, _json_body(item, btype, filename), s))
+        return
+    if not isinstance(value, JObject):
+        raise InputError.single("E660", f"Terraform JSON syntax: {btype} {' '.join(labels)} must map labels to "
+                                        f"bodies", span)
+    for label, inner in value.items():
+        _json_labelled(body, btype, n - 1, inner, value.span_of(label), labels + [label], filename)
+
+
+def _json_body(obj: Any, btype: str, filename: str) -> Body:
+    from nsgsolve.importers.jsonpos import JArray, JObject
+
+    body = Body(span=obj.span)
+    for key, v in obj.items():
+        s = obj.span_of(key)
+        if key.startswith("//"):
+            continue
+        if btype == "locals":
+            body.attrs[key] = Attr(key, _json_expr(v, s, filename), s, s)
+        elif key == "dynamic" and isinstance(v, JObject):
+            for label, spec in v.items():
+                if not isinstance(spec, JObject):
+                    raise InputError.single("E660", f"Terraform JSON syntax: dynamic \"{label}\" must be an object",
+                                            v.span_of(label))
+                body.blocks.append(Block("dynamic", [label], _json_body(spec, "dynamic", filename), v.span_of(label)))
+        elif key in _JSON_BLOCKS and (isinstance(v, JObject) or (isinstance(v, JArray) and v and
+                                                                 all(isinstance(x, JObject) for x in v))):
+            for i, item in enumerate(v if isinstance(v, JArray) else [v]):
+                si = v.span_of(i) if isinstance(v, JArray) else s
+                body.blocks.append(Block(key, [], _json_body(item, key, filename), si))
+        else:
+            raw = (btype, key) in _JSON_RAW
+            body.attrs[key] = Attr(key, _json_expr(v, s, filename, raw), s, s)
+    return body
+
+
+def _hcl_text(v: Any, raw: bool = False) -> str:
+    """The HCL expression a JSON value stands for: strings are templates (or raw expressions)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        if raw:
+            return v
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")\
+            .replace("\t", "\\t") + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_hcl_text(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_hcl_text(str(k))} = {_hcl_text(x)}" for k, x in v.items()) + "}"
+    return repr(v)
+
+
+def _json_expr(v: Any, span: Span, filename: str, raw: bool = False) -> Any:
+    """The parsed expression of one JSON value, every position set to the value's place in the file."""
+    text = _hcl_text(v, raw)
+    try:
+        tree = parse_tree(f"a = {text}\n", filename)
+    except InputError as e:
+        raise InputError.single("E660", f"Terraform JSON syntax: this value is not a valid template or "
+                                        f"expression ({e.diagnostics[0].message})", span) from None
+    attr = next(c for c in _children(tree.children[0]) if c.data == "attribute")
+    expr = _children(attr)[-1]
+    for node in [expr, *expr.iter_subtrees()] if isinstance(expr, Tree) else [expr]:
+        if isinstance(node, Tree):
+            m = node.meta
+            m.line, m.column, m.end_line, m.end_column = span.line, span.column, span.end_line, span.end_column
+            m.empty = False
+            for t in node.children:
+                if isinstance(t, Token):
+                    t.line, t.column, t.end_line, t.end_column = span.line, span.column, span.end_line, \
+                        span.end_column
+    if isinstance(expr, Token):
+        expr.line, expr.column, expr.end_line, expr.end_column = span.line, span.column, span.end_line, \
+            span.end_column
+    return expr

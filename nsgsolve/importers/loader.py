@@ -133,8 +133,8 @@ INPUT_KINDS: list[InputKind] = [
     # given with ARM templates, parameters files and az exports (one policy).
     InputKind("bicep", "Bicep (.bicep files, a directory of them, .bicepparam)", (".bicep", ".bicepparam"),
               _looks_like_bicep, _read_json, group="json"),
-    InputKind("terraform", "a Terraform configuration (.tf files, a directory of them, .tfvars)",
-              (".tf", ".tfvars", ".hcl"), _looks_like_hcl, _read_terraform, group="terraform"),
+    InputKind("terraform", "a Terraform configuration (.tf or .tf.json files, a directory of them, .tfvars)",
+              (".tf", ".tf.json", ".tfvars", ".hcl"), _looks_like_hcl, _read_terraform, group="terraform"),
     InputKind("yaml", "a YAML file", (".yaml", ".yml"), _looks_like_yaml, code="E007",
               hint="YAML (pipelines, Kubernetes manifests, Ansible) holds no NSG policy nsgsolve reads; give the "
                    "ARM template or the az export the pipeline deploys"),
@@ -159,6 +159,8 @@ def kind_named(name: str) -> InputKind:
 def detect(path: str, text: str) -> InputKind:
     """The kind of an input: its extension if a row claims it, else the first row whose content test holds."""
     suffix = Path(path).suffix.lower()
+    if path.lower().endswith(".tf.json"):
+        suffix = ".tf.json"  # Terraform's JSON syntax, not a JSON document of another kind
     for k in INPUT_KINDS:
         if suffix in k.extensions:
             return k
@@ -214,7 +216,7 @@ def _is_bicep_dir(path: str | Path) -> bool:
 
 def _is_tf_dir(path: str | Path) -> bool:
     p = Path(path)
-    return p.is_dir() and any(p.glob("*.tf"))
+    return p.is_dir() and (any(p.glob("*.tf")) or any(p.glob("*.tf.json")))
 
 
 def load_texts(texts: dict[str, str], params: dict[str, str] | None = None,

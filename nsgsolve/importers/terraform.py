@@ -25,7 +25,7 @@ from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.fileio import read_input_bytes
 from nsgsolve.limits import TF_MAX_COUNT
 from nsgsolve.model import NOSPAN, Span
-from nsgsolve.importers.hcl import Attr, Block, Body, parse_body
+from nsgsolve.importers.hcl import Attr, Block, Body, parse_body, parse_json_body
 from nsgsolve.importers.tfconvert import SUBSCRIPTION, arm_id
 from nsgsolve.importers.tfexpr import MISSING, Evaluator, Obj, Scope, TfUnknown, _Fail, to_str, unknown_in
 
@@ -181,7 +181,7 @@ class ModuleEnv:
         for f, text in files.items():
             body = loader.bodies.get(f)
             if body is None:  # a module called several times (count, for_each) is parsed once
-                body = loader.bodies[f] = parse_body(text, f)
+                body = loader.bodies[f] = parse_file(text, f)
             for b in body.blocks:
                 self._declare(b, f)
 
@@ -866,7 +866,7 @@ class TfLoader:
         if not d.is_dir():
             raise InputError.single("E667", f"module source '{directory}' is not a directory", span,
                                     "a local module's source is a directory path starting with ./ or ../")
-        files = {str(p): _read_text(p) for p in sorted(d.glob("*.tf"))}
+        files = {str(p): _read_text(p) for p in tf_files(d)}
         if not files:
             raise InputError.single("E667", f"module source '{directory}' holds no .tf file", span)
         if len(self._module_files) > 200:
@@ -898,7 +898,7 @@ def variable_types(files: dict[str, str]) -> dict[str, str | None]:
     """Declared variable types of the root module (for reading --var values as Terraform does)."""
     out: dict[str, str | None] = {}
     for f, text in files.items():
-        for b in parse_body(text, f).blocks:
+        for b in parse_file(text, f).blocks:
             if b.type == "variable" and len(b.labels) == 1:
                 out[b.labels[0]] = _type_text(b.body.attrs.get("type"))
     return out
@@ -931,12 +931,22 @@ def load_root(files: dict[str, str], root_dir: str, var_files: list[str], cli_va
 # ---------------------------------------------------------------------- entry point
 
 
+def tf_files(directory: Path) -> list[Path]:
+    """A module directory's configuration files: ``*.tf`` and ``*.tf.json`` (Terraform's JSON syntax)."""
+    return sorted([*directory.glob("*.tf"), *directory.glob("*.tf.json")])
+
+
+def parse_file(text: str, path: str) -> Body:
+    """One configuration file, in HCL or (``.tf.json``) Terraform's JSON syntax."""
+    return parse_json_body(text, path) if path.endswith(".tf.json") else parse_body(text, path)
+
+
 def is_terraform_path(path: str) -> bool:
     """A .tf file, a .tfvars file, or a directory holding .tf files."""
     p = Path(path)
     if p.is_dir():
-        return any(p.glob("*.tf"))
-    return path.endswith((".tf", ".tfvars", ".tfvars.json"))
+        return bool(tf_files(p))
+    return path.endswith((".tf", ".tf.json", ".tfvars", ".tfvars.json"))
 
 
 def _auto_tfvars(directory: Path) -> list[str]:
@@ -956,7 +966,7 @@ def roots_of(paths: list[str]) -> tuple[list[tuple[str, list[str]]], list[str]]:
     for p in paths:
         pp = Path(p)
         if pp.is_dir():
-            files = sorted(str(f) for f in pp.glob("*.tf"))
+            files = [str(f) for f in tf_files(pp)]
             if not files:
                 raise InputError.single("E665", f"{p} is a directory with no .tf file", Span(p, 0, 0),
                                         "give a Terraform configuration directory, .tf files, or a policy file")
