@@ -109,6 +109,59 @@ class Scope:
         return Scope(self.env, self.file, {**self.names, **names})
 
 
+_DIRECTIVES = ("template_if_start", "template_else", "template_endif", "template_for_start", "template_endfor")
+
+
+def _directive_kids(node: Tree) -> list[Any]:
+    return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+
+
+def _strip(items: list[tuple[str, Any]]) -> None:
+    """Apply ``~`` strip markers: ``%{~`` trims the text before, ``~}`` the text after, of white space."""
+    for i, (kind, node) in enumerate(items):
+        if kind not in _DIRECTIVES:
+            continue
+        toks = [str(t) for t in node.children if isinstance(t, Token)]
+        if len(toks) > 1 and toks[1] == "~" and i > 0 and items[i - 1][0] == "text":
+            items[i - 1] = ("text", items[i - 1][1].rstrip())
+        if len(toks) > 1 and toks[-2] == "~" and i + 1 < len(items) and items[i + 1][0] == "text":
+            items[i + 1] = ("text", items[i + 1][1].lstrip())
+
+
+def _template_seq(items: list[tuple[str, Any]], i: int, stops: tuple[str, ...]) -> tuple[list, int]:
+    """Nodes from ``items[i]`` up to a directive in ``stops``: ("text", s), ("expr", node),
+    ("if", cond, then, else), ("for", names, collection, body)."""
+    out: list = []
+    while i < len(items):
+        kind, x = items[i]
+        if kind in stops:
+            return out, i
+        if kind in ("text", "expr"):
+            out.append((kind, x))
+            i += 1
+        elif kind == "template_if_start":
+            then, i = _template_seq(items, i + 1, ("template_else", "template_endif"))
+            other: list = []
+            if i < len(items) and items[i][0] == "template_else":
+                other, i = _template_seq(items, i + 1, ("template_endif",))
+            if i >= len(items):
+                raise _Fail("%{if} without %{endif}")
+            out.append(("if", _directive_kids(x)[0], then, other))
+            i += 1
+        elif kind == "template_for_start":
+            kids = _directive_kids(x)
+            names = [ident_text(c) for c in kids if c.data == "identifier"]
+            coll = [c for c in kids if c.data != "identifier"][0]
+            body, i = _template_seq(items, i + 1, ("template_endfor",))
+            if i >= len(items):
+                raise _Fail("%{for} without %{endfor}")
+            out.append(("for", names, coll, body))
+            i += 1
+        else:
+            return out, i  # a closing directive this level did not open: the caller reports it
+    return out, i
+
+
 class Evaluator:
     def __init__(self, texts: dict[str, str]):
         self.texts = texts  # file → source, for the text of an expression in messages
@@ -243,23 +296,66 @@ class Evaluator:
         return out
 
     def _string(self, node: Tree, scope: Scope) -> Any:
-        parts: list[Any] = []
+        items: list[tuple[str, Any]] = []  # the template's pieces in order, directives flat as the grammar gives
         for part in node.children:
             if isinstance(part, Token):
                 continue
             inner = part.children[0]
             if isinstance(inner, Token):
                 if inner.type == "STRING_CHARS":
-                    parts.append(unescape(str(inner)))
+                    items.append(("text", unescape(str(inner))))
                 else:
-                    parts.append(str(inner)[1:])  # $${ and %%{ are literal ${ and %{
+                    items.append(("text", str(inner)[1:]))  # $${ and %%{ are literal ${ and %{
             elif inner.data == "interpolation":
-                expr = [c for c in inner.children if not isinstance(c, Token)][0]
-                parts.append(self.eval(expr, scope))
+                items.append(("expr", [c for c in inner.children if not isinstance(c, Token)][0]))
+            elif inner.data in _DIRECTIVES:
+                items.append((inner.data, inner))
             else:
-                return TfUnknown("template directives (%{if}, %{for}) are not evaluated by nsgsolve",
+                return TfUnknown(f"template part {inner.data} is not evaluated by nsgsolve",
                                  self.text(node, scope.file), span_of(node, scope.file))
-        return self._concat(parts, node, scope)
+        if not any(k in _DIRECTIVES for k, _ in items):
+            parts = [self.eval(x, scope) if k == "expr" else x for k, x in items]
+            return self._concat(parts, node, scope)
+        # %{if}/%{else}/%{endif} and %{for}/%{endfor}: nested, then expanded; a condition or collection not
+        # known offline makes the whole string unknown (through _concat, which keeps its variables).
+        _strip(items)
+        tree, end = _template_seq(items, 0, ())
+        if end != len(items):
+            raise _Fail(f"template directive {items[end][0].removeprefix('template_')} without its opening")
+        v = self._concat(self._template_parts(tree, scope), node, scope)
+        return v if isinstance(v, (str, Unknown)) else to_str(v)
+
+    def _template_parts(self, tree: list, scope: Scope) -> list[Any]:
+        out: list[Any] = []
+        for n in tree:
+            if n[0] == "text":
+                out.append(n[1])
+            elif n[0] == "expr":
+                out.append(self.eval(n[1], scope))
+            elif n[0] == "if":
+                c = self.eval(n[1], scope)
+                if isinstance(c, Unknown):
+                    out.append(c)
+                else:
+                    out += self._template_parts(n[2] if _truth(c) else n[3], scope)
+            else:  # for
+                names, coll_node, body = n[1], n[2], n[3]
+                coll = self.eval(coll_node, scope)
+                if isinstance(coll, Obj):
+                    coll = coll.materialize()
+                if isinstance(coll, Unknown):
+                    out.append(coll)
+                    continue
+                if isinstance(coll, dict):
+                    pairs = list(coll.items())
+                elif isinstance(coll, list):
+                    pairs = list(enumerate(coll))
+                else:
+                    raise _Fail("a %{for} directive needs a list, set or map")
+                for k, v in pairs:
+                    bind = {names[0]: v} if len(names) == 1 else {names[0]: k, names[1]: v}
+                    out += self._template_parts(body, scope.child(**bind))
+        return out
 
     def _concat(self, parts: list[Any], node: Any, scope: Scope) -> Any:
         if len(parts) == 1 and not isinstance(parts[0], str):

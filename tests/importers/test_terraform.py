@@ -571,3 +571,59 @@ def test_strict_makes_the_assumptions_errors():
     assert any("admin_cidr" in d.message for d in e.value.diagnostics)
     policy, _ = load(BASIC, strict=True, tf_vars=["admin_cidr=203.0.113.0/24"])
     assert print_policy(policy) == BASIC_EXPECTED
+
+
+# ---------------------------------------------------------------------------------------------- templates
+
+TEMPLATED = NET.replace('  name = "n"\n', '''  name = "n"
+  security_rule {
+    name                       = "%{ if var.strict }deny%{ else }allow%{ endif }-mgmt"
+    priority                   = 200
+    direction                  = "Inbound"
+    access                     = "%{ if var.strict ~} Deny %{~ else }Allow%{ endif }"
+    protocol                   = "Tcp"
+    source_port_range          = "*"
+    destination_port_ranges    = split(",", "%{ for p in var.ports }${p}%{ if p != var.ports[length(var.ports) - 1] },%{ endif }%{ endfor }")
+    source_address_prefix      = "Internet"
+    destination_address_prefix = "*"
+    description                = "ports %{ for i, p in var.ports }${i}:${p} %{ endfor }"
+  }
+''')
+
+
+def test_template_directives_if_and_for_are_evaluated(tmp_path):
+    cfg = write(tmp_path, {"main.tf": TEMPLATED + """
+        variable "strict" { default = true }
+        variable "ports" { default = [22, 3389] }
+    """})
+    policy, warnings = load(cfg)
+    r = rules_of(policy, "n")["deny-mgmt"]
+    assert r.access.value == "Deny"  # the ~ strip markers trim the spaces around Deny
+    assert [(p.lo, p.hi) for p in r.destination_ports.items] == [(22, 22), (3389, 3389)]
+    assert r.description == "ports 0:22 1:3389 "
+    cfg2 = write(tmp_path / "b", {"main.tf": TEMPLATED + """
+        variable "strict" { default = false }
+        variable "ports" { default = [443] }
+    """})
+    policy, _ = load(cfg2)
+    r = rules_of(policy, "n")["allow-mgmt"]
+    assert r.access.value == "Allow" and [(p.lo, p.hi) for p in r.destination_ports.items] == [(443, 443)]
+
+
+def test_a_template_condition_not_known_offline_is_unknown_never_a_branch(tmp_path):
+    cfg = write(tmp_path, {"main.tf": TEMPLATED + """
+        variable "strict" {}
+        variable "ports" { default = [22] }
+    """})
+    with pytest.raises(InputError) as e:
+        load(cfg)
+    # access has no symbolic form: E662 at the template, naming the variable (never a guessed branch).
+    assert any(d.code == "E662" and "strict" in d.message for d in e.value.diagnostics)
+
+
+def test_an_unclosed_directive_is_a_located_error(tmp_path):
+    cfg = write(tmp_path, {"main.tf": NET.replace('  name = "n"\n', '  name = "n-%{ if true }x"\n')})
+    with pytest.raises(InputError) as e:
+        load(cfg)
+    d = e.value.diagnostics[0]
+    assert d.code in ("E660", "E661") and d.span.line > 0
