@@ -277,6 +277,8 @@ class TemplateImporter:
         if not isinstance(configs, list):
             b._not_list(configs, ppath, e.span)
             return
+        cap = ev.value(get(get(e.raw, "sku"), "capacity"), e.span, e.loops)
+        capacity = cap if isinstance(cap, int) and not isinstance(cap, bool) else None  # for the note only
         for i, c in enumerate(configs):
             cspan = span_in(configs, i, e.span)
             cname = get(c, "name") if isinstance(c, dict) else None
@@ -292,19 +294,7 @@ class TemplateImporter:
                 ipcs = JArray([_dynamic(ipc) for ipc in ipcs], span=getattr(ipcs, "span", cspan),
                               spans=list(getattr(ipcs, "spans", [])))
             nic = {"name": f"{e.name}.{cname}", "properties": {**cprops, "ipConfigurations": ipcs}}
-            before = len(b.bag.items)
-            b.add_nic(f"{e.name}.{cname}", _keep_spans(nic, c), f"{ppath}[{i}]", cspan)
-            errors = [d for d in b.bag.items[before:] if d.severity == "error"]
-            if errors:
-                # Implied hosts are extra: a scale set nsgsolve cannot place costs its NICs, not the import.
-                b.bag.items[before:] = [d for d in b.bag.items[before:] if d.severity != "error"]
-                for d in errors:
-                    b.bag.warning("W604", f"NIC configuration {cname} of VM scale set {e.name} is not modelled: "
-                                          f"{d.message}", d.span, "fix the value in the template (the scale set's NSGs "
-                                                                      "are analysed all the same)")
-                continue
-            b.note(f"VM scale set {e.name}: NIC configuration {cname} is modelled as NIC {e.name}.{cname}, one dynamic "
-                   f"NIC standing for every instance's")
+            b.add_scale_set_nics(e.name, cname, _keep_spans(nic, c), f"{ppath}[{i}]", cspan, capacity)
 
     def _deployment(self, ev: Evaluator, e: _Expanded) -> None:
         props = get(e.raw, "properties")

@@ -1098,6 +1098,38 @@ class PolicyBuilder:
             return
         self.nics[name] = Nic(name, subnet, tuple(out), nsg or None, span)
 
+    def add_scale_set_nics(self, vmss: str, config: str, obj: dict, path: str, span: Span,
+                           instances: int | None = None) -> None:
+        """A VM scale set's NIC configuration (``obj`` in the NIC shape, every IP configuration dynamic) as the
+        NICs of its instances: ``VMSS.CONFIG.0`` and ``VMSS.CONFIG.1``. Instances are alike (one subnet, NSG and
+        ASGs, any usable address each), so two stand for any number, and traffic between two instances is a
+        pair of distinct NICs like any other (one NIC standing for all could not express it: a NIC's traffic to
+        itself never meets an NSG). Two whatever the count written (``instances``, for the note): autoscale
+        changes it at run time. A configuration that cannot be placed costs its hosts, not the import: its
+        errors become W604."""
+        names = [f"{vmss}.{config}.{i}" for i in range(2)]
+        before = len(self.bag.items)
+        for n in names:
+            self.add_nic(n, obj, path, span)
+        errors = [d for d in self.bag.items[before:] if d.severity == "error"]
+        if errors:
+            self.bag.items[before:] = [d for d in self.bag.items[before:] if d.severity != "error"]
+            for n in names:
+                self.nics.pop(n, None)
+            seen: set[tuple] = set()
+            for d in errors:
+                if (d.code, d.message, d.span) in seen:
+                    continue
+                seen.add((d.code, d.message, d.span))
+                self.bag.warning("W604", f"NIC configuration {config} of VM scale set {vmss} is not modelled: "
+                                         f"{d.message}", d.span, "fix the value (the scale set's NSGs are analysed "
+                                                                 "all the same)")
+            return
+        count = f"{instances} instance(s) written, which autoscale may change" if instances is not None else \
+            "its instances"
+        self.note(f"VM scale set {vmss}: NIC configuration {config} is modelled as NICs {names[0]} and {names[1]}, "
+                  f"two dynamic NICs standing for {count} (alike: any two instances behave as these two)")
+
     # -------------------------------------------------------------- result
 
     def build(self, source: str) -> Policy:

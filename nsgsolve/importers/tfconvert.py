@@ -454,9 +454,16 @@ class TfConverter:
                 obj["networkSecurityGroup"] = JObject({"id": _id(NSG_TYPE, self._nsg_name(
                     nb, nid, "network_security_group_id"))}, span=nb.span_of("network_security_group_id"))
                 obj.spans["networkSecurityGroup"] = nb.span_of("network_security_group_id")
-            self.b.note(f"scale set {vmss}: NIC configuration {nname} is modelled as one NIC '{vmss}-{nname}' with a "
-                        f"dynamic address in its subnet, standing for any instance's")
-            self.b.add_nic(f"{vmss}-{nname}", obj, nb.address, nb.span)
+            self.b.add_scale_set_nics(vmss, nname, obj, nb.address, nb.span, self._instances(view))
+
+    def _instances(self, view: View) -> int | None:
+        """The instance count written (``instances``, or the old resource's ``sku { capacity }``), for the note."""
+        v = self.val(view, "instances", None) if view.has("instances") else None
+        if v is None:
+            sku = view.blocks("sku")
+            if isinstance(sku, list) and sku and sku[0].has("capacity"):
+                v = self.val(sku[0], "capacity", None)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
 
     def _linux_virtual_machine_scale_set(self, view: View) -> None:
         self._scale_set(view, "network_interface")

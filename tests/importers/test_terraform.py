@@ -373,10 +373,11 @@ def test_scale_set_network_interface_is_a_dynamic_nic_with_nsg_and_asgs(tmp_path
         }
     """})
     policy, _ = load(cfg)
-    (nic,) = policy.nics
-    assert nic.name == "ss-nic" and nic.nsg.name == "n" and (nic.subnet.vnet, nic.subnet.subnet) == ("v", "s")
-    (ipc,) = nic.ip_configs
-    assert ipc.ip is None and [a.name for a in ipc.asgs] == ["web"]
+    assert [n.name for n in policy.nics] == ["ss.nic.0", "ss.nic.1"]  # the ARM importer's names, two instances
+    for nic in policy.nics:
+        assert nic.nsg.name == "n" and (nic.subnet.vnet, nic.subnet.subnet) == ("v", "s")
+        (ipc,) = nic.ip_configs
+        assert ipc.ip is None and [a.name for a in ipc.asgs] == ["web"]
 
 
 def test_peering_and_nic_nsg_association(tmp_path):
@@ -627,3 +628,58 @@ def test_an_unclosed_directive_is_a_located_error(tmp_path):
         load(cfg)
     d = e.value.diagnostics[0]
     assert d.code in ("E660", "E661") and d.span.line > 0
+
+
+def test_traffic_between_two_scale_set_instances_is_a_pair_of_nics(tmp_path):
+    """issue 15 item 5: instances of one scale set talk to each other through its NSG; one NIC standing for
+    all of them could not carry that traffic (a NIC's traffic to itself meets no NSG)."""
+    cfg = write(tmp_path, {"main.tf": NET.replace(RULE.format(name="https", priority=100), """
+    security_rule {
+      name                       = "no-ssh-between-instances"
+      priority                   = 100
+      direction                  = "Inbound"
+      access                     = "Deny"
+      protocol                   = "Tcp"
+      source_port_range          = "*"
+      destination_port_range     = "22"
+      source_address_prefix      = "10.0.1.0/24"
+      destination_address_prefix = "*"
+    }
+""") + """
+        resource "azurerm_windows_virtual_machine_scale_set" "ss" {
+          name      = "ss"
+          instances = 4
+          network_interface {
+            name                      = "nic"
+            network_security_group_id = azurerm_network_security_group.n.id
+            ip_configuration {
+              name      = "internal"
+              subnet_id = azurerm_subnet.s.id
+            }
+          }
+        }
+    """})
+    policy, _ = load(cfg)
+    assert any("4 instance(s) written" in n for n in policy.notes)
+    status, out, err = run_cli("query", str(cfg), "can ss.nic.0 reach ss.nic.1 port 22 tcp", "--json")
+    assert status == 0, err
+    assert json.loads(out)["verdict"] == "none"
+    status, out, err = run_cli("query", str(cfg), "can ss.nic.0 reach ss.nic.1 port 443 tcp", "--json")
+    assert json.loads(out)["verdict"] == "all"
+
+
+def test_a_scale_set_nic_that_cannot_be_placed_costs_its_hosts_not_the_import(tmp_path):
+    cfg = write(tmp_path, {"main.tf": NET + """
+        resource "azurerm_linux_virtual_machine_scale_set" "ss" {
+          name = "ss"
+          network_interface {
+            name = "nic"
+            ip_configuration {
+              name      = "internal"
+              subnet_id = "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/nope"
+            }
+          }
+        }
+    """})
+    policy, warnings = load(cfg)
+    assert policy.nics == () and [w.code for w in warnings] == ["W604"] and warnings[0].span.line > 0
