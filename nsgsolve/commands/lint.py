@@ -64,8 +64,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.rule is not None:
         chosen = [n for n in rp.policy.nsgs if n.name in selected]
         holders = [n.name for n in chosen if any(r.name == args.rule for r in n.rules)]
+        admin = [a for a in rp.policy.admin_rules() if a.name == args.rule] if args.nsg is None else []
+        if not holders and admin:
+            return _admin_rule_status(linter, args.rule, admin, args.json, out)
         if not holders:
-            raise _unknown_rule(args.rule, args.nsg, [r.name for n in chosen for r in n.rules])
+            raise _unknown_rule(args.rule, args.nsg, [r.name for n in chosen for r in n.rules]
+                                + [a.name for a in rp.policy.admin_rules()])
         findings = linter.lint(holders, args.rule)
         if args.json:
             out.write(dumps("lint", {"findings": [f.to_dict() for f in findings]}))
@@ -91,6 +95,21 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                         tool_version=__version__, category="nsgsolve/lint")
         out.write(render(report, fmt))
     return status
+
+
+def _admin_rule_status(linter: Linter, name: str, rules: list, as_json: bool, out: TextIO) -> int:
+    """``lint --rule NAME`` for a security admin rule: its AVNM002 findings, or that it has none."""
+    findings = [f for f in linter.admin_findings() if f.rule == name]
+    if as_json:
+        out.write(dumps("lint", {"findings": [f.to_dict() for f in findings]}))
+    else:
+        for f in findings:
+            out.write(f"{f.nsg}: {f.message}\n")
+        for a in rules:
+            if not any(f.nsg == f"admin {a.config}/{a.collection}" for f in findings):
+                out.write(f"admin {a.config}/{a.collection}: admin rule {a.name} (priority {a.priority}, "
+                          f"{a.access.value}) is shadowed by no admin rule where it applies\n")
+    return exit_status(findings)
 
 
 def unused_findings(rp, paths: list[str], nsgs: set[str], err: TextIO) -> list[Finding]:

@@ -207,3 +207,15 @@ def test_reported_rules_can_be_removed_with_no_decision_changing(policy):
             changed = _without_admin_rule(policy, label, f.direction)
         result = diff_policies(rp, resolve(changed))
         assert not any(pair.regions for pair in result.pairs), f.message
+
+
+def test_lint_rule_names_an_admin_rule(tmp_path):
+    p = tmp_path / "p.nsg"
+    p.write_text(POLICY)
+    status, out, _ = cli("lint", str(p), "--rule", "Http-Deny")
+    assert status == 1 and out.startswith("admin Guard/HubOnly: admin rule Http-Deny (priority 60, Deny) is fully "
+                                          "shadowed by admin Guard/Base: Http")
+    status, out, _ = cli("lint", str(p), "--rule", "Monitoring")
+    assert status == 0 and "is shadowed by no admin rule where it applies" in out
+    status, out, _ = cli("lint", str(p), "--rule", "Monitoring2", "--json")
+    assert [f["code"] for f in json.loads(out)["findings"]] == ["AVNM002"]
