@@ -219,8 +219,8 @@ def test_diff_and_check_see_an_admin_rule_change_through_the_cli(tmp_path):
 def test_diff_sees_an_admin_rule_removed_and_a_group_member_dropped(tmp_path):
     # The SSH guardrail gone: what the NSGs allow on port 22 from the Internet tag opens (Azure's
     # 168.63.129.16 is in it and AllowVnetInBound allows it), nothing closes.
-    dropped = _changed(tmp_path, "      10 deny        Deny-SSH-RDP tcp from Internet                       to any port "
-                                 "22, 3389\n", "", "dropped.nsg")
+    ssh = "      10 deny        Deny-SSH-RDP tcp from Internet                       to any port 22, 3389\n"
+    dropped = _changed(tmp_path, ssh, "", "dropped.nsg")
     doc = _diff(EXAMPLE, dropped)
     opened = [r for p in doc["pairs"] for r in p["opened"]]
     assert opened and not any(p["closed"] for p in doc["pairs"])

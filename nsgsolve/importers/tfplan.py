@@ -15,7 +15,7 @@ from typing import Any
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.jsonpos import span_in
-from nsgsolve.importers.terraform import _CHILD_ID, _ID_PATH, _ASSOC_ID
+from nsgsolve.importers.terraform import _CHILD_ID, _ID_PATH
 from nsgsolve.importers.tfconvert import arm_id
 from nsgsolve.importers.tfconvert import RELEVANT, TfConverter
 from nsgsolve.importers.tfexpr import TfUnknown

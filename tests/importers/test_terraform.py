@@ -584,7 +584,7 @@ TEMPLATED = NET.replace('  name = "n"\n', '''  name = "n"
     access                     = "%{ if var.strict ~} Deny %{~ else }Allow%{ endif }"
     protocol                   = "Tcp"
     source_port_range          = "*"
-    destination_port_ranges    = split(",", "%{ for p in var.ports }${p}%{ if p != var.ports[length(var.ports) - 1] },%{ endif }%{ endfor }")
+    destination_port_ranges    = split(",", "%{ for i, p in var.ports }%{ if i > 0 },%{ endif }${p}%{ endfor }")
     source_address_prefix      = "Internet"
     destination_address_prefix = "*"
     description                = "ports %{ for i, p in var.ports }${i}:${p} %{ endfor }"

@@ -68,7 +68,8 @@ def test_without_a_deployment_every_configuration_read_is_taken_as_deployed(tmp_
 
 
 def test_a_manager_without_security_admin_access_deploys_nothing(tmp_path):
-    p, warnings = load(tmp_path, TEXT.replace('scope_accesses = ["SecurityAdmin"]', 'scope_accesses = ["Connectivity"]'))
+    text = TEXT.replace('scope_accesses = ["SecurityAdmin"]', 'scope_accesses = ["Connectivity"]')
+    p, warnings = load(tmp_path, text)
     assert p.admin_configs == ()
     assert [w.code for w in warnings] == ["W670"]
 

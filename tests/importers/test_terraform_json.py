@@ -53,12 +53,14 @@ DOC = {
                             "source_port_range": "*", "destination_port_range": "${security_rule.value}",
                             "source_address_prefix": "Internet", "destination_address_prefix": "*"}}}}},
         "azurerm_subnet_network_security_group_association": {"a": {
-            "subnet_id": "${azurerm_subnet.s.id}", "network_security_group_id": "${azurerm_network_security_group.n.id}"}},
+            "subnet_id": "${azurerm_subnet.s.id}",
+            "network_security_group_id": "${azurerm_network_security_group.n.id}"}},
         "azurerm_network_interface": {"nic": {
             "count": 2, "name": "nic-${count.index}", "resource_group_name": "rg", "location": "x",
             "ip_configuration": {"name": "ip", "subnet_id": "${azurerm_subnet.s.id}",
                                  "private_ip_address_allocation": "Static",
-                                 "private_ip_address": "${cidrhost(azurerm_subnet.s.address_prefixes[0], 4 + count.index)}"}}},
+                                 "private_ip_address":
+                                     "${cidrhost(azurerm_subnet.s.address_prefixes[0], 4 + count.index)}"}}},
     },
 }
 
