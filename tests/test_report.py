@@ -47,3 +47,18 @@ def test_report_shows_baseline_results(tmp_path):
     rows = re.findall(r'<tr class="s-error"><td>error</td><td>baseline/cis-7\.1</td><td>([^<]*)', html)
     assert any(": nic app1: a packet of the traffic is allowed" in r for r in rows)
     assert "witness (allowed)" in html
+
+
+def test_the_report_lists_the_admin_rules_before_the_nsgs_and_links_their_findings(tmp_path):
+    page = tmp_path / "r.html"
+    assert run(["report", "tests/golden/inputs/avnm-lint.nsg", "-o", str(page)], io.StringIO(), io.StringIO()) == 0
+    text = page.read_text()
+    assert text.index("Admin rules of vnet hub") < text.index('id="nsg-web-nsg"')
+    row = re.search(r'<tr id="(admin-[^"]*Monitoring2)"[^>]*>(.*?)</tr>', text)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(2))
+    assert cells[2] == "AlwaysAllow" and cells[-2] == "Guard/Base" and cells[-1] == "AVNM002"
+    assert f'href="#{row.group(1)}"' in text  # the finding links to the row
+    # An NSG rule an admin rule makes dead is flagged in its NSG's table.
+    ssh = re.search(r'<tr id="rule-web-nsg-Inbound-Ssh"[^>]*>(.*?)</tr>', text)
+    assert ssh is not None and re.findall(r"<td[^>]*>(.*?)</td>", ssh.group(1))[-1] == "AVNM001"

@@ -66,7 +66,7 @@ def build_report(args: argparse.Namespace, err: TextIO):
         from nsgsolve.analyses.lint import Linter
         from nsgsolve.reports.lint import lint_finding
 
-        findings += [lint_finding(f) for f in Linter(rp).lint([n.name for n in policy.nsgs])]
+        findings += [lint_finding(f) for f in Linter(rp).lint()]  # admin rule findings (AVNM002) too
     if not getattr(args, "no_check", False) and policy.assertions:
         from nsgsolve.analyses.contracts import check_policy
         from nsgsolve.reports.contracts import contract_finding

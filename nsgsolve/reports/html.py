@@ -99,7 +99,17 @@ def _rule_index(model: dict) -> dict[tuple[str, int], str]:
                     loc = r.get("location") or {}
                     if loc.get("line"):
                         out[(loc["file"], loc["line"])] = rule_anchor(nsg["name"], direction.capitalize(), r["name"])
+    for layer in model.get("admin_layers", []):
+        for r in layer.get("rules", []):
+            loc = r.get("location") or {}
+            if loc.get("line"):
+                out.setdefault((loc["file"], loc["line"]), _admin_anchor(r, layer["direction"]))
     return out
+
+
+def _admin_anchor(r: dict, direction: str) -> str:
+    """An admin rule's row, once per rule (the first VNet's table holds it)."""
+    return "admin-" + _slug(f"{r.get('configuration', '')}-{r.get('collection', '')}-{direction}-{r['name']}")
 
 
 # ---------------------------------------------------------------- the page
@@ -433,7 +443,7 @@ def _rule_tables(model: dict, hits: dict, findings: Sequence[Finding], rules: di
         anchor = rules.get((f.location.file, f.location.line))
         if anchor and f.status is not Status.PASS:
             flagged.setdefault(anchor, []).append(f.rule_id.split("/")[0])
-    out = []
+    out = _admin_tables(model, flagged)
     with_hits = bool(hits)
     for nsg in model.get("nsgs", []):
         where = ", ".join(nsg.get("attached_to", [])) or "attached to nothing"
@@ -465,6 +475,40 @@ def _rule_tables(model: dict, hits: dict, findings: Sequence[Finding], rules: di
                         f'<td>{escape(r["destination_ports"])}</td>{hit}<td>{escape(marks)}</td></tr>')
                 out.append("</tbody></table>")
     return "".join(out) or "<p>The policy has no NSGs.</p>"
+
+
+def _admin_tables(model: dict, flagged: dict[str, list[str]]) -> list[str]:
+    """The security admin rules of each VNet and direction, in evaluation order, before the NSGs (as Azure
+    evaluates them); a rule applied to several VNets has its anchor in the first VNet's table."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for layer in model.get("admin_layers", []):
+        if not out:
+            out.append("<p>Security admin rules (Azure Virtual Network Manager) are evaluated before the NSGs: "
+                       "Deny drops, AlwaysAllow skips the NSGs of that direction, Allow leaves the decision to "
+                       "them; every configuration in the input is taken as deployed.</p>")
+        out.append(f'<h3>Admin rules of vnet {escape(layer["vnet"])} <small>{escape(layer["direction"])}</small></h3>'
+                   '<table class="rules"><thead><tr><th scope="col">Priority</th><th scope="col">Name</th>'
+                   '<th scope="col">Access</th><th scope="col">Protocol</th><th scope="col">Source</th>'
+                   '<th scope="col">Source ports</th><th scope="col">Destination</th>'
+                   '<th scope="col">Destination ports</th><th scope="col">Configuration / collection</th>'
+                   '<th scope="col">Findings</th></tr></thead><tbody>')
+        for r in layer.get("rules", []):
+            anchor = _admin_anchor(r, layer["direction"])
+            ident = f' id="{anchor}"' if anchor not in seen else ""
+            seen.add(anchor)
+            marks = " ".join(sorted(set(flagged.get(anchor, []))))
+            out.append(
+                f'<tr{ident} class="a-{escape(r["access"].lower())}"><td>{r["priority"]}</td>'
+                f'<td>{escape(r["name"])}</td><td>{escape(r["access"])}</td><td>{escape(r["protocol"])}</td>'
+                f'<td title="{escape(r.get("source_addresses", ""))}">{escape(r["source"])}</td>'
+                f'<td>{escape(r["source_ports"])}</td>'
+                f'<td title="{escape(r.get("destination_addresses", ""))}">{escape(r["destination"])}</td>'
+                f'<td>{escape(r["destination_ports"])}</td>'
+                f'<td>{escape(r.get("configuration", ""))}/{escape(r.get("collection", ""))}</td>'
+                f'<td>{escape(marks)}</td></tr>')
+        out.append("</tbody></table>")
+    return out
 
 
 # ---------------------------------------------------------------- the matrix alone, as SVG
