@@ -239,8 +239,9 @@ def path_steps(rp: ResolvedPolicy, src_key: IpcKey | None, dst_key: IpcKey | Non
     if dst_key is not None:
         steps.extend(rp.inbound_layers(dst_key))
         if inet:
+            deciders = "the admin rules' and the NSGs'" if rp.admin_for(dst_key, Direction.INBOUND) else "the NSGs'"
             notes.append("routing is not modelled: an Internet host reaches this NIC only through a public IP "
-                         "or load balancer; the decision is the NSGs'")
+                         f"or load balancer; the decision is {deciders}")
     if src_key is None and dst_key is None:
         notes.append("neither address is a NIC of the policy, so no NSG is on the path")
     return steps, notes
