@@ -122,3 +122,23 @@ def test_a_plan_takes_the_ids_of_network_manager_children_from_the_configuration
     (cfg,) = p.admin_configs
     (coll,) = cfg.collections
     assert [g.name for g in coll.groups] == ["prod"] and [r.name for r in coll.rules] == ["Deny-SSH"]
+
+
+def test_dynamic_source_blocks_of_an_admin_rule(tmp_path):
+    text = TEXT.replace('''  source {
+    address_prefix_type = "IPPrefix"
+    address_prefix      = "10.9.0.0/24"
+  }
+  source {
+    address_prefix_type = "ServiceTag"
+    address_prefix      = "AzureLoadBalancer"
+  }''', '''  dynamic "source" {
+    for_each = var.monitors
+    content {
+      address_prefix_type = can(cidrhost(source.value, 0)) ? "IPPrefix" : "ServiceTag"
+      address_prefix      = source.value
+    }
+  }''') + '\nvariable "monitors" { default = ["10.9.0.0/24", "10.8.0.0/24", "AzureLoadBalancer"] }\n'
+    p, _ = load(tmp_path, text)
+    always = p.admin_configs[0].collections[0].rules[1]
+    assert "10.9.0.0/24, 10.8.0.0/24, AzureLoadBalancer" in print_policy(p) and always.name == "Monitoring"
