@@ -201,6 +201,12 @@ def test_reported_rules_can_be_removed_with_no_decision_changing(policy):
         if f.code not in ("AVNM001", "AVNM002") or f.vnets:
             continue
         if f.code == "AVNM001":
+            # The witness meets the admin rule it names first, in the finding's direction, and the NSG never
+            # decides it there (whatever the other direction did before).
+            flow = Evaluator(rp, f.witness.assignment).evaluate(f.witness.packet)
+            admin = [s for s in flow.trace if s.layer == "admin" and s.direction is f.direction]
+            assert admin and admin[0].rule == f.witness.decided_by, f.message
+            assert not any(s.evaluated for s in flow.trace if s.nsg == f.nsg and s.direction is f.direction)
             changed = _without_nsg_rule(policy, f.nsg, f.rule, f.direction)
         else:
             label = f"{f.nsg.removeprefix('admin ')}/{f.rule}"
