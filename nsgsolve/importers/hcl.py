@@ -305,6 +305,11 @@ def _hcl_text(v: Any, raw: bool = False) -> str:
     return repr(v)
 
 
+def template_expr(text: str, span: Span, filename: str) -> Any:
+    """The parsed template a heredoc's body is (``${}`` and ``%{}`` kept), positioned at ``span``."""
+    return _json_expr(text, span, filename)
+
+
 def _json_expr(v: Any, span: Span, filename: str, raw: bool = False) -> Any:
     """The parsed expression of one JSON value, every position set to the value's place in the file."""
     text = _hcl_text(v, raw)

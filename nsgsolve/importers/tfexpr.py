@@ -25,6 +25,7 @@ from lark import Token, Tree
 from nsgsolve.limits import decimal
 from nsgsolve.model import Span
 from nsgsolve.importers.armexpr import Unknown
+from nsgsolve.errors import InputError
 from nsgsolve.importers.hcl import ident_text, span_of, string_literal, unescape
 
 
@@ -391,8 +392,14 @@ class Evaluator:
             body = [x[ind:] for x in body]
         text = "\n".join(body) + ("\n" if body else "")
         if "${" in text or "%{" in text:
-            return TfUnknown("interpolation inside a heredoc is not evaluated by nsgsolve", self.text(node, scope.file),
-                             span_of(node, scope.file))
+            # The body is a template like a quoted string's: parsed as one, so it evaluates the same way.
+            from nsgsolve.importers.hcl import template_expr
+
+            try:
+                expr = template_expr(text, span_of(node, scope.file), scope.file)
+            except InputError:
+                raise _Fail("this heredoc is not a valid template") from None
+            return self.eval(expr, scope)
         return text
 
     def _object(self, node: Tree, scope: Scope) -> Any:

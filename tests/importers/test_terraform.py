@@ -683,3 +683,14 @@ def test_a_scale_set_nic_that_cannot_be_placed_costs_its_hosts_not_the_import(tm
     """})
     policy, warnings = load(cfg)
     assert policy.nics == () and [w.code for w in warnings] == ["W604"] and warnings[0].span.line > 0
+
+
+def test_a_heredoc_is_a_template_too(tmp_path):
+    cfg = write(tmp_path, {"main.tf": TEMPLATED.replace(
+        '    description                = "ports %{ for i, p in var.ports }${i}:${p} %{ endfor }"',
+        '    description                = <<-EOT\n      ports %{ for p in var.ports }${p} %{ endfor }\n      EOT') + """
+        variable "strict" { default = true }
+        variable "ports" { default = [22, 3389] }
+    """})
+    policy, _ = load(cfg)
+    assert rules_of(policy, "n")["deny-mgmt"].description == "ports 22 3389 \n"
