@@ -1,7 +1,8 @@
 """Benchmark: `nsgsolve verify --flows` on a policy with security admin rules (AVNM), end to end.
 
-With admin rules `verify --flows` does not use the numpy engine (semantics/flows.py has no admin layer):
-it decides each flow with the reference evaluator (commands/verify.py). This measures what that costs,
+Written when `verify --flows` fell back to the reference evaluator with admin rules; since the engine
+compiles admin layers (semantics/flows.py) it measures the engine with admin layers against the same
+command with `--ignore-admin-rules`,
 on bench_flows.py's policy (two N-rule NSGs, subnet + NIC) with one admin configuration over its VNets
 (a Deny, an AlwaysAllow and an Allow, inbound and outbound), against the same command with
 `--ignore-admin-rules` (the numpy engine on the same NSGs). Each row is the whole command in a fresh
