@@ -1,7 +1,8 @@
 """Benchmark: `nsgsolve verify --flows` on a policy with security admin rules (AVNM), end to end.
 
 Written when `verify --flows` fell back to the reference evaluator with admin rules; since the engine
-compiles admin layers (semantics/flows.py) it measures the engine with them. The policy is bench_flows.py's (two N-rule NSGs, subnet + NIC) with one admin configuration over its VNets
+compiles admin layers (semantics/flows.py) it measures the engine with them. The policy is
+bench_flows.py's (two N-rule NSGs, subnet + NIC) with one admin configuration over its VNets
 (a Deny, an AlwaysAllow and an Allow, inbound and outbound), against the same command with
 `--ignore-admin-rules` (the numpy engine on the same NSGs). Each row is the whole command in a fresh
 process, median of --runs runs: wall time, CPU time (user + system of the child, from wait4) and flows/s
