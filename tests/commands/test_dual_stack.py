@@ -107,6 +107,12 @@ def test_diff_says_ipv6_is_not_compared(policy, tmp_path):
     new.write_text(POLICY.replace("120 allow ssh", "120 deny  ssh"))
     status, out, _ = cli("diff", policy, str(new))
     assert status == 0 and "CLOSED" in out and "IPv6 traffic is not compared" in out
+    # A gate on opened traffic cannot pass: IPv6 packets were not compared (exit 3, inconclusive) ...
+    status, _, err = cli("diff", policy, str(new), "--fail-on", "opened")
+    assert status == 3 and "inconclusive" in err and "IPv6" in err
+    # ... while a change of the kind asked for among IPv4 packets still fails the gate.
+    status, _, _ = cli("diff", policy, str(new), "--fail-on", "closed")
+    assert status == 1
 
 
 def test_corpus_dual_stack_template():
