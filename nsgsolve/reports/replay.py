@@ -117,6 +117,10 @@ def render_text(r: ReplayResult, against: str | None, top: int = 20) -> str:
         w(f"  {loc}{s.nsg} {s.direction} {s.priority} {s.rule} ({s.access})")
     if len(user_unused) > top * 5:
         w(f"  ... {len(user_unused) - top * 5} more (--json lists all)")
+    if r.ipv6 and user_unused:
+        # Unused means "decided no replayed tuple": with IPv6 tuples left out, a rule here may have decided them.
+        w(f"  note: not replayed: {_plural(r.ipv6, 'IPv6 tuple')}; a rule listed here may have decided them "
+          "(check its IPv6 traffic before removing it)")
     if r.unobserved:
         w(f"not judged, no logged flow met them: {', '.join(r.unobserved[:top])}"
           + (" ..." if len(r.unobserved) > top else ""))
@@ -159,7 +163,7 @@ def _change_text(c: Change) -> str:
 def summary_line(r: ReplayResult) -> str:
     parts = [f"{_plural(r.bad, 'bad record')} skipped"]
     if r.ipv6:
-        parts.append(f"{_plural(r.ipv6, 'IPv6 tuple')} not replayed (nsgsolve models IPv4)")
+        parts.append(f"{_plural(r.ipv6, 'IPv6 tuple')} not replayed (replay decides IPv4 tuples only)")
     return "; ".join(parts) + (" (listed above)" if r.bad else "")
 
 

@@ -110,6 +110,25 @@ def test_hits_count_every_layer_met_and_unused_rules_are_listed(tmp_path):
     assert line[ex.column - 1:].startswith(ex.tuple) and ex.tuple.startswith("1764928801,")
 
 
+def test_ipv6_tuples_are_counted_and_the_unused_list_says_they_were_not_replayed(tmp_path):
+    """Unused means no replayed tuple was decided by the rule: IPv6 tuples are left out, so the text must not
+    let a user remove a rule on that list without saying it may have decided them."""
+    from nsgsolve.reports.replay import render_text, summary_line
+
+    rp = rp_of(POLICY)
+    f = write(tmp_path / "PT1H.json", [
+        v2("nic-nsg", {"UserRule_Deny-SSH": ["1764928800,198.51.100.7,10.0.1.4,50000,22,T,I,D,B,,,,",
+                                             "1764928801,2001:db8::7,ace:cab::4,50000,22,T,I,D,B,,,,"]}),
+    ])
+    r = Replayer(rp)
+    res = r.result(replay_files(r, [f]))
+    assert res.ipv6 == 1 and res.tuples == 2
+    assert ("web-nsg", "Inbound", "Allow-Old") in {(s.nsg, s.direction, s.rule) for s in res.unused}
+    text = render_text(res, None, 5)
+    assert "not replayed: 1 IPv6 tuple; a rule listed here may have decided them" in text
+    assert "1 IPv6 tuple not replayed (replay decides IPv4 tuples only)" in summary_line(res)
+
+
 def test_rule_mismatch_unknown_nsg_and_not_on_path(tmp_path):
     rp = rp_of(POLICY)
     f = write(tmp_path / "PT1H.json", [
