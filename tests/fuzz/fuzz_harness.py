@@ -302,3 +302,26 @@ def damage_text(data, text: str) -> str:
             "bom": "\ufeff" + text, "nul": text[:i] + "\x00" + text[i:]}[op]
 
 
+def mutate_tokens(data, text: str, token: re.Pattern, hostile: list[str]) -> str:
+    """1-4 token edits (delete, duplicate, swap, a hostile value, random text) of a seed file: near-valid
+    input that reaches the evaluators, where random bytes stop at the parser."""
+    from hypothesis import strategies as st
+
+    toks = token.findall(text)
+    for _ in range(data.draw(st.integers(1, 4), label="mutations")):
+        i = data.draw(st.integers(0, max(0, len(toks) - 1)), label="at")
+        op = data.draw(st.sampled_from(["delete", "duplicate", "swap", "hostile", "text"]), label="op")
+        if not toks:
+            toks = [""]
+        if op == "delete":
+            del toks[i]
+        elif op == "duplicate":
+            toks.insert(i, toks[i])
+        elif op == "swap":
+            j = data.draw(st.integers(0, len(toks) - 1), label="with")
+            toks[i], toks[j] = toks[j], toks[i]
+        elif op == "hostile":
+            toks[i] = data.draw(st.sampled_from(hostile), label="hostile")
+        else:
+            toks.insert(i, data.draw(st.text(max_size=12), label="text"))
+    return "".join(toks)

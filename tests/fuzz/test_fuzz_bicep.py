@@ -9,7 +9,7 @@ import re
 
 from hypothesis import given, strategies as st
 
-from fuzz_harness import ROOT, fuzz_settings, policy_commands, run_cli
+from fuzz_harness import ROOT, fuzz_settings, mutate_tokens, policy_commands, run_cli
 
 SEED = """
 @allowed([
@@ -93,24 +93,7 @@ HOSTILE = ["'99'", "4097", "99", "'80-70'", "'65536'", "'0'", "'10.0.0.0/33'", "
 
 
 def mutate(data, text: str) -> str:
-    toks = _TOKEN.findall(text)
-    for _ in range(data.draw(st.integers(1, 4), label="mutations")):
-        i = data.draw(st.integers(0, max(0, len(toks) - 1)), label="at")
-        op = data.draw(st.sampled_from(["delete", "duplicate", "swap", "hostile", "text"]), label="op")
-        if not toks:
-            toks = [""]
-        if op == "delete":
-            del toks[i]
-        elif op == "duplicate":
-            toks.insert(i, toks[i])
-        elif op == "swap":
-            j = data.draw(st.integers(0, len(toks) - 1), label="with")
-            toks[i], toks[j] = toks[j], toks[i]
-        elif op == "hostile":
-            toks[i] = data.draw(st.sampled_from(HOSTILE), label="hostile")
-        else:
-            toks.insert(i, data.draw(st.text(max_size=12), label="text"))
-    return "".join(toks)
+    return mutate_tokens(data, text, _TOKEN, HOSTILE)
 
 
 @fuzz_settings(15)
