@@ -44,12 +44,13 @@ def write(tmp_path, doc, name="azuredeploy.json") -> str:
 
 
 def refused(argv, code, seconds=10.0):
-    start = time.perf_counter()
+    # CPU seconds of this process: the work a limit must cut short, steady on a loaded machine.
+    start = time.process_time()
     status, _, err = run_cli("limits", argv)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert status == 2, err
     assert f"[{code}]" in err, err[-1500:]
-    assert elapsed < seconds, f"{code} took {elapsed:.1f} s: the limit must stop the work, not follow it"
+    assert elapsed < seconds, f"{code} took {elapsed:.1f} s of CPU: the limit must stop the work, not follow it"
     return err
 
 
