@@ -110,7 +110,7 @@ def _read_nsg(texts: dict[str, str], **opts) -> Policy:
 
 
 def _read_json(texts: dict[str, str], **opts) -> Policy:
-    from nsgsolve.importers import load_json_policy
+    from nsgsolve.importers.combine import load_json_policy
 
     opts.pop("tf_vars", None)
     opts.pop("tf_var_files", None)
@@ -118,7 +118,7 @@ def _read_json(texts: dict[str, str], **opts) -> Policy:
 
 
 def _read_terraform(texts: dict[str, str], **opts) -> Policy:
-    from nsgsolve.importers import load_terraform_policy
+    from nsgsolve.importers.combine import load_terraform_policy
 
     return load_terraform_policy(texts, **opts)
 
