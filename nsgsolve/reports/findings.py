@@ -112,8 +112,11 @@ class Report:
 
     @property
     def noun(self) -> str:
-        """What one finding is called in summaries: an assertion for ``check``, a checked rule otherwise."""
-        return "assertion" if self.command == "check" else "finding"
+        """What one finding is called in summaries: an assertion for ``check`` of contracts, a check when
+        baseline controls are among them (a control is not an assertion the user wrote), a finding otherwise."""
+        if self.command != "check":
+            return "finding"
+        return "check" if any(f.rule_id.startswith("baseline/") for f in self.findings) else "assertion"
 
     def plural(self, n: int) -> str:
         return f"{n} {self.noun}{'' if n == 1 else 's'}"
