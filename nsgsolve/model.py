@@ -620,6 +620,12 @@ def param_name(name: str) -> str:
     return PARAM_PREFIX + name
 
 
+def param_label(name: str) -> str:
+    """How an answer names an unset parameter: ``var.x`` for a Terraform variable (its names start with
+    ``var.`` or a module's address), ``parameters('x')`` for a template's."""
+    return name if name.startswith(("var.", "module.")) else f"parameters('{name}')"
+
+
 @dataclass(frozen=True)
 class ParamDecl:
     """An unset template parameter a rule's addresses or ports are: its values are the ones the template

@@ -48,7 +48,7 @@ from nsgsolve.analyses.endpoints import (
 )
 from nsgsolve.errors import DiagnosticBag, InputError, SolverUnknown
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult
-from nsgsolve.model import span_dict, NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span
+from nsgsolve.model import span_dict, NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span, param_label
 from nsgsolve.regions.box import ALL_PROTOCOLS
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
 from nsgsolve.analyses.params import Binder
@@ -363,7 +363,7 @@ class ContractChecker:
         parts = [f"{k} at {int_to_ip(assignment[k])}" for k in relevant]
         used = {n for n, _ in self.enc.params}
         shown = {k: v for k, v in (params or {}).items() if k in used}
-        parts += [f"parameters('{k}') = {v}" for k, v in sorted(shown.items())]
+        parts += [f"{param_label(k)} = {v}" for k, v in sorted(shown.items())]
         at = "with " + ", ".join(parts)
         example = self._find(pinned, False, what, scope)
         if example is None:

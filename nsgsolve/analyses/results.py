@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Mapping
 
+from nsgsolve.model import param_label
 from nsgsolve.semantics.addresses import int_to_ip
 from nsgsolve.semantics.evaluate import FlowResult, Packet
 from nsgsolve.semantics.resolve import IpcKey
@@ -114,7 +115,7 @@ class Witness:
 def describe_params(params: "Mapping[str, str] | tuple[tuple[str, str], ...]") -> str:
     """``with parameters('a') = 0.0.0.0/0, parameters('b') = 22``: the values a witness assumes."""
     items = sorted(params.items()) if isinstance(params, Mapping) else list(params)
-    return "with " + ", ".join(f"parameters('{k}') = {v}" for k, v in items)
+    return "with " + ", ".join(f"{param_label(k)} = {v}" for k, v in items)
 
 
 __all__ = ["Status", "Witness", "describe_params"]

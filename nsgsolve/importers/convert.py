@@ -26,7 +26,7 @@ from nsgsolve.limits import decimal
 from nsgsolve.semantics.addresses import MAX_IP, V6_BASE, int_to_ip, parse_ipv4_cidr
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
-    AdminConfig, AdminRule, NetworkGroup, ParamDecl, RuleCollection, param_name,
+    AdminConfig, AdminRule, NetworkGroup, ParamDecl, RuleCollection, param_label, param_name,
     Access,
     AddrItem,
     AnyAddress,
@@ -428,7 +428,7 @@ class PolicyBuilder:
         self.used_unset(ph, f"the {what} of rules built from it are symbolic: query, check and lint answer for "
                             f"every value{among}")
         self.params.setdefault(name, ParamDecl(name, tuple(ph.allowed), ph.declared_at or NOSPAN))
-        notes.append(f"{what} are template parameter '{name}', which has no value: answers hold for every value")
+        notes.append(f"{what} are {param_label(name)}, which has no value: answers hold for every value")
         return name
 
     def _side(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> RuleSide | None:

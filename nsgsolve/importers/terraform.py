@@ -21,13 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from lark import Tree
+
 from nsgsolve.errors import DiagnosticBag, InputError
 from nsgsolve.fileio import read_input_bytes
 from nsgsolve.limits import TF_MAX_COUNT
 from nsgsolve.model import NOSPAN, Span
-from nsgsolve.importers.hcl import Attr, Block, Body, parse_body, parse_json_body
+from nsgsolve.importers.hcl import Attr, Block, Body, ident_text, parse_body, parse_json_body
 from nsgsolve.importers.tfconvert import SUBSCRIPTION, arm_id
-from nsgsolve.importers.tfexpr import MISSING, Evaluator, Obj, Scope, TfUnknown, _Fail, to_str, unknown_in
+from nsgsolve.importers.tfexpr import (
+    MISSING, Evaluator, Obj, Scope, TfUnknown, VarParam, _Fail, to_str, unknown_in,
+)
 
 
 # Read through importers.files, not the loader: the loader dispatches to this module, so importing it back
@@ -228,7 +232,8 @@ class ModuleEnv:
         if name in self._var_cache:
             v = self._var_cache[name]
             if isinstance(v, TfUnknown) and v.placeholder == name and v.vars:
-                return TfUnknown(v.reason, text, span, name, v.vars)  # each use is reported where it is
+                # each use is reported where it is
+                return TfUnknown(v.reason, text, span, name, v.vars, param=v.param)
             return v
         qual = f"{self.address}.{name}" if self.address else name
         given = self.values.get(name)
@@ -247,7 +252,9 @@ class ModuleEnv:
             why = (f"variable '{name}' has no value" if decl is not None else
                    f"variable '{name}' is not declared in the inputs and has no value")
             self.loader.unset_vars.setdefault(qual, decl.span if decl is not None else span)
-            v = TfUnknown(why, text, span, name, (qual,))
+            pname = f"{self.address}.var.{name}" if self.address else f"var.{name}"
+            param = VarParam(pname, _validation_values(self.ev, decl, name), decl.span if decl is not None else span)
+            v = TfUnknown(why, text, span, name, (qual,), param=param)
         self._var_cache[name] = v
         return v
 
@@ -286,6 +293,34 @@ class ModuleEnv:
         for call in self.calls.values():
             for child in call.children():
                 yield from child.all_resources()
+
+
+def _validation_values(ev: Evaluator, decl: Block | None, name: str) -> tuple[str, ...]:
+    """The values a variable's ``validation`` blocks restrict it to, when one is ``contains([LITERALS],
+    var.NAME)`` (the usual way to write an enumeration); () when none says so, which is any value (sound:
+    a wider range of values only makes answers hold for more)."""
+    if decl is None:
+        return ()
+    for v in decl.body.blocks_of("validation"):
+        cond = v.body.attrs.get("condition")
+        node = cond.expr if cond is not None else None
+        while isinstance(node, Tree) and node.data == "expr_term" and len(node.children) == 1:
+            node = node.children[0]
+        if not (isinstance(node, Tree) and node.data == "function_call"):
+            continue
+        kids = [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+        if not kids or ident_text(kids[0]) != "contains":
+            continue
+        args = next((c for c in kids if c.data == "arguments"), None)
+        arg_nodes = [c for c in args.children if isinstance(c, Tree) and c.data != "new_line_or_comment"] \
+            if args is not None else []
+        if len(arg_nodes) != 2 or "".join(ev.text(arg_nodes[1], cond.span.file).split()) != f"var.{name}":
+            continue
+        values = ev.eval(arg_nodes[0], Scope(_NoRefs(), cond.span.file))
+        if isinstance(values, list) and values and all(isinstance(x, (str, int)) and not isinstance(x, bool)
+                                                       for x in values):
+            return tuple(str(x) for x in values)
+    return ()
 
 
 def _convert_var(v: Any, decl: Block | None) -> Any:

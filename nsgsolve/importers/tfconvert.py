@@ -30,7 +30,7 @@ from nsgsolve.importers.convert import (
 )
 from nsgsolve.importers.jsonpos import JArray, JObject
 from nsgsolve.importers.tfexpr import MISSING, TfUnknown, unknown_in
-from nsgsolve.importers.armexpr import Unknown
+from nsgsolve.importers.armexpr import Placeholder, Unknown
 
 TF_HINT = ("give the variable with --var NAME=VALUE, in a --var-file FILE or in terraform.tfvars / *.auto.tfvars, "
            "or read 'terraform show -json' plan or state output, where values are exact")
@@ -57,6 +57,8 @@ _RULE_FIELDS = {
     "destination_address_prefix": "destinationAddressPrefix",
     "destination_address_prefixes": "destinationAddressPrefixes",
 }
+# Rule fields an unset variable may be, whole, as a symbolic parameter (addresses and ports).
+_SYMBOLIC_FIELDS = tuple(tf for tf in _RULE_FIELDS if tf.endswith(("_prefix", "_prefixes", "_range", "_ranges")))
 _RULE_ASGS = {"source_application_security_group_ids": "sourceApplicationSecurityGroups",
               "destination_application_security_group_ids": "destinationApplicationSecurityGroups"}
 
@@ -209,7 +211,10 @@ class TfConverter:
             out = JObject(span=r.span)
             for tf, arm in _RULE_FIELDS.items():
                 if r.has(tf):
-                    v = self.val(r, tf, None if tf == "name" else f"{r.address}.{tf} is left open")
+                    v = self.val(r, tf, None if tf in ("name", *_SYMBOLIC_FIELDS) else
+                                 f"{r.address}.{tf} is left open")
+                    if tf in _SYMBOLIC_FIELDS:
+                        v = self._param_field(r, tf, v)
                     if tf == "name" and isinstance(v, TfUnknown):
                         v = self.name(r, tf, f"the name of rule {r.address}", r.address.rsplit(".", 1)[-1])
                     if v is None or v == [] or v == "":
@@ -228,6 +233,23 @@ class TfConverter:
             return out
         except _Skip:
             return None
+
+    def _param_field(self, r: View, tf: str, v: Any) -> Any:
+        """A rule's address or port field that is exactly an unset variable (or a list of just it): the
+        builder's unset-parameter form (a Placeholder marked bare), so query, check and lint answer for every
+        value of it, as for an unset ARM parameter (docs/import.md, "Unset parameters"). A list variable
+        is one value as well: a rule reads of its value only whether a packet's address (port) lies in it,
+        which one prefix (range) decides as well as any list. Anything else is recorded for W620 as open."""
+        whole = v[0] if isinstance(v, list) and len(v) == 1 else v
+        p = whole.param if isinstance(whole, TfUnknown) else None
+        if p is None:
+            self._record(v, f"{r.address}.{tf} is left open")
+            return v
+        among = f" among the values its validation allows ({', '.join(p.allowed)})" if p.allowed else ""
+        self._record(v, f"{r.address}.{tf} is symbolic: query, check and lint answer for every value{among}")
+        ph = Placeholder(p.name, (p.name,))
+        ph.bare, ph.allowed, ph.declared_at = True, p.allowed, p.span
+        return [ph] if isinstance(v, list) else ph
 
     def _network_security_rule(self, view: View) -> None:
         nsg = self.name(view, "network_security_group_name", f"the NSG of {view.address}", view.address)

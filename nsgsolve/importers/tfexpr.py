@@ -23,20 +23,35 @@ from typing import Any, Callable
 from lark import Token, Tree
 
 from nsgsolve.limits import decimal
-from nsgsolve.model import Span
+from nsgsolve.model import NOSPAN, Span
 from nsgsolve.importers.armexpr import Unknown
 from nsgsolve.errors import InputError
 from nsgsolve.importers.hcl import ident_text, span_of, string_literal, unescape
 
 
 @dataclass(frozen=True)
+class VarParam:
+    """An unset variable used as a whole value (``var.x``, ``"${var.x}"``, a local that is just it): a rule's
+    address or port field that is exactly this becomes a symbolic parameter, as an unset ARM parameter does
+    (docs/import.md, "Unset parameters"). ``name`` is how the policy names it (``var.x``; in a module,
+    ``module.net.var.x``), ``allowed`` the values a ``validation`` restricts it to (none: any value), ``span``
+    the declaration."""
+
+    name: str
+    allowed: tuple[str, ...] = ()
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
 class TfUnknown(Unknown):
     """``placeholder``: a readable stand-in when the value is used as a name; ``vars``: the unset variables it
-    depends on; ``error``: the expression is wrong (not merely unknown before apply)."""
+    depends on; ``error``: the expression is wrong (not merely unknown before apply); ``param``: the variable
+    this value is, whole (anything computed from it has none)."""
 
     placeholder: str | None = None
     vars: tuple[str, ...] = ()
     error: bool = False
+    param: VarParam | None = None
 
 
 MISSING = "\0"  # marks, among an unknown's variables, an object the files read do not define

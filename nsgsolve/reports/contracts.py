@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nsgsolve.analyses.contracts import ContractResult, Responsible
 from nsgsolve.analyses.results import Status
-from nsgsolve.model import AssertionKind, Span
+from nsgsolve.model import AssertionKind, Span, param_label
 from nsgsolve.reports.findings import Finding, Location, relative_uri
 from nsgsolve.reports.trace import endpoint_text, step_where, trace_lines
 from nsgsolve.semantics.addresses import int_to_ip
@@ -66,7 +66,7 @@ def detail(r: ContractResult) -> str:
         for k, v in sorted(r.assignment.items()):
             rows.append((f"assumed ip of {k}", int_to_ip(v)))
         for name, value in sorted(r.params.items()):
-            rows.append((f"parameters('{name}')", value))
+            rows.append((param_label(name), value))
         width = max(len(row[0]) for row in rows)
         lines += [f"  {k:<{width}}  {v}" for k, v in rows]
         lines.append("trace:")

@@ -24,7 +24,7 @@ from nsgsolve.analyses.lint.context import REMOVABLE, _names, _subject
 from nsgsolve.analyses.lint.findings import Finding, RuleRef, _ref
 from nsgsolve.analyses.params import Binder
 from nsgsolve.analyses.results import Witness
-from nsgsolve.model import Access, Direction
+from nsgsolve.model import Access, Direction, param_label
 from nsgsolve.semantics.evaluate import first_match
 from nsgsolve.semantics.resolve import ResolvedNsg, ResolvedPolicy
 from nsgsolve.smt.encode import Encoding, PolicySolver
@@ -59,7 +59,7 @@ class SymbolicLinter:
                 continue
             what = f"lint of rule {r.name} of {nsg.name}"
             names = self._params(nsg, direction, i)
-            every = f" for every value of {', '.join(f'parameters({n!r})' for n in names)}" if names else ""
+            every = f" for every value of {', '.join(param_label(n) for n in names)}" if names else ""
             decides = mk_and([match[i], mk_not(prior)])
             live = self._find(decides, what)
             if live is None:
