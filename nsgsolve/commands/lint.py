@@ -198,8 +198,8 @@ def _warn_symbolic(rp, only: str | None, err: TextIO) -> None:
                                       "its shadowed (NSG001) and redundant (NSG002) rules are reported only when that "
                                       "holds for every value; NSG003-NSG007 are not checked for it",
                               nsg.span if nsg is not None else rp.policy.nsgs[0].span,
-                              "give the values (--param NAME=VALUE, --params-file; Terraform: --var NAME=VALUE, --var-file) "
-                              "for the full analysis", "warning"))
+                              "give the values (--param NAME=VALUE, --params-file; Terraform: --var NAME=VALUE, "
+                              "--var-file) for the full analysis", "warning"))
     print_warnings(out, err)
 
 

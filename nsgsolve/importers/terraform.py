@@ -303,7 +303,9 @@ def _validation_values(ev: Evaluator, decl: Block | None, name: str) -> tuple[st
         return ()
     for v in decl.body.blocks_of("validation"):
         cond = v.body.attrs.get("condition")
-        node = cond.expr if cond is not None else None
+        if cond is None:
+            continue
+        node = cond.expr
         while isinstance(node, Tree) and node.data == "expr_term" and len(node.children) == 1:
             node = node.children[0]
         if not (isinstance(node, Tree) and node.data == "function_call"):
