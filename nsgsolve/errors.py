@@ -35,6 +35,18 @@ class NsgsolveError(Exception):
 
     exit_status = EXIT_INPUT
 
+    def __reduce__(self):
+        # A worker process sends it back (nsgsolve.parallel): rebuilt with its attributes but without
+        # ``__init__``, whose arguments differ per class (the default pickling would call it with the message).
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type, args: tuple, state: dict) -> NsgsolveError:
+    e = cls.__new__(cls, *args)
+    e.args = args
+    e.__dict__.update(state)
+    return e
+
 
 class InputError(NsgsolveError):
     """Invalid input (a policy file, a template, a flow list, a query): exit status 2."""

@@ -5,15 +5,26 @@ worker processes and cheap to share: a forked child sees the parent's memory as 
 each worker computes its share of the items on that state and sends back only the (small, picklable)
 results. Items are dealt round-robin, so neighbouring items, which tend to cost alike, land on
 different workers. The answer is the one a serial run gives, item for item: only the wall time changes.
+When items fail, the exception raised is the one of the first failing item, as in a serial run.
 
 Without ``os.fork`` (Windows), with one core, with few items, or with ``NSGSOLVE_WORKERS=1``, it runs
 serially in the calling process.
+
+A caller drawing a progress bar passes ``progress``: it is called in the calling process with the number of
+items done in all processes (each process counts its own in one slot of a shared anonymous mapping, so no
+locking), after each item of the caller's own share and every 0.2 s while it waits for the workers.
+
+:func:`fork_lanes` is for items that leave state behind them in the process that computes them (Z3's
+context, whose history changes which model a query gets): its results depend on the number of lanes, a
+constant, and never on the number of cores.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
+import select
 import sys
 from typing import Callable, Sequence, TypeVar
 
@@ -22,6 +33,10 @@ R = TypeVar("R")
 
 # Below this many items a fork (a few milliseconds, plus the child's cold caches) does not pay.
 MIN_ITEMS = 64
+# fork_lanes: enough lanes to keep every core of a large machine busy, few enough that forking each costs
+# little beside thousands of items.
+LANES = 16
+_TICK = 0.2  # seconds between progress calls while waiting for workers
 
 
 def workers() -> int:
@@ -38,52 +53,181 @@ def workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class _Counts:
+    """Items done per process (one slot each, in a shared anonymous mapping), for a progress callback."""
+
+    def __init__(self, slots: int, progress: Callable[[int], None] | None):
+        self.progress = progress
+        self.shared = mmap.mmap(-1, 8 * max(slots, 1)) if progress is not None else None
+        self.view = memoryview(self.shared).cast("q") if self.shared is not None else None
+
+    def add(self, slot: int) -> None:
+        if self.view is not None:
+            self.view[slot] += 1
+
+    def tick(self) -> None:
+        if self.progress is not None and self.view is not None:
+            self.progress(sum(self.view))
+
+    def close(self) -> None:
+        if self.view is not None and self.shared is not None:
+            self.view.release()
+            self.shared.close()
+
+
+def _serial(fn: Callable[[T], R], items: Sequence[T], progress: Callable[[int], None] | None) -> list[R]:
+    out: list[R] = []
+    for x in items:
+        out.append(fn(x))
+        if progress is not None:
+            progress(len(out))
+    return out
+
+
+def _fork(fn: Callable[[T], R], share: Sequence[T], positions: Sequence[int], counts: _Counts, slot: int
+          ) -> tuple[int, int]:
+    """A child computing ``share``; returns (pid, read end of its pipe). It sends ``(True, results)`` or
+    ``(False, (position of the failing item, exception))``, then exits without the parent's cleanup."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write)
+        return pid, read
+    os.close(read)
+    code = 0
+    done: list[R] = []
+    try:
+        for x in share:
+            done.append(fn(x))
+            counts.add(slot)
+        payload = pickle.dumps((True, done), pickle.HIGHEST_PROTOCOL)
+    except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
+        code = 1
+        at = positions[len(done)]
+        try:
+            payload = pickle.dumps((False, (at, e)), pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            payload = pickle.dumps((False, (at, RuntimeError(f"{type(e).__name__}: {e}"))))
+    with os.fdopen(write, "wb") as f:
+        f.write(payload)
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def _result(pid: int, data: bytes, first: int) -> tuple[bool, object]:
+    """What a child sent, once it has exited (``first``: the position reported if it sent nothing)."""
+    os.waitpid(pid, 0)
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 - nothing sent (the worker died) or an exception that does not unpickle
+        return False, (first, RuntimeError("a worker process failed without a readable result"))
+
+
 def fork_map(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None = None,
-             min_items: int = MIN_ITEMS) -> list[R]:
+             min_items: int = MIN_ITEMS, progress: Callable[[int], None] | None = None) -> list[R]:
     """``[fn(x) for x in items]``, computed by up to ``n_workers`` processes; fewer than ``min_items`` items
     run serially (a caller whose items are big, such as whole log files, lowers it)."""
     n = workers() if n_workers is None else n_workers
     n = min(n, len(items))
     if n <= 1 or len(items) < min_items or not hasattr(os, "fork"):
-        return [fn(x) for x in items]
-    children = []
-    for w in range(1, n):
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: its share, then out without running the parent's cleanup
-            os.close(read)
-            code = 0
-            try:
-                payload = pickle.dumps((True, [fn(x) for x in items[w::n]]), pickle.HIGHEST_PROTOCOL)
-            except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
-                code = 1
-                try:
-                    payload = pickle.dumps((False, e), pickle.HIGHEST_PROTOCOL)
-                except Exception:  # noqa: BLE001 - an exception that does not pickle
-                    payload = pickle.dumps((False, RuntimeError(f"{type(e).__name__}: {e}")))
-            with os.fdopen(write, "wb") as f:
-                f.write(payload)
-            sys.stdout.flush()
-            os._exit(code)
-        os.close(write)
-        children.append((w, pid, read))
-    shares: dict[int, list[R]] = {0: [fn(x) for x in items[0::n]]}
-    error: BaseException | None = None
-    for w, pid, read in children:
-        with os.fdopen(read, "rb") as f:
-            data = f.read()
-        os.waitpid(pid, 0)
+        return _serial(fn, items, progress)
+    counts = _Counts(n, progress)
+    positions = range(len(items))
+    children = [(w,) + _fork(fn, items[w::n], positions[w::n], counts, w) for w in range(1, n)]
+    errors: list[tuple[int, BaseException]] = []
+    try:
+        mine: list[R] = []
         try:
-            ok, value = pickle.loads(data)
-        except Exception:  # noqa: BLE001 - nothing sent (the worker died) or an exception that does not unpickle
-            ok, value = False, RuntimeError("a worker process failed without a readable result")
+            for x in items[0::n]:
+                mine.append(fn(x))
+                counts.add(0)
+                counts.tick()
+        except Exception as e:  # noqa: BLE001 - raised below, once the workers are collected
+            errors.append((n * len(mine), e))
+        shares: dict[int, list[R]] = {0: mine}
+        data = _collect([read for _, _, read in children], counts.tick if progress is not None else None)
+    finally:
+        counts.close()
+    for w, pid, read in children:
+        ok, value = _result(pid, data[read], w)
         if ok:
-            shares[w] = value
-        elif error is None:
-            error = value
-    if error is not None:
-        raise error
-    out: list[R] = [None] * len(items)  # type: ignore[list-item]
+            shares[w] = value  # type: ignore[assignment]
+        else:
+            errors.append(value)  # type: ignore[arg-type]
+    return _in_order(shares, n, len(items), errors)
+
+
+def fork_lanes(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None = None, lanes: int = LANES,
+               progress: Callable[[int], None] | None = None) -> list[R]:
+    """``[fn(x) for x in items]`` with the items dealt round-robin into ``lanes`` lanes, each computed in
+    order by a fresh child forked from the caller, up to ``n_workers`` at a time. An item's result may
+    depend on the caller's state and on the items before it in its lane, and on nothing else: so on the
+    same items it is the same whatever the number of cores (``NSGSOLVE_WORKERS=1`` still forks, one lane
+    after another). Without ``os.fork`` the items run serially here."""
+    if not items:
+        return []
+    if not hasattr(os, "fork"):
+        return _serial(fn, items, progress)
+    n = max(1, workers() if n_workers is None else n_workers)
+    k = min(lanes, len(items))
+    counts = _Counts(k, progress)
+    positions = range(len(items))
+    waiting = list(range(k))
+    running: dict[int, tuple[int, int]] = {}  # read fd -> (lane, pid)
+    chunks: dict[int, list[bytes]] = {}
+    shares: dict[int, list[R]] = {}
+    errors: list[tuple[int, BaseException]] = []
+    try:
+        while waiting or running:
+            while waiting and len(running) < n:
+                lane = waiting.pop(0)
+                pid, read = _fork(fn, items[lane::k], positions[lane::k], counts, lane)
+                running[read] = (lane, pid)
+                chunks[read] = []
+            ready, _, _ = select.select(list(running), [], [], _TICK if progress is not None else None)
+            for fd in ready:
+                chunk = os.read(fd, 1 << 20)
+                if chunk:
+                    chunks[fd].append(chunk)
+                    continue
+                os.close(fd)
+                lane, pid = running.pop(fd)
+                ok, value = _result(pid, b"".join(chunks.pop(fd)), lane)
+                if ok:
+                    shares[lane] = value  # type: ignore[assignment]
+                else:
+                    errors.append(value)  # type: ignore[arg-type]
+            counts.tick()
+    finally:
+        counts.close()
+    return _in_order(shares, k, len(items), errors)
+
+
+def _in_order(shares: dict[int, list[R]], n: int, total: int, errors: list[tuple[int, BaseException]]) -> list[R]:
+    """The results of shares dealt round-robin over ``n``, in item order; or the exception of the first
+    failing item, the one a serial run would have stopped at."""
+    if errors:
+        raise min(errors, key=lambda e: e[0])[1]
+    out: list[R] = [None] * total  # type: ignore[list-item]
     for w, share in shares.items():
         out[w::n] = share
     return out
+
+
+def _collect(fds: list[int], tick: Callable[[], None] | None) -> dict[int, bytes]:
+    """Everything the workers write on ``fds``, read as it comes (a worker blocks on a full pipe until it is
+    read), calling ``tick`` every 0.2 s meanwhile."""
+    chunks: dict[int, list[bytes]] = {fd: [] for fd in fds}
+    open_fds = list(fds)
+    while open_fds:
+        ready, _, _ = select.select(open_fds, [], [], _TICK if tick is not None else None)
+        for fd in ready:
+            chunk = os.read(fd, 1 << 20)
+            if chunk:
+                chunks[fd].append(chunk)
+            else:
+                os.close(fd)
+                open_fds.remove(fd)
+        if tick is not None:
+            tick()
+    return {fd: b"".join(c) for fd, c in chunks.items()}

@@ -279,3 +279,38 @@ def test_undecided_names_the_limit_and_the_option(tmp_path):
         "resource limit of 1 step per question" in out
         and "raise it with --solver-limit N, e.g. --solver-limit 10" in out
     )
+
+
+def test_many_files_give_one_report_whatever_the_number_of_workers(tmp_path):
+    # Files after the first are checked in forked lanes (nsgsolve.parallel.fork_lanes): the report, witnesses
+    # included, must not depend on how many cores there are. Fresh processes, as the solver's context keeps
+    # the history a witness depends on.
+    import os
+    import re
+    import subprocess
+    import sys
+
+    paths = [write(tmp_path, f"assert no Internet -> web1 port {17 + k}-22\nassert all Internet -> web1 port 443 tcp\n",
+                   name=f"p{k}.nsg") for k in range(5)]
+    reports = []
+    for n in ("1", "2", "3"):
+        proc = subprocess.run([sys.executable, "-m", "nsgsolve", "check", *paths, "--format", "json"],
+                              capture_output=True, text=True, env={**os.environ, "NSGSOLVE_WORKERS": n})
+        reports.append((proc.returncode, re.sub(r'"(seconds|elapsed)": [0-9.]+', "", proc.stdout)))
+    assert reports[0][0] == 1 and reports[0] == reports[1] == reports[2]
+    assert reports[0][1].count('"status": "fail"') == 5
+
+
+def test_many_files_show_a_bar_of_files_on_a_terminal_and_stop_at_the_first_bad_file(tmp_path):
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    good = [write(tmp_path, "assert no Internet -> web1 port 22\n", name=f"g{k}.nsg") for k in range(3)]
+    err = Tty()
+    run(["check", *good], io.StringIO(), err)
+    assert "3/3 files" in err.getvalue()
+    bad = tmp_path / "bad.nsg"
+    bad.write_text("nsg {\n", encoding="utf-8")
+    code, out, err2 = cli("check", good[0], str(bad), good[1])
+    assert code == 2 and "bad.nsg:" in err2 and out == ""

@@ -38,3 +38,57 @@ def test_a_workers_exception_is_raised_in_the_caller():
 
     with pytest.raises(ValueError, match="item 101 is bad"):
         fork_map(fn, list(range(200)), 2)
+
+
+@needs_fork
+def test_the_first_failing_item_is_raised_as_a_serial_run_would():
+    def fn(x):
+        if x in (7, 12, 40):  # 12 in the caller's share, 7 and 40 in workers' with three processes
+            raise ValueError(f"item {x} is bad")
+        return x
+
+    with pytest.raises(ValueError, match="item 7 is bad"):
+        fork_map(fn, list(range(90)), 3, min_items=2)
+
+
+@needs_fork
+def test_progress_counts_every_processes_items_in_the_caller():
+    seen = []
+    got = fork_map(lambda x: (x, os.getpid()), list(range(100)), 2, min_items=2, progress=seen.append)
+    assert [v for v, _ in got] == list(range(100))
+    assert seen and seen == sorted(seen) and seen[-1] == 100 and {p for _, p in got} != {os.getpid()}
+    assert all(isinstance(k, int) for k in seen)
+    serial = []
+    fork_map(lambda x: x, list(range(5)), 1, progress=serial.append)
+    assert serial == [1, 2, 3, 4, 5]
+
+
+@needs_fork
+@pytest.mark.parametrize("n_workers", [1, 2, 5])
+def test_lanes_give_the_same_results_whatever_the_number_of_workers(n_workers):
+    # Each result records what its process computed before it: the state an item may depend on.
+    history: list[int] = []
+
+    def fn(x):
+        history.append(x)
+        return tuple(history)
+
+    items = list(range(40))
+    got = parallel.fork_lanes(fn, items, n_workers, lanes=6)
+    assert got == [tuple(range(x % 6, x + 1, 6)) for x in items]
+    assert history == []  # every lane ran in a child
+
+
+@needs_fork
+def test_lanes_raise_the_first_failing_item_and_count_progress():
+    seen = []
+
+    def fn(x):
+        if x in (9, 14):
+            raise ValueError(f"item {x} is bad")
+        return x
+
+    with pytest.raises(ValueError, match="item 9 is bad"):
+        parallel.fork_lanes(fn, list(range(30)), 2, lanes=4)
+    assert parallel.fork_lanes(lambda x: x, list(range(30)), 2, lanes=4, progress=seen.append) == list(range(30))
+    assert seen[-1] == 30 and seen == sorted(seen)
