@@ -78,6 +78,29 @@ def test_many_rules_across_word_boundaries():
     assert decided_late > 0, "no flow was decided by a rule past the first word"
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 5), st.integers(0, (1 << 40) - 1)), max_size=40),
+       st.booleans())
+def test_distinct_rows_are_numpys_unique_rows(rows, wide):
+    """_distinct packs the columns into one key, compacting only before the key would overflow int64 (the wide
+    case: three 2^40 radices); a radix of 1 (a constant column) adds nothing to the key."""
+    from nsgsolve.semantics.flows import _distinct
+
+    cols = [np.array([r[j] for r in rows], dtype=np.int64) for j in range(3)]
+    radices = [3, 6, 1 << 40]
+    if wide:
+        cols.append(cols[2][::-1].copy())
+        radices.append(1 << 40)
+    cols.append(np.zeros(len(rows), dtype=np.int64))
+    radices.append(1)
+    first, inverse = _distinct(cols, radices)
+    table = np.stack(cols, axis=1) if rows else np.zeros((0, len(cols)), dtype=np.int64)
+    assert len(first) == len(np.unique(table, axis=0))
+    for i in range(len(rows)):  # same row <=> same id, and the representative is such a row
+        assert (table[first[inverse[i]]] == table[i]).all()
+    assert len(set(inverse.tolist())) == len(first)
+
+
 def test_no_flows():
     from pathlib import Path
 

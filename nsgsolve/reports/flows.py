@@ -41,15 +41,17 @@ def _tails(d) -> tuple[list[str], np.ndarray]:
     first, inverse = d.trace_ids()
     fixed: dict[tuple[int, bool], str] = {}
     ruled: dict[tuple[int, int, bool], str] = {}
+    ends: dict[int, tuple[str, str]] = {}  # per group: the endpoints before the decision, the notes after the trace
+    decisions = {True: dumps(Access.ALLOW.value), False: dumps(Access.DENY.value)}
     tails = []
-    for i in first.tolist():
-        g = int(d.group[i])
+    for i, g, rules, allowed in zip(first.tolist(), d.group[first].tolist(), d.rules[first].tolist(),
+                                    d.allowed[first].tolist()):
         t = d.templates[g]
         parts, k = [], 0
         denied = False  # after the first deny, steps are kept but marked (evaluate.mark_not_evaluated)
         if any(isinstance(s, AdminLayer) for s in t.steps):
             # An admin layer can mark the NSGs of a direction skipped: the engine's own trace, step by step.
-            parts = [dumps(step.to_dict()) for step in d._steps(g, [int(x) for x in d.rules[i]])]
+            parts = [dumps(step.to_dict()) for step in d._steps(g, rules)]
         for s in (t.steps if not parts else ()):
             if isinstance(s, TraceStep):
                 key = (id(s), denied)
@@ -58,7 +60,7 @@ def _tails(d) -> tuple[list[str], np.ndarray]:
                     frag = fixed[key] = dumps((mark_not_evaluated([_DENY_MARK, s])[1] if denied else s).to_dict())
                 access = s.access
             else:
-                r = int(d.rules[i, k])
+                r = rules[k]
                 k += 1
                 rule = s.nsg.rules(s.direction)[r]
                 access = rule.access
@@ -70,18 +72,22 @@ def _tails(d) -> tuple[list[str], np.ndarray]:
                     frag = ruled[(id(s), r, denied)] = dumps(step.to_dict())
             denied = denied or access is Access.DENY
             parts.append(frag)
-        decision = Access.ALLOW if d.allowed[i] else Access.DENY
-        src_nic = dumps(str(t.src) if t.src else None)
-        dst_nic = dumps(str(t.dst) if t.dst else None)
-        tails.append(f'"src_nic": {src_nic}, "dst_nic": {dst_nic}, "decision": {dumps(decision.value)}, '
-                     f'"trace": [{", ".join(parts)}], "notes": {dumps(list(t.notes))}}}\n')
+        end = ends.get(g)
+        if end is None:
+            src_nic = dumps(str(t.src) if t.src else None)
+            dst_nic = dumps(str(t.dst) if t.dst else None)
+            end = ends[g] = (f'"src_nic": {src_nic}, "dst_nic": {dst_nic}, "decision": ',
+                             f'], "notes": {dumps(list(t.notes))}}}\n')
+        tails.append(f'{end[0]}{decisions[bool(allowed)]}, "trace": [{", ".join(parts)}{end[1]}')
     return tails, inverse
 
 
-def json_chunks(d, size: int = 65536):
+def json_chunks(d, size: int = 4096):
     """The ``verify`` JSON document of every flow of ``d`` (a :class:`~nsgsolve.semantics.flows.Decisions`),
-    one line each, joined ``size`` flows at a time: the whole output of 400,000 flows is about 190 MB of
-    text, so it is never held at once."""
+    one line each, joined ``size`` flows at a time: the whole output of 400,000 flows is about 320 MB of
+    text, so it is never held at once. A chunk of a few MB is reused by the allocator from one to the next
+    (and stays in cache); chunks of 50 MB were fresh pages each time, and faulting them in cost more than
+    joining and writing the text (measured in bench/README.md)."""
     if len(d) == 0:
         return
     dumps = json.dumps
