@@ -44,8 +44,7 @@ def _tails(d) -> tuple[list[str], np.ndarray]:
     ends: dict[int, tuple[str, str]] = {}  # per group: the endpoints before the decision, the notes after the trace
     decisions = {True: dumps(Access.ALLOW.value), False: dumps(Access.DENY.value)}
     tails = []
-    for i, g, rules, allowed in zip(first.tolist(), d.group[first].tolist(), d.rules[first].tolist(),
-                                    d.allowed[first].tolist()):
+    for g, rules, allowed in zip(d.group[first].tolist(), d.rules[first].tolist(), d.allowed[first].tolist()):
         t = d.templates[g]
         parts, k = [], 0
         denied = False  # after the first deny, steps are kept but marked (evaluate.mark_not_evaluated)
