@@ -12,14 +12,21 @@
 from __future__ import annotations
 
 import gc
+import re
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lark import Lark
+from lark.exceptions import UnexpectedInput
 
 from nsgsolve import cli
 from nsgsolve.lang import build, syntax
 from nsgsolve.errors import InputError
+from nsgsolve.lang.printer import print_policy
+from strategies import policies
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.nsg"))
@@ -97,7 +104,13 @@ def test_the_error_grammar_differs_only_by_the_run_tokens():
     full, plain = syntax.grammar_text(), syntax.plain_grammar(syntax.grammar_text())
     for run in syntax.RUN_TOKENS:
         assert run in full and all(run not in line.split("//")[0] for line in plain.split("\n"))
-    assert len(full.split("\n")) - len(plain.split("\n")) == 2 * len(syntax.RUN_TOKENS)  # an alternative, a terminal
+    removed = [line for line in full.split("\n") if line not in plain.split("\n")]
+    # Per run token an alternative and its terminal (RULE_LINE's with the terminals it is made of), no more.
+    alternatives = [line for line in removed if line.lstrip().startswith("|")]
+    terminals = [line for line in removed if not line.lstrip().startswith("|")]
+    assert len(alternatives) == len(syntax.RUN_TOKENS)
+    assert all(line.split(":")[0].split(".")[0] in syntax.RUN_TOKENS or line.startswith("RULE_LINE_")
+               for line in terminals), terminals
 
 
 def test_port_runs_keep_their_own_positions_and_leave_a_range_across_lines_alone():
@@ -211,3 +224,154 @@ def test_package_names_load_on_first_use():
     assert set(nsgsolve.__all__) <= set(dir(nsgsolve))
     with pytest.raises(AttributeError):
         nsgsolve.no_such_name  # noqa: B018 (the attribute access is what raises)
+
+
+# ---------------------------------------------------------------- a rule on one line as one token (RULE_LINE)
+
+RULE_LINES = """\
+define network corp = 10.0.0.0/8
+define ports web = 80, 443
+asg web, `odd asg`
+vnet v 10.0.0.0/16 { subnet a 10.0.1.0/24 nsg n
+  subnet b 10.0.2.0/24 }
+vnet w 10.1.0.0/16 { subnet a 10.1.1.0/24 }
+nic vm in v/a ip 10.0.1.4 asg web
+nsg n {
+  inbound {
+    100 allow r1 tcp from 10.0.0.1, 10.0.0.2/31, 10.9.0.0/16 port 1024-65535 to asg web port 80, 443, 8000-8080
+    110 ALLOW `r 2` UDP from corp, 10.2.0.0/16 to v/b, `v`/a, b port 53 "a \\"desc\\", with, commas"
+    120 deny r3 * from Internet to any port *  # a comment
+    # a comment line, then a blank one
+
+    130 deny r4 any from asg web, asg `odd asg` to 10.0.1.4 port any
+    140 allow r5 tcp from a to web port 22
+    150 allow r6 tcp from vm to 10.0.0.0/8-10.0.0.9 port 22
+    160 allow r7 tcp from 10.0.0.1/8, 10.0.300.1 to 10.0.0.1 port 22
+    170 allow r8 tcp from Internet, 10.0.0.1 to asg web
+    180 alwaysallow r9 tcp from any to any
+    190 allow tcp2 tcp from tcp-x, web to any port 70000, 90-80
+    200 allow r10 tcp from any to any port web
+    210 allow r11 tcp from tag Sql to nic vm
+    220 allow r12 tcp from v / b to 2001:db8::/64
+    230 allow r13 tcp from a, 10.0.0.1 to b
+      , 10.1.0.0/16
+    240 allow r14 tcp from a to any port 80
+      - 90
+    250 allow r15 tcp from Storage to any port 80 "x"
+  }
+  outbound { 100 deny r1 udp from any to any }
+}
+group g = v, w
+admin c {
+  collection k for g {
+    inbound {
+      100 alwaysallow a1 tcp from Internet, 10.0.0.0/8, corp to any port 22
+      110 deny a2 any from asg web to any
+      120 allow a3 udp from any port 1-2 to v/a "d"
+    }
+  }
+}
+"""
+
+
+@lru_cache(maxsize=None)
+def _token_parser() -> Lark:
+    """The grammar without RULE_LINE: every rule token by token (address and port runs kept)."""
+    text = syntax.plain_grammar(syntax.grammar_text(), ("RULE_LINE",))
+    return Lark(text, postlex=syntax._LineStartPostLex(), **syntax._OPTIONS)
+
+
+def _both_ways(text: str):
+    """(model, diagnostics) or the error type, from the fast parser and from the token-by-token one."""
+    out = []
+    for p in (syntax.parser(), _token_parser()):
+        try:
+            tree = p.parse(text, start="policy")
+        except UnexpectedInput as e:
+            out.append(type(e).__name__)
+            continue
+        policy, bag, poisoned = build.build_tree(tree, text, "t.nsg")
+        out.append((policy, [(d.code, d.message, d.span, d.hint) for d in bag.items], poisoned))
+    return out
+
+
+def test_rule_lines_build_what_the_tokens_build():
+    fast, slow = _both_ways(RULE_LINES)
+    assert fast == slow  # spans are part of equality, diagnostics (errors too) come in the same order
+    lines = [r for r in syntax.parser().parse(RULE_LINES, start="policy").find_data("rule_line")]
+    assert len(lines) >= 12  # the test is about the fast path: most of those rules took it
+    assert fast[1]  # and builder errors (E404, E405, E511, E208...) were among them
+
+
+@pytest.mark.parametrize("text", [p.read_text() for p in EXAMPLES], ids=[p.name for p in EXAMPLES])
+def test_rule_lines_in_the_examples(text):
+    fast, slow = _both_ways(text)
+    assert fast == slow
+
+
+def test_rule_line_names_exclude_every_keyword():
+    """A name on a RULE_LINE is never spelled like a keyword, so it is a NAME token wherever it stands;
+    a keyword added to the grammar must be added to RULE_LINE_NAME's list."""
+    grammar = syntax.grammar_text()
+    listed = set(re.search(r"RULE_LINE_NAME: /\(\?!\(([a-z0-9|]+)\)", grammar).group(1).split("|"))
+    plain = Lark(syntax.plain_grammar(grammar), start=list(syntax.START_SYMBOLS), parser="lalr")
+    words = {t.pattern.value.lower() for t in plain.terminals
+             if t.pattern.type == "str" and re.fullmatch(r"[a-z_][a-z0-9_.\-]*", t.pattern.value, re.I)}
+    assert words and words <= listed, words - listed
+
+
+_GOOD_ITEMS = [
+    "10.0.0.1", "10.0.0.0/8", "10.0.0.1-10.0.0.9", "10.0.1.0/8", "1.2", "10.0.300.1", "web", "asg web", "asg  web",
+    "a", "b", "v/a", "`v`/a", "v / a", "corp", "Internet", "Sql", "tag Sql", "nic vm", "vm", "2001:db8::/64", "to-x",
+    "any1", "`x y`", "TCP1", "`any`",
+]
+_ITEMS = st.sampled_from(_GOOD_ITEMS * 10 + ["any", "*", "tcp", "ports", "asg", "10.0.0.1:80", "10.0.0.1-5"])
+_PORT_ITEMS = st.sampled_from(["80", "443", "80-90", "90-80", "80 - 90", "70000", "web", "08"] * 10
+                              + ["any", "*", "1-2-3", "-"])
+_WORDS = st.sampled_from(["100", "allow", "r", "tcp", "from", "to", "port", "asg", "web", ",", "-", "/", '"d"', "}",
+                          "# c", "any", "10.0.0.1", "80"])
+_GAP = st.sampled_from([" "] * 40 + ["  ", "\t", "\n", " \r\n  ", " # c\n"])
+_SEP = st.sampled_from([", "] * 30 + [",", " , ", ",\n ", " "])
+
+
+@st.composite
+def _rule_texts(draw):
+    """A policy whose NSG holds rule lines: mostly the common shape with random parts, some near misses."""
+    head = "define network corp = 10.0.0.0/8\nasg web\nvnet v 10.0.0.0/16 { subnet a 10.0.1.0/24\n subnet b " \
+           "10.0.2.0/24 }\nnic vm in v/a ip 10.0.1.4\nnsg n {\n inbound {\n"
+
+    def joined(items, sep=_SEP) -> str:
+        parts = draw(st.lists(items, min_size=1, max_size=3))
+        return parts[0] + "".join(draw(sep) + p for p in parts[1:])
+
+    lines = []
+    for i in range(draw(st.integers(1, 3))):
+        if draw(st.integers(0, 19)):
+            parts = [str(100 + 10 * i), draw(st.sampled_from(["allow", "deny", "Allow", "alwaysallow"] * 3 + ["x"])),
+                     draw(st.sampled_from(["r", "`r x`", "r-1"] * 3 + ["tcp"])),
+                     draw(st.sampled_from(["tcp", "udp", "any", "*", "UDP"] * 3 + ["x"])), "from", joined(_ITEMS)]
+            if draw(st.booleans()):
+                parts += ["port", joined(_PORT_ITEMS)]
+            parts += ["to", joined(_ITEMS)]
+            if draw(st.booleans()):
+                parts += ["port", joined(_PORT_ITEMS)]
+            if draw(st.integers(0, 3)) == 0:
+                parts.append(draw(st.sampled_from(['"d"', '"a, b"', '"\\"x"', '"'])))
+        else:
+            parts = draw(st.lists(_WORDS, min_size=1, max_size=14))
+        lines.append("  " + "".join(w + draw(_GAP) for w in parts[:-1]) + parts[-1])
+    return head + "\n".join(lines) + draw(st.sampled_from(["\n }\n}\n", "\n}\n}", "\n\n # c\n }}", "}}\n", "\n"]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_rule_texts())
+def test_rule_lines_equal_tokens_on_random_rules(text):
+    fast, slow = _both_ways(text)
+    assert fast == slow
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies(max_rules=6, admin=True, ipv6=True))
+def test_rule_lines_equal_tokens_on_random_policies(policy):
+    fast, slow = _both_ways(print_policy(policy))
+    assert fast == slow and not isinstance(fast, str)

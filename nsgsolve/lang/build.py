@@ -20,6 +20,7 @@ import gc
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
+from typing import Callable
 from lark import Token, Tree
 
 from nsgsolve.lang import syntax
@@ -131,6 +132,10 @@ def _ip(text: str) -> int | None:
 
 
 _RUN_ITEM = re.compile(r"[^ \t,]+")
+# The words of a RULE_LINE token: a description, or a run of anything but blanks and commas (a back-quoted
+# name may hold both), and a VNET/SUBNET path of such names.
+_RULE_WORD = re.compile(r'"(?:\\.|[^"\\\n])*"|(?:`[^`\n]+`|[^ \t,`"])+')
+_PATH = re.compile(r"(`[^`\n]+`|[^/`]+)(?:/(`[^`\n]+`|[^/`]+))?")
 _PORT_ITEM = re.compile(r"(\d+)(?:[ \t]*-[ \t]*(\d+))?")
 
 
@@ -156,10 +161,23 @@ def unescape(literal: str) -> str:
 # ---------------------------------------------------------------- the builder
 
 
+def _unquote(name: str) -> str:
+    """A NAME or QUOTED_NAME token's text → the name."""
+    return name[1:-1] if name.startswith("`") else name
+
+
 def _tok(node: Tree | Token) -> Token:
     """A child the grammar makes a token (Lark types every child as token-or-tree)."""
     assert isinstance(node, Token), node
     return node
+
+
+@dataclass(frozen=True)
+class _SideSource:
+    """A rule side before it is built: its span, and its items to build (None: any)."""
+
+    span: Span
+    items: Callable[[], tuple[list[_Item], bool]] | None
 
 
 @dataclass(frozen=True)
@@ -466,18 +484,22 @@ class _Builder:
         return _Item({"ep_asg": "asg", "ep_nic": "nic", "ep_vnet": "vnet"}[kind], r, self.span(ep))
 
     def subnet_item(self, path: Tree, explicit: bool) -> _Item | None:
-        sref = self.subnet_path(path)
+        return self.subnet_names([self.name(c) for c in path.children], self.span(path))
+
+    def subnet_names(self, names: list[tuple[str, Span]], sp: Span) -> _Item | None:
+        sref = self.subnet_ref(names, sp)
         if sref is None:
             return None
-        return _Item("subnet", sref, self.span(path))
+        return _Item("subnet", sref, sp)
 
     def subnet_path(self, path: Tree) -> SubnetRef | None:
+        return self.subnet_ref([self.name(c) for c in path.children], self.span(path))
+
+    def subnet_ref(self, names: list[tuple[str, Span]], sp: Span) -> SubnetRef | None:
         """``vnet/subnet``, or a bare subnet name that exists in exactly one VNet."""
-        sp = self.span(path)
-        if len(path.children) == 2:
-            (v, _), (s, _) = self.name(path.children[0]), self.name(path.children[1])
-            return SubnetRef(v, s, sp)
-        s, _ = self.name(path.children[0])
+        if len(names) == 2:
+            return SubnetRef(names[0][0], names[1][0], sp)
+        s = names[0][0]
         holders = self.names.subnets.get(s, [])
         if len(holders) > 1:
             self.bag.error("E209", f"subnet '{s}' exists in VNets {', '.join(holders)}", sp,
@@ -487,17 +509,20 @@ class _Builder:
         return SubnetRef(holders[0] if holders else "", s, sp)
 
     def bare(self, path: Tree) -> _Item | None:
-        """A name written without a kind: see :meth:`NameTable.bare_kind`."""
-        if len(path.children) == 2:
-            return self.subnet_item(path, explicit=False)
-        name, sp = self.name(path.children[0])
+        return self.bare_names([self.name(c) for c in path.children], self.span(path))
+
+    def bare_names(self, names: list[tuple[str, Span]], path_span: Span) -> _Item | None:
+        """A name (or VNET/SUBNET) written without a kind: see :meth:`NameTable.bare_kind`."""
+        if len(names) == 2:
+            return self.subnet_names(names, path_span)
+        name, sp = names[0]
         if sp in self.reserved_misuse:
             return None
         kind = self.names.bare_kind(name)
         if kind == "ambiguous":
             kinds = self.names.kinds(name)
             if kinds == ["subnet"]:
-                return self.subnet_item(path, explicit=False)  # reports the VNets to choose from
+                return self.subnet_names(names, path_span)  # reports the VNets to choose from
             forms = " or ".join(f"'{EXPLICIT[k]} {name}'" for k in kinds if k in EXPLICIT)
             what = " and ".join(("an " if KIND_WORDS[k][0] in "AN" else "a ") + KIND_WORDS[k] for k in kinds)
             self.bag.error("E209", f"'{name}' is ambiguous: it names {what}", sp,
@@ -512,13 +537,12 @@ class _Builder:
             return _Item("subnet", SubnetRef(self.names.subnets[name][0], name, sp), sp)
         return _Item(kind, Ref(name, sp), sp)
 
-    def side(self, node: Tree, what: str) -> RuleSide | None:
+    def side(self, src: _SideSource, what: str) -> RuleSide | None:
         """A rule side: any, one tag, 1..10 ASGs, or a list of address items (semantics.md)."""
-        sp = self.span(node)
-        first = node.children[0]
-        if isinstance(first, Token):  # ANY or STAR
+        sp = src.span
+        if src.items is None:
             return AnyAddress(sp)
-        items, complete = self.all_endpoint_items(first)
+        items, complete = src.items()
         if not complete:
             return None
         tags = [i for i in items if i.kind == "tag"]
@@ -752,19 +776,19 @@ class _Builder:
             collections.append(RuleCollection(cname, groups, tuple(rules), self.span(c)))
         return AdminConfig(name, tuple(collections), self.span(st))
 
-    def admin_side(self, node: Tree, what: str) -> tuple[RuleSide, ...]:
+    def admin_side(self, src: _SideSource, what: str) -> tuple[RuleSide, ...]:
         """An admin rule side: ``any``, or a list of prefixes and service tags in any mix (Azure's
         ``sources[]``/``destinations[]``). ``()`` is any address."""
-        first = node.children[0]
-        if isinstance(first, Token):  # ANY or STAR
+        if src.items is None:
             return ()
-        items, _ = self.all_endpoint_items(first)
+        list_span = src.span  # the endpoint list's, which is the side's
+        items, _ = src.items()
         sides: list[RuleSide] = []
         run: list[AddrItem] = []  # consecutive addresses make one PrefixSide; the written order is kept
         for i in items:
             if i.kind == "tag":
                 if run:
-                    sides.append(PrefixSide(tuple(run), self.span(first)))
+                    sides.append(PrefixSide(tuple(run), list_span))
                     run = []
                 sides.append(TagSide(i.value, i.span))  # type: ignore[arg-type]
             elif i.kind in ("asg", "nic"):
@@ -776,19 +800,20 @@ class _Builder:
             else:
                 run.append(self.addr_item(i))
         if run:
-            sides.append(PrefixSide(tuple(run), self.span(first)))
+            sides.append(PrefixSide(tuple(run), list_span))
         if not sides:  # every item had an error (reported): keep the rule, matching nothing is no claim
-            return (PrefixSide((), self.span(first)),)
+            return (PrefixSide((), list_span),)
         return tuple(sides)
 
     def rule(self, node: Tree, direction: Direction, admin: tuple[str, str] | None = None
              ) -> Rule | AdminRule | None:
+        if node.data == "rule_line":
+            return self.rule_line(_tok(node.children[0]), direction, admin)
         ch = list(node.children)
         prio_tok, access_node, name_node, proto_node = ch[:4]
         access_tok = _tok(access_node.children[0])
         rest = ch[4:]
         name, _ = self.name(name_node)
-        proto = Protocol.parse(_tok(proto_node.children[0]).value)
         endpoints = [c for c in rest if isinstance(c, Tree) and c.data == "endpoints"]
         src_ports = dst_ports = None
         # ports nodes follow their side: [endpoints, ports?, endpoints, ports?, STRING?]
@@ -802,33 +827,117 @@ class _Builder:
                 else:
                     dst_ports = c
         desc_tok = rest[-1] if isinstance(rest[-1], Token) and rest[-1].type == "STRING" else None
-        sp = self.span(node)
+        return self.make_rule(
+            direction, admin, name, _tok(prio_tok).value, access_tok.type, self.span(access_tok),
+            _tok(proto_node.children[0]).value, self.tree_side(endpoints[0]), lambda: self.ports(src_ports),
+            self.tree_side(endpoints[1]), lambda: self.ports(dst_ports),
+            desc_tok.value if desc_tok is not None else None, self.span(node))
+
+    def tree_side(self, node: Tree) -> _SideSource:
+        first = node.children[0]
+        if isinstance(first, Token):  # ANY or STAR
+            return _SideSource(self.span(node), None)
+        return _SideSource(self.span(node), lambda: self.all_endpoint_items(first))
+
+    def make_rule(self, direction: Direction, admin: tuple[str, str] | None, name: str, priority: str,
+                  access: str, access_span: Span, protocol: str, src: _SideSource,
+                  src_ports: Callable[[], PortSpec], dst: _SideSource, dst_ports: Callable[[], PortSpec],
+                  description: str | None, sp: Span) -> Rule | AdminRule:
+        """The rule or admin rule of parts read from a ``rule`` tree or a RULE_LINE token. Each side and
+        ports part is built when this calls for it, so diagnostics come in one order whichever the source."""
+        proto = Protocol.parse(protocol)
         if admin is not None:
             config, collection = admin
             return AdminRule(
-                name=name, priority=int(_tok(prio_tok)), direction=direction, access=_ACCESS[access_tok.type],
-                protocol=proto, sources=self.admin_side(endpoints[0], "source"), source_ports=self.ports(src_ports),
-                destinations=self.admin_side(endpoints[1], "destination"), destination_ports=self.ports(dst_ports),
-                description=unescape(desc_tok.value) if desc_tok is not None else "", span=sp,
+                name=name, priority=int(priority), direction=direction, access=_ACCESS[access],
+                protocol=proto, sources=self.admin_side(src, "source"), source_ports=src_ports(),
+                destinations=self.admin_side(dst, "destination"), destination_ports=dst_ports(),
+                description=unescape(description) if description is not None else "", span=sp,
                 collection=collection, config=config)
-        if access_tok.type == "ALWAYSALLOW":
+        if access == "ALWAYSALLOW":
             self.bag.error("E511", "an NSG rule is allow or deny; AlwaysAllow exists only in security admin rules",
-                           self.span(access_tok),
+                           access_span,
                            "write allow (or deny); to let traffic past every NSG, declare an admin rule in an "
                            "'admin NAME { collection NAME for GROUP { ... } }' block")
-        src = self.side(endpoints[0], "source")
-        dst = self.side(endpoints[1], "destination")
+        source = self.side(src, "source")
+        destination = self.side(dst, "destination")
         return Rule(
-            name=name, priority=decimal(_tok(prio_tok)), direction=direction,
-            access=Access.ALLOW if access_tok.type == "ALLOW" else Access.DENY, protocol=proto,
+            name=name, priority=decimal(priority), direction=direction,
+            access=Access.ALLOW if access == "ALLOW" else Access.DENY, protocol=proto,
             # A broken side was reported; a placeholder keeps the rule in place for the other checks.
-            source=src if src is not None else AnyAddress(self.span(endpoints[0])),
-            source_ports=self.ports(src_ports),
-            destination=dst if dst is not None else AnyAddress(self.span(endpoints[1])),
-            destination_ports=self.ports(dst_ports),
-            description=unescape(desc_tok.value) if desc_tok is not None else "",
+            source=source if source is not None else AnyAddress(src.span),
+            source_ports=src_ports(),
+            destination=destination if destination is not None else AnyAddress(dst.span),
+            destination_ports=dst_ports(),
+            description=unescape(description) if description is not None else "",
             span=sp,
         )
+
+    def rule_line(self, tok: Token, direction: Direction, admin: tuple[str, str] | None) -> Rule | AdminRule:
+        """A RULE_LINE token (grammar/nsg.lark): the same rule, spans included, as its tokens one by one
+        give. The token's shape is known, so its words are split, not parsed: names are never keywords
+        there, and each word is one token of the plain grammar (``asg`` and its name two)."""
+        file, line, col = self.file, tok.line or 0, tok.column or 0
+        words = [(m.group(), col + m.start(), col + m.end()) for m in _RULE_WORD.finditer(tok.value)]
+
+        def span(a: int, b: int) -> Span:
+            return Span(file, line, a, line, b)
+
+        def items(part: list[tuple[str, int, int]]) -> tuple[list[_Item], bool]:
+            out: list[_Item] = []
+            complete = True
+            i = 0
+            while i < len(part):
+                text, a, b = part[i]
+                if text[0].isdigit():
+                    it = self.address_text(text, span(a, b))
+                elif text.lower() == "asg":  # never a name here: names are not spelled like keywords
+                    i += 1
+                    name_text, na, nb = part[i]
+                    it = _Item("asg", Ref(_unquote(name_text), span(na, nb)), span(a, nb))
+                else:
+                    m = _PATH.fullmatch(text)
+                    assert m is not None  # RULE_LINE_ITEM: NAME or NAME/NAME
+                    it = self.bare_names([(_unquote(m.group(g)), span(a + m.start(g), a + m.end(g)))
+                                          for g in (1, 2) if m.group(g) is not None], span(a, b))
+                if it is None:
+                    complete = False
+                else:
+                    out.append(it)
+                i += 1
+            return out, complete
+
+        def side(part: list[tuple[str, int, int]]) -> _SideSource:
+            sp = span(part[0][1], part[-1][2])
+            if len(part) == 1 and part[0][0].lower() in ("any", "*"):
+                return _SideSource(sp, None)
+            return _SideSource(sp, lambda: items(part))
+
+        def ports(part: list[tuple[str, int, int]] | None) -> Callable[[], PortSpec]:
+            if part is None:
+                return lambda: PortSpec(None)
+            sp = span(part[0][1], part[-1][2])  # from the keyword 'port' on
+            if part[1][0].lower() in ("any", "*"):
+                return lambda: PortSpec(None, sp)
+            out: list[PortItem] = []
+            for text, a, b in part[1:]:
+                lo, _, hi = text.partition("-")
+                out.append(PortRange(decimal(lo), decimal(hi or lo), span(a, b)))
+            return lambda: PortSpec(tuple(out), sp)
+
+        # words: PRIORITY ACCESS NAME PROTOCOL from SIDE... [port PORTS...] to SIDE... [port PORTS...] ["..."]
+        keys = [w[0].lower() for w in words]
+        to = keys.index("to", 5)
+        desc = words[-1][0] if words[-1][0][0] == '"' else None
+        end = len(words) - (desc is not None)
+        src_port = keys.index("port", 5, to) if "port" in keys[5:to] else to
+        dst_port = keys.index("port", to + 1, end) if "port" in keys[to + 1:end] else end
+        name = words[2][0]
+        return self.make_rule(
+            direction, admin, _unquote(name), words[0][0], words[1][0].upper(), span(words[1][1], words[1][2]),
+            words[3][0], side(words[5:src_port]), ports(words[src_port:to] if src_port < to else None),
+            side(words[to + 1:dst_port]), ports(words[dst_port:end] if dst_port < end else None), desc,
+            span(words[0][1], words[-1][2]))
 
     # -- queries
     def query(self, node: Tree) -> Query | None:

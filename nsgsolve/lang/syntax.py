@@ -127,14 +127,15 @@ def error_parser() -> Lark:
     return p
 
 
-# Terminals that stand for several tokens of the plain grammar (a list on one line as one token).
-RUN_TOKENS = ("ADDRESSES", "PORTS")
+# Terminals that stand for several tokens of the plain grammar (a list on one line, a rule on one line, as
+# one token).
+RUN_TOKENS = ("ADDRESSES", "PORTS", "RULE_LINE")
 
 
-def plain_grammar(text: str) -> str:
-    """The grammar less the lines whose code (not comment) names a run token."""
+def plain_grammar(text: str, runs: tuple[str, ...] = RUN_TOKENS) -> str:
+    """The grammar less the lines whose code (not comment) names one of the run tokens ``runs``."""
     return "\n".join(line for line in text.split("\n")
-                     if not any(run in line.split("//", 1)[0] for run in RUN_TOKENS))
+                     if not any(run in line.split("//", 1)[0] for run in runs))
 
 
 def _cache_path(text: str) -> Path | None:
