@@ -71,15 +71,14 @@ class Protocol(Enum):
     @classmethod
     def parse(cls, text: str) -> "Protocol":
         """Case-insensitive, as Azure accepts it (``TCP``, ``tcp``, ``Any``, ``*``)."""
-        t = text.strip().lower()
-        if t in ("*", "any", "all"):
-            return cls.ANY
-        for p in cls:
-            if p.value.lower() == t:
-                return p
-        raise ValueError(f"unknown protocol {text!r}")
+        p = _PROTOCOLS_BY_TEXT.get(text.strip().lower())
+        if p is None:
+            raise ValueError(f"unknown protocol {text!r}")
+        return p
 
 
+# Protocol.parse runs for every rule read; an Enum member's ``.value`` is slow to read in a loop.
+_PROTOCOLS_BY_TEXT = {**{p.value.lower(): p for p in Protocol}, "any": Protocol.ANY, "all": Protocol.ANY}
 _PROTO_NUMBERS = {Protocol.TCP: 6, Protocol.UDP: 17, Protocol.ICMP: 1, Protocol.ESP: 50, Protocol.AH: 51}
 PROTOCOL_BY_NUMBER = {v: k for k, v in _PROTO_NUMBERS.items()}
 PORTED_PROTOCOLS = (6, 17)  # only Tcp and Udp packets carry ports

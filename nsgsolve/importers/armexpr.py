@@ -70,18 +70,22 @@ class Placeholder(str):
 
 def find_unset(value: Any) -> Placeholder | None:
     """The first :class:`Placeholder` anywhere inside ``value``, or None."""
+    if type(value) is str:  # plain text, most values of a rule: no call per item below either
+        return None
     if isinstance(value, Placeholder):
         return value
     if isinstance(value, dict):
         for v in value.values():
-            u = find_unset(v)
-            if u is not None:
-                return u
+            if type(v) is not str:
+                u = find_unset(v)
+                if u is not None:
+                    return u
     elif isinstance(value, list):
         for v in value:
-            u = find_unset(v)
-            if u is not None:
-                return u
+            if type(v) is not str:
+                u = find_unset(v)
+                if u is not None:
+                    return u
     return None
 
 
@@ -117,18 +121,22 @@ def _taint(value: Any, params: frozenset, text: str, span: Span) -> Any:
 
 def find_unknown(value: Any) -> Unknown | None:
     """The first Unknown anywhere inside ``value`` (objects and arrays included), or None."""
+    if type(value) is str:  # plain text, most values of a rule: no call per item below either
+        return None
     if isinstance(value, Unknown):
         return value
     if isinstance(value, dict):
         for v in value.values():
-            u = find_unknown(v)
-            if u:
-                return u
+            if type(v) is not str:
+                u = find_unknown(v)
+                if u:
+                    return u
     elif isinstance(value, list):
         for v in value:
-            u = find_unknown(v)
-            if u:
-                return u
+            if type(v) is not str:
+                u = find_unknown(v)
+                if u:
+                    return u
     return None
 
 

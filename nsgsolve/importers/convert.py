@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.limits import decimal
@@ -56,7 +56,7 @@ from nsgsolve.model import (
     VNet,
 )
 from nsgsolve.importers.armexpr import Placeholder, Unknown, find_unknown, find_unset, parse_resource_id
-from nsgsolve.importers.jsonpos import JArray, JObject, known, span_in
+from nsgsolve.importers.jsonpos import item_spans, known, span_in
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
 RULE_TYPE = "microsoft.network/networksecuritygroups/securityrules"
@@ -115,6 +115,17 @@ def key_of(obj: Any, name: str) -> str:
     return name
 
 
+def folded_keys(obj: dict) -> dict[str, str]:
+    """Lower-cased name -> the key as written (the first, as :func:`key_of` finds it): one pass over the
+    keys for an object many fields are looked up in, most of them absent."""
+    return {k.lower(): k for k in reversed(obj)}  # reversed: the first of two spellings wins
+
+
+def _key(obj: dict, folded: dict[str, str], name: str) -> str:
+    """``key_of(obj, name)`` with the keys folded once (:func:`folded_keys`)."""
+    return name if name in obj else folded.get(name.lower(), name)
+
+
 def name_from_id(rid: Any, type_lower: str) -> list[str] | None:
     """The name segments of a resource id of the given type (``[vnet, subnet]`` for a subnet), or None."""
     if not isinstance(rid, str):
@@ -138,18 +149,34 @@ def _item_path(path: str, index: int, is_list: bool) -> str:
     return f"{path}[{index}]" if is_list else path
 
 
-def _item_spans(values: Any, default: Span) -> Any:
-    """``lambda i: span_in(values, i, default)`` with the container's lookups done once."""
-    if not isinstance(values, (JObject, JArray)):
-        return lambda i: default
-    whole = values.span if known(values.span) else default
-    span_of: Callable[[Any], Span] = values.span_of
+_ENUM_TABLES: dict[Any, dict[str, Any]] = {}
 
-    def item(i: int) -> Span:
-        s = span_of(i)
-        return s if known(s) else whole
 
-    return item
+def _enum_table(enum: Any) -> dict[str, Any]:
+    """Lower-cased value -> member (an Enum's ``.value`` is slow to read, and _enum runs per rule)."""
+    t = _ENUM_TABLES.get(enum)
+    if t is None:
+        t = _ENUM_TABLES[enum] = {}
+        for m in enum:
+            t.setdefault(m.value.lower(), m)
+    return t
+
+
+# Text -> (network, prefix length) of the plain a.b.c.d[/n] with no host bits set, None for any other text:
+# the same prefixes recur across the rules of a large NSG, and this is read for every one of them.
+_CIDR_CACHE: dict[str, tuple[int, int] | None] = {}
+
+
+def _plain_cidr(t: str) -> tuple[int, int] | None:
+    r = _CIDR_CACHE.get(t, False)
+    if r is False:
+        fast = parse_ipv4_cidr(t)
+        r = None
+        if fast is not None and fast[0] & ((1 << (32 - fast[1])) - 1) == 0:  # host bits set: _addr words the note
+            r = fast
+        if len(_CIDR_CACHE) < 100_000:  # bounded: a long-running caller must not grow it without end
+            _CIDR_CACHE[t] = r
+    return r  # type: ignore[return-value]
 
 
 def _is_ipish(text: str) -> bool:
@@ -256,8 +283,12 @@ class PolicyBuilder:
             self.bag.error("E611", f"{path} must be an array", span)
 
     def text(self, obj: dict, key: str, path: str, span: Span, required: bool = True) -> str | None:
-        v = get(obj, key)
-        vspan = span_in(obj, key_of(obj, key), span)
+        k = key_of(obj, key)
+        v = obj.get(k) if isinstance(obj, dict) else None
+        tv = type(v)
+        if tv is str and v != "" or tv is int:  # the common case: no span is made (a lazy one costs a lookup)
+            return str(v)
+        vspan = span_in(obj, k, span)
         if isinstance(v, Placeholder) and key.lower() != "name":
             v = self.unset_unknown(v, vspan)
         if isinstance(v, Unknown):
@@ -362,10 +393,11 @@ class PolicyBuilder:
             notes.append(f"description not evaluated: {description.expr or description.reason}")
             description = ""
         description = "" if description is None else str(description)
-        src = self._side(props, "source", ppath, span, notes)
-        dst = self._side(props, "destination", ppath, span, notes)
-        sports = self._ports(props, "source", ppath, span, notes)
-        dports = self._ports(props, "destination", ppath, span, notes)
+        folded = folded_keys(props)
+        src = self._side(props, folded, "source", ppath, span, notes)
+        dst = self._side(props, folded, "destination", ppath, span, notes)
+        sports = self._ports(props, folded, "source", ppath, span, notes)
+        dports = self._ports(props, folded, "destination", ppath, span, notes)
         if len(self.bag.errors) > errors_before or None in (name, protocol, access, direction, priority, src, dst,
                                                             sports, dports):
             return None
@@ -392,9 +424,9 @@ class PolicyBuilder:
         t = self.text(props, key, path, span)
         if t is None:
             return None
-        for m in enum:
-            if m.value.lower() == t.strip().lower():
-                return m
+        m = _enum_table(enum).get(t.strip().lower())
+        if m is not None:
+            return m
         self.bag.error("E612", f"{path}.{key}: '{t}' is not one of {', '.join(m.value for m in enum)}",
                        span_in(props, key_of(props, key), span))
         return None
@@ -431,15 +463,18 @@ class PolicyBuilder:
         notes.append(f"{what} are {param_label(name)}, which has no value: answers hold for every value")
         return name
 
-    def _side(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> RuleSide | None:
+    def _side(self, props: dict, folded: dict[str, str], side: str, path: str, span: Span,
+              notes: list[str]) -> RuleSide | None:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
         fields = (f"{side}AddressPrefix", f"{side}AddressPrefixes", f"{side}ApplicationSecurityGroups")
         items: list[tuple[str, Span, tuple[str, int, bool]]] = []  # (text, span, what _item_path words)
         seen: set[str] = set()  # a set: a side of 20,000 prefixes must not take quadratic time
         asgs: list[Ref] = []
         for f in fields:
-            k = key_of(props, f)
-            v = get(props, f)
+            k = _key(props, folded, f)
+            v = props.get(k)
+            if v is None:
+                continue
             fspan = span_in(props, k, span)
             fpath = f"{path}.{k}"
             u = find_unknown(v)
@@ -455,15 +490,21 @@ class PolicyBuilder:
                 sym = self._symbolic(u, fpath, u.span if u.span.line else fspan, notes, f"{side} address",
                                      warn=ph is None and not getattr(u, "vars", ()))  # Terraform: W620 says it
                 return TagSide(Ref(sym, u.span if u.span.line else fspan), fspan) if sym else None
-            if v is None:
-                continue
             is_list = isinstance(v, list)
             values = v if is_list else [v]
             # Per item of sides with thousands: the span only (a path string is made for an error alone).
-            item_span = _item_spans(v, fspan) if is_list else None
+            spans = item_spans(v, fspan) if is_list else (fspan,)
+            groups = f.endswith("Groups")
             for i, x in enumerate(values):
-                xspan = item_span(i) if item_span is not None else fspan
-                if f.endswith("Groups"):
+                xspan = spans[i]
+                if type(x) is str and not groups:  # the common case first: one prefix as text
+                    t = x.strip()
+                    if t != "":
+                        if t not in seen:
+                            seen.add(t)
+                            items.append((t, xspan, (fpath, i, is_list)))
+                        continue
+                if groups:
                     rid = get(x, "id") if isinstance(x, dict) else x
                     names = name_from_id(rid, ASG_TYPE)
                     if not names:
@@ -499,13 +540,12 @@ class PolicyBuilder:
                 return None
             return TagSide(Ref(t, s), s)
         out: list[AddrItem] = []
+        cache = _CIDR_CACHE
         for t, s, p in items:
-            fast = parse_ipv4_cidr(t)  # the plain a.b.c.d[/n] of nearly every rule, in integers
+            fast = cache.get(t) or _plain_cidr(t)  # the plain a.b.c.d[/n] of nearly every rule, in integers
             if fast is not None:
-                ip, length = fast
-                if ip & ((1 << (32 - length)) - 1) == 0:  # host bits set: _addr words the note
-                    out.append(Cidr(ip, length, s))
-                    continue
+                out.append(Cidr(fast[0], fast[1], s))
+                continue
             if not _is_ipish(t):
                 self.bag.error("E617", f"{_item_path(*p)}: '{t}' in a list of prefixes", s,
                                "a service tag or '*' must be the only value of its side (Azure rejects it in a list)")
@@ -553,12 +593,15 @@ class PolicyBuilder:
             notes.append(f"{t} has host bits set; read as {net} (as Azure does)")
         return Cidr(V6_BASE + int(net.network_address), net.prefixlen, s)
 
-    def _ports(self, props: dict, side: str, path: str, span: Span, notes: list[str]) -> PortSpec | None:
+    def _ports(self, props: dict, folded: dict[str, str], side: str, path: str, span: Span,
+               notes: list[str]) -> PortSpec | None:
         items: list[tuple[str, Span, tuple[str, int, bool]]] = []  # (text, span, what _item_path words)
         seen: set[str] = set()
         for f in (f"{side}PortRange", f"{side}PortRanges"):
-            k = key_of(props, f)
-            v = get(props, f)
+            k = _key(props, folded, f)
+            v = props.get(k)
+            if v is None:
+                continue
             fspan = span_in(props, k, span)
             u = find_unknown(v)
             ph = find_unset(v) if u is None else None
@@ -573,18 +616,16 @@ class PolicyBuilder:
                 sym = self._symbolic(u, f"{path}.{k}", u.span if u.span.line else fspan, notes, f"{side} ports",
                                      warn=ph is None and not getattr(u, "vars", ()))  # Terraform: W620 says it
                 return PortSpec((PortsRef(Ref(sym, u.span if u.span.line else fspan)),), fspan) if sym else None
-            if v is None:
-                continue
             is_list = isinstance(v, list)
             values = v if is_list else [v]
-            item_span = _item_spans(v, fspan) if is_list else None
+            spans = item_spans(v, fspan) if is_list else (fspan,)
             for i, x in enumerate(values):
                 if x is None or x == "":
                     continue
                 t = str(x).strip()
                 if t not in seen:  # a set: a list of thousands of ports must not take quadratic time
                     seen.add(t)
-                    items.append((t, item_span(i) if item_span is not None else fspan, (f"{path}.{k}", i, is_list)))
+                    items.append((t, spans[i], (f"{path}.{k}", i, is_list)))
         if not items:
             self.bag.error("E618", f"{path}: the rule has no {side} port ({side}PortRange or {side}PortRanges)", span,
                            "Azure requires one; write '*' for every port")

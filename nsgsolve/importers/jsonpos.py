@@ -71,6 +71,21 @@ def span_in(container: Any, key: Any, default: Span = NOSPAN) -> Span:
 
 
 
+def item_spans(values: list, default: Span = NOSPAN) -> list[Span]:
+    """``[span_in(values, i, default) for i in range(len(values))]``, made at once: a rule side of thousands
+    of prefixes reads one span per item."""
+    if not isinstance(values, JArray):
+        return [default] * len(values)
+    spans = values.spans
+    if type(values) is _DocArray:
+        return spans  # its own LazySpans: every one has a position
+    whole = values.span if known(values.span) else default
+    out = [s if known(s) else whole for s in spans[:len(values)]]
+    if len(out) < len(values):
+        out += [whole] * (len(values) - len(out))
+    return out
+
+
 class LazySpan(Span):
     """A span whose line and column are looked up in the source text the first time they are read.
 
