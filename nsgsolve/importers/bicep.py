@@ -448,18 +448,60 @@ def _body_parts(value: Any) -> tuple[bs.Obj | None, bs.For | None, bs.Node | Non
 _DROP = {"parent", "scope", "dependson"}
 
 
+class LoweredObject(JObject):
+    """A lowered Bicep object. ``literal`` as for a parsed JSON container (jsonpos ``_Located.literal``):
+    (containers, levels) when nothing inside needs evaluating, so the ARM evaluator takes it as it is."""
+
+    __slots__ = ("literal",)
+    literal: tuple[int, int] | None
+
+
+class LoweredArray(JArray):
+    __slots__ = ("literal",)
+    literal: tuple[int, int] | None
+
+
 def _lower_value(n: Any) -> Any:
     """Object and array literals become JObject / JArray (so the ARM importer reads them member by member,
-    with spans); anything else stays a node, evaluated when read."""
-    if type(n) is bs.Obj and not n.resources:
-        src = n.src
-        return JObject({k: _lower_value(v) for k, _s, v in n.pairs}, span=n.span(),
-                       spans={k: src.span(v.start, v.end) for k, _s, v in n.pairs})
-    if type(n) is bs.Arr:
-        src = n.src
-        return JArray([_lower_value(v) for v in n.items], span=n.span(),
-                      spans=[src.span(v.start, v.end) for v in n.items])
+    with spans); a literal the ARM evaluator reads as written becomes that value (text not starting with
+    '[', which ARM would take for an expression; a number, true, false, null); anything else stays a node,
+    evaluated when read. Spans are looked up only when read: a 1,000-rule NSG has tens of thousands."""
+    t = type(n)
+    if t is bs.Lit:
+        v = n.value
+        return v if type(v) is not str or not v.startswith("[") else n
+    if t is bs.Obj and not n.resources:
+        lazy = n.src.lazy_span
+        obj = LoweredObject(span=lazy(n.start, n.end))
+        spans = obj.spans
+        for k, _s, v in n.pairs:
+            obj[k] = _lower_value(v)
+            spans[k] = lazy(v.start, v.end)
+        obj.literal = None if "copy" in obj else _literal_size(obj.values())  # "copy": ARM's property loops
+        return obj
+    if t is bs.Arr:
+        lazy = n.src.lazy_span
+        arr = LoweredArray([_lower_value(v) for v in n.items], span=lazy(n.start, n.end),
+                           spans=[lazy(v.start, v.end) for v in n.items])
+        arr.literal = _literal_size(arr)
+        return arr
     return n
+
+
+def _literal_size(values: Any) -> tuple[int, int] | None:
+    """(containers, levels) of a lowered container whose members are all literal, else None."""
+    count, height = 1, 1
+    for v in values:
+        tv = type(v)
+        if tv is LoweredObject or tv is LoweredArray:
+            lit = v.literal
+            if lit is None:
+                return None
+            count += lit[0]
+            height = max(height, lit[1] + 1)
+        elif isinstance(v, bs.Node):
+            return None
+    return count, height
 
 
 def _loop_key(loop: bs.For) -> str:

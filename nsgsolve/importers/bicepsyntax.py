@@ -18,6 +18,7 @@ from bisect import bisect_right
 from typing import Any
 
 from nsgsolve.errors import InputError
+from nsgsolve.importers.jsonpos import LazySpan
 from nsgsolve.limits import MAX_JSON_DEPTH
 from nsgsolve.model import Span
 
@@ -33,13 +34,21 @@ class Source:
         self._lines: list[int] | None = None
 
     def span(self, start: int, end: int | None = None) -> Span:
+        return Span(self.filename, *self.span_fields((start, start if end is None else end)))
+
+    def lazy_span(self, start: int, end: int) -> Span:
+        """The span of ``start..end``, its line and column looked up only if read (most never are)."""
+        return LazySpan(self.filename, self, (start, end))
+
+    def span_fields(self, offsets: tuple[int, int]) -> tuple[int, int, int, int]:
+        """Line, column, end line, end column of an offset range (what a LazySpan asks)."""
         if self._lines is None:
             self._lines = [0] + [m.end() for m in re.finditer("\n", self.text)]
         lines = self._lines
-        end = start if end is None else end
+        start, end = offsets
         li = bisect_right(lines, start) - 1
         le = bisect_right(lines, end) - 1
-        return Span(self.filename, li + 1, start - lines[li] + 1, le + 1, end - lines[le] + 1)
+        return li + 1, start - lines[li] + 1, le + 1, end - lines[le] + 1
 
 
 # ------------------------------------------------------------------ tree

@@ -89,20 +89,21 @@ def item_spans(values: list, default: Span = NOSPAN) -> list[Span]:
 class LazySpan(Span):
     """A span whose line and column are looked up in the source text the first time they are read.
 
+    ``locator.span_fields(key)`` gives (line, column, end line, end column): a JSON container locates its
+    members (key: a member, or ``_SELF``), a Bicep source an offset range (key: ``(start, end)``).
     It equals, hashes and pickles as the plain :class:`Span` it stands for (a pickled or copied one *is*
     that plain Span), so nothing downstream can tell the two apart. Every LazySpan has a position: code
     that tests ``span.line`` to see whether a span is known may use :func:`known` to skip the lookup."""
 
-    def __init__(self, file: str, container: "_DocObject | _DocArray", key: Any):
+    def __init__(self, file: str, locator: Any, key: Any):
         d = self.__dict__
-        d["file"], d["_c"], d["_k"] = file, container, key
+        d["file"], d["_c"], d["_k"] = file, locator, key
 
     def _fields(self) -> tuple[int, int, int, int]:
         d = self.__dict__
         f = d.get("_f")
         if f is None:
-            c, k = d["_c"], d["_k"]
-            f = d["_f"] = c._doc.position(*(c._range() if k is _SELF else c._member_range(k)))
+            f = d["_f"] = d["_c"].span_fields(d["_k"])
             d["_c"] = None  # the text and the tree need not live as long as the span
         return f
 
@@ -183,6 +184,10 @@ class _Located:
     # (containers, levels) of a subtree where no string starts with '[' and no object has a "copy" member:
     # what an ARM template evaluator returns unchanged (armexpr.Evaluator.value). None otherwise.
     literal: tuple[int, int] | None
+
+    def span_fields(self, key: Any) -> tuple[int, int, int, int]:
+        """Line, column, end line, end column of this container (``_SELF``) or of one of its members."""
+        return self._doc.position(*(self._range() if key is _SELF else self._member_range(key)))
 
     def _range(self) -> tuple[int, int]:
         r = self._r
