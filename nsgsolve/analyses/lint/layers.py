@@ -59,17 +59,22 @@ class DeadAcrossLayers:
     denied_by: RuleRef | None = None
 
 
-def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> bool | None:
+PASSES, DENIED, NOTHING = "passes", "denied", "nothing"  # what _passes finds
+
+
+def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> str | None:
     """The exact pre-pass for "does the rule decide a packet of ``u`` here that every other layer
-    allows?": True, False, or None when it needs more than SWEEP_BUDGET cuts (then the partition
-    answers). Pieces of ``u`` first lose what the NSG's earlier rules (``before``) match, then go through
-    the other layers in turn, keeping the parts whose first match there is an Allow."""
+    allows?": PASSES; DENIED (it decides packets here, and none of them passes); NOTHING (the NSG's
+    earlier rules match all of ``u``); or None when it needs more than SWEEP_BUDGET cuts (then the
+    partition answers). Pieces of ``u`` first lose what the NSG's earlier rules (``before``) match, then
+    go through the other layers in turn, keeping the parts whose first match there is an Allow."""
     layers, pos = ctx.layers, ctx.pos
     other = [k for k in range(len(layers)) if k != pos]
     if ctx.allow is None:
         ctx.allow = [sum(1 << j for j, e in enumerate(layer.rules) if e.access is Access.ALLOW) for layer in layers]
     stack: list[tuple[Box, int, int]] = [(u, 0, before)]  # piece, step (0: the NSG's own layer), candidates
     steps = 0
+    decides = False  # some piece of ``u`` has no earlier rule of the NSG: the rule decides it
     while stack:
         piece, step, c = stack.pop()
         k = pos if step == 0 else other[step - 1]
@@ -81,7 +86,8 @@ def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> bool | None:
         if not c:
             if step == 0:
                 if not other:
-                    return True
+                    return PASSES
+                decides = True
                 stack.append((piece, 1, meet[other[0]]))
             continue  # no rule of this other layer matches: not allowed
         steps += 1
@@ -99,9 +105,9 @@ def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> bool | None:
         stack += [(r, step, c) for r in rest]
         if step and ctx.allow[k] >> j & 1:
             if step == len(other):
-                return True
+                return PASSES
             stack.append((inside, step + 1, meet[other[step]]))
-    return False
+    return DENIED if decides else NOTHING
 
 
 class CrossLayer:
@@ -164,6 +170,9 @@ class CrossLayer:
             span = entry.rule.rule.span if entry.rule is not None else Span("<azure platform>", 0, 0)
             default = entry.rule.rule.is_default if entry.rule is not None else False
             return RuleRef(entry.name, entry.priority, entry.access, span, default, who)
+        # First every context's yes-or-no (a packet the rule decides that every other layer allows makes it
+        # alive): the witness and the denying rules below cost more, and are wanted only when no path passes.
+        denied: list[tuple[_Context, Box, list[int], list[list[int]], list[list[Box]], Splitter | None]] = []
         for ctx in self.contexts:
             layers, pos = ctx.layers, ctx.pos
             mine = layers[pos]
@@ -186,20 +195,28 @@ class CrossLayer:
                 return None
             other = [k for k in range(len(layers)) if k != pos]
             passes = _passes(ctx, u, before, meet)
-            if passes:
+            if passes == PASSES:
                 return None
+            if passes == NOTHING:
+                continue  # the rule decides nothing on these paths (the partition below would find no cell)
             idx = [_bits(before)] + [_bits(meet[k]) for k in other]
             lists = [[layers[k].rules[j].box for j in ks] for k, ks in zip([pos] + other, idx)]
-            sp = Splitter(lists, universe=u)
+            sp = None
+            if passes is None:  # the pre-pass ran out of budget: the partition answers
+                sp = Splitter(lists, universe=u)
 
-            def allowed(ms: tuple[int, ...]) -> bool:
-                if ms[0]:
-                    return False
-                return all(m and layers[k].rules[idx[n + 1][_first(m)]].access is Access.ALLOW
-                           for n, (k, m) in enumerate(zip(other, ms[1:])))
+                def allowed(ms: tuple[int, ...], layers=layers, other=other, idx=idx) -> bool:
+                    if ms[0]:
+                        return False
+                    return all(m and layers[k].rules[idx[n + 1][_first(m)]].access is Access.ALLOW
+                               for n, (k, m) in enumerate(zip(other, ms[1:])))
 
-            if passes is None and sp.find(allowed) is not None:
-                return None
+                if sp.find(allowed) is not None:
+                    return None
+            denied.append((ctx, u, other, idx, lists, sp))
+        for ctx, u, other, idx, lists, sp in denied:
+            layers = ctx.layers
+            sp = sp or Splitter(lists, universe=u)
             here = IntervalSet([iv for a in ctx.nics.values() for iv in a])
 
             def readable(d: int, s: IntervalSet) -> int:
