@@ -548,7 +548,7 @@ def test_from_internet_to_an_asg_is_the_querys_traffic(webservers, monkeypatch):
     assert any("168.63.129.16" in n for n in d["notes"])  # the query's meaning of Internet, said as query says it
     # text output: the same note as query's, and the pair block
     status, text, _ = run_cli(old, new, "--from", "Internet", "--to", "WebServers", monkeypatch=monkeypatch)
-    assert "note: Internet here is public IPv4 space outside every VNet's VirtualNetwork tag" in text
+    assert "note: Internet here is public address space outside every VNet's VirtualNetwork tag" in text
     assert "Internet (public IPv4 outside the VNets) -> web1, web2 [2]" in text
     # a NIC the ASG does not hold, and traffic the other way, select nothing that changed
     assert json.loads(run_cli(old, new, "--from", "WebServers", "--to", "Internet", "--json",

@@ -191,7 +191,7 @@ def test_text_output_says_what_internet_means(tmp_path):
     path = tmp_path / "t.nsg"
     path.write_text(DEFAULTS + "assert all Internet -> WebServers port 22\n")
     rc, out = _run("query", str(path), "can Internet reach WebServers port 22")
-    assert rc == 0 and "note: Internet here is public IPv4 space outside every VNet's VirtualNetwork tag" in out
+    assert rc == 0 and "note: Internet here is public address space outside every VNet's VirtualNetwork tag" in out
     assert "168.63.129.16" in out
     rc, out = _run("check", str(path))
-    assert rc == 1 and "note: Internet here is public IPv4 space" in out
+    assert rc == 1 and "note: Internet here is public address space" in out

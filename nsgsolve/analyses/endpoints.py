@@ -205,7 +205,7 @@ def endpoint_notes(endpoints: Iterable[Endpoint]) -> list[str]:
     named = {canonical_builtin(e.tag.name) for e in endpoints if isinstance(e, TagSide)}
     out = []
     if "Internet" in named:
-        out.append("Internet here is public IPv4 space outside every VNet's VirtualNetwork tag: not the "
+        out.append("Internet here is public address space outside every VNet's VirtualNetwork tag: not the "
                    "policy's VNets, peered or on-premises space, nor 168.63.129.16 (name that address to ask about it)")
     if "VirtualNetwork" in named:
         out.append("VirtualNetwork here is the tag's union over all VNets: their spaces, peered and on-premises "

@@ -33,7 +33,7 @@ def rule_help(c: Control) -> str:
     if c.kind == "exposure":
         lines.append(f"Proved: no packet from the Internet ({c.service}) is allowed to any NIC, any address of a "
                      "subnet behind its NSG, or a host behind an NSG attached to nothing, through every layer "
-                     "(admin rules, subnet and NIC NSGs, default rules). Internet: public IPv4 space outside every "
+                     "(admin rules, subnet and NIC NSGs, default rules). Internet: public address space outside every "
                      "VNet's VirtualNetwork tag.")
     if c.checkov or c.tfsec:
         lines.append("Same question as: " + ", ".join(c.checkov + c.tfsec) + ".")
