@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int, is_v6
 from nsgsolve.analyses.lint import CODES, Finding, Linter, lint
 from nsgsolve.regions.space import Space
 from nsgsolve.reports.trace import trace_lines
@@ -293,10 +293,10 @@ def test_unmatchable_rules_say_why():
         (f,) = found[name]
         assert (f.code, f.severity, f.witness) == ("NSG003", "warning", None)
         assert why in f.message, f.message
-    # IPv6 packets match OnlyV6: it is kept unjudged, never called unmatchable (issue 15).
+    # IPv6 packets match OnlyV6: never called unmatchable (issue 15), but judged on them: the default
+    # DenyAllInBound would deny every one of them too.
     (f,) = found["OnlyV6"]
-    assert (f.code, f.severity, f.witness) == ("NSG009", "info", None)
-    assert "2001:db8::/32" in f.message
+    assert f.code == "NSG002" and f.witness is not None and is_v6(f.witness.packet.src), f.message
 
 
 # ---------------------------------------------------------------- attachments
@@ -559,25 +559,33 @@ def test_codes_are_documented():
 # ---------------------------------------------------------------- properties on random policies
 
 
+def _spaces(rp: ResolvedPolicy) -> list[Space]:
+    """One extended space per address family of the policy (a packet is IPv4 or IPv6)."""
+    return [Space(rp)] + ([Space(rp, v6=True)] if rp.has_ipv6 else [])
+
+
 def _all_rules_space(rp: ResolvedPolicy):
-    space = Space(rp)
+    spaces = _spaces(rp)
     for nsg in rp.policy.nsgs:
         for vnet in rp.attachment_vnets(nsg.name) or [None]:
-            yield space, rp.nsg(nsg.name, vnet)
+            yield spaces, rp.nsg(nsg.name, vnet)
 
 
-def _decisions_differ(space: Space, a, b) -> tuple | None:
-    """A point of the extended space where two rule lists decide differently, or None (exact)."""
+def _decisions_differ(spaces: list[Space], a, b) -> tuple | None:
+    """A point of the extended spaces where two rule lists decide differently, or None (exact)."""
     acc_a = [r.access for r in a]
     acc_b = [r.access for r in b]
-    sp = Splitter([[space.box(r) for r in a], [space.box(r) for r in b]], universe=space.universe)
 
     def differ(m):
         fa, fb = m
         return acc_a[(fa & -fa).bit_length() - 1] is not acc_b[(fb & -fb).bit_length() - 1]
 
-    got = sp.find(differ)
-    return got[0] if got else None
+    for space in spaces:
+        sp = Splitter([[space.box(r) for r in a], [space.box(r) for r in b]], universe=space.universe)
+        got = sp.find(differ)
+        if got:
+            return got[0]
+    return None
 
 
 def _packets_for(policy: Policy, assignment: dict, draw_ints) -> list[tuple[Packet, IpcKey | None, IpcKey | None]]:
@@ -588,6 +596,8 @@ def _packets_for(policy: Policy, assignment: dict, draw_ints) -> list[tuple[Pack
     out = []
     for proto, s, sp, d, dp in draw_ints:
         src, dst = ip_to_int(pool[s % len(pool)]), ip_to_int(pool[d % len(pool)])
+        if (":" in pool[s % len(pool)]) != (":" in pool[d % len(pool)]):
+            continue  # a packet is IPv4 or IPv6
         if proto in (6, 17):
             p = Packet(proto, src, sp, dst, dp)
         else:
@@ -605,11 +615,22 @@ packet_ints = st.lists(st.tuples(st.sampled_from([6, 17, 1, 50, 47]), st.integer
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(policies(max_rules=7), packet_ints)
 def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints):
+    _removable_exactly(policy, ints)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(policies(max_rules=6, ipv6=True), packet_ints)
+def test_dual_stack_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints):
+    """The same, in dual-stack policies: lint decides both address families (issue 15)."""
+    _removable_exactly(policy, ints)
+
+
+def _removable_exactly(policy: Policy, ints) -> None:
     rp = resolve(policy)
     linter = Linter(rp, include_info=True)
     assignment = dynamic_assignment(policy)
     pkts = _packets_for(policy, assignment, ints)
-    for space, nsg in _all_rules_space(rp):
+    for spaces, nsg in _all_rules_space(rp):
         for direction in (IN, OUT):
             rules = nsg.rules(direction)
             la = linter.analysis(nsg, direction)
@@ -619,7 +640,7 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
                 f = linter.facts(la, i)
                 without = rules[:i] + rules[i + 1:]
                 removable = f.empty or f.shadowed or f.redundant
-                differ = _decisions_differ(space, rules, without)
+                differ = _decisions_differ(spaces, rules, without)
                 assert (differ is None) == removable, (nsg.name, nsg.vnet, r.name, f)
                 if removable:
                     for p, sd, dd in pkts:
@@ -629,15 +650,20 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
                     for p, sd, dd in pkts:
                         if rule_matches(r, p, sd, dd):
                             assert first_match(rules, p, sd, dd).index < i
-                    box = space.box(r)
-                    cover = [space.box(rules[j]) for j in f.cover]
-                    assert Splitter([cover], universe=box).find(lambda m: m[0] == 0) is None
+                    def uncovered(space: Space, cover: list[int]) -> bool:
+                        box = space.box(r)
+                        if any(not x for x in box):
+                            return False
+                        boxes = [space.box(rules[k]) for k in cover]
+                        return not boxes or Splitter([boxes], universe=box).find(lambda m: m[0] == 0) is not None
+
+                    assert not any(uncovered(space, list(f.cover)) for space in spaces)
                     forced = f.conflict[1] if f.conflict else None
                     for j in f.cover:  # and no member is unneeded, but the overriding rule is always named
                         if j == forced:
                             continue
-                        rest = [space.box(rules[k]) for k in f.cover if k != j]
-                        assert not rest or Splitter([rest], universe=box).find(lambda m: m[0] == 0) is not None
+                        rest = [k for k in f.cover if k != j]
+                        assert not rest or any(uncovered(space, rest) for space in spaces)
                     if f.conflict is not None:
                         point, j = f.conflict
                         w = linter.witness(point, rules[j].name)
@@ -678,7 +704,7 @@ def test_reported_rules_can_be_removed_and_unreported_rules_cannot(policy, ints)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(policies(max_rules=6))
+@given(st.booleans().flatmap(lambda v6: policies(max_rules=6, ipv6=v6)))
 def test_removable_rules_are_equivalent_under_z3(policy):
     z3 = pytest.importorskip("z3")
     from nsgsolve.smt.encode import Encoding

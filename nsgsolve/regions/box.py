@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, NamedTuple, Sequence
 
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, bitset_segments
+from nsgsolve.semantics.addresses import ALL_ADDRS, ALL_IPS, ALL_PORTS, IntervalSet, bitset_segments
 from nsgsolve.model import PORTED_PROTOCOLS, PROTOCOL_BY_NUMBER
 from nsgsolve.semantics.resolve import ResolvedRule, param_needed
 
@@ -52,6 +52,9 @@ def make_box(fields: Iterable[IntervalSet]) -> Box:
 
 
 UNIVERSE = Box(ALL_PROTOCOLS, ALL_IPS, ALL_PORTS, ALL_IPS, ALL_PORTS)
+# Every packet of either family: the box of a catch-all entry (a list's "nothing matched"), which must match
+# IPv6 packets too. Only a list's entries span both families; a walk's universe lies in one.
+ANY_PACKET = Box(ALL_PROTOCOLS, ALL_ADDRS, ALL_PORTS, ALL_ADDRS, ALL_PORTS)
 
 
 _PROTOCOL_SETS: dict[tuple[int | None, bool], IntervalSet] = {}  # a rule's protocol field: few distinct values

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.model import Access, Direction
-from nsgsolve.regions.box import UNIVERSE, Box, rule_box
+from nsgsolve.regions.box import ANY_PACKET, Box, rule_box
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
 
 
@@ -89,7 +89,7 @@ def _bypass_boxes(tags: frozenset[str]) -> list[tuple[Box, str]]:
             for s in HOST_SERVICES if not s.filtered_by(tags)]
 
 
-_CATCH_ALL: Box = UNIVERSE
+_CATCH_ALL: Box = ANY_PACKET
 
 
 def admin_path(rp: ResolvedPolicy, key: IpcKey, direction: Direction) -> tuple[PathLayer | None, tuple[PathRule, ...]]:
@@ -148,10 +148,12 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
                         for r in l.nsg.rules(l.direction)]
             layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(entries)))
         if rp.smtp_blocked:
-            smtp = Box(SMTP_BLOCK.protocols, ALL_IPS, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet), SMTP_BLOCK.dports)
+            # Any source: the block applies to every packet to the Internet (IPv6 too), as the evaluator's.
+            smtp = Box(SMTP_BLOCK.protocols, rp.all_addresses, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet),
+                       SMTP_BLOCK.dports)
             layers.append(PathLayer(None, "platform", Direction.OUTBOUND, (
                 PathRule(smtp, Access.DENY, SMTP_BLOCK.rule, None, None),
-                PathRule(UNIVERSE, Access.ALLOW, "(no platform rule)", None, None)), kind="platform"))
+                PathRule(ANY_PACKET, Access.ALLOW, "(no platform rule)", None, None)), kind="platform"))
     if dst is not None:
         admin, skip = admin_path(rp, dst, Direction.INBOUND)
         if admin is not None:

@@ -24,11 +24,18 @@ from dataclasses import dataclass
 
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6, EMPTY, IntervalSet, int_to_ip
 from nsgsolve.semantics.evaluate import Packet
-from nsgsolve.model import PORTED_PROTOCOLS
+from nsgsolve.model import PORTED_PROTOCOLS, V6_BASE
 from nsgsolve.regions.box import ALL_PROTOCOLS, Box, rule_box
 from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
 
 _SHIFTS = {False: 32, True: 129}
+
+
+def in_v6_space(v: int) -> bool:
+    """Whether a value of an extended address field is of the IPv6 space. The two spaces' values never
+    collide (IPv4's lie below 2**128: plain addresses and ``(k + 1) << 32 | a``; IPv6's from 2**128 on),
+    so a point says its family, and address sets of the two spaces may be united."""
+    return v >= V6_BASE
 
 
 def _shift(s: IntervalSet, base: int) -> IntervalSet:

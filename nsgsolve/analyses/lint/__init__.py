@@ -3,11 +3,9 @@
 For every NSG, in every VNet where it is evaluated (``VirtualNetwork`` and ``Internet`` differ per VNet),
 and for each direction, every user rule gets at most one of these findings, the first that applies:
 
-* **NSG009 ipv6-not-analysed** (first): the rule lists IPv6 prefixes, so IPv6 packets match it and the
-  IPv4 analysis cannot judge it: kept, not judged. In a dual-stack policy, a removal finding (NSG001-NSG005)
-  of a rule that may also match IPv6 packets (``*``, a tag, an ASG) becomes NSG009 quoting the IPv4 verdict.
 * **NSG003 unmatchable-rule**: the rule matches no packet at all (an ASG without members, an Icmp rule
-  with ports, a service tag without IPv4 data), with the reason.
+  with ports, a service tag without addresses, a source of one address family and a destination of the
+  other), with the reason.
 * **NSG001 shadowed-rule**: every packet it matches is decided by higher-priority rules. The finding
   names a small covering set (greedy by overlap, then minimised; a rule that decides some of its packets
   the other way is always in it). *Error* when some of its packets get the opposite decision (the
@@ -28,6 +26,9 @@ one check of scope "admin").
 With ``include_info`` two informational findings are added for rules that still decide something:
 **NSG006 correlated-rule** (partial overlap with a higher-priority rule of the opposite action) and
 **NSG007 generalizes-rule** (a superset of such a rule): Al-Shaer's correlation and generalization.
+
+In a policy with IPv6 addresses every finding holds for both address families: each list is analysed
+per family and the facts merged (``families``).
 
 The package: ``findings`` (codes, findings), ``engine`` (the analysis of one rule list), ``layers``
 (paths through an NSG, for NSG004), ``context`` (what a check sees of a rule), ``checks/`` (one module

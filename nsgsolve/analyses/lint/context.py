@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Sequence
 
-from nsgsolve.analyses.lint.engine import ListAnalysis, RuleFacts
+from nsgsolve.analyses.lint.engine import RuleFacts
+from nsgsolve.analyses.lint.families import Families
 from nsgsolve.analyses.lint.findings import CodeInfo, Finding, RuleRef, admin_owner
 from nsgsolve.analyses.results import Witness
 from nsgsolve.model import AnyAddress, AsgSide, Direction, PrefixSide, Rule, TagSide, item_text
@@ -29,7 +30,7 @@ class RuleContext:
     linter: Any  # the Linter running the checks (witnesses, attachments, other layers); it sits above them
     nsg: ResolvedNsg
     direction: Direction
-    la: ListAnalysis
+    la: Families  # the rule list in each address family of the policy
     i: int
     facts: RuleFacts
     sole_tags: set[str]  # AzurePlatform* tags only this rule of the NSG names
@@ -104,17 +105,24 @@ def side_text(side: object, limit: int = 4) -> str:
     return str(side)
 
 
-def unmatchable_reason(rp: ResolvedPolicy, r: ResolvedRule, box: Box) -> str:
+def unmatchable_reason(rp: ResolvedPolicy, r: ResolvedRule, boxes: Sequence[Box]) -> str:
+    """Why a rule matches nothing, from its box in each address family of the policy (all empty)."""
     rule = r.nsg_rule
+    box = boxes[0]  # protocol and ports are the same in every family
     reasons = []
     if not box[PROTO]:
         reasons.append(f"it is an {rule.protocol.value} rule with ports, and only Tcp and Udp packets carry ports")
     for label, side, d in (("source", rule.source, SRC), ("destination", rule.destination, DST)):
-        if not box[d]:
+        if not any(b[d] for b in boxes):
             reasons.append(f"its {label} {_why_empty(rp, side)}")
     for label, d in (("source ports", SPORT), ("destination ports", DPORT)):
         if not box[d]:
             reasons.append(f"its {label} list is empty")
+    if not reasons and len(boxes) > 1:
+        # Each side has addresses, but of two families (empty in one family each): no packet has both.
+        src, dst = ("IPv4", "IPv6") if boxes[0][SRC] else ("IPv6", "IPv4")
+        reasons.append(f"its source has {src} addresses only and its destination {dst} addresses only, and a "
+                       "packet is IPv4 or IPv6")
     return "; ".join(reasons) or "its match set is empty"
 
 
@@ -128,7 +136,7 @@ def _why_empty(rp: ResolvedPolicy, side: object) -> str:
             return f"{which} no members"
         return "names only application security groups whose members have no usable address"
     if isinstance(side, PrefixSide):
-        return "resolves to no IPv4 address"
+        return "resolves to no address" if rp.has_ipv6 else "resolves to no IPv4 address"
     if isinstance(side, TagSide):
-        return f"is service tag {side.tag.name}, which has no IPv4 addresses here"
+        return f"is service tag {side.tag.name}, which has no {'' if rp.has_ipv6 else 'IPv4 '}addresses here"
     return "matches no address"

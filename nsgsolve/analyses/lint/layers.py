@@ -118,7 +118,7 @@ class CrossLayer:
     every one of them is denied at another layer."""
 
     def __init__(self, rp: ResolvedPolicy, nsg: ResolvedNsg, direction: Direction):
-        from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS
+        from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6
         from nsgsolve.regions.paths import endpoint_addresses, path_layers
         from nsgsolve.regions.box import ALL_PROTOCOLS
 
@@ -131,6 +131,9 @@ class CrossLayer:
                 sig = (info.subnet_nsg, info.nic_nsg, info.vnet) if info.ip is not None else (k,)
                 groups.setdefault(sig, []).append(k)
         self.contexts: list[_Context] = []
+        # A path lies in one address family: each group's contexts are built per family, from the addresses
+        # of that family its NICs (and the other endpoint) may have.
+        families = (ALL_IPS, ALL_V6) if rp.has_ipv6 else (ALL_IPS,)
         for keys in groups.values():
             rep = keys[0]
             layer_nsgs = {l.nsg.name: l.nsg for l in (rp.inbound_layers(rep) if inbound else rp.outbound_layers(rep))}
@@ -141,21 +144,25 @@ class CrossLayer:
             for other in [None] + sorted(k for k in named if k not in keys):
                 src, dst = (other, rep) if inbound else (rep, other)
                 layers = [l for l in path_layers(rp, src, dst) if l.direction is direction]
-                mine = {f"nic {k}": endpoint_addresses(rp, k) for k in keys}
                 here_dyn = rep if rp.ipcs[rep].ip is None else None
                 there_dyn = other if other is not None and rp.ipcs[other].ip is None else None
-                here = IntervalSet([iv for a in mine.values() for iv in a])
-                there = ALL_IPS if other is None else endpoint_addresses(rp, other)
-                universe = (Box(ALL_PROTOCOLS, there, ALL_PORTS, here, ALL_PORTS) if inbound
-                            else Box(ALL_PROTOCOLS, here, ALL_PORTS, there, ALL_PORTS))
-                if any(not x for x in universe):
-                    continue
-                for pos, l in enumerate(layers):
-                    if l.nsg == nsg.name:
-                        index = [[_FieldIndex([e.box[d] for e in layer.rules]) for d in range(5)] for layer in layers]
-                        self.contexts.append(_Context(mine, layers, pos, universe, index, here_dyn, there_dyn))
+                index: list[list[_FieldIndex]] | None = None  # the layers' indexes, the same in every family
+                for family in families:
+                    mine = {f"nic {k}": a for k in keys if (a := endpoint_addresses(rp, k, family))}
+                    here = IntervalSet([iv for a in mine.values() for iv in a])
+                    there = family if other is None else endpoint_addresses(rp, other, family)
+                    universe = (Box(ALL_PROTOCOLS, there, ALL_PORTS, here, ALL_PORTS) if inbound
+                                else Box(ALL_PROTOCOLS, here, ALL_PORTS, there, ALL_PORTS))
+                    if any(not x for x in universe):
+                        continue
+                    for pos, l in enumerate(layers):
+                        if l.nsg == nsg.name:
+                            if index is None:
+                                index = [[_FieldIndex([e.box[d] for e in layer.rules]) for d in range(5)]
+                                         for layer in layers]
+                            self.contexts.append(_Context(mine, layers, pos, universe, index, here_dyn, there_dyn))
 
-    def dead(self, i: int, box: Box) -> DeadAcrossLayers | None:
+    def dead(self, i: int) -> DeadAcrossLayers | None:
         """The NICs, denying rules and a witness when rule ``i`` of the NSG is an Allow every path denies
         elsewhere."""
         name = self.nsg.rules(self.direction)[i].name

@@ -4,6 +4,8 @@ several VNets are merged, saying where a finding holds only in some.
 
 List analyses are cached per distinct rule list (an NSG that resolves the same way in several VNets is
 analysed once) and rules are spread over the machine's cores (:func:`nsgsolve.parallel.fork_map`).
+A policy with IPv6 addresses is analysed in both address families, each in its own space
+(:mod:`nsgsolve.analyses.lint.families`); one without keeps the IPv4 space alone.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from functools import cached_property
 from typing import Any, Iterable, Iterator, Sequence
 
 from nsgsolve.analyses.lint.checks.shadowing import REDUNDANT
-from nsgsolve.analyses.lint.checks import unanalysed
 from nsgsolve.analyses.lint.checks.unmatchable import UNMATCHABLE
 from nsgsolve.analyses.lint.context import REMOVABLE, RuleContext, _sole_platform_tags, _subject
 from nsgsolve.analyses.lint.engine import ListAnalysis, RuleFacts, _FieldIndex
+from nsgsolve.analyses.lint.families import Families
 from nsgsolve.analyses.lint.findings import Finding
 from nsgsolve.analyses.lint.layers import CrossLayer
 from nsgsolve.analyses.lint.registry import CHECKS
@@ -27,8 +29,8 @@ from nsgsolve.errors import InputError
 from nsgsolve.model import Access, Direction
 from nsgsolve.parallel import fork_map
 from nsgsolve.regions.box import DST, SRC
-from nsgsolve.regions.space import Space
-from nsgsolve.semantics.addresses import ALL_IPS, IntervalSet
+from nsgsolve.regions.space import Space, in_v6_space
+from nsgsolve.semantics.addresses import IntervalSet
 from nsgsolve.semantics.resolve import AdminLayer, ResolvedNsg, ResolvedPolicy
 
 
@@ -38,27 +40,36 @@ class Linter:
 
     def __init__(self, rp: ResolvedPolicy, include_info: bool = False, cross_layer: bool = True):
         self.rp = rp
-        self.space = Space(rp)
+        # One space per address family: IPv4, and IPv6 when the policy has IPv6 addresses.
+        self.spaces = (Space(rp), Space(rp, v6=True)) if rp.has_ipv6 else (Space(rp),)
+        self.space = self.spaces[0]
         self.include_info = include_info
         self.cross_layer = cross_layer
         self._lists: dict[tuple, ListAnalysis] = {}
         self._facts: dict[tuple[int, int, bool], RuleFacts] = {}
         self._cross: dict[tuple, CrossLayer | None] = {}  # None: a layer has a value an import left open
-        self.dual_stack = rp.has_ipv6  # IPv6 packets meet its NSGs; lint's regions are IPv4
         self._admin: dict[tuple, Any] = {}
 
     # -- one list
-    def analysis(self, nsg: ResolvedNsg, direction: Direction) -> ListAnalysis:
-        rules = nsg.rules(direction)
-        boxes = tuple(self.space.box(r) for r in rules)
-        access = tuple(r.access for r in rules)
-        key = (boxes, access)
-        la = self._lists.get(key)
-        if la is None:
-            la = self._lists[key] = ListAnalysis(boxes, access)
-        return la
+    def analysis(self, nsg: ResolvedNsg, direction: Direction) -> Families:
+        return self._families(nsg.rules(direction))
 
-    def facts(self, la: ListAnalysis, i: int, witness: bool = False) -> RuleFacts:
+    def _families(self, rules: Sequence) -> Families:
+        access = tuple(r.access for r in rules)
+        parts = []
+        for space in self.spaces:
+            boxes = tuple(space.box(r) for r in rules)
+            la = self._lists.get((boxes, access))
+            if la is None:
+                la = self._lists[boxes, access] = ListAnalysis(boxes, access)
+            parts.append(la)
+        return Families(parts)
+
+    def space_for(self, point: Sequence[int]) -> Space:
+        """The space (address family) a point of a list analysis belongs to."""
+        return self.spaces[-1] if len(self.spaces) > 1 and in_v6_space(point[SRC]) else self.spaces[0]
+
+    def facts(self, la: Families, i: int, witness: bool = False) -> RuleFacts:
         """``witness``: ``live`` must be a packet whose decision changes without the rule, as ``lint --rule``
         says (findings need that only with ``--all``)."""
         witness = witness or self.include_info
@@ -80,7 +91,7 @@ class Linter:
         return self._cross[key]
 
     # -- the admin layer (AVNM)
-    def admin_analysis(self, vnet: str, direction: Direction) -> tuple[AdminLayer, ListAnalysis] | None:
+    def admin_analysis(self, vnet: str, direction: Direction) -> tuple[AdminLayer, Families] | None:
         """The security admin rules of ``vnet`` in ``direction`` and their list analysis (None: there are none)."""
         key = ("admin", vnet, direction)
         if key not in self._admin:
@@ -88,31 +99,26 @@ class Linter:
             if layer is None:
                 self._admin[key] = None
             else:
-                boxes = tuple(self.space.box(r) for r in layer.rules)
-                access = tuple(r.access for r in layer.rules)
-                la = self._lists.get((boxes, access))
-                if la is None:
-                    la = self._lists[boxes, access] = ListAnalysis(boxes, access)
-                self._admin[key] = (layer, la)
+                self._admin[key] = (layer, self._families(layer.rules))
         return self._admin[key]
 
     def nic_endpoints(self, nsg: ResolvedNsg, direction: Direction) -> IntervalSet:
         """Every value of the NSG's side of a packet (destination inbound, source outbound) that is a NIC
         whose path meets the NSG in its VNet: the only traffic Azure runs through it (and through the
-        VNet's admin rules)."""
+        VNet's admin rules). The values of both families' spaces, which never collide."""
         key = ("nics", nsg.name, nsg.vnet)
         got = self._admin.get(key)
         if got is None:
             parts = [iv for k, info in self.rp.ipcs.items()
                      if info.vnet == nsg.vnet and nsg.name in (info.subnet_nsg, info.nic_nsg)
-                     for iv in self.space.endpoint_set(k)]
+                     for space in self.spaces for iv in space.endpoint_set(k)]
             got = self._admin[key] = IntervalSet(parts)
         return got
 
     # -- attachments
     def guarded(self, nsg: str, vnet: str | None) -> tuple[IntervalSet, list[str]]:
-        """Every address (in the extended space) of the subnets and NICs the NSG is attached to in this
-        VNet, and their names."""
+        """Every address (in the extended spaces of both families) of the subnets and NICs the NSG is attached
+        to in this VNet, and their names."""
         parts: list[tuple[int, int]] = []
         labels: list[str] = []
         for v, s in self.rp.policy.subnets():
@@ -121,21 +127,21 @@ class Linter:
                 parts += [(c.lo, c.hi) for c in s.prefixes]
                 for k, info in self.rp.ipcs.items():
                     if info.vnet == v.name and info.subnet == s.name and info.ip is None:
-                        parts += list(self.space.endpoint_set(k))
+                        parts += [iv for space in self.spaces for iv in space.endpoint_set(k)]
         nics: list[str] = []
         for k, info in self.rp.ipcs.items():
             if info.nic_nsg == nsg and info.vnet == vnet:
-                parts += list(self.space.endpoint_set(k))
+                parts += [iv for space in self.spaces for iv in space.endpoint_set(k)]
                 if k.nic not in nics:
                     nics.append(k.nic)
         labels += [f"nic {n}" for n in nics]
         return IntervalSet(parts), labels
 
     # -- findings
-    def witness(self, point: tuple[int, ...], decided_by: str | None, la: ListAnalysis | None = None) -> Witness:
+    def witness(self, point: tuple[int, ...], decided_by: str | None, la: Families | None = None) -> Witness:
         if la is not None:
-            point = self.consistent(point, la)
-        packet, s, d = self.space.packet(point)
+            point = self.consistent(point, la.part_for(point))
+        packet, s, d = self.space_for(point).packet(point)
         return Witness.at(packet, s.dynamic, d.dynamic, decided_by)
 
     def consistent(self, point: tuple[int, ...], la: ListAnalysis) -> tuple[int, ...]:
@@ -146,10 +152,11 @@ class Linter:
         addresses: sound for findings (they claim some set is empty), but such a witness cannot be replayed
         (``verify --assume-ip`` refuses it). Moving one side within its segment of the list's field index
         keeps every rule's match on that field, so the witness still shows what the finding says."""
-        s, d = self.space.decode(point[SRC]), self.space.decode(point[DST])
+        space = self.space_for(point)
+        s, d = space.decode(point[SRC]), space.decode(point[DST])
 
         def ok(sv: int, dv: int) -> bool:
-            a, b = self.space.decode(sv), self.space.decode(dv)
+            a, b = space.decode(sv), space.decode(dv)
             if a.dynamic is not None and a.dynamic == b.dynamic:
                 return a.ip == b.ip
             return a.ip != b.ip or (a.dynamic is None and b.dynamic is None)
@@ -160,8 +167,8 @@ class Linter:
             v = point[field]
             ix = la.index[field]
             mask = ix.lookup(v)
-            dyn = self.space.decode(v).dynamic  # a dynamic NIC's slot exactly when v > MAX_IP
-            kind = self.space.ranges[dyn] if dyn is not None else ALL_IPS
+            dyn = space.decode(v).dynamic  # a dynamic NIC's slot exactly when v is past the family's addresses
+            kind = space.ranges[dyn] if dyn is not None else space.family
             mine, theirs = (s, d) if field == SRC else (d, s)
             if mine.dynamic is not None and mine.dynamic == theirs.dynamic:
                 candidates: Iterable[int] = [v - mine.ip + theirs.ip]  # the same NIC: the other side's address
@@ -192,7 +199,7 @@ class Linter:
                 if tried >= limit:
                     return
 
-    def rule_findings(self, nsg: ResolvedNsg, direction: Direction, la: ListAnalysis, i: int) -> list[Finding]:
+    def rule_findings(self, nsg: ResolvedNsg, direction: Direction, la: Families, i: int) -> list[Finding]:
         """This rule's findings in one VNet's resolution of the NSG: the registered checks, in order."""
         ctx = RuleContext(self, nsg, direction, la, i, self.facts(la, i),
                           _sole_platform_tags(nsg, nsg.rules(direction)[i]))
@@ -205,8 +212,7 @@ class Linter:
                 continue
             if check.run(ctx):
                 break
-        # NSG rules' verdicts rest on IPv4 packets: qualified in a dual-stack policy (NSG009).
-        return unanalysed.qualify(ctx, self.dual_stack) if scope == "nsg" else ctx.out
+        return ctx.out
 
     def admin_findings(self) -> list[Finding]:
         """The admin-scope checks over every admin rule, in each VNet it applies to (merged per rule: a
@@ -285,7 +291,7 @@ class Linter:
         # Every rule of every NSG, VNet and direction is one independent task; the list analyses are built
         # first, so forked workers share them (nsgsolve.parallel).
         tasks: list[tuple[str, str | None, Direction, int]] = []
-        lists: dict[tuple[str, str | None, Direction], tuple[ResolvedNsg, ListAnalysis]] = {}
+        lists: dict[tuple[str, str | None, Direction], tuple[ResolvedNsg, Families]] = {}
         for name in names:
             for vnet in self.rp.evaluation_vnets(name):
                 nsg = self.rp.nsg(name, vnet)

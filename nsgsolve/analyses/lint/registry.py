@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from nsgsolve.analyses.lint.checks import (
-    admin, attachment, layers, observed, overlap, shadowing, unanalysed, unmatchable,
+    admin, attachment, layers, observed, overlap, shadowing, unmatchable,
 )
 from nsgsolve.analyses.lint.context import RuleContext
 from nsgsolve.analyses.lint.findings import CodeInfo
@@ -34,8 +34,6 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
-    # First: a rule with IPv6 prefixes gets no finding from the IPv4 analysis (it may be live).
-    Check("unanalysed", unanalysed.check, (unanalysed.NOT_ANALYSED,)),
     Check("unmatchable", unmatchable.check, (unmatchable.UNMATCHABLE,)),
     # Before the NSG-level checks: a rule the admin layer decides for never decides anything, and saying it
     # is redundant within its NSG (with a packet it "decides") would mislead.

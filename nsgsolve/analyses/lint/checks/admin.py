@@ -15,10 +15,17 @@ decide (error when one of them decides some of its packets with another action).
 from __future__ import annotations
 
 from nsgsolve.analyses.lint.context import REMOVABLE, RuleContext, _names, _subject
-from nsgsolve.analyses.lint.engine import _bits, _first, pick
+from typing import Literal
+
+from nsgsolve.analyses.lint.engine import ListAnalysis, _bits, _first, pick
 from nsgsolve.analyses.lint.findings import CodeInfo, RuleRef, _ref, admin_owner
 from nsgsolve.model import Access, Direction
 from nsgsolve.regions.box import DST, SRC, Box, Splitter, box_intersection, box_is_empty
+from nsgsolve.semantics.addresses import IntervalSet
+
+# A packet the rule decides that the admin layer decides first, the admin rule deciding it, and every admin
+# rule that decides some such packet (indices into the admin list).
+_Dead = tuple[tuple[int, ...], int, list[int]]
 
 DEAD_BY_ADMIN = CodeInfo(
     "AVNM001", "dead-by-admin-rule", "error", "NSG rule never decides: security admin rules decide its traffic first",
@@ -56,19 +63,52 @@ def check_dead(ctx: RuleContext) -> bool:
     admin = linter.admin_analysis(nsg.vnet, ctx.direction)
     if admin is None:
         return False
-    layer, ala = admin
+    layer, afam = admin
+    nics = linter.nic_endpoints(nsg, ctx.direction)
+    r = ctx.rule
+    # Per address family (each its own space): dead only when no packet of either reaches the rule.
+    found: list[_Dead] = []
+    for la, ala in zip(ctx.la.parts, afam.parts):
+        got = _decided_by_admin(ctx, la, ala, nics)
+        if got is False:
+            return False  # some packet it decides goes on to the NSGs
+        if got is not None:
+            found.append(got)
+    if not found:
+        return False  # it decides nothing at these NICs (NSG005 or the list analysis says why)
+    # Prefer a packet whose admin decision overrides the rule's intent: that is the finding's point.
+    point, j, _ = next((g for g in found if _opposes(r.access, afam.access[g[1]])), found[0])
+    deciders = [layer.rules[k] for k in sorted({k for g in found for k in g[2]})]
+    by = layer.rules[j]
+    conflict = _opposes(r.access, by.access)
+    what = "drops it" if by.access is Access.DENY else "allows it past the NSGs"
+    w = linter.witness(point, by.name)
+    to = "to" if ctx.direction is Direction.INBOUND else "from"
+    msg = (f"{_subject(r)} never decides anything: every packet it would decide {to} the NICs "
+           f"{nsg.name} guards in VNet {nsg.vnet} is decided first by security admin rules "
+           f"({_names([_admin_ref(x) for x in deciders])}); e.g. {w}: admin rule {by.name} {what}")
+    if not conflict:
+        msg += f", as the rule itself would decide{REMOVABLE}"
+    ctx.add(DEAD_BY_ADMIN, msg, [_admin_ref(x) for x in deciders], w, "error" if conflict else "warning")
+    return True
+
+
+def _decided_by_admin(ctx: RuleContext, la: ListAnalysis, ala: ListAnalysis, nics: IntervalSet
+                      ) -> _Dead | Literal[False] | None:
+    """In one address family: False when a packet the rule decides at the NICs its NSG guards reaches the
+    NSGs; None when it decides no packet there; else a packet it decides (one an admin rule decides against
+    its intent when there is one), the admin rule deciding it, and every admin rule deciding some."""
     inbound = ctx.direction is Direction.INBOUND
     field = DST if inbound else SRC
-    b = ctx.la.boxes[ctx.i]
-    nics = linter.nic_endpoints(nsg, ctx.direction)
+    b = la.boxes[ctx.i]
     u = Box(*(b[d].intersection(nics) if d == field else b[d] for d in range(5)))
     if box_is_empty(u):
-        return False
-    earlier = _bits(ctx.la.meeting(ctx.i) & ((1 << ctx.i) - 1))
+        return None
+    earlier = _bits(la.meeting(ctx.i) & ((1 << ctx.i) - 1))
     ameet = [j for j in range(ala.n) if not box_is_empty(box_intersection(ala.boxes[j], u))]
-    if not ameet:
-        return False
-    sp = Splitter([[ctx.la.boxes[j] for j in earlier], [ala.boxes[j] for j in ameet]], universe=u)
+    if not ameet:  # nothing of the admin layer here: whatever the rule decides reaches the NSGs
+        return False if Splitter([[la.boxes[j] for j in earlier]], universe=u).find(lambda ms: ms[0] == 0) else None
+    sp = Splitter([[la.boxes[j] for j in earlier], [ala.boxes[j] for j in ameet]], universe=u)
 
     def admin_first(m: int) -> int | None:
         return ameet[_first(m)] if m else None
@@ -78,13 +118,12 @@ def check_dead(ctx: RuleContext) -> bool:
         return ms[0] == 0 and (j is None or ala.access[j] is Access.ALLOW)
 
     if sp.find(reaches_rule) is not None:
-        return False  # some packet it decides goes on to the NSGs
+        return False
     r = ctx.rule
-    # Prefer a packet whose admin decision overrides the rule's intent: that is the finding's point.
     got = (sp.find(lambda ms: ms[0] == 0 and _opposes(r.access, ala.access[ameet[_first(ms[1])]]), pick)
            or sp.find(lambda ms: ms[0] == 0, pick))
     if got is None:
-        return False  # it decides nothing at these NICs (NSG005 or the list analysis says why)
+        return None
     mask0 = sp.list_masks[0]
 
     def leaf(c: int) -> int:
@@ -94,20 +133,10 @@ def check_dead(ctx: RuleContext) -> bool:
         return m & -m
 
     firsts = _bits((sp.fold(leaf) & sp.list_masks[1]) >> sp.offsets[1])
-    deciders = [layer.rules[ameet[k]] for k in firsts]
     point, ms = got
-    by = layer.rules[admin_first(ms[1])]
-    conflict = _opposes(r.access, by.access)
-    what = "drops it" if by.access is Access.DENY else "allows it past the NSGs"
-    w = linter.witness(point, by.name)
-    to = "to" if inbound else "from"
-    msg = (f"{_subject(r)} never decides anything: every packet it would decide {to} the NICs "
-           f"{nsg.name} guards in VNet {nsg.vnet} is decided first by security admin rules "
-           f"({_names([_admin_ref(x) for x in deciders])}); e.g. {w}: admin rule {by.name} {what}")
-    if not conflict:
-        msg += f", as the rule itself would decide{REMOVABLE}"
-    ctx.add(DEAD_BY_ADMIN, msg, [_admin_ref(x) for x in deciders], w, "error" if conflict else "warning")
-    return True
+    j = admin_first(ms[1])
+    assert j is not None
+    return point, j, [ameet[k] for k in firsts]
 
 
 def check_shadowed(ctx: RuleContext) -> bool:

@@ -20,7 +20,7 @@ def check(ctx: RuleContext) -> bool:
     r, nsg = ctx.rule, ctx.nsg
     guarded, labels = ctx.linter.guarded(nsg.name, nsg.vnet)
     field, what = (DST, "destination") if ctx.direction is Direction.INBOUND else (SRC, "source")
-    if labels and not ctx.la.boxes[ctx.i][field].intersection(guarded) and not ctx.sole_tags:
+    if labels and not any(b[field].intersection(guarded) for b in ctx.la.boxes_of(ctx.i)) and not ctx.sole_tags:
         side = r.nsg_rule.destination if ctx.direction is Direction.INBOUND else r.nsg_rule.source
         shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
         ctx.add(OUTSIDE_ATTACHMENT, f"{_subject(r)} can never see traffic: its {what} ({side_text(side)}) "

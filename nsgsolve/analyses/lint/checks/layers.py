@@ -21,7 +21,7 @@ def check(ctx: RuleContext) -> bool:
     if not linter.cross_layer or r.access is not Access.ALLOW:
         return False
     cross = linter.layers(ctx.nsg, ctx.direction)
-    dead = cross.dead(ctx.i, ctx.la.boxes[ctx.i]) if cross is not None else None
+    dead = cross.dead(ctx.i) if cross is not None else None
     if dead is None:
         return False
     nics, deniers = dead.nics, dead.deniers
@@ -31,7 +31,7 @@ def check(ctx: RuleContext) -> bool:
            f"{to} {shown} is denied at another layer, by {_names(deniers)}")
     w = None
     if dead.point is not None and dead.denied_by is not None:
-        packet = linter.space.packet(dead.point)[0]  # plain addresses: decoding is the identity
+        packet = linter.space_for(dead.point).packet(dead.point)[0]  # plain addresses: decoding is the identity
         w = Witness.at(packet, dead.src_dynamic, dead.dst_dynamic, r.name, f"denied by {dead.denied_by}")
         msg += f"; e.g. {w} is allowed here and denied by {dead.denied_by}"
     ctx.add(DEAD_ACROSS_LAYERS, msg, deniers, w)

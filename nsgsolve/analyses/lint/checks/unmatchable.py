@@ -13,7 +13,8 @@ from nsgsolve.analyses.lint.findings import CodeInfo
 UNMATCHABLE = CodeInfo(
     "NSG003", "unmatchable-rule", "warning", "Rule can match no packet",
     "The rule matches nothing at all: an application security group without members, "
-    "an Icmp/Esp/Ah rule with ports, a service tag without IPv4 addresses.",
+    "an Icmp/Esp/Ah rule with ports, a service tag without addresses, a source of one address family and a "
+    "destination of the other.",
     ("it matches no packet at all, with the reason (warning)",))
 
 
@@ -21,7 +22,7 @@ def check(ctx: RuleContext) -> bool:
     if not ctx.facts.empty:
         return False
     r, nsg = ctx.rule, ctx.nsg
-    msg = f"{_subject(r)} can never match: {unmatchable_reason(ctx.linter.rp, r, ctx.la.boxes[ctx.i])}"
+    msg = f"{_subject(r)} can never match: {unmatchable_reason(ctx.linter.rp, r, ctx.la.boxes_of(ctx.i))}"
     if ctx.sole_tags:
         msg += (f"; but it is the only rule of {nsg.name} naming {', '.join(sorted(ctx.sole_tags))}, which makes "
                 f"{nsg.name} filter that platform traffic: fix the rule rather than delete it")
