@@ -46,6 +46,7 @@ class Linter:
         self.include_info = include_info
         self.cross_layer = cross_layer
         self._lists: dict[tuple, ListAnalysis] = {}
+        self._families_by_parts: dict[tuple[int, ...], Families] = {}
         self._facts: dict[tuple[int, int, bool], RuleFacts] = {}
         self._cross: dict[tuple, CrossLayer | None] = {}  # None: a layer has a value an import left open
         self._admin: dict[tuple, Any] = {}
@@ -63,7 +64,12 @@ class Linter:
             if la is None:
                 la = self._lists[boxes, access] = ListAnalysis(boxes, access)
             parts.append(la)
-        return Families(parts)
+        # One Families per distinct list, kept as long as its parts: facts are cached by its id.
+        key = tuple(id(la) for la in parts)
+        fam = self._families_by_parts.get(key)
+        if fam is None:
+            fam = self._families_by_parts[key] = Families(parts)
+        return fam
 
     def space_for(self, point: Sequence[int]) -> Space:
         """The space (address family) a point of a list analysis belongs to."""

@@ -170,3 +170,14 @@ def test_dual_stack_removal_findings_hold_for_both_families(policy):
             s.add(*enc.domain())
             s.add(_allows(enc, rules) != _allows(enc, rules[:i] + rules[i + 1:]))
             assert s.check() == z3.unsat, (f.nsg, vnet, f.rule, f.code, f.message)
+
+
+def test_one_list_has_one_analysis_object():
+    # Facts are cached by the analysis's id: a fresh object per call could take a freed one's id and
+    # be answered with another list's facts.
+    from nsgsolve.analyses.lint import Linter
+
+    rp = resolve(parse_policy(DEAD6, "d.nsg"))
+    linter = Linter(rp)
+    nsg = rp.nsg("sub", "v")
+    assert linter.analysis(nsg, Direction.INBOUND) is linter.analysis(nsg, Direction.INBOUND)
