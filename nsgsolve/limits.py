@@ -83,6 +83,8 @@ class HugeNumber(int):
 
 def decimal(text: str) -> int:
     """``int(text)`` for a string of decimal digits (an optional sign, surrounding blanks) of any length."""
+    if len(text) <= MAX_NUMBER_DIGITS:  # the common case, and int() of it is what the lines below give
+        return int(text)
     t = text.strip()
     digits = t.lstrip("+-").lstrip("0")
     if len(digits) > MAX_NUMBER_DIGITS:

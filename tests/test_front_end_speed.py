@@ -309,15 +309,32 @@ def test_rule_lines_in_the_examples(text):
     assert fast == slow
 
 
-def test_rule_line_names_exclude_every_keyword():
-    """A name on a RULE_LINE is never spelled like a keyword, so it is a NAME token wherever it stands;
-    a keyword added to the grammar must be added to RULE_LINE_NAME's list."""
+_NAME_POSITIONS = ["100 allow ", "100 allow r tcp from ", "100 allow r tcp from a, ",
+                   "100 allow r tcp from 10.0.0.1, ", "100 allow r tcp from asg ", "100 allow r tcp from a/",
+                   "100 allow r tcp from a to ", "100 allow r tcp from a port 1 to ", "100 allow r tcp from any to b, ",
+                   "100 deny r * from any to asg ", "100 allow r tcp from a to b/",
+                   "100 allow r tcp from a port 1, 2 to "]
+
+
+@pytest.mark.parametrize("context", ["nsg n {\n inbound {\n", "nsg n { outbound {\n 90 deny q udp from any to any\n",
+                                     "admin c {\n collection k for g {\n  inbound {\n"])
+def test_rule_line_names_exclude_the_keywords_that_could_stand_there(context):
+    """A name on a RULE_LINE is a NAME token in the plain grammar too: the parser takes no keyword there
+    but those RULE_LINE_NAME excludes (Lark's lexer makes a NAME spelled like a keyword that the parser
+    state takes that keyword). 'port' and 'to' are excluded as well: the builder splits the words there."""
     grammar = syntax.grammar_text()
-    listed = set(re.search(r"RULE_LINE_NAME: /\(\?!\(([a-z0-9|]+)\)", grammar).group(1).split("|"))
-    plain = Lark(syntax.plain_grammar(grammar), start=list(syntax.START_SYMBOLS), parser="lalr")
-    words = {t.pattern.value.lower() for t in plain.terminals
-             if t.pattern.type == "str" and re.fullmatch(r"[a-z_][a-z0-9_.\-]*", t.pattern.value, re.I)}
-    assert words and words <= listed, words - listed
+    listed = set(re.search(r"RULE_LINE_NAME: /\(\?!\(([a-z|]+)\)", grammar).group(1).split("|"))
+    assert listed == set(syntax.RESERVED_NAMES) | {"port", "to"}
+    p = syntax.error_parser()
+    keywords = {t.name: t.pattern.value.lower() for t in p.terminals
+                if t.pattern.type == "str" and re.fullmatch(r"[a-z_][a-z0-9_.\-]*", t.pattern.value, re.I)}
+    keywords.update(ASG_LINE="asg", NSG_LINE="nsg")
+    for prefix in _NAME_POSITIONS:
+        ip = p.parse_interactive(context + prefix, start="policy")
+        ip.exhaust_lexer()
+        accepts = ip.accepts()
+        assert "NAME" in accepts, prefix
+        assert {keywords[t] for t in accepts if t in keywords} <= listed, prefix
 
 
 _GOOD_ITEMS = [
@@ -325,7 +342,8 @@ _GOOD_ITEMS = [
     "a", "b", "v/a", "`v`/a", "v / a", "corp", "Internet", "Sql", "tag Sql", "nic vm", "vm", "2001:db8::/64", "to-x",
     "any1", "`x y`", "TCP1", "`any`",
 ]
-_ITEMS = st.sampled_from(_GOOD_ITEMS * 10 + ["any", "*", "tcp", "ports", "asg", "10.0.0.1:80", "10.0.0.1-5"])
+_ITEMS = st.sampled_from(_GOOD_ITEMS * 10 + ["any", "*", "tcp", "ports", "asg", "10.0.0.1:80", "10.0.0.1-5", "from",
+                                               "in", "nsg", "v/any", "allow"])
 _PORT_ITEMS = st.sampled_from(["80", "443", "80-90", "90-80", "80 - 90", "70000", "web", "08"] * 10
                               + ["any", "*", "1-2-3", "-"])
 _WORDS = st.sampled_from(["100", "allow", "r", "tcp", "from", "to", "port", "asg", "web", ",", "-", "/", '"d"', "}",
@@ -348,7 +366,7 @@ def _rule_texts(draw):
     for i in range(draw(st.integers(1, 3))):
         if draw(st.integers(0, 19)):
             parts = [str(100 + 10 * i), draw(st.sampled_from(["allow", "deny", "Allow", "alwaysallow"] * 3 + ["x"])),
-                     draw(st.sampled_from(["r", "`r x`", "r-1"] * 3 + ["tcp"])),
+                     draw(st.sampled_from(["r", "`r x`", "r-1"] * 3 + ["tcp", "from", "nsg", "port"])),
                      draw(st.sampled_from(["tcp", "udp", "any", "*", "UDP"] * 3 + ["x"])), "from", joined(_ITEMS)]
             if draw(st.booleans()):
                 parts += ["port", joined(_PORT_ITEMS)]

@@ -134,7 +134,7 @@ def _ip(text: str) -> int | None:
 _RUN_ITEM = re.compile(r"[^ \t,]+")
 # The words of a RULE_LINE token: a description, or a run of anything but blanks and commas (a back-quoted
 # name may hold both), and a VNET/SUBNET path of such names.
-_RULE_WORD = re.compile(r'"(?:\\.|[^"\\\n])*"|(?:`[^`\n]+`|[^ \t,`"])+')
+_RULE_WORD = re.compile(r'"(?:\\.|[^"\\\n])*"|(?:`[^`\n]+`|[^ \t,`"]+)+')
 _PATH = re.compile(r"(`[^`\n]+`|[^/`]+)(?:/(`[^`\n]+`|[^/`]+))?")
 _PORT_ITEM = re.compile(r"(\d+)(?:[ \t]*-[ \t]*(\d+))?")
 
@@ -384,11 +384,11 @@ class _Builder:
     def address_text(self, text: str, sp: Span) -> _Item | None:
         m = _CIDR.fullmatch(text)
         if m is not None:  # the fast path: a valid address or prefix (the checks below, in integers)
-            a, b, c, d, length_t = m.groups()
-            ip = decimal(a) << 24 | decimal(b) << 16 | decimal(c) << 8 | decimal(d)
+            a, b, c, d, length_t = m.groups()  # at most 3 and 2 ASCII digits: int() is exact
+            ip = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
             if length_t is None:
                 return _Item("cidr", Cidr(ip, 32, sp), sp)
-            length = decimal(length_t)
+            length = int(length_t)
             if length <= 32 and not ip & (0xFFFFFFFF >> length):
                 return _Item("cidr", Cidr(ip, length, sp), sp)
         if "-" in text:
