@@ -620,9 +620,10 @@ def param_name(name: str) -> str:
 
 
 def param_label(name: str) -> str:
-    """How an answer names an unset parameter: ``var.x`` for a Terraform variable (its names start with
-    ``var.`` or a module's address), ``parameters('x')`` for a template's."""
-    return name if name.startswith(("var.", "module.")) else f"parameters('{name}')"
+    """How an answer names an unset parameter: ``parameters('x')`` for a template's; as is for a name with a
+    dot, which no template parameter has: a Terraform variable (``var.x``, ``module.net.var.x``) or a service
+    tag named with a region nobody gave (``Storage.location``, ``Storage.var.location``)."""
+    return name if "." in name else f"parameters('{name}')"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError
-from nsgsolve.model import Policy, Span
+from nsgsolve.model import ParamDecl, Policy, Span, param_name
 from nsgsolve.importers import arm, azcli, bicep, jsonpos
 from nsgsolve.importers import files
 from nsgsolve.validate import validate_into
@@ -236,31 +236,38 @@ def _refuse_located_tags(policy: Policy, has_location_parameter: bool, strict: b
 
     if not strict:
         nsgs = []
+        params = {d.name: d for d in policy.params}
         for nsg in policy.nsgs:
             rules = []
             for rule in nsg.rules:
                 for attr in ("source", "destination"):
                     side = getattr(rule, attr)
                     if isinstance(side, TagSide) and LOCATION in side.tag.name.lower().split("."):
-                        name = symbolic_name(f"{nsg.name}/{rule.name}.{attr}")
-                        how = ("give the region with --param location=eastus (or in a parameters file)"
+                        # Whatever the region, the tag is one of the family's regional tags: a parameter
+                        # over those of the tag data (resolve.regional_family), never a guessed region.
+                        family = side.tag.name.split(".")[0]
+                        name = side.tag.name
+                        params.setdefault(name, ParamDecl(name, (f"{family}.*",), side.tag.span))
+                        how = ("give the region with --param location=westeurope (or in a parameters file)"
                                if has_location_parameter else
                                "the template reads resourceGroup().location directly: in a copy, add a 'location' "
-                               "parameter used here and give --param location=eastus")
+                               "parameter used here and give --param location=westeurope")
                         if warnings is not None:
                             warnings.append(Diagnostic(
                                 "W603", f"service tag '{side.tag.name}' of rule '{rule.name}' (NSG {nsg.name}) is "
                                         f"named with the resource group's region, unknown offline; the rule's {attr} "
-                                        f"is left open as '{name}' (symbolic)", side.tag.span,
+                                        f"is one of the regional tags {family}.<Region> of the tag data (symbolic: "
+                                        f"query, check and lint answer for every region; without tag data they "
+                                        f"stop with E301)", side.tag.span,
                                 f"{how}; --strict makes this an error (E628)", "warning"))
                         changes: dict[str, Any] = {
-                            attr: TagSide(Ref(name, side.tag.span), side.span),
+                            attr: TagSide(Ref(param_name(name), side.tag.span), side.span),
                             "notes": rule.notes + (f"{attr} {side.tag.name}: the region is not known offline; "
-                                                   f"left open as '{name}'",)}
+                                                   f"any regional tag {family}.<Region>",)}
                         rule = replace(rule, **changes)
                 rules.append(rule)
             nsgs.append(replace(nsg, rules=tuple(rules)))
-        return replace(policy, nsgs=tuple(nsgs))
+        return replace(policy, nsgs=tuple(nsgs), params=tuple(params.values()))
     bag = DiagnosticBag()
     for nsg in policy.nsgs:
         for rule in nsg.rules:

@@ -74,6 +74,8 @@ NM_COLLECTION_TYPE = NM_CONFIG_TYPE + "/rulecollections"
 NM_RULE_TYPE = NM_COLLECTION_TYPE + "/rules"
 AVNM_TYPES = {NM_TYPE, NM_GROUP_TYPE, NM_MEMBER_TYPE, NM_CONFIG_TYPE, NM_COLLECTION_TYPE, NM_RULE_TYPE}
 
+# A service tag named with an unset parameter: FAMILY.<the parameter's placeholder> (Storage.location).
+_REGIONAL = re.compile(r"([A-Za-z][A-Za-z0-9_\-]*)\.([A-Za-z_][A-Za-z0-9_\-]*)")
 # What W601 says of a parameter without a value that became (part of) a name or an id.
 NAMES_USE = "names and ids built from it read its name in its place"
 
@@ -463,6 +465,28 @@ class PolicyBuilder:
         notes.append(f"{what} are {param_label(name)}, which has no value: answers hold for every value")
         return name
 
+    def _regional_param(self, v: Any, ph: Placeholder | None, side: str, notes: list[str], span: Span) -> str | None:
+        """A service tag named with a parameter nobody gave (``[format('Storage.{0}', parameters('location'))]``,
+        ``"Storage.${var.location}"``): whatever the value, the tag Azure reads is one of the regional tags
+        ``Storage.<Region>``, so the side is a parameter ranging over those of the tag data (``Storage.*``;
+        docs/import.md "Service tags named with the region")."""
+        if ph is None or not (v is ph or (isinstance(v, list) and len(v) == 1 and v[0] is ph)) \
+                or len(ph.params) != 1:
+            return None
+        (param,) = ph.params
+        m = _REGIONAL.fullmatch(str(ph))
+        if m is None or not (m.group(2) == param or param.endswith("." + m.group(2))):
+            return None
+        family = m.group(1)
+        name = f"{family}.{param}"
+        self.used_unset(ph, f"the {side} addresses of rules built from it are one of the regional service tags "
+                            f"{family}.<Region> of the tag data (symbolic: query, check and lint answer for every "
+                            f"region; without tag data they stop with E301)")
+        self.params.setdefault(name, ParamDecl(name, (f"{family}.*",), span))  # where the tag is written
+        notes.append(f"{side} addresses are the service tag {family}.<{param}>, which has no value: answers hold "
+                     f"for every regional tag {family}.<Region> of the tag data")
+        return name
+
     def _side(self, props: dict, folded: dict[str, str], side: str, path: str, span: Span,
               notes: list[str]) -> RuleSide | None:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
@@ -479,7 +503,8 @@ class PolicyBuilder:
             fpath = f"{path}.{k}"
             u = find_unknown(v)
             ph = find_unset(v) if u is None else None
-            name = self._bare_param(v, ph, f"{side} addresses", notes)
+            name = self._bare_param(v, ph, f"{side} addresses", notes) or \
+                self._regional_param(v, ph, side, notes, fspan)
             if name is not None:
                 return TagSide(Ref(param_name(name), fspan), fspan)
             if ph is not None:

@@ -242,6 +242,18 @@ class TfConverter:
         which one prefix (range) decides as well as any list. Anything else is recorded for W620 as open."""
         whole = v[0] if isinstance(v, list) and len(v) == 1 else v
         p = whole.param if isinstance(whole, TfUnknown) else None
+        if p is None and isinstance(whole, TfUnknown) and len(whole.vars) == 1 and whole.placeholder \
+                and not whole.vars[0].startswith(MISSING) and tf.endswith(("_prefix", "_prefixes")):
+            # "Storage.${var.location}": one of the family's regional tags whatever the value (the builder
+            # reads a placeholder FAMILY.NAME of one variable so, convert.PolicyBuilder._regional_param).
+            head, _, short = whole.vars[0].rpartition(".")
+            family, dot, rest = whole.placeholder.partition(".")
+            if dot and rest == short:
+                self._record(v, f"{r.address}.{tf} is one of the regional service tags {family}.<Region> of the "
+                                f"tag data (symbolic: query, check and lint answer for every region)")
+                ph = Placeholder(whole.placeholder, (f"{head}.var.{short}" if head else f"var.{short}",))
+                ph.declared_at = whole.span
+                return [ph] if isinstance(v, list) else ph
         if p is None:
             self._record(v, f"{r.address}.{tf} is left open")
             return v

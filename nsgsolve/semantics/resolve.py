@@ -243,6 +243,24 @@ class ResolvedPolicy:
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
     _admin_cache: dict[tuple[str, Direction], "AdminLayer | None"] = field(default_factory=dict)
 
+    def param_values(self, name: str) -> tuple[str, ...]:
+        """The values unset parameter ``name`` (without ``?param:``) may take, as written: its allowed
+        values, with ``FAMILY.*`` (a service tag named with a region nobody gave, docs/import.md "Service
+        tags named with the region") standing for every regional tag ``FAMILY.<Region>`` of the tag data;
+        () for an unrestricted parameter."""
+        decl = next((d for d in self.policy.params if d.name == name), None)
+        if decl is None:
+            return ()
+        out: list[str] = []
+        for text in decl.allowed:
+            family = regional_family(text)
+            if family is None:
+                out.append(text)
+                continue
+            head = family.lower() + "."
+            out += sorted(t for t in self.tag_db.names() if t.lower().startswith(head) and "." not in t[len(head):])
+        return tuple(out)
+
     @cached_property
     def has_ipv6(self) -> bool:
         """An IPv6 address is written somewhere: a VNet's or subnet's space, a NIC configuration, a rule's
@@ -643,8 +661,16 @@ class _SideResolver:
         decl = next((d for d in self.rp.policy.params if d.name == name[len(PARAM_PREFIX):]), None)
         if decl is None or not decl.allowed:
             return None
+        values = self.rp.param_values(decl.name)
+        if not values:  # only FAMILY.* values, and the tag data has no regional tag of the family
+            families = ", ".join(f"{f}.<Region>" for f in (regional_family(t) for t in decl.allowed) if f)
+            self.bag.error("E301", f"'{name}' is a service tag named with a region nobody gave: one of the regional "
+                                   f"tags {families}, and the tag data has none of them", decl.span,
+                           "load Microsoft's ServiceTags_Public JSON with --service-tags FILE (or 'nsgsolve tags "
+                           "import FILE' once), or give the region (--param location=westeurope; Terraform: --var)")
+            return ()
         out: list[IntervalSet | None] = []
-        for text in decl.allowed:
+        for text in values:
             got = parse_port_value(text) if ports else self._address_value(text, decl.span)
             if got is False:
                 self.bag.error("E306", f"parameter '{decl.name}' allows '{text}', which is not "
@@ -779,6 +805,14 @@ def _resolve_nsg(rp: ResolvedPolicy, nsg: Nsg, vnet: str | None) -> ResolvedNsg:
                 if t is not None:
                     platform.add(t)
     return ResolvedNsg(nsg.name, vnet, by_dir[Direction.INBOUND], by_dir[Direction.OUTBOUND], frozenset(platform))
+
+
+def regional_family(text: str) -> str | None:
+    """``Storage`` for the parameter value ``Storage.*``: every regional tag of the family (None: not one)."""
+    t = text.strip()
+    if t.endswith(".*") and re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", t[:-2]):
+        return t[:-2]
+    return None
 
 
 def parse_address_value(text: str) -> IntervalSet | None:

@@ -249,8 +249,7 @@ class Encoding:
             if want is not None and name not in want:
                 continue
             if v.choice is not None:
-                decl = next(d for d in self.rp.policy.params if d.name == name)
-                text = decl.allowed[value(m, v.choice)]
+                text = self.rp.param_values(name)[value(m, v.choice)]
             elif kind == "address":
                 assert v.base is not None and v.length is not None
                 text = f"{int_to_ip(value(m, v.base))}/{value(m, v.length)}"
@@ -274,8 +273,7 @@ class Encoding:
                 continue
             text = values[name].strip()
             if v.choice is not None:
-                decl = next(d for d in self.rp.policy.params if d.name == name)
-                out.append(self._choice(v, decl.allowed.index(text)))
+                out.append(self._choice(v, self.rp.param_values(name).index(text)))
             elif kind == "address":
                 assert v.base is not None and v.length is not None
                 got = IntervalSet([(0, (1 << ADDR_BITS) - 1)]) if text in ("*", "any") else parse_address_value(text)
