@@ -139,22 +139,38 @@ class CompiledLayer:
         spi = np.where(hp, sl[f.sport[idx]], 0)
         dpi = np.where(hp, dl[f.dport[idx]], 0)
         pi, sd, dd = f.proto_inv[idx], f.src_dyn[idx], f.dst_dyn[idx]
-        first, inverse = _distinct([pi, si, di, spi, dpi, sd, dd],
-                                   [len(f.proto_values), len(self.src.starts), len(self.dst.starts),
-                                    len(self.sport.starts) + 1, len(self.dport.starts) + 1,
-                                    len(self.src_dyn), len(self.dst_dyn)])
-        pi, si, di, spi, dpi, sd, dd = (x[first] for x in (pi, si, di, spi, dpi, sd, dd))
+        # The match set factors into an address part and a protocol-and-ports part; each has far fewer
+        # distinct values than the flows (a NIC's peers, a service's ports), so each is ANDed once per
+        # distinct value, and a distinct flow costs one AND of two rows.
+        a_first, a_inv = _distinct([si, di, sd, dd], [len(self.src.starts), len(self.dst.starts),
+                                                      len(self.src_dyn), len(self.dst_dyn)])
+        p_first, p_inv = _distinct([pi, spi, dpi], [len(f.proto_values), len(self.sport.starts) + 1,
+                                                    len(self.dport.starts) + 1])
+        addr = _rows(len(a_first), lambda z: (
+            (self.src.masks[si[a_first[z]]] | self.src_dyn[sd[a_first[z]]])
+            & (self.dst.masks[di[a_first[z]]] | self.dst_dyn[dd[a_first[z]]])))
         proto_rows = self.proto[f.proto_values]
+
+        def ports(z: slice) -> np.ndarray:
+            sp, dp = spi[p_first[z]], dpi[p_first[z]]
+            both = self.sport.masks[np.maximum(sp - 1, 0)] & self.dport.masks[np.maximum(dp - 1, 0)]
+            return proto_rows[pi[p_first[z]]] & np.where((sp > 0)[:, None], both, self.portless[None, :])
+
+        port = _rows(len(p_first), ports)
+        first, inverse = _distinct([a_inv, p_inv], [len(a_first), len(p_first)])
+        a, p = a_inv[first], p_inv[first]
         out = np.empty(len(first), dtype=np.int32)
-        for a in range(0, len(first), _CHUNK):
-            z = slice(a, a + _CHUNK)
-            m = proto_rows[pi[z]] & (self.src.masks[si[z]] | self.src_dyn[sd[z]])
-            m &= self.dst.masks[di[z]] | self.dst_dyn[dd[z]]
-            ported = spi[z] > 0
-            ports = self.sport.masks[np.maximum(spi[z] - 1, 0)] & self.dport.masks[np.maximum(dpi[z] - 1, 0)]
-            m &= np.where(ported[:, None], ports, self.portless[None, :])
-            out[z] = _lowest_bit(m, None if self.total else self.n)
+        for b in range(0, len(first), _CHUNK):
+            z = slice(b, b + _CHUNK)
+            out[z] = _lowest_bit(addr[a[z]] & port[p[z]], None if self.total else self.n)
         return out[inverse]
+
+
+def _rows(n: int, make) -> np.ndarray:
+    """``make(slice)`` for the rows 0..n, built _CHUNK rows at a time (bounds the temporaries of each AND)."""
+    if n <= _CHUNK:
+        return make(slice(0, n))
+    return np.concatenate([make(slice(a, a + _CHUNK)) for a in range(0, n, _CHUNK)])
 
 
 def flow_columns(proto: np.ndarray, src: np.ndarray, sport: np.ndarray, dst: np.ndarray, dport: np.ndarray,
