@@ -36,11 +36,12 @@ import numpy as np
 from nsgsolve.importers import columns as colparse
 from nsgsolve.importers.flowlogs import BadRecord, FlowGroup, read_flow_log
 from nsgsolve.model import PROTOCOL_BY_NUMBER, Access, Direction, Span
-from nsgsolve.semantics.addresses import int_to_ip
-from nsgsolve.semantics.evaluate import TraceStep, path_steps
+from nsgsolve.semantics.addresses import V6_BASE, int_to_ip, ip_to_int, is_v6
+from nsgsolve.semantics.classify import classifier
+from nsgsolve.semantics.evaluate import Packet, TraceStep, path_steps, rule_matches
 from nsgsolve.semantics.flows import CompiledLayer, _distinct, flow_columns
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
-from nsgsolve.semantics.resolve import AdminLayer, IpcKey, Layer, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.resolve import AdminLayer, IpcKey, Layer, ResolvedPolicy, ResolvedRule, dual_stack
 
 ALLOW, DENY = "Allow", "Deny"
 MAX_BAD_SHOWN = 200  # bad records kept with their positions (all are counted)
@@ -109,7 +110,7 @@ class Partial:
     last: int | None = None
     bad: int = 0
     bad_records: list[BadRecord] = field(default_factory=list)
-    ipv6: int = 0
+    ipv6: int = 0  # how many of the tuples are IPv6 (decided like the others)
     # (nsg, direction, rule) -> [hits, flows, first, last]
     hits: dict[tuple[str, str, str], list] = field(default_factory=dict)
     # mismatch key -> [count, [examples]]
@@ -264,6 +265,20 @@ class _PolicyView:
         self._compiled_ids: dict[tuple, int] = {}
         self.paths: list[_Path] = []
         self._path_ids: dict[tuple, int] = {}
+        self._rule_index: dict[int, tuple[tuple, dict[int, int]]] = {}  # (rules kept alive, id -> index)
+
+    def first_match_index(self, layer: Layer | AdminLayer, p: Packet, src_dyn: IpcKey | None,
+                          dst_dyn: IpcKey | None) -> int:
+        """The deciding rule's index in ``layer`` (evaluation order) for one packet, as the reference
+        evaluator finds it; an admin layer's ``len(rules)`` when none of its rules matches."""
+        if isinstance(layer, AdminLayer):
+            return next((i for i, r in enumerate(layer.rules) if rule_matches(r, p, src_dyn, dst_dyn)),
+                        len(layer.rules))
+        rules = layer.nsg.rules(layer.direction)
+        index = self._rule_index.get(id(rules))
+        if index is None:
+            index = self._rule_index[id(rules)] = (rules, {id(r): i for i, r in enumerate(rules)})
+        return index[1][id(classifier(layer.nsg, layer.direction).first_match(p, src_dyn, dst_dyn))]
 
     def admin_names(self, layer: AdminLayer) -> set[str]:
         return {bare_rule(r.name) for r in layer.rules}
@@ -502,6 +517,10 @@ class Replayer:
         self._judged: dict[tuple, tuple] = {}
         self._verdicts: dict[tuple, tuple] = {}
         self._examples: dict[tuple, int] = {}  # examples taken per mismatch group in the current file
+        self.guids = guids
+        self._dual: tuple[_PolicyView, _PolicyView | None] | None = None  # views for IPv6 tuples (_views6)
+        self._v6_texts: dict[str, int | None] = {}
+        self._rules6_memo: dict[int, dict[tuple, list[int]]] = {}
 
     # ------------------------------------------------------------ per file
 
@@ -595,13 +614,27 @@ class Replayer:
         logged_deny = ech == ord("D")
         begins = np.where(version == 1, True, np.where(v4, (ech == ord("B")) | logged_deny, c.char(8) == ord("B")))
         head_ok = complete & ts_ok & sp_ok
-        v6 = head_ok & (src_v6 | src_ok) & (dst_v6 | dst_ok) & (src_v6 | dst_v6)
-        good = (head_ok & src_ok & dst_ok & ~src_v6 & ~dst_v6 & proto_ok & dec_ok & dir_ok & dp_ok
-                & (sport <= 65535) & (dport <= 65535))
+        fields_ok = head_ok & proto_ok & dec_ok & dir_ok & dp_ok & (sport <= 65535) & (dport <= 65535)
+        good = fields_ok & src_ok & dst_ok & ~src_v6 & ~dst_v6
         if odd:
             odd_rows = np.fromiter(odd, dtype=np.int64, count=len(odd))
             good[odd_rows] = False
-            v6[odd_rows] = False
+            fields_ok[odd_rows] = False
+        # IPv6 tuples (an address with a colon): both addresses read in Python (rare, and each distinct text
+        # once); in the columns an IPv6 address is its index in ``addrs6``, decided in a pass of its own.
+        addrs6: list[int] = []
+        v6 = np.zeros(n, dtype=bool)
+        cand = np.flatnonzero(fields_ok & (src_v6 | dst_v6))
+        if len(cand):
+            src, dst = src.copy(), dst.copy()
+            ids6: dict[int, int] = {}
+            for i in cand.tolist():
+                a, b = self._v6(c.text(i, 1)), self._v6(c.text(i, 2))
+                if a is not None and b is not None:
+                    src[i] = ids6.setdefault(a, len(ids6))
+                    dst[i] = ids6.setdefault(b, len(ids6))
+                    v6[i] = True
+            addrs6 = list(ids6)
         counted = good | v6
         for i in np.flatnonzero(~counted).tolist():
             g = groups[int(grp[i])]
@@ -613,7 +646,7 @@ class Replayer:
                 line, col = g.position(t)
                 bad(BadRecord(g.file, line, col, "malformed tuple", f"{t!r}: {_problem(g.version, t)}", "W902"))
 
-        # -- counts over every replayed tuple (IPv6 ones are counted, not decided)
+        # -- counts over every replayed tuple
         seconds = np.where(v4, ts // 1000, ts)
         part.tuples += int(counted.sum())
         part.flows += int((begins & counted).sum())
@@ -622,11 +655,34 @@ class Replayer:
             lo, hi = int(seconds[counted].min()), int(seconds[counted].max())
             part.first = lo if part.first is None else min(part.first, lo)
             part.last = hi if part.last is None else max(part.last, hi)
+        columns = (grp, out, src, dst, sport, dport, proto, logged_deny, begins, seconds)
         kept = np.flatnonzero(good)
-        if not len(kept):
-            return
-        grp, out, src, dst, sport, dport, proto = (x[kept] for x in (grp, out, src, dst, sport, dport, proto))
-        logged_deny, begins, seconds = logged_deny[kept], begins[kept], seconds[kept]
+        if len(kept):
+            self._decide(part, groups, offsets, kept, tuple(x[kept] for x in columns))
+        kept = np.flatnonzero(v6)
+        if len(kept):
+            self._decide(part, groups, offsets, kept, tuple(x[kept] for x in columns), addrs6)
+
+    def _v6(self, text: str) -> int | None:
+        """An IPv6 address cell as an integer (addresses.ip_to_int), None when it is not one."""
+        got = self._v6_texts.get(text, -1)
+        if got == -1:
+            try:
+                value: int | None = ip_to_int(text)
+            except ValueError:
+                value = None
+            got = self._v6_texts[text] = value if value is not None and is_v6(value) else None
+            if len(self._v6_texts) > CACHE_LIMIT:
+                self._v6_texts.clear()
+        return got
+
+    def _decide(self, part: Partial, groups: list[FlowGroup], offsets, kept, columns: tuple,
+                addrs6: list[int] | None = None) -> None:
+        """Place, decide, judge and count the tuples ``kept`` of a batch, all IPv4, or all IPv6 when
+        ``addrs6`` is given: their address columns then hold indices into it (the tables of the engine
+        are IPv4; an IPv6 tuple is decided by the scalar classifier, see :meth:`_rules`)."""
+        grp, out, src, dst, sport, dport, proto, logged_deny, begins, seconds = columns
+        old, new = (self.old, self.new) if addrs6 is None else self._views6()
         ported = (proto == 6) | (proto == 17)
         dport_eff = np.where(ported, dport, 0)
 
@@ -642,27 +698,42 @@ class Replayer:
         ctx_row = ctx[grp]
         local = np.where(out, src, dst)
         kind = np.zeros(len(kept), dtype=np.int64)
-        for j, service in enumerate(HOST_SERVICES):  # the first that matches, as host_service() tests them
+        for j, service in enumerate(HOST_SERVICES if addrs6 is None else ()):  # the host services are IPv4
+            # the first that matches, as host_service() tests them
             hit = (out & (kind == 0) & _in_set(proto, service.protocols) & _in_set(dst, service.addresses)
                    & _in_set(dport_eff, service.dports))
             kind[hit] = j + 1
         smtp_dst = np.where(out & _in_set(proto, SMTP_BLOCK.protocols) & _in_set(dport_eff, SMTP_BLOCK.dports), dst, -1)
         first, place = _distinct([ctx_row, local, out.astype(np.int64), kind, smtp_dst + 1],
                                  [len(self._ctxs), 1 << 32, 2, len(HOST_SERVICES) + 1, (1 << 32) + 1])
-        places = [(self._ctxs[a], b, Direction.OUTBOUND if o else Direction.INBOUND, k, s) for a, b, o, k, s in
-                  zip(ctx_row[first].tolist(), local[first].tolist(), out[first].tolist(), kind[first].tolist(),
-                      smtp_dst[first].tolist())]
-        judged_ids, before_allow = self._judge_rows(self.old, places, place, out, proto, src, sport, dst, dport,
-                                                    logged_deny, part)
+        real = (lambda x: x) if addrs6 is None else (lambda x: addrs6[x] if x >= 0 else x)
+        places = [(self._ctxs[a], real(b), Direction.OUTBOUND if o else Direction.INBOUND, k, real(s))
+                  for a, b, o, k, s in zip(ctx_row[first].tolist(), local[first].tolist(), out[first].tolist(),
+                                           kind[first].tolist(), smtp_dst[first].tolist())]
+        flows = (out, proto, src, sport, dst, dport, addrs6)
+        judged_ids, before_allow = self._judge_rows(old, places, place, flows, logged_deny, part)
         # -- hits and mismatches, once per distinct judgement
         self._fold(part, judged_ids, begins, seconds, grp, kept, groups, offsets)
-        if self.new is not None:
-            after_allow, after_rule = self._verdict_rows(self.new, places, place, out, proto, src, sport, dst, dport)
+        if new is not None:
+            after_allow, after_rule = self._verdict_rows(new, places, place, flows)
             self._changed(part, before_allow, after_allow, after_rule, src, dst, proto, dport, ported, grp, kept,
-                          groups, offsets)
+                          groups, offsets, addrs6)
 
-    def _rules(self, view: _PolicyView, path_ids: np.ndarray, out, proto, src, sport, dst, dport) -> np.ndarray:
+    def _views6(self) -> tuple[_PolicyView, _PolicyView | None]:
+        """The views IPv6 tuples are decided in. A policy without an IPv6 address reads `*` and the tags as
+        IPv4 alone (ResolvedPolicy.has_ipv6: no packet a question meets is IPv6), but a log's IPv6 tuple
+        is one: it is decided in the same policy read for both families, as Azure reads it."""
+        if self._dual is None:
+            self._dual = (self.old if self.old.rp.has_ipv6 else _PolicyView(dual_stack(self.old.rp), self.guids),
+                          None if self.new is None else
+                          self.new if self.new.rp.has_ipv6 else _PolicyView(dual_stack(self.new.rp), self.guids))
+        return self._dual
+
+    def _rules(self, view: _PolicyView, path_ids: np.ndarray, flows) -> np.ndarray:
         """The deciding rule's index at every decided step of each tuple's path: (tuples, MAX_SLOTS)."""
+        out, proto, src, sport, dst, dport, addrs6 = flows
+        if addrs6 is not None:
+            return self._rules6(view, path_ids, flows)
         n = len(path_ids)
         paths = view.paths
         used = np.unique(path_ids).tolist()
@@ -687,7 +758,29 @@ class Replayer:
                 rules[pos] = compiled.first_match(cols, pos // MAX_SLOTS)
         return rules.reshape(n, MAX_SLOTS)
 
-    def _judge_rows(self, view, places, place, out, proto, src, sport, dst, dport, logged_deny, part):
+    def _rules6(self, view: _PolicyView, path_ids: np.ndarray, flows) -> np.ndarray:
+        """:meth:`_rules` for IPv6 tuples, by the scalar classifier of the reference evaluator
+        (semantics/classify.py), once per distinct (path, packet)."""
+        out, proto, src, sport, dst, dport, addrs6 = flows
+        rules = np.full((len(path_ids), MAX_SLOTS), -1, dtype=np.int64)
+        memo = self._rules6_memo.setdefault(id(view), {})
+        for i, key in enumerate(zip(path_ids.tolist(), out.tolist(), proto.tolist(), src.tolist(), sport.tolist(),
+                                    dst.tolist(), dport.tolist())):
+            p, o, pr, s, sp, d, dp = key
+            key = (p, pr, addrs6[s], sp, addrs6[d], dp)
+            got = memo.get(key)
+            if got is None:
+                path = view.paths[p]
+                ported = pr in (6, 17)
+                packet = Packet(pr, addrs6[s], sp if ported else None, addrs6[d], dp if ported else None)
+                src_dyn, dst_dyn = (path.dyn, None) if o else (None, path.dyn)
+                got = memo[key] = [view.first_match_index(layer, packet, src_dyn, dst_dyn) for layer in path.decided]
+                if len(memo) > CACHE_LIMIT:
+                    memo.clear()
+            rules[i, :len(got)] = got
+        return rules
+
+    def _judge_rows(self, view, places, place, flows, logged_deny, part):
         path_of_place = np.array([view.path_id(*p) for p in places], dtype=np.int64)
         path_ids = path_of_place[place]
         # what was assumed to place tuples, with how many
@@ -696,15 +789,15 @@ class Replayer:
             a = view.paths[p].assumed
             if a is not None:
                 part.assumptions[a] = part.assumptions.get(a, 0) + int(per_path[p])
-        rules = self._rules(view, path_ids, out, proto, src, sport, dst, dport)
-        radix = max((c.n for c in view.compiled), default=0) + 2
+        rules = self._rules(view, path_ids, flows)
+        radix = int(rules.max(initial=-1)) + 2
         first, judged = _distinct([path_ids, rules[:, 0] + 1, rules[:, 1] + 1, rules[:, 2] + 1,
                                    logged_deny.astype(np.int64)], [len(view.paths), radix, radix, radix, 2])
         allow_of = np.empty(len(first), dtype=bool)
         self._batch_judged: list[tuple] = []
         for j, i in enumerate(first.tolist()):
             p = int(path_ids[i])
-            key = (p, tuple(rules[i].tolist()), bool(logged_deny[i]))
+            key = (id(view), p, tuple(rules[i].tolist()), bool(logged_deny[i]))  # IPv6 tuples: a view of their own
             got = self._judged.get(key)
             if got is None:
                 ctx = places[int(place[i])][0]
@@ -761,20 +854,20 @@ class Replayer:
         line, col = group.position(t)
         return Example(t, group.file, line, col)
 
-    def _verdict_rows(self, view, places, place, out, proto, src, sport, dst, dport):
+    def _verdict_rows(self, view, places, place, flows):
         path_of_place = np.array([view.path_id(*p) for p in places], dtype=np.int64)
         path_ids = path_of_place[place]
-        rules = self._rules(view, path_ids, out, proto, src, sport, dst, dport)
-        radix = max((c.n for c in view.compiled), default=0) + 2
+        rules = self._rules(view, path_ids, flows)
+        radix = int(rules.max(initial=-1)) + 2
         first, ids = _distinct([path_ids, rules[:, 0] + 1, rules[:, 1] + 1, rules[:, 2] + 1],
                                [len(view.paths), radix, radix, radix])
         allow = np.empty(len(first), dtype=bool)
         deciding: list[Any] = []
         for j, i in enumerate(first.tolist()):
-            key = (int(path_ids[i]), tuple(rules[i].tolist()))
+            key = (id(view), int(path_ids[i]), tuple(rules[i].tolist()))
             got = self._verdicts.get(key)
             if got is None:
-                got = self._verdicts[key] = view.verdict(view.paths[key[0]], rules[i])
+                got = self._verdicts[key] = view.verdict(view.paths[key[1]], rules[i])
                 if len(self._verdicts) > CACHE_LIMIT:
                     self._verdicts.clear()
             allow[j] = got[0] == ALLOW
@@ -782,13 +875,26 @@ class Replayer:
         return allow[ids], (ids, deciding)
 
     def _changed(self, part, before, after, after_rule, src, dst, proto, dport, ported, grp, rows, groups,
-                 offsets) -> None:
+                 offsets, addrs6: list[int] | None = None) -> None:
         sel = np.flatnonzero(before != after)
         if not len(sel):
             return
         rule_ids, deciding = after_rule
         dkey = np.where(ported, dport + 1, 0)[sel]
-        first, gid = _distinct([src[sel] & self.mask, dst[sel], proto[sel], dkey, before[sel].astype(np.int64)],
+        if addrs6 is None:
+            src_group = src & self.mask
+            src_text = lambda r: int_to_ip(int(src[r]) & self.mask) + f"/{self.group_prefix}"  # noqa: E731
+            dst_text = lambda r: int_to_ip(int(dst[r]))  # noqa: E731
+        else:
+            # An IPv6 source is grouped by its /64 (the size of an IPv6 subnet), or exactly with --group-prefix 32.
+            bits = 128 if self.group_prefix == 32 else 64 if self.group_prefix else 0
+            keep = ((1 << 128) - 1) ^ ((1 << (128 - bits)) - 1)
+            nets = [((a - V6_BASE) & keep) + V6_BASE for a in addrs6]
+            net_ids = {v: i for i, v in enumerate(dict.fromkeys(nets))}
+            src_group = np.array([net_ids[v] for v in nets], dtype=np.int64)[src]
+            src_text = lambda r: int_to_ip(nets[int(src[r])]) + f"/{bits}"  # noqa: E731
+            dst_text = lambda r: int_to_ip(addrs6[int(dst[r])])  # noqa: E731
+        first, gid = _distinct([src_group[sel], dst[sel], proto[sel], dkey, before[sel].astype(np.int64)],
                                [1 << 32, 1 << 32, 256, 65537, 2])
         k = len(first)
         count = np.bincount(gid, minlength=k)
@@ -796,7 +902,7 @@ class Replayer:
         for j in range(k):
             r = int(sel[order[starts[j]]])  # the group's first tuple in log order
             pr = int(proto[r])
-            key = (int_to_ip(int(src[r]) & self.mask) + f"/{self.group_prefix}", int_to_ip(int(dst[r])),
+            key = (src_text(r), dst_text(r),
                    PROTOCOL_BY_NUMBER[pr].value if pr in PROTOCOL_BY_NUMBER else str(pr),
                    int(dport[r]) if ported[r] else None, ALLOW if before[r] else DENY, ALLOW if after[r] else DENY)
             ch = part.changed.get(key)
@@ -831,6 +937,8 @@ def _problem(version: int, t: str) -> str:
     for a in (p[1], p[2]):
         if not _is_ip(a):
             return f"address {a!r} is not an IPv4 or IPv6 address"
+    if (":" in p[1]) != (":" in p[2]):
+        return "the source and destination addresses are of different families (a flow is IPv4 or IPv6)"
     if version == 4:
         if not p[5].isdigit() or int(p[5]) > 255:
             return f"protocol {p[5]!r} is not an IANA protocol number"

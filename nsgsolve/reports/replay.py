@@ -38,6 +38,7 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 def to_json(r: ReplayResult, against: bool) -> dict[str, Any]:
     d: dict[str, Any] = {
         "tuples": r.tuples,
+        "ipv6_tuples": r.ipv6,
         "flows": r.flows,
         "files": r.files,
         "period": {"first": r.first, "last": r.last},
@@ -49,7 +50,8 @@ def to_json(r: ReplayResult, against: bool) -> dict[str, Any]:
         "platform": [{"rule": rule, "direction": d, "hits": hits, "flows": flows}
                      for rule, d, hits, flows in r.platform],
         "assumptions": [{"message": m, "tuples": n} for m, n in r.assumptions],
-        "skipped": {"bad_records": r.bad, "ipv6_tuples": r.ipv6,
+        # IPv6 tuples are replayed now; the key stays (always 0) for readers of nsgsolve/replay/1
+        "skipped": {"bad_records": r.bad, "ipv6_tuples": 0,
                     "bad": [_bad_dict(b) for b in r.bad_records]},
     }
     if against:
@@ -75,7 +77,8 @@ def _bad_dict(b: BadRecord) -> dict[str, Any]:
 def render_text(r: ReplayResult, against: str | None, top: int = 20) -> str:
     out: list[str] = []
     w = out.append
-    w(f"replayed {_plural(r.tuples, 'tuple')} ({_plural(r.flows, 'flow')} begun) from {_plural(r.files, 'file')}, "
+    v6 = f", {r.ipv6:,} of them IPv6" if r.ipv6 else ""
+    w(f"replayed {_plural(r.tuples, 'tuple')} ({_plural(r.flows, 'flow')} begun{v6}) from {_plural(r.files, 'file')}, "
       f"{span_text(r)}")
     w("")
     w("rules (hits = logged tuples the policy says the rule decides):")
@@ -117,10 +120,6 @@ def render_text(r: ReplayResult, against: str | None, top: int = 20) -> str:
         w(f"  {loc}{s.nsg} {s.direction} {s.priority} {s.rule} ({s.access})")
     if len(user_unused) > top * 5:
         w(f"  ... {len(user_unused) - top * 5} more (--json lists all)")
-    if r.ipv6 and user_unused:
-        # Unused means "decided no replayed tuple": with IPv6 tuples left out, a rule here may have decided them.
-        w(f"  note: not replayed: {_plural(r.ipv6, 'IPv6 tuple')}; a rule listed here may have decided them "
-          "(check its IPv6 traffic before removing it)")
     if r.unobserved:
         w(f"not judged, no logged flow met them: {', '.join(r.unobserved[:top])}"
           + (" ..." if len(r.unobserved) > top else ""))
@@ -161,10 +160,7 @@ def _change_text(c: Change) -> str:
 
 
 def summary_line(r: ReplayResult) -> str:
-    parts = [f"{_plural(r.bad, 'bad record')} skipped"]
-    if r.ipv6:
-        parts.append(f"{_plural(r.ipv6, 'IPv6 tuple')} not replayed (replay decides IPv4 tuples only)")
-    return "; ".join(parts) + (" (listed above)" if r.bad else "")
+    return f"{_plural(r.bad, 'bad record')} skipped" + (" (listed above)" if r.bad else "")
 
 
 def render_bad(records: tuple[BadRecord, ...], total: int, err: TextIO) -> None:

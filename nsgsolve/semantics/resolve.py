@@ -15,7 +15,7 @@ Two things make a rule side more than an interval set:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from nsgsolve.semantics.addresses import (
@@ -447,6 +447,17 @@ class ResolvedPolicy:
     def evaluation_vnets(self, nsg_name: str) -> list[str | None]:
         """``attachment_vnets``, or ``[None]`` for an NSG attached nowhere (resolved once, outside any VNet)."""
         return [*self.attachment_vnets(nsg_name)] or [None]
+
+
+def dual_stack(rp: ResolvedPolicy) -> ResolvedPolicy:
+    """``rp`` read for both address families: `*` and the tags with their IPv6 parts even where the policy
+    writes no IPv6 address (has_ipv6 reads them as IPv4 alone there, since no packet a question meets is
+    IPv6). For concrete IPv6 packets from outside, such as the tuples of a flow log."""
+    if rp.has_ipv6:
+        return rp
+    dual = replace(rp, _nsg_cache={}, _internet_cache={}, _layer_cache={}, _admin_cache={})
+    dual.__dict__["has_ipv6"] = True  # the cached_property's slot: everything resolved from here reads both
+    return dual
 
 
 def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params: bool = False,

@@ -15,11 +15,11 @@ from nsgsolve.analyses.replay import ALLOW, DENY, Partial, Replayer, replay_file
 from nsgsolve.importers.loader import load_policy
 from nsgsolve.lang.build import parse_policy
 from nsgsolve.model import Access, Direction
-from nsgsolve.semantics.addresses import int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import int_to_ip, ip_to_int, is_v6
 from nsgsolve.semantics.evaluate import NOT_EVALUATED_DENIED, Evaluator, Packet, mark_not_evaluated
 from nsgsolve.semantics.resolve import resolve
 
-from strategies import EXTERNAL, PORTS, policies
+from strategies import EXTERNAL, EXTERNAL_V6, PORTS, policies
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                            HealthCheck.function_scoped_fixture])
@@ -110,23 +110,72 @@ def test_hits_count_every_layer_met_and_unused_rules_are_listed(tmp_path):
     assert line[ex.column - 1:].startswith(ex.tuple) and ex.tuple.startswith("1764928801,")
 
 
-def test_ipv6_tuples_are_counted_and_the_unused_list_says_they_were_not_replayed(tmp_path):
-    """Unused means no replayed tuple was decided by the rule: IPv6 tuples are left out, so the text must not
-    let a user remove a rule on that list without saying it may have decided them."""
-    from nsgsolve.reports.replay import render_text, summary_line
+def test_ipv6_tuples_are_replayed_in_a_policy_without_ipv6_too(tmp_path):
+    """A policy that writes no IPv6 address reads `*` as IPv4 alone (has_ipv6), but a logged IPv6 tuple is
+    IPv6: it is decided in the policy read for both families, where `*` and the default rules cover it."""
+    from nsgsolve.reports.replay import render_text, summary_line, to_json
 
     rp = rp_of(POLICY)
     f = write(tmp_path / "PT1H.json", [
         v2("nic-nsg", {"UserRule_Deny-SSH": ["1764928800,198.51.100.7,10.0.1.4,50000,22,T,I,D,B,,,,",
-                                             "1764928801,2001:db8::7,ace:cab::4,50000,22,T,I,D,B,,,,"]}),
+                                             "1764928801,2001:db8::7,ace:cab::4,50000,22,T,I,D,B,,,,",
+                                             "1764928802,2001:db8::7,ace:cab::4,50001,22,T,I,D,B,,,,"]}),
+        # the NIC NSG alone (the address is no NIC of the policy): AllowVnetInBound's VirtualNetwork has no
+        # IPv6 here, AllowAzureLoadBalancerInBound neither, so DenyAllInBound decides -- the log says Allow
+        v2("nic-nsg", {"DefaultRule_AllowVnetInBound": ["1764928803,2001:db8::7,ace:cab::4,50000,80,T,I,A,B,,,,"]}),
+        v2("nic-nsg", {"UserRule_Deny-SSH": ["1764928804,10.0.0.9,ace:cab::4,50000,22,T,I,D,B,,,,"]}),
     ])
     r = Replayer(rp)
     res = r.result(replay_files(r, [f]))
-    assert res.ipv6 == 1 and res.tuples == 2
-    assert ("web-nsg", "Inbound", "Allow-Old") in {(s.nsg, s.direction, s.rule) for s in res.unused}
-    text = render_text(res, None, 5)
-    assert "not replayed: 1 IPv6 tuple; a rule listed here may have decided them" in text
-    assert "1 IPv6 tuple not replayed (replay decides IPv4 tuples only)" in summary_line(res)
+    assert res.ipv6 == 3 and res.tuples == 4 and res.bad == 1
+    assert "different families" in res.bad_records[0].message
+    assert stat(res, "nic-nsg", "Inbound", "Deny-SSH").hits == 3
+    assert stat(res, "nic-nsg", "Inbound", "DenyAllInBound").hits == 1
+    (m,) = res.mismatches
+    assert (m.kind, m.logged_rule, m.model_rule, m.model_decision) == (
+        "decision", "DefaultRule_AllowVnetInBound", "DenyAllInBound", DENY)
+    assert m.examples[0].tuple.startswith("1764928803,2001:db8::7,")
+    assert "4 tuples (4 flows begun, 3 of them IPv6)" in render_text(res, None, 5)
+    assert "IPv6" not in summary_line(res)
+    doc = to_json(res, False)
+    assert doc["ipv6_tuples"] == 3 and doc["skipped"]["ipv6_tuples"] == 0
+
+
+DUAL = """
+vnet hub 10.0.0.0/16, fd00::/48 {
+  subnet web 10.0.1.0/24, fd00:0:0:1::/64 nsg web-nsg
+}
+nic web1 in hub/web {
+  ipconfig v4 ip 10.0.1.4
+  ipconfig v6 ip fd00:0:0:1::4
+}
+nsg web-nsg {
+  inbound {
+    100 allow Allow-HTTPS tcp from Internet to any port 443
+    200 deny Deny-Doc tcp from 2001:db8::/32 to any
+  }
+}
+"""
+
+
+def test_ipv6_tuples_of_a_dual_stack_nic_and_against(tmp_path):
+    """A dual-stack NIC: its IPv6 tuples meet its NSGs like its IPv4 ones; --against groups the IPv6
+    sources by /64 (the size of an IPv6 subnet)."""
+    rp = rp_of(DUAL)
+    new = rp_of(DUAL.replace("from Internet to any port 443", "from 203.0.113.0/24 to any port 443"), "new.nsg")
+    tuples = [f"17649288{i:02d},2606:4700::{i},fd00:0:0:1::4,5{i:04d},443,T,I,A,B,,,," for i in range(4)]
+    tuples += ["1764928810,2001:db8::1,fd00:0:0:1::4,50000,443,T,I,A,B,,,,"]  # Internet first: 443 allowed
+    tuples += ["1764928811,2001:db8::1,fd00:0:0:1::4,50000,80,T,I,D,B,,,,"]
+    f = write(tmp_path / "PT1H.json", [v2("web-nsg", {"UserRule_Allow-HTTPS": tuples[:5]}),
+                                       v2("web-nsg", {"UserRule_Deny-Doc": tuples[5:]})])
+    r = Replayer(rp, new)
+    res = r.result(replay_files(r, [f]))
+    assert res.ipv6 == 6 and res.mismatches == ()
+    assert stat(res, "web-nsg", "Inbound", "Allow-HTTPS").hits == 5
+    assert stat(res, "web-nsg", "Inbound", "Deny-Doc").hits == 1
+    by_src = {c.src: c for c in res.changed}
+    assert by_src["2606:4700::/64"].count == 4 and by_src["2606:4700::/64"].dst == "fd00:0:0:1::4"
+    assert by_src["2001:db8::/64"].count == 1 and by_src["2001:db8::/64"].after == DENY
 
 
 def test_rule_mismatch_unknown_nsg_and_not_on_path(tmp_path):
@@ -222,17 +271,18 @@ def _hits_of(steps) -> Counter:
 
 @st.composite
 def logged(draw):
-    policy = draw(policies(max_rules=6))
+    # dual-stack policies in half the cases: their NICs log IPv6 tuples too (decided by the scalar classifier)
+    policy = draw(policies(max_rules=6, ipv6=draw(st.booleans())))
     statics = [c.ip for n in policy.nics for c in n.ip_configs if c.ip is not None]
     if not statics:
         return policy, []
     rp = resolve(policy)
-    pool = [ip_to_int(a) for a in EXTERNAL] + statics
+    pool = [ip_to_int(a) for a in EXTERNAL + EXTERNAL_V6] + statics
     out = []
     for _ in range(draw(st.integers(1, 25))):
         d = draw(st.sampled_from(list(Direction)))
         local = draw(st.sampled_from([s for s in statics if s not in rp.shared_ips] or statics))
-        other = draw(st.sampled_from(pool))
+        other = draw(st.sampled_from([a for a in pool if is_v6(a) == is_v6(local)]))  # a packet has one family
         proto = draw(st.sampled_from([6, 17, 1, 50]))
         sp, dp = (draw(st.sampled_from(PORTS)), draw(st.sampled_from(PORTS))) if proto in (6, 17) else (None, None)
         src, dst = (other, local) if d is Direction.INBOUND else (local, other)
