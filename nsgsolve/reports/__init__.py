@@ -14,8 +14,11 @@ Identity matters more than wording here: ``rule_id`` and ``name`` are what CI sy
 
 from __future__ import annotations
 
-from nsgsolve.analyses.results import Status
-from nsgsolve.reports.findings import Finding, Location, Report, relative_uri
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nsgsolve.analyses.results import Status
+    from nsgsolve.reports.findings import Finding, Location, Report, relative_uri
 
 FORMATS = ("text", "json", "junit", "sarif", "github")
 
@@ -43,6 +46,21 @@ def render(report: Report, fmt: str) -> str:
 
         return render_github(report)
     raise ValueError(f"unknown report format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+# Imported on first use: every report module imports this package, and `show` and `query` (which need
+# none of these) paid for the analyses' results and the finding model at start-up.
+_LAZY = {"Status": "nsgsolve.analyses.results", "Finding": "nsgsolve.reports.findings",
+         "Location": "nsgsolve.reports.findings", "Report": "nsgsolve.reports.findings",
+         "relative_uri": "nsgsolve.reports.findings"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["FORMATS", "Finding", "Location", "Report", "Status", "relative_uri", "render"]

@@ -9,9 +9,10 @@ document: ``{"schema", "results": [...]}``, one result per finding.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nsgsolve.reports.findings import Report
+if TYPE_CHECKING:  # only named: `show --json` and `query --json` need no finding model
+    from nsgsolve.reports.findings import Report
 
 # One version per command; other modules name their schema through this table, never a literal.
 SCHEMA_VERSIONS = {"verify": 1, "query": 1, "lint": 1, "check": 1, "diff": 1, "show": 1, "replay": 1}

@@ -574,6 +574,9 @@ class _SideResolver:
         self.networks = {d.name: d for d in p.networks}
         self.port_defs = {d.name: d for d in p.ports}
         self.declared_tags = {t.name.lower(): t for t in p.tags}
+        # A declared tag's addresses, by lower-case name: one rule in two names a tag, often one of a few
+        # lists of hundreds of prefixes, and building its set at every use was a third of resolving.
+        self.declared_sets: dict[str, IntervalSet] = {}
 
     # -- tags
     def tag(self, name: str, span: Span) -> IntervalSet:
@@ -584,9 +587,16 @@ class _SideResolver:
             return self.rp.virtual_network_tag[self.vnet]
         if canon == "Internet":
             return self.rp.internet_tag(self.vnet)
-        decl = self.declared_tags.get(name.lower())
+        key = name.lower()
+        known_set = self.declared_sets.get(key)
+        if known_set is not None:
+            return known_set
+        decl = self.declared_tags.get(key)
         if decl is not None:
-            return self.items(decl.items).intervals
+            got = self.items(decl.items).intervals
+            if all(isinstance(i, (Cidr, IpRange)) for i in decl.items):  # nothing reported: the same every use
+                self.declared_sets[key] = got
+            return got
         if canon in BUILTIN_TAGS:
             return BUILTIN_TAGS[canon]
         data = self.rp.tag_db.lookup(name)
