@@ -626,6 +626,32 @@ def param_label(name: str) -> str:
     return name if "." in name else f"parameters('{name}')"
 
 
+def param_pin(name: str) -> str:
+    """How the user gives unset parameter ``name`` a value (``param_label`` names it): ``--param x=VALUE``
+    for a template's, ``--var x=VALUE`` for a root Terraform variable, the module call's argument for a
+    module's, and the region's parameter or variable for a service tag named with it (``Storage.location``
+    is pinned by ``--param location=westeurope``)."""
+    if name.startswith("var."):
+        return f"--var {name[4:]}=VALUE, a --var-file or terraform.tfvars"
+    if name.startswith("module."):
+        module, _, var = name[len("module."):].partition(".var.")
+        return f"the argument {var} = VALUE of the call of module {module}"
+    family, dot, inner = name.partition(".")
+    if dot:
+        return f"{param_pin(inner).replace('=VALUE', '=REGION', 1)}: the region that names the {family} tag"
+    return f"--param {name}=VALUE or --params-file FILE"
+
+
+def param_what(name: str) -> str:
+    """What unset parameter ``name`` is, for a message: a template parameter, a Terraform variable, or a
+    service tag named with a region nobody gave."""
+    if name.startswith(("var.", "module.")):
+        return f"Terraform variable {name}"
+    if "." in name:
+        return f"the service tag {name} (named with a region nobody gave)"
+    return f"template parameter '{name}'"
+
+
 @dataclass(frozen=True)
 class ParamDecl:
     """An unset template parameter a rule's addresses or ports are: its values are the ones the template

@@ -32,6 +32,8 @@ from nsgsolve.model import (
     Direction,
     IpRange,
     PARAM_PREFIX,
+    param_pin,
+    param_what,
     NetworkRef,
     NicAddr,
     Nsg,
@@ -613,7 +615,7 @@ class _SideResolver:
         how = ("declare it in the policy (tag NAME = prefix, ...) or load Microsoft's ServiceTags_Public JSON "
                "with --service-tags FILE (or 'nsgsolve tags import FILE' once)")
         if name.startswith(PARAM_PREFIX):
-            self.bag.error("E301", f"'{name}' is template parameter '{name[len(PARAM_PREFIX):]}', which has no value: "
+            self.bag.error("E301", f"'{name}' is {param_what(name[len(PARAM_PREFIX):])}, which has no value: "
                                    "this analysis needs it", span, self._param_hint(name))
             return EMPTY
         if name.startswith(SYMBOLIC_PREFIX):
@@ -673,9 +675,8 @@ class _SideResolver:
 
     @staticmethod
     def _param_hint(name: str) -> str:
-        p = name[len(PARAM_PREFIX):]
-        return (f"give it (--param {p}=VALUE, --params-file FILE, or --var for Terraform); query, check and lint "
-                "answer for every value of it without one")
+        return (f"give it ({param_pin(name[len(PARAM_PREFIX):])}); query, check and lint answer for every value of "
+                "it without one")
 
     def _choices(self, name: str, ports: bool) -> "tuple[IntervalSet | None, ...] | None":
         """What each value the template allows for parameter ``name`` means here (None: any value)."""
@@ -772,9 +773,9 @@ class _SideResolver:
             elif isinstance(it, PortsRef):
                 d = self.port_defs.get(it.define.name)
                 if it.define.name.startswith(PARAM_PREFIX):
-                    self.bag.error("E206", f"'{it.define.name}' is template parameter "
-                                   f"'{it.define.name[len(PARAM_PREFIX):]}', which has no value: this analysis needs "
-                                   "it", it.define.span, self._param_hint(it.define.name))
+                    self.bag.error("E206", f"'{it.define.name}' is {param_what(it.define.name[len(PARAM_PREFIX):])}"
+                                   ", which has no value: this analysis needs it", it.define.span,
+                                   self._param_hint(it.define.name))
                 elif d is None or it.define.name in seen:
                     self.bag.error("E206", f"unknown or recursive port list '{it.define.name}'", it.define.span)
                 else:

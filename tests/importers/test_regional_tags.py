@@ -194,3 +194,10 @@ def test_corpus_template_with_regional_tags_answers_with_tag_data():
                          params={"location": "westeurope"})
     assert pinned.params == ()
     resolve(pinned, db)  # Storage.westeurope is the tag data's Storage.WestEurope
+
+
+def test_an_analysis_that_needs_the_region_says_which_parameter_gives_it(tmp_path: Path, db: ServiceTagDb):
+    rp = resolve(load_policy([_write(tmp_path, LOCATIONS[0])]), db)  # verify, show, diff: concrete rules only
+    (d,) = rp.open_nsgs["nsg"]
+    assert d.code == "E301" and "Storage.location (named with a region nobody gave)" in d.message
+    assert "--param location=REGION" in d.hint

@@ -254,3 +254,11 @@ def test_a_module_variable_is_named_with_its_module(tmp_path: Path):
     policy, _ = _load(tmp_path)
     assert [d.name for d in policy.params] == ["module.net.var.src"]
     assert isinstance(policy.params[0], ParamDecl)
+
+
+def test_an_analysis_that_needs_the_value_names_the_variable_and_how_to_pin_it(config: Path):
+    policy, _ = _load(config, tf_vars=["net=192.0.2.0"])
+    rp = resolve(policy)  # no symbolic parameters: the NSG is open, what meets it stops
+    (d,) = [d for d in rp.open_nsgs["web-nsg"] if "admin_cidr" in d.message]
+    assert d.code == "E301" and "Terraform variable var.admin_cidr" in d.message
+    assert "--var admin_cidr=VALUE" in d.hint and "--param" not in d.hint
