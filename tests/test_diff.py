@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nsgsolve import cli
-from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet, describe_ips, ip_to_int
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6, IntervalSet, describe_ips, ip_to_int, is_v6
 from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, PartialItem, diff_policies, packet_point
 from nsgsolve.reports.diff import describe_region, diff_dict
 from nsgsolve.semantics.evaluate import Evaluator, Packet
@@ -217,8 +217,10 @@ def mutated(draw, policy: Policy) -> Policy:
             elif what == "proto":
                 rules[k] = replace(r, protocol=draw(st.sampled_from(list(Protocol))))
             elif what == "source":
+                dual = any(c.is_v6 for v in policy.vnets for c in v.address_spaces)
+                v6 = [PrefixSide((cidr("fd00::/8"),))] if dual else []
                 rules[k] = replace(r, source=draw(st.sampled_from([AnyAddress(), TagSide(Ref("Internet")),
-                                                                   PrefixSide((cidr("8.0.0.0/7"),))])))
+                                                                   PrefixSide((cidr("8.0.0.0/7"),))] + v6)))
             elif what == "move":
                 used = {(x.direction, x.priority) for x in rules}
                 rules[k] = replace(r, priority=draw(st.integers(100, 4096).filter(
@@ -274,8 +276,9 @@ def _random_packets(data, old: Policy, new: Policy, assignment, n: int) -> list[
     out = []
     for _ in range(n):
         proto = data.draw(st.sampled_from(PROTOCOL_NUMBERS))
-        out.append(_packet(proto, data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS)),
-                           data.draw(st.sampled_from(pool)), data.draw(st.sampled_from(PORTS))))
+        src = data.draw(st.sampled_from(pool))
+        dst = data.draw(st.sampled_from([a for a in pool if is_v6(a) == is_v6(src)]))  # a packet is of one family
+        out.append(_packet(proto, src, data.draw(st.sampled_from(PORTS)), dst, data.draw(st.sampled_from(PORTS))))
     return out
 
 
@@ -290,6 +293,16 @@ def _packet(proto: int, src: int, sport: int, dst: int, dport: int) -> Packet:
 @given(st.data())
 def test_regions_are_exactly_where_decisions_differ(data):
     old = data.draw(policies(max_rules=6))
+    new = data.draw(mutated(old))
+    _regions_are_exactly_where_decisions_differ(data, old, new)
+
+
+@settings(max_examples=int(os.environ.get("NSGSOLVE_DIFF_EXAMPLES", "80")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_dual_stack_regions_are_exactly_where_decisions_differ(data):
+    """The same in dual-stack policies: IPv4 and IPv6 packets are compared, each region in one family."""
+    old = data.draw(policies(max_rules=5, ipv6=True))
     new = data.draw(mutated(old))
     _regions_are_exactly_where_decisions_differ(data, old, new)
 
@@ -361,10 +374,12 @@ def _regions_are_exactly_where_decisions_differ(data, old: Policy, new: Policy) 
             assert g.contains(g.witness)
             # and the region's edges: one step outside in each address and port field, evaluated as above
             pt = packet_point(g.witness)
+            assert is_v6(g.witness.src) == is_v6(g.witness.dst) == is_v6(g.box[SRC].min()) == is_v6(g.box[DST].min())
+            family = ALL_V6 if is_v6(g.witness.src) else ALL_IPS
             for field, delta in ((SRC, -1), (DST, 1), (4, 1), (4, -1)):
                 q = list(pt)
                 q[field] += delta
-                if 0 <= q[field] <= (65535 if field == 4 else 2 ** 32 - 1):
+                if q[field] in (ALL_PORTS if field == 4 else family):
                     check(_packet(*q))
     for p in _random_packets(data, old, new, assignment, 40):
         check(p)

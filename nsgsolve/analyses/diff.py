@@ -26,11 +26,15 @@ Three things keep it fast on 1,000-rule NSGs:
 
 Outside world. Addresses that are no NIC's (in either version) form the endpoint "outside", reported in
 classes so a reviewer sees what kind of address space a change affects: ``Internet`` (the query
-endpoint ``Internet`` of both versions: public IPv4 outside every VNet's VirtualNetwork tag),
+endpoint ``Internet`` of both versions: public space outside every VNet's VirtualNetwork tag),
 ``on-premises`` (prefixes declared as connected to a VNet), ``azure-platform`` (168.63.129.16 and
 169.254.169.254) and ``private`` (every other address: RFC 1918 space not declared on-premises, VNet
 addresses no NIC holds, 100.64.0.0/10, loopback, multicast...). Outside-to-outside traffic meets no NSG
 and is never compared.
+
+IPv6. A packet is IPv4 or IPv6, so with IPv6 addresses in either version every group is compared once
+per address family, over a universe of that family alone (a box over both would pair an IPv4 source
+with an IPv6 destination): regions and witnesses are per family, and a pair's regions list both.
 
 Selecting. ``--from``/``--to`` read the endpoints of ``nsgsolve query`` with its meaning
 (:mod:`nsgsolve.analyses.endpoints`), resolved in each version; see :func:`select_endpoints`.
@@ -50,13 +54,11 @@ Choices where the question is silent:
 from __future__ import annotations
 
 import difflib
-import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from nsgsolve.semantics.addresses import (
-    ALL_IPS, ALL_PORTS, EMPTY, IntervalSet, describe_ports,
-    int_to_ip,
+    ALL_IPS, ALL_PORTS, ALL_V6, EMPTY, IntervalSet, describe_ports, int_to_ip, to_cidrs,
 )
 from nsgsolve.analyses.endpoints import Side, endpoint_notes, internet_hosts, resolve_side
 from nsgsolve.semantics.platform import HOST_ADDRESSES
@@ -64,7 +66,7 @@ from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, UsageError, d
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult, Packet
 from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction, Policy
 from nsgsolve.regions.paths import PathLayer, PathRule, endpoint_addresses, path_layers
-from nsgsolve.regions.box import (ALL_PROTOCOLS, DST, DPORT, PROTO, SPORT, SRC, UNIVERSE, Box, Splitter,
+from nsgsolve.regions.box import (ALL_PROTOCOLS, ANY_PACKET, DST, DPORT, PROTO, SPORT, SRC, Box, Splitter,
                                   box_contains_point, box_meets, describe_protocols, make_box, merge_cells,
                                   region_walk)
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy, resolve
@@ -213,9 +215,6 @@ class SelectionError(UsageError):
 
 SOURCES, DESTINATIONS = "sources", "destinations"
 
-IPV6_NOT_COMPARED = ("IPv6 traffic is not compared: diff compares IPv4 packets, and these policies have IPv6 "
-                     "addresses; ask about IPv6 traffic with query or check, which decide both families")
-
 
 @dataclass(frozen=True)
 class DiffResult:
@@ -283,13 +282,7 @@ def packet_point(p: Packet) -> tuple[int, int, int, int, int]:
 
 
 def _cidr_list(s: IntervalSet) -> list[str]:
-    if s == ALL_IPS:
-        return ["0.0.0.0/0"]
-    out = []
-    for lo, hi in s:
-        out += [str(n) for n in ipaddress.summarize_address_range(ipaddress.IPv4Address(lo),
-                                                                 ipaddress.IPv4Address(hi))]
-    return out
+    return to_cidrs(s)  # IPv4 and IPv6 blocks
 
 
 def _clip(b: Box, u: Box) -> Box | None:
@@ -312,6 +305,11 @@ def _declared(rp: ResolvedPolicy, key: IpcKey) -> str:
     return f"{int_to_ip(i.ip)} in {i.subnet_label}" if i.ip is not None else f"dynamic in {i.subnet_label}"
 
 
+def _families(old: ResolvedPolicy, new: ResolvedPolicy) -> tuple[IntervalSet, ...]:
+    """The address families compared: IPv4, and IPv6 when either version has IPv6 addresses."""
+    return (ALL_IPS, ALL_V6) if old.has_ipv6 or new.has_ipv6 else (ALL_IPS,)
+
+
 def outside_classes(old: ResolvedPolicy, new: ResolvedPolicy) -> dict[str, IntervalSet]:
     """The outside world's address classes (see the module docstring), from both versions' topology."""
     platform = HOST_ADDRESSES
@@ -323,12 +321,14 @@ def outside_classes(old: ResolvedPolicy, new: ResolvedPolicy) -> dict[str, Inter
     # Internet is the endpoint ``Internet`` of queries (public space outside every VNet's VirtualNetwork
     # tag), in both versions: so `--from Internet` selects exactly this class wherever the VNets did not move.
     internet = internet_hosts(old).intersection(internet_hosts(new))
-    private = ALL_IPS.difference(internet).difference(onprem).difference(platform)
+    every = IntervalSet([iv for f in _families(old, new) for iv in f])
+    private = every.difference(internet).difference(onprem).difference(platform)
     return {INTERNET: internet, ONPREM: onprem, PRIVATE: private, PLATFORM: platform}
 
 
 _CLASS_DETAIL = {INTERNET: "public IPv4 outside the VNets", ONPREM: "declared on-premises prefixes",
                  PRIVATE: "other addresses of no NIC", PLATFORM: "168.63.129.16, 169.254.169.254"}
+_INTERNET_DUAL = "public IPv4 and IPv6 outside the VNets"
 
 
 def _endpoints(old: ResolvedPolicy, new: ResolvedPolicy) -> tuple[list[_End], list[EndpointChange]]:
@@ -348,11 +348,14 @@ def _endpoints(old: ResolvedPolicy, new: ResolvedPolicy) -> tuple[list[_End], li
         dynamic = old.ipcs[k].ip is None or new.ipcs[k].ip is None
         detail = d_new if d_old == d_new else f"{d_old} -> {d_new}"
         ends.append(_End(DiffEndpoint(str(k), "nic", addrs, detail, k), k, dynamic))
-    outside = endpoint_addresses(old, None).intersection(endpoint_addresses(new, None))
+    families = _families(old, new)
+    every = IntervalSet([iv for f in families for iv in f])
+    outside = endpoint_addresses(old, None, every).intersection(endpoint_addresses(new, None, every))
     for name, addrs in outside_classes(old, new).items():
         addrs = addrs.intersection(outside)
         if addrs:
-            ends.append(_End(DiffEndpoint(name, "outside", addrs, _CLASS_DETAIL[name]), None, False))
+            detail = _INTERNET_DUAL if name == INTERNET and len(families) > 1 else _CLASS_DETAIL[name]
+            ends.append(_End(DiffEndpoint(name, "outside", addrs, detail), None, False))
     return ends, changes
 
 
@@ -509,7 +512,7 @@ def _in_sig(rp: ResolvedPolicy, e: _End) -> object:
 
 # ---------------------------------------------------------------- the core
 
-_ALLOW_ALL = PathRule(UNIVERSE, Access.ALLOW, "(no NSG)", None, None)
+_ALLOW_ALL = PathRule(ANY_PACKET, Access.ALLOW, "(no NSG)", None, None)
 _BOTH, _OLD, _NEW = 0, 1, 2
 
 
@@ -611,7 +614,7 @@ def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey |
             clipped.append(c)
             meeting.append(b)
     if not changed_rule_filter:
-        meeting = [UNIVERSE]
+        meeting = [ANY_PACKET]
         clipped = [universe]  # the global partition: every rule, the whole universe (benchmarks, tests)
     result = _GroupResult({OPENED: [], CLOSED: []}, n_changed)
     if not clipped:
@@ -729,12 +732,7 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
     rp_new = new if isinstance(new, ResolvedPolicy) else resolve(new, tag_db)
     ends, changes = _endpoints(rp_old, rp_new)
     notes: list[str | PartialItem] = []
-    if rp_old.has_ipv6 or rp_new.has_ipv6:
-        # diff's endpoint classes and regions are IPv4 (a region over both families would pair an IPv4
-        # source with an IPv6 destination): say so rather than certify "no difference" for IPv6 traffic.
-        ends = [_restrict(e, e.ep.addresses.intersection(ALL_IPS)) for e in ends]
-        ends = [e for e in ends if e.ep.addresses]
-        notes.append(IPV6_NOT_COMPARED)
+    families = _families(rp_old, rp_new)
     sel_src = select_endpoints(sources, ends, rp_old, rp_new, SOURCES, notes)
     sel_dst = select_endpoints(destinations, ends, rp_old, rp_new, DESTINATIONS, notes)
     by_name = {e.ep.name: e for e in ends}
@@ -764,26 +762,31 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
         if not group_pairs:
             continue
         compared += len(group_pairs)
-        n_groups += 1
-        universe = Box(ALL_PROTOCOLS, _union([s.ep.addresses for s in srcs]), ALL_PORTS,
-                       _union([d.ep.addresses for d in dsts]), ALL_PORTS)
-        got = _group_regions(rp_old, rp_new, srcs[0].key, dsts[0].key, universe, changed_rule_filter, memo)
-        n_changed += got.changed
-        if not got.boxes[OPENED] and not got.boxes[CLOSED]:
-            continue
         per_pair: dict[tuple[str, str], dict[str, list[Box]]] = {}
-        for kind in KINDS:
-            for box in got.boxes[kind]:
-                hit_s = [(s, box[SRC].intersection(s.ep.addresses)) for s in srcs]
-                hit_d = [(d, box[DST].intersection(d.ep.addresses)) for d in dsts]
-                for s, sa in hit_s:
-                    if not sa:
-                        continue
-                    for d, da in hit_d:
-                        if not da or (s.key == d.key and s.dynamic and s.key is not None):
+        for family in families:
+            # A packet is of one family: each family's packets are one universe (IPv4 alone without IPv6).
+            fsrcs, fdsts = (srcs, dsts) if len(families) == 1 else (_in_family(srcs, family), _in_family(dsts, family))
+            if not fsrcs or not fdsts:
+                continue
+            n_groups += 1
+            universe = Box(ALL_PROTOCOLS, _union([s.ep.addresses for s in fsrcs]), ALL_PORTS,
+                           _union([d.ep.addresses for d in fdsts]), ALL_PORTS)
+            got = _group_regions(rp_old, rp_new, fsrcs[0].key, fdsts[0].key, universe, changed_rule_filter, memo)
+            n_changed += got.changed
+            for kind in KINDS:
+                for box in got.boxes[kind]:
+                    hit_s = [(s, box[SRC].intersection(s.ep.addresses)) for s in fsrcs]
+                    hit_d = [(d, box[DST].intersection(d.ep.addresses)) for d in fdsts]
+                    for s, sa in hit_s:
+                        if not sa:
                             continue
-                        b = Box(box[PROTO], sa, box[SPORT], da, box[DPORT])
-                        per_pair.setdefault((s.ep.name, d.ep.name), {OPENED: [], CLOSED: []})[kind].append(b)
+                        for d, da in hit_d:
+                            if not da or (s.key == d.key and s.dynamic and s.key is not None):
+                                continue
+                            b = Box(box[PROTO], sa, box[SPORT], da, box[DPORT])
+                            per_pair.setdefault((s.ep.name, d.ep.name), {OPENED: [], CLOSED: []})[kind].append(b)
+        if not per_pair:
+            continue
         ends_by_name = {e.ep.name: e for e in srcs + dsts}
         for (sn, dn), kinds in per_pair.items():
             s, d = ends_by_name[sn], ends_by_name[dn]
@@ -798,6 +801,16 @@ def diff_policies(old: Policy | ResolvedPolicy, new: Policy | ResolvedPolicy, so
     pairs.sort(key=lambda p: (order[p.source.name], order[p.destination.name]))
     return DiffResult(tuple(pairs), tuple(changes), compared, n_groups, n_changed, tuple(notes),
                       sum(1 for e in ends if e.key is not None))
+
+
+def _in_family(ends: Sequence[_End], family: IntervalSet) -> list[_End]:
+    """The endpoints with addresses of ``family``, restricted to them."""
+    out = []
+    for e in ends:
+        addrs = e.ep.addresses.intersection(family)
+        if addrs:
+            out.append(_restrict(e, addrs))
+    return out
 
 
 def _restrict(e: _End, addrs: IntervalSet) -> _End:

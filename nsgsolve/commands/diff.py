@@ -7,8 +7,8 @@ import os
 import subprocess
 from typing import TextIO
 
-from nsgsolve.analyses.diff import IPV6_NOT_COMPARED, SelectionError, diff_policies
-from nsgsolve.errors import EXIT_FINDING, EXIT_OK, EXIT_UNKNOWN, Diagnostic, InputError, UsageError
+from nsgsolve.analyses.diff import SelectionError, diff_policies
+from nsgsolve.errors import EXIT_FINDING, EXIT_OK, Diagnostic, InputError, UsageError
 from nsgsolve.limits import max_input_bytes
 from nsgsolve.model import Span
 from nsgsolve.reports.diff import FLAGS, diff_dict, format_diff
@@ -32,9 +32,7 @@ subnets, VNets, IPs, CIDRs, ranges, named networks, comma lists; resolved in OLD
 classes: Internet, on-premises, private, azure-platform.
 
 exit status: 0 ran (with --fail-on: and no change of that kind), 1 --fail-on found that kind of change,
-or nothing could be compared while NICs exist in one version only, 2 invalid input or usage, 3 with
---fail-on: no such change among IPv4 packets, but the policies have IPv6 addresses, which diff does not
-compare.
+or nothing could be compared while NICs exist in one version only, 2 invalid input or usage.
 See docs/diff.md."""
 
 
@@ -90,12 +88,6 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   f"{len(result.uncompared)} NIC(s) are in one version only (or moved); the change cannot "
                   "be shown to leave their traffic alone (docs/diff.md)", file=err)
         return EXIT_FINDING
-    if args.fail_on and IPV6_NOT_COMPARED in result.notes:
-        # No change of that kind among IPv4 packets says nothing about IPv6 ones: a gate must not pass on
-        # traffic nobody compared.
-        print(f"nsgsolve diff: --fail-on {args.fail_on}: inconclusive: IPv6 traffic is not compared and these "
-              "policies have IPv6 addresses; check the IPv6 traffic with query or check (docs/diff.md)", file=err)
-        return EXIT_UNKNOWN
     return EXIT_OK
 
 

@@ -42,9 +42,12 @@ class PathLayer:
     kind: str = "nsg"  # "nsg", "platform" or "admin" (a VNet's security admin rules)
 
 
-def endpoint_addresses(rp: ResolvedPolicy, key: IpcKey | None, within: IntervalSet = ALL_IPS) -> IntervalSet:
+def endpoint_addresses(rp: ResolvedPolicy, key: IpcKey | None, within: IntervalSet | None = None) -> IntervalSet:
     """Addresses an endpoint may have: a static IP, a dynamic one's usable range (less static IPs), or,
-    for ``None``, the addresses in ``within`` that are no static NIC's."""
+    for ``None``, the addresses in ``within`` that are no static NIC's. ``within`` defaults to every
+    address of the policy (both families when it has IPv6 addresses)."""
+    if within is None:
+        within = rp.all_addresses
     statics = IntervalSet([(ip, ip) for ip in rp.static_ip_index])
     if key is None:
         return within.difference(statics)

@@ -10,6 +10,7 @@ import json
 from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nsgsolve.analyses.diff import diff_policies
 from nsgsolve.analyses.lint import Linter, codes_help
@@ -194,8 +195,9 @@ def _without_admin_rule(policy, label, direction):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(policies(max_rules=6, admin=True))
+@given(st.booleans().flatmap(lambda v6: policies(max_rules=6, admin=True, ipv6=v6)))
 def test_reported_rules_can_be_removed_with_no_decision_changing(policy):
+    """(In dual-stack policies too: diff compares both families.)"""
     rp = resolve(policy)
     for f in Linter(rp).lint():
         if f.code not in ("AVNM001", "AVNM002") or f.vnets:

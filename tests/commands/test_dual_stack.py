@@ -103,17 +103,32 @@ def test_lint_judges_both_families(policy):
     assert status == 0 and out.lower().startswith("no findings"), out
 
 
-def test_diff_says_ipv6_is_not_compared(policy, tmp_path):
+def test_diff_compares_both_families(policy, tmp_path):
     new = tmp_path / "new.nsg"
     new.write_text(POLICY.replace("120 allow ssh", "120 deny  ssh"))
-    status, out, _ = cli("diff", policy, str(new))
-    assert status == 0 and "CLOSED" in out and "IPv6 traffic is not compared" in out
-    # A gate on opened traffic cannot pass: IPv6 packets were not compared (exit 3, inconclusive) ...
+    status, out, _ = cli("diff", policy, str(new), "--json")
+    assert status == 0
+    regions = [(p["source"]["name"], p["destination"]["name"], r) for p in json.loads(out)["pairs"]
+               for r in p["closed"]]
+    # Closed per family: IPv4 packets to the IPv4 configurations, IPv6 packets (but 2001:db8::/32's, which
+    # v6only already denied) to the IPv6 ones; each region and witness lies in one family.
+    v6 = [(s, d, r) for s, d, r in regions if ":" in r["witness"]["dst"]]
+    v4 = [(s, d, r) for s, d, r in regions if ":" not in r["witness"]["dst"]]
+    assert v4 and v6 and {d for _, d, _ in v6} == {"web1#2", "web2#2"} and {d for _, d, _ in v4} == {"web1", "web2"}
+    for _, _, r in v6:
+        assert ":" in r["witness"]["src"] and all(":" in c for c in r["sources"] + r["destinations"])
+        assert not any(c.startswith("2001:db8:") for c in r["sources"])
+    # No exit 3 any more: a gate on opened traffic passes (nothing opened in either family) ...
     status, _, err = cli("diff", policy, str(new), "--fail-on", "opened")
-    assert status == 3 and "inconclusive" in err and "IPv6" in err
-    # ... while a change of the kind asked for among IPv4 packets still fails the gate.
+    assert status == 0, err
+    # ... and one on closed traffic fails.
     status, _, _ = cli("diff", policy, str(new), "--fail-on", "closed")
     assert status == 1
+    # An IPv6-only change is found too: the gate fails on it.
+    v6new = tmp_path / "v6new.nsg"
+    v6new.write_text(POLICY.replace("110 deny  v6only", "110 allow v6only"))
+    status, out, _ = cli("diff", policy, str(v6new), "--fail-on", "opened")
+    assert status == 1 and "OPENED  tcp 2001:db8::/32 -> " in out, out
 
 
 def test_corpus_dual_stack_template():
