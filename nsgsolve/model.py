@@ -29,6 +29,18 @@ class Span:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
 
+    @classmethod
+    def on_line(cls, file: str, line: int, column: int, end_column: int) -> "Span":
+        """``Span(file, line, column, line, end_column)``, the same object made about twice as fast: the
+        builder makes one per word of a large policy (30,000 for two 1,000-rule NSGs), and a frozen
+        dataclass's ``__init__`` sets each field through ``object.__setattr__``."""
+        span = _new_object(cls)
+        d = span.__dict__
+        d["file"], d["line"], d["column"], d["end_line"], d["end_column"] = file, line, column, line, end_column
+        return span
+
+
+_new_object = object.__new__
 
 NOSPAN = Span("<unknown>", 0, 0)
 

@@ -393,3 +393,18 @@ def test_rule_lines_equal_tokens_on_random_rules(text):
 def test_rule_lines_equal_tokens_on_random_policies(policy):
     fast, slow = _both_ways(print_policy(policy))
     assert fast == slow and not isinstance(fast, str)
+
+
+def test_span_on_line_is_the_span_the_constructor_makes():
+    import copy
+    import dataclasses
+    import pickle
+
+    from nsgsolve.model import Span
+
+    fast, slow = Span.on_line("t.nsg", 3, 4, 9), Span("t.nsg", 3, 4, 3, 9)
+    assert type(fast) is Span and fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert vars(fast) == vars(slow) and pickle.loads(pickle.dumps(fast)) == slow and copy.copy(fast) == slow
+    assert dataclasses.replace(fast, line=5) == Span("t.nsg", 5, 4, 3, 9)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.line = 1  # type: ignore[misc]

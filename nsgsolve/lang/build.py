@@ -378,7 +378,8 @@ class _Builder:
         with the span it would have had as an ADDRESS token of its own."""
         sp = syntax.token_span(tok, self.file)
         file, line, col = self.file, sp.line, sp.column
-        return [self.address_text(m.group(), Span(file, line, col + m.start(), line, col + m.end()))
+        on_line = Span.on_line
+        return [self.address_text(m.group(), on_line(file, line, col + m.start(), col + m.end()))
                 for m in _RUN_ITEM.finditer(tok.value)]
 
     def address_text(self, text: str, sp: Span) -> _Item | None:
@@ -878,10 +879,11 @@ class _Builder:
         give. The token's shape is known, so its words are split, not parsed: names are never keywords
         there, and each word is one token of the plain grammar (``asg`` and its name two)."""
         file, line, col = self.file, tok.line or 0, tok.column or 0
+        on_line = Span.on_line
         words = [(m.group(), col + m.start(), col + m.end()) for m in _RULE_WORD.finditer(tok.value)]
 
         def span(a: int, b: int) -> Span:
-            return Span(file, line, a, line, b)
+            return on_line(file, line, a, b)
 
         def items(part: list[tuple[str, int, int]]) -> tuple[list[_Item], bool]:
             out: list[_Item] = []
