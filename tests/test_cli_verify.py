@@ -179,3 +179,47 @@ def test_column_reading_gives_the_row_by_row_columns(tmp_path):
     plain.write_text("src,dst,protocol,sport,dport\n" + body)
     assert cli("verify", WEB, "--flows", str(padded), "--json")[1] == cli("verify", WEB, "--flows", str(plain),
                                                                           "--json")[1]
+
+
+DUAL = """
+vnet hub 10.0.0.0/16, fd00::/48 {
+  subnet web 10.0.1.0/24, fd00:0:0:1::/64 nsg web-nsg
+}
+nic web1 in hub/web {
+  ipconfig v4 ip 10.0.1.4
+  ipconfig v6 ip fd00:0:0:1::4
+}
+nsg web-nsg {
+  inbound {
+    100 allow Allow-HTTPS tcp from Internet to any port 443
+    200 deny Deny-Doc tcp from 2001:db8::/32 to any
+  }
+}
+"""
+
+
+def test_ipv6_flows_repeated_in_a_file_are_what_the_evaluator_says_of_each(tmp_path):
+    """A file with IPv6 flows goes through the reference evaluator, once per distinct flow: a repeated flow
+    (and the IPv4 flows of the same file) print what evaluating it on its own prints."""
+    from nsgsolve.lang.build import parse_policy
+    from nsgsolve.reports.json import dumps
+    from nsgsolve.semantics.evaluate import Evaluator, Packet
+    from nsgsolve.semantics.resolve import resolve
+
+    policy = tmp_path / "dual.nsg"
+    policy.write_text(DUAL)
+    rows = [("2001:db8::7", "fd00:0:0:1::4", "tcp", 50000, 22), ("2606:4700::1", "fd00:0:0:1::4", "tcp", 50000, 443),
+            ("2001:db8::7", "fd00:0:0:1::4", "tcp", 50000, 22), ("203.0.113.9", "10.0.1.4", "tcp", 50001, 443),
+            ("2606:4700::1", "fd00:0:0:1::4", "udp", 53, 53), ("2606:4700::1", "fd00:0:0:1::4", "tcp", 50000, 443)]
+    flows = tmp_path / "flows.csv"
+    flows.write_text("src,dst,protocol,sport,dport\n" + "".join(f"{a},{b},{p},{s},{d}\n" for a, b, p, s, d in rows))
+    status, out, err = cli("verify", str(policy), "--flows", str(flows), "--json")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert len(lines) == len(rows) and lines[0] == lines[2] and lines[1] == lines[5]
+    rp = resolve(parse_policy(DUAL, str(policy)))
+    ev = Evaluator(rp)
+    for (a, b, p, s, d), line in zip(rows, lines):
+        want = ev.evaluate(Packet.parse(p, a, s, b, d))
+        assert line + "\n" == dumps("verify", want.to_dict(), indent=None)
+    assert json.loads(lines[0])["decision"] == "Deny" and json.loads(lines[1])["decision"] == "Allow"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from bisect import bisect_right
+from functools import lru_cache
 from typing import Iterable, Iterator
 
 from nsgsolve.model import V6_BASE  # the integer of IPv6 ::
@@ -219,8 +220,14 @@ def int_to_ip(value: int) -> str:
     if 0 <= value <= MAX_IP:
         return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
     if V6_BASE <= value <= MAX_V6:
-        return str(ipaddress.IPv6Address(value - V6_BASE))
+        return _v6_text(value)
     return str(ipaddress.IPv4Address(value))  # raises as before
+
+
+@lru_cache(maxsize=1 << 16)
+def _v6_text(value: int) -> str:
+    """ipaddress's compressed text of an IPv6 address: some 10 us each, and a flow file repeats its addresses."""
+    return str(ipaddress.IPv6Address(value - V6_BASE))
 
 
 def parse_ipv6_cidr(text: str) -> tuple[int, int]:
