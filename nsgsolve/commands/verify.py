@@ -167,13 +167,13 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
             write = out.write
             seen: dict[tuple[Packet, IpcKey | None, IpcKey | None], str] = {}
             for flow in flows:
-                text = seen.get(flow)
-                if text is None:
+                line = seen.get(flow)
+                if line is None:
                     r = ev.evaluate(*flow)
-                    text = dumps("verify", r.to_dict(), indent=None) if as_json else format_flow(r) + "\n"
+                    line = dumps("verify", r.to_dict(), indent=None) if as_json else format_flow(r) + "\n"
                     if len(seen) < MEMO_LIMIT:
-                        seen[flow] = text
-                write(text)
+                        seen[flow] = line
+                write(line)
             return 0
         columns = _flow_columns(engine, flows)
     del text  # the flows are arrays now; the text was the larger part of the memory
