@@ -201,3 +201,47 @@ def test_an_analysis_that_needs_the_region_says_which_parameter_gives_it(tmp_pat
     (d,) = rp.open_nsgs["nsg"]
     assert d.code == "E301" and "Storage.location (named with a region nobody gave)" in d.message
     assert "--param location=REGION" in d.hint
+
+
+def test_bicep_interpolated_regional_tags(tmp_path: Path):
+    (tmp_path / "main.bicep").write_text(textwrap.dedent("""
+        param location string = resourceGroup().location
+        param region string
+        resource nsg 'Microsoft.Network/networkSecurityGroups@2023-04-01' = {
+          name: 'nsg'
+          location: location
+          properties: {
+            securityRules: [
+              {
+                name: 'st'
+                properties: {
+                  priority: 100
+                  direction: 'Outbound'
+                  access: 'Allow'
+                  protocol: 'Tcp'
+                  sourceAddressPrefix: '*'
+                  sourcePortRange: '*'
+                  destinationAddressPrefix: 'Storage.${location}'
+                  destinationPortRange: '443'
+                }
+              }
+              {
+                name: 'sql'
+                properties: {
+                  priority: 110
+                  direction: 'Outbound'
+                  access: 'Allow'
+                  protocol: 'Tcp'
+                  sourceAddressPrefix: '*'
+                  sourcePortRange: '*'
+                  destinationAddressPrefix: 'Sql.${region}'
+                  destinationPortRange: '1433'
+                }
+              }
+            ]
+          }
+        }
+    """))
+    policy = load_policy([tmp_path / "main.bicep"])
+    assert {(d.name, d.allowed) for d in policy.params} == {("Storage.location", ("Storage.*",)),
+                                                             ("Sql.region", ("Sql.*",))}
