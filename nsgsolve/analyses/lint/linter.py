@@ -124,7 +124,14 @@ class Linter:
     # -- attachments
     def guarded(self, nsg: str, vnet: str | None) -> tuple[IntervalSet, list[str]]:
         """Every address (in the extended spaces of both families) of the subnets and NICs the NSG is attached
-        to in this VNet, and their names."""
+        to in this VNet, and their names (computed once per NSG and VNet: every rule's NSG005 asks)."""
+        key = ("guarded", nsg, vnet)
+        got = self._admin.get(key)
+        if got is None:
+            got = self._admin[key] = self._guarded(nsg, vnet)
+        return got
+
+    def _guarded(self, nsg: str, vnet: str | None) -> tuple[IntervalSet, list[str]]:
         parts: list[tuple[int, int]] = []
         labels: list[str] = []
         for v, s in self.rp.policy.subnets():
@@ -306,6 +313,14 @@ class Linter:
                     for i, r in enumerate(nsg.rules(direction)):
                         if not r.rule.is_default and (rule is None or r.name == rule):
                             tasks.append((name, vnet, direction, i))
+
+        # Built here, before the workers fork, so each does not build its own: the attachments (NSG005) and
+        # the path lists (NSG004) of every NSG.
+        for nsg, _ in lists.values():
+            self.guarded(nsg.name, nsg.vnet)
+            for direction in (Direction.INBOUND, Direction.OUTBOUND) if self.cross_layer else ():
+                if any(r.access is Access.ALLOW and not r.rule.is_default for r in nsg.rules(direction)):
+                    self.layers(nsg, direction)
 
         def run(task: tuple[str, str | None, Direction, int]) -> list[Finding]:
             nsg, la = lists[task[:3]]
