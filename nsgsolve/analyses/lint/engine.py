@@ -342,12 +342,12 @@ class ListAnalysis:
         earlier = meet & ((1 << i) - 1)
         later = meet & ~((1 << (i + 1)) - 1)
         elist = _bits(earlier)
-        live = self._escape(i, earlier)
+        # The first earlier rule holding the whole box, from the field indexes' covering sets (not a subset
+        # test per earlier rule: there may be hundreds). With one, no packet escapes: skip the search.
+        holders = self.covering(b) & earlier
+        contained = (holders & -holders).bit_length() - 1 if holders else None
+        live = self._escape(i, earlier) if contained is None else None
         if live is None:
-            # The first earlier rule holding the whole box: the field indexes' covering sets, not a subset
-            # test per earlier rule (there may be hundreds).
-            holders = self.covering(b) & earlier
-            contained = (holders & -holders).bit_length() - 1 if holders else None
             if contained is None and self._sweep(b, earlier, _no_rule, neutral=earlier) in (None, UNDECIDED):
                 split, _ = self._split(b, elist, first_match=False)
                 got = split.find(lambda m: m[0] == 0, pick)
