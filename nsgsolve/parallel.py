@@ -39,8 +39,14 @@ LANES = 16
 _TICK = 0.2  # seconds between progress calls while waiting for workers
 
 
+_busy = [False]  # this process is a worker, or the caller computing its own share: nested calls run serially
+
+
 def workers() -> int:
-    """How many processes to use: ``NSGSOLVE_WORKERS`` if set, else the cores this process may run on."""
+    """How many processes to use: ``NSGSOLVE_WORKERS`` if set, else the cores this process may run on (1
+    inside a worker: the cores are taken)."""
+    if _busy[0]:
+        return 1
     env = os.environ.get("NSGSOLVE_WORKERS", "").strip()
     if env:
         try:
@@ -93,25 +99,28 @@ def _fork(fn: Callable[[T], R], share: Sequence[T], positions: Sequence[int], co
     if pid:
         os.close(write)
         return pid, read
-    os.close(read)
-    code = 0
-    done: list[R] = []
-    try:
-        for x in share:
-            done.append(fn(x))
-            counts.add(slot)
-        payload = pickle.dumps((True, done), pickle.HIGHEST_PROTOCOL)
-    except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
-        code = 1
-        at = positions[len(done)]
+    code = 1
+    try:  # whatever happens here (Ctrl-C, the parent gone), the child must never return into the caller's code
+        os.close(read)
+        _busy[0] = True  # the cores are taken: a fork_map inside a worker (lint under check's lanes) runs serially
+        done: list[R] = []
         try:
-            payload = pickle.dumps((False, (at, e)), pickle.HIGHEST_PROTOCOL)
-        except Exception:  # noqa: BLE001 - an exception that does not pickle
-            payload = pickle.dumps((False, (at, RuntimeError(f"{type(e).__name__}: {e}"))))
-    with os.fdopen(write, "wb") as f:
-        f.write(payload)
-    sys.stdout.flush()
-    os._exit(code)
+            for x in share:
+                done.append(fn(x))
+                counts.add(slot)
+            payload = pickle.dumps((True, done), pickle.HIGHEST_PROTOCOL)
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
+            at = positions[len(done)]
+            try:
+                payload = pickle.dumps((False, (at, e)), pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                payload = pickle.dumps((False, (at, RuntimeError(f"{type(e).__name__}: {e}"))))
+        with os.fdopen(write, "wb") as f:
+            f.write(payload)
+        sys.stdout.flush()
+    finally:
+        os._exit(code)
 
 
 def _result(pid: int, data: bytes, first: int) -> tuple[bool, object]:
@@ -127,7 +136,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None = N
              min_items: int = MIN_ITEMS, progress: Callable[[int], None] | None = None) -> list[R]:
     """``[fn(x) for x in items]``, computed by up to ``n_workers`` processes; fewer than ``min_items`` items
     run serially (a caller whose items are big, such as whole log files, lowers it)."""
-    n = workers() if n_workers is None else n_workers
+    n = 1 if _busy[0] else workers() if n_workers is None else n_workers
     n = min(n, len(items))
     if n <= 1 or len(items) < min_items or not hasattr(os, "fork"):
         return _serial(fn, items, progress)
@@ -137,6 +146,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None = N
     errors: list[tuple[int, BaseException]] = []
     try:
         mine: list[R] = []
+        _busy[0] = True
         try:
             for x in items[0::n]:
                 mine.append(fn(x))
@@ -144,6 +154,8 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None = N
                 counts.tick()
         except Exception as e:  # noqa: BLE001 - raised below, once the workers are collected
             errors.append((n * len(mine), e))
+        finally:
+            _busy[0] = False
         shares: dict[int, list[R]] = {0: mine}
         data = _collect([read for _, _, read in children], counts.tick if progress is not None else None)
     finally:

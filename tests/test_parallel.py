@@ -92,3 +92,12 @@ def test_lanes_raise_the_first_failing_item_and_count_progress():
         parallel.fork_lanes(fn, list(range(30)), 2, lanes=4)
     assert parallel.fork_lanes(lambda x: x, list(range(30)), 2, lanes=4, progress=seen.append) == list(range(30))
     assert seen[-1] == 30 and seen == sorted(seen)
+
+
+@needs_fork
+def test_a_workers_own_fork_map_runs_serially_in_it():
+    def fn(x):
+        return {pid for pid in fork_map(lambda _: os.getpid(), list(range(100)), 2)}
+
+    assert all(len(pids) == 1 for pids in parallel.fork_lanes(fn, list(range(4)), 2, lanes=2))
+    assert all(len(pids) == 1 for pids in fork_map(fn, list(range(4)), 2, min_items=2))
