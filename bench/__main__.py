@@ -17,6 +17,7 @@ import argparse
 import csv
 import dataclasses
 import io
+import math
 import os
 import statistics
 import subprocess
@@ -118,6 +119,11 @@ def command_rows(files: dict[str, Path], runs: int, only) -> list[Row]:
     if "contracts" in files and only("check"):
         sec, mb, cpu = timed(["check", str(files["contracts"])], runs)
         rows.append(Row("check, 50 contracts (.nsg)", sec, "< 2 s", mb, cpu, ok=sec < 2))
+    if only("report"):
+        # The self-contained HTML page (issue 21): matrix, lint findings, rule tables.
+        out_html = files["nsg"].parent / "report.html"
+        sec, mb, cpu = timed(["report", str(files["nsg"]), "-o", str(out_html)], runs)
+        rows.append(Row("report -o report.html (.nsg)", sec, "< 5 s", mb, cpu, ok=sec < 5))
     if only("check --baseline"):
         # Every built-in control over every destination (issue 20); exit 1 is expected (the rules are random).
         sec, mb, cpu = timed(["check", str(files["nsg"]), "--baseline", "all"], runs)
@@ -161,25 +167,31 @@ def replay_row(files: dict[str, Path], tmp: Path, n_tuples: int, runs: int) -> R
 
 
 def growth_rows(tmp: Path, sizes: list[int], runs: int, only) -> list[Row]:
+    """Each command at each size; the ratio per doubling is taken on CPU time (wall time on a shared machine
+    says more about the other processes than about the command). Sizes past Azure's 1,000 rules per NSG
+    (AVNM and merged views) run with --no-azure-limits."""
     rows = []
     cmds = [("show", ["show", "{p}"]), ("query", ["query", "{p}", QUESTION, "--json"]), ("lint", ["lint", "{p}"]),
-            ("diff", ["diff", "{p}", "{p2}"]), ("check", ["check", "{c}"])]
-    figures: dict[str, list[tuple[int, float, float]]] = {}
+            ("diff", ["diff", "{p}", "{p2}"]), ("check", ["check", "{c}"]),
+            ("check --baseline", ["check", "{p}", "--baseline", "all"])]
+    figures: dict[str, list[tuple[int, float, float, float]]] = {}
     for n in sizes:
         files = write_inputs(tmp, n)
         for name, argv in cmds:
             if not only(f"growth {name}"):
                 continue
             args = [a.format(p=files["nsg"], p2=files["nsg2"], c=files["contracts"]) for a in argv]
+            if n > 1000:
+                args.append("--no-azure-limits")
             sec, mb, cpu = timed(args, runs)
             figures.setdefault(name, []).append((n, sec, mb, cpu))
     for name, series in figures.items():
         worst = 0.0
         parts = []
-        for (_, s0, _, _), (_, s1, _, _) in zip(series, series[1:]):
-            worst = max(worst, s1 / s0)
-        for n, s, _, c in series:
-            parts.append(f"{n}: {s:.2f} ({c:.2f} cpu)")
+        for (n0, _, _, c0), (n1, _, _, c1) in zip(series, series[1:]):
+            worst = max(worst, (c1 / c0) ** (1 / max(math.log2(n1 / n0), 1e-9)))  # per doubling
+        for n, _, _, c in series:
+            parts.append(f"{n}: {c:.2f}")
         rows.append(
             Row(
                 f"growth {name} (.nsg, rules per NSG)",
@@ -187,7 +199,7 @@ def growth_rows(tmp: Path, sizes: list[int], runs: int, only) -> list[Row]:
                 "<= 2.2x per doubling",
                 max(m for _, _, m, _ in series),
                 series[-1][3],
-                note=f"{'; '.join(parts)} s; worst doubling {worst:.2f}x",
+                note=f"cpu {'; '.join(parts)} s; worst doubling {worst:.2f}x (cpu)",
                 ok=worst <= 2.2,
             )
         )
@@ -209,7 +221,10 @@ def many_row(tmp: Path, n_files: int, runs: int) -> Row:
         path.write_text(print_policy(p))
         paths.append(str(path))
     sec, mb, cpu = timed(["check", *paths], runs)
+    from nsgsolve.parallel import workers
+
     return Row(f"check {n_files:,} files of 2 x 50 rules, one call", sec, "< 30 s (5,000 files)", mb, cpu,
+               note=f"{workers()} workers; {1000 * cpu / n_files:.1f} ms CPU per file",
                ok=sec < 30 if n_files >= 5000 else None)
 
 
@@ -237,8 +252,8 @@ def main() -> None:
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--flows", type=int, default=400_000)
     ap.add_argument("--tuples", type=int, default=1_000_000, help="flow log tuples for the replay row")
-    # The issue asks for 500 to 4,000; .nsg refuses more than 1,000 rules per NSG (E410, Azure's limit).
-    ap.add_argument("--sizes", default="125,250,500,1000", help="rules per NSG for the growth series")
+    ap.add_argument("--sizes", default="500,1000,2000,4000",
+                    help="rules per NSG for the growth series (past 1,000 with --no-azure-limits)")
     ap.add_argument("--many", type=int, default=5000, help="files for the many-files row")
     ap.add_argument("--no-growth", action="store_true")
     ap.add_argument("--no-many", action="store_true")
