@@ -140,6 +140,11 @@ class _Validator:
 
     def addr_items(self, items: Iterable[AddrItem]) -> None:
         for it in items:
+            if type(it) is Cidr:  # nearly every item of an imported policy: checked without a call
+                n = it.network
+                if n & ((1 << ((128 if n >> 128 else 32) - it.length)) - 1):
+                    self.cidr(it)
+                continue
             if isinstance(it, NicAddr) and it.nic.name not in self.nic_names:
                 self.unknown("E202", "NIC", it.nic, self.nic_names,
                              f"declare it with 'nic {it.nic.name} in VNET/SUBNET ip ADDRESS'")

@@ -360,6 +360,8 @@ def _names_from_unset(obj: Any) -> list[Placeholder]:
         v = stack.pop()
         if isinstance(v, dict):
             for k, x in v.items():
+                if type(x) is str:  # plain text, most values: no Placeholder, nothing to walk
+                    continue
                 if isinstance(x, Placeholder) and k.lower() in ("name", "id"):
                     out.append(x)
                 elif isinstance(x, (dict, list)) and k.lower() in _READ:

@@ -449,40 +449,82 @@ _DROP = {"parent", "scope", "dependson"}
 
 
 class LoweredObject(JObject):
-    """A lowered Bicep object. ``literal`` as for a parsed JSON container (jsonpos ``_Located.literal``):
-    (containers, levels) when nothing inside needs evaluating, so the ARM evaluator takes it as it is."""
+    """A lowered Bicep object literal. ``literal`` as for a parsed JSON container (jsonpos ``_Located.literal``):
+    (containers, levels) when nothing inside needs evaluating, so the ARM evaluator takes it as it is.
+    Spans are made from the node when first read: most of a large file's never are."""
 
-    __slots__ = ("literal",)
+    __slots__ = ("literal", "_node", "_spans")
     literal: tuple[int, int] | None
+
+    def __init__(self, node: bs.Obj):
+        dict.__init__(self)
+        self._node = node
+        self._spans: dict[str, Span] | None = None
+
+    @property
+    def span(self) -> Span:  # type: ignore[override]
+        n = self._node
+        return n.src.lazy_span(n.start, n.end)
+
+    @property
+    def spans(self) -> dict[str, Span]:  # type: ignore[override]
+        s = self._spans
+        if s is None:
+            lazy = self._node.src.lazy_span
+            s = self._spans = {k: lazy(v.start, v.end) for k, _s, v in self._node.pairs}
+        return s
+
+    def span_of(self, key: str) -> Span:
+        s = self.spans.get(key)
+        return s if s is not None else self.span
 
 
 class LoweredArray(JArray):
-    __slots__ = ("literal",)
+    """A lowered Bicep array literal (as :class:`LoweredObject`)."""
+
+    __slots__ = ("literal", "_node", "_spans")
     literal: tuple[int, int] | None
+
+    def __init__(self, node: bs.Arr, items: list):
+        list.__init__(self, items)
+        self._node = node
+        self._spans: list[Span] | None = None
+
+    @property
+    def span(self) -> Span:  # type: ignore[override]
+        n = self._node
+        return n.src.lazy_span(n.start, n.end)
+
+    @property
+    def spans(self) -> list[Span]:  # type: ignore[override]
+        s = self._spans
+        if s is None:
+            lazy = self._node.src.lazy_span
+            s = self._spans = [lazy(v.start, v.end) for v in self._node.items]
+        return s
 
 
 def _lower_value(n: Any) -> Any:
     """Object and array literals become JObject / JArray (so the ARM importer reads them member by member,
     with spans); a literal the ARM evaluator reads as written becomes that value (text not starting with
     '[', which ARM would take for an expression; a number, true, false, null); anything else stays a node,
-    evaluated when read. Spans are looked up only when read: a 1,000-rule NSG has tens of thousands."""
+    evaluated when read."""
     t = type(n)
     if t is bs.Lit:
         v = n.value
         return v if type(v) is not str or not v.startswith("[") else n
     if t is bs.Obj and not n.resources:
-        lazy = n.src.lazy_span
-        obj = LoweredObject(span=lazy(n.start, n.end))
-        spans = obj.spans
+        obj = LoweredObject(n)
         for k, _s, v in n.pairs:
-            obj[k] = _lower_value(v)
-            spans[k] = lazy(v.start, v.end)
+            if type(v) is bs.Lit:  # most members: no call
+                x = v.value
+                obj[k] = x if type(x) is not str or not x.startswith("[") else v
+            else:
+                obj[k] = _lower_value(v)
         obj.literal = None if "copy" in obj else _literal_size(obj.values())  # "copy": ARM's property loops
         return obj
     if t is bs.Arr:
-        lazy = n.src.lazy_span
-        arr = LoweredArray([_lower_value(v) for v in n.items], span=lazy(n.start, n.end),
-                           spans=[lazy(v.start, v.end) for v in n.items])
+        arr = LoweredArray(n, [_lower_value(v) for v in n.items])
         arr.literal = _literal_size(arr)
         return arr
     return n

@@ -222,18 +222,21 @@ class Decl:
 
 # One match per token, with the blanks and comments before it (whether they hold a line break matters: a new
 # line ends a statement, an object member or an array item). A string without escapes or '${' is one match;
-# others go through _string.
+# others (group 5, a lone quote) go through _string. Groups: 1 blanks, then the token's kind as _KINDS says.
+# Loops are written unrolled ('[^x]*(?:y[^x]*)*' rather than '(?:[^x]|y)*'): the engine then steps per run
+# of characters, not per character.
 _TOKEN = re.compile(r"""
-    (?P<ws>(?:[ \t\r\n]+|//[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)*)
+    ([ \t\r\n]*(?:(?://[^\n]*|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/)[ \t\r\n]*)*)
     (?:
-      (?P<mstr>'''(?:.|\n)*?''')
-    | (?P<pstr>'(?:[^'\\\n$]|\$(?!\{))*')
-    | (?P<str>')
-    | (?P<num>\d+)
-    | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<op>==|!=|=~|!~|<=|>=|&&|\|\||\?\?|=>|::|\.\?|\[\?|[{}\[\]().,:?!=<>+\-*/%@|])
+      ([A-Za-z_][A-Za-z0-9_]*)
+    | ('''[\s\S]*?''')
+    | ('[^'\\\n$]*(?:\$(?!\{)[^'\\\n$]*)*')
+    | (')
+    | (\d+)
+    | (==|!=|=~|!~|<=|>=|&&|\|\||\?\?|=>|::|\.\?|\[\?|[{}\[\]().,:?!=<>+\-*/%@|])
     )?
 """, re.X)
+_KINDS = (None, "ws", "id", "mstr", "pstr", "str", "num", "op")  # by group number (Match.lastindex)
 _STR_PART = re.compile(r"[^'\\$]+")
 _ESC = {"'": "'", "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "$": "$"}
 
@@ -256,24 +259,24 @@ def _fail(src: Source, start: int, message: str, hint: str = "") -> InputError:
 def tokenize(src: Source) -> list[Tok]:
     """Tokens of the whole file. An interpolated string is one ``istr`` token whose value alternates text
     and token lists (each ``${...}`` tokenized on its own, ending with an ``eof`` token)."""
-    toks, pos, nl = _tokenize(src, 0, False)
+    toks = _tokenize_all(src)
     # The end of the file is reported where the last token ends, a position an editor can show.
     end = toks[-1].end if toks else 0
     toks.append(Tok("eof", None, end, end, True))
     return toks
 
 
-def _tokenize(src: Source, pos: int, inner: bool, sdepth: int = 0) -> tuple[list[Tok], int, bool]:
+def _tokenize(src: Source, pos: int, inner: bool, sdepth: int = 0, nl: bool = True) -> tuple[list[Tok], int, bool]:
     text = src.text
     n = len(text)
     toks: list[Tok] = []
     append = toks.append
-    nl = True
     depth = 0
     match = _TOKEN.match
     while True:
         m = match(text, pos)
-        kind = m.lastgroup  # type: ignore[union-attr]  # every part is optional: it always matches
+        group = m.lastindex  # type: ignore[union-attr]  # every part is optional: it always matches
+        kind = _KINDS[group or 0]
         ws = m.group(1)  # type: ignore[union-attr]
         if ws and "\n" in ws:
             nl = True
@@ -282,7 +285,7 @@ def _tokenize(src: Source, pos: int, inner: bool, sdepth: int = 0) -> tuple[list
             if pos >= n:
                 break
             raise _fail(src, pos, f"unexpected character {text[pos]!r}")
-        start = m.start(kind)  # type: ignore[union-attr]
+        start = m.start(group)  # type: ignore[union-attr,arg-type]  # a token's group (not None: checked above)
         end = m.end()  # type: ignore[union-attr]
         if kind == "pstr":
             append(Tok("str", text[start + 1:end - 1], start, end, nl))
@@ -313,6 +316,71 @@ def _tokenize(src: Source, pos: int, inner: bool, sdepth: int = 0) -> tuple[list
     if inner:
         raise _fail(src, n - 1 if n else 0, "unterminated '${' in a string")
     return toks, pos, nl
+
+
+def _tokenize_all(src: Source) -> list[Tok]:
+    """The tokens of a whole file, as :func:`_tokenize` makes them, from one ``findall`` over the text: the
+    regular expression engine's C loop does the matching, and this loop only turns its tuples into tokens
+    (match objects cost more than the matching, a 1.6 MB file has 100,000 tokens).
+
+    A string that needs :func:`_string` (escapes, ``${...}``) is read by it; ``findall`` meanwhile went on
+    through the string's inside, and the tuples are skipped up to the one starting where the string ends.
+    If none does (the inside read differently from how the rest goes on), the rest of the file is read by
+    :func:`_tokenize` from there, as it would have been."""
+    text = src.text
+    n = len(text)
+    toks: list[Tok] = []
+    append = toks.append
+    nl = True
+    pos = 0
+    resume = -1  # inside a string _string read: tuples before this offset are skipped
+    for ws, ident, mstr, pstr, lone, num, op in _TOKEN.findall(text):
+        if pos < resume:  # a tuple from inside a string _string read
+            pos += len(ws) + len(ident or mstr or pstr or lone or num or op) or 1  # an empty match moves on one
+            continue
+        if pos > resume >= 0:
+            rest, _, _ = _tokenize(src, resume, False, nl=nl)
+            toks += rest
+            return toks
+        resume = -1
+        if ws:
+            if "\n" in ws:
+                nl = True
+            pos += len(ws)
+        if ident:
+            end = pos + len(ident)
+            append(Tok("id", ident, pos, end, nl))
+        elif op:
+            end = pos + len(op)
+            append(Tok("op", op, pos, end, nl))
+        elif pstr:
+            end = pos + len(pstr)
+            append(Tok("str", pstr[1:-1], pos, end, nl))
+        elif num:
+            end = pos + len(num)
+            if end - pos > 18:  # Bicep's integers are 64-bit; a longer number is no value of any field
+                raise _fail(src, pos, f"a number of {end - pos} digits (Bicep's integers are 64-bit)")
+            append(Tok("num", int(num), pos, end, nl))
+        elif lone:
+            tok, end = _string(src, pos, nl)
+            append(tok)
+            resume = end
+            pos += 1
+            nl = False
+            continue
+        elif mstr:
+            end = pos + len(mstr)
+            append(Tok("str", mstr[3:-3], pos, end, nl))
+        else:
+            if pos >= n:
+                break
+            raise _fail(src, pos, f"unexpected character {text[pos]!r}")
+        nl = False
+        pos = end
+    if resume >= 0:  # a string ended the file (findall's last tuples were inside it)
+        rest, _, _ = _tokenize(src, resume, False, nl=nl)
+        toks += rest
+    return toks
 
 
 def _string(src: Source, start: int, nl: bool, depth: int = 0) -> tuple[Tok, int]:
@@ -816,15 +884,24 @@ class Parser:
         if self.at_id("for"):
             return self._for(start)
         items = []
-        while not self.at("]"):
-            if self.tok.kind == "eof":
+        toks = self.toks  # the loop reads tokens directly: arrays of thousands of items
+        while True:
+            t = toks[self.i]
+            if t.kind == "op" and t.value == "]":
+                break
+            if t.kind == "eof":
                 raise self.fail("expected ']' to close the array", hint="")
             items.append(self.expr())
-            if self.at(","):
-                self.next()
-            elif not self.at("]") and not self.tok.nl:
+            t = toks[self.i]
+            if t.kind == "op":
+                if t.value == ",":
+                    self.i += 1
+                    continue
+                if t.value == "]":
+                    continue
+            if not t.nl:
                 raise self.fail("expected ',' or a new line between array items, or ']'")
-        self.next()
+        self.i += 1
         return self.node(Arr(items), start)
 
     def _for(self, start: int) -> Node:
@@ -859,8 +936,11 @@ class Parser:
         start = self.next().start
         pairs: list = []
         resources: list[Decl] = []
-        while not self.at("}"):
-            t = self.tok
+        toks = self.toks  # the loop reads tokens directly: objects of a thousand rules' fields
+        while True:
+            t = toks[self.i]
+            if t.kind == "op" and t.value == "}":
+                break
             if t.kind == "eof":
                 raise self.fail("expected '}' to close the object")
             if t.kind == "op" and t.value == "@" or (t.kind == "id" and t.value == "resource"
@@ -880,14 +960,23 @@ class Parser:
             else:
                 raise self.fail("expected a property name" + (" (a quoted key may not use '${...}')"
                                                               if t.kind == "istr" else ""))
-            self.next()
-            self.expect(":", f" after the property name '{key}'")
+            self.i += 1
+            c = toks[self.i]
+            if c.kind == "op" and c.value == ":":
+                self.i += 1
+            else:
+                self.expect(":", f" after the property name '{key}'")  # raises, worded as everywhere
             pairs.append((key, t.start, self.expr()))
-            if self.at(","):
-                self.next()
-            elif not self.at("}") and not self.tok.nl:
+            t = toks[self.i]
+            if t.kind == "op":
+                if t.value == ",":
+                    self.i += 1
+                    continue
+                if t.value == "}":
+                    continue
+            if not t.nl:
                 raise self.fail("expected a new line or ',' between properties, or '}'")
-        self.next()
+        self.i += 1
         return self.node(Obj(pairs, resources), start)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError
+from nsgsolve.gcpause import gc_paused
 from nsgsolve.model import ParamDecl, Policy, Span, param_name
 from nsgsolve.importers import arm, azcli, bicep, jsonpos
 from nsgsolve.importers import files
@@ -48,6 +49,7 @@ def classify(doc: Any) -> str:
     return "unknown"
 
 
+@gc_paused()  # a large template builds a large model: no collector passes over it while it grows
 def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None = None,
                      params_file: str | Path | None = None, symbolic: bool = False,
                      warnings: list[Diagnostic] | None = None, strict: bool = False,

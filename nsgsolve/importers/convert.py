@@ -181,6 +181,22 @@ def _plain_cidr(t: str) -> tuple[int, int] | None:
     return r  # type: ignore[return-value]
 
 
+# Text -> (low, high) of a port or port range, None for any other text; as _CIDR_CACHE, for ports.
+_PORT_CACHE: dict[str, tuple[int, int] | None] = {}
+
+
+def _port_range(t: str) -> tuple[int, int] | None:
+    r = _PORT_CACHE.get(t, False)
+    if r is False:
+        m = _PORT_RANGE.fullmatch(t)
+        lo = decimal(m.group(1)) if m else -1
+        hi = decimal(m.group(2)) if m and m.group(2) else lo
+        r = (lo, hi) if m and 0 <= lo <= hi <= 65535 else None
+        if len(_PORT_CACHE) < 100_000:
+            _PORT_CACHE[t] = r
+    return r  # type: ignore[return-value]
+
+
 def _is_ipish(text: str) -> bool:
     return _IPISH.match(text) is not None or ":" in text
 
@@ -487,6 +503,28 @@ class PolicyBuilder:
                      f"for every regional tag {family}.<Region> of the tag data")
         return name
 
+    def _open_field(self, v: Any, fspan: Span, fpath: str, what: str, one: str, notes: list[str],
+                    side: str | None = None) -> tuple[bool, Ref | None]:
+        """A rule field left open: (True, the name it stands for) when ``v`` is a parameter without a value or
+        holds a value nsgsolve cannot compute, (True, None) when that is an error (reported), else
+        (False, None). ``what``: the field's values in words ("source addresses"); ``one``: for W602;
+        ``side``: for addresses, which may be a regional service tag named with a parameter."""
+        u = find_unknown(v)
+        ph = find_unset(v) if u is None else None
+        name = self._bare_param(v, ph, what, notes) or \
+            (self._regional_param(v, ph, side, notes, fspan) if side is not None else None)
+        if name is not None:
+            return True, Ref(param_name(name), fspan)
+        if ph is not None:
+            u = self.unset_unknown(ph, fspan)
+            if self.symbolic:
+                self.used_unset(ph, f"the {what} of rules built from it are left open (symbolic)")
+        if u is not None:
+            sym = self._symbolic(u, fpath, u.span if u.span.line else fspan, notes, one,
+                                 warn=ph is None and not getattr(u, "vars", ()))  # Terraform: W620 says it
+            return True, Ref(sym, u.span if u.span.line else fspan) if sym else None
+        return False, None
+
     def _side(self, props: dict, folded: dict[str, str], side: str, path: str, span: Span,
               notes: list[str]) -> RuleSide | None:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
@@ -501,24 +539,15 @@ class PolicyBuilder:
                 continue
             fspan = span_in(props, k, span)
             fpath = f"{path}.{k}"
-            u = find_unknown(v)
-            ph = find_unset(v) if u is None else None
-            name = self._bare_param(v, ph, f"{side} addresses", notes) or \
-                self._regional_param(v, ph, side, notes, fspan)
-            if name is not None:
-                return TagSide(Ref(param_name(name), fspan), fspan)
-            if ph is not None:
-                u = self.unset_unknown(ph, fspan)
-                if self.symbolic:
-                    self.used_unset(ph, f"the {side} addresses of rules built from it are left open (symbolic)")
-            if u is not None:
-                sym = self._symbolic(u, fpath, u.span if u.span.line else fspan, notes, f"{side} address",
-                                     warn=ph is None and not getattr(u, "vars", ()))  # Terraform: W620 says it
-                return TagSide(Ref(sym, u.span if u.span.line else fspan), fspan) if sym else None
+            if type(v) is not str:  # plain text (most fields) holds no unknown or unset value
+                is_open, ref = self._open_field(v, fspan, fpath, f"{side} addresses", f"{side} address", notes,
+                                                 side)
+                if is_open:
+                    return TagSide(ref, fspan) if ref else None
             is_list = isinstance(v, list)
             values = v if is_list else [v]
             # Per item of sides with thousands: the span only (a path string is made for an error alone).
-            spans = item_spans(v, fspan) if is_list else (fspan,)
+            spans = item_spans(values, fspan) if is_list else (fspan,)
             groups = f.endswith("Groups")
             for i, x in enumerate(values):
                 xspan = spans[i]
@@ -628,29 +657,21 @@ class PolicyBuilder:
             if v is None:
                 continue
             fspan = span_in(props, k, span)
-            u = find_unknown(v)
-            ph = find_unset(v) if u is None else None
-            name = self._bare_param(v, ph, f"{side} ports", notes)
-            if name is not None:
-                return PortSpec((PortsRef(Ref(param_name(name), fspan)),), fspan)
-            if ph is not None:
-                u = self.unset_unknown(ph, fspan)
-                if self.symbolic:
-                    self.used_unset(ph, f"the {side} ports of rules built from it are left open (symbolic)")
-            if u is not None:
-                sym = self._symbolic(u, f"{path}.{k}", u.span if u.span.line else fspan, notes, f"{side} ports",
-                                     warn=ph is None and not getattr(u, "vars", ()))  # Terraform: W620 says it
-                return PortSpec((PortsRef(Ref(sym, u.span if u.span.line else fspan)),), fspan) if sym else None
+            fpath = f"{path}.{k}"
+            if type(v) is not str:  # plain text (most fields) holds no unknown or unset value
+                is_open, ref = self._open_field(v, fspan, fpath, f"{side} ports", f"{side} ports", notes)
+                if is_open:
+                    return PortSpec((PortsRef(ref),), fspan) if ref else None
             is_list = isinstance(v, list)
             values = v if is_list else [v]
-            spans = item_spans(v, fspan) if is_list else (fspan,)
+            spans = item_spans(values, fspan) if is_list else (fspan,)
             for i, x in enumerate(values):
                 if x is None or x == "":
                     continue
                 t = str(x).strip()
                 if t not in seen:  # a set: a list of thousands of ports must not take quadratic time
                     seen.add(t)
-                    items.append((t, spans[i], (f"{path}.{k}", i, is_list)))
+                    items.append((t, spans[i], (fpath, i, is_list)))
         if not items:
             self.bag.error("E618", f"{path}: the rule has no {side} port ({side}PortRange or {side}PortRanges)", span,
                            "Azure requires one; write '*' for every port")
@@ -661,13 +682,11 @@ class PolicyBuilder:
             return PortSpec(None, items[0][1])
         out = []
         for t, s, p in items:
-            m = _PORT_RANGE.fullmatch(t)
-            lo = decimal(m.group(1)) if m else -1
-            hi = decimal(m.group(2)) if m and m.group(2) else lo
-            if not m or not 0 <= lo <= hi <= 65535:
+            r = _port_range(t)
+            if r is None:
                 self.bag.error("E618", f"{_item_path(*p)}: '{t}' is not a port or port range (0-65535, a-b)", s)
                 continue
-            out.append(PortRange(lo, hi, s))
+            out.append(PortRange(r[0], r[1], s))
         if len(out) != len(items):
             return None
         return PortSpec(tuple(out), items[0][1])

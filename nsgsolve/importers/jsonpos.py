@@ -71,7 +71,7 @@ def span_in(container: Any, key: Any, default: Span = NOSPAN) -> Span:
 
 
 
-def item_spans(values: list, default: Span = NOSPAN) -> list[Span]:
+def item_spans(values: Any, default: Span = NOSPAN) -> list[Span]:
     """``[span_in(values, i, default) for i in range(len(values))]``, made at once: a rule side of thousands
     of prefixes reads one span per item."""
     if not isinstance(values, JArray):

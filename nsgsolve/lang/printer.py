@@ -60,8 +60,19 @@ def _ip(v: int) -> str:
     return int_to_ip(v)
 
 
+# (network, length) -> text: the prefixes of a large policy repeat across its rules, and `import` and `show`
+# write every one of them. Bounded, for a long-running caller.
+_CIDR_TEXTS: dict[tuple[int, int], str] = {}
+
+
 def cidr_text(c: Cidr) -> str:
-    return _ip(c.network) if c.length == (128 if c.is_v6 else 32) else f"{_ip(c.network)}/{c.length}"
+    key = (c.network, c.length)
+    t = _CIDR_TEXTS.get(key)
+    if t is None:
+        t = _ip(c.network) if c.length == (128 if c.is_v6 else 32) else f"{_ip(c.network)}/{c.length}"
+        if len(_CIDR_TEXTS) < 100_000:
+            _CIDR_TEXTS[key] = t
+    return t
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,14 @@ class _Printer:
         self.source_order = source_order
         # Source lines of things the model has no span for: direction blocks, the subscription statement.
         self.anchors = anchors or {}
+
+    def _key(self, span: Span) -> int | None:
+        """The source line a printed line stands for, which only ``fmt`` reads (to keep comments in place):
+        a span of an imported file may not know its line yet, and looking 2,000 rules up costs."""
+        return _key(span) if self.source_order else None
+
+    def _end_key(self, span: Span) -> int | None:
+        return _end_key(span) if self.source_order else None
 
     # ------------------------------------------------------------ items
 
@@ -177,14 +196,14 @@ class _Printer:
         for s in v.subnets:
             nsg = f" nsg {quote_name(s.nsg.name)}" if s.nsg else ""
             shown = ", ".join(cidr_text(c) for c in s.prefixes)
-            body.append(_Line(1, f"subnet {quote_name(s.name)} {shown}{nsg}", _key(s.span)))
+            body.append(_Line(1, f"subnet {quote_name(s.name)} {shown}{nsg}", self._key(s.span)))
         for peer in v.peerings:
-            body.append(_Line(1, f"peer {quote_name(peer.name)}", _key(peer.span)))
+            body.append(_Line(1, f"peer {quote_name(peer.name)}", self._key(peer.span)))
         for c in v.onprem:
-            body.append(_Line(1, f"onprem {cidr_text(c)}", _key(c.span)))
+            body.append(_Line(1, f"onprem {cidr_text(c)}", self._key(c.span)))
         if not body:
-            return [_Line(0, head, _key(v.span))]
-        return [_Line(0, head + " {", _key(v.span)), *body, _Line(0, "}", _end_key(v.span))]
+            return [_Line(0, head, self._key(v.span))]
+        return [_Line(0, head + " {", self._key(v.span)), *body, _Line(0, "}", self._end_key(v.span))]
 
     @staticmethod
     def ipconfig_text(ipc: IpConfig) -> str:
@@ -197,25 +216,27 @@ class _Printer:
         head = f"nic {quote_name(n.name)} in {self.subnet_ref(n.subnet)}"
         if len(n.ip_configs) == 1 and not n.ip_configs[0].name:
             nsg = f" nsg {quote_name(n.nsg.name)}" if n.nsg else ""
-            return [_Line(0, f"{head} {self.ipconfig_text(n.ip_configs[0])}{nsg}", _key(n.span))]
-        body = [_Line(1, self.ipconfig_text(c), _key(c.span)) for c in n.ip_configs]
+            return [_Line(0, f"{head} {self.ipconfig_text(n.ip_configs[0])}{nsg}", self._key(n.span))]
+        body = [_Line(1, self.ipconfig_text(c), self._key(c.span)) for c in n.ip_configs]
         if n.nsg:
-            body.append(_Line(1, f"nsg {quote_name(n.nsg.name)}", _key(n.nsg.span)))
-        return [_Line(0, head + " {", _key(n.span)), *body, _Line(0, "}", _end_key(n.span))]
+            body.append(_Line(1, f"nsg {quote_name(n.nsg.name)}", self._key(n.nsg.span)))
+        return [_Line(0, head + " {", self._key(n.span)), *body, _Line(0, "}", self._end_key(n.span))]
 
     def nsg(self, nsg: Nsg) -> list[_Line]:
-        out = [_Line(0, f"nsg {quote_name(nsg.name)} {{", _key(nsg.span))]
+        out = [_Line(0, f"nsg {quote_name(nsg.name)} {{", self._key(nsg.span))]
         for d in (Direction.INBOUND, Direction.OUTBOUND):
             rules = sorted((r for r in nsg.rules if r.direction is d), key=lambda r: r.priority)
             if not rules:
                 continue
-            head, close = self.anchors.get(("dir", nsg.span.line, nsg.span.column, d), (None, None))
+            # Only fmt has anchors; reading an imported NSG's line would locate it in its file for nothing.
+            head, close = self.anchors.get(("dir", nsg.span.line, nsg.span.column, d), (None, None)) \
+                if self.anchors else (None, None)
             out.append(_Line(1, d.value.lower() + " {", head))
             out += self.rules(rules)
             out.append(_Line(1, "}", close))
-        out.append(_Line(0, "}", _end_key(nsg.span)))
+        out.append(_Line(0, "}", self._end_key(nsg.span)))
         if len(out) == 2:  # no rules: one line
-            return [_Line(0, f"nsg {quote_name(nsg.name)} {{}}", _key(nsg.span))]
+            return [_Line(0, f"nsg {quote_name(nsg.name)} {{}}", self._key(nsg.span))]
         return out
 
     def rules(self, rules: list[Rule]) -> list[_Line]:
@@ -245,7 +266,7 @@ class _Printer:
         widths[4] = min(widths[4], _MAX_PAD["src"])
         out = []
         for r, notes, cols in rows:
-            key = _key(r.span)
+            key = self._key(r.span)
             for n in notes:
                 out.append(_Line(2, f"# {n}", key))
             if cols is None:
@@ -266,18 +287,18 @@ class _Printer:
         return ", ".join(kept) if kept else None
 
     def admin_config(self, c: AdminConfig) -> list[_Line]:
-        out = [_Line(0, f"admin {quote_name(c.name)} {{", _key(c.span))]
+        out = [_Line(0, f"admin {quote_name(c.name)} {{", self._key(c.span))]
         for rc in c.collections:
             groups = ", ".join(quote_name(g.name) for g in rc.groups)
-            out.append(_Line(1, f"collection {quote_name(rc.name)} for {groups} {{", _key(rc.span)))
+            out.append(_Line(1, f"collection {quote_name(rc.name)} for {groups} {{", self._key(rc.span)))
             for d in (Direction.INBOUND, Direction.OUTBOUND):
                 rules = sorted((r for r in rc.rules if r.direction is d), key=lambda r: r.priority)
                 if rules:
                     out.append(_Line(2, d.value.lower() + " {"))
                     out += [_Line(ln.depth + 1, ln.text, ln.key) for ln in self.rules(rules)]  # type: ignore[arg-type]
                     out.append(_Line(2, "}"))
-            out.append(_Line(1, "}", _end_key(rc.span)))
-        out.append(_Line(0, "}", _end_key(c.span)))
+            out.append(_Line(1, "}", self._end_key(rc.span)))
+        out.append(_Line(0, "}", self._end_key(c.span)))
         return out
 
     def statements(self) -> list[tuple[tuple, str, list[_Line]]]:
@@ -294,28 +315,28 @@ class _Printer:
             add("subscription", Span("", line or 0, 0), [_Line(0, f"subscription {p.subscription.value}", line)])
         for prm in p.params:
             values = f" in {', '.join(escape(v) for v in prm.allowed)}" if prm.allowed else ""
-            add("param", prm.span, [_Line(0, f"param {quote_name(prm.name)}{values}", _key(prm.span))])
+            add("param", prm.span, [_Line(0, f"param {quote_name(prm.name)}{values}", self._key(prm.span))])
         for t in p.tags:
             notes: list[str] = []
             items = self.addr_items(t.items, notes, f"tag {t.name}")
-            lines = [_Line(0, f"# {n}", _key(t.span)) for n in notes]
+            lines = [_Line(0, f"# {n}", self._key(t.span)) for n in notes]
             if items:
-                lines.append(_Line(0, f"tag {quote_name(t.name)} = {', '.join(items)}", _key(t.span)))
+                lines.append(_Line(0, f"tag {quote_name(t.name)} = {', '.join(items)}", self._key(t.span)))
             add("tag", t.span, lines)
         for d in p.networks:
             notes = []
             items = self.addr_items(d.items, notes, f"network {d.name}")
-            lines = [_Line(0, f"# {n}", _key(d.span)) for n in notes]
+            lines = [_Line(0, f"# {n}", self._key(d.span)) for n in notes]
             if items:
-                lines.append(_Line(0, f"define network {quote_name(d.name)} = {', '.join(items)}", _key(d.span)))
+                lines.append(_Line(0, f"define network {quote_name(d.name)} = {', '.join(items)}", self._key(d.span)))
             else:
-                lines.append(_Line(0, f"# define network {d.name} left out: it lists no address", _key(d.span)))
+                lines.append(_Line(0, f"# define network {d.name} left out: it lists no address", self._key(d.span)))
             add("define", d.span, lines)
         for pd in p.ports:
             add("define", pd.span, [_Line(0, f"define ports {quote_name(pd.name)} = {self.port_items(pd.items)}",
-                                          _key(pd.span))])
+                                          self._key(pd.span))])
         for a in p.asgs:
-            add("asg", a.span, [_Line(0, f"asg {quote_name(a.name)}", _key(a.span))])
+            add("asg", a.span, [_Line(0, f"asg {quote_name(a.name)}", self._key(a.span))])
         for v in p.vnets:
             add("vnet", v.span, self.vnet(v))
         for n in p.nics:
@@ -324,13 +345,13 @@ class _Printer:
             add("nsg", nsg.span, self.nsg(nsg))
         for g in p.groups:
             members = ", ".join(quote_name(m.name) for m in g.members)
-            add("group", g.span, [_Line(0, f"group {quote_name(g.name)} = {members}".rstrip(), _key(g.span))])
+            add("group", g.span, [_Line(0, f"group {quote_name(g.name)} = {members}".rstrip(), self._key(g.span))])
         for c in p.admin_configs:
             add("admin", c.span, self.admin_config(c))
         for q in p.queries:
-            add("query", q.span, [_Line(0, self.query(q), _key(q.span))])
+            add("query", q.span, [_Line(0, self.query(q), self._key(q.span))])
         for a in p.assertions:
-            add("assert", a.span, [_Line(0, self.assertion(a), _key(a.span))])
+            add("assert", a.span, [_Line(0, self.assertion(a), self._key(a.span))])
         out.sort(key=lambda s: s[0])
         return out
 

@@ -16,7 +16,7 @@ from nsgsolve.errors import Diagnostic, InputError
 from nsgsolve.importers.loader import detect, load_policy
 from nsgsolve.model import Access, Direction
 
-from corpus import CORPUS
+from corpus import CORPUS, SHARED
 
 NSG = "'Microsoft.Network/networkSecurityGroups@2023-04-01'"
 VNET = "'Microsoft.Network/virtualNetworks@2023-04-01'"
@@ -553,3 +553,41 @@ def test_asgs_peerings_standalone_subnets_and_admin_rules(tmp_path):
     assert [(g.name, [m.name for m in g.members]) for g in policy.groups] == [("prod", ["spoke"])]
     (cfg,) = policy.admin_configs
     assert cfg.name == "guardrails"
+
+
+# ------------------------------------------------------------------ the whole-file tokenizer
+
+
+def _tokens(toks: list) -> list:
+    out = []
+    for t in toks:
+        v = tuple(p if isinstance(p, str) else tuple(_tokens(p)) for p in t.value) if t.kind == "istr" else t.value
+        out.append((t.kind, v, t.start, t.end, t.nl))
+    return out
+
+
+def _tokenized(fn, text: str) -> object:
+    from nsgsolve.importers import bicepsyntax as bs
+
+    try:
+        return _tokens(fn(bs.Source(text, "t.bicep")))
+    except InputError as e:
+        d = e.diagnostics[0]
+        return ("error", d.code, d.message, str(d.span))
+
+
+def test_whole_file_tokenizer_equals_the_token_by_token_one():
+    """bicepsyntax reads a file with one findall and skips what it matched inside strings _string reads;
+    the result (tokens, positions, line breaks, the first error) must be the token-by-token reader's."""
+    from nsgsolve.importers import bicepsyntax as bs
+
+    frags = ["'${a}-x'", " == ", "'b'", "\n", "/* c */", "// d\n", "'''m\nl'''", "'a\\'b'", "'${'${x}'}'", "x",
+             "123", "{", "}", "[", "]", "'$'", "'a$b'", "'", "${", "#", "/*", "*/", "'x ${y} z' 'q'", "\\", "  ",
+             "'''", "'\\u{41}'", "'${x}' /* '", "9999999999999999999", "/**/", "/***/", "/* * */", "'${x}'''"]
+    rng = random.Random(19)
+    texts = ["".join(rng.choice(frags) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    if SHARED is not None:  # and real files
+        texts += [p.read_text(encoding="utf-8") for p in sorted((SHARED / "corpus").rglob("*.bicep*"))]
+    for text in texts:
+        assert _tokenized(bs._tokenize_all, text) == \
+            _tokenized(lambda src: bs._tokenize(src, 0, False)[0], text), repr(text)
