@@ -29,11 +29,17 @@ from nsgsolve.model import PARAM_PREFIX
 __all__ = ["load_json_policy", "load_terraform_policy", "classify"]
 
 
+def is_terraform_json(doc: Any) -> bool:
+    """``terraform show -json`` output (a plan or a state). Here, not in tfplan: telling the kinds of JSON
+    apart must not import the Terraform reader (and Lark, for HCL) for every ARM template."""
+    return isinstance(doc, dict) and "format_version" in doc and (
+        "terraform_version" in doc or "planned_values" in doc or "values" in doc) and (
+        "values" in doc or "planned_values" in doc or "resource_changes" in doc)
+
+
 def classify(doc: Any) -> str:
     """``template``, ``parameters``, ``az``, ``terraform`` (``terraform show -json``), ``bicep`` (a Bicep
     program), ``bicepparam`` (a .bicepparam file) or ``unknown``."""
-    from nsgsolve.importers.tfplan import is_terraform_json
-
     if isinstance(doc, bicep.Program):
         return "bicep"
     if isinstance(doc, bicep.ParameterFile):

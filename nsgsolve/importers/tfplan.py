@@ -21,12 +21,6 @@ from nsgsolve.importers.tfconvert import RELEVANT, TfConverter
 from nsgsolve.importers.tfexpr import TfUnknown
 
 
-def is_terraform_json(doc: Any) -> bool:
-    return isinstance(doc, dict) and "format_version" in doc and (
-        "terraform_version" in doc or "planned_values" in doc or "values" in doc) and (
-        "values" in doc or "planned_values" in doc or "resource_changes" in doc)
-
-
 class _Ctx:
     def __init__(self, doc: dict, filename: str):
         self.doc, self.filename = doc, filename
