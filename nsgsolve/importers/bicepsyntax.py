@@ -769,6 +769,8 @@ class Parser:
                 return e
             v = t.value
             if v in (".", ".?"):
+                if t.nl and self._at_spread():  # the next item of an array or object, spread into it
+                    return e
                 self.next()
                 name = self.tok
                 if name.kind != "id":
@@ -879,6 +881,21 @@ class Parser:
         what = "the end of the file" if k == "eof" else repr(t.value) if k != "istr" else "a string"
         raise self.fail(f"expected a value, found {what}")
 
+    def _at_spread(self) -> bool:
+        """Whether the next tokens are ``...`` (three '.' with nothing between them: Bicep's spread)."""
+        toks, i = self.toks, self.i
+        return all(toks[j].kind == "op" and toks[j].value == "." and toks[j].start == toks[i].start + j - i
+                   for j in (i, i + 1, i + 2))
+
+    def _spread(self, instead: str) -> None:
+        """E746 at ``...`` (Bicep's spread operator, which nsgsolve does not read); a lone '.' is left to the
+        syntax error it is."""
+        if self._at_spread():
+            start = self.toks[self.i].start
+            raise InputError.single("E746", "the spread operator '...' is not read by nsgsolve",
+                                    self.src.span(start, start + 3),
+                                    f"write the values out where it is used, or use a function: {instead}")
+
     def array(self) -> Node:
         start = self.next().start
         if self.at_id("for"):
@@ -891,6 +908,8 @@ class Parser:
                 break
             if t.kind == "eof":
                 raise self.fail("expected ']' to close the array", hint="")
+            if t.kind == "op" and t.value == ".":
+                self._spread("concat(a, b) joins arrays")
             items.append(self.expr())
             t = toks[self.i]
             if t.kind == "op":
@@ -943,6 +962,8 @@ class Parser:
                 break
             if t.kind == "eof":
                 raise self.fail("expected '}' to close the object")
+            if t.kind == "op" and t.value == ".":
+                self._spread("union(a, b) merges objects (nested objects too)")
             if t.kind == "op" and t.value == "@" or (t.kind == "id" and t.value == "resource"
                                                      and self.toks[self.i + 1].kind == "id"):
                 decs = self.decorators()
