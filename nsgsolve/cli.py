@@ -189,6 +189,9 @@ def main() -> None:
     # cycles: the collector's default passes (every 700 allocations, and whole-heap ones as the heap grows)
     # re-scanned that model again and again, about a tenth of `show` on a 2 x 1,000-rule policy.
     gc.set_threshold(100_000, 50, 10)
+    from nsgsolve.gcpause import keep_what_is_read
+
+    keep_what_is_read()  # and what reading built is frozen when it ends: no pass scans it again
     try:
         status = run()
     except KeyboardInterrupt:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import gc
 import ipaddress
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple
 from lark import Token, Tree
 
 from nsgsolve.lang import syntax
+from nsgsolve.lang.names import NameTable
 from nsgsolve.errors import Diagnostic, DiagnosticBag, did_you_mean
 from nsgsolve.limits import decimal
 from nsgsolve.model import (
@@ -44,72 +45,6 @@ KIND_WORDS = {"network": "network define", "asg": "ASG", "nic": "NIC", "subnet":
               "tag": "declared service tag"}
 # How to write each kind explicitly (a network define has no explicit form: its name is its only use).
 EXPLICIT = {"asg": "asg", "nic": "nic", "subnet": "subnet", "vnet": "vnet", "tag": "tag"}
-
-
-@dataclass
-class NameTable:
-    """The declared names of a policy, by kind: what a bare name in a rule or query means."""
-
-    networks: set[str] = field(default_factory=set)
-    port_lists: set[str] = field(default_factory=set)
-    asgs: set[str] = field(default_factory=set)
-    nics: set[str] = field(default_factory=set)
-    vnets: set[str] = field(default_factory=set)
-    subnets: dict[str, list[str]] = field(default_factory=dict)  # short name → VNets holding one
-    tags: dict[str, str] = field(default_factory=dict)  # lower-case → declared spelling
-
-    @classmethod
-    def from_policy(cls, policy: Policy) -> "NameTable":
-        t = cls()
-        t.networks = {d.name for d in policy.networks}
-        t.port_lists = {d.name for d in policy.ports}
-        t.asgs = {a.name for a in policy.asgs}
-        t.nics = {n.name for n in policy.nics}
-        t.vnets = {v.name for v in policy.vnets}
-        for v in policy.vnets:
-            for s in v.subnets:
-                t.add_subnet(v.name, s.name)
-        t.tags = {d.name.lower(): d.name for d in policy.tags}
-        return t
-
-    def add_subnet(self, vnet: str, subnet: str) -> None:
-        holders = self.subnets.setdefault(subnet, [])
-        if vnet not in holders:
-            holders.append(vnet)
-
-    def kinds(self, name: str) -> list[str]:
-        out = []
-        if name in self.networks:
-            out.append("network")
-        if name in self.asgs:
-            out.append("asg")
-        if name in self.nics:
-            out.append("nic")
-        if name in self.subnets:
-            out.append("subnet")
-        if name in self.vnets:
-            out.append("vnet")
-        if name.lower() in self.tags:
-            out.append("tag")
-        return out
-
-    def object_names(self) -> list[str]:
-        return sorted(self.networks | self.asgs | self.nics | set(self.subnets) | self.vnets)
-
-    def bare_kind(self, name: str) -> str:
-        """What a bare ``name`` means: a kind, or "ambiguous" / "near-miss" (an error if written bare).
-
-        A name that is nothing declared is a service tag, unless it is close to a declared name: then it
-        is most likely a typo (``WebServer`` for the ASG ``WebServers``) and the builder says so.
-        """
-        kinds = self.kinds(name)
-        if len(kinds) > 1 or (kinds == ["subnet"] and len(self.subnets[name]) > 1):
-            return "ambiguous"
-        if kinds:
-            return kinds[0]
-        if canonical_builtin(name) is None and did_you_mean(name, self.object_names()):
-            return "near-miss"
-        return "tag"
 
 
 # ---------------------------------------------------------------- literal values

@@ -20,13 +20,10 @@ import dataclasses
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from lark import Token, Tree
-
-from nsgsolve.lang import syntax
 from nsgsolve.semantics.addresses import int_to_ip
-from nsgsolve.lang.build import NameTable, build_tree
+from nsgsolve.lang.names import RESERVED_NAMES, NameTable
 from nsgsolve.model import (
     AdminConfig, AdminRule,
     Assertion,
@@ -34,6 +31,11 @@ from nsgsolve.model import (
     Nic, NicAddr, Nsg, Policy, PortRange, PortSpec, PortsRef, PrefixSide, Protocol, Query, Rule, RuleSide,
     Span, SubnetAddr, SubnetRef, TagSide, VNet, VnetAddr,
 )
+
+if TYPE_CHECKING:  # fmt's parts import Lark and the grammar: imported where fmt runs, not by `import`/`show`
+    from lark import Tree
+
+    from nsgsolve.lang import syntax
 
 INDENT = "  "
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
@@ -43,7 +45,7 @@ _MAX_PAD = {"name": 40, "src": 48}
 
 def quote_name(name: str) -> str:
     """A name as it must be written: bare when it is a plain identifier and no keyword, else `quoted`."""
-    if _PLAIN_NAME.fullmatch(name) and name.lower() not in syntax.RESERVED_NAMES:
+    if _PLAIN_NAME.fullmatch(name) and name.lower() not in RESERVED_NAMES:
         return name
     if not name or "`" in name or "\n" in name:
         raise ValueError(f"the name {name!r} cannot be written in the policy language "
@@ -413,6 +415,8 @@ def print_policy(policy: Policy) -> str:
 
 def _tree_anchors(tree: Tree) -> dict[tuple, tuple[int, int]]:
     """Source lines of constructs without a model span: direction blocks and the subscription."""
+    from lark import Token
+
     out: dict[tuple, tuple[int, int]] = {}
     for st in tree.children:
         if st.data == "subscription":
@@ -435,6 +439,9 @@ def format_text(text: str, filename: str) -> str:
     build (syntax errors, names that cannot be resolved) raises :class:`~nsgsolve.errors.InputError`:
     formatting it could lose what the user wrote.
     """
+    from nsgsolve.lang import syntax
+    from nsgsolve.lang.build import build_tree
+
     tree, comments = syntax.parse_with_comments(text, filename)
     policy, bag, _ = build_tree(tree, text, filename)
     bag.raise_if_errors()

@@ -26,6 +26,7 @@ from lark.tree import Meta
 
 from nsgsolve.errors import Diagnostic, InputError, did_you_mean
 from nsgsolve.model import Span
+from nsgsolve.lang.names import RESERVED_NAMES  # noqa: F401 - syntax.RESERVED_NAMES, as before
 
 GRAMMAR_FILE = "nsg.lark"
 START_SYMBOLS = ("policy", "query")
@@ -39,10 +40,6 @@ KEYWORDS = frozenset(STATEMENT_KEYWORDS + (
     "alwaysallow", "collection", "for",
 ))
 
-# Keywords that a name cannot be spelled as (in any case) without back-quotes: these are the ones the
-# parser accepts where a name may also stand (`from any`, `to asg X`, `port any`), plus asg/nsg, which the
-# postlexer reads as keywords everywhere. Every other keyword is read as a name where a name is expected.
-RESERVED_NAMES = frozenset(("any", "asg", "nsg", "nic", "subnet", "vnet", "tag"))
 
 # The postlexer's retyped keywords (see the top of grammar/nsg.lark).
 _LINE_START = {"ASG": "ASG_LINE", "NSG": "NSG_LINE"}
