@@ -18,8 +18,10 @@ _freeze = False
 
 
 def keep_what_is_read() -> None:
-    """For a process that runs one command: objects that exist when reading ends are moved out of the
-    collector's sight (``gc.freeze``); any cycles among them live until the process ends."""
+    """For a process that runs one command: objects that exist when the first reading ends are moved out of
+    the collector's sight (``gc.freeze``); any cycles among them live until the process ends. Once only: a
+    command reading many files one after another (check, lint) would otherwise freeze each file's
+    garbage with the next file, and grow."""
     global _freeze
     _freeze = True
 
@@ -27,12 +29,14 @@ def keep_what_is_read() -> None:
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """No collection inside the block (or the decorated function); the previous state after it."""
+    global _freeze
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if _freeze:
+        if _freeze and was_enabled:  # the outermost block only
             gc.freeze()
+            _freeze = False
         if was_enabled:
             gc.enable()
