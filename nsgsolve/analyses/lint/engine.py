@@ -120,7 +120,7 @@ class _FieldIndex:
 
 # ---------------------------------------------------------------- readable witness values
 
-_ADDR_PREFS = [ip_to_int("203.0.113.7")]
+_ADDR_PREFS = [ip_to_int("203.0.113.7"), ip_to_int("2001:db8::7")]  # documentation addresses (RFC 5737, 3849)
 _PREFS = {PROTO: [6, 17, 1], DPORT: [443, 80, 22, 3389, 53, 25], SPORT: [49152]}
 
 
