@@ -205,10 +205,10 @@ ESCAPE_SAMPLES = 48
 SUBSUME_AGAINST = 64  # rules with the largest overlap that every other candidate is checked against
 # Cuts the exact pre-pass (ListAnalysis._sweep) may make for one question before it leaves the question
 # to the partition: most questions settle in a few dozen, and a policy that fragments more still gets its
-# answer, from the partition. Measured on the generated 4,000-rule NSGs: one redundancy question needed
-# ~1,500 cuts (0.2 s) and took the partition 17 s at the old budget of 400; a question the sweep cannot
-# settle costs at most ~0.2 s more before the partition.
-SWEEP_BUDGET = 2000
+# answer, from the partition. At least one cut per rule in the question: the partition's cost grows with
+# those rules (on the generated 4,000-rule NSGs one redundancy question over 2,668 rules needed ~1,500 cuts,
+# 0.2 s, and took the partition 17 s when the budget was 400 for every question).
+SWEEP_BUDGET = 400
 UNDECIDED = -1  # ListAnalysis._sweep ran out of budget
 
 
@@ -266,12 +266,14 @@ class ListAnalysis:
 
         Returns the non-neutral rules that decide some part of ``b`` (a bitset); None when some part's
         first match (None: no candidate) satisfies ``stop`` (such a packet exists); UNDECIDED when the
-        walk needs more than SWEEP_BUDGET cuts. Witnesses come from the partition (the caller asks it
-        when a packet exists and one is wanted), so they never depend on this pass."""
+        walk needs more cuts than SWEEP_BUDGET or than there are candidates. Witnesses come from the
+        partition (the caller asks it when a packet exists and one is wanted), so they never depend on this
+        pass."""
         index, boxes = self.index, self.boxes
         fields = (PROTO, DPORT, SPORT, SRC, DST)
         stack = [(b, cand)]
         deciders = steps = 0
+        budget = max(SWEEP_BUDGET, cand.bit_count())
         while stack:
             piece, c = stack.pop()
             for d in fields:
@@ -294,7 +296,7 @@ class ListAnalysis:
                     return None
                 deciders |= low
             steps += 1
-            if steps > SWEEP_BUDGET:
+            if steps > budget:
                 return UNDECIDED
             # The rest of the piece: for a first match, no candidate before j meets the piece at all.
             c ^= low
