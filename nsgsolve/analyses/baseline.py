@@ -48,7 +48,7 @@ from nsgsolve.model import (
     ANY_PORTS, PARAM_PREFIX, Access, AnyAddress, Assertion, AssertionKind, Cidr, Direction, NicAddr, Nsg, Policy,
     PortRange, PortsRef, PortSpec, Protocol, Query, Ref, Rule, Span, Subnet, TagSide, VNet,
 )
-from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet, int_to_ip, ip_to_int
+from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6, IntervalSet, int_to_ip, ip_to_int
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX, IpcKey, ResolvedPolicy, implied_host_name, resolve
 from nsgsolve.semantics.evaluate import Packet
 from nsgsolve.semantics.servicetags import ServiceTagDb
@@ -661,17 +661,19 @@ class Baseline:
             if not bad:
                 out.append(BaselineResult(c, target, nsg.span, Status.PASS, "no rule allows every packet"))
                 continue
-            for r, direction in bad:
+            for r, direction, what in bad:
                 resp = Responsible(nsg.name, ", ".join(self._attachments(nsg.name)) or "nothing", direction,
                                    r.name, r.priority, r.access, r.span)
                 out.append(BaselineResult(c, f"rule {r.name} in nsg {nsg.name}", r.span, Status.FAIL,
                                           f"{direction.value.lower()} allow rule {r.name} (priority {r.priority}) "
-                                          "matches every packet: any source, destination, port and protocol",
+                                          f"matches {what}: any source, destination, port and protocol",
                                           responsible=(resp,)))
         return out
 
-    def _allow_everything(self, nsg: Nsg) -> list[tuple[Rule, Direction]]:
-        """Allow rules whose resolved match is the whole packet space, wherever the NSG is evaluated."""
+    def _allow_everything(self, nsg: Nsg) -> list[tuple[Rule, Direction, str]]:
+        """Allow rules whose resolved match is the whole packet space, wherever the NSG is evaluated, or in
+        a dual-stack policy the whole space of one family (0.0.0.0/0 to 0.0.0.0/0 still opens every IPv4
+        packet), with which ("every packet", "every IPv4 packet")."""
         if nsg.name in self.rp.open_nsgs:
             vnets: list[str | None] = []
         else:
@@ -685,12 +687,15 @@ class Baseline:
                     rule = rr.nsg_rule
                     if rule.is_default or rule.access is not Access.ALLOW or id(rule) in seen:
                         continue
-                    everything = (rr.protocol is None and rr.sports in (None, ALL_PORTS)
-                                  and rr.dports in (None, ALL_PORTS) and rr.src.intervals == ALL_IPS
-                                  and rr.dst.intervals == ALL_IPS)
-                    if everything:
+                    if not (rr.protocol is None and rr.sports in (None, ALL_PORTS) and rr.dports in (None, ALL_PORTS)):
+                        continue
+                    # `*` is both families in a policy with IPv6 addresses: a packet is of one family.
+                    families = [name for name, f in (("IPv4", ALL_IPS), ("IPv6", ALL_V6))
+                                if f.issubset(rr.src.intervals) and f.issubset(rr.dst.intervals)]
+                    if families:
                         seen.add(id(rule))
-                        out.append((rule, direction))
+                        dual = self.rp.has_ipv6 and len(families) == 1
+                        out.append((rule, direction, f"every {families[0]} packet" if dual else "every packet"))
         return out
 
     def _subnet_nsg(self, c: Control) -> list[BaselineResult]:

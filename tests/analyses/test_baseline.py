@@ -191,6 +191,31 @@ nsg n {
     assert res and all(r.status is Status.PASS for r in res)
 
 
+def test_hygiene_any_to_any_in_a_dual_stack_policy(tmp_path):
+    # `*` is both families there: still "every packet"; 0.0.0.0/0 opens every IPv4 packet and ::/0 every IPv6
+    # one, each its own failure (the check compared with the IPv4 space alone and missed `*`).
+    text = """\
+vnet v 10.0.0.0/16, fd00::/48 {
+  subnet s 10.0.1.0/24, fd00:0:0:1::/64 nsg n
+}
+nic a in v/s ip 10.0.1.4
+nsg n {
+  inbound {
+    100 allow All   any from any to any
+    110 allow All4  any from 0.0.0.0/0 to 0.0.0.0/0
+    120 allow All6  any from ::/0 to ::/0
+    130 allow Https tcp from any to any port 443
+  }
+}
+"""
+    res = [r for r in Baseline(policy_of(tmp_path, text)).run(select(["hygiene"])) if r.control.id == "hyg-any-to-any"]
+    by = {r.target: r.summary for r in res if r.status is Status.FAIL}
+    assert set(by) == {"rule All in nsg n", "rule All4 in nsg n", "rule All6 in nsg n"}
+    assert "matches every packet:" in by["rule All in nsg n"]
+    assert "matches every IPv4 packet" in by["rule All4 in nsg n"]
+    assert "matches every IPv6 packet" in by["rule All6 in nsg n"]
+
+
 # ---------------------------------------------------------------- waivers
 
 
