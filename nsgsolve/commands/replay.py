@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from nsgsolve.analyses.replay import ALLOW, Replayer
+    from nsgsolve.heap import keep_freed_memory
     from nsgsolve.reports import replay as rep
     from nsgsolve.semantics.resolve import resolve
 
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                              did_you_mean(name, sorted(known)) or f"NSGs: {', '.join(sorted(known)[:10])}")
     guids.update(acls)
     replayer = Replayer(rp, new, guids, args.group_prefix)
+    keep_freed_memory()  # before the batches' arrays: nsgsolve/heap.py says why
 
     started = time.perf_counter()
     if args.dask:

@@ -129,7 +129,10 @@ class _BadCell(ValueError):
 
 
 def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json: bool, out: TextIO) -> int:
+    from nsgsolve.heap import keep_freed_memory
     from nsgsolve.importers.loader import read_text
+
+    keep_freed_memory()
 
     text = read_text(path)
     head = text.split("\n", 1)[0].rstrip("\r")
