@@ -21,9 +21,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nsgsolve"
 # (layer, module prefixes); the longest matching prefix decides a module's layer.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # The vocabulary every step shares: positions and errors, the policy model and its checks, and a
-    # process-pool helper and a collector switch that know nothing of policies.
+    # process-pool helper, a collector switch and an allocator setting that know nothing of policies.
     ("base", ("nsgsolve.errors", "nsgsolve.model", "nsgsolve.validate", "nsgsolve.parallel", "nsgsolve.version",
-              "nsgsolve.limits", "nsgsolve.fileio", "nsgsolve.gcpause")),
+              "nsgsolve.limits", "nsgsolve.fileio", "nsgsolve.gcpause", "nsgsolve.heap")),
     # What a policy means: addresses, tags, the platform's rules, resolution, the reference evaluator.
     ("semantics", ("nsgsolve.semantics",)),
     # Ways in: the language (its builder checks tag names against semantics' built-in tags) and the
