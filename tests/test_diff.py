@@ -388,7 +388,7 @@ def _regions_are_exactly_where_decisions_differ(data, old: Policy, new: Policy) 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_changed_rule_filter_gives_the_same_regions_as_the_global_partition(data):
-    old = data.draw(policies(max_rules=5))
+    old = data.draw(policies(max_rules=5, ipv6=data.draw(st.booleans())))
     new = data.draw(mutated(old))
 
     fast = diff_policies(old, new)
@@ -404,7 +404,7 @@ def test_changed_rule_filter_gives_the_same_regions_as_the_global_partition(data
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(policies(max_rules=6))
+@given(st.booleans().flatmap(lambda v6: policies(max_rules=6, ipv6=v6)))
 def test_a_policy_against_itself_is_empty(policy):
     assert diff_policies(policy, policy).is_empty
 
