@@ -111,10 +111,11 @@ def _fork(fn: Callable[[T], R], share: Sequence[T], positions: Sequence[int], co
             payload = pickle.dumps((True, done), pickle.HIGHEST_PROTOCOL)
             code = 0
         except BaseException as e:  # noqa: BLE001 - every failure goes back to the parent
-            at = positions[len(done)]
+            # The failing item; all of them done means the results themselves did not pickle.
+            at = positions[min(len(done), len(positions) - 1)]
             try:
                 payload = pickle.dumps((False, (at, e)), pickle.HIGHEST_PROTOCOL)
-            except Exception:  # noqa: BLE001 - an exception that does not pickle
+            except BaseException:  # noqa: BLE001 - an exception that does not pickle
                 payload = pickle.dumps((False, (at, RuntimeError(f"{type(e).__name__}: {e}"))))
         with os.fdopen(write, "wb") as f:
             f.write(payload)

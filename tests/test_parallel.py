@@ -101,3 +101,18 @@ def test_a_workers_own_fork_map_runs_serially_in_it():
 
     assert all(len(pids) == 1 for pids in parallel.fork_lanes(fn, list(range(4)), 2, lanes=2))
     assert all(len(pids) == 1 for pids in fork_map(fn, list(range(4)), 2, min_items=2))
+
+
+@needs_fork
+@pytest.mark.parametrize("mapper", [fork_map, parallel.fork_lanes])
+def test_a_child_whose_results_do_not_pickle_fails_in_the_caller_and_never_runs_on(tmp_path, mapper):
+    # Results that cannot be sent back fail the child after its last item; it must still end there. A child
+    # that let that error escape carried on running the caller's program: here, this test after the call.
+    parent, escaped = os.getpid(), tmp_path / "escaped"
+    with pytest.raises(Exception):
+        mapper(lambda x: (lambda: x), list(range(4)), 2, min_items=1) if mapper is fork_map else \
+            mapper(lambda x: (lambda: x), list(range(4)), 2)
+    if os.getpid() != parent:  # pragma: no cover - only in an escaped child
+        escaped.write_text("a child ran on past its work")
+        os._exit(0)
+    assert not escaped.exists()
