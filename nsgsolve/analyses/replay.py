@@ -597,8 +597,7 @@ class Replayer:
         need = np.where(version == 1, 8, 9)
         complete = c.cells >= need
         ts, ts_ok = colparse.unsigned(c, 0, 18)
-        src, src_ok, src_v6 = colparse.ipv4(c, 1)
-        dst, dst_ok, dst_v6 = colparse.ipv4(c, 2)
+        (src, src_ok, src_v6), (dst, dst_ok, dst_v6) = colparse.ipv4_columns(c, (1, 2))
         sport, sp_ok = colparse.unsigned(c, 3, 5)
         dport, dp_ok = colparse.unsigned(c, 4, 5)
         pnum, pnum_ok = colparse.unsigned(c, 5, 3)

@@ -114,3 +114,14 @@ def ipv4(c: Cells, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ok &= nd <= 3
     ok &= (dots == 3) & (nd > 0) & (cur <= 255)
     return np.where(ok, acc.astype(np.int64) * 256 + cur, 0), ok, colon
+
+
+def ipv4_columns(c: Cells, js: tuple[int, ...]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`ipv4` of several columns in one pass, one numpy call per character position for all of them:
+    replay's batches are one file's tuples (some 20,000 rows), where the calls' own cost shows."""
+    n = len(c)
+    cells = Cells(c.data, np.concatenate([c.start[:, j] for j in js])[:, None],
+                  np.concatenate([c.end[:, j] for j in js])[:, None], np.tile(c.cells, len(js)),
+                  np.tile(c.complete, len(js)))
+    value, ok, colon = ipv4(cells, 0)
+    return [(value[k * n:(k + 1) * n], ok[k * n:(k + 1) * n], colon[k * n:(k + 1) * n]) for k in range(len(js))]
