@@ -14,7 +14,7 @@ from nsgsolve.analyses.diff import DESTINATIONS, SOURCES, DiffResult, PairDiff, 
 from nsgsolve.model import PORTED_PROTOCOLS
 from nsgsolve.regions.box import DPORT, DST, PROTO, SPORT, SRC, describe_protocols
 from nsgsolve.reports.trace import short_step
-from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet, describe_ips, describe_ports
+from nsgsolve.semantics.addresses import ALL_PORTS, ALL_V6, IntervalSet, describe_ips, describe_ports, is_v6
 from nsgsolve.semantics.evaluate import FlowResult, TraceStep
 
 FLAGS = {SOURCES: "--from", DESTINATIONS: "--to"}
@@ -126,11 +126,21 @@ def format_pair(p: PairDiff) -> list[str]:
     return lines
 
 
+def _addresses(s: IntervalSet) -> str:
+    """A region's address side. An IPv6 side that is most of the IPv6 space reads as "::/0 except ..."
+    (ranges such as ``::-2001:db7:ffff:...`` say little); IPv4 sides print as they always have."""
+    if s and is_v6(s.min()):
+        rest = ALL_V6.difference(s)
+        if rest and len(rest) < len(s):
+            return f"::/0 except {describe_ips(rest)}"
+    return describe_ips(s)
+
+
 def describe_region(g: Region) -> str:
     """``Tcp 203.0.113.0/24 -> 10.0.1.4 dport 22`` (source ports only when not ``*``)."""
     b = g.box
     ported = bool(b[PROTO].intersection(PORTED_SET))
-    text = f"{describe_protocols(b[PROTO])} {describe_ips(b[SRC])} -> {describe_ips(b[DST])}"
+    text = f"{describe_protocols(b[PROTO])} {_addresses(b[SRC])} -> {_addresses(b[DST])}"
     if ported:
         if b[SPORT] != ALL_PORTS:
             text += f" sport {describe_ports(b[SPORT])}"

@@ -118,6 +118,9 @@ def test_diff_compares_both_families(policy, tmp_path):
     for _, _, r in v6:
         assert ":" in r["witness"]["src"] and all(":" in c for c in r["sources"] + r["destinations"])
         assert not any(c.startswith("2001:db8:") for c in r["sources"])
+    status, out, _ = cli("diff", policy, str(new))
+    assert "CLOSED  tcp ::/0 except 2001:db8::/32 -> ace:cab:deca:deed::4 dport 22" in out, out
+    assert "CLOSED  tcp 0.0.0.0/0 -> 10.0.1.4 dport 22" in out
     # No exit 3 any more: a gate on opened traffic passes (nothing opened in either family) ...
     status, _, err = cli("diff", policy, str(new), "--fail-on", "opened")
     assert status == 0, err
