@@ -181,21 +181,8 @@ def test_column_reading_gives_the_row_by_row_columns(tmp_path):
                                                                           "--json")[1]
 
 
-DUAL = """
-vnet hub 10.0.0.0/16, fd00::/48 {
-  subnet web 10.0.1.0/24, fd00:0:0:1::/64 nsg web-nsg
-}
-nic web1 in hub/web {
-  ipconfig v4 ip 10.0.1.4
-  ipconfig v6 ip fd00:0:0:1::4
-}
-nsg web-nsg {
-  inbound {
-    100 allow Allow-HTTPS tcp from Internet to any port 443
-    200 deny Deny-Doc tcp from 2001:db8::/32 to any
-  }
-}
-"""
+# a dual-stack subnet and NIC, shared with tests/analyses/test_replay.py
+DUAL = (Path(__file__).resolve().parent / "data" / "dual-stack-web.nsg").read_text()
 
 
 def test_ipv6_flows_repeated_in_a_file_are_what_the_evaluator_says_of_each(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -141,21 +142,8 @@ def test_ipv6_tuples_are_replayed_in_a_policy_without_ipv6_too(tmp_path):
     assert doc["ipv6_tuples"] == 3 and doc["skipped"]["ipv6_tuples"] == 0
 
 
-DUAL = """
-vnet hub 10.0.0.0/16, fd00::/48 {
-  subnet web 10.0.1.0/24, fd00:0:0:1::/64 nsg web-nsg
-}
-nic web1 in hub/web {
-  ipconfig v4 ip 10.0.1.4
-  ipconfig v6 ip fd00:0:0:1::4
-}
-nsg web-nsg {
-  inbound {
-    100 allow Allow-HTTPS tcp from Internet to any port 443
-    200 deny Deny-Doc tcp from 2001:db8::/32 to any
-  }
-}
-"""
+# a dual-stack subnet and NIC, shared with tests/test_cli_verify.py
+DUAL = (Path(__file__).resolve().parents[1] / "data" / "dual-stack-web.nsg").read_text()
 
 
 def test_ipv6_tuples_of_a_dual_stack_nic_and_against(tmp_path):
