@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nsgsolve.semantics.addresses import IntervalSet
-from nsgsolve.regions.box import box_contains_point, merge_cells, partition
+from nsgsolve.regions.box import box_contains_point, box_meets, merge_cells, partition
+from nsgsolve.regions.fieldindex import BoxIndex
 
 SMALL = (IntervalSet([(0, 3)]), IntervalSet([(0, 7)]), IntervalSet([(0, 2)]), IntervalSet([(0, 7)]),
          IntervalSet([(0, 3)]))
@@ -50,3 +51,11 @@ def test_merge_keeps_the_same_points(bs):
     for point in POINTS:
         assert any(box_contains_point(b, point) for b in bs) == any(box_contains_point(b, point) for b in merged)
     assert len(merged) <= max(1, len(bs))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(boxes, max_size=8), boxes)
+def test_the_box_index_finds_exactly_the_boxes_that_meet_a_region(bs, region):
+    # The Z3 encoding keeps a rule in a question's term by this bitset instead of box_meets per rule.
+    got = BoxIndex(bs).meeting(region)
+    assert [i for i in range(len(bs)) if got >> i & 1] == [i for i, b in enumerate(bs) if box_meets(b, region)]

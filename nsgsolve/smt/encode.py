@@ -38,6 +38,7 @@ from typing import Iterable, Mapping
 import z3
 
 from nsgsolve.regions import box as regions
+from nsgsolve.regions.fieldindex import BoxIndex
 from nsgsolve.semantics.addresses import ADDR_BITS_DUAL, ALL_ADDRS, ALL_IPS, ALL_PORTS, IntervalSet
 from nsgsolve.errors import UsageError
 from nsgsolve.semantics.evaluate import Packet
@@ -140,6 +141,7 @@ class Encoding:
         self._allows: dict[tuple[str, str | None, Direction], z3.BoolRef] = {}
         self._boxes: dict[RuleKey, tuple[Box, Box]] = {}
         self._within: dict[tuple, z3.BoolRef] = {}
+        self._indexes: dict[tuple[str, str | None, Direction], BoxIndex] = {}
         self._out: dict[tuple, z3.BoolRef] = {}
         self._in: dict[tuple, z3.BoolRef] = {}
         self._paths: dict[tuple, z3.BoolRef] = {}
@@ -397,6 +399,16 @@ class Encoding:
     def _widen(self, s: AddrSet) -> IntervalSet:
         return s.intervals.union(IntervalSet([iv for m in s.members for iv in self.rp.ipcs[m].usable]))
 
+    def _rule_index(self, nsg: ResolvedNsg, direction: Direction) -> BoxIndex:
+        """The per-field bitsets of the rules' ``over`` boxes: a region finds the rules that can match in
+        it without testing each of them (questions narrow to many regions of the same 1,000-rule lists)."""
+        key = (nsg.name, nsg.vnet, direction)
+        got = self._indexes.get(key)
+        if got is None:
+            n = len(nsg.rules(direction))
+            got = self._indexes[key] = BoxIndex([self.rule_box(nsg, direction, i)[0] for i in range(n)])
+        return got
+
     def nsg_allows_within(self, nsg: ResolvedNsg, direction: Direction, region: Box) -> z3.BoolRef:
         """:meth:`nsg_allows` for the packets of ``region`` only (a box over the five fields): rules that
         cannot match there are left out, and the chain ends at the first rule that matches all of it.
@@ -410,13 +422,14 @@ class Encoding:
             return t
         rules = nsg.rules(direction)
         kept: list[int] = []
-        for i in range(len(rules)):
-            over, under = self.rule_box(nsg, direction, i)
-            if not regions.box_meets(over, region):
-                continue
+        meets = self._rule_index(nsg, direction).meeting(region)  # the rules whose `over` box meets it
+        while meets:
+            low = meets & -meets
+            i = low.bit_length() - 1
             kept.append(i)
-            if regions.box_subset(region, under):
+            if regions.box_subset(region, self.rule_box(nsg, direction, i)[1]):
                 break
+            meets ^= low
         acc = FALSE
         for i in reversed(kept):
             m = self.rule_match(nsg, direction, i)

@@ -4,13 +4,12 @@ it, whether it is shadowed or redundant and by which rules, which packets it sti
 Everything is exact region arithmetic (:mod:`nsgsolve.regions.box`) in the extended space of
 :mod:`nsgsolve.regions.space`, so answers cover every address Azure may give a dynamic NIC. Per rule
 the question is asked only inside the rule's own box, against the rules whose boxes meet it (found with
-per-field bitsets, :class:`_FieldIndex`), after cheap attempts that settle most rules: a greedy search
-for a packet no earlier rule matches, and single-rule containment.
+per-field bitsets, :mod:`nsgsolve.regions.fieldindex`), after cheap attempts that settle most rules: a
+greedy search for a packet no earlier rule matches, and single-rule containment.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from itertools import combinations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -18,104 +17,8 @@ from typing import Callable, Iterable, Sequence
 from nsgsolve.model import Access
 from nsgsolve.regions.box import (DPORT, DST, PROTO, SPORT, SRC, Box, Splitter, box_intersection, box_subset,
                                   make_box)
-from nsgsolve.semantics.addresses import IntervalSet, bitset_segments, ip_to_int
-
-
-# ---------------------------------------------------------------- per-field candidate bitsets
-
-
-class _FieldIndex:
-    """One field of one rule list: elementary segments, the rules covering each (bitset), and a segment
-    tree of ORs, so "which rules meet this set" costs O(log n) big-int ORs per interval."""
-
-    __slots__ = ("starts", "masks", "tree", "size", "_and")
-
-    def __init__(self, sets: Sequence[IntervalSet]):
-        self.starts, masks = bitset_segments(((1 << i, s) for i, s in enumerate(sets)), (0,))
-        self.masks = masks
-        size = 1
-        while size < len(masks):
-            size *= 2
-        tree = [0] * (2 * size)
-        tree[size:size + len(masks)] = masks
-        for k in range(size - 1, 0, -1):
-            tree[k] = tree[2 * k] | tree[2 * k + 1]
-        self.tree, self.size = tree, size
-        self._and: list[int] | None = None  # the same tree with AND, built on first use (covering)
-
-    def seg(self, v: int) -> int:
-        return bisect_right(self.starts, v) - 1
-
-    def lookup(self, v: int) -> int:
-        return self.masks[bisect_right(self.starts, v) - 1]
-
-    def meeting(self, s: IntervalSet) -> int:
-        acc = 0
-        tree = self.tree
-        for lo, hi in s:
-            l, r = self.seg(lo) + self.size, self.seg(hi) + self.size + 1
-            while l < r:
-                if l & 1:
-                    acc |= tree[l]
-                    l += 1
-                if r & 1:
-                    r -= 1
-                    acc |= tree[r]
-                l >>= 1
-                r >>= 1
-        return acc
-
-    def covering(self, s: IntervalSet) -> int:
-        """The rules whose set in this field contains all of ``s`` (not empty). Exact for any ``s``: a
-        segment lies wholly inside or wholly outside each rule's set, so the rules covering every segment
-        that ``s`` meets are the rules covering ``s``."""
-        tree = self._and
-        if tree is None:
-            size = self.size
-            tree = [-1] * (2 * size)
-            tree[size:size + len(self.masks)] = self.masks
-            for k in range(size - 1, 0, -1):
-                tree[k] = tree[2 * k] & tree[2 * k + 1]
-            self._and = tree
-        acc = -1
-        for lo, hi in s:
-            l, r = self.seg(lo) + self.size, self.seg(hi) + self.size + 1
-            while l < r:
-                if l & 1:
-                    acc &= tree[l]
-                    l += 1
-                if r & 1:
-                    r -= 1
-                    acc &= tree[r]
-                l >>= 1
-                r >>= 1
-        return acc
-
-    def segments_within(self, s: IntervalSet, limit: int) -> list[int]:
-        """Indices of the segments inside ``s`` (``s`` is one of the indexed sets, so segments never
-        straddle its bounds), evenly thinned to at most ``limit``."""
-        ranges = [(self.seg(lo), self.seg(hi)) for lo, hi in s]
-        total = sum(r - l + 1 for l, r in ranges)
-        out: list[int] = []
-        if total <= limit:
-            for l, r in ranges:
-                out.extend(range(l, r + 1))
-            return out
-        step = total / limit
-        flat_pos = [int(k * step) for k in range(limit)]
-        base, it = 0, iter(flat_pos)
-        want = next(it, None)
-        for l, r in ranges:
-            n = r - l + 1
-            while want is not None and want < base + n:
-                out.append(l + want - base)
-                want = next(it, None)
-            base += n
-        return out
-
-    def segment_set(self, k: int, within: IntervalSet) -> IntervalSet:
-        hi = self.starts[k + 1] - 1 if k + 1 < len(self.starts) else max(h for _, h in within)
-        return within.intersection(IntervalSet([(self.starts[k], hi)]))
+from nsgsolve.regions.fieldindex import FieldIndex as _FieldIndex  # the per-field bitsets (shared with smt)
+from nsgsolve.semantics.addresses import IntervalSet, ip_to_int
 
 
 # ---------------------------------------------------------------- readable witness values
