@@ -26,7 +26,7 @@ import os
 import pickle
 import select
 import sys
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -214,6 +214,37 @@ def fork_lanes(fn: Callable[[T], R], items: Sequence[T], n_workers: int | None =
     finally:
         counts.close()
     return _in_order(shares, k, len(items), errors)
+
+
+class Background(Generic[R]):
+    """``fn()`` computed by a forked child while the caller goes on (see :func:`fork_call`)."""
+
+    def __init__(self, fn: Callable[[], R]):
+        self.fn = fn
+        self.child: tuple[int, int] | None = None
+        if workers() > 1 and hasattr(os, "fork"):
+            self.child = _fork(lambda _: fn(), [None], [0], _Counts(1, None), 0)
+
+    def result(self) -> R:
+        """The child's result (waiting for it), or ``fn()`` computed here when there was no child; the
+        child's exception is raised here, as a serial call would raise it."""
+        if self.child is None:
+            return self.fn()
+        pid, read = self.child
+        self.child = None
+        ok, value = _result(pid, _collect([read], None)[read], 0)
+        if not ok:
+            raise value[1]  # type: ignore[index]
+        return value[0]  # type: ignore[index]
+
+
+def fork_call(fn: Callable[[], R]) -> Background[R]:
+    """Start ``fn()`` in a forked child, for two analyses of one state that are each cheaper than the
+    forks of a :func:`fork_map` over their parts would make them: the caller computes the other one
+    meanwhile (its own fork_maps still fork: the child is one more process, not a core taken). The child
+    runs its own fork_maps serially. With one core, ``NSGSOLVE_WORKERS=1`` or inside a worker, ``fn`` runs
+    when :meth:`Background.result` is called."""
+    return Background(fn)
 
 
 def _in_order(shares: dict[int, list[R]], n: int, total: int, errors: list[tuple[int, BaseException]]) -> list[R]:

@@ -117,3 +117,25 @@ def test_a_child_whose_results_do_not_pickle_fails_in_the_caller_and_never_runs_
         escaped.write_text("a child ran on past its work")
         os._exit(0)
     assert not escaped.exists()
+
+
+def test_a_background_call_runs_in_a_child_and_its_result_or_exception_comes_back(monkeypatch):
+    monkeypatch.setenv("NSGSOLVE_WORKERS", "2")
+    # The child's own fork_map runs serially (it is a worker), and the caller's fork_map still forks.
+    job = parallel.fork_call(lambda: (os.getpid(), fork_map(lambda x: os.getpid(), range(100))))
+    theirs = fork_map(lambda x: os.getpid(), range(100))
+    pid, inner = job.result()
+    assert pid != os.getpid() and set(inner) == {pid}
+    assert len(set(theirs)) == 2
+
+    def fails():
+        raise ValueError("from the child")
+
+    with pytest.raises(ValueError, match="from the child"):
+        parallel.fork_call(fails).result()
+
+
+def test_a_background_call_with_one_worker_runs_here_when_asked(monkeypatch):
+    monkeypatch.setenv("NSGSOLVE_WORKERS", "1")
+    job = parallel.fork_call(lambda: os.getpid())
+    assert job.child is None and job.result() == os.getpid()
