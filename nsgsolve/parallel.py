@@ -114,7 +114,7 @@ def _fork(fn: Callable[[T], R], share: Sequence[T], positions: Sequence[int], co
             # The failing item; all of them done means the results themselves did not pickle.
             at = positions[min(len(done), len(positions) - 1)]
             try:
-                payload = pickle.dumps((False, (at, e)), pickle.HIGHEST_PROTOCOL)
+                payload = pickle.dumps((False, (at, portable(e))), pickle.HIGHEST_PROTOCOL)
             except BaseException:  # noqa: BLE001 - an exception that does not pickle
                 payload = pickle.dumps((False, (at, RuntimeError(f"{type(e).__name__}: {e}"))))
         with os.fdopen(write, "wb") as f:
@@ -122,6 +122,17 @@ def _fork(fn: Callable[[T], R], share: Sequence[T], positions: Sequence[int], co
         sys.stdout.flush()
     finally:
         os._exit(code)
+
+
+def portable(e: BaseException) -> BaseException:
+    """``e`` without the exceptions it was raised during and its traceback, which the parent does not show.
+
+    Pickled as is, they can drag anything along: once Dask is imported, tblib pickles exceptions with their
+    ``__context__``, and an InputError raised ``from None`` over a Lark syntax error still has that error as
+    its context, holding the whole parser (which does not pickle). A worker then failed on a bad file with
+    "Can't pickle local object" instead of the file's located message."""
+    e.__context__ = e.__cause__ = None
+    return e.with_traceback(None)
 
 
 def _result(pid: int, data: bytes, first: int) -> tuple[bool, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copyreg
 import os
 import pickle
 
@@ -9,6 +10,16 @@ import pytest
 
 from nsgsolve import parallel
 from nsgsolve.parallel import fork_map
+
+class _ContextualError(Exception):
+    pass
+
+
+def _with_context(args, context):
+    e = _ContextualError(*args)
+    e.__context__ = context
+    return e
+
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here: fork_map runs serially")
 
@@ -139,3 +150,23 @@ def test_a_background_call_with_one_worker_runs_here_when_asked(monkeypatch):
     monkeypatch.setenv("NSGSOLVE_WORKERS", "1")
     job = parallel.fork_call(lambda: os.getpid())
     assert job.child is None and job.result() == os.getpid()
+
+
+@needs_fork
+def test_an_error_raised_during_an_unpicklable_one_reaches_the_caller_as_itself():
+    # Dask's tblib pickles an exception with its __context__; an InputError raised over a Lark error has
+    # the parser there. The caller needs the error itself (its located message), not what it was raised in.
+    copyreg.pickle(_ContextualError, lambda e: (_with_context, (e.args, e.__context__)))
+    try:
+        def fn(x):
+            if x == 3:  # dealt to the child
+                try:
+                    raise ValueError(lambda: x)  # does not pickle
+                except ValueError:
+                    raise _ContextualError("item 3 is bad") from None
+            return x
+
+        with pytest.raises(_ContextualError, match="item 3 is bad"):
+            fork_map(fn, list(range(4)), 2, min_items=1)
+    finally:
+        copyreg.dispatch_table.pop(_ContextualError, None)

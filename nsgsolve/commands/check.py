@@ -226,7 +226,9 @@ def _check_file(path: str, args: argparse.Namespace, db, waivers: list, progress
             total += len(got)
             findings += [baseline_finding(r, path) for r in got]
     except Exception as e:  # noqa: BLE001 - raised by the caller, in file order (the CLI reports it)
-        return _FileResult(messages.getvalue(), findings, total, used, e)
+        from nsgsolve.parallel import portable
+
+        return _FileResult(messages.getvalue(), findings, total, used, portable(e))
     return _FileResult(messages.getvalue(), findings, total, used)
 
 
