@@ -124,7 +124,10 @@ def _fork(fn: Callable[[T], R], share: Sequence[T], positions: Sequence[int], co
         os._exit(code)
 
 
-def portable(e: BaseException) -> BaseException:
+E = TypeVar("E", bound=BaseException)
+
+
+def portable(e: E) -> E:
     """``e`` without the exceptions it was raised during and its traceback, which the parent does not show.
 
     Pickled as is, they can drag anything along: once Dask is imported, tblib pickles exceptions with their
