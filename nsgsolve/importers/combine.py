@@ -163,15 +163,7 @@ def load_json_policy(texts: Mapping[str, str], params: Mapping[str, str] | None 
             warnings.extend(builder.bag.warnings)
     if LOCATION_PLACEHOLDER in placeholders:
         policy = _refuse_located_tags(policy, "location" in declared, strict, warnings)
-    # Hold imported policies to the same rules as .nsg files (references, limits, topology), so an
-    # import never writes a file that does not load back, and nothing is answered from an invalid model.
-    bag = DiagnosticBag()
-    validate_into(policy, bag)
-    # --symbolic names ('?expr:...') are undefined on purpose; resolution stops on them (docs/import.md).
-    bag.items = [d for d in bag.items if symbolic_name("") not in d.message and PARAM_PREFIX not in d.message]
-    if warnings is not None:
-        warnings.extend(bag.warnings)
-    bag.raise_if_errors()
+    _validate_imported(policy, warnings)
     # Nearly every template reads its resource group's region for resources' 'location', which nsgsolve
     # ignores; only a tag named with it matters, and that is E628 above.
     placeholders.discard(LOCATION_PLACEHOLDER)
@@ -222,14 +214,21 @@ def load_terraform_policy(texts: Mapping[str, str], tf_vars: list[str] | None = 
     finally:
         if warnings is not None:
             warnings.extend(builder.bag.warnings)
-    vbag = DiagnosticBag()
-    validate_into(policy, vbag)
-    # open values and parameters, on purpose
-    vbag.items = [d for d in vbag.items if symbolic_name("") not in d.message and PARAM_PREFIX not in d.message]
-    if warnings is not None:
-        warnings.extend(vbag.warnings)
-    vbag.raise_if_errors()
+    _validate_imported(policy, warnings)
     return policy
+
+
+def _validate_imported(policy: Policy, warnings: list[Diagnostic] | None) -> None:
+    """Hold an imported policy to the same rules as a .nsg file (references, limits, topology), so an import
+    never writes a file that does not load back, and nothing is answered from an invalid model. Open values
+    ('?expr:...') and unset parameters are undefined names on purpose: resolution stops on the former and
+    answers for every value of the latter (docs/import.md)."""
+    bag = DiagnosticBag()
+    validate_into(policy, bag)
+    bag.items = [d for d in bag.items if symbolic_name("") not in d.message and PARAM_PREFIX not in d.message]
+    if warnings is not None:
+        warnings.extend(bag.warnings)
+    bag.raise_if_errors()
 
 
 def _refuse_located_tags(policy: Policy, has_location_parameter: bool, strict: bool = True,
