@@ -117,8 +117,12 @@ def _fork(fn: Callable[[T], R], share: Sequence[T], positions: Sequence[int], co
                 payload = pickle.dumps((False, (at, portable(e))), pickle.HIGHEST_PROTOCOL)
             except BaseException:  # noqa: BLE001 - an exception that does not pickle
                 payload = pickle.dumps((False, (at, RuntimeError(f"{type(e).__name__}: {e}"))))
-        with os.fdopen(write, "wb") as f:
-            f.write(payload)
+        # Straight to the descriptor: no file object, whose layer a caller may have replaced (a test's full
+        # disk on os.fdopen made every report's matrix child fail).
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write, view):]
+        os.close(write)
         sys.stdout.flush()
     finally:
         os._exit(code)
