@@ -289,11 +289,7 @@ class _Builder:
                 self.bag.error("E422", f"range '{text}' mixes IPv4 and IPv6", sp,
                                "a range lies in one family: write two items, one per family")
                 return None
-            if lo > hi:
-                self.bag.error("E404", f"range '{text}' is reversed: {lo_t} comes after {hi_t}", sp,
-                               f"write {hi_t}-{lo_t}")
-                return None
-            return _Item("range", IpRange(lo, hi, sp), sp)
+            return self.range_item(text, lo, hi, lo_t, hi_t, sp)
         try:
             ip, length = parse_ipv6_cidr(text)
         except ValueError as e:
@@ -307,6 +303,13 @@ class _Builder:
                            f"did you mean {net}? (or {text.partition('/')[0]} alone, for the single address)")
             return None
         return _Item("cidr", Cidr(ip, length, sp), sp)
+
+    def range_item(self, text: str, lo: int, hi: int, lo_t: str, hi_t: str, sp: Span) -> _Item | None:
+        """FIRST-LAST of either family, once both ends are read: E404 when written the wrong way round."""
+        if lo > hi:
+            self.bag.error("E404", f"range '{text}' is reversed: {lo_t} comes after {hi_t}", sp, f"write {hi_t}-{lo_t}")
+            return None
+        return _Item("range", IpRange(lo, hi, sp), sp)
 
     def address_run(self, tok: Token) -> list[_Item | None]:
         """An ADDRESSES token (addresses and commas on one line) → one item (or None) per address, each
@@ -338,11 +341,7 @@ class _Builder:
                 self.bag.error("E404", _explain_ip(lo_t if lo is None else hi_t), sp,
                                "a range is FIRST-LAST, e.g. 10.0.0.1-10.0.0.9")
                 return None
-            if lo > hi:
-                self.bag.error("E404", f"range '{text}' is reversed: {lo_t} comes after {hi_t}", sp,
-                               f"write {hi_t}-{lo_t}")
-                return None
-            return _Item("range", IpRange(lo, hi, sp), sp)
+            return self.range_item(text, lo, hi, lo_t, hi_t, sp)
         addr, slash, length_t = text.partition("/")
         parsed = _ip(addr)
         if parsed is None:
