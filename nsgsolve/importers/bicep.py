@@ -302,6 +302,11 @@ class _Resolver:
 
     def module(self, d: bs.Decl) -> ModSym:
         body, loop, cond = _body_parts(d.value)
+        given = next((v for k, _s, v in body.pairs if k.lower() == "params"), None) if body is not None else None
+        if isinstance(given, bs.SpreadObj):
+            first = next(p for p in given.parts if type(p) is bs.Spread)
+            raise bs.spread_error(d.src, first.start, "the spread operator '...' in a module's params, where Bicep "
+                                                      "does not allow it", "write each parameter: params: { a: x.a }")
         path = d.path
         low = path.lower()
         span = d.src.span(d.start, d.end)
@@ -399,6 +404,10 @@ class _Resolver:
                 stack.append((n.body, inner))
             elif t is bs.IfBody:
                 stack += [(n.cond, scope), (n.body, scope)]
+            elif t is bs.SpreadObj or t is bs.SpreadArr:
+                stack += [(x, scope) for x in n.parts]
+            elif t is bs.Spread:
+                stack.append((n.value, scope))
 
     def call(self, n: bs.Call, scope: dict) -> None:
         if n.ns and n.ns not in ("sys", "az") and n.target is None:
@@ -818,6 +827,64 @@ class BicepEvaluator(Evaluator):
         # Bicep compiles '${a}-x' to format('{0}-x', a): the same text, booleans included.
         return self._fn("format", ["".join(fmt), *args], n, loops)
 
+    def _spread_value(self, part: bs.Spread, want: type, loops: dict) -> Any:
+        """The value of ``...x``: an object (``want`` dict) or an array (list); Unknown if it is not known, and
+        E746 if it is known and of the other kind (Bicep refuses the file)."""
+        v = self.ev(part.value, loops)
+        if isinstance(v, Unknown):
+            return v
+        if isinstance(v, Placeholder):
+            return Unknown(f"'...' spreads parameter(s) {', '.join(sorted(v.params))}, which have no value: which "
+                           f"{'keys' if want is dict else 'items'} it adds is unknown", part.text(), part.span())
+        if isinstance(v, (ResVal, ModVal, Collection, Outputs, BLambda)):
+            return Unknown("'...' of a resource, module or lambda (nsgsolve spreads objects and arrays)",
+                           part.text(), part.span())
+        if not isinstance(v, want):
+            kind = "null" if v is None else "an array" if isinstance(v, list) else "an object" \
+                if isinstance(v, dict) else "a truth value" if isinstance(v, bool) else "a number" \
+                if isinstance(v, int) else "a string"
+            into, needs = ("an object", "an object") if want is dict else ("an array", "an array")
+            raise bs.spread_error(part.src, part.start, f"'...{part.value.text()}' spreads {kind} into {into}, "
+                                                          f"which needs {needs}",
+                                   "spread an object into an object and an array into an array ('...' of a "
+                                   "conditional value: cond ? {...} : {} or cond ? [...] : [])")
+        return v
+
+    def _spread_obj(self, n: bs.SpreadObj, loops: dict) -> Any:
+        """``{ a: 1, ...x, b: 2 }``: Bicep's ``shallowMerge``, a later key replacing an earlier one. Keys are
+        matched without regard to case (Azure reads property names so, and the converter would otherwise
+        keep the first spelling: the earlier value)."""
+        out = JObject(span=n.span())
+        folded: dict[str, str] = {}
+        for part in n.parts:
+            v = self._spread_value(part, dict, loops) if type(part) is bs.Spread else self._obj(part, loops)
+            if isinstance(v, Unknown):
+                return v
+            spans = v.spans if isinstance(v, JObject) else {}
+            for k, x in v.items():
+                old = folded.get(k.lower())
+                if old is not None and old != k:
+                    del out[old]
+                    out.spans.pop(old, None)
+                folded[k.lower()] = k
+                out[k] = x
+                out.spans[k] = spans.get(k) or part.span()
+        return out
+
+    def _spread_arr(self, n: bs.SpreadArr, loops: dict) -> Any:
+        """``[a, ...x, b]``: Bicep's ``flatten`` of the runs and the spread arrays (the size limits of ARM's
+        functions apply)."""
+        chunks: list = []
+        spans: list[Span] = []
+        for part in n.parts:
+            v = self._spread_value(part, list, loops) if type(part) is bs.Spread else self._arr(part, loops)
+            if isinstance(v, Unknown):
+                return v
+            spans += v.spans if isinstance(v, JArray) and len(v.spans) == len(v) else [part.span()] * len(v)
+            chunks.append(v)
+        flat = self._fn("flatten", [chunks], n, loops)
+        return JArray(flat, span=n.span(), spans=spans) if isinstance(flat, list) else flat
+
     def _arr(self, n: bs.Arr, loops: dict) -> Any:
         src = n.src
         return JArray([self.ev(x, loops) for x in n.items], span=n.span(),
@@ -1145,6 +1212,8 @@ _DISPATCH: dict[type, Callable[[BicepEvaluator, Any, dict], Any]] = {
     bs.For: BicepEvaluator._for,
     bs.Lambda: BicepEvaluator._lambda,
     bs.IfBody: BicepEvaluator._ifbody,
+    bs.SpreadObj: BicepEvaluator._spread_obj,
+    bs.SpreadArr: BicepEvaluator._spread_arr,
     LoopCount: BicepEvaluator._loopcount,
     ChildName: BicepEvaluator._childname,
     SymRef: BicepEvaluator._symref,

@@ -100,6 +100,36 @@ class Obj(Node):
         self.resources = resources
 
 
+class Spread(Node):
+    """``...value`` inside an object or array literal (Bicep's spread operator)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Node):
+        self.value = value
+
+
+class SpreadObj(Node):
+    """An object literal holding ``...x``: its ``parts`` in order, each an :class:`Obj` of the properties
+    written between spreads or a :class:`Spread`. Bicep compiles it to ``shallowMerge([part, ...])``: a later
+    key wins. Kept apart from :class:`Obj` so that the code reading plain literals stays as it is."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list):
+        self.parts = parts
+
+
+class SpreadArr(Node):
+    """An array literal holding ``...x``: ``parts`` are :class:`Arr` runs of items and :class:`Spread` s, in
+    order (Bicep compiles it to ``flatten([part, ...])``)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: list):
+        self.parts = parts
+
+
 class Ident(Node):
     __slots__ = ("name", "binding")
 
@@ -249,6 +279,14 @@ class Tok:
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Tok({self.kind}, {self.value!r})"
+
+
+_SPREAD_IN_BODY = "spread into 'properties' (or another property) instead: properties: { ...base, priority: 100 }"
+
+
+def spread_error(src: Source, start: int, message: str, hint: str) -> InputError:
+    """E746 at the ``...`` of a spread Bicep refuses (here, or in bicep.py: a value of the wrong kind)."""
+    return InputError.single("E746", message, src.span(start, start + 3), hint)
 
 
 def _fail(src: Source, start: int, message: str, hint: str = "") -> InputError:
@@ -618,7 +656,7 @@ class Parser:
             self.next()
             d.existing = True
         self.expect("=", " after the resource type")
-        d.value = self.body()
+        d.value = self.body("a resource")
 
     def _module(self, d: Decl) -> None:
         self._name(d, "the module's symbolic name")
@@ -629,23 +667,28 @@ class Parser:
         d.path = t.value
         d.rtype = t.value
         self.expect("=", " after the module path")
-        d.value = self.body()
+        d.value = self.body("a module")
 
-    def body(self) -> Node:
-        """A resource's or module's value: an object, ``if (c) {...}``, or a ``[for ...]`` loop."""
+    def body(self, what: str) -> Node:
+        """A resource's or module's value (``what``: 'a resource', 'a module'): an object, ``if (c) {...}``,
+        or a ``[for ...]`` loop."""
         start = self.tok.start
         if self.at_id("if"):
             self.next()
             self.expect("(", " after 'if'")
             cond = self.expr()
             self.expect(")")
-            return self.node(IfBody(cond, self.obj()), start)
+            return self.node(IfBody(cond, self.body_obj(what)), start)
         if self.at("["):
             loop = self.primary()
             if not isinstance(loop, For):
                 raise self.fail("expected an object, 'if (...) {...}' or '[for ...]'", self.toks[self.i - 1])
+            if isinstance(loop.body, SpreadObj):
+                first = next(p for p in loop.body.parts if type(p) is Spread)
+                raise spread_error(self.src, first.start, f"the spread operator '...' in the body of {what}, "
+                                                           f"where Bicep does not allow it", _SPREAD_IN_BODY)
             return loop
-        return self.obj()
+        return self.body_obj(what)
 
     def _targetscope(self, d: Decl) -> None:
         self.expect("=")
@@ -887,20 +930,18 @@ class Parser:
         return all(toks[j].kind == "op" and toks[j].value == "." and toks[j].start == toks[i].start + j - i
                    for j in (i, i + 1, i + 2))
 
-    def _spread(self, instead: str) -> None:
-        """E746 at ``...`` (Bicep's spread operator, which nsgsolve does not read); a lone '.' is left to the
-        syntax error it is."""
-        if self._at_spread():
-            start = self.toks[self.i].start
-            raise InputError.single("E746", "the spread operator '...' is not read by nsgsolve",
-                                    self.src.span(start, start + 3),
-                                    f"write the values out where it is used, or use a function: {instead}")
+    def _spread_item(self) -> Spread:
+        """``...value`` (the parser is at the first '.')."""
+        start = self.toks[self.i].start
+        self.i += 3
+        return self.node(Spread(self.expr()), start)
 
     def array(self) -> Node:
         start = self.next().start
         if self.at_id("for"):
             return self._for(start)
-        items = []
+        items: list = []
+        parts: list | None = None  # with a spread: runs of items (Arr) and Spread nodes, in order
         toks = self.toks  # the loop reads tokens directly: arrays of thousands of items
         while True:
             t = toks[self.i]
@@ -908,9 +949,15 @@ class Parser:
                 break
             if t.kind == "eof":
                 raise self.fail("expected ']' to close the array", hint="")
-            if t.kind == "op" and t.value == ".":
-                self._spread("concat(a, b) joins arrays")
-            items.append(self.expr())
+            if t.kind == "op" and t.value == "." and self._at_spread():
+                if parts is None:
+                    parts = []
+                if items:
+                    parts.append(self.node(Arr(items), items[0].start))
+                    items = []
+                parts.append(self._spread_item())
+            else:
+                items.append(self.expr())
             t = toks[self.i]
             if t.kind == "op":
                 if t.value == ",":
@@ -921,7 +968,11 @@ class Parser:
             if not t.nl:
                 raise self.fail("expected ',' or a new line between array items, or ']'")
         self.i += 1
-        return self.node(Arr(items), start)
+        if parts is None:
+            return self.node(Arr(items), start)
+        if items:
+            parts.append(self.node(Arr(items), items[0].start))
+        return self.node(SpreadArr(parts), start)
 
     def _for(self, start: int) -> Node:
         self.next()
@@ -949,12 +1000,21 @@ class Parser:
         self.expect("]", " to close the loop")
         return self.node(For(item, index, iterable, body, cond), start)
 
-    def obj(self) -> Obj:
+    def body_obj(self, what: str) -> Obj:
+        """The object of a resource or module declaration, where Bicep refuses a spread (E746)."""
+        o = self.obj(what)
+        assert isinstance(o, Obj)
+        return o
+
+    def obj(self, body: str = "") -> Node:
+        """An object literal (:class:`Obj`), or :class:`SpreadObj` if it holds ``...x``; ``body`` names the
+        declaration whose body it is ('a resource', 'a module'), where Bicep refuses a spread."""
         if not self.at("{"):
             raise self.fail("expected '{'")
         start = self.next().start
         pairs: list = []
         resources: list[Decl] = []
+        parts: list | None = None  # with a spread: runs of properties (Obj) and Spread nodes, in order
         toks = self.toks  # the loop reads tokens directly: objects of a thousand rules' fields
         while True:
             t = toks[self.i]
@@ -962,10 +1022,19 @@ class Parser:
                 break
             if t.kind == "eof":
                 raise self.fail("expected '}' to close the object")
-            if t.kind == "op" and t.value == ".":
-                self._spread("union(a, b) merges objects (nested objects too)")
-            if t.kind == "op" and t.value == "@" or (t.kind == "id" and t.value == "resource"
-                                                     and self.toks[self.i + 1].kind == "id"):
+            if t.kind == "op" and t.value == "." and self._at_spread():
+                if body:
+                    raise spread_error(self.src, t.start, f"the spread operator '...' in the body of {body}, "
+                                                          f"where Bicep does not allow it",
+                                        _SPREAD_IN_BODY)
+                if parts is None:
+                    parts = []
+                if pairs:
+                    parts.append(self.node(Obj(pairs, []), pairs[0][1]))
+                    pairs = []
+                parts.append(self._spread_item())
+            elif t.kind == "op" and t.value == "@" or (t.kind == "id" and t.value == "resource"
+                                                       and self.toks[self.i + 1].kind == "id"):
                 decs = self.decorators()
                 kw = self.ident("'resource'")
                 if kw.value != "resource":
@@ -976,18 +1045,19 @@ class Parser:
                 d.end = self.toks[self.i - 1].end
                 resources.append(d)
                 continue
-            if t.kind == "id" or t.kind == "str":
-                key = t.value
             else:
-                raise self.fail("expected a property name" + (" (a quoted key may not use '${...}')"
-                                                              if t.kind == "istr" else ""))
-            self.i += 1
-            c = toks[self.i]
-            if c.kind == "op" and c.value == ":":
+                if t.kind == "id" or t.kind == "str":
+                    key = t.value
+                else:
+                    raise self.fail("expected a property name" + (" (a quoted key may not use '${...}')"
+                                                                  if t.kind == "istr" else ""))
                 self.i += 1
-            else:
-                self.expect(":", f" after the property name '{key}'")  # raises, worded as everywhere
-            pairs.append((key, t.start, self.expr()))
+                c = toks[self.i]
+                if c.kind == "op" and c.value == ":":
+                    self.i += 1
+                else:
+                    self.expect(":", f" after the property name '{key}'")  # raises, worded as everywhere
+                pairs.append((key, t.start, self.expr()))
             t = toks[self.i]
             if t.kind == "op":
                 if t.value == ",":
@@ -998,7 +1068,17 @@ class Parser:
             if not t.nl:
                 raise self.fail("expected a new line or ',' between properties, or '}'")
         self.i += 1
-        return self.node(Obj(pairs, resources), start)
+        if parts is None:
+            return self.node(Obj(pairs, resources), start)
+        if pairs:
+            parts.append(self.node(Obj(pairs, []), pairs[0][1]))
+        loop = next((v for p in parts if type(p) is Obj for _k, _s, v in p.pairs if type(v) is For), None)
+        if loop is not None:  # Bicep's rule: a property loop becomes a 'copy', which a merge cannot hold
+            first = next(p for p in parts if type(p) is Spread)
+            raise spread_error(self.src, first.start, "the spread operator '...' in an object with a property "
+                                                       "loop ([for ...]), which Bicep does not allow",
+                                "build the looped property in a variable first, then spread or use it")
+        return self.node(SpreadObj(parts), start)
 
 
 def parse(text: str, filename: str) -> tuple[Source, list[Decl]]:

@@ -383,8 +383,6 @@ def test_registry_modules_template_specs_and_unknown_functions_are_named(tmp_pat
      "  properties: {{ securityRules: rules }}\n}}\n", "E742", 1, 23),
     ("module m './missing.bicep' = {{\n  name: 'm'\n}}\n", "E743", 1, 1),
     ("var a = 1\nvar a = 2\n", "E741", 2, 5),
-    ("var base = {{\n  priority: 100\n}}\nvar r = {{\n  ...base\n  name: 'x'\n}}\n", "E746", 5, 3),
-    ("var a = [\n  1\n  ...[2, 3]\n]\n", "E746", 3, 3),
 ])
 def test_bad_bicep_is_located(tmp_path, text, code, line, column):
     f = write(tmp_path, text.format(NSG=NSG))
