@@ -241,6 +241,10 @@ nsg n {
     found = by_rule(lint(resolved(text.replace("    100 deny NoHost any from any to 168.63.129.16",
                                                "    100 deny NoHost any from any to AzurePlatformDNS"))))
     assert [f.code for f in found["DnsTag"]] == ["NSG001"]
+    # Shadowed with the opposite decision it is an error, which says to fix the rule rather than delete it.
+    found = by_rule(lint(resolved(text.replace("110 deny DnsTag", "110 allow DnsTag"))))
+    (f,) = found["DnsTag"]
+    assert f.code == "NSG001" and f.severity == "error" and "fix the rule rather than delete it" in f.message
 
 
 def test_a_rule_removable_in_one_vnet_only_is_not_called_removable():

@@ -9,14 +9,14 @@ import io
 import json
 from dataclasses import replace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nsgsolve.analyses.diff import diff_policies
 from nsgsolve.analyses.lint import Linter, codes_help
 from nsgsolve.cli import run
 from nsgsolve.lang.build import parse_policy
-from nsgsolve.model import Access
+from nsgsolve.model import Access, Direction
 from nsgsolve.semantics.evaluate import Evaluator
 from nsgsolve.semantics.resolve import resolve
 
@@ -194,13 +194,74 @@ def _without_admin_rule(policy, label, direction):
     return replace(policy, admin_configs=configs)
 
 
+# Drawn by CI (session 5): rO1 is the only rule of nsg1 naming AzurePlatformDNS, and a0O0 drops all of its ICMP
+# packets first, so rO1 decides nothing; but its presence makes nsg1 filter DNS to 168.63.129.16, which rO0 then
+# denies. Removing it opens Tcp 10.1.0.4 -> 168.63.129.16:53: lint called it dead without saying it must stay.
+PLATFORM_TAG_DEAD = """
+vnet vnet0 10.0.0.0/16 {
+  subnet sub0 10.0.0.0/24
+}
+vnet vnet1 10.1.0.0/16 {
+  subnet sub0 10.1.0.0/24
+}
+nic nic100 in vnet1/sub0 ip 10.1.0.4 nsg nsg1
+nsg nsg1 {
+  outbound {
+    100 deny  rO0 tcp  from any to any
+    101 allow rO1 icmp from any to AzurePlatformDNS
+    102 allow rO2 tcp  from any to any
+  }
+}
+group g0 = vnet0, vnet1
+admin cfg {
+  collection c0 for g0 {
+    outbound {
+      1 deny a0O0 icmp from any to any
+    }
+  }
+}
+"""
+
+
+def _names_platform_tag_alone(policy, nsg_name: str, rule: str) -> bool:
+    """Is ``rule`` the only rule of its NSG naming an AzurePlatform* tag it names (so its presence matters)?"""
+    from nsgsolve.model import TagSide
+    from nsgsolve.semantics.platform import platform_tag
+
+    def tags(r):
+        return {platform_tag(s.tag.name) for s in (r.source, r.destination) if isinstance(s, TagSide)} - {None}
+
+    (nsg,) = [n for n in policy.nsgs if n.name == nsg_name]
+    mine = set().union(*(tags(r) for r in nsg.rules if r.name == rule))
+    return bool(mine - set().union(set(), *(tags(r) for r in nsg.rules if r.name != rule)))
+
+
+def test_the_only_rule_naming_a_platform_tag_is_dead_but_not_removable():
+    policy = parse_policy(PLATFORM_TAG_DEAD, "t.nsg")
+    rp = resolve(policy)
+    (f,) = [f for f in Linter(rp).lint() if f.rule == "rO1"]
+    assert f.code == "AVNM001" and f.severity == "error"
+    assert "fix the rule rather than delete it" in f.message and "can be removed" not in f.message
+    # Why: without rO1, DNS to the host bypasses nsg1 (rO0 no longer denies it).
+    changed = diff_policies(rp, resolve(_without_nsg_rule(policy, "nsg1", "rO1", Direction.OUTBOUND)))
+    assert any(pair.regions for pair in changed.pairs)
+    # Where the admin layer gives rO1's packets its own decision, rO1 is quiet rather than "removable".
+    allowed = PLATFORM_TAG_DEAD.replace("1 deny a0O0 icmp", "1 alwaysallow a0O0 icmp")
+    assert not [f for f in Linter(resolve(parse_policy(allowed, "t.nsg"))).lint() if f.rule == "rO1"]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.booleans().flatmap(lambda v6: policies(max_rules=6, admin=True, ipv6=v6)))
+@example(parse_policy(PLATFORM_TAG_DEAD, "t.nsg"))
 def test_reported_rules_can_be_removed_with_no_decision_changing(policy):
-    """(In dual-stack policies too: diff compares both families.)"""
+    """(In dual-stack policies too: diff compares both families.) The one exception lint names: the only rule
+    of an NSG naming an AzurePlatform* tag decides nothing yet cannot go, and its finding says so."""
     rp = resolve(policy)
     for f in Linter(rp).lint():
         if f.code not in ("AVNM001", "AVNM002") or f.vnets:
+            continue
+        if f.code == "AVNM001" and _names_platform_tag_alone(policy, f.nsg, f.rule):
+            assert f.severity == "error" and "fix the rule rather than delete it" in f.message, f.message
             continue
         if f.code == "AVNM001":
             # The witness meets the admin rule it names first, in the finding's direction, and the NSG never

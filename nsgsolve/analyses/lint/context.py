@@ -37,6 +37,16 @@ class RuleContext:
     out: list[Finding] = field(default_factory=list)
     decided: bool = False
 
+    def sole_tag_note(self) -> str:
+        """What to add to a finding that could read as "delete it" when the rule is the only one of its NSG
+        naming an AzurePlatform* tag: its mere presence makes the NSG filter that platform traffic, so removing
+        it changes decisions although the rule itself decides nothing."""
+        if not self.sole_tags:
+            return ""
+        name = self.nsg.name
+        return (f"; but it is the only rule of {name} naming {', '.join(sorted(self.sole_tags))}, which makes "
+                f"{name} filter that platform traffic: fix the rule rather than delete it")
+
     @property
     def rules(self) -> tuple[ResolvedRule, ...]:
         return self.nsg.rules(self.direction)

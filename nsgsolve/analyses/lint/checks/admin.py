@@ -7,6 +7,8 @@ of that direction are not consulted. An NSG rule whose every packet (that it dec
 NIC the NSG guards in that VNet) meets such an admin rule first never decides anything Azure evaluates:
 AVNM001. It is an error when an admin rule gives some of those packets the opposite decision (the NSG
 author's Allow is dropped, or their Deny is let through), a warning when the outcome is the rule's own.
+As with NSG001, the only rule of an NSG naming an AzurePlatform* tag is never called removable: its presence
+makes the NSG filter platform DNS/IMDS traffic, so deleting it changes decisions it never makes itself.
 
 AVNM002 is NSG001 on each VNet's admin list: an admin rule every packet of which earlier admin rules
 decide (error when one of them decides some of its packets with another action).
@@ -81,6 +83,8 @@ def check_dead(ctx: RuleContext) -> bool:
     deciders = [layer.rules[k] for k in sorted({k for g in found for k in g[2]})]
     by = layer.rules[j]
     conflict = _opposes(r.access, by.access)
+    if ctx.sole_tags and not conflict:
+        return True  # not removable (it switches the platform bypass off), and nothing else is wrong with it
     what = "drops it" if by.access is Access.DENY else "allows it past the NSGs"
     w = linter.witness(point, by.name)
     to = "to" if ctx.direction is Direction.INBOUND else "from"
@@ -89,6 +93,7 @@ def check_dead(ctx: RuleContext) -> bool:
            f"({_names([_admin_ref(x) for x in deciders])}); e.g. {w}: admin rule {by.name} {what}")
     if not conflict:
         msg += f", as the rule itself would decide{REMOVABLE}"
+    msg += ctx.sole_tag_note()
     ctx.add(DEAD_BY_ADMIN, msg, [_admin_ref(x) for x in deciders], w, "error" if conflict else "warning")
     return True
 

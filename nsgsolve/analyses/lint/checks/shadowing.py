@@ -4,7 +4,8 @@ Shadowed: every packet the rule matches is decided by higher-priority rules (err
 opposite decision, with a witness; warning when all get the rule's own). Redundant: the rule decides
 packets, but the rules below it would decide each the same way. Both come from the list analysis
 (:mod:`nsgsolve.analyses.lint.engine`). The only rule of an NSG naming an AzurePlatform* tag is never
-removable (removing it lets platform DNS/IMDS traffic past the NSG), so it gets neither warning.
+removable (removing it lets platform DNS/IMDS traffic past the NSG), so it gets neither warning, and an
+error about it says to fix it rather than delete it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def check(ctx: RuleContext) -> bool:
             point, j = f.conflict
             w = ctx.linter.witness(point, rules[j].name, ctx.la)
             msg += (f"; {rules[j].name} gives some of its packets the opposite decision "
-                    f"({rules[j].access.value}), e.g. {w}")
+                    f"({rules[j].access.value}), e.g. {w}{ctx.sole_tag_note()}")
             ctx.add(SHADOWED, msg, cover, w, "error")
         else:
             msg += f"; every packet it matches gets its own decision ({r.access.value}){REMOVABLE}"

@@ -21,10 +21,7 @@ UNMATCHABLE = CodeInfo(
 def check(ctx: RuleContext) -> bool:
     if not ctx.facts.empty:
         return False
-    r, nsg = ctx.rule, ctx.nsg
+    r = ctx.rule
     msg = f"{_subject(r)} can never match: {unmatchable_reason(ctx.linter.rp, r, ctx.la.boxes_of(ctx.i))}"
-    if ctx.sole_tags:
-        msg += (f"; but it is the only rule of {nsg.name} naming {', '.join(sorted(ctx.sole_tags))}, which makes "
-                f"{nsg.name} filter that platform traffic: fix the rule rather than delete it")
-    ctx.add(UNMATCHABLE, msg)
+    ctx.add(UNMATCHABLE, msg + ctx.sole_tag_note())
     return True
