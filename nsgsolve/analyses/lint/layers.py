@@ -110,6 +110,24 @@ def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> str | None:
     return DENIED if decides else NOTHING
 
 
+def _layer_index(rp: ResolvedPolicy, layer) -> list[_FieldIndex]:
+    """The field indexes of one path layer's list, shared by every path and NSG whose layer holds the same
+    sets in a field: path_layers reuses one box per rule that names no endpoint (and the platform's
+    entries reuse constant sets), so most paths through an NSG see the same sets, rule for rule. On two
+    1,000-rule NSGs the 20 path layers hold 5 distinct lists; building each index again was most of
+    the serial set-up before lint forks."""
+    cache = rp.__dict__.setdefault("_lint_field_index", {})
+    out = []
+    for d in range(5):
+        sets = tuple(e.box[d] for e in layer.rules)
+        key = (d, tuple(map(id, sets)))
+        got = cache.get(key)
+        if got is None:
+            got = cache[key] = (sets, _FieldIndex(sets))  # the sets stay alive, so the ids stay theirs
+        out.append(got[1])
+    return out
+
+
 class CrossLayer:
     """The paths through one NSG in one direction (and VNet) as first-match lists from
     :func:`nsgsolve.regions.paths.path_layers`: for every NIC whose path meets the NSG, against any address that
@@ -158,8 +176,7 @@ class CrossLayer:
                     for pos, l in enumerate(layers):
                         if l.nsg == nsg.name:
                             if index is None:
-                                index = [[_FieldIndex([e.box[d] for e in layer.rules]) for d in range(5)]
-                                         for layer in layers]
+                                index = [_layer_index(rp, layer) for layer in layers]
                             self.contexts.append(_Context(mine, layers, pos, universe, index, here_dyn, there_dyn))
 
     def dead(self, i: int) -> DeadAcrossLayers | None:
