@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import dataclass
 from typing import TextIO
 
 from nsgsolve.errors import EXIT_FINDING, EXIT_OK, EXIT_UNKNOWN, InputError, UsageError
 from nsgsolve.model import Assertion, Span
 from nsgsolve.reports import FORMATS, Report, Status, render
 from nsgsolve.commands.common import add_policy_args, add_solver_limit_arg, formatter
+from nsgsolve.commands.many import policy_paths, run_files
 
 # The sets of nsgsolve.analyses.baseline.SETS, and all of them (kept literal so --help imports no analysis).
 BASELINE_SETS = ("cis", "high-risk-ports", "hygiene", "all")
@@ -86,83 +86,34 @@ class _Progress:
             self.err.flush()
 
 
-@dataclass
-class _FileResult:
-    """What checking one policy file gives: a pure result a worker process can send back (picklable)."""
-
-    messages: str  # what it wrote to standard error (the loader's warnings), in order
-    findings: list
-    total: int  # assertions and baseline results checked
-    used: frozenset[int]  # indices of the waivers it applied (waivers are counted over all files)
-    error: Exception | None = None  # an invalid file stops the run, after the files before it
-
-
-class _FileBar:
-    """A bar of files done, drawn on a terminal only (a CI log gets no carriage returns), at most 5 times
-    a second. Drawn by hand: a bar library's import costs more than most files' check."""
-
-    def __init__(self, err: TextIO, total: int):
-        self.err, self.total = err, total
-        self.on = hasattr(err, "isatty") and err.isatty()
-        self.start = self.shown = time.perf_counter()
-
-    def __call__(self, done: int) -> None:
-        now = time.perf_counter()
-        if not self.on or (now - self.shown < 0.2 and done < self.total):
-            return
-        self.shown = now
-        width = 30
-        full = width * done // max(self.total, 1)
-        rate = done / max(now - self.start, 1e-6)
-        self.err.write(f"\rcheck [{'#' * full}{'.' * (width - full)}] {done:,}/{self.total:,} files "
-                       f"{rate:,.0f}/s ")
-        self.err.flush()
-
-    def done(self) -> None:
-        if self.on:
-            self.err.write("\r" + " " * 79 + "\r")
-            self.err.flush()
-
-
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from nsgsolve.version import __version__
     from nsgsolve.commands.common import tag_db
-    from nsgsolve.parallel import fork_lanes
 
     start = time.perf_counter()
     db = tag_db(args)
     if args.waivers and not args.baseline:
         raise UsageError("--waivers applies to the baseline: add --baseline SET")
     waivers = _load_waivers(args.waivers) if args.waivers else []
-    paths = list(args.policy)
+    paths = policy_paths(args.policy)
     findings = []
     total = 0
     used: set[int] = set()
-    # One file: the assertions' progress line. Several: each file is checked on its own, the files spread over
-    # the cores (nsgsolve.parallel.fork_lanes: a witness depends on what the solver's context saw before, so
-    # the lanes, not the cores, decide which files share a process), with a bar of files done. The first file
-    # is checked here first, so the workers inherit its warm state (imports, the parser) instead of paying it.
-    progress = _Progress(err) if len(paths) == 1 else None
-    bar = _FileBar(err, len(paths)) if len(paths) > 1 else None
-    try:
-        results = [_check_file(paths[0], args, db, waivers, progress)]
-        if bar is not None:
-            bar(1)
-        if len(paths) > 1 and results[0].error is None:
-            results += fork_lanes(lambda p: _check_file(p, args, db, waivers, None), paths[1:],
-                                  progress=None if bar is None else lambda k: bar(k + 1))
-    finally:
-        if progress is not None:
+    if len(paths) == 1:
+        # One file: the assertions' progress line.
+        progress = _Progress(err)
+        try:
+            results = [_check_file(paths[0], args, db, waivers, progress, err)]
+        finally:
             progress.done()
-        if bar is not None:
-            bar.done()
-    for r in results:
-        err.write(r.messages)
-        if r.error is not None:
-            raise r.error  # as a serial run: the files before it were checked and warned about
-        findings += r.findings
-        total += r.total
-        used |= r.used
+    else:
+        # Several: each file on its own, spread over the cores with a bar of files done (commands/many.py).
+        results = run_files(lambda p, messages: _check_file(p, args, db, waivers, None, messages), paths, err,
+                            "check")
+    for file_findings, n, file_used in results:
+        findings += file_findings
+        total += n
+        used |= file_used
     _warn_unused([w for i, w in enumerate(waivers) if i not in used], err)
     if total == 0 and args.allow_empty:
         out.write("nsgsolve check: no assertions to check\n")
@@ -173,7 +124,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                                 "add 'assert ...' statements (docs/contracts.md) or check the file names")
     statuses = {f.status for f in findings}
     code = EXIT_FINDING if Status.FAIL in statuses else EXIT_UNKNOWN if Status.UNKNOWN in statuses else EXIT_OK
-    report = Report(tuple(findings), tuple(args.policy), code, "check", __version__, args.category,
+    report = Report(tuple(findings), tuple(paths), code, "check", __version__, args.category,
                     time.perf_counter() - start)
     text = render(report, args.format)
     if args.output:
@@ -191,45 +142,37 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return code
 
 
-def _check_file(path: str, args: argparse.Namespace, db, waivers: list, progress: "_Progress | None") -> _FileResult:
-    """One policy file's assertions and baseline, as a pure function of the file: what a worker process
-    runs. A later file's error must not hide what earlier files said, so errors are returned, not raised."""
-    import io
-
+def _check_file(path: str, args: argparse.Namespace, db, waivers: list, progress: "_Progress | None",
+                messages: TextIO) -> tuple[list, int, frozenset[int]]:
+    """One policy file's assertions and baseline: (findings, assertions and baseline results checked, indices
+    of the waivers it applied), a pure function of the file (what a worker process runs). Waivers are counted
+    over all files by the caller."""
     from nsgsolve.analyses.contracts import check_policy
     from nsgsolve.commands.common import load_files
     from nsgsolve.reports.contracts import contract_finding
     from nsgsolve.semantics.resolve import resolve
 
-    messages = io.StringIO()
     findings = []
-    total = 0
     used: frozenset[int] = frozenset()
-    try:
-        policy = load_files(path, args, messages)
-        n = sum(1 for a in policy.assertions if isinstance(a, Assertion))
-        if n == 0 and not args.baseline:
-            print(f"nsgsolve check: warning: {path} has no assertions", file=messages)
-            return _FileResult(messages.getvalue(), [], 0, used)
-        total += n
-        if n:
-            results = check_policy(policy, resolve(policy, db, symbolic_params=True), rlimit=args.rlimit,
-                                   progress=progress)
-            findings += [contract_finding(r) for r in results]
-        if args.baseline:
-            from nsgsolve.analyses.baseline import check_baseline
-            from nsgsolve.reports.baseline import baseline_finding
+    policy = load_files(path, args, messages)
+    total = sum(1 for a in policy.assertions if isinstance(a, Assertion))
+    if total == 0 and not args.baseline:
+        print(f"nsgsolve check: warning: {path} has no assertions", file=messages)
+        return [], 0, used
+    if total:
+        results = check_policy(policy, resolve(policy, db, symbolic_params=True), rlimit=args.rlimit,
+                               progress=progress)
+        findings += [contract_finding(r) for r in results]
+    if args.baseline:
+        from nsgsolve.analyses.baseline import check_baseline
+        from nsgsolve.reports.baseline import baseline_finding
 
-            got, unused = check_baseline(policy, args.baseline, db, args.rlimit, waivers, progress=progress)
-            # By position, not identity: a worker's waivers are copies of the caller's.
-            used = frozenset(i for i, w in enumerate(waivers) if not any(w is u for u in unused))
-            total += len(got)
-            findings += [baseline_finding(r, path) for r in got]
-    except Exception as e:  # noqa: BLE001 - raised by the caller, in file order (the CLI reports it)
-        from nsgsolve.parallel import portable
-
-        return _FileResult(messages.getvalue(), findings, total, used, portable(e))
-    return _FileResult(messages.getvalue(), findings, total, used)
+        got, unused = check_baseline(policy, args.baseline, db, args.rlimit, waivers, progress=progress)
+        # By position, not identity: a worker's waivers are copies of the caller's.
+        used = frozenset(i for i, w in enumerate(waivers) if not any(w is u for u in unused))
+        total += len(got)
+        findings += [baseline_finding(r, path) for r in got]
+    return findings, total, used
 
 
 def _warn_unused(waivers: list, err: TextIO) -> None:

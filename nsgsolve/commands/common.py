@@ -18,17 +18,18 @@ POLICY_HELP = ("a .nsg file, or one or more JSON files (ARM template and paramet
                "one policy, or a Terraform configuration (a directory or .tf files)")
 
 
-def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False) -> None:
-    """POLICY: one .nsg file or several JSON files read as one policy.
+def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False, policy_help: str = POLICY_HELP) -> None:
+    """POLICY: one .nsg file or several JSON files read as one policy (``policy_help`` says more, for a command
+    that also takes several .nsg files, each its own policy: ``lint``).
 
     With ``multiple`` (``check``), each file is a policy of its own instead.
     """
     if multiple:
         parser.add_argument("policy", nargs="+", metavar="POLICY",
-                            help="policy files, each checked on its own: .nsg files, or ARM template / az export "
-                                 "JSON files")
+                            help="policy files, each checked on its own: .nsg files (or directories of them), or "
+                                 "ARM template / az export JSON files")
     else:
-        parser.add_argument("policy", nargs="+", metavar="POLICY", help=POLICY_HELP)
+        parser.add_argument("policy", nargs="+", metavar="POLICY", help=policy_help)
     parser.add_argument("--service-tags", metavar="FILE",
                         help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
                              "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")

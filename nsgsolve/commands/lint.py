@@ -11,7 +11,8 @@ from nsgsolve.reports import FORMATS
 from nsgsolve.reports.json import dumps
 from nsgsolve.reports.lint import format_findings, lint_finding
 from nsgsolve.errors import UsageError, did_you_mean
-from nsgsolve.commands.common import add_policy_args, formatter, load, tag_db
+from nsgsolve.commands.common import POLICY_HELP, add_policy_args, formatter, load_files, tag_db
+from nsgsolve.commands.many import each_its_own, policy_paths, run_files
 from nsgsolve.semantics.resolve import resolve
 
 EPILOG = """findings (docs/lint.md):
@@ -23,9 +24,11 @@ examples:
   nsgsolve lint examples/three-tier.nsg --nsg web-nsg --rule Allow-App     # one rule's status
   nsgsolve lint examples/three-tier.nsg --all                              # with informational findings
   nsgsolve lint examples/three-tier.nsg --format sarif > lint.sarif        # GitHub code scanning
+  nsgsolve lint policies/ --format sarif > lint.sarif                     # every .nsg file below, each its own policy
   nsgsolve lint examples/replay/fabrikam.nsg --flow-logs examples/replay/logs   # and rules the logs never use
 
-exit status: 0 nothing at error severity, 1 an error-severity finding, 2 invalid input or usage."""
+exit status: 0 nothing at error severity, 1 an error-severity finding, 2 invalid input or usage (with several
+files: any file's error-severity finding gives 1, any unreadable file 2 and no report)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "admin rules shadowed by admin rules. Exact for every packet, in every "
                                    "VNet the NSG is evaluated in.",
                        epilog=EPILOG, formatter_class=formatter())
-    add_policy_args(p)
+    add_policy_args(p, policy_help=POLICY_HELP + "; or several .nsg files, or directories of them, each linted as "
+                                                 "a policy of its own")
     p.add_argument("--nsg", metavar="NAME", help="only this NSG (and no admin rule findings)")
     p.add_argument("--rule", metavar="NAME", help="one rule's status as a sentence (with --json: its findings)")
     p.add_argument(
@@ -52,7 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    rp = resolve(load(args, err), tag_db(args), symbolic_params=True)
+    paths = policy_paths(args.policy)
+    if each_its_own(paths):
+        return _run_many(paths, args, out, err)
+    rp = resolve(load_files(paths, args, err), tag_db(args), symbolic_params=True)
     names = [n.name for n in rp.policy.nsgs]
     _warn_open(rp, args.nsg, err)
     _warn_symbolic(rp, args.nsg, err)
@@ -81,20 +88,49 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     findings = linter.lint(selected, admin=args.nsg is None)  # --nsg: that NSG's rules only
     if args.flow_logs:
         findings = merge_unused(findings, unused_findings(rp, args.flow_logs, set(selected), err), rp)
+    return _write(findings, len(selected), paths, args, out)
+
+
+def _run_many(paths: list[str], args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Several .nsg files: each linted as a policy of its own, the files spread over the cores (commands/many.py),
+    one report of every file's findings in argument order."""
+    for given, flag in ((args.nsg, "--nsg"), (args.rule, "--rule"), (args.flow_logs, "--flow-logs")):
+        if given:
+            # Which file's NSG, rule or traffic would be ambiguous: these questions are about one policy.
+            raise UsageError(f"{flag} applies to one policy, and {len(paths)} .nsg files were given",
+                             f"lint one file with {flag}: nsgsolve lint FILE {flag} ...")
+    db = tag_db(args)
+    results = run_files(lambda p, messages: _lint_file(p, args, db, messages), paths, err, "lint")
+    return _write([f for found, _ in results for f in found], sum(n for _, n in results), paths, args, out)
+
+
+def _lint_file(path: str, args: argparse.Namespace, db, messages: TextIO) -> tuple[list[Finding], int]:
+    """One .nsg file linted as its own policy, all its NSGs and admin rules: (findings, NSGs linted); its
+    warnings go to ``messages``. What a worker process runs."""
+    rp = resolve(load_files(path, args, messages), db, symbolic_params=True)
+    _warn_open(rp, None, messages)
+    _warn_symbolic(rp, None, messages)
+    names = [n.name for n in rp.policy.nsgs]
+    return Linter(rp, include_info=args.all).lint(names, admin=True), len(names)
+
+
+def _write(findings: list[Finding], n_nsgs: int, paths: list[str], args: argparse.Namespace, out: TextIO) -> int:
+    """The report of ``findings`` (over ``n_nsgs`` NSGs of ``paths``) in the chosen format; the exit status."""
     fmt = "json" if args.json else args.format
     status = exit_status(findings)
     if fmt == "json":
         out.write(dumps("lint", {"findings": [f.to_dict() for f in findings]}))
     elif fmt == "text":
-        out.write(format_findings(findings, len(selected)))
+        out.write(format_findings(findings, n_nsgs, len(paths) if each_its_own(paths) else 1))
     else:
         from nsgsolve.version import __version__
         from nsgsolve.reports import Report, render
 
-        report = Report(tuple(lint_finding(f) for f in findings), tuple(args.policy), status, command="lint",
+        report = Report(tuple(lint_finding(f) for f in findings), tuple(paths), status, command="lint",
                         tool_version=__version__, category="nsgsolve/lint")
         out.write(render(report, fmt))
     return status
+
 
 
 def _admin_rule_status(linter: Linter, name: str, rules: list, as_json: bool, out: TextIO) -> int:

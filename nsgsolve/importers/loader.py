@@ -209,6 +209,11 @@ def load_policy(paths: str | Path | Sequence[str | Path], params: dict[str, str]
                       strict=strict, tf_vars=tf_vars, tf_var_files=tf_var_files)
 
 
+def is_module_dir(path: str | Path) -> bool:
+    """A directory read as one policy: a Terraform module or Bicep files."""
+    return _is_tf_dir(path) or _is_bicep_dir(path)
+
+
 def _is_bicep_dir(path: str | Path) -> bool:
     p = Path(path)
     return p.is_dir() and any(p.glob("*.bicep"))

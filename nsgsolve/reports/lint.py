@@ -7,17 +7,19 @@ from nsgsolve.analyses.results import Status
 from nsgsolve.reports.findings import Finding as ReportFinding, Location
 
 
-def format_findings(findings: list[Finding], n_nsgs: int) -> str:
+def format_findings(findings: list[Finding], n_nsgs: int, n_files: int = 1) -> str:
+    """One line per finding (its file:line:column first), then a count; ``n_files``: policy files linted, each a
+    policy of its own, named in the count when there are several."""
     lines = []
     for f in findings:
         lines.append(f"{f.span}: {f.severity}[{f.rule_id}]: {f.nsg} {f.direction.value}: {f.message}")
     counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
+    where = f"{n_nsgs} NSG{'' if n_nsgs == 1 else 's'}" + (f" of {n_files} files" if n_files > 1 else "")
     if findings:
         parts = [f"{n} {s}{'' if n == 1 or s == 'info' else 's'}" for s, n in counts.items() if n]
-        lines.append(f"{len(findings)} finding{'' if len(findings) == 1 else 's'} "
-                     f"in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}: {', '.join(parts)}")
+        lines.append(f"{len(findings)} finding{'' if len(findings) == 1 else 's'} in {where}: {', '.join(parts)}")
     else:
-        lines.append(f"no findings in {n_nsgs} NSG{'' if n_nsgs == 1 else 's'}")
+        lines.append(f"no findings in {where}")
     return "\n".join(lines) + "\n"
 
 
