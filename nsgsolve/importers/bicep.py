@@ -107,9 +107,17 @@ class Program:
         self.types: dict[str, bs.Decl] = {}
         self.resources: dict[str, ResSym] = {}
         self.modules: dict[str, ModSym] = {}
-        self.imports: set[str] = set()
+        self.imports: set[str] = set()  # names from an import nsgsolve cannot read (registry): unknown values
+        # Compile-time imports from local files (``import {f} from``, ``import * as ns from``): by local name.
+        self.imported_funcs: dict[str, tuple[Program, bs.Decl]] = {}
+        self.imported_types: dict[str, tuple[Program, bs.Decl]] = {}
+        self.namespaces: dict[str, Program] = {}
         self.template: JObject = JObject()
         self.using = ""
+
+    def exports(self) -> dict[str, bs.Decl]:
+        """The ``@export()`` statements (var, func, type) another file may import, by name."""
+        return {d.name: d for d in self.decls if d.kind in ("var", "func", "type") and d.decorator("export")}
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,6 +144,13 @@ class Collection:
 @dataclass(frozen=True, eq=False)
 class Outputs:
     mod: ModVal
+
+
+@dataclass(frozen=True, eq=False)
+class Namespace:
+    """``ns`` of ``import * as ns from 'FILE'``: its members are the file's exports."""
+
+    program: "Program"
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,20 +201,26 @@ class Reader:
         self.cache: dict[str, Program] = {}
         self.busy: set[str] = set()
 
-    def program(self, path: str, text: str | None = None, at: Span = NOSPAN) -> Program:
+    def program(self, path: str, text: str | None = None, at: Span = NOSPAN, what: str = "module") -> Program:
+        """The program of ``path``, used by another file as ``what`` ('module': E743 if it cannot be read or
+        closes a cycle; 'import': E747)."""
         key = str(Path(path).resolve()) if Path(path).exists() else path
         if key in self.cache:
             return self.cache[key]
+        code = "E747" if what == "import" else "E743"
         if key in self.busy:
-            raise InputError.single("E743", f"module {path} uses itself (through the modules it uses)", at,
-                                    "Bicep refuses module cycles; remove the module that closes the cycle")
+            cycle = f"module {path} uses itself" if what == "module" else f"{path} imports from itself"
+            raise InputError.single(code, f"{cycle} (through the modules and imports it uses)", at,
+                                    f"Bicep refuses cycles of modules and imports; remove the {what} that closes "
+                                    f"the cycle")
         if text is None:
             try:
                 text = self.read(path)
             except InputError as e:
                 d = e.diagnostics[0]
-                raise InputError.single("E743", f"module file {path} cannot be read: {d.message}", at,
-                                        "the path is relative to the Bicep file that names the module") from None
+                raise InputError.single(code, f"{'module' if what == 'module' else 'imported'} file {path} cannot "
+                                              f"be read: {d.message}", at,
+                                        f"the path is relative to the Bicep file that names the {what}") from None
         self.busy.add(key)
         try:
             src, decls = bs.parse(text, path)
@@ -250,19 +271,8 @@ class _Resolver:
                 p.modules[d.name] = msym
                 self.declare(d, ("mod", msym))
             elif k == "import":
-                # `import {a, b} from './x.bicep'` / `import * as ns from ...`: the names are declared, their
-                # values unknown (nsgsolve does not read compile-time imports yet; W744 says so).
-                names = re.findall(r"\b(?:as\s+)?([A-Za-z_]\w*)\b", d.path.split("from")[0]) if "from" in d.path \
-                    else []
-                names = [n for n in names if n not in ("as", "import")]
-                for n in names:
-                    p.imports.add(n)
-                    self.globals.setdefault(n, ("import", n))
-                if "from" in d.path:
-                    self.reader.warn(Diagnostic("W744", f"compile-time import ({d.path.strip()}) is not read: the "
-                                                        f"names it imports have unknown values", d.span(),
-                                                "declare the values in this file, or give them as parameters",
-                                                "warning"))
+                if d.path:
+                    self.import_(d)
             elif k == "using":
                 p.using = d.path
         for d in p.decls:
@@ -280,10 +290,7 @@ class _Resolver:
             self.body_exprs(msym.decl.value, {})
 
     def declare(self, d: bs.Decl, binding: Any) -> None:
-        if d.name in self.globals:
-            raise InputError.single("E741", f"'{d.name}' is declared twice", d.name_span(),
-                                    "every param, var, resource and module needs its own name")
-        self.globals[d.name] = binding
+        self.declare_at(d.name, d.src, d.name_start, binding)
 
     def resource(self, d: bs.Decl, parent: ResSym | None) -> ResSym:
         rtype, _, api = d.rtype.partition("@")
@@ -322,6 +329,56 @@ class _Resolver:
         target = str(Path(self.p.filename).parent / path)
         prog = self.reader.program(target, None, self.p.src.span(d.start, d.end))
         return ModSym(d, prog, body, loop, cond)
+
+    def import_(self, d: bs.Decl) -> None:
+        """``import {a, b as c} from 'FILE'`` / ``import * as ns from 'FILE'``: the ``@export()`` ed var, func
+        and type statements of a local Bicep file, read as if declared here (evaluated in their own file). A
+        registry or template-spec source, or an ARM template, is W744: the names are declared, their values
+        unknown. A file that cannot be read, a cycle, or a name the file does not export is E747."""
+        p = self.p
+        src = d.src
+        path = d.path
+        low = path.lower()
+        at = src.span(d.path_start, d.path_start + len(path) + 2)
+        names = [alias for _n, alias, _s, _a in d.items] or [d.name]
+        remote = next((what for prefix, what in (("br:", "a registry"), ("br/", "a registry"),
+                                                   ("ts:", "a template spec"), ("ts/", "a template spec"))
+                       if low.startswith(prefix)), None)
+        if remote is None and not low.endswith(".bicep"):
+            remote = "an ARM template, whose exports nsgsolve does not read" if low.endswith(".json") else \
+                "a file nsgsolve does not read as Bicep"
+        if remote is not None:
+            for (_n, alias, _s, a) in d.items or [("", d.name, 0, d.name_start)]:
+                self.declare_at(alias, src, a, ("import", alias))
+                p.imports.add(alias)
+            self.reader.warn(Diagnostic(
+                "W744", f"import from {remote} ({path}): nsgsolve reads imports from local .bicep files only, so "
+                        f"{', '.join(repr(x) for x in names)} "
+                        f"{'has an unknown value' if len(names) == 1 else 'have unknown values'}",
+                at, "restore it locally ('bicep restore') and import from the file, or write the values here",
+                "warning"))
+            return
+        prog = self.reader.program(str(Path(p.filename).parent / path), None, at, what="import")
+        exports = prog.exports()
+        if not d.items:
+            self.declare_at(d.name, src, d.name_start, ("ns", prog))
+            p.namespaces[d.name] = prog
+            return
+        for name, alias, start, astart in d.items:
+            e = exports.get(name)
+            if e is None:
+                raise _no_export(prog, name, src.span(start, start + len(name)), exports)
+            if e.kind == "type":
+                p.imported_types[alias] = (prog, e)
+            elif e.kind == "func":
+                p.imported_funcs[alias] = (prog, e)
+            self.declare_at(alias, src, astart, ("ivar", prog, name) if e.kind == "var" else ("iother", alias))
+
+    def declare_at(self, name: str, src: bs.Source, start: int, binding: Any) -> None:
+        if name in self.globals:
+            raise InputError.single("E741", f"'{name}' is declared twice", src.span(start, start + len(name)),
+                                    "every param, var, resource, module and imported name needs its own name")
+        self.globals[name] = binding
 
     def resource_body(self, sym: ResSym, scope: dict) -> None:
         if sym.loop is not None:
@@ -380,6 +437,10 @@ class _Resolver:
                 stack += [(v, scope) for _k, _s, v in n.pairs]
             elif t in (bs.Member, bs.Child):
                 stack.append((n.target, scope))
+                if t is bs.Member and type(n.target) is bs.Ident:
+                    b = scope.get(n.target.name) or self.globals.get(n.target.name)
+                    if b is not None and b[0] == "ns":  # ns.x of import * as ns: x must be exported
+                        self.exported(b[1], n.name, n, "var")
             elif t is bs.Index:
                 stack += [(n.target, scope), (n.index, scope)]
             elif t is bs.Call:
@@ -409,20 +470,34 @@ class _Resolver:
             elif t is bs.Spread:
                 stack.append((n.value, scope))
 
+    def exported(self, prog: Program, name: str, n: bs.Member | bs.Call, kind: str) -> None:
+        """E747 unless ``prog`` exports ``name`` as a ``kind`` statement (``ns.name`` of ``import * as ns``)."""
+        e = prog.exports().get(name)
+        at = _ident_span(n.src, n.name_start, name) if isinstance(n, bs.Call) else n.src.span(n.end - len(name), n.end)
+        if e is None:
+            raise _no_export(prog, name, at, prog.exports())
+        if e.kind != kind:
+            raise InputError.single("E747", f"'{name}' of {prog.filename} is a {e.kind}, used here as a "
+                                            f"{'value' if kind == 'var' else 'function'}", at,
+                                    "call a function with (...); use a type only where a type goes")
+
     def call(self, n: bs.Call, scope: dict) -> None:
         if n.ns and n.ns not in ("sys", "az") and n.target is None:
             b = scope.get(n.ns) or self.globals.get(n.ns)
+            if b is not None and b[0] == "ns":  # ns.f(...) of import * as ns
+                self.exported(b[1], n.name, n, "func")
+                return
+            if b is not None and b[0] == "import":  # ns.f(...) of an import nsgsolve cannot read (W744)
+                return
             if b is not None:  # kv.getSecret('x'), sa.listKeys(): a method of a resource
                 target = bs.Ident(n.ns)
                 target.src, target.start, target.end = n.src, n.start, n.start + len(n.ns)
                 n.target = target
                 return
-            if n.ns in self.p.imports:
-                return
         if n.target is not None:
             return
         name = n.name
-        if not n.ns and name in self.p.funcs:
+        if not n.ns and (name in self.p.funcs or name in self.p.imported_funcs):
             return
         if name.lower() in KNOWN_FUNCTIONS or name.lower().startswith("list"):
             return
@@ -434,6 +509,17 @@ class _Resolver:
                                         "if nsgsolve needs the value (a rule's field, a name), write it without this "
                                         "function or give it as a parameter; docs/import.md lists the functions read",
                                         "warning"))
+
+
+def _no_export(prog: Program, name: str, at: Span, exports: dict) -> InputError:
+    """E747: ``name`` is not exported by ``prog`` (missing, or declared without ``@export()``)."""
+    declared = any(d.name == name for d in prog.decls if d.kind in ("var", "func", "type", "param"))
+    return InputError.single(
+        "E747", f"{prog.filename} does not export '{name}'" + (" (it is declared without @export())" if declared
+                                                                else ""), at,
+        ("add @export() above its declaration" if declared else did_you_mean(name, sorted(exports))) or
+        f"exported there: {', '.join(sorted(exports)) or 'nothing'} (Bicep imports only @export() var, func and "
+        f"type statements)")
 
 
 def _body_parts(value: Any) -> tuple[bs.Obj | None, bs.For | None, bs.Node | None]:
@@ -703,7 +789,12 @@ def _arm_type(text: str, p: Program, d: bs.Decl, depth: int = 0) -> str:
     if t in _SIMPLE_TYPES:
         return _SIMPLE_TYPES[t]
     alias = p.types.get(t)
-    if alias is not None and depth < 16:
+    if alias is None and t in p.imported_types:  # import {t} from ...: read in its own file
+        p, alias = p.imported_types[t]
+    elif alias is None and t.partition(".")[0] in p.namespaces:  # import * as ns: ns.t
+        p = p.namespaces[t.partition(".")[0]]
+        alias = p.exports().get(t.partition(".")[2])
+    if alias is not None and alias.kind == "type" and depth < 16:
         return _arm_type(alias.type_text, p, alias, depth + 1)
     return "object"
 
@@ -718,6 +809,7 @@ class BicepEvaluator(Evaluator):
     _iter_cache: dict  # a resource loop's list, by loop (the loop of a copy the ARM importer expands)
     _children: dict  # the evaluator of each module instance
     _props_cache: dict  # a resource's evaluated properties, by instance
+    _imports: dict  # the evaluator of each file imported from (import ... from), by program
 
     @classmethod
     def for_program(cls, prog: Program, values: dict, lenient: bool, **kw: Any) -> "BicepEvaluator":
@@ -727,6 +819,7 @@ class BicepEvaluator(Evaluator):
         ev._iter_cache = {}
         ev._children = {}
         ev._props_cache = {}
+        ev._imports = {}
         return ev
 
     # -------------------------------------------------------------- entry points from the ARM side
@@ -734,8 +827,9 @@ class BicepEvaluator(Evaluator):
     def value(self, raw: Any, span: Span = NOSPAN, loops: dict | None = None) -> Any:
         if isinstance(raw, bs.Node):
             v = self.ev(raw, loops if loops is not None else {})
-            if isinstance(v, (ResVal, ModVal, Collection, Outputs, BLambda)):
-                return Unknown("a resource, module or lambda is not a value here", raw.text(), raw.span())
+            if isinstance(v, (ResVal, ModVal, Collection, Outputs, BLambda, Namespace)):
+                return Unknown("a resource, module, lambda or import namespace is not a value here", raw.text(),
+                               raw.span())
             return v
         return super().value(raw, span, loops)
 
@@ -836,9 +930,9 @@ class BicepEvaluator(Evaluator):
         if isinstance(v, Placeholder):
             return Unknown(f"'...' spreads parameter(s) {', '.join(sorted(v.params))}, which have no value: which "
                            f"{'keys' if want is dict else 'items'} it adds is unknown", part.text(), part.span())
-        if isinstance(v, (ResVal, ModVal, Collection, Outputs, BLambda)):
-            return Unknown("'...' of a resource, module or lambda (nsgsolve spreads objects and arrays)",
-                           part.text(), part.span())
+        if isinstance(v, (ResVal, ModVal, Collection, Outputs, BLambda, Namespace)):
+            return Unknown("'...' of a resource, module, lambda or import namespace (nsgsolve spreads objects and "
+                           "arrays)", part.text(), part.span())
         if not isinstance(v, want):
             kind = "null" if v is None else "an array" if isinstance(v, list) else "an object" \
                 if isinstance(v, dict) else "a truth value" if isinstance(v, bool) else "a number" \
@@ -922,13 +1016,19 @@ class BicepEvaluator(Evaluator):
             return item
         if kind == "lambda" or kind == "fparam":
             return loops.get(b[1], Unknown(f"'{n.name}' outside its function", n.text(), n.span()))
+        if kind == "ivar":  # import {x} from ...: x evaluated in its own file
+            return self.imported(b[1]).variable(b[2], n.text(), n.span())
+        if kind == "ns":
+            return Namespace(b[1])
+        if kind == "iother":
+            return Unknown(f"'{n.name}' is an imported function or type, not a value", n.text(), n.span())
         if kind == "res":
             sym = b[1]
             return Collection(sym) if sym.loop is not None else ResVal(sym, {})
         if kind == "mod":
             sym = b[1]
             return Collection(sym) if sym.loop is not None else ModVal(sym, {})
-        return Unknown(f"'{n.name}' comes from a compile-time import nsgsolve does not read", n.text(), n.span())
+        return Unknown(f"'{n.name}' comes from an import nsgsolve cannot read (W744)", n.text(), n.span())
 
     def _iterable(self, loop: bs.For, loops: dict) -> Any:
         lst = self.ev(loop.iterable, loops)
@@ -992,6 +1092,8 @@ class BicepEvaluator(Evaluator):
                            n.span())
         if isinstance(t, Outputs):
             return self._output(t.mod, name, n)
+        if isinstance(t, Namespace):  # ns.x: the resolver checked that x is an exported var
+            return self.imported(t.program).variable(name, n.text(), n.span())
         if isinstance(t, Collection):
             return Unknown(f"'{t.sym.decl.name}' is a loop of resources: index it ({t.sym.decl.name}[i].{name})",
                            n.text(), n.span())
@@ -1034,11 +1136,18 @@ class BicepEvaluator(Evaluator):
     def _callnode(self, n: bs.Call, loops: dict) -> Any:
         if n.target is not None:
             return Unknown(f"{n.name}() reads a deployed resource; nsgsolve works offline", n.text(), n.span())
-        if not n.ns and n.name in self.program.funcs:
-            return self._user_func(self.program.funcs[n.name], n, loops)
+        prog = self.program
+        if not n.ns and n.name in prog.funcs:
+            return self._user_func(prog.funcs[n.name], n, loops, self)
+        if not n.ns and n.name in prog.imported_funcs:  # import {f} from ...: f's body read in its own file
+            other, d = prog.imported_funcs[n.name]
+            return self._user_func(d, n, loops, self.imported(other))
+        if n.ns in prog.namespaces:  # ns.f(...) of import * as ns
+            other = prog.namespaces[n.ns]
+            return self._user_func(other.funcs[n.name], n, loops, self.imported(other))
         name = n.name.lower()
         if n.ns and n.ns not in ("sys", "az"):
-            return Unknown(f"function '{n.ns}.{n.name}()' comes from a compile-time import nsgsolve does not read",
+            return Unknown(f"function '{n.ns}.{n.name}()' comes from an import nsgsolve cannot read (W744)",
                            n.text(), n.span())
         args = [self.ev(a, loops) for a in n.args]
         if name == "any":
@@ -1062,12 +1171,25 @@ class BicepEvaluator(Evaluator):
         except (InputError, ValueError) as e:
             return Unknown(f"{n.name}('{args[0]}'): {e}", n.text(), n.span())
 
-    def _user_func(self, d: bs.Decl, n: bs.Call, loops: dict) -> Any:
+    def _user_func(self, d: bs.Decl, n: bs.Call, loops: dict, callee: "BicepEvaluator") -> Any:
+        """A user-defined function: its arguments evaluated here, its body by ``callee``, the evaluator of the
+        file that declares it (an imported function calls that file's functions and reads its variables)."""
         if len(n.args) != len(d.params):
             return Unknown(f"{d.name}() takes {len(d.params)} argument(s)", n.text(), n.span())
         scope = {f"\0bf:{d.name}:{p}": self.ev(a, loops) for p, a in zip(d.params, n.args)}
         assert d.value is not None
-        return self.ev(d.value, scope)
+        return callee.ev(d.value, scope)
+
+    def imported(self, prog: Program) -> "BicepEvaluator":
+        """The evaluator of a file this one imports from (one per file and run; its exported variables are
+        compile-time constants, so it has no parameter values)."""
+        ev = self._imports.get(id(prog))
+        if ev is None:
+            ev = BicepEvaluator.for_program(prog, {}, self.lenient, budget=self.budget)
+            ev.unset = self.unset
+            ev.placeholders = self.placeholders
+            self._imports[id(prog)] = ev
+        return ev
 
     def _unary(self, n: bs.Unary, loops: dict) -> Any:
         v = self.ev(n.operand, loops)
@@ -1268,7 +1390,7 @@ def declared_parameters(prog: Program) -> set[str]:
 
 def entry_files(directory: Path) -> list[Path]:
     """The Bicep files of a directory that are deployed on their own: those no other file there uses as a
-    module (``main.bicep`` beside its ``network.bicep``)."""
+    module or imports from (``main.bicep`` beside its ``network.bicep`` and ``types.bicep``)."""
     files = sorted(p for p in directory.glob("*.bicep") if p.is_file())
     used: set[Path] = set()
     for f in files:
@@ -1276,8 +1398,9 @@ def entry_files(directory: Path) -> list[Path]:
             text = f.read_text(encoding="utf-8-sig", errors="replace")
         except OSError:
             continue
-        for m in re.finditer(r"^\s*module\s+\w+\s+'([^']+)'", text, re.M):
-            used.add((f.parent / m.group(1)).resolve())
+        for m in re.finditer(r"^\s*module\s+\w+\s+'([^']+)'|^\s*import\b[^'\n]*(?:\{[^}']*\}[^'\n]*)?from\s+'([^']+)'",
+                             text, re.M):
+            used.add((f.parent / (m.group(1) or m.group(2))).resolve())
     return [f for f in files if f.resolve() not in used]
 
 

@@ -223,7 +223,7 @@ class Decl:
     type, using, metadata, targetScope, import."""
 
     __slots__ = ("kind", "name", "src", "start", "end", "name_start", "decorators", "type_text", "value",
-                 "rtype", "existing", "path", "params", "nested")
+                 "rtype", "existing", "path", "params", "nested", "items", "path_start")
 
     def __init__(self, kind: str, name: str, src: Source, start: int):
         self.kind, self.name, self.src, self.start = kind, name, src, start
@@ -237,6 +237,11 @@ class Decl:
         self.path = ""
         self.params: list[str] = []
         self.nested: list[Decl] = []  # nested child resources
+        # A compile-time import (``import {a, b as c} from 'path'``): (exported name, local name, offset of the
+        # exported name, offset of the local name) each; ``import * as ns from 'path'`` has none and ``name``
+        # ns. ``path`` is the source ('' for an extension's ``import 'az@1.0.0'``), at ``path_start``.
+        self.items: list[tuple[str, str, int, int]] = []
+        self.path_start = start
 
     def span(self) -> Span:
         return self.src.span(self.start, self.end)
@@ -660,10 +665,7 @@ class Parser:
 
     def _module(self, d: Decl) -> None:
         self._name(d, "the module's symbolic name")
-        t = self.tok
-        if t.kind != "str":
-            raise self.fail("expected the module's path as a string, such as './network.bicep'")
-        self.next()
+        t = self.path_string("the module's path as a string, such as './network.bicep'")
         d.path = t.value
         d.rtype = t.value
         self.expect("=", " after the module path")
@@ -722,9 +724,45 @@ class Parser:
             self.next()
 
     def _import(self, d: Decl) -> None:
-        start = self.tok
-        self._rest_of_line()
-        d.path = self.src.text[start.start:self.toks[self.i - 1].end]
+        """``import {a, b as c} from 'x.bicep'`` or ``import * as ns from 'x.bicep'`` (compile-time imports);
+        an extension's ``import 'name@version' ...`` is skipped to the end of the line (its ``path`` is '')."""
+        if self.at("*"):
+            self.next()
+            if not self.at_id("as"):
+                raise self.fail("expected 'as' and a name after 'import *' (import * as NAME from 'FILE')")
+            self.next()
+            self._name(d, "the name of the imported namespace")
+        elif self.at("{"):
+            self.next()
+            while not self.at("}"):
+                name = self.ident("the name of an exported symbol (import {NAME, ...} from 'FILE')")
+                alias = name
+                if self.at_id("as"):
+                    self.next()
+                    alias = self.ident("the local name after 'as'")
+                d.items.append((name.value, alias.value, name.start, alias.start))
+                if self.at(","):
+                    self.next()
+                elif not self.at("}") and not self.tok.nl:
+                    raise self.fail("expected ',' or '}' in the list of imported names")
+            self.next()
+        else:
+            self._rest_of_line()
+            return
+        if not self.at_id("from"):
+            raise self.fail("expected 'from' and the file the names come from (import ... from 'FILE')")
+        self.next()
+        t = self.path_string("the path of the Bicep file as a string, such as './types.bicep'")
+        d.path = t.value
+        d.path_start = t.start
+
+    def path_string(self, what: str) -> Tok:
+        """A plain string token (a file path: no '${...}'); E740 naming ``what`` otherwise."""
+        t = self.tok
+        if t.kind != "str":
+            raise self.fail(f"expected {what}")
+        self.next()
+        return t
 
     def _using(self, d: Decl) -> None:
         t = self.tok
@@ -734,7 +772,11 @@ class Parser:
         d.path = t.value
         self._rest_of_line()
 
-    _extension = _provider = _assert = _import
+    def _skip(self, d: Decl) -> None:
+        """A statement nsgsolve does not read (extension, provider, assert): to the end of the line."""
+        self._rest_of_line()
+
+    _extension = _provider = _assert = _skip
 
     # -------------------------------------------------------------- expressions
 

@@ -5,6 +5,7 @@ same files written without them."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -189,3 +190,172 @@ def test_spread_gives_the_policy_of_the_same_file_written_out(tmp_path):
     """, "plain/main.bicep")
     assert show(spread) == show(plain)
     assert "443" in show(spread)
+
+
+# ------------------------------------------------------------------ compile-time imports
+
+SHARED = """
+@export()
+type port = int
+
+@export()
+var baseRule = {
+  protocol: 'Tcp'
+  sourcePortRange: '*'
+  destinationAddressPrefix: '*'
+  access: 'Allow'
+  direction: 'Inbound'
+}
+
+var internet = 'Internet'
+
+func source(src string) string => src == '' ? internet : src
+
+@export()
+func allowFrom(name string, prio int, src string, p port) object => {
+  name: name
+  properties: union(baseRule, { priority: prio, sourceAddressPrefix: source(src), destinationPortRange: string(p) })
+}
+
+@export()
+var adminPorts = [22, 3389]
+"""
+
+MAIN = f"""
+import {{ allowFrom, baseRule as base }} from './shared.bicep'
+import * as s from './shared.bicep'
+
+param first s.port = 443
+
+resource nsg {NSG} = {{
+  name: 'web'
+  properties: {{
+    securityRules: [
+      allowFrom('https', 100, '', first)
+      s.allowFrom('http', 110, '10.0.0.0/8', 80)
+      ...[for (p, i) in s.adminPorts: {{
+        name: 'admin${{p}}'
+        properties: {{
+          ...base, priority: 200 + i, sourceAddressPrefix: '192.168.0.0/16', destinationPortRange: '${{p}}'
+        }}
+      }}]
+    ]
+  }}
+}}
+"""
+
+
+def test_imports_of_variables_functions_and_types_by_name_alias_and_namespace(tmp_path):
+    write(tmp_path, SHARED, "shared.bicep")
+    policy, warnings = load(tmp_path, MAIN)
+    assert not warnings
+    r = rules_of(policy, "web")
+    assert list(r) == ["https", "http", "admin22", "admin3389"]
+    # an imported function calls its file's own (not exported) function, which reads its file's variable
+    assert "Internet" in str(r["https"].source) and r["https"].destination_ports.items[0].lo == 443
+    assert [(c.network, c.length) for c in r["http"].source.items] == [(10 << 24, 8)]
+    assert (r["admin3389"].priority, r["admin3389"].destination_ports.items[0].lo) == (201, 3389)
+    # 'first' has an imported type (s.port, an int): --param text is read as a number
+    policy, _ = load(tmp_path, MAIN, params={"first": "8443"})
+    assert rules_of(policy, "web")["https"].destination_ports.items[0].lo == 8443
+    # A directory stands for the files deployed on their own: not the file imported from.
+    status, out, err = cli("show", tmp_path)
+    assert status == 0 and out.count("nsg web") == 1, err
+
+
+def test_imports_over_several_lines_and_in_a_bicepparam_file(tmp_path):
+    write(tmp_path, SHARED, "shared.bicep")
+    write(tmp_path, MAIN.replace("import { allowFrom, baseRule as base }",
+                                 "import {\n  allowFrom\n  baseRule as base\n}"))
+    write(tmp_path, "using 'main.bicep'\nimport { adminPorts } from './shared.bicep'\n"
+                    "param first = adminPorts[0] + 8000\n", "prod.bicepparam")
+    policy = load_policy(tmp_path / "prod.bicepparam")
+    assert rules_of(policy, "web")["https"].destination_ports.items[0].lo == 8022
+
+
+def test_imports_and_spreads_give_the_policy_of_the_file_written_out_and_of_its_arm_template(tmp_path):
+    write(tmp_path, SHARED, "shared.bicep")
+    with_imports = write(tmp_path, MAIN)
+    rules = [("https", 100, "Internet", 443), ("http", 110, "10.0.0.0/8", 80), ("admin22", 200, "192.168.0.0/16", 22),
+             ("admin3389", 201, "192.168.0.0/16", 3389)]
+    written = "\n".join(f"{{ name: '{n}', properties: union(base, {{ priority: {p}, sourceAddressPrefix: '{s}', "
+                        f"destinationPortRange: '{port}' }}) }}" for n, p, s, port in rules)
+    plain = write(tmp_path, f"""
+var base = {{ protocol: 'Tcp', sourcePortRange: '*', destinationAddressPrefix: '*', access: 'Allow'
+  direction: 'Inbound' }}
+resource nsg {NSG} = {{
+  name: 'web'
+  properties: {{
+    securityRules: [
+{written}
+    ]
+  }}
+}}
+    """, "plain/main.bicep")
+    # The ARM template Bicep compiles the spreads to: shallowMerge for objects, flatten for arrays.
+    base = "createObject('protocol', 'Tcp', 'sourcePortRange', '*', 'destinationAddressPrefix', '*', " \
+           "'access', 'Allow', 'direction', 'Inbound')"
+    arm = write(tmp_path, json.dumps({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "variables": {"base": f"[{base}]", "adminPorts": [22, 3389]},
+        "resources": [{
+            "type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-04-01", "name": "web",
+            "properties": {"securityRules": "[flatten(createArray(createArray("
+                           "createObject('name', 'https', 'properties', shallowMerge(createArray(variables('base'), "
+                           "createObject('priority', 100, 'sourceAddressPrefix', 'Internet', "
+                           "'destinationPortRange', '443')))), "
+                           "createObject('name', 'http', 'properties', shallowMerge(createArray(variables('base'), "
+                           "createObject('priority', 110, 'sourceAddressPrefix', '10.0.0.0/8', "
+                           "'destinationPortRange', '80'))))), "
+                           "map(variables('adminPorts'), lambda('p', createObject('name', format('admin{0}', "
+                           "lambdaVariables('p')), 'properties', shallowMerge(createArray(variables('base'), "
+                           "createObject('priority', add(200, indexOf(variables('adminPorts'), lambdaVariables('p'))), "
+                           "'sourceAddressPrefix', '192.168.0.0/16', 'destinationPortRange', "
+                           "string(lambdaVariables('p'))))))))))]"},
+        }],
+    }), "arm/azuredeploy.json")
+    assert show(with_imports) == show(plain) == show(arm)
+    assert "admin3389" in show(arm)
+
+
+@pytest.mark.parametrize("text,line,column,code,words", [
+    ("import {{allowFrom}} from './nope.bicep'\n", 1, 25, "E747", "cannot be read"),
+    ("import {{allowFrm}} from './shared.bicep'\n", 1, 9, "E747", "did you mean 'allowFrom'"),
+    ("import {{internet}} from './shared.bicep'\n", 1, 9, "E747", "declared without @export()"),
+    ("import * as s from './shared.bicep'\nvar x = s.nothing\n", 2, 11, "E747", "does not export 'nothing'"),
+    ("import * as s from './shared.bicep'\nvar x = s.port\n", 2, 11, "E747", "is a type"),
+    ("import * as s from './shared.bicep'\nvar x = s.nope(1)\n", 2, 11, "E747", "does not export 'nope'"),
+    ("import {{a}} from './c1.bicep'\n", 1, 17, "E747", "imports from itself"),
+    ("import {{baseRule}} from './shared.bicep'\nvar baseRule = 1\n", 2, 5, "E741", "declared twice"),
+    ("import {{baseRule}} './shared.bicep'\n", 1, 19, "E740", "expected 'from'"),
+])
+def test_bad_imports_are_located(tmp_path, text, line, column, code, words):
+    write(tmp_path, SHARED, "shared.bicep")
+    write(tmp_path, "import {b} from './c2.bicep'\n@export()\nvar a = 1\n", "c1.bicep")
+    write(tmp_path, "import {a} from './c1.bicep'\n@export()\nvar b = 1\n", "c2.bicep")
+    f = write(tmp_path, text.format())
+    status, out, err = cli("show", f)
+    assert status == 2, err
+    where = tmp_path / "c2.bicep" if words == "imports from itself" else f
+    assert f"{where}:{line}:{column}: error[{code}]" in err and words in err, err
+    assert "Traceback" not in err and "^" in err
+
+
+def test_an_import_from_a_registry_is_named_and_its_names_unknown(tmp_path):
+    text = f"""
+        import {{ nsgName }} from 'br:contoso.azurecr.io/bicep/shared:1.0'
+        import * as ts from 'br/public:network/shared:2.0'
+        resource nsg {NSG} = {{
+          name: NAME
+        }}
+    """
+    policy, warnings = load(tmp_path, text.replace("NAME", "'web'"))
+    assert [d.code for d in warnings] == ["W744", "W744"]
+    assert "contoso.azurecr.io" in warnings[0].message and "'nsgName'" in warnings[0].message
+    assert (warnings[0].span.line, warnings[0].span.column) == (2, 25)
+    assert [n.name for n in policy.nsgs] == ["web"]
+    # where nsgsolve needs an imported value, it is not guessed: E610 names the import
+    for name in ("nsgName", "ts.name", "ts.nsgName('x')"):
+        d = error_of(tmp_path, text.replace("NAME", name))
+        assert d.code == "E610" and "import nsgsolve cannot read" in d.message, (name, d)
