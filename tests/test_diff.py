@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from nsgsolve import cli
 from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, ALL_V6, IntervalSet, describe_ips, ip_to_int, is_v6
-from nsgsolve.analyses.diff import CLOSED, INTERNET, OPENED, PartialItem, diff_policies, packet_point
+from nsgsolve.analyses.diff import (CLOSED, INTERNET, OPENED, PartialItem, _changed_entries, _hull, _meeting_entries,
+                                    diff_policies, packet_point)
 from nsgsolve.reports.diff import describe_region, diff_dict
 from nsgsolve.semantics.evaluate import Evaluator, Packet
 from nsgsolve.model import (
@@ -38,7 +39,8 @@ from nsgsolve.model import (
     SubnetRef,
     TagSide,
 )
-from nsgsolve.regions.box import DST, SRC, Splitter, box_contains_point
+from nsgsolve.regions.box import DST, SRC, Box, Splitter, box_contains_point, box_meets
+from nsgsolve.regions.paths import PathRule
 from nsgsolve.semantics.resolve import resolve
 
 from strategies import PORTS, PROTOCOL_NUMBERS, addresses_of, cidr, dynamic_assignment, policies
@@ -805,3 +807,47 @@ def test_cli_nothing_to_compare_without_changed_endpoints_passes(tmp_path, monke
     status, out, _ = run_cli(str(one), str(one), "--from", "10.9.0.0/16", "--to", "10.9.0.0/16", "--fail-on", "any",
                              monkeypatch=monkeypatch)
     assert status == 0 and "nothing compared: the --from/--to selection" in out and "no difference" not in out
+
+
+# ---------------------------------------------------------------- the filter's building blocks
+
+_FIELD_SETS = [
+    IntervalSet([(0, 255)]), IntervalSet([(6, 6)]), IntervalSet([(6, 6), (17, 17)]), IntervalSet([(1, 1)]),
+    IntervalSet(), ALL_PORTS, IntervalSet([(22, 22)]), IntervalSet([(80, 80), (443, 443)]),
+    IntervalSet([(1000, 2000), (3000, 3000)]), ALL_IPS, IntervalSet([(10, 20), (40, 50)]),
+    IntervalSet([(15, 15)]), IntervalSet([(21, 39)]), IntervalSet([(0, 9), (51, 60)]),
+]
+_boxes = st.builds(lambda fs: Box(*fs), st.lists(st.sampled_from(_FIELD_SETS), min_size=5, max_size=5))
+_entries = st.lists(st.builds(lambda b, a: PathRule(b, a, "r", None, None), _boxes, st.sampled_from([ALLOW, DENY])),
+                    max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_entries, _boxes)
+def test_the_bounds_filter_keeps_exactly_the_entries_meeting_a_box(entries, box):
+    hulls = [_hull(r.box) for r in entries]
+    assert _meeting_entries(entries, box, hulls) == [i for i, r in enumerate(entries) if box_meets(r.box, box)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_entries, st.data())
+def test_changed_entries_leave_a_common_subsequence(old, data):
+    """Trimming the common head and tail before matching still leaves, outside the changed entries, two
+    equal sequences of (box, access): what the filter's proof needs."""
+    new = list(old)
+    for _ in range(data.draw(st.integers(0, 3))):
+        op = data.draw(st.sampled_from(["add", "delete", "flip"]))
+        if op == "add":
+            new.insert(data.draw(st.integers(0, len(new))), data.draw(_entries.filter(bool))[0])
+        elif new:
+            i = data.draw(st.integers(0, len(new) - 1))
+            if op == "delete":
+                del new[i]
+            else:
+                new[i] = PathRule(new[i].box, DENY if new[i].access is ALLOW else ALLOW, "r", None, None)
+    co, cn = _changed_entries(old, new)
+    rest_old = [(r.box, r.access) for i, r in enumerate(old) if i not in co]
+    rest_new = [(r.box, r.access) for j, r in enumerate(new) if j not in cn]
+    assert rest_old == rest_new
+    if [(r.box, r.access) for r in old] == [(r.box, r.access) for r in new]:
+        assert co == cn == []

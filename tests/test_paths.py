@@ -57,3 +57,20 @@ def test_path_layers_with_security_admin_rules_agree_with_evaluator(data):
         # Every NSG layer the evaluator consulted decides by the same rule here.
         evaluated = [s.rule for s in result.trace if s.nsg and s.evaluated]
         assert all(name in [r.name for r in firsts] for name in evaluated)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_layers_shared_between_pairs_are_the_layers_built_for_one_pair(data):
+    """path_layers shares one entry tuple among the pairs meeting an NSG (only rules naming a dynamic
+    endpoint get boxes of their own): every pair's layers equal those of a fresh resolution asked for
+    that pair alone, whatever pairs were asked before."""
+    policy = data.draw(policies(max_rules=5, admin=data.draw(st.booleans())))
+    shared = resolve(policy)
+    ends = [None, *shared.ipcs]
+    pairs = [(s, d) for s in ends for d in ends if s is not None or d is not None]
+    for s, d in data.draw(st.permutations(pairs)):
+        got = path_layers(shared, s, d)
+        want = path_layers(resolve(policy), s, d)
+        assert [(l.attached_to, l.direction, [(r.box, r.access, r.name) for r in l.rules]) for l in got] == \
+               [(l.attached_to, l.direction, [(r.box, r.access, r.name) for r in l.rules]) for l in want]

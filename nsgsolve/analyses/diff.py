@@ -520,7 +520,8 @@ def _layer_kind(l: PathLayer) -> tuple[Direction, str]:
     return l.direction, l.attached_to.split(" ", 1)[0]
 
 
-def _changed_entries(old: Sequence[PathRule], new: Sequence[PathRule]) -> tuple[list[int], list[int]]:
+def _changed_entries(old: Sequence[PathRule], new: Sequence[PathRule],
+                     intern: dict[tuple[Box, Access], int] | None = None) -> tuple[list[int], list[int]]:
     """Indices of entries outside a common subsequence of (box, access), in OLD and in NEW.
 
     Why only packets matched by a changed entry can change decision: let ``p`` match no changed entry
@@ -533,46 +534,92 @@ def _changed_entries(old: Sequence[PathRule], new: Sequence[PathRule]) -> tuple[
     alone is exact, not a heuristic. Any common subsequence works; a longer one only means fewer
     changed entries, so difflib's (not always longest) one is fine.
     """
-    a = [(r.box, r.access) for r in old]
-    b = [(r.box, r.access) for r in new]
-    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    ids: dict[tuple[Box, Access], int] = {} if intern is None else intern
+    # Entries as small integers (one hash of each box), so the matching below compares ints, not boxes.
+    a = [ids.setdefault((r.box, r.access), len(ids)) for r in old]
+    b = [ids.setdefault((r.box, r.access), len(ids)) for r in new]
+    # A review changes a few rules: the common prefix and suffix (found in one pass) are most of both
+    # lists, and with the middle's matching blocks they still form one common subsequence.
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
     in_a: set[int] = set()
     in_b: set[int] = set()
-    for blk in sm.get_matching_blocks():
-        in_a.update(range(blk.a, blk.a + blk.size))
-        in_b.update(range(blk.b, blk.b + blk.size))
-    return [i for i in range(len(a)) if i not in in_a], [j for j in range(len(b)) if j not in in_b]
+    if head < len(a) - tail and head < len(b) - tail:
+        sm = difflib.SequenceMatcher(None, a[head:len(a) - tail], b[head:len(b) - tail], autojunk=False)
+        for blk in sm.get_matching_blocks():
+            in_a.update(range(head + blk.a, head + blk.a + blk.size))
+            in_b.update(range(head + blk.b, head + blk.b + blk.size))
+    return ([i for i in range(head, len(a) - tail) if i not in in_a],
+            [j for j in range(head, len(b) - tail) if j not in in_b])
+
+
+def _hull(b: Box) -> tuple[int, ...]:
+    """Each field's smallest and largest value (an empty field gives lo > hi, which meets nothing)."""
+    out: list[int] = []
+    for s in b:
+        out += s.bounds() if s else (1, 0)
+    return tuple(out)
 
 
 class _Memo:
-    """Work shared by the groups of one diff: static groups meet the same NSG layers, whose entries
-    (boxes cached by :func:`nsgsolve.regions.paths.path_layers`) are the same objects, so alignments and rule
-    filters are keyed by identity. ``alive`` holds every keyed object, so no id is reused meanwhile."""
+    """Work shared by the groups of one diff. Pairs meeting the same NSG layers get the same entry
+    tuples from :func:`nsgsolve.regions.paths.path_layers` (and the same box objects), so alignments and
+    rule filters are keyed by identity; ``alive`` holds every keyed object, so no id is reused meanwhile."""
 
     def __init__(self) -> None:
-        self.align: dict[tuple, tuple[list[int], list[int]]] = {}
-        self.keep: dict[tuple, list[int]] = {}
+        self.align: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+        self.meet: dict[tuple[int, int], list[int]] = {}
+        self.hulls: dict[int, list[tuple[int, ...]]] = {}
+        self.intern: dict[tuple[Box, Access], int] = {}
         self.alive: list[object] = []
 
-    @staticmethod
-    def key(entries: Sequence[PathRule]) -> tuple:
-        return tuple((id(r.box), r.access) for r in entries)
-
     def changed(self, old: Sequence[PathRule], new: Sequence[PathRule]) -> tuple[list[int], list[int]]:
-        k = (self.key(old), self.key(new))
+        k = (id(old), id(new))
         got = self.align.get(k)
         if got is None:
-            got = self.align[k] = _changed_entries(old, new)
+            got = self.align[k] = _changed_entries(old, new, self.intern)
             self.alive.append((old, new))
         return got
 
     def kept(self, entries: Sequence[PathRule], changed: Sequence[Box]) -> list[int]:
-        k = (self.key(entries), tuple(id(c) for c in changed))
-        got = self.keep.get(k)
+        """Positions of the entries that meet some box of ``changed``, ascending."""
+        if len(changed) == 1:
+            return self._meeting(entries, changed[0])
+        found: set[int] = set()
+        for c in changed:
+            found.update(self._meeting(entries, c))
+        return sorted(found)
+
+    def _meeting(self, entries: Sequence[PathRule], c: Box) -> list[int]:
+        k = (id(entries), id(c))
+        got = self.meet.get(k)
         if got is None:
-            got = self.keep[k] = [i for i, r in enumerate(entries) if any(box_meets(r.box, c) for c in changed)]
-            self.alive.append((entries, changed))
+            got = self.meet[k] = _meeting_entries(entries, c, self.hulls_of(entries))
+            self.alive.append((entries, c))
         return got
+
+    def hulls_of(self, entries: Sequence[PathRule]) -> list[tuple[int, ...]]:
+        got = self.hulls.get(id(entries))
+        if got is None:
+            got = self.hulls[id(entries)] = [_hull(r.box) for r in entries]
+            self.alive.append(entries)
+        return got
+
+
+def _meeting_entries(entries: Sequence[PathRule], c: Box, hulls: Sequence[tuple[int, ...]]) -> list[int]:
+    """Positions of the entries whose box meets ``c``: a comparison of the fields' bounds rules most out
+    (it is exact for fields of one interval, as ports and protocols mostly are); the exact test runs on
+    what is left."""
+    p0, p1, s0, s1, sp0, sp1, d0, d1, dp0, dp1 = _hull(c)
+    near = [i for i, (a0, a1, b0, b1, c0, c1, e0, e1, f0, f1) in enumerate(hulls)
+            if a0 <= p1 and p0 <= a1 and f0 <= dp1 and dp0 <= f1 and c0 <= sp1 and sp0 <= c1
+            and e0 <= d1 and d0 <= e1 and b0 <= s1 and s0 <= b1]
+    return [i for i in near if box_meets(entries[i].box, c)]
 
 
 @dataclass
@@ -594,11 +641,10 @@ def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey |
     for k in kinds:
         old = lo_layers[k].rules if k in lo_layers else (_ALLOW_ALL,)
         new = ln_layers[k].rules if k in ln_layers else (_ALLOW_ALL,)
-        if changed_rule_filter and len(old) == len(new) and all(
-                a.box == b.box and a.access is b.access for a, b in zip(old, new)):
-            lists.append((_BOTH, old))
-            continue
         co, cn = memo.changed(old, new)
+        if changed_rule_filter and not co and not cn:
+            lists.append((_BOTH, old))  # equal lists (the common subsequence is all of both)
+            continue
         n_changed += len(co) + len(cn)
         for i in co:
             changed_boxes.append(old[i].box)
@@ -627,9 +673,15 @@ def _group_regions(rp_old: ResolvedPolicy, rp_new: ResolvedPolicy, src: IpcKey |
     specs = []
     boxes_lists: list[list[Box]] = [clipped]
     for role, entries in lists:
-        kept = [entries[i] for i in memo.kept(entries, meeting)]
+        idx = memo.kept(entries, meeting)
         if changed_rule_filter:
-            kept = [r for r in kept if any(box_meets(r.box, c) for c in clipped)]
+            kept_entries = [entries[i] for i in idx]
+            all_hulls = memo.hulls_of(entries)
+            hulls = [all_hulls[i] for i in idx]
+            kept = [kept_entries[i] for i in sorted({i for c in clipped
+                                                     for i in _meeting_entries(kept_entries, c, hulls)})]
+        else:
+            kept = [entries[i] for i in idx]
         boxes_lists.append([r.box for r in kept])
         specs.append((role, [r.access is Access.ALLOW for r in kept]))
     sp = Splitter(boxes_lists, universe, keep=1, require=(0,))
@@ -669,14 +721,24 @@ def _union(pieces: list[IntervalSet]) -> IntervalSet:
 
 
 class _Replayer:
-    """The reference evaluator of one version (classifiers are shared by the resolved NSGs)."""
+    """The reference evaluator of one version.
+
+    A diff replays two packets per region, usually a few dozen: scanning the rules costs less than
+    building the evaluator's per-NSG classifiers (about 10 ms per 1,000-rule NSG direction), so the
+    first witnesses are decided by the scan (:func:`nsgsolve.semantics.evaluate.first_match`, the
+    specification the classifiers are tested against) and the classifiers are built only once a
+    change yields many regions."""
+
+    SCAN_LIMIT = 200
 
     def __init__(self, rp: ResolvedPolicy):
         self.rp = rp
+        self.count = 0
 
     def evaluate(self, p: Packet, assignment: Mapping[IpcKey, int], src: IpcKey | None = None,
                  dst: IpcKey | None = None) -> FlowResult:
-        return Evaluator(self.rp, assignment).evaluate(p, src, dst)
+        self.count += 1
+        return Evaluator(self.rp, assignment, fast=self.count > self.SCAN_LIMIT).evaluate(p, src, dst)
 
 
 def _pick(s: IntervalSet, preferred: Iterable[int]) -> int:

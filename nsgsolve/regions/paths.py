@@ -19,7 +19,7 @@ from nsgsolve.semantics.addresses import ALL_IPS, ALL_PORTS, IntervalSet
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK
 from nsgsolve.model import Access, Direction
 from nsgsolve.regions.box import ANY_PACKET, Box, rule_box
-from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedPolicy, ResolvedRule
+from nsgsolve.semantics.resolve import AddrSet, IpcKey, ResolvedNsg, ResolvedPolicy, ResolvedRule
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,60 @@ def admin_path(rp: ResolvedPolicy, key: IpcKey, direction: Direction) -> tuple[P
     return got
 
 
+def _naming(nsg: ResolvedNsg, direction: Direction) -> tuple[int, ...]:
+    """Positions of the rules of one NSG direction whose sides name dynamic members: the only entries
+    whose boxes depend on the endpoints. Kept on the resolved NSG, as its classifiers are."""
+    got = nsg.__dict__.setdefault("_naming_members", {})
+    found = got.get(direction)
+    if found is None:
+        found = got[direction] = tuple(i for i, r in enumerate(nsg.rules(direction)) if r.src.members or r.dst.members)
+    return found
+
+
+def _nsg_entries(rp: ResolvedPolicy, nsg: ResolvedNsg, direction: Direction, skip: tuple[PathRule, ...],
+                 bypass: bool, src: IpcKey | None, src_range: IntervalSet, dst: IpcKey | None,
+                 dst_range: IntervalSet, cache: dict[int, tuple[ResolvedRule, Box]]) -> tuple[PathRule, ...]:
+    """One NSG layer's entries: the admin prefix ``skip``, the platform bypass (outbound), the rules.
+
+    Every pair of endpoints meeting this NSG in this direction after the same admin prefix shares one
+    tuple (the same objects, so diff keys its alignments and filters by identity, and lint and diff
+    stop rebuilding thousands of entries per pair); only rules naming one of the endpoints as a dynamic
+    member get their own boxes, in a copy."""
+    store = rp.__dict__.setdefault("_path_entries_cache", {})
+    key = (id(nsg), direction, id(skip))
+    got = store.get(key)
+    if got is None:
+        rules = nsg.rules(direction)
+        entries = list(skip)
+        if bypass:
+            entries += [PathRule(b, Access.ALLOW, name, None, None) for b, name in _bypass_boxes(nsg.platform_tags)]
+        entries += [PathRule(_box(r, None, src_range, None, dst_range, cache), r.access, r.name, r.priority, r)
+                    for r in rules]
+        got = store[key] = (nsg, skip, tuple(entries))  # nsg and skip kept alive: their ids are the key
+    plain = got[2]
+    named = nsg_members(nsg, direction)
+    if src not in named and dst not in named:
+        return plain
+    out = list(plain)
+    rules = nsg.rules(direction)
+    base = len(plain) - len(rules)
+    for i in _naming(nsg, direction):
+        r = rules[i]
+        out[base + i] = PathRule(_box(r, src, src_range, dst, dst_range, cache), r.access, r.name, r.priority, r)
+    return tuple(out)
+
+
+def nsg_members(nsg: ResolvedNsg, direction: Direction) -> frozenset[IpcKey]:
+    """The dynamic IP configurations some rule of one NSG direction names."""
+    got = nsg.__dict__.setdefault("_named_members", {})
+    found = got.get(direction)
+    if found is None:
+        rules = nsg.rules(direction)
+        found = got[direction] = frozenset(k for i in _naming(nsg, direction)
+                                           for k in rules[i].src.members | rules[i].dst.members)
+    return found
+
+
 def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> list[PathLayer]:
     """The layers between two endpoints, in Azure's order, each a first-match list ending in a catch-all."""
     src_range = endpoint_addresses(rp, src)
@@ -145,11 +199,8 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
         if admin is not None:
             layers.append(admin)
         for l in rp.outbound_layers(src):
-            entries = list(skip)
-            entries += [PathRule(b, Access.ALLOW, name, None, None) for b, name in _bypass_boxes(l.nsg.platform_tags)]
-            entries += [PathRule(_box(r, src, src_range, dst, dst_range, cache), r.access, r.name, r.priority, r)
-                        for r in l.nsg.rules(l.direction)]
-            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, tuple(entries)))
+            entries = _nsg_entries(rp, l.nsg, l.direction, skip, True, src, src_range, dst, dst_range, cache)
+            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, entries))
         if rp.smtp_blocked:
             # Any source: the block applies to every packet to the Internet (IPv6 too), as the evaluator's.
             smtp = Box(SMTP_BLOCK.protocols, rp.all_addresses, ALL_PORTS, rp.internet_tag(rp.ipcs[src].vnet),
@@ -162,7 +213,6 @@ def path_layers(rp: ResolvedPolicy, src: IpcKey | None, dst: IpcKey | None) -> l
         if admin is not None:
             layers.append(admin)
         for l in rp.inbound_layers(dst):
-            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, skip + tuple(
-                PathRule(_box(r, src, src_range, dst, dst_range, cache), r.access, r.name, r.priority, r)
-                for r in l.nsg.rules(l.direction))))
+            entries = _nsg_entries(rp, l.nsg, l.direction, skip, False, src, src_range, dst, dst_range, cache)
+            layers.append(PathLayer(l.nsg.name, l.attached_to, l.direction, entries))
     return layers

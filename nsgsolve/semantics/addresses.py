@@ -164,6 +164,10 @@ class IntervalSet:
     def min(self) -> int:
         return self._los[0]
 
+    def bounds(self) -> tuple[int, int]:
+        """The smallest and the largest value (of a non-empty set)."""
+        return self._los[0], self._his[-1]
+
 
 EMPTY = IntervalSet()
 ALL_IPS = IntervalSet([(0, MAX_IP)])  # every IPv4 address
