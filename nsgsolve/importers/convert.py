@@ -185,6 +185,15 @@ def _plain_cidr(t: str) -> tuple[int, int] | None:
 _PORT_CACHE: dict[str, tuple[int, int] | None] = {}
 
 
+def _cidr(network: int, length: int, span: Span, _new: Any = object.__new__) -> Cidr:
+    """``Cidr(network, length, span)`` made without the frozen dataclass's ``__init__`` (three
+    ``object.__setattr__`` calls): a large template has tens of thousands of prefixes. The same object."""
+    c = _new(Cidr)
+    d = c.__dict__
+    d["network"], d["length"], d["span"] = network, length, span
+    return c
+
+
 def _port_range(t: str) -> tuple[int, int] | None:
     r = _PORT_CACHE.get(t, False)
     if r is False:
@@ -425,6 +434,9 @@ class PolicyBuilder:
     def _priority(self, props, ppath: str, span, code: str, lowest: int, hint: str) -> int | None:
         """A rule's priority between ``lowest`` and 4096 (NSG rules from 100, admin rules from 1), or None
         with ``code`` reported; numbers are read by ``limits.decimal`` so a 20,000-digit one is an error."""
+        v = props.get("priority")
+        if type(v) is int and lowest <= v <= 4096:  # the common case: no text, no span
+            return v
         pt = self.text(props, "priority", ppath, span)
         if pt is None:
             return None
@@ -528,11 +540,14 @@ class PolicyBuilder:
     def _side(self, props: dict, folded: dict[str, str], side: str, path: str, span: Span,
               notes: list[str]) -> RuleSide | None:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
-        fields = (f"{side}AddressPrefix", f"{side}AddressPrefixes", f"{side}ApplicationSecurityGroups")
-        items: list[tuple[str, Span, tuple[str, int, bool]]] = []  # (text, span, what _item_path words)
+        fields = ((f"{side}AddressPrefix", False), (f"{side}AddressPrefixes", False),
+                  (f"{side}ApplicationSecurityGroups", True))
+        # In order: a prefix already read (a Cidr), or (text, span, what _item_path words) to read below.
+        items: list[Any] = []
         seen: set[str] = set()  # a set: a side of 20,000 prefixes must not take quadratic time
         asgs: list[Ref] = []
-        for f in fields:
+        cached = _CIDR_CACHE.get
+        for f, groups in fields:
             k = _key(props, folded, f)
             v = props.get(k)
             if v is None:
@@ -548,32 +563,32 @@ class PolicyBuilder:
             values = v if is_list else [v]
             # Per item of sides with thousands: the span only (a path string is made for an error alone).
             spans = item_spans(values, fspan) if is_list else (fspan,)
-            groups = f.endswith("Groups")
-            for i, x in enumerate(values):
-                xspan = spans[i]
-                if type(x) is str and not groups:  # the common case first: one prefix as text
-                    t = x.strip()
-                    if t != "":
-                        if t not in seen:
-                            seen.add(t)
-                            items.append((t, xspan, (fpath, i, is_list)))
-                        continue
-                if groups:
+            if groups:
+                for i, x in enumerate(values):
                     rid = get(x, "id") if isinstance(x, dict) else x
                     names = name_from_id(rid, ASG_TYPE)
                     if not names:
-                        self.bag.error("E614", f"{_item_path(fpath, i, is_list)}: not an application security group "
-                                       f"id: {rid!r}", xspan)
+                        self.bag.error("E614", f"{_item_path(fpath, i, is_list)}: not an application security "
+                                       f"group id: {rid!r}", spans[i])
                         continue
-                    asgs.append(Ref(names[0], xspan))
-                    self.asg_refs.setdefault(names[0], xspan)
-                elif isinstance(x, (str, int)) and (t := str(x).strip()) != "":
+                    asgs.append(Ref(names[0], spans[i]))
+                    self.asg_refs.setdefault(names[0], spans[i])
+                continue
+            for i, x in enumerate(values):
+                if type(x) is str:
+                    fast = cached(x)  # the plain a.b.c.d[/n] of nearly every rule, read before (no spaces)
+                    if fast is not None:
+                        if x not in seen:
+                            seen.add(x)
+                            items.append(_cidr(fast[0], fast[1], spans[i]))
+                        continue
+                if isinstance(x, (str, int)) and (t := str(x).strip()) != "":
                     if t not in seen:
                         seen.add(t)
-                        items.append((t, xspan, (fpath, i, is_list)))
+                        items.append((t, spans[i], (fpath, i, is_list)))
                 elif x not in (None, ""):
                     self.bag.error("E614", f"{_item_path(fpath, i, is_list)}: expected an address prefix, found "
-                                   f"{type(x).__name__}", xspan)
+                                   f"{type(x).__name__}", spans[i])
         if asgs and items:
             self.bag.error("E615", f"{path}: the {side} names both application security groups and address "
                            f"prefixes", asgs[0].span, "Azure accepts one of: prefix(es), a service tag, ASGs")
@@ -584,32 +599,36 @@ class PolicyBuilder:
             self.bag.error("E616", f"{path}: the rule has no {side} address (no {side}AddressPrefix, "
                            f"{side}AddressPrefixes or {side}ApplicationSecurityGroups)", span)
             return None
-        if len(items) == 1 and not _is_ipish(items[0][0]):
-            t, s, _ = items[0]
+        first = items[0]
+        if len(items) == 1 and type(first) is tuple and not _is_ipish(first[0]):
+            t, s, _ = first
             if t.lower() in ("*", "any"):
                 return AnyAddress(s)
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.\-]*", t):
-                self.bag.error("E617", f"{_item_path(*items[0][2])}: '{t}' is not an address prefix, range or "
+                self.bag.error("E617", f"{_item_path(*first[2])}: '{t}' is not an address prefix, range or "
                                "service tag", s)
                 return None
             return TagSide(Ref(t, s), s)
         out: list[AddrItem] = []
-        cache = _CIDR_CACHE
-        for t, s, p in items:
-            fast = cache.get(t) or _plain_cidr(t)  # the plain a.b.c.d[/n] of nearly every rule, in integers
+        for it in items:
+            if type(it) is not tuple:
+                out.append(it)
+                continue
+            t, s, p = it
+            fast = _plain_cidr(t)
             if fast is not None:
-                out.append(Cidr(fast[0], fast[1], s))
+                out.append(_cidr(fast[0], fast[1], s))
                 continue
             if not _is_ipish(t):
                 self.bag.error("E617", f"{_item_path(*p)}: '{t}' in a list of prefixes", s,
                                "a service tag or '*' must be the only value of its side (Azure rejects it in a list)")
                 continue
-            it = self._addr(t, s, _item_path(*p), notes)
-            if it is not None:
-                out.append(it)
+            a = self._addr(t, s, _item_path(*p), notes)
+            if a is not None:
+                out.append(a)
         if len(out) != len(items):
             return None
-        return PrefixSide(tuple(out), items[0][1])
+        return PrefixSide(tuple(out), first.span if type(first) is not tuple else first[1])
 
     def _addr(self, t: str, s: Span, p: str, notes: list[str]) -> AddrItem | None:
         fast = parse_ipv4_cidr(t)  # the plain a.b.c.d[/n] of nearly every rule, in integers
