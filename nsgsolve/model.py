@@ -675,6 +675,31 @@ class ParamDecl:
 
 
 @dataclass(frozen=True)
+class OpenSubnet:
+    """A subnet of an :class:`OpenVNet`: its prefix is unset template parameter ``param``, or, with none,
+    some prefix inside the VNet's space (computed from parameters nobody gave)."""
+
+    name: str
+    nsg: Ref | None = None
+    param: str | None = None
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
+class OpenVNet:
+    """A VNet whose address space is unset template parameter ``param`` (one prefix; docs/import.md, "A VNet
+    whose address space is a parameter"). Only the analyses that answer for every value (query, check)
+    place its subnets and NICs: each value is a private prefix (RFC 1918, 100.64.0.0/10), so the
+    Internet tag is the same for every value. Every other reader sees the NSGs unattached, as before."""
+
+    name: str
+    param: str
+    subnets: tuple[OpenSubnet, ...] = ()
+    nics: tuple[Nic, ...] = ()  # in its subnets (their subnet names one of ``subnets``), addresses dynamic
+    span: Span = NOSPAN
+
+
+@dataclass(frozen=True)
 class Policy:
     vnets: tuple[VNet, ...] = ()
     nics: tuple[Nic, ...] = ()
@@ -692,6 +717,7 @@ class Policy:
     groups: tuple[NetworkGroup, ...] = ()
     admin_configs: tuple[AdminConfig, ...] = ()
     params: tuple[ParamDecl, ...] = ()  # unset parameters rules are built from (symbolic)
+    open_vnets: tuple[OpenVNet, ...] = ()  # VNets whose address space is an unset parameter
 
     def admin_rules(self) -> list[AdminRule]:
         return [r for c in self.admin_configs for rc in c.collections for r in rc.rules]

@@ -44,6 +44,14 @@ class Binder:
     def __init__(self, rp: ResolvedPolicy, enc: Encoding):
         self.rp, self.enc = rp, enc
         self.by_nsg = policy_params(rp.policy)
+        # A VNet's (and its subnets') address space parameter belongs to the NSGs evaluated there: the
+        # VirtualNetwork tag and the hosts' addresses read it (model.OpenVNet).
+        for ov in rp.policy.open_vnets:
+            if rp.open_spaces.get(ov.name) != ov.param:
+                continue
+            spaces = {ov.param} | {s.param for s in ov.subnets if s.param}
+            for nsg in {s.nsg.name for s in ov.subnets if s.nsg} | {n.nsg.name for n in ov.nics if n.nsg}:
+                self.by_nsg.setdefault(nsg, set()).update(spaces)
         self.names = sorted(set().union(*self.by_nsg.values())) if self.by_nsg else []
         self._bound: dict[tuple, ResolvedPolicy] = {}
 
@@ -52,7 +60,14 @@ class Binder:
         value where it has none (no rule built from it can meet the question's packets: the encoding
         leaves out only rules whose widest value cannot match there)."""
         got = self.enc.model_params(m)
-        return {n: got.get(n, "*") for n in self.names}
+        return {n: got.get(n, self._unused_value(n)) for n in self.names}
+
+    def _unused_value(self, name: str) -> str:
+        """A value for a parameter the encoding has no variable for (nothing it decided read it): ``*``, or
+        a private prefix for an address space (model.OpenVNet)."""
+        if name in self.rp.open_spaces.values() or name in self.rp.subnet_spaces:
+            return "10.0.0.0/16"
+        return "*"
 
     def bound(self, values: Mapping[str, str]) -> ResolvedPolicy:
         if not self.names:

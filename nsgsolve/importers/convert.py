@@ -26,7 +26,7 @@ from nsgsolve.limits import decimal
 from nsgsolve.semantics.addresses import MAX_IP, V6_BASE, int_to_ip, parse_ipv4_cidr
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
-    AdminConfig, AdminRule, NetworkGroup, ParamDecl, RuleCollection, param_label, param_name,
+    AdminConfig, AdminRule, NetworkGroup, OpenSubnet, OpenVNet, ParamDecl, RuleCollection, param_label, param_name,
     Access,
     AddrItem,
     AnyAddress,
@@ -266,6 +266,10 @@ class PolicyBuilder:
         self.unset_uses: dict[str, list[str]] = {}
         self.params: dict[str, ParamDecl] = {}  # unset parameters rule fields are exactly (symbolic)
         self.unplaced_vnets: dict[str, str] = {}  # VNet → why its address space is not known
+        # VNets whose address space is exactly an unset parameter: VNet → (parameter, span), and their subnets
+        # (model.OpenVNet: query and check answer for every value of it).
+        self.open_spaces: dict[str, tuple[str, Span]] = {}
+        self.open_subnets: dict[str, dict[str, OpenSubnet]] = {}
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -962,9 +966,19 @@ class PolicyBuilder:
         pfx = get(space, "addressPrefixes") if isinstance(space, dict) else space
         ph = find_unset(pfx)
         if ph is not None:
-            # Without its address space the VNet cannot be placed: its subnets and NICs are left out (their
-            # NSGs are analysed unattached), as for a VNet that is not in the inputs; W601 says so.
-            self.used_unset(ph, f"address space of VNet {name} (the VNet, its subnets and NICs are not modelled)")
+            # Without its address space the VNet cannot be placed for commands that need concrete addresses:
+            # its subnets and NICs are left out there (their NSGs are analysed unattached). A space that is
+            # exactly one parameter is kept as that parameter for query and check (model.OpenVNet).
+            bare = self._bare_space(pfx, ph)
+            if bare is not None:
+                self.used_unset(ph, f"address space of VNet {name}: query and check place its subnets and NICs "
+                                    f"for every value, a private prefix (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, "
+                                    f"100.64.0.0/10); other commands leave them out")
+                self.open_spaces[name] = (bare, span)
+                self.open_subnets.setdefault(name, {})
+                self._vnet_subnets(name, props, ppath, span)
+            else:
+                self.used_unset(ph, f"address space of VNet {name} (the VNet, its subnets and NICs are not modelled)")
             self.unplaced_vnets[name] = f"its address space comes from parameter {', '.join(sorted(ph.params))}"
             return
         if not self.known(pfx, spath, span_in(props, key_of(props, "addressSpace"), span)):
@@ -975,6 +989,20 @@ class PolicyBuilder:
                                   f"VNet {name}")
             if c is not None and c not in acc.spaces:
                 acc.spaces.append(c)
+        self._vnet_subnets(name, props, ppath, span)
+        peers = get(props, "virtualNetworkPeerings")
+        if isinstance(peers, list):
+            for i, p in enumerate(peers):
+                self.add_peering(name, p, f"{ppath}.virtualNetworkPeerings[{i}]", span_in(peers, i, span))
+
+    @staticmethod
+    def _bare_space(pfx: Any, ph: Placeholder) -> str | None:
+        """The parameter an address space is exactly (``[parameters('x')]`` or a list of just that)."""
+        if ph.bare and (pfx is ph or (isinstance(pfx, list) and len(pfx) == 1 and pfx[0] is ph)):
+            return next(iter(ph.params))
+        return None
+
+    def _vnet_subnets(self, name: str, props: dict, ppath: str, span: Span) -> None:
         subs = get(props, "subnets")
         if subs is not None:
             skey = key_of(props, "subnets")
@@ -988,10 +1016,6 @@ class PolicyBuilder:
                 sname = self.text(s, "name", f"{ppath}.{skey}[{i}]", span_in(subs, i, span))
                 if sname:
                     self.add_subnet(name, sname, s, f"{ppath}.{skey}[{i}]", span_in(subs, i, span))
-        peers = get(props, "virtualNetworkPeerings")
-        if isinstance(peers, list):
-            for i, p in enumerate(peers):
-                self.add_peering(name, p, f"{ppath}.virtualNetworkPeerings[{i}]", span_in(peers, i, span))
 
     def _vnet_prefix(self, t: Any, s: Span, p: str, owner: str) -> Cidr | None:
         if not isinstance(t, str):
@@ -1014,6 +1038,9 @@ class PolicyBuilder:
         props, sub = props_of(obj)
         ppath = path + sub
         acc = self.vnets.get(vnet)
+        if vnet in self.open_spaces:
+            self._open_subnet(vnet, name, props, ppath, span)
+            return
         if vnet in self.unplaced_vnets:
             self.note(f"subnet {vnet}/{name} not modelled: {self.unplaced_vnets[vnet]}, which has no value")
             return
@@ -1061,6 +1088,23 @@ class PolicyBuilder:
         if old is not None and old.nsg and not nsg:
             nsg = old.nsg  # a later copy without the association (e.g. az vnet list before nsg show) keeps it
         acc.subnets[name] = Subnet(name, cidrs[0], nsg or None, span, tuple(cidrs[1:]))
+
+    def _open_subnet(self, vnet: str, name: str, props: dict, ppath: str, span: Span) -> None:
+        """A subnet of a VNet whose space is a parameter: its prefix is a parameter too when it is exactly one,
+        else (computed, or a literal the parameter's value must hold) some prefix inside the space."""
+        param = None
+        for f in ("addressPrefix", "addressPrefixes"):
+            v = get(props, f)
+            ph = find_unset(v)
+            if ph is not None and self._bare_space(v, ph) is not None:
+                param = self._bare_space(v, ph)
+                self.used_unset(ph, f"address prefix of subnet {vnet}/{name} (inside VNet {vnet}'s space, "
+                                    "a parameter too)")
+        nsg = self._nsg_ref(props, ppath, span)
+        if nsg is False:
+            return
+        old = self.open_subnets[vnet].get(name)
+        self.open_subnets[vnet][name] = OpenSubnet(name, nsg or (old.nsg if old else None), param, span)
 
     def _nsg_ref(self, props: dict, path: str, span: Span) -> Ref | None | Literal[False]:
         """The ``networkSecurityGroup.id`` association; False after an error."""
@@ -1239,7 +1283,11 @@ class PolicyBuilder:
     def build(self, source: str) -> Policy:
         for name in self.unplaced_vnets:
             self.vnets.pop(name, None)
-            self.note(f"VNet {name} not modelled: {self.unplaced_vnets[name]}, which has no value")
+            if name in self.open_spaces:
+                self.note(f"VNet {name}: {self.unplaced_vnets[name]}, which has no value; query and check place "
+                          f"its subnets and NICs for every value (a private prefix), other commands leave them out")
+            else:
+                self.note(f"VNet {name} not modelled: {self.unplaced_vnets[name]}, which has no value")
         for nsg, obj, path, span in self.pending_rules:
             if nsg not in self.nsgs:
                 self.note(f"NSG {nsg} is not defined in the inputs; only its rules given as separate "
@@ -1252,7 +1300,10 @@ class PolicyBuilder:
         for vnet, sub, nsg, span in self.pending_subnet_nsg:
             acc = self.vnets.get(vnet)
             s = acc.subnets.get(sub) if acc else None
-            if s is None:
+            o = self.open_subnets.get(vnet, {}).get(sub)
+            if o is not None and o.nsg is None:
+                self.open_subnets[vnet][sub] = replace(o, nsg=Ref(nsg, span))
+            elif s is None:
                 self.note(f"NSG {nsg} is associated with subnet {vnet}/{sub}, which is not in the inputs")
             elif s.nsg is None:
                 acc.subnets[sub] = replace(s, nsg=Ref(nsg, span))  # type: ignore[union-attr]
@@ -1263,14 +1314,23 @@ class PolicyBuilder:
             elif n.nsg is None:
                 self.nics[nic_name] = Nic(n.name, n.subnet, n.ip_configs, Ref(nsg, span), n.span)
         # A NIC in a subnet the inputs do not define cannot be placed; say so rather than guess.
+        open_nics: dict[str, list[Nic]] = {}
         for name, nic in list(self.nics.items()):
             acc = self.vnets.get(nic.subnet.vnet)
-            if acc is None or nic.subnet.subnet not in acc.subnets:
+            if nic.subnet.subnet in self.open_subnets.get(nic.subnet.vnet, {}):
+                # Its address lies in a parameter's value: dynamic, whatever the template wrote.
+                open_nics.setdefault(nic.subnet.vnet, []).append(
+                    replace(nic, ip_configs=tuple(replace(c, ip=None) for c in nic.ip_configs if not c.v6)))
+                del self.nics[name]
+            elif acc is None or nic.subnet.subnet not in acc.subnets:
                 self.note(f"NIC {name} is in subnet {nic.subnet}, which is not in the inputs; NIC not modelled")
                 del self.nics[name]
         # Every association must name an NSG we have, or resolution could not evaluate the subnet or NIC.
-        for acc in self.vnets.values():
-            for s in acc.subnets.values():
+        open_vnets = tuple(
+            OpenVNet(v, param, tuple(self.open_subnets[v].values()), tuple(open_nics.get(v, ())), vspan)
+            for v, (param, vspan) in self.open_spaces.items())
+        for acc in [*self.vnets.values(), *open_vnets]:
+            for s in acc.subnets.values() if isinstance(acc, _VnetAcc) else acc.subnets:
                 if s.nsg and s.nsg.name not in self.nsgs:
                     self.bag.error("E624", f"subnet {acc.name}/{s.name} is associated with NSG '{s.nsg.name}', "
                                    f"which is not in the inputs", s.nsg.span,
@@ -1302,7 +1362,7 @@ class PolicyBuilder:
                          a.span) for a in self.nsgs.values())
         return Policy(vnets=vnets, nics=tuple(self.nics.values()), asgs=tuple(self.asgs.values()), nsgs=nsgs,
                       source=source, notes=tuple(self.notes), groups=groups, admin_configs=admin_configs,
-                      params=tuple(self.params.values()))
+                      params=tuple(self.params.values()), open_vnets=open_vnets)
 
 
 def _cidr_text(c: Cidr) -> str:

@@ -339,3 +339,8 @@ PUBLIC_IPV4 = ALL_IPS.difference(NON_INTERNET)
 NON_INTERNET_V6 = prefixes(["::/128", "::1/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8"])
 PUBLIC_IPV6 = ALL_V6.difference(NON_INTERNET_V6)
 PUBLIC = PUBLIC_IPV4.union(PUBLIC_IPV6)
+# The IPv4 blocks a VNet may use that are not public (Azure refuses 0/8, 127/8, 169.254/16 and 224/3 for a
+# VNet): what a VNet address space nobody gave is assumed to lie in (model.OpenVNet), so that the Internet
+# tag, public space minus the VNet's, is the same for every value.
+PRIVATE_SPACES = (("10.0.0.0", 8), ("172.16.0.0", 12), ("192.168.0.0", 16), ("100.64.0.0", 10))
+PRIVATE_SPACE = prefixes([f"{a}/{n}" for a, n in PRIVATE_SPACES])

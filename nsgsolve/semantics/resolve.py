@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from nsgsolve.semantics.addresses import (
-    ALL_ADDRS, ALL_IPS, ALL_PORTS, EMPTY, PUBLIC, PUBLIC_IPV4, V6_BASE, IntervalSet, int_to_ip, prefixes,
+    ALL_ADDRS, ALL_IPS, ALL_PORTS, EMPTY, PRIVATE_SPACE, PUBLIC, PUBLIC_IPV4, V6_BASE, IntervalSet, int_to_ip,
+    prefixes,
 )
 from nsgsolve.errors import Diagnostic, DiagnosticBag, InputError, did_you_mean
 from nsgsolve.model import (
@@ -46,8 +47,10 @@ from nsgsolve.model import (
     Rule,
     RuleSide,
     Span,
+    Subnet,
     SubnetAddr,
     TagSide,
+    VNet,
     VnetAddr,
 )
 from nsgsolve.semantics.servicetags import BUILTIN_TAGS, ServiceTagDb, canonical_builtin
@@ -78,6 +81,9 @@ class IpcInfo:
     # A host the policy implies but does not name: a subnet behind an NSG with no NIC of the policy in it
     # (an App Gateway's, an AKS pool's, a managed instance's subnet). Its key is the subnet's path.
     implied: bool = False
+    # In a VNet whose space is a parameter (model.OpenVNet): the parameter whose value is its subnet's
+    # prefix; the address is a usable one of that value, and ``usable`` only bounds it (private space).
+    space: "ParamUse | None" = None
 
     @property
     def subnet_label(self) -> str:
@@ -240,6 +246,10 @@ class ResolvedPolicy:
     # Rules built from an unset template parameter (``?param:`` names) keep it as a variable (ParamUse)
     # for the analyses that answer for every value (query, check, lint); otherwise such an NSG is open.
     symbolic_params: bool = False
+    # VNets whose address space is an unset parameter (model.OpenVNet), placed only with symbolic_params:
+    # VNet -> the parameter; and each subnet parameter -> the VNet parameter its value lies inside.
+    open_spaces: dict[str, str] = field(default_factory=dict)
+    subnet_spaces: dict[str, str] = field(default_factory=dict)
     _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
     _internet_cache: dict[str | None, IntervalSet] = field(default_factory=dict)
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
@@ -519,6 +529,8 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params:
     rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
                         blocks_smtp(policy.subscription or DEFAULT_SUBSCRIPTION),
                         {v: frozenset(ps) for v, ps in peers.items()}, symbolic_params=symbolic_params)
+    if symbolic_params and policy.open_vnets:
+        _place_open_vnets(rp, bag)
     # Resolve every NSG where it is evaluated now, collecting all unknown-tag errors in one run.
     for nsg in policy.nsgs:
         for vnet_name in rp.evaluation_vnets(nsg.name):
@@ -539,6 +551,42 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params:
                 bag.items.extend(x for x in e.bag.items if x not in bag.items)
     bag.raise_if_errors()
     return rp
+
+
+def _place_open_vnets(rp: ResolvedPolicy, bag: DiagnosticBag) -> None:
+    """The hosts of VNets whose address space is a parameter (model.OpenVNet), for the analyses that answer
+    for every value: each NIC, and a subnet behind an NSG without one, is a dynamic address in its subnet's
+    prefix, itself a parameter or (unknown) the VNet's whole value, so those hosts may sit anywhere in it.
+    The VNet's VirtualNetwork tag holds the parameter (_SideResolver.side); its Internet tag is public space
+    as is (every value is private)."""
+    private = PRIVATE_SPACE
+    for ov in rp.policy.open_vnets:
+        if ov.name in rp.vnet_spaces:
+            continue  # the inputs define the VNet too: its written space wins
+        rp.open_spaces[ov.name] = ov.param
+        rp.virtual_network_tag[ov.name] = VIRTUAL_NETWORK_EXTRA
+        r = _SideResolver(rp, ov.name, bag, params=True)
+        subnets = {s.name: s for s in ov.subnets}
+        rp.subnet_spaces.update({s.param: ov.param for s in ov.subnets if s.param and s.param != ov.param})
+
+        def space(sub: str) -> ParamUse:
+            s = subnets.get(sub)
+            name = s.param if s is not None and s.param else ov.param
+            return ParamUse(name, r._choices(PARAM_PREFIX + name, False))
+        occupied = set()
+        for nic in ov.nics:
+            s = subnets.get(nic.subnet.subnet)
+            occupied.add(nic.subnet.subnet)
+            for i, ipc in enumerate(nic.ip_configs):
+                key = IpcKey(nic.name, i)
+                rp.ipcs[key] = IpcInfo(key, ov.name, nic.subnet.subnet, None, private,
+                                       frozenset(a.name for a in ipc.asgs), nic.nsg.name if nic.nsg else None,
+                                       s.nsg.name if s is not None and s.nsg else None, space=space(nic.subnet.subnet))
+        for s in ov.subnets:
+            if s.nsg is not None and s.name not in occupied:
+                key = IpcKey(implied_host_name(ov.name, s.name), 0)
+                rp.ipcs[key] = IpcInfo(key, ov.name, s.name, None, private, frozenset(), None, s.nsg.name,
+                                       implied=True, space=space(s.name))
 
 
 def _check_param_kinds(policy: Policy, bag: DiagnosticBag) -> None:
@@ -722,6 +770,10 @@ class _SideResolver:
             return AddrSet(EMPTY, params=(ParamUse(side.tag.name[len(PARAM_PREFIX):],
                                                    self._choices(side.tag.name, False)),))
         if isinstance(side, TagSide):
+            if self.vnet in self.rp.open_spaces and canonical_builtin(side.tag.name) == "VirtualNetwork":
+                # The VNet's own space is its parameter (model.OpenVNet): a variable like a rule's.
+                return AddrSet(self.tag(side.tag.name, side.tag.span),
+                               params=(ParamUse(self.rp.open_spaces[self.vnet]),))
             return AddrSet(self.tag(side.tag.name, side.tag.span))
         if isinstance(side, PrefixSide):
             return self.items(side.items)
@@ -908,7 +960,25 @@ def bind_params(policy: Policy, values: "dict[str, str]") -> Policy:
         dataclasses.replace(r, source=side(r.source), destination=side(r.destination),
                             source_ports=ports(r.source_ports), destination_ports=ports(r.destination_ports))
         for r in n.rules)) for n in policy.nsgs)
-    return dataclasses.replace(policy, nsgs=nsgs)
+    vnets, still_open = list(policy.vnets), []
+    for ov in policy.open_vnets:
+        if ov.param not in values:
+            still_open.append(ov)
+            continue
+
+        def prefix(name: str, span: Span) -> Cidr:
+            got = parse_address_value(values[name])
+            if got is None or "/" not in values[name] and "-" in values[name]:
+                raise ValueError(f"'{values[name]}' is not an address prefix")
+            (lo, hi), = list(got)
+            return Cidr(lo, 32 - (hi - lo + 1).bit_length() + 1, span)
+        # A subnet without a parameter of its own is some prefix inside the space; the VNet's whole value is
+        # one (and its hosts' addresses, any usable one of it, are those of every such prefix together).
+        subnets = tuple(Subnet(s.name, prefix(s.param if s.param in values else ov.param, s.span), s.nsg, s.span)
+                        for s in ov.subnets)
+        vnets.append(VNet(ov.name, (prefix(ov.param, ov.span),), subnets, span=ov.span))
+    nics = policy.nics + tuple(n for ov in policy.open_vnets if ov not in still_open for n in ov.nics)
+    return dataclasses.replace(policy, nsgs=nsgs, vnets=tuple(vnets), nics=nics, open_vnets=tuple(still_open))
 
 
 def implied_host_name(vnet: str, subnet: str) -> str:

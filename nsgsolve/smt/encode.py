@@ -32,6 +32,7 @@ Conventions:
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -39,14 +40,16 @@ import z3
 
 from nsgsolve.regions import box as regions
 from nsgsolve.regions.fieldindex import BoxIndex
-from nsgsolve.semantics.addresses import ADDR_BITS_DUAL, ALL_ADDRS, ALL_IPS, ALL_PORTS, IntervalSet
+from nsgsolve.semantics.addresses import (
+    ADDR_BITS_DUAL, ALL_ADDRS, ALL_IPS, ALL_PORTS, PRIVATE_SPACES, IntervalSet,
+)
 from nsgsolve.errors import UsageError
 from nsgsolve.semantics.evaluate import Packet
-from nsgsolve.model import PORTED_PROTOCOLS, Access, Direction
+from nsgsolve.model import PORTED_PROTOCOLS, Access, Cidr, Direction
 from nsgsolve.regions.box import Box
 from nsgsolve.semantics.platform import HOST_SERVICES, SMTP_BLOCK, HostService
 from nsgsolve.semantics.resolve import (
-    AddrSet, AdminLayer, IpcKey, Layer, ParamUse, ResolvedNsg, ResolvedPolicy, ResolvedRule,
+    AddrSet, AdminLayer, IpcKey, Layer, ParamUse, ResolvedNsg, ResolvedPolicy, ResolvedRule, usable_addresses,
 )
 from nsgsolve.smt.z3util import (
     DEFAULT_RLIMIT,
@@ -214,12 +217,62 @@ class Encoding:
             ones = c((1 << ADDR_BITS) - 1, ADDR_BITS)
             self.param_domain += [z3.ULE(got.length, c(ADDR_BITS, ADDR_BITS)),
                                   got.base & z3.LShR(ones, got.length) == c(0, ADDR_BITS)]
+            self.params[key] = got
+            self.param_domain += self._space_domain(got)
+            return got
         else:
             got = ParamVars(use.name, kind, star=z3.Bool(f"{n}.star"), lo=z3.BitVec(f"{n}.lo", PORT_BITS),
                             hi=z3.BitVec(f"{n}.hi", PORT_BITS))
             self.param_domain.append(z3.ULE(got.lo, got.hi))
         self.params[key] = got
         return got
+
+    def _space_domain(self, v: ParamVars) -> list[z3.BoolRef]:
+        """What a VNet's or subnet's address space parameter may be (model.OpenVNet): a VNet's is a private
+        prefix (PRIVATE_SPACES, so the Internet tag is the same for every value); a subnet's lies inside
+        its VNet's."""
+        assert v.base is not None and v.length is not None
+        c = self.c
+        if v.name in self.rp.open_spaces.values():
+            blocks = []
+            for text, n in PRIVATE_SPACES:
+                lo = int(ipaddress.IPv4Address(text))
+                blocks.append(mk_and([z3.UGE(v.length, c(n, ADDR_BITS)), self._in_prefix(v.base, lo, n)]))
+            return [mk_or(blocks)]
+        outer = self.rp.subnet_spaces.get(v.name)
+        if outer is None:
+            return []
+        o = self.param(ParamUse(outer), "address")
+        assert o.base is not None and o.length is not None
+        return [z3.UGE(v.length, o.length), self._in_param(v.base, o)]
+
+    def _in_prefix(self, x: z3.BitVecRef, lo: int, n: int) -> z3.BoolRef:
+        mask = ((1 << ADDR_BITS) - 1) ^ ((1 << (ADDR_BITS - n)) - 1)
+        return x & self.c(mask, ADDR_BITS) == self.c(lo, ADDR_BITS)
+
+    def _in_param(self, x: z3.BitVecRef, v: ParamVars) -> z3.BoolRef:
+        """32-bit ``x`` lies in the prefix of address parameter ``v``."""
+        assert v.base is not None and v.length is not None
+        ones = self.c((1 << ADDR_BITS) - 1, ADDR_BITS)
+        return x & ~z3.LShR(ones, v.length) == v.base
+
+    def _usable_in(self, x: z3.BitVecRef, use: ParamUse) -> z3.BoolRef:
+        """Address ``x`` (of this encoding's width) is one Azure may assign in the subnet whose prefix is the
+        value of ``use``: inside it, not its first four nor its last address (a /29 or larger)."""
+        c = self.c
+        v = self.param(use, "address")
+        v4 = TRUE
+        if self.addr_bits != ADDR_BITS:
+            v4 = z3.ULT(x, c(1 << ADDR_BITS, self.addr_bits))
+            x = z3.Extract(ADDR_BITS - 1, 0, x)
+        if use.choices is not None:
+            return mk_and([v4, mk_or([mk_and([self._choice(v, i), in_set(x, usable_addresses(_as_cidrs(ch)),
+                                                                          ADDR_BITS, c)])
+                                      for i, ch in enumerate(use.choices) if ch is not None])])
+        assert v.base is not None and v.length is not None
+        ones = c((1 << ADDR_BITS) - 1, ADDR_BITS)
+        return mk_and([v4, self._in_param(x, v), z3.ULE(v.length, c(29, ADDR_BITS)),
+                       z3.UGE(x - v.base, c(4, ADDR_BITS)), x != v.base | z3.LShR(ones, v.length)])
 
     def _choice(self, v: ParamVars, i: int) -> z3.BoolRef:
         assert v.choice is not None
@@ -580,6 +633,10 @@ class Encoding:
         dyn = [k for k in self.endpoints if self.is_dynamic(k)]
         for k in dyn:
             usable = self.rp.ipcs[k].usable
+            space = self.rp.ipcs[k].space
+            if space is not None:
+                out.append(self._usable_in(self._addr[k], space))
+                continue
             if not usable:
                 raise UsageError(f"NIC {k} has a dynamic IP in subnet {self.rp.ipcs[k].subnet_label}, which has no "
                                  "usable address", "Azure reserves 5 addresses of every subnet; use a /29 or larger")
@@ -617,6 +674,16 @@ class Encoding:
 
     def model_assignment(self, m: z3.ModelRef) -> dict[IpcKey, int]:
         return {k: value(m, self._addr[k]) for k in self.endpoints if self.is_dynamic(k)}
+
+
+def _as_cidrs(s: IntervalSet) -> tuple:
+    """The intervals of an allowed value of a subnet prefix parameter as prefixes for usable_addresses."""
+    out = []
+    for lo, hi in s:
+        size = hi - lo + 1
+        if size & (size - 1) == 0 and lo % size == 0:
+            out.append(Cidr(lo, ADDR_BITS - size.bit_length() + 1))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- solving

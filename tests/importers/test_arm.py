@@ -245,14 +245,28 @@ def test_unset_parameter_never_decides_a_condition_a_count_or_a_protocol():
     assert e.value.diagnostics[0].code == "E610" and "protocol" in e.value.diagnostics[0].message
 
 
-def test_unset_address_space_leaves_the_vnet_out_with_the_warning():
+def test_an_address_space_that_is_a_parameter_is_an_open_vnet_with_the_warning():
     params = {"space": {"type": "string"}, "ip": {"type": "string"}}
     vn = {"type": "Microsoft.Network/virtualNetworks", "name": "v", "properties": {
         "addressSpace": {"addressPrefixes": ["[parameters('space')]"]},
         "subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}
     warnings: list = []
     p = load(template([vn, nsg("n", [rule("r", 100)])], parameters=params), warnings=warnings)
+    # Commands that need concrete addresses see no VNet; query and check place it for every value.
     assert not p.vnets and p.nsgs
+    assert [(o.name, o.param, [s.name for s in o.subnets]) for o in p.open_vnets] == [("v", "space", ["s"])]
+    assert any("VNet v" in x.message and "private prefix" in x.message for x in warnings if x.code == "W601")
+    assert any("VNet v:" in n and "parameter space" in n for n in p.notes)
+
+
+def test_unset_address_space_computed_from_a_parameter_leaves_the_vnet_out_with_the_warning():
+    params = {"net": {"type": "string"}}
+    vn = {"type": "Microsoft.Network/virtualNetworks", "name": "v", "properties": {
+        "addressSpace": {"addressPrefixes": ["[concat(parameters('net'), '.0.0/16')]"]},
+        "subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}
+    warnings: list = []
+    p = load(template([vn, nsg("n", [rule("r", 100)])], parameters=params), warnings=warnings)
+    assert not p.vnets and not p.open_vnets and p.nsgs
     assert any("VNet v" in x.message for x in warnings if x.code == "W601")
     assert any("VNet v not modelled" in n for n in p.notes)
 

@@ -1,0 +1,166 @@
+"""A VNet whose address space is an unset parameter (model.OpenVNet; docs/import.md, "A VNet whose address
+space is a parameter"): query and check place its subnets and NICs for every private value, and agree
+with the reference evaluator on the policy with the values written in."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from nsgsolve.analyses.query import QueryEngine, Verdict
+from nsgsolve.importers.loader import load_policy
+from nsgsolve.lang.build import parse_query
+from nsgsolve.semantics.evaluate import Evaluator, Packet
+from nsgsolve.semantics.resolve import IpcKey, bind_params, resolve
+from nsgsolve.smt.encode import Encoding, PolicySolver
+from nsgsolve.smt.z3util import mk_and
+
+from corpus import CANDIDATES, CORPUS
+
+NSG_ID = "[resourceId('Microsoft.Network/networkSecurityGroups', 'web-nsg')]"
+
+
+def _rule(name, prio, src, dst, port="*", access="Allow"):
+    return {"name": name, "properties": {
+        "priority": prio, "direction": "Inbound", "access": access, "protocol": "Tcp",
+        "sourceAddressPrefix": src, "sourcePortRange": "*", "destinationAddressPrefix": dst,
+        "destinationPortRange": port}}
+
+
+TEMPLATE = {
+    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    "contentVersion": "1.0.0.0",
+    "parameters": {"space": {"type": "string"}, "web": {"type": "string"}},
+    "resources": [
+        {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-04-01", "name": "web-nsg",
+         "properties": {"securityRules": [
+             _rule("https", 100, "Internet", "*", "443"),
+             _rule("deny-10-1", 110, "*", "10.1.0.0/16", "22", "Deny"),
+             _rule("ssh-from-vnet", 120, "VirtualNetwork", "[parameters('web')]", "22"),
+             _rule("ssh-192", 130, "*", "192.168.0.0/16", "22")]}},
+        {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "vnet",
+         "properties": {"addressSpace": {"addressPrefixes": ["[parameters('space')]"]}, "subnets": [
+             {"name": "web", "properties": {"addressPrefix": "[parameters('web')]",
+                                            "networkSecurityGroup": {"id": NSG_ID}}},
+             {"name": "app", "properties": {"addressPrefix": "[cidrSubnet(parameters('space'), 24, 2)]",
+                                            "networkSecurityGroup": {"id": NSG_ID}}}]}},
+    ],
+}
+
+# (space, web subnet) values, each web inside its space; private, as the parameter's domain is.
+GRID = [("10.1.0.0/16", "10.1.0.0/24"), ("10.0.0.0/8", "10.1.2.0/24"), ("192.168.0.0/16", "192.168.4.0/22"),
+        ("172.16.0.0/12", "172.20.0.0/16"), ("100.64.0.0/10", "100.64.0.0/29")]
+
+
+@pytest.fixture
+def policy(tmp_path: Path):
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(TEMPLATE, indent=1))
+    return load_policy([p])
+
+
+def _ask(policy, text: str):
+    return QueryEngine(resolve(policy, symbolic_params=True)).ask(parse_query(text, policy))
+
+
+def test_the_subnets_of_the_open_vnet_are_hosts_a_query_answers_about(policy):
+    assert not policy.vnets and policy.open_vnets
+    r = _ask(policy, "can Internet reach any port 443 tcp")
+    assert r.verdict is Verdict.ALL
+    r = _ask(policy, "can Internet reach any port 22 tcp")
+    # Only where the space puts a host inside 192.168.0.0/16 (rule ssh-192): Internet is never VirtualNetwork.
+    assert r.verdict is Verdict.SOME and r.allowed_witness is not None
+    assert r.allowed_witness.packet.dst >> 16 == 0xC0A8
+    r = _ask(policy, "can VirtualNetwork reach any port 22 tcp")
+    assert r.verdict is Verdict.SOME and r.allowed_witness is not None and r.blocked_witness is not None
+    # The witness replays in the policy with the values it names written in.
+    values = dict(r.allowed_witness.params)
+    bound = resolve(bind_params(policy, {"space": "10.0.0.0/16", "web": "10.0.0.0/24", **values}))
+    assert Evaluator(bound, dict(r.allowed_witness.assignment)).evaluate(r.allowed_witness.packet).allowed
+
+
+def _packets(space: str, web: str) -> list[Packet]:
+    import ipaddress
+
+    net, sub = ipaddress.ip_network(space), ipaddress.ip_network(web)
+    srcs = [int(net.network_address) + 9, int(ipaddress.ip_address("203.0.113.5")),
+            int(ipaddress.ip_address("10.1.7.7")), int(ipaddress.ip_address("192.168.9.9")), 0xA8_3F_81_10]
+    dsts = [int(sub.network_address) + 4, int(sub.broadcast_address) - 1]
+    return [Packet(6, s, 50000, d, port) for s in srcs for d in dsts for port in (22, 443, 80)]
+
+
+@pytest.mark.parametrize("space,web", GRID)
+def test_z3_with_the_space_pinned_decides_as_the_evaluator(policy, space, web):
+    symbolic = resolve(policy, symbolic_params=True)
+    enc = Encoding(symbolic)
+    ps = PolicySolver(enc)
+    decision = ps.full_decision()
+    values = {"space": space, "web": web}
+    pinned = enc.pin_params(values)
+    bound = resolve(bind_params(policy, values))
+    assert not bound.policy.open_vnets and bound.vnet_spaces["vnet"]
+    host = IpcKey("vnet/web")
+    for p in _packets(space, web):
+        assignment = {host: p.dst}
+        # The app subnet's host may be anywhere usable in the space but at the web host's address.
+        other = next(a for a in (int(bound.vnet_spaces["vnet"].min()) + 5, p.dst + 1, p.dst - 1)
+                     if a != p.dst and a in bound.ipcs[IpcKey("vnet/app")].usable)
+        assignment[IpcKey("vnet/app")] = other
+        fixed = mk_and([enc.is_packet(p), enc.is_assignment(assignment), pinned])
+        allowed = ps.find(fixed, True, "t", decision) is not None
+        blocked = ps.find(fixed, False, "t", decision) is not None
+        assert allowed != blocked, (p, values)
+        assert allowed == Evaluator(bound, assignment).evaluate(p).allowed, (p, values)
+
+
+def test_no_answer_holds_for_every_grid_value(policy):
+    """A 'none' answer is true for every value, an 'all' answer too (sampled on the grid)."""
+    for text, port in (("can Internet reach any port 80 tcp", 80), ("can Internet reach any port 443 tcp", 443)):
+        r = _ask(policy, text)
+        assert r.verdict in (Verdict.ALL, Verdict.NONE)
+        for space, web in GRID:
+            bound = resolve(bind_params(policy, {"space": space, "web": web}))
+            ev = Evaluator(bound, {IpcKey("vnet/web"): _packets(space, web)[0].dst})
+            got = ev.evaluate(Packet(6, 0xCB_00_71_05, 50000, _packets(space, web)[0].dst, port)).allowed
+            assert got is (r.verdict is Verdict.ALL), (text, space, web)
+
+
+def test_a_space_parameter_given_a_value_is_a_plain_vnet(tmp_path: Path):
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(TEMPLATE, indent=1))
+    policy = load_policy([p], params={"space": "10.9.0.0/16", "web": "10.9.1.0/24"})
+    assert not policy.open_vnets and [v.name for v in policy.vnets] == ["vnet"]
+
+
+def test_other_commands_see_the_nsg_unattached(policy):
+    rp = resolve(policy)  # not symbolic: verify, diff, show, ...
+    assert not rp.ipcs and not rp.open_spaces
+
+
+CORPUS_OPEN = ["ase-azfirewall-vnet-nested.json", "sqlmi-managed-instance-vnet-nested.json"]
+
+
+@pytest.mark.parametrize("name", CORPUS_OPEN)
+def test_corpus_templates_with_an_unset_vnet_space_answer(name):
+    if CORPUS is None:
+        pytest.skip(f"no corpus: looked in {', '.join(str(c) for c in CANDIDATES)}")
+    from nsgsolve.semantics.servicetags import ServiceTagDb
+
+    tags = next((CORPUS / "servicetags").glob("ServiceTags_Public_*.json"))
+    policy = load_policy([CORPUS / "arm" / name])
+    rp = resolve(policy, ServiceTagDb.from_json_file(tags), symbolic_params=True)
+    r = QueryEngine(rp).ask(parse_query("can Internet reach any", policy))
+    assert r.verdict in (Verdict.SOME, Verdict.ALL, Verdict.NONE)
+    assert any(i.space is not None for i in rp.ipcs.values())
+
+
+def test_grid_is_inside_the_parameter_domain():
+    import ipaddress
+
+    blocks = [ipaddress.ip_network(b) for b in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
+    for space, web in itertools.chain(GRID):
+        assert any(ipaddress.ip_network(space).subnet_of(b) for b in blocks)
+        assert ipaddress.ip_network(web).subnet_of(ipaddress.ip_network(space))
