@@ -1329,12 +1329,14 @@ class PolicyBuilder:
         open_vnets = tuple(
             OpenVNet(v, param, tuple(self.open_subnets[v].values()), tuple(open_nics.get(v, ())), vspan)
             for v, (param, vspan) in self.open_spaces.items())
-        for acc in [*self.vnets.values(), *open_vnets]:
-            for s in acc.subnets.values() if isinstance(acc, _VnetAcc) else acc.subnets:
-                if s.nsg and s.nsg.name not in self.nsgs:
-                    self.bag.error("E624", f"subnet {acc.name}/{s.name} is associated with NSG '{s.nsg.name}', "
-                                   f"which is not in the inputs", s.nsg.span,
-                                   "import the NSG too (its template or 'az network nsg list' output)")
+        placed: list[tuple[str, Subnet | OpenSubnet]] = [(a.name, sb) for a in self.vnets.values()
+                                                          for sb in a.subnets.values()]
+        placed += [(o.name, sb) for o in open_vnets for sb in o.subnets]
+        for vname, sb in placed:
+            if sb.nsg and sb.nsg.name not in self.nsgs:
+                self.bag.error("E624", f"subnet {vname}/{sb.name} is associated with NSG '{sb.nsg.name}', "
+                               f"which is not in the inputs", sb.nsg.span,
+                               "import the NSG too (its template or 'az network nsg list' output)")
         for nic in self.nics.values():
             if nic.nsg and nic.nsg.name not in self.nsgs:
                 self.bag.error("E624", f"NIC {nic.name} is associated with NSG '{nic.nsg.name}', which is not in "
