@@ -370,6 +370,13 @@ class Decisions:
         decision = Access.DENY if any(s.evaluated and s.access is Access.DENY for s in steps) else Access.ALLOW
         return FlowResult(self.packet(i), decision, steps, t.src, t.dst, t.notes)
 
+    def packet_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(representative flow per distinct (source, destination, protocol), its id per flow): what a line
+        says before the ports, computed once per id."""
+        c = self.columns
+        return _distinct([c.src_inv, c.dst_inv, c.proto_inv],
+                         [len(c.src_values), len(c.dst_values), len(c.proto_values)])
+
     def trace_ids(self) -> tuple[np.ndarray, np.ndarray]:
         """(representative flow per distinct trace, trace id per flow): flows with one id have the same
         decision, trace and notes, so their output is computed once."""
