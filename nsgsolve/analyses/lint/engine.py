@@ -70,8 +70,22 @@ def _greedy(index: Sequence[_FieldIndex], within: Box, avoid: int) -> tuple[int,
 
 
 def _bits(m: int) -> list[int]:
+    """The positions of the set bits of ``m`` (not negative), ascending. By a scan of its binary digits:
+    peeling the lowest bit off costs O(n) per bit on an n-bit set, and a rule's earlier rules are a set of
+    thousands of bits on a long list (that was quadratic in the list)."""
+    digits = bin(m)[:1:-1]  # least significant first, without "0b"
     out = []
-    while m:
+    k = digits.find("1")
+    while k >= 0:
+        out.append(k)
+        k = digits.find("1", k + 1)
+    return out
+
+
+def _lowest(m: int, n: int) -> list[int]:
+    """The positions of the lowest ``n`` set bits of ``m``."""
+    out = []
+    while m and len(out) < n:
         low = m & -m
         out.append(low.bit_length() - 1)
         m ^= low
@@ -124,6 +138,10 @@ class ListAnalysis:
         self.n = len(boxes)
         self.index = [_FieldIndex([b[d] for b in boxes]) for d in range(5)]
         self.allow = sum(1 << i for i, a in enumerate(access) if a is Access.ALLOW)
+        # Per access, the rules with it (admin lists have AlwaysAllow too): opposite() in O(1).
+        self._with: dict[Access, int] = {}
+        for i, a in enumerate(access):
+            self._with[a] = self._with.get(a, 0) | 1 << i
         self.full = (1 << self.n) - 1
 
     def meeting(self, i: int) -> int:
@@ -151,7 +169,8 @@ class ListAnalysis:
         return m
 
     def opposite(self, i: int) -> int:
-        return self.full & ~self.allow if self.access[i] is Access.ALLOW else self.allow
+        """The rules whose access is not rule ``i``'s, as a bitset."""
+        return self.full & ~self._with[self.access[i]]
 
     def _escape(self, i: int, avoid: int, within: Box | None = None) -> tuple[int, ...] | None:
         return _greedy(self.index, self.boxes[i] if within is None else within, avoid)
@@ -246,7 +265,6 @@ class ListAnalysis:
         meet = self.meeting(i)
         earlier = meet & ((1 << i) - 1)
         later = meet & ~((1 << (i + 1)) - 1)
-        elist = _bits(earlier)
         # The first earlier rule holding the whole box, from the field indexes' covering sets (not a subset
         # test per earlier rule: there may be hundreds). With one, no packet escapes: skip the search.
         holders = self.covering(b) & earlier
@@ -254,17 +272,17 @@ class ListAnalysis:
         live = self._escape(i, earlier) if contained is None else None
         if live is None:
             if contained is None and self._sweep(b, earlier, _no_rule, neutral=earlier) in (None, UNDECIDED):
-                split, _ = self._split(b, elist, first_match=False)
+                split, _ = self._split(b, _bits(earlier), first_match=False)
                 got = split.find(lambda m: m[0] == 0, pick)
                 if got is not None:
                     live = got[0]
             if live is None:
-                return self._shadowed(i, elist, contained)
-        return self._live(i, live, elist, later, info, witness)
+                return self._shadowed(i, earlier, contained)
+        return self._live(i, live, earlier, later, info, witness)
 
-    def _shadowed(self, i: int, elist: list[int], contained: int | None) -> RuleFacts:
+    def _shadowed(self, i: int, earlier: int, contained: int | None) -> RuleFacts:
         b = self.boxes[i]
-        conflict = self._overridden(i, elist)
+        conflict = self._overridden(i, earlier)
         forced = [conflict[1]] if conflict else []
         if contained is not None:
             # One rule covers it; keep the overriding one too, so the cover shows the dangerous rule.
@@ -272,7 +290,6 @@ class ListAnalysis:
             return RuleFacts(i, shadowed=True, cover=tuple(sorted(set(forced) | {one})), conflict=conflict)
         # Greedy by witness: while some packet of the rule escapes the cover, add the earlier rule that
         # matches it with the largest overlap; then drop every member the others make unneeded.
-        earlier = sum(1 << j for j in elist)
         overlap: dict[int, int] = {}
 
         def ov(j: int) -> int:
@@ -294,24 +311,23 @@ class ListAnalysis:
                 cover = rest
         return RuleFacts(i, shadowed=True, cover=tuple(sorted(cover)), conflict=conflict)
 
-    def _overridden(self, i: int, elist: list[int]) -> tuple[tuple[int, ...], int] | None:
+    def _overridden(self, i: int, earlier: int) -> tuple[tuple[int, ...], int] | None:
         """A packet of rule ``i`` that an earlier rule of the other action decides, and that rule."""
         acc = self.access[i]
         b = self.boxes[i]
-        opposite = [j for j in elist if self.access[j] is not acc]
+        opposite = earlier & self.opposite(i)
         if not opposite:
             return None
         # Cheap first: aim at each opposite rule in turn, avoiding the earlier rules before it.
-        for j in opposite[:4]:
+        for j in _lowest(opposite, 4):
             within = box_intersection(b, self.boxes[j])
-            before = sum(1 << k for k in elist if k < j)
+            before = earlier & ((1 << j) - 1)
             point = self._escape(i, before, within)
             if point is not None:
                 return point, j
-        if self._sweep(b, sum(1 << j for j in elist), lambda j: j is not None and self.access[j] is not acc
-                       ) not in (None, UNDECIDED):
+        if self._sweep(b, earlier, lambda j: j is not None and self.access[j] is not acc) not in (None, UNDECIDED):
             return None
-        split, flist = self._split(b, elist, first_match=True)
+        split, flist = self._split(b, _bits(earlier), first_match=True)
 
         def first(m: int) -> int:
             return flist[(m & -m).bit_length() - 1]
@@ -319,7 +335,7 @@ class ListAnalysis:
         got = split.find(lambda m: m[0] != 0 and self.access[first(m[0])] is not acc, pick)
         return (got[0], first(got[1][0])) if got else None
 
-    def _change(self, i: int, elist: list[int], later: int, witness: bool = True
+    def _change(self, i: int, earlier: int, later: int, witness: bool = True
                 ) -> tuple[tuple[int, ...], int] | tuple[None, tuple[int, ...] | None]:
         """``(packet, rule)``: a packet rule ``i`` decides whose decision changes without it, and the rule
         that would decide it then; or ``(None, takeover)`` when there is none (the rule is redundant),
@@ -327,10 +343,8 @@ class ListAnalysis:
         no ``witness`` is wanted."""
         acc = self.access[i]
         b = self.boxes[i]
-        earlier = sum(1 << j for j in elist)
-        flist = _bits(later)
         # Cheap first: aim at a few later rules of the other action, avoiding every rule before each.
-        for j in [j for j in flist if self.access[j] is not acc][:4]:
+        for j in _lowest(later & self.opposite(i), 4):
             within = box_intersection(b, self.boxes[j])
             point = self._escape(i, earlier | (later & ((1 << j) - 1)), within)
             if point is not None:
@@ -340,7 +354,7 @@ class ListAnalysis:
             return None, None
         if settled is not None and settled != UNDECIDED:
             return None, tuple(_bits(settled))
-        split, rules = self._split(b, elist + flist, first_match=True)
+        split, rules = self._split(b, _bits(earlier) + _bits(later), first_match=True)
 
         def first(m: int) -> int:
             return rules[(m & -m).bit_length() - 1]
@@ -351,7 +365,7 @@ class ListAnalysis:
         deciders = [rules[k] for k in _bits(split.fold(lambda c: c & -c))]
         return None, tuple(j for j in deciders if j > i)
 
-    def _live(self, i: int, live: tuple[int, ...], elist: list[int], later: int, info: bool,
+    def _live(self, i: int, live: tuple[int, ...], earlier: int, later: int, info: bool,
               witness: bool = True) -> RuleFacts:
         b = self.boxes[i]
         acc = self.access[i]
@@ -360,7 +374,7 @@ class ListAnalysis:
         redundant = False
         takeover: tuple[int, ...] = ()
         if nxt is None or self.access[nxt] is acc:
-            point, other = self._change(i, elist, later, witness)
+            point, other = self._change(i, earlier, later, witness)
             if point is not None:
                 live, nxt = point, other  # type: ignore[assignment]
             elif other is not None:
@@ -368,7 +382,7 @@ class ListAnalysis:
         correlated: list[int] = []
         generalizes: list[int] = []
         if info and not redundant:
-            for j in elist:
+            for j in _bits(earlier):
                 if self.access[j] is not acc:
                     (generalizes if box_subset(self.boxes[j], b) else correlated).append(j)
         return RuleFacts(i, live=live, live_next=nxt, redundant=redundant, takeover=takeover,
