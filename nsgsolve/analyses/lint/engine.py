@@ -11,7 +11,7 @@ greedy search for a packet no earlier rule matches, and single-rule containment.
 from __future__ import annotations
 
 from itertools import combinations
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 from nsgsolve.model import Access
@@ -175,7 +175,8 @@ class ListAnalysis:
     def _escape(self, i: int, avoid: int, within: Box | None = None) -> tuple[int, ...] | None:
         return _greedy(self.index, self.boxes[i] if within is None else within, avoid)
 
-    def _sweep(self, b: Box, cand: int, stop: Callable[[int | None], bool], neutral: int = 0) -> int | None:
+    def _sweep(self, b: Box, cand: int, stop: Callable[[int | None], bool], neutral: int = 0,
+               found: list[Box] | None = None) -> int | None:
         """The cheap exact pre-pass before the partition (:meth:`_split`), for questions whose usual answer
         is "no such packet": walks pieces of box ``b``, each with the ``cand`` rules that meet it (found
         with the field indexes), cutting a piece by one rule into the part that rule matches and at most
@@ -190,20 +191,24 @@ class ListAnalysis:
         first match (None: no candidate) satisfies ``stop`` (such a packet exists); UNDECIDED when the
         walk needs more cuts than SWEEP_BUDGET or than there are candidates. Witnesses come from the
         partition (the caller asks it when a packet exists and one is wanted), so they never depend on this
-        pass."""
+        pass; ``found`` (when given) receives the piece that stopped the walk on None, for a caller that
+        needs some packet there, not a shown one."""
         index, boxes = self.index, self.boxes
-        fields = (PROTO, DPORT, SPORT, SRC, DST)
-        stack = [(b, cand)]
+        # A piece carries the fields it has not been checked in: its candidates already meet its parent
+        # in every field, and a cut changes only some of them (_cut).
+        stack = [(b, cand, (PROTO, DPORT, SPORT, SRC, DST))]
         deciders = steps = 0
         budget = max(SWEEP_BUDGET, cand.bit_count())
         while stack:
-            piece, c = stack.pop()
+            piece, c, fields = stack.pop()
             for d in fields:
                 c &= index[d].meeting(piece[d])
                 if not c:
                     break
             if not c:
                 if stop(None):
+                    if found is not None:
+                        found.append(piece)
                     return None
                 continue
             n = c & neutral
@@ -222,7 +227,7 @@ class ListAnalysis:
                 return UNDECIDED
             # The rest of the piece: for a first match, no candidate before j meets the piece at all.
             c ^= low
-            stack += [(rest, c) for rest in _cut(piece, boxes[low.bit_length() - 1])[1]]
+            stack += [(rest, c, changed) for rest, changed in _cut(piece, boxes[low.bit_length() - 1])[1]]
         return deciders
 
     def _split(self, b: Box, rules: Iterable[int], first_match: bool) -> tuple[Splitter, list[int]]:
@@ -270,15 +275,33 @@ class ListAnalysis:
         holders = self.covering(b) & earlier
         contained = (holders & -holders).bit_length() - 1 if holders else None
         live = self._escape(i, earlier) if contained is None else None
+        provisional = False  # ``live`` is the pre-pass's packet, not the partition's (see below)
         if live is None:
-            if contained is None and self._sweep(b, earlier, _no_rule, neutral=earlier) in (None, UNDECIDED):
-                split, _ = self._split(b, _bits(earlier), first_match=False)
-                got = split.find(lambda m: m[0] == 0, pick)
-                if got is not None:
-                    live = got[0]
+            if contained is None:
+                found: list[Box] = []
+                swept = self._sweep(b, earlier, _no_rule, neutral=earlier, found=found)
+                if swept is None and not (witness or info):
+                    # A packet the rule decides: any point of the piece no earlier rule meets. The partition
+                    # below costs more than the rest of most such rules' analysis, and its packet is shown
+                    # only when the rule turns out redundant (NSG002's "e.g."): it is then found as before.
+                    live, provisional = tuple(pick(d, found[0][d]) for d in range(5)), True
+                elif swept in (None, UNDECIDED):
+                    live = self._decided_packet(i, earlier)
             if live is None:
                 return self._shadowed(i, earlier, contained)
-        return self._live(i, live, earlier, later, info, witness)
+        facts = self._live(i, live, earlier, later, info, witness)
+        if provisional and facts.redundant:
+            live = self._decided_packet(i, earlier)
+            assert live is not None  # the pre-pass found such a packet
+            rest = self.matching(live) & ~((1 << (i + 1)) - 1)
+            facts = replace(facts, live=live, live_next=(rest & -rest).bit_length() - 1 if rest else None)
+        return facts
+
+    def _decided_packet(self, i: int, earlier: int) -> tuple[int, ...] | None:
+        """The partition's packet of rule ``i`` that no ``earlier`` rule matches (readable values), or None."""
+        split, _ = self._split(self.boxes[i], _bits(earlier), first_match=False)
+        got = split.find(lambda m: m[0] == 0, pick)
+        return got[0] if got is not None else None
 
     def _shadowed(self, i: int, earlier: int, contained: int | None) -> RuleFacts:
         b = self.boxes[i]
@@ -408,15 +431,18 @@ def _widest(index: Sequence[_FieldIndex], piece: Box, rules: int) -> int:
     return rules & -rules
 
 
-def _cut(piece: Box, rb: Box) -> tuple[Box, list[Box]]:
+def _cut(piece: Box, rb: Box) -> tuple[Box, list[tuple[Box, tuple[int, ...]]]]:
     """``piece`` cut by box ``rb`` (which meets it): the part inside ``rb``, and the rest as at most five
-    disjoint boxes, one per field ``rb`` does not cover."""
+    disjoint boxes, one per field ``rb`` does not cover, each with the fields where it differs from
+    ``piece`` (the pre-passes re-check candidates only there)."""
     cur = list(piece)
     rest = []
+    changed: tuple[int, ...] = ()
     for d in range(5):
         if cur[d].issubset(rb[d]):
             continue
-        rest.append(make_box(cur[:d] + [cur[d].difference(rb[d])] + cur[d + 1:]))
+        changed += (d,)
+        rest.append((make_box(cur[:d] + [cur[d].difference(rb[d])] + cur[d + 1:]), changed))
         cur[d] = cur[d].intersection(rb[d])
     return make_box(cur), rest
 

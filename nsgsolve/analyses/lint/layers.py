@@ -72,14 +72,16 @@ def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> str | None:
     other = [k for k in range(len(layers)) if k != pos]
     if ctx.allow is None:
         ctx.allow = [sum(1 << j for j, e in enumerate(layer.rules) if e.access is Access.ALLOW) for layer in layers]
-    stack: list[tuple[Box, int, int]] = [(u, 0, before)]  # piece, step (0: the NSG's own layer), candidates
+    every = (0, 1, 2, 3, 4)
+    # piece, step (0: the NSG's own layer), candidates, the fields to check them in (as in ListAnalysis._sweep)
+    stack: list[tuple[Box, int, int, tuple[int, ...]]] = [(u, 0, before, every)]
     steps = 0
     decides = False  # some piece of ``u`` has no earlier rule of the NSG: the rule decides it
     while stack:
-        piece, step, c = stack.pop()
+        piece, step, c, fields = stack.pop()
         k = pos if step == 0 else other[step - 1]
         index = ctx.index[k]
-        for d in range(5):
+        for d in fields:
             c &= index[d].meeting(piece[d])
             if not c:
                 break
@@ -88,7 +90,7 @@ def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> str | None:
                 if not other:
                     return PASSES
                 decides = True
-                stack.append((piece, 1, meet[other[0]]))
+                stack.append((piece, 1, meet[other[0]], every))
             continue  # no rule of this other layer matches: not allowed
         steps += 1
         if steps > engine.SWEEP_BUDGET:
@@ -102,11 +104,11 @@ def _passes(ctx: _Context, u: Box, before: int, meet: list[int]) -> str | None:
         c ^= low
         j = low.bit_length() - 1
         inside, rest = _cut(piece, layers[k].rules[j].box)
-        stack += [(r, step, c) for r in rest]
+        stack += [(r, step, c, changed) for r, changed in rest]
         if step and ctx.allow[k] >> j & 1:
             if step == len(other):
                 return PASSES
-            stack.append((inside, step + 1, meet[other[step]]))
+            stack.append((inside, step + 1, meet[other[step]], every))
     return DENIED if decides else NOTHING
 
 
