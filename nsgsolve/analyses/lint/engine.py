@@ -84,7 +84,7 @@ def _bits(m: int) -> list[int]:
 
 def _lowest(m: int, n: int) -> list[int]:
     """The positions of the lowest ``n`` set bits of ``m``."""
-    out = []
+    out: list[int] = []
     while m and len(out) < n:
         low = m & -m
         out.append(low.bit_length() - 1)
@@ -196,7 +196,7 @@ class ListAnalysis:
         index, boxes = self.index, self.boxes
         # A piece carries the fields it has not been checked in: its candidates already meet its parent
         # in every field, and a cut changes only some of them (_cut).
-        stack = [(b, cand, (PROTO, DPORT, SPORT, SRC, DST))]
+        stack: list[tuple[Box, int, tuple[int, ...]]] = [(b, cand, (PROTO, DPORT, SPORT, SRC, DST))]
         deciders = steps = 0
         budget = max(SWEEP_BUDGET, cand.bit_count())
         while stack:
