@@ -329,10 +329,21 @@ class ListAnalysis:
             cover.append(max(_bits(self.matching(point) & earlier), key=lambda j: (ov(j), -j)))
         for j in sorted((x for x in cover if x not in forced), key=lambda j: (ov(j), -j)):
             rest = [x for x in cover if x != j]
-            part = box_intersection(b, self.boxes[j])
-            if rest and self._split(part, rest, first_match=False)[0].find(lambda m: m[0] == 0) is None:
+            if rest and self.covers(box_intersection(b, self.boxes[j]), rest):
                 cover = rest
         return RuleFacts(i, shadowed=True, cover=tuple(sorted(cover)), conflict=conflict)
+
+    def covers(self, region: Box, rules: list[int]) -> bool:
+        """Every packet of ``region`` (no empty field) is matched by some rule of ``rules``. The pre-pass
+        answers most such questions (the covering sets' checks) without building a partition; only the
+        yes-or-no is used, so which exact method answers cannot change a cover."""
+        mask = sum(1 << j for j in rules)
+        settled = self._sweep(region, mask, _no_rule, neutral=mask)
+        if settled is None:
+            return False
+        if settled != UNDECIDED:
+            return True
+        return self._split(region, rules, first_match=False)[0].find(lambda m: m[0] == 0) is None
 
     def _overridden(self, i: int, earlier: int) -> tuple[tuple[int, ...], int] | None:
         """A packet of rule ``i`` that an earlier rule of the other action decides, and that rule."""

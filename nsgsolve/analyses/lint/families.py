@@ -78,9 +78,7 @@ class Families:
     @staticmethod
     def _covers(la: ListAnalysis, i: int, j: int, rest: list[int]) -> bool:
         part = box_intersection(la.boxes[i], la.boxes[j])
-        if box_is_empty(part):
-            return True
-        return la._split(part, rest, first_match=False)[0].find(lambda m: m[0] == 0) is None
+        return box_is_empty(part) or la.covers(part, rest)
 
     def _overlaps(self, i: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """NSG006/NSG007 over both families: an earlier rule of the other action meeting rule ``i`` in some

@@ -126,3 +126,18 @@ def test_facts_without_a_witness_have_the_same_verdicts(case, greedy):
                 assert (quick.live, quick.live_next) == (full.live, full.live_next)
     finally:
         engine._greedy = old
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rule_lists(), st.data(), st.booleans())
+def test_covers_agrees_with_enumeration(case, data, pre_pass):
+    """ListAnalysis.covers (the covering sets' yes-or-no: the pre-pass, else the partition) is exact on
+    any region, answered by the pre-pass or, when it runs out of budget, by the partition."""
+    boxes, access = case
+    region = Box(*[data.draw(field_sets(SIZES[d])) for d in range(5)])
+    rules = sorted(data.draw(st.lists(st.integers(0, len(boxes) - 1), unique=True)))
+    want = all(any(box_contains_point(boxes[j], p) for j in rules) for p in POINTS if box_contains_point(region, p))
+    la = ListAnalysis(boxes, access)
+    if not pre_pass:
+        la._sweep = lambda *a, **k: engine.UNDECIDED  # type: ignore[method-assign]
+    assert la.covers(region, rules) == want
