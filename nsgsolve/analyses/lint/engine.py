@@ -213,6 +213,12 @@ class ListAnalysis:
                 continue
             n = c & neutral
             if n:
+                first = c & ~neutral
+                first &= -first
+                if first & deciders and box_subset(piece, boxes[first.bit_length() - 1]):
+                    # The first other candidate holds the whole piece and already decides part of ``b`` (so
+                    # ``stop`` said no to it): whatever the neutral rules leave of the piece, it decides.
+                    continue
                 low = _widest(index, piece, n)
                 if not low:
                     continue  # a neutral rule holds the whole piece
