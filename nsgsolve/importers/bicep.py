@@ -354,7 +354,8 @@ class _Resolver:
             self.reader.warn(Diagnostic(
                 "W744", f"import from {remote} ({path}): nsgsolve reads imports from local .bicep files only, so "
                         f"{', '.join(repr(x) for x in names)} "
-                        f"{'has an unknown value' if len(names) == 1 else 'have unknown values'}",
+                        f"{'has an unknown value' if len(names) == 1 else 'have unknown values'} (a type from there "
+                        f"reads as 'object')",
                 at, "restore it locally ('bicep restore') and import from the file, or write the values here",
                 "warning"))
             return

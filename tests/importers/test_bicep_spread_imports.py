@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from nsgsolve.importers.loader import load_policy
 from nsgsolve.reports.show import show_text
@@ -359,3 +360,63 @@ def test_an_import_from_a_registry_is_named_and_its_names_unknown(tmp_path):
     for name in ("nsgName", "ts.name", "ts.nsgName('x')"):
         d = error_of(tmp_path, text.replace("NAME", name))
         assert d.code == "E610" and "import nsgsolve cannot read" in d.message, (name, d)
+
+
+# ------------------------------------------------------------------ spread = what Bicep compiles it to
+
+_KEY = st.sampled_from(["a", "b", "c"])
+_OBJ = st.dictionaries(_KEY, st.integers(0, 9), max_size=3)
+# A literal run of properties or items, or a spread of a variable (its value): objects, then arrays.
+_OBJ_PARTS = st.lists(st.tuples(st.booleans(), _OBJ), min_size=1, max_size=5)
+_ARR_PARTS = st.lists(st.tuples(st.booleans(), st.lists(st.integers(0, 9), max_size=3)), min_size=1, max_size=5)
+
+
+def _bicep_var(text: str, name: str):
+    from nsgsolve.importers.bicep import BicepEvaluator, Reader
+    from nsgsolve.model import NOSPAN
+
+    prog = Reader(lambda p: "", lambda d: None).program("p.bicep", text)
+    return BicepEvaluator.for_program(prog, {}, lenient=True).variable(name, name, NOSPAN)
+
+
+def _arm_var(variables: dict, name: str):
+    from nsgsolve.importers.armexpr import Evaluator
+    from nsgsolve.model import NOSPAN
+
+    return Evaluator("t.json", {}, {}, variables).variable(name, name, NOSPAN)
+
+
+def _written(parts: list, prefix: str, lines: list, variables: dict, literal, items, created):
+    """The items of a Bicep literal holding ``parts`` (a spread of a new variable, or a run of literal items) and
+    the arguments of the ARM call it compiles to; the variables are added to ``lines`` and ``variables``."""
+    bicep, arm = [], []
+    for i, (spread, value) in enumerate(parts):
+        if spread:
+            lines.append(f"var {prefix}{i} = {literal(value)}")
+            variables[f"{prefix}{i}"] = value
+            bicep.append(f"...{prefix}{i}")
+            arm.append(f"variables('{prefix}{i}')")
+        else:
+            bicep += items(value)
+            arm.append(created(value))
+    return bicep, arm
+
+
+@settings(max_examples=40, deadline=None)
+@given(objects=_OBJ_PARTS, arrays=_ARR_PARTS)
+def test_spreads_equal_the_shallow_merge_and_flatten_bicep_compiles_them_to(objects, arrays):
+    lines: list[str] = []
+    variables: dict = {}
+    obj_items, obj_args = _written(
+        objects, "o", lines, variables, lambda v: "{" + ", ".join(f"{k}: {x}" for k, x in v.items()) + "}",
+        lambda v: [f"{k}: {x}" for k, x in v.items()],
+        lambda v: "createObject(" + ", ".join(f"'{k}', {x}" for k, x in v.items()) + ")")
+    arr_items, arr_args = _written(
+        arrays, "a", lines, variables, lambda v: f"[{', '.join(map(str, v))}]", lambda v: [str(x) for x in v],
+        lambda v: f"createArray({', '.join(map(str, v))})")
+    lines += ["var x = {", *obj_items, "}", "var y = [", *arr_items, "]"]
+    variables["x"] = f"[shallowMerge(createArray({', '.join(obj_args)}))]"
+    variables["y"] = f"[flatten(createArray({', '.join(arr_args)}))]"
+    text = "\n".join(lines) + "\n"
+    assert dict(_bicep_var(text, "x")) == dict(_arm_var(variables, "x")), text
+    assert list(_bicep_var(text, "y")) == list(_arm_var(variables, "y")), text
