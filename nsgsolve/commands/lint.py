@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 from typing import TextIO
 
 from nsgsolve.analyses.lint import CODES, Finding, Linter, codes_help, exit_status
 from nsgsolve.reports import FORMATS
-from nsgsolve.reports.json import dumps
-from nsgsolve.reports.lint import format_findings, lint_finding
+from nsgsolve.reports.json import dumps, dumps_items, item_text
+from nsgsolve.reports.lint import SEVERITIES, count_line, finding_line, lint_finding, severities
 from nsgsolve.errors import UsageError, did_you_mean
 from nsgsolve.commands.common import POLICY_HELP, add_policy_args, formatter, load_files, tag_db
 from nsgsolve.commands.many import each_its_own, policy_paths, run_files
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     findings = linter.lint(selected, admin=args.nsg is None)  # --nsg: that NSG's rules only
     if args.flow_logs:
         findings = merge_unused(findings, unused_findings(rp, args.flow_logs, set(selected), err), rp)
-    return _write(findings, len(selected), paths, args, out)
+    fmt = "json" if args.json else args.format
+    return _write([_Linted(len(selected), severities(findings), _items(findings, fmt))], paths, fmt, out)
 
 
 def _run_many(paths: list[str], args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -100,37 +102,60 @@ def _run_many(paths: list[str], args: argparse.Namespace, out: TextIO, err: Text
             raise UsageError(f"{flag} applies to one policy, and {len(paths)} .nsg files were given",
                              f"lint one file with {flag}: nsgsolve lint FILE {flag} ...")
     db = tag_db(args)
-    results = run_files(lambda p, messages: _lint_file(p, args, db, messages), paths, err, "lint")
-    return _write([f for found, _ in results for f in found], sum(n for _, n in results), paths, args, out)
+    fmt = "json" if args.json else args.format
+    results = run_files(lambda p, messages: _lint_file(p, args, db, fmt, messages), paths, err, "lint")
+    return _write(results, paths, fmt, out)
 
 
-def _lint_file(path: str, args: argparse.Namespace, db, messages: TextIO) -> tuple[list[Finding], int]:
-    """One .nsg file linted as its own policy, all its NSGs and admin rules: (findings, NSGs linted); its
-    warnings go to ``messages``. What a worker process runs."""
+@dataclass
+class _Linted:
+    """One file's lint as the report of many files needs it, written in the worker that linted it: formatting
+    is then spread over the cores too, and text pickles back faster than the findings it was made from."""
+
+    nsgs: int
+    counts: dict[str, int]  # findings per severity
+    items: list  # text: the finding lines as one string (or nothing); json: each finding's JSON item; else the
+    # findings in the shared report shape (SARIF, JUnit, GitHub)
+
+
+def _lint_file(path: str, args: argparse.Namespace, db, fmt: str, messages: TextIO) -> _Linted:
+    """One .nsg file linted as its own policy, all its NSGs and admin rules; its warnings go to ``messages``.
+    What a worker process runs."""
     rp = resolve(load_files(path, args, messages), db, symbolic_params=True)
     _warn_open(rp, None, messages)
     _warn_symbolic(rp, None, messages)
     names = [n.name for n in rp.policy.nsgs]
-    return Linter(rp, include_info=args.all).lint(names, admin=True), len(names)
+    findings = Linter(rp, include_info=args.all).lint(names, admin=True)
+    return _Linted(len(names), severities(findings), _items(findings, fmt))
 
 
-def _write(findings: list[Finding], n_nsgs: int, paths: list[str], args: argparse.Namespace, out: TextIO) -> int:
-    """The report of ``findings`` (over ``n_nsgs`` NSGs of ``paths``) in the chosen format; the exit status."""
-    fmt = "json" if args.json else args.format
-    status = exit_status(findings)
+def _items(findings: list[Finding], fmt: str) -> list:
+    """What :class:`_Linted` keeps of ``findings`` for the format ``fmt``."""
+    if fmt == "text":
+        return ["".join(finding_line(f) for f in findings)] if findings else []
     if fmt == "json":
-        out.write(dumps("lint", {"findings": [f.to_dict() for f in findings]}))
-    elif fmt == "text":
-        out.write(format_findings(findings, n_nsgs, len(paths) if each_its_own(paths) else 1))
+        return [item_text(f.to_dict()) for f in findings]
+    return [lint_finding(f) for f in findings]
+
+
+def _write(results: list[_Linted], paths: list[str], fmt: str, out: TextIO) -> int:
+    """The report of one policy's or several files' findings in the format ``fmt``; the exit status (1 when
+    any finding is an error, as :func:`~nsgsolve.analyses.lint.exit_status`)."""
+    counts = {s: sum(r.counts[s] for r in results) for s in SEVERITIES}
+    status = 1 if counts["error"] else 0
+    if fmt == "text":
+        out.write("".join(r.items[0] for r in results if r.items)
+                  + count_line(counts, sum(r.nsgs for r in results), len(paths) if each_its_own(paths) else 1))
+    elif fmt == "json":
+        out.write(dumps_items("lint", "findings", [item for r in results for item in r.items]))
     else:
         from nsgsolve.version import __version__
         from nsgsolve.reports import Report, render
 
-        report = Report(tuple(lint_finding(f) for f in findings), tuple(paths), status, command="lint",
+        report = Report(tuple(f for r in results for f in r.items), tuple(paths), status, command="lint",
                         tool_version=__version__, category="nsgsolve/lint")
         out.write(render(report, fmt))
     return status
-
 
 
 def _admin_rule_status(linter: Linter, name: str, rules: list, as_json: bool, out: TextIO) -> int:

@@ -31,6 +31,21 @@ def dumps(command: str, payload: dict[str, Any], indent: int | None = 2) -> str:
     return json.dumps(document(command, payload), indent=indent) + "\n"
 
 
+def item_text(obj: Any) -> str:
+    """``obj`` as :func:`dumps` writes an item of a document's top-level list, so that processes can each write
+    their part of one document and the caller join them (:func:`dumps_items`): the indented encoder is pure
+    Python, the costliest part of a report of many files' findings."""
+    return "    " + json.dumps(obj, indent=2).replace("\n", "\n    ")
+
+
+def dumps_items(command: str, key: str, items: list[str]) -> str:
+    """``dumps(command, {key: [...]})`` of list items already written by :func:`item_text`."""
+    if not items:
+        return dumps(command, {key: []})
+    head = dumps(command, {key: [None]}).rsplit("null", 1)
+    return head[0].rstrip(" ") + ",\n".join(items) + head[1]
+
+
 def result_dict(f) -> dict[str, Any]:
     d = {
         "rule_id": f.rule_id,

@@ -7,20 +7,27 @@ from nsgsolve.analyses.results import Status
 from nsgsolve.reports.findings import Finding as ReportFinding, Location
 
 
-def format_findings(findings: list[Finding], n_nsgs: int, n_files: int = 1) -> str:
-    """One line per finding (its file:line:column first), then a count; ``n_files``: policy files linted, each a
-    policy of its own, named in the count when there are several."""
-    lines = []
-    for f in findings:
-        lines.append(f"{f.span}: {f.severity}[{f.rule_id}]: {f.nsg} {f.direction.value}: {f.message}")
-    counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
+def finding_line(f: Finding) -> str:
+    """One finding for people, its file:line:column first (the count line, :func:`count_line`, ends the list)."""
+    return f"{f.span}: {f.severity}[{f.rule_id}]: {f.nsg} {f.direction.value}: {f.message}\n"
+
+
+def severities(findings: list[Finding]) -> dict[str, int]:
+    """How many findings of each severity (the count line's figures, added up over files)."""
+    return {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+
+
+SEVERITIES = ("error", "warning", "info")
+
+
+def count_line(counts: dict[str, int], n_nsgs: int, n_files: int = 1) -> str:
+    """The last line: findings per severity over ``n_nsgs`` NSGs (of ``n_files`` policy files, when several)."""
+    total = sum(counts.values())
     where = f"{n_nsgs} NSG{'' if n_nsgs == 1 else 's'}" + (f" of {n_files} files" if n_files > 1 else "")
-    if findings:
-        parts = [f"{n} {s}{'' if n == 1 or s == 'info' else 's'}" for s, n in counts.items() if n]
-        lines.append(f"{len(findings)} finding{'' if len(findings) == 1 else 's'} in {where}: {', '.join(parts)}")
-    else:
-        lines.append(f"no findings in {where}")
-    return "\n".join(lines) + "\n"
+    if not total:
+        return f"no findings in {where}\n"
+    parts = [f"{counts[s]} {s}{'' if counts[s] == 1 or s == 'info' else 's'}" for s in SEVERITIES if counts[s]]
+    return f"{total} finding{'' if total == 1 else 's'} in {where}: {', '.join(parts)}\n"
 
 
 def lint_finding(f: Finding) -> ReportFinding:
@@ -39,4 +46,4 @@ def lint_finding(f: Finding) -> ReportFinding:
         related=related, category="lint", data=f.to_dict())
 
 
-__all__ = ["format_findings", "lint_finding"]
+__all__ = ["count_line", "finding_line", "lint_finding", "severities"]

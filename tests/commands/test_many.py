@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, strategies as st
 
 from nsgsolve.cli import run as cli_run
 
@@ -153,3 +154,16 @@ def test_a_bar_of_files_on_a_terminal_only(files):
     cli("lint", *files, err=err)
     assert "lint [" in err.getvalue() and "5/5 files" in err.getvalue()
     assert cli("lint", *files)[2] == ""
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: (st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=5), inner, max_size=3)), max_leaves=10)
+
+
+@given(st.lists(_JSON, max_size=4))
+def test_json_items_written_apart_join_into_the_document_written_at_once(items):
+    # Each worker writes its findings' JSON items (reports.json.item_text); the caller joins them.
+    from nsgsolve.reports.json import dumps, dumps_items, item_text
+
+    assert dumps_items("lint", "findings", [item_text(x) for x in items]) == dumps("lint", {"findings": items})
