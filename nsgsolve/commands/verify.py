@@ -213,12 +213,7 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: in
     if (plen < 1).any() or (plen > 8).any():
         return None
     # A protocol cell as up to eight bytes in one integer: its distinct values are a handful of words.
-    code = np.zeros(n, dtype=np.uint64)
-    top = len(c.data) - 1
-    for k in range(int(plen.max())):
-        byte = np.where(k < plen, c.data[np.minimum(c.start[:, pj] + k, top)], 0).astype(np.uint64)
-        code |= byte << np.uint64(8 * k)
-    codes, pinv = np.unique(code, return_inverse=True)
+    codes, pinv = np.unique(c.word(c.start[:, pj], plen), return_inverse=True)
     numbers = []
     for v in codes.tolist():
         word = int(v).to_bytes(8, "little").rstrip(b"\0").decode("ascii", "replace")
@@ -232,9 +227,8 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: in
     proto = np.array(numbers, dtype=np.int64)[pinv.reshape(-1)]
     try:
         ends = []
-        for which in ("src", "dst"):
+        for which, (ip, ok, _) in zip(("src", "dst"), colparse.ipv4_columns(c, (col["src"], col["dst"]))):
             j = col[which]
-            ip, ok, _ = colparse.ipv4(c, j)
             key = np.zeros(n, dtype=np.int64)
             named = np.flatnonzero(~ok)
             if len(named):  # NIC names (or bad cells): each distinct text resolved once
