@@ -132,8 +132,12 @@ class CompiledLayer:
 
     def first_match(self, f: "_FlowColumns", idx: np.ndarray) -> np.ndarray:
         """Index (in evaluation order) of the deciding rule for flows ``idx`` of ``f``."""
-        si = self.src.index(f.src_values)[f.src_inv[idx]]
-        di = self.dst.index(f.dst_values)[f.dst_inv[idx]]
+        # Each end's cell, numbered among the cells the flows' distinct addresses meet: a handful, where the
+        # axis has thousands, so the distinct address parts are counted in a table, not found by a sort.
+        s_used, s_of = np.unique(self.src.index(f.src_values), return_inverse=True)
+        d_used, d_of = np.unique(self.dst.index(f.dst_values), return_inverse=True)
+        si = s_of.reshape(-1)[f.src_inv[idx]]
+        di = d_of.reshape(-1)[f.dst_inv[idx]]
         sl, dl = self.port_luts()
         hp = f.has_ports[idx]
         spi = np.where(hp, sl[f.sport[idx]], 0)
@@ -142,13 +146,12 @@ class CompiledLayer:
         # The match set factors into an address part and a protocol-and-ports part; each has far fewer
         # distinct values than the flows (a NIC's peers, a service's ports), so each is ANDed once per
         # distinct value, and a distinct flow costs one AND of two rows.
-        a_first, a_inv = _distinct([si, di, sd, dd], [len(self.src.starts), len(self.dst.starts),
-                                                      len(self.src_dyn), len(self.dst_dyn)])
+        a_first, a_inv = _distinct([si, di, sd, dd], [len(s_used), len(d_used), len(self.src_dyn), len(self.dst_dyn)])
         p_first, p_inv = _distinct([pi, spi, dpi], [len(f.proto_values), len(self.sport.starts) + 1,
                                                     len(self.dport.starts) + 1])
         addr = _rows(len(a_first), lambda z: (
-            (self.src.masks[si[a_first[z]]] | self.src_dyn[sd[a_first[z]]])
-            & (self.dst.masks[di[a_first[z]]] | self.dst_dyn[dd[a_first[z]]])))
+            (self.src.masks[s_used[si[a_first[z]]]] | self.src_dyn[sd[a_first[z]]])
+            & (self.dst.masks[d_used[di[a_first[z]]]] | self.dst_dyn[dd[a_first[z]]])))
         proto_rows = self.proto[f.proto_values]
 
         def ports(z: slice) -> np.ndarray:
@@ -157,13 +160,16 @@ class CompiledLayer:
             return proto_rows[pi[p_first[z]]] & np.where((sp > 0)[:, None], both, self.portless[None, :])
 
         port = _rows(len(p_first), ports)
-        first, inverse = _distinct([a_inv, p_inv], [len(a_first), len(p_first)])
-        a, p = a_inv[first], p_inv[first]
-        out = np.empty(len(first), dtype=np.int32)
-        for b in range(0, len(first), _CHUNK):
+        # Distinct (address, ports) pairs are worth finding when a table finds them; a sort of the pairs (random
+        # source ports make most of them distinct) cost more than the ANDs it saved.
+        by_table = _by_table(len(a_first) * len(p_first), len(idx))
+        first, inverse = _distinct([a_inv, p_inv], [len(a_first), len(p_first)]) if by_table else (None, None)
+        a, p = (a_inv[first], p_inv[first]) if by_table else (a_inv, p_inv)
+        out = np.empty(len(a), dtype=np.int32)
+        for b in range(0, len(a), _CHUNK):
             z = slice(b, b + _CHUNK)
             out[z] = _lowest_bit(addr[a[z]] & port[p[z]], None if self.total else self.n)
-        return out[inverse]
+        return out[inverse] if by_table else out
 
 
 def _rows(n: int, make) -> np.ndarray:
@@ -221,13 +227,18 @@ def _distinct(cols: Sequence[np.ndarray], radices: Sequence[int]) -> tuple[np.nd
     return _distinct_1d(code, span)
 
 
+def _by_table(span: int, n: int) -> bool:
+    """Whether :func:`_distinct_1d` finds the distinct values of ``n`` codes in [0, span) by a table."""
+    return span <= max(4 * n, 1 << 16)
+
+
 def _distinct_1d(code: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(code, return_index=True, return_inverse=True) for codes in [0, span), ids in code order;
     any member of a run represents it. A table when the span is within a few times the length, else a quicksort
     (several times faster than the mergesort np.unique needs for return_index)."""
     if len(code) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if span <= max(4 * len(code), 1 << 16):
+    if _by_table(span, len(code)):
         seen = np.zeros(span, dtype=bool)
         seen[code] = True
         ids = np.cumsum(seen) - 1
