@@ -631,10 +631,31 @@ def param_name(name: str) -> str:
     return PARAM_PREFIX + name
 
 
+EXISTING_PREFIX = "vnet:"  # the address space of a VNet the inputs only refer to (model.OpenVNet)
+
+
+def existing_space(vnet: str, subnet: str | None = None, peered: bool = False) -> str:
+    """The parameter standing for the address space of VNet ``vnet`` that is not in the inputs (a template
+    attaching an NSG to a subnet of an existing VNet), of its subnet ``subnet``, or of what it is peered or
+    connected with (part of its VirtualNetwork tag)."""
+    return f"{EXISTING_PREFIX}{vnet}" + (f"/{subnet}" if subnet else "") + (":peered" if peered else "")
+
+
+def _existing_words(name: str) -> str:
+    rest = name[len(EXISTING_PREFIX):]
+    if rest.endswith(":peered"):
+        return f"the peered and on-premises space of VNet {rest[:-len(':peered')]}"
+    vnet, slash, subnet = rest.partition("/")
+    return f"the prefix of subnet {vnet}/{subnet}" if slash else f"the address space of VNet {vnet}"
+
+
 def param_label(name: str) -> str:
     """How an answer names an unset parameter: ``parameters('x')`` for a template's; as is for a name with a
     dot, which no template parameter has: a Terraform variable (``var.x``, ``module.net.var.x``) or a service
-    tag named with a region nobody gave (``Storage.location``, ``Storage.var.location``)."""
+    tag named with a region nobody gave (``Storage.location``, ``Storage.var.location``); in words for the
+    space of a VNet the inputs do not define (``existing_space``)."""
+    if name.startswith(EXISTING_PREFIX):
+        return _existing_words(name)
     return name if "." in name else f"parameters('{name}')"
 
 
@@ -643,6 +664,9 @@ def param_pin(name: str) -> str:
     for a template's, ``--var x=VALUE`` for a root Terraform variable, the module call's argument for a
     module's, and the region's parameter or variable for a service tag named with it (``Storage.location``
     is pinned by ``--param location=westeurope``)."""
+    if name.startswith(EXISTING_PREFIX):
+        vnet = name[len(EXISTING_PREFIX):].partition("/")[0].partition(":")[0]
+        return f"add VNet {vnet} to the inputs (its template, or 'az network vnet show' output)"
     if name.startswith("var."):
         return f"--var {name[4:]}=VALUE, a --var-file or terraform.tfvars"
     if name.startswith("module."):
@@ -657,6 +681,8 @@ def param_pin(name: str) -> str:
 def param_what(name: str) -> str:
     """What unset parameter ``name`` is, for a message: a template parameter, a Terraform variable, or a
     service tag named with a region nobody gave."""
+    if name.startswith(EXISTING_PREFIX):
+        return f"{_existing_words(name)} (not in the inputs)"
     if name.startswith(("var.", "module.")):
         return f"Terraform variable {name}"
     if "." in name:
@@ -697,6 +723,10 @@ class OpenVNet:
     subnets: tuple[OpenSubnet, ...] = ()
     nics: tuple[Nic, ...] = ()  # in its subnets (their subnet names one of ``subnets``), addresses dynamic
     span: Span = NOSPAN
+    # A VNet the inputs only refer to (existing in Azure) may be peered or connected to anything: this
+    # parameter, any prefix, joins its VirtualNetwork tag (one prefix decides whatever a set would for one
+    # packet, the argument of docs/import.md "Unset parameters").
+    peers_param: str | None = None
 
 
 @dataclass(frozen=True)

@@ -439,9 +439,20 @@ def test_an_implied_host_is_a_source_too():
     assert ans.verdict is Verdict.ALL  # AllowVnetOutBound, and the open subnet filters nothing
 
 
-def test_e802_says_when_the_nsgs_sit_on_a_network_the_inputs_do_not_define():
-    # An NSG only: the template attaches it to an existing VNet's subnet, which is not in the inputs.
+def test_e804_says_at_the_nsg_that_the_inputs_hold_no_subnet_and_no_nic():
+    # An NSG only: another template attaches it (an NSG-only nested template), which is not in the inputs.
     policy = parse_policy("nsg n {\n inbound {\n 100 allow r tcp from any to any port 22\n }\n}\n", "t.nsg")
+    with pytest.raises(InputError) as e:
+        QueryEngine(resolve(policy)).ask(parse_query("can Internet reach any", policy))
+    d = e.value.diagnostics[0]
+    assert d.code == "E804" and "no subnet and no NIC" in d.message and "NSG n" in d.message
+    assert (d.span.file, d.span.line) == ("t.nsg", 1) and "template that attaches" in d.hint
+
+
+def test_e802_says_when_the_nsgs_sit_on_a_network_the_inputs_do_not_define():
+    # A VNet, but the NSG is on none of its subnets (they are attached in Azure to what the inputs lack).
+    policy = parse_policy("vnet v 10.0.0.0/16 {\n subnet s 10.0.1.0/24\n}\n"
+                          "nsg n {\n inbound {\n 100 allow r tcp from any to any port 22\n }\n}\n", "t.nsg")
     with pytest.raises(InputError) as e:
         QueryEngine(resolve(policy)).ask(parse_query("can Internet reach any", policy))
     d = e.value.diagnostics[0]

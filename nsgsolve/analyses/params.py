@@ -50,6 +50,8 @@ class Binder:
             if rp.open_spaces.get(ov.name) != ov.param:
                 continue
             spaces = {ov.param} | {s.param for s in ov.subnets if s.param}
+            if ov.peers_param:
+                spaces.add(ov.peers_param)
             for nsg in {s.nsg.name for s in ov.subnets if s.nsg} | {n.nsg.name for n in ov.nics if n.nsg}:
                 self.by_nsg.setdefault(nsg, set()).update(spaces)
         self.names = sorted(set().union(*self.by_nsg.values())) if self.by_nsg else []

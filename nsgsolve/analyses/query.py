@@ -268,6 +268,18 @@ class QueryEngine:
             named = f" '{query.text}'" if query.text else ""
             hint = ("a side must denote at least one NIC of the policy (traffic between two outside addresses "
                     "meets no NSG), and both sides must denote something; check the names and addresses")
+            pol = self.rp.policy
+            if not self.rp.ipcs and pol.nsgs and not (pol.vnets or pol.open_vnets or pol.nics):
+                # Nothing in the inputs is a subnet or a NIC: an NSG-only template (another one attaches them).
+                # The question is fine; the inputs are what lacks a path, so say so at the NSG.
+                nsgs = ", ".join(n.name for n in pol.nsgs[:5]) + (", ..." if len(pol.nsgs) > 5 else "")
+                raise InputError.single(
+                    "E804", f"no subnet and no NIC in the inputs, so no traffic meets "
+                    f"NSG{'s' if len(pol.nsgs) > 1 else ''} {nsgs}: the question{named} cannot be answered",
+                    pol.nsgs[0].span,
+                    "the template that attaches these NSGs (to subnets or NICs) is not among the inputs (an NSG-only "
+                    "or nested template, or a linked one nsgsolve does not fetch): give it, or an export of the VNet "
+                    "('az network vnet show'), in the same command; or check the rules alone with 'nsgsolve lint'")
             if not self.rp.ipcs and self.rp.policy.nsgs:
                 # A template that only adds NSGs to a network defined elsewhere (an existing VNet, a linked
                 # template): no path is known, which is not the question's fault.

@@ -26,7 +26,8 @@ from nsgsolve.limits import decimal
 from nsgsolve.semantics.addresses import MAX_IP, V6_BASE, int_to_ip, parse_ipv4_cidr
 from nsgsolve.semantics.resolve import SYMBOLIC_PREFIX
 from nsgsolve.model import (
-    AdminConfig, AdminRule, NetworkGroup, OpenSubnet, OpenVNet, ParamDecl, RuleCollection, param_label, param_name,
+    AdminConfig, AdminRule, NetworkGroup, OpenSubnet, OpenVNet, ParamDecl, RuleCollection, existing_space,
+    param_label, param_name,
     Access,
     AddrItem,
     AnyAddress,
@@ -270,6 +271,7 @@ class PolicyBuilder:
         # (model.OpenVNet: query and check answer for every value of it).
         self.open_spaces: dict[str, tuple[str, Span]] = {}
         self.open_subnets: dict[str, dict[str, OpenSubnet]] = {}
+        self.existing_vnets: set[str] = set()  # open VNets the inputs only refer to (model.existing_space)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -519,6 +521,22 @@ class PolicyBuilder:
                      f"for every regional tag {family}.<Region> of the tag data")
         return name
 
+    def _existing_prefix(self, u: Unknown, span: Span, what: str, notes: list[str]) -> str | None:
+        """``[reference(SUBNET_ID).addressPrefix]`` of a subnet of a VNet not in the inputs (a template adding
+        an NSG to an existing subnet writes its rules so): the subnet's prefix, the same variable query and
+        check place the subnet with (model.existing_space), rather than a value left open."""
+        if not re.fullmatch(r"\[\s*reference\(.*\)\.addressPrefix\s*\]", u.expr, re.IGNORECASE | re.DOTALL):
+            return None
+        m = re.match(r"reference\('([^']*)'\) reads a resource that is not defined", u.reason)
+        names = name_from_id(m.group(1), SUBNET_TYPE) if m else None
+        if not names or names[0] in self.vnets:
+            return None
+        vnet, subnet = names[0], names[1]
+        self._existing_subnet(vnet, subnet, span)
+        name = existing_space(vnet, subnet)
+        notes.append(f"{what} are {param_label(name)}, not in the inputs: answers hold for every value")
+        return name
+
     def _open_field(self, v: Any, fspan: Span, fpath: str, what: str, one: str, notes: list[str],
                     side: str | None = None) -> tuple[bool, Ref | None]:
         """A rule field left open: (True, the name it stands for) when ``v`` is a parameter without a value or
@@ -529,6 +547,8 @@ class PolicyBuilder:
         ph = find_unset(v) if u is None else None
         name = self._bare_param(v, ph, what, notes) or \
             (self._regional_param(v, ph, side, notes, fspan) if side is not None else None)
+        if name is None and u is not None and (v is u or (isinstance(v, list) and len(v) == 1 and v[0] is u)):
+            name = self._existing_prefix(u, fspan, what, notes)
         if name is not None:
             return True, Ref(param_name(name), fspan)
         if ph is not None:
@@ -1038,6 +1058,8 @@ class PolicyBuilder:
         props, sub = props_of(obj)
         ppath = path + sub
         acc = self.vnets.get(vnet)
+        if vnet in self.existing_vnets:
+            self._existing_subnet(vnet, name, span)
         if vnet in self.open_spaces:
             self._open_subnet(vnet, name, props, ppath, span)
             return
@@ -1045,12 +1067,16 @@ class PolicyBuilder:
             self.note(f"subnet {vnet}/{name} not modelled: {self.unplaced_vnets[vnet]}, which has no value")
             return
         if acc is None:
-            # Typical of templates that attach a new NSG to an existing subnet. Without the VNet's address space
-            # the subnet cannot be placed; the NSG itself is still analysed, unattached, and the note says so.
+            # Typical of templates that attach a new NSG to an existing subnet. Commands that need concrete
+            # addresses cannot place the subnet (its NSG is analysed unattached there); query and check take
+            # the VNet's space as unknown (model.OpenVNet), W606 says so.
             nsg = get(props, "networkSecurityGroup")
             nsg_names = name_from_id(get(nsg, "id"), NSG_TYPE) if isinstance(nsg, dict) else None
-            also = f" (its association with NSG {nsg_names[0]} is not modelled)" if nsg_names else ""
-            self.note(f"subnet {vnet}/{name} belongs to VNet {vnet}, which is not in the inputs; not modelled{also}")
+            also = f" (its association with NSG {nsg_names[0]} is not modelled there)" if nsg_names else ""
+            self.note(f"subnet {vnet}/{name} belongs to VNet {vnet}, which is not in the inputs: only query and "
+                      f"check place it, for every address space{also}")
+            self._existing_subnet(vnet, name, span)
+            self._open_subnet(vnet, name, props, ppath, span, existing_space(vnet, name))
             return
         prefixes: list[tuple[Any, Span, str]] = []  # (value, where it is written, its path)
         for f in ("addressPrefix", "addressPrefixes"):
@@ -1089,10 +1115,26 @@ class PolicyBuilder:
             nsg = old.nsg  # a later copy without the association (e.g. az vnet list before nsg show) keeps it
         acc.subnets[name] = Subnet(name, cidrs[0], nsg or None, span, tuple(cidrs[1:]))
 
-    def _open_subnet(self, vnet: str, name: str, props: dict, ppath: str, span: Span) -> None:
+    def _existing_subnet(self, vnet: str, subnet: str, span: Span) -> None:
+        """Subnet ``subnet`` of VNet ``vnet``, which the inputs only refer to: an open VNet whose space, the
+        subnet's prefix and peered space are unknown (model.existing_space), with W606 once per subnet."""
+        if vnet not in self.open_spaces:
+            self.open_spaces[vnet] = (existing_space(vnet), span)
+            self.existing_vnets.add(vnet)
+        subs = self.open_subnets.setdefault(vnet, {})
+        if subnet not in subs:
+            subs[subnet] = OpenSubnet(subnet, None, existing_space(vnet, subnet), span)
+            self.bag.warning("W606", f"subnet {vnet}/{subnet} belongs to VNet {vnet}, which is not in the inputs: "
+                             "query and check answer for every address space it may have (a private prefix, the "
+                             "subnet some prefix inside it, any peered or on-premises space); other commands "
+                             "leave it out", span,
+                             f"add VNet {vnet} to the inputs (its template, or 'az network vnet show' output) to "
+                             "analyse it with its real addresses everywhere")
+
+    def _open_subnet(self, vnet: str, name: str, props: dict, ppath: str, span: Span,
+                     param: str | None = None) -> None:
         """A subnet of a VNet whose space is a parameter: its prefix is a parameter too when it is exactly one,
         else (computed, or a literal the parameter's value must hold) some prefix inside the space."""
-        param = None
         for f in ("addressPrefix", "addressPrefixes"):
             v = get(props, f)
             ph = find_unset(v)
@@ -1104,7 +1146,8 @@ class PolicyBuilder:
         if nsg is False:
             return
         old = self.open_subnets[vnet].get(name)
-        self.open_subnets[vnet][name] = OpenSubnet(name, nsg or (old.nsg if old else None), param, span)
+        self.open_subnets[vnet][name] = OpenSubnet(name, nsg or (old.nsg if old else None),
+                                                   param or (old.param if old else None), span)
 
     def _nsg_ref(self, props: dict, path: str, span: Span) -> Ref | None | Literal[False]:
         """The ``networkSecurityGroup.id`` association; False after an error."""
@@ -1317,6 +1360,8 @@ class PolicyBuilder:
         open_nics: dict[str, list[Nic]] = {}
         for name, nic in list(self.nics.items()):
             acc = self.vnets.get(nic.subnet.vnet)
+            if acc is None and nic.subnet.vnet not in self.unplaced_vnets:
+                self._existing_subnet(nic.subnet.vnet, nic.subnet.subnet, nic.span)
             if nic.subnet.subnet in self.open_subnets.get(nic.subnet.vnet, {}):
                 # Its address lies in a parameter's value: dynamic, whatever the template wrote.
                 open_nics.setdefault(nic.subnet.vnet, []).append(
@@ -1327,7 +1372,8 @@ class PolicyBuilder:
                 del self.nics[name]
         # Every association must name an NSG we have, or resolution could not evaluate the subnet or NIC.
         open_vnets = tuple(
-            OpenVNet(v, param, tuple(self.open_subnets[v].values()), tuple(open_nics.get(v, ())), vspan)
+            OpenVNet(v, param, tuple(self.open_subnets[v].values()), tuple(open_nics.get(v, ())), vspan,
+                     existing_space(v, peered=True) if v in self.existing_vnets else None)
             for v, (param, vspan) in self.open_spaces.items())
         placed: list[tuple[str, Subnet | OpenSubnet]] = [(a.name, sb) for a in self.vnets.values()
                                                           for sb in a.subnets.values()]

@@ -250,6 +250,7 @@ class ResolvedPolicy:
     # VNet -> the parameter; and each subnet parameter -> the VNet parameter its value lies inside.
     open_spaces: dict[str, str] = field(default_factory=dict)
     subnet_spaces: dict[str, str] = field(default_factory=dict)
+    open_peers: dict[str, str] = field(default_factory=dict)  # VNet -> the parameter of its peered space
     _nsg_cache: dict[tuple[str, str | None], ResolvedNsg] = field(default_factory=dict)
     _internet_cache: dict[str | None, IntervalSet] = field(default_factory=dict)
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
@@ -564,6 +565,8 @@ def _place_open_vnets(rp: ResolvedPolicy, bag: DiagnosticBag) -> None:
         if ov.name in rp.vnet_spaces:
             continue  # the inputs define the VNet too: its written space wins
         rp.open_spaces[ov.name] = ov.param
+        if ov.peers_param:
+            rp.open_peers[ov.name] = ov.peers_param
         rp.virtual_network_tag[ov.name] = VIRTUAL_NETWORK_EXTRA
         r = _SideResolver(rp, ov.name, bag, params=True)
         subnets = {s.name: s for s in ov.subnets}
@@ -772,8 +775,10 @@ class _SideResolver:
         if isinstance(side, TagSide):
             if self.vnet in self.rp.open_spaces and canonical_builtin(side.tag.name) == "VirtualNetwork":
                 # The VNet's own space is its parameter (model.OpenVNet): a variable like a rule's.
-                return AddrSet(self.tag(side.tag.name, side.tag.span),
-                               params=(ParamUse(self.rp.open_spaces[self.vnet]),))
+                peers = self.rp.open_peers.get(self.vnet)
+                own: tuple[ParamUse, ...] = (ParamUse(self.rp.open_spaces[self.vnet]),)
+                own += (ParamUse(peers),) if peers else ()
+                return AddrSet(self.tag(side.tag.name, side.tag.span), params=own)
             return AddrSet(self.tag(side.tag.name, side.tag.span))
         if isinstance(side, PrefixSide):
             return self.items(side.items)
@@ -967,7 +972,8 @@ def bind_params(policy: Policy, values: "dict[str, str]") -> Policy:
             continue
 
         def prefix(name: str, span: Span) -> Cidr:
-            got = parse_address_value(values[name])
+            got = IntervalSet([(0, (1 << 32) - 1)]) if values[name].strip() in ("*", "any") else \
+                parse_address_value(values[name])
             if got is None or "/" not in values[name] and "-" in values[name]:
                 raise ValueError(f"'{values[name]}' is not an address prefix")
             (lo, hi), = list(got)
@@ -976,7 +982,8 @@ def bind_params(policy: Policy, values: "dict[str, str]") -> Policy:
         # one (and its hosts' addresses, any usable one of it, are those of every such prefix together).
         subnets = tuple(Subnet(s.name, prefix(s.param if s.param in values else ov.param, s.span), s.nsg, s.span)
                         for s in ov.subnets)
-        vnets.append(VNet(ov.name, (prefix(ov.param, ov.span),), subnets, span=ov.span))
+        onprem = (prefix(ov.peers_param, ov.span),) if ov.peers_param in values else ()
+        vnets.append(VNet(ov.name, (prefix(ov.param, ov.span),), subnets, onprem=onprem, span=ov.span))
     nics = policy.nics + tuple(n for ov in policy.open_vnets if ov not in still_open for n in ov.nics)
     return dataclasses.replace(policy, nsgs=nsgs, vnets=tuple(vnets), nics=nics, open_vnets=tuple(still_open))
 

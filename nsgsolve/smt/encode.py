@@ -229,11 +229,12 @@ class Encoding:
 
     def _space_domain(self, v: ParamVars) -> list[z3.BoolRef]:
         """What a VNet's or subnet's address space parameter may be (model.OpenVNet): a VNet's is a private
-        prefix (PRIVATE_SPACES, so the Internet tag is the same for every value); a subnet's lies inside
-        its VNet's."""
+        prefix (PRIVATE_SPACES, so the Internet tag is the same for every value), and so is the peered space of
+        a VNet the inputs only refer to (so no Internet host is VirtualNetwork); a subnet's lies inside its
+        VNet's."""
         assert v.base is not None and v.length is not None
         c = self.c
-        if v.name in self.rp.open_spaces.values():
+        if v.name in self.rp.open_spaces.values() or v.name in self.rp.open_peers.values():
             blocks = []
             for text, n in PRIVATE_SPACES:
                 lo = int(ipaddress.IPv4Address(text))

@@ -164,3 +164,103 @@ def test_grid_is_inside_the_parameter_domain():
     for space, web in itertools.chain(GRID):
         assert any(ipaddress.ip_network(space).subnet_of(b) for b in blocks)
         assert ipaddress.ip_network(web).subnet_of(ipaddress.ip_network(space))
+
+
+EXISTING = {
+    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    "contentVersion": "1.0.0.0",
+    "parameters": {"vnetName": {"type": "string"}},
+    "variables": {
+        "subnetId": "[resourceId('Microsoft.Network/virtualNetworks/subnets', parameters('vnetName'), 'db')]"},
+    "resources": [
+        {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-04-01", "name": "db-nsg",
+         "properties": {"securityRules": [
+             _rule("in-subnet", 100, "[reference(variables('subnetId')).addressPrefix]", "*", "5432"),
+             _rule("vnet-ssh", 110, "VirtualNetwork", "*", "22"),
+             _rule("web", 120, "Internet", "*", "443")]}},
+        # As vnet-nsg-for-redis.json: a nested deployment updates the existing subnet (reference() of it at
+        # the top level is the subnet before the update).
+        {"type": "Microsoft.Resources/deployments", "apiVersion": "2020-06-01", "name": "associate",
+         "properties": {"mode": "Incremental", "template": {
+             "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+             "contentVersion": "1.0.0.0", "resources": [
+                 {"type": "Microsoft.Network/virtualNetworks/subnets", "apiVersion": "2023-04-01",
+                  "name": "[concat(parameters('vnetName'), '/db')]",
+                  "properties": {"addressPrefix": "[reference(variables('subnetId')).addressPrefix]",
+                                 "networkSecurityGroup": {
+                                     "id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'db-nsg')]"}}}]}}},
+    ],
+}
+SPACE, SUBNET, PEERED = "vnet:vnetName", "vnet:vnetName/db", "vnet:vnetName:peered"
+
+
+@pytest.fixture
+def existing(tmp_path: Path):
+    p = tmp_path / "e.json"
+    p.write_text(json.dumps(EXISTING, indent=1))
+    warnings: list = []
+    policy = load_policy([p], warnings=warnings)
+    return policy, warnings
+
+
+def test_a_subnet_of_a_vnet_not_in_the_inputs_is_placed_for_every_space(existing):
+    policy, warnings = existing
+    w606 = [w for w in warnings if w.code == "W606"]
+    assert len(w606) == 1 and w606[0].span.line > 0 and "vnetName/db" in w606[0].message
+    assert "az network vnet show" in w606[0].hint
+    assert [(o.param, o.peers_param, [(s.name, s.param) for s in o.subnets]) for o in policy.open_vnets] == \
+        [(SPACE, PEERED, [("db", SUBNET)])]
+    # The rule reading the subnet's prefix is that same variable, not a value left open.
+    rule = policy.nsgs[0].rules[0]
+    assert rule.source.tag.name == "?param:" + SUBNET
+    assert _ask(policy, "can Internet reach any port 5432 tcp").verdict is Verdict.NONE
+    assert _ask(policy, "can Internet reach any port 22 tcp").verdict is Verdict.NONE  # peered space is private
+    assert _ask(policy, "can Internet reach any port 443 tcp").verdict is Verdict.ALL
+    r = _ask(policy, "can 10.0.0.0/8 reach any port 22 tcp")
+    assert r.verdict is Verdict.SOME
+    assert r.allowed_witness.params == () or "[with the " in str(r.allowed_witness)
+
+
+@pytest.mark.parametrize("space,subnet,peered", [
+    ("10.0.0.0/16", "10.0.1.0/24", "192.168.0.0/16"), ("172.16.0.0/12", "172.16.0.0/12", "10.9.9.0/24"),
+    ("192.168.0.0/16", "192.168.100.0/29", "100.64.0.0/10")])
+def test_existing_vnet_z3_pinned_decides_as_the_evaluator(existing, space, subnet, peered):
+    policy, _ = existing
+    symbolic = resolve(policy, symbolic_params=True)
+    enc = Encoding(symbolic)
+    ps = PolicySolver(enc)
+    decision = ps.full_decision()
+    values = {SPACE: space, SUBNET: subnet, PEERED: peered}
+    pinned = enc.pin_params(values)
+    bound = resolve(bind_params(policy, values))
+    host = IpcKey("vnetName/db")
+    assert host in bound.ipcs
+    for p in _packets(space, subnet):
+        assignment = {host: p.dst}
+        fixed = mk_and([enc.is_packet(p), enc.is_assignment(assignment), pinned])
+        allowed = ps.find(fixed, True, "t", decision) is not None
+        blocked = ps.find(fixed, False, "t", decision) is not None
+        assert allowed != blocked, (p, values)
+        assert allowed == Evaluator(bound, assignment).evaluate(p).allowed, (p, values)
+
+
+@pytest.mark.parametrize("name,code", [
+    ("vnet-nsg-for-redis.json", None), ("darktrace-vsensor-standalone.json", "E301"),
+    ("darktrace-vsensor-autoscaling.json", "E301"), ("chef-automate-ha-nsg-nested.json", "E804"),
+    ("solace-security-shared-resources-nested.json", "E804"), ("sas-viya-2021.json", None)])
+def test_corpus_templates_answer_or_say_what_is_missing_never_e802(name, code):
+    if CORPUS is None:
+        pytest.skip(f"no corpus: looked in {', '.join(str(c) for c in CANDIDATES)}")
+    from nsgsolve.errors import InputError
+    from nsgsolve.semantics.servicetags import ServiceTagDb
+
+    tags = next((CORPUS / "servicetags").glob("ServiceTags_Public_*.json"))
+    policy = load_policy([CORPUS / "arm" / name])
+    try:
+        rp = resolve(policy, ServiceTagDb.from_json_file(tags), symbolic_params=True)
+        r = QueryEngine(rp).ask(parse_query("can Internet reach any", policy))
+    except InputError as e:
+        d = e.diagnostics[0]
+        assert d.code == code and d.span.line > 0 and d.span.file.endswith(name), d
+        return
+    assert code is None and r.verdict in (Verdict.SOME, Verdict.ALL, Verdict.NONE)

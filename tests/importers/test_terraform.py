@@ -84,7 +84,8 @@ def test_corpus_tf_file_imports_with_warnings_not_errors(path):
     assert {n.name: len(n.rules) for n in policy.nsgs} == nsgs
     assert len(policy.nics) == nics
     for w in warnings:
-        assert w.code.startswith("W62"), w
+        # W606: a subnet whose VNet another file of the module defines (query and check place it anyway).
+        assert w.code.startswith("W62") or w.code == "W606", w
         assert w.span.file == str(path) and w.span.line > 0, "every warning points into the file"
     # The printed policy loads back: an import never writes what nsgsolve itself rejects.
     text = print_policy(policy)
