@@ -360,6 +360,17 @@ def test_an_import_from_a_registry_is_named_and_its_names_unknown(tmp_path):
     for name in ("nsgName", "ts.name", "ts.nsgName('x')"):
         d = error_of(tmp_path, text.replace("NAME", name))
         assert d.code == "E610" and "import nsgsolve cannot read" in d.message, (name, d)
+    # An ARM template's exports are not read either (W744); an extension's namespace is not an import of names.
+    write(tmp_path, "{}", "shared.json")
+    policy, warnings = load(tmp_path, f"""
+        import 'az@1.0.0'
+        import {{ nsgName }} from './shared.json'
+        resource nsg {NSG} = {{
+          name: 'web'
+        }}
+    """)
+    assert [d.code for d in warnings] == ["W744"] and "ARM template" in warnings[0].message
+    assert [n.name for n in policy.nsgs] == ["web"]
 
 
 # ------------------------------------------------------------------ spread = what Bicep compiles it to
