@@ -114,7 +114,7 @@ class FieldIndex:
 
     def segment_set(self, k: int, within: IntervalSet) -> IntervalSet:
         hi = self.starts[k + 1] - 1 if k + 1 < len(self.starts) else max(h for _, h in within)
-        return within.intersection(IntervalSet([(self.starts[k], hi)]))
+        return within.intersection(IntervalSet._raw((self.starts[k],), (hi,)))  # one interval: no normalising
 
 
 class BoxIndex:

@@ -55,17 +55,18 @@ def _greedy(index: Sequence[_FieldIndex], within: Box, avoid: int) -> tuple[int,
         if not rem:
             values[d] = pick(d, within[d])
             continue
-        best = None
+        masks = ix.masks
+        best_score, best_k, best_left = -1, 0, 0
         for k in ix.segments_within(within[d], ESCAPE_SAMPLES):
-            left = rem & ix.masks[k]
+            left = rem & masks[k]
             score = left.bit_count()
-            if best is None or score < best[0]:
-                best = (score, k, left)
-                if score == 0:
+            if best_score < 0 or score < best_score:
+                best_score, best_k, best_left = score, k, left
+                if not score:
                     break
-        assert best is not None
-        rem = best[2]
-        values[d] = pick(d, ix.segment_set(best[1], within[d]))
+        assert best_score >= 0
+        rem = best_left
+        values[d] = pick(d, ix.segment_set(best_k, within[d]))
     return tuple(values) if not rem else None
 
 
