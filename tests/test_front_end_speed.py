@@ -105,12 +105,14 @@ def test_the_error_grammar_differs_only_by_the_run_tokens():
     for run in syntax.RUN_TOKENS:
         assert run in full and all(run not in line.split("//")[0] for line in plain.split("\n"))
     removed = [line for line in full.split("\n") if line not in plain.split("\n")]
-    # Per run token an alternative and its terminal (RULE_LINE's with the terminals it is made of), no more.
+    # Per list run token an alternative and its terminal; RULE_LINE's start symbol (never parsed) and its
+    # terminal with the terminals it is made of; no more.
     alternatives = [line for line in removed if line.lstrip().startswith("|")]
     terminals = [line for line in removed if not line.lstrip().startswith("|")]
-    assert len(alternatives) == len(syntax.RUN_TOKENS)
+    assert len(alternatives) == len(syntax.RUN_TOKENS) - 1
+    assert "rule_line: RULE_LINE" in terminals
     assert all(line.split(":")[0].split(".")[0] in syntax.RUN_TOKENS or line.startswith("RULE_LINE_")
-               for line in terminals), terminals
+               for line in terminals if line != "rule_line: RULE_LINE"), terminals
 
 
 def test_port_runs_keep_their_own_positions_and_leave_a_range_across_lines_alone():
@@ -278,17 +280,18 @@ admin c {
 def _token_parser() -> Lark:
     """The grammar without RULE_LINE: every rule token by token (address and port runs kept)."""
     text = syntax.plain_grammar(syntax.grammar_text(), ("RULE_LINE",))
-    return Lark(text, postlex=syntax._LineStartPostLex(), **syntax._OPTIONS)
+    return Lark(text, postlex=syntax._LineStartPostLex(), **dict(syntax._OPTIONS, start=["policy", "query"]))
 
 
 def _both_ways(text: str):
-    """(model, diagnostics) or the error type, from the fast parser and from the token-by-token one."""
+    """(model, diagnostics) or "syntax error", from syntax.parse (rules on one line found apart from the
+    parser) and from the token-by-token parser."""
     out = []
-    for p in (syntax.parser(), _token_parser()):
+    for parse in (lambda: syntax.parse(text, "t.nsg"), lambda: _token_parser().parse(text, start="policy")):
         try:
-            tree = p.parse(text, start="policy")
-        except UnexpectedInput as e:
-            out.append(type(e).__name__)
+            tree = parse()
+        except (UnexpectedInput, InputError):
+            out.append("syntax error")
             continue
         policy, bag, poisoned = build.build_tree(tree, text, "t.nsg")
         out.append((policy, [(d.code, d.message, d.span, d.hint) for d in bag.items], poisoned))
@@ -298,9 +301,46 @@ def _both_ways(text: str):
 def test_rule_lines_build_what_the_tokens_build():
     fast, slow = _both_ways(RULE_LINES)
     assert fast == slow  # spans are part of equality, diagnostics (errors too) come in the same order
-    lines = [r for r in syntax.parser().parse(RULE_LINES, start="policy").find_data("rule_line")]
+    lines = [r for r in syntax.parse(RULE_LINES, "t.nsg").find_data("rule_line")]
     assert len(lines) >= 12  # the test is about the fast path: most of those rules took it
     assert fast[1]  # and builder errors (E404, E405, E511, E208...) were among them
+
+
+# Lines in the RULE_LINE shape where no rule may stand, or where the parser would not take them as one:
+# the text is parsed as it is, with the grammar's meaning and errors.
+_NOT_RULE_PLACES = [
+    "vnet v 10.0.0.0/16 {\n  100 allow r tcp from any to any\n}\n",
+    "define network d = 10.0.0.1,\n  100 allow r tcp from any to any\n",
+    "nsg n {\n inbound\n  100 allow r tcp from any to any\n {\n }\n}\n",
+    "nsg n {\n  100 allow r tcp from any to any\n inbound { }\n}\n",
+    "nsg n {\n inbound {\n  90 allow q tcp from any to any port 80,\n  100 allow r tcp from any to any\n }\n}\n",
+    "nsg n {\n inbound {\n  90 allow q tcp from a,\n  100 allow r tcp from any to any\n }\n}\n",
+    "nsg n {\n inbound {\n  90 allow q tcp from any to\n  100 allow r tcp from any to any\n }\n}\n",
+    "100 allow r tcp from any to any\n",
+    "nsg n {\n inbound { # c\n  100 allow r tcp from any to any # c\n\n  # c\n  110 deny s udp from a to b\n"
+    "  120 deny t udp from a to b port\n 80 110 deny u udp from a to b\n }\n}\n",
+    "nsg n {\n inbound { 100 allow r tcp from any to any\n  110 deny s udp from a to b\n}}\n",
+    "nsg n { outbound {\n  100 allow r tcp from any to any\n  }\n inbound {\n  100 allow r tcp from any to any\n}}",
+    "query can any reach any\n  100 allow r tcp from any to any\n",
+]
+
+
+@pytest.mark.parametrize("text", _NOT_RULE_PLACES)
+def test_rule_lines_are_taken_apart_only_where_a_rule_stands(text):
+    fast, slow = _both_ways(text)
+    assert fast == slow
+    if isinstance(slow, str):  # the same error, word for word
+        with pytest.raises(InputError) as e:
+            syntax.parse(text, "t.nsg")
+        assert list(e.value.diagnostics) == [syntax.syntax_diagnostic(_plain_error(text), text, "t.nsg")]
+
+
+def _plain_error(text: str) -> UnexpectedInput:
+    try:
+        syntax.error_parser().parse(text, start="policy")
+    except UnexpectedInput as e:
+        return e
+    raise AssertionError("no syntax error")
 
 
 @pytest.mark.parametrize("text", [p.read_text() for p in EXAMPLES], ids=[p.name for p in EXAMPLES])

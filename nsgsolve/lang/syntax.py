@@ -29,7 +29,8 @@ from nsgsolve.model import Span
 from nsgsolve.lang.names import RESERVED_NAMES  # noqa: F401 - syntax.RESERVED_NAMES, as before
 
 GRAMMAR_FILE = "nsg.lark"
-START_SYMBOLS = ("policy", "query")
+# `rule_line` is never parsed: it keeps the RULE_LINE terminal in the parser (grammar/nsg.lark, _rule_lines).
+START_SYMBOLS = ("policy", "query", "rule_line")
 
 # Words a keyword can be misspelt as; used for did-you-mean on an unexpected word.
 STATEMENT_KEYWORDS = ("subscription", "tag", "define", "asg", "vnet", "nic", "nsg", "query", "include", "group",
@@ -118,7 +119,8 @@ def error_parser() -> Lark:
     defined on token-by-token states. A text that :func:`parser` rejects is parsed again with this one,
     which costs nothing on the normal path.
     """
-    kw = dict(_OPTIONS, postlex=_LineStartPostLex(), lexer_callbacks={"COMMENT": _collect_comment})
+    kw = dict(_OPTIONS, start=["policy", "query"], postlex=_LineStartPostLex(),
+              lexer_callbacks={"COMMENT": _collect_comment})
     p = _cached_lark(plain_grammar(grammar_text()), kw)
     _fast_positions(p)
     return p
@@ -135,7 +137,7 @@ def plain_grammar(text: str, runs: tuple[str, ...] = RUN_TOKENS) -> str:
                      if not any(run in line.split("//", 1)[0] for run in runs))
 
 
-def _cache_path(text: str) -> Path | None:
+def _cache_path(text: str, start: list[str] | None = None) -> Path | None:
     """Where the tables of this grammar are kept: a file named by the hash of everything they depend on
     (grammar text, options, Lark and Python versions), so a changed grammar or upgraded Lark never reads
     stale tables. None when there is no usable cache directory."""
@@ -145,7 +147,8 @@ def _cache_path(text: str) -> Path | None:
         base = os.path.join(home, ".cache") if home != "~" else ""
     if not base or not os.path.isabs(base):
         return None
-    key = "\0".join((text, repr(sorted(_OPTIONS.items())), repr(_LineStartPostLex.always_accept), lark.__version__,
+    options = dict(_OPTIONS, start=start) if start is not None else _OPTIONS
+    key = "\0".join((text, repr(sorted(options.items())), repr(_LineStartPostLex.always_accept), lark.__version__,
                      sys.version))
     return Path(base) / "nsgsolve" / f"grammar-{hashlib.sha256(key.encode()).hexdigest()[:24]}.lark"
 
@@ -155,7 +158,7 @@ def _cached_lark(text: str, kw: dict) -> Lark:
     options in the file and rebuilds on a mismatch or an unreadable file. A new file is written under a
     temporary name and renamed, so a concurrent run never reads half of it; a cache directory that cannot
     be written costs only the time to build."""
-    path = _cache_path(text)
+    path = _cache_path(text, kw.get("start"))
     if path is None:
         return Lark(text, **kw)
     if path.is_file():
@@ -266,7 +269,11 @@ def _parse(text: str, filename: str, start: str, want_comments: bool) -> tuple[T
     p = parser()
     _comment_sink.items = [] if want_comments else None
     try:
-        tree = p.parse(text, start=start)
+        tree = _parse_rule_lines_apart(p, text) if start == "policy" else None
+        if tree is None:
+            if _comment_sink.items:
+                _comment_sink.items = []  # the text is read again, comments and all
+            tree = p.parse(text, start=start)
     except UnexpectedInput as e:
         raise InputError([syntax_diagnostic(_plain_error(e, text, start), text, filename, start)]) from None
     finally:
@@ -276,6 +283,95 @@ def _parse(text: str, filename: str, start: str, want_comments: bool) -> tuple[T
     comments = [Comment(t.line, t.column, t.value.rstrip(), not lines[t.line - 1][: t.column - 1].strip())
                 for t in toks]
     return tree, comments
+
+
+# ---------------------------------------------------------------- rules on one line, apart from Lark
+
+
+@lru_cache(maxsize=None)
+def _rule_lines() -> re.Pattern[str]:
+    """A line that starts (after blanks) with a RULE_LINE: the terminal's own regex, from the parser."""
+    pattern = parser().get_terminal("RULE_LINE").pattern.to_regexp()
+    return re.compile(r"^[ \t]*(" + pattern + ")", re.MULTILINE)
+
+
+# Blanks and comments, then the brace that opens a direction block's rules.
+_TO_BRACE = re.compile(r"(?:\s|#[^\n]*)*\{")
+
+
+def _parse_rule_lines_apart(p: Lark, text: str) -> Tree | None:
+    """The tree of ``text`` (start ``policy``), its rules in the common one-line shape (RULE_LINE) found by
+    one regex instead of the LALR parser, which then reads little more than the topology; None when
+    that cannot be shown to give the tree token-by-token parsing gives (the caller parses the text).
+
+    Each such line is blanked (spaces: every other position stays) and the rest parsed. A line is put
+    back as a ``rule_line`` node only where a rule may stand: inside a direction block, after its '{' and
+    between two of its rules. There the parser would have read the line as one complete rule too: the
+    RULE_LINE shape is made of exactly the tokens the line gives, and the line after it starts with a digit
+    or '}', which continues no rule. Anywhere else (a vnet block, a line continuing a list) the whole text
+    is parsed again as it is, so the meaning, and every syntax error, comes from the grammar alone.
+    """
+    found = list(_rule_lines().finditer(text))
+    if not found:
+        return None
+    pieces, at = [], 0
+    for m in found:
+        a, b = m.span(1)
+        pieces += [text[at:a], " " * (b - a)]
+        at = b
+    pieces.append(text[at:])
+    try:
+        tree = p.parse("".join(pieces), start="policy")
+    except UnexpectedInput:
+        return None
+    blocks: list[Tree] = []  # direction blocks in text order
+    for st in _trees(tree.children):
+        if st.data == "nsg":
+            blocks += _trees(st.children[2:])
+        elif st.data == "admin_config":
+            for collection in _trees(st.children[1:]):
+                blocks += _trees(collection.children[2:])
+    i, line, line_at = 0, 1, 0  # the next line to place; line number and start of the text at line_at
+    for block in blocks:
+        head = block.children[0]
+        assert isinstance(head, Token)  # the grammar's INBOUND | OUTBOUND
+        brace = _TO_BRACE.match(text, head.end_pos or 0)
+        if brace is None:
+            return None
+        mine = []
+        while i < len(found) and found[i].start(1) < block.meta.end_pos:
+            m = found[i]
+            a, b = m.span(1)
+            if a < brace.end():
+                return None
+            line += text.count("\n", line_at, a)
+            line_at = a
+            column = a - text.rfind("\n", 0, a)
+            tok = Token("RULE_LINE", m.group(1), a, line, column, line, column + b - a, b)
+            node = Tree("rule_line", [tok])
+            meta = node.meta
+            meta.empty = False
+            meta.line, meta.column, meta.start_pos = line, column, a
+            meta.end_line, meta.end_column, meta.end_pos = line, column + b - a, b
+            mine.append(node)
+            i += 1
+        if mine:
+            merged = sorted(block.children[1:] + mine, key=lambda n: n.meta.start_pos)
+            end = 0  # of the parsed rules so far: a line inside one was part of it
+            for node in merged:
+                if node.data != "rule_line":
+                    end = node.meta.end_pos
+                elif node.meta.start_pos < end:
+                    return None
+            block.children[1:] = merged
+    if i < len(found):
+        return None
+    return tree
+
+
+def _trees(children: list) -> list[Tree]:
+    """Children the grammar makes trees (Lark types each child as token-or-tree)."""
+    return [c for c in children if isinstance(c, Tree)]
 
 
 def _plain_error(e: UnexpectedInput, text: str, start: str) -> UnexpectedInput:
