@@ -158,6 +158,15 @@ class Cidr:
     length: int
     span: Span = NOSPAN
 
+    @classmethod
+    def of(cls, network: int, length: int, span: Span) -> "Cidr":
+        """``Cidr(network, length, span)``, the same object made about twice as fast (as :meth:`Span.on_line`):
+        a large policy has tens of thousands of prefixes."""
+        c = _new_object(cls)
+        d = c.__dict__
+        d["network"], d["length"], d["span"] = network, length, span
+        return c
+
     @property
     def is_v6(self) -> bool:
         return self.network >> 128 != 0

@@ -70,6 +70,8 @@ _RUN_ITEM = re.compile(r"[^ \t,]+")
 # The words of a RULE_LINE token: a description, or a run of anything but blanks and commas (a back-quoted
 # name may hold both), and a VNET/SUBNET path of such names.
 _RULE_WORD = re.compile(r'"(?:\\.|[^"\\\n])*"|(?:`[^`\n]+`|[^ \t,`"]+)+')
+# The same words when the line has no back-quoted name and no description.
+_PLAIN_WORD = re.compile(r"[^ \t,]+")
 _PATH = re.compile(r"(`[^`\n]+`|[^/`]+)(?:/(`[^`\n]+`|[^/`]+))?")
 _PORT_ITEM = re.compile(r"(\d+)(?:[ \t]*-[ \t]*(\d+))?")
 
@@ -124,6 +126,10 @@ class _Item(NamedTuple):
     span: Span
 
 
+# Items whose value is already the address item of the model (addr_item returns it as it is).
+_PREFIX_KINDS = frozenset(("cidr", "range"))
+
+
 class _Builder:
     def __init__(self, text: str, filename: str, names: NameTable | None = None):
         self.text = text
@@ -134,6 +140,8 @@ class _Builder:
         self.poisoned: set[str] = set()
         # Spans of unquoted reserved words used as names (E103): reported once, not again as a tag.
         self.reserved_misuse: set[Span] = set()
+        # Valid IPv4 addresses and prefixes met so far, as (address, length): a policy repeats many.
+        self.prefixes: dict[str, tuple[int, int]] = {}
 
     # -- spans and names
     def span(self, node: Tree | Token) -> Span:
@@ -321,15 +329,17 @@ class _Builder:
                 for m in _RUN_ITEM.finditer(tok.value)]
 
     def address_text(self, text: str, sp: Span) -> _Item | None:
+        known = self.prefixes.get(text)
+        if known is not None:
+            return _Item("cidr", Cidr.of(known[0], known[1], sp), sp)
         m = _CIDR.fullmatch(text)
         if m is not None:  # the fast path: a valid address or prefix (the checks below, in integers)
             a, b, c, d, length_t = m.groups()  # at most 3 and 2 ASCII digits: int() is exact
             ip = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
-            if length_t is None:
-                return _Item("cidr", Cidr(ip, 32, sp), sp)
-            length = int(length_t)
+            length = 32 if length_t is None else int(length_t)
             if length <= 32 and not ip & (0xFFFFFFFF >> length):
-                return _Item("cidr", Cidr(ip, length, sp), sp)
+                self.prefixes[text] = (ip, length)
+                return _Item("cidr", Cidr.of(ip, length, sp), sp)
         if "-" in text:
             lo_t, _, hi_t = text.partition("-")
             if "/" in text:
@@ -480,6 +490,9 @@ class _Builder:
         items, complete = src.items()
         if not complete:
             return None
+        kinds = {i.kind for i in items}
+        if kinds <= _PREFIX_KINDS:  # the common side: addresses only, each item its own model object
+            return PrefixSide(tuple([i.value for i in items]), sp)  # type: ignore[misc]
         tags = [i for i in items if i.kind == "tag"]
         asgs = [i for i in items if i.kind == "asg"]
         if tags:
@@ -503,6 +516,7 @@ class _Builder:
 
     @staticmethod
     def addr_item(i: _Item) -> AddrItem:
+        # cidr and range items are their model objects (_PREFIX_KINDS)
         if i.kind in ("cidr", "range"):
             return i.value  # type: ignore[return-value]
         if i.kind == "nic":
@@ -814,10 +828,14 @@ class _Builder:
         there, and each word is one token of the plain grammar (``asg`` and its name two)."""
         file, line, col = self.file, tok.line or 0, tok.column or 0
         on_line = Span.on_line
-        words = [(m.group(), col + m.start(), col + m.end()) for m in _RULE_WORD.finditer(tok.value)]
+        text = tok.value
+        split = _RULE_WORD if "`" in text or '"' in text else _PLAIN_WORD
+        words = [(m.group(), col + m.start(), col + m.end()) for m in split.finditer(text)]
 
         def span(a: int, b: int) -> Span:
             return on_line(file, line, a, b)
+
+        prefixes = self.prefixes
 
         def items(part: list[tuple[str, int, int]]) -> tuple[list[_Item], bool]:
             out: list[_Item] = []
@@ -825,6 +843,12 @@ class _Builder:
             i = 0
             while i < len(part):
                 text, a, b = part[i]
+                known = prefixes.get(text)
+                if known is not None:  # address_text's first step, inline: most items are prefixes
+                    sp = on_line(file, line, a, b)
+                    out.append(_Item("cidr", Cidr.of(known[0], known[1], sp), sp))
+                    i += 1
+                    continue
                 if text[0].isdigit():
                     it = self.address_text(text, span(a, b))
                 elif text.lower() == "asg":  # never a name here: names are not spelled like keywords

@@ -308,15 +308,15 @@ def describe_ips(s: IntervalSet, limit: int = 6, more: str = "more") -> str:
         return "0.0.0.0/0, ::/0"
     pieces: list[str] = []
     total = len(s)
-    for lo, hi in s:
-        if len(pieces) == limit and total > limit:
-            break  # one piece per interval: the rest are only counted
-        cidrs = summarize_range(lo, hi)
-        if len(cidrs) == 1:
-            net, length = cidrs[0]
-            pieces.append(int_to_ip(net) if length == width_of(net) else f"{int_to_ip(net)}/{length}")
-        else:
+    shown = min(total, limit)  # one piece per interval: the rest are only counted
+    for lo, hi in zip(s._los[:shown], s._his[:shown]):
+        size = hi - lo + 1
+        if size & (size - 1) or lo & (size - 1):  # not one aligned block: summarize_range gives several
             pieces.append(f"{int_to_ip(lo)}-{int_to_ip(hi)}")
+        elif size == 1:
+            pieces.append(int_to_ip(lo))
+        else:
+            pieces.append(f"{int_to_ip(lo)}/{width_of(lo) - size.bit_length() + 1}")
     if total > limit:
         return ", ".join(pieces) + f", ... ({total - limit} {more})"
     return ", ".join(pieces)
