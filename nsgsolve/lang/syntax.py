@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
+from nsgsolve.lang import larkload  # first: Lark without the optional packages it would load
 import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -103,6 +104,7 @@ def parser(strict: bool = False) -> Lark:
     text = grammar_text()
     kw = dict(_OPTIONS, postlex=_LineStartPostLex(), lexer_callbacks={"COMMENT": _collect_comment})
     if strict:
+        larkload.allow_strict()
         p = Lark(text, strict=True, **kw)
     else:
         p = _cached_lark(text, kw)
