@@ -251,3 +251,31 @@ def test_platform_rules_agree_with_the_evaluator_on_a_grid():
                         assert ps.decide(p) is ev.evaluate(p).decision, (p, [r.name for r in policy.nsgs[1].rules])
                         n += 1
     assert n == 5 * 3 * 4 * 11
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_rules_kept_for_a_region_are_the_same_with_the_index_built_at_once(data):
+    """check builds every list's per-field index before its first question (Encoding.index_after = 0); a
+    single question tests the rules one by one. Both keep the same rules for every region."""
+    from nsgsolve.model import Direction
+    from nsgsolve.regions.box import Box
+    from nsgsolve.semantics.addresses import ALL_ADDRS, ALL_PORTS
+
+    policy = data.draw(policies(max_rules=6))
+    rp = resolve(policy)
+    at_once, one_by_one = Encoding(rp), Encoding(rp)
+    at_once.index_after, one_by_one.index_after = 0, 10**9
+    addr_sets = [ALL_ADDRS, IntervalSet([(ip_to_int("10.0.0.0"), ip_to_int("10.0.255.255"))]),
+                 IntervalSet([(ip_to_int("10.0.1.4"), ip_to_int("10.0.1.4"))]),
+                 IntervalSet([(0, ip_to_int("9.255.255.255"))])]
+    port_sets = [ALL_PORTS, IntervalSet([(22, 22)]), IntervalSet([(80, 80), (443, 443)]), IntervalSet([(1000, 3000)])]
+    proto_sets = [IntervalSet([(0, 255)]), IntervalSet([(6, 6)]), IntervalSet([(17, 17)]), IntervalSet([(1, 1)])]
+    lists = [(n, d) for n in {l.nsg for k in rp.ipcs for l in rp.inbound_layers(k) + rp.outbound_layers(k)}
+             for d in (Direction.INBOUND, Direction.OUTBOUND)]
+    for _ in range(10):
+        region = Box(data.draw(st.sampled_from(proto_sets)), data.draw(st.sampled_from(addr_sets)),
+                     data.draw(st.sampled_from(port_sets)), data.draw(st.sampled_from(addr_sets)),
+                     data.draw(st.sampled_from(port_sets)))
+        for nsg, direction in lists:
+            assert at_once._kept(nsg, direction, region) == one_by_one._kept(nsg, direction, region)

@@ -471,6 +471,7 @@ def check_policy(policy: Policy, rp: ResolvedPolicy | None = None, solver_mode: 
                  narrow: bool = True) -> list[ContractResult]:
     """Check every assertion of a policy, in file order."""
     from nsgsolve.semantics.resolve import resolve
+    from nsgsolve.smt.encode import INDEX_AFTER
 
     assertions = [a for a in policy.assertions if isinstance(a, Assertion)]
     names = unique_names(assertions)
@@ -478,6 +479,11 @@ def check_policy(policy: Policy, rp: ResolvedPolicy | None = None, solver_mode: 
         return []
     rp = rp or resolve(policy)
     checker = ContractChecker(rp, solver_mode, rlimit, narrow)
+    if len(assertions) >= INDEX_AFTER:
+        # Each assertion asks at least one question of every list on its path: with this many, the lists would
+        # soon get their indexes anyway, and the box tests before that cost more than building them (50
+        # contracts on two 1,000-rule NSGs: 0.1 s of tests against 0.04 s of indexes).
+        checker.enc.index_after = 0
     out = []
     for i, (a, n) in enumerate(zip(assertions, names)):
         if progress is not None:

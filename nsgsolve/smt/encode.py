@@ -149,6 +149,8 @@ class Encoding:
         self._within: dict[tuple, z3.BoolRef] = {}
         self._indexes: dict[tuple[str, str | None, Direction], BoxIndex] = {}
         self._tested: dict[tuple[str, str | None, Direction], int] = {}  # box tests per list, before its index
+        # Box tests per rule before a list gets its index (0: at once, for a caller that will ask many questions).
+        self.index_after = INDEX_AFTER
         self._out: dict[tuple, z3.BoolRef] = {}
         self._in: dict[tuple, z3.BoolRef] = {}
         self._paths: dict[tuple, z3.BoolRef] = {}
@@ -471,7 +473,7 @@ class Encoding:
         index = self._indexes.get(key)
         if index is None:
             n = len(nsg.rules(direction))
-            if self._tested.get(key, 0) < INDEX_AFTER * n:
+            if self._tested.get(key, 0) < self.index_after * n:
                 tested = 0
                 for i in range(n):
                     tested += 1
