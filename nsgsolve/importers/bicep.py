@@ -42,7 +42,7 @@ from nsgsolve.importers.armexpr import (
     resource_id,
     with_child_ids,
 )
-from nsgsolve.importers.jsonpos import JArray, JObject
+from nsgsolve.importers.jsonpos import JArray, JObject, LazySpan
 
 BICEP_SUFFIXES = (".bicep",)
 BICEPPARAM_SUFFIXES = (".bicepparam",)
@@ -580,6 +580,7 @@ class LoweredArray(JArray):
 
     __slots__ = ("literal", "_node", "_spans")
     literal: tuple[int, int] | None
+    located = True
 
     def __init__(self, node: bs.Arr, items: list):
         list.__init__(self, items)
@@ -595,8 +596,9 @@ class LoweredArray(JArray):
     def spans(self) -> list[Span]:  # type: ignore[override]
         s = self._spans
         if s is None:
-            lazy = self._node.src.lazy_span
-            s = self._spans = [lazy(v.start, v.end) for v in self._node.items]
+            src = self._node.src
+            f = src.filename
+            s = self._spans = [LazySpan(f, src, (v.start, v.end)) for v in self._node.items]  # src.lazy_span's
         return s
 
 

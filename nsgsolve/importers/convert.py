@@ -195,6 +195,25 @@ def _cidr(network: int, length: int, span: Span, _new: Any = object.__new__) -> 
     return c
 
 
+def _port_item(lo: int, hi: int, span: Span, _new: Any = object.__new__) -> PortRange:
+    """``PortRange(lo, hi, span)`` made as :func:`_cidr` makes a Cidr."""
+    r = _new(PortRange)
+    d = r.__dict__
+    d["lo"], d["hi"], d["span"] = lo, hi, span
+    return r
+
+
+_ANY_PORT = frozenset(("*", "any", "Any"))
+# (field, its lower-cased name, whether it lists ASGs) of each rule side's address fields.
+_SIDE_FIELDS = {side: ((f"{side}AddressPrefix", f"{side}addressprefix", False),
+                       (f"{side}AddressPrefixes", f"{side}addressprefixes", False),
+                       (f"{side}ApplicationSecurityGroups", f"{side}applicationsecuritygroups", True))
+                for side in ("source", "destination")}
+# (field, its lower-cased name) of each side's port fields, made once rather than per rule.
+_PORT_FIELDS = {side: tuple((f, f.lower()) for f in (f"{side}PortRange", f"{side}PortRanges"))
+                for side in ("source", "destination")}
+
+
 def _port_range(t: str) -> tuple[int, int] | None:
     r = _PORT_CACHE.get(t, False)
     if r is False:
@@ -564,15 +583,13 @@ class PolicyBuilder:
     def _side(self, props: dict, folded: dict[str, str], side: str, path: str, span: Span,
               notes: list[str]) -> RuleSide | None:
         """One rule side: union of the singular and plural prefix fields, or the ASG list."""
-        fields = ((f"{side}AddressPrefix", False), (f"{side}AddressPrefixes", False),
-                  (f"{side}ApplicationSecurityGroups", True))
         # In order: a prefix already read (a Cidr), or (text, span, what _item_path words) to read below.
         items: list[Any] = []
         seen: set[str] = set()  # a set: a side of 20,000 prefixes must not take quadratic time
         asgs: list[Ref] = []
         cached = _CIDR_CACHE.get
-        for f, groups in fields:
-            k = _key(props, folded, f)
+        for f, low, groups in _SIDE_FIELDS[side]:
+            k = f if f in props else folded.get(low, f)
             v = props.get(k)
             if v is None:
                 continue
@@ -692,10 +709,13 @@ class PolicyBuilder:
 
     def _ports(self, props: dict, folded: dict[str, str], side: str, path: str, span: Span,
                notes: list[str]) -> PortSpec | None:
-        items: list[tuple[str, Span, tuple[str, int, bool]]] = []  # (text, span, what _item_path words)
+        # In order: a port range already read (a PortRange), or (text, span, what _item_path words) to read.
+        items: list[Any] = []
         seen: set[str] = set()
-        for f in (f"{side}PortRange", f"{side}PortRanges"):
-            k = _key(props, folded, f)
+        star = False
+        cached = _PORT_CACHE.get
+        for f, low in _PORT_FIELDS[side]:
+            k = f if f in props else folded.get(low, f)
             v = props.get(k)
             if v is None:
                 continue
@@ -709,30 +729,44 @@ class PolicyBuilder:
             values = v if is_list else [v]
             spans = item_spans(values, fspan) if is_list else (fspan,)
             for i, x in enumerate(values):
+                if type(x) is str:
+                    r = cached(x)  # a port or range read before (its text has no spaces around it)
+                    if r is not None:
+                        if x not in seen:
+                            seen.add(x)
+                            items.append(_port_item(r[0], r[1], spans[i]))
+                        continue
                 if x is None or x == "":
                     continue
                 t = str(x).strip()
                 if t not in seen:  # a set: a list of thousands of ports must not take quadratic time
                     seen.add(t)
+                    star = star or t in _ANY_PORT
                     items.append((t, spans[i], (fpath, i, is_list)))
         if not items:
             self.bag.error("E618", f"{path}: the rule has no {side} port ({side}PortRange or {side}PortRanges)", span,
                            "Azure requires one; write '*' for every port")
             return None
-        if any(t in ("*", "any", "Any") for t, _, _ in items):
+        first = items[0]
+        first_span = first.span if type(first) is not tuple else first[1]
+        if star:
             if len(items) > 1:
                 notes.append(f"{side} ports list '*' with other ports; read as '*'")
-            return PortSpec(None, items[0][1])
+            return PortSpec(None, first_span)
         out = []
-        for t, s, p in items:
+        for it in items:
+            if type(it) is not tuple:
+                out.append(it)
+                continue
+            t, s, p = it
             r = _port_range(t)
             if r is None:
                 self.bag.error("E618", f"{_item_path(*p)}: '{t}' is not a port or port range (0-65535, a-b)", s)
                 continue
-            out.append(PortRange(r[0], r[1], s))
+            out.append(_port_item(r[0], r[1], s))
         if len(out) != len(items):
             return None
-        return PortSpec(tuple(out), items[0][1])
+        return PortSpec(tuple(out), first_span)
 
     # -------------------------------------------------------------- AVNM security admin rules
 

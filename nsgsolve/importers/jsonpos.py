@@ -50,6 +50,7 @@ class JArray(list):
     """A JSON array with the span of itself and of each element."""
 
     __slots__ = ("span", "spans")
+    located = False  # whether every element's span has a position (a subclass whose spans are LazySpans)
 
     def __init__(self, *args: Any, span: Span = NOSPAN, spans: list[Span] | None = None):
         super().__init__(*args)
@@ -77,7 +78,7 @@ def item_spans(values: Any, default: Span = NOSPAN) -> list[Span]:
     if not isinstance(values, JArray):
         return [default] * len(values)
     spans = values.spans
-    if type(values) is _DocArray:
+    if values.located and len(spans) == len(values):
         return spans  # its own LazySpans: every one has a position
     whole = values.span if known(values.span) else default
     out = [s if known(s) else whole for s in spans[:len(values)]]
@@ -260,6 +261,7 @@ class _DocArray(JArray, _Located):
     """A JSON array of a parsed document: spans on demand."""
 
     __slots__ = ("_doc", "_parent", "_key", "_r", "_m", "_spans", "literal")
+    located = True
 
     def __init__(self, items: list[Any]):
         list.__init__(self, items)

@@ -1,5 +1,6 @@
-"""Property: the converter's shortcut for prefixes it has read before (convert._CIDR_CACHE, taken on the raw
-text) gives the rule the general path gives: same items, spans, notes and errors, whatever the cache holds."""
+"""Property: the converter's shortcuts for prefixes and ports it has read before (convert._CIDR_CACHE and
+_PORT_CACHE, taken on the raw text) give the rule the general path gives: same items, spans, notes and errors,
+whatever the caches hold."""
 
 from __future__ import annotations
 
@@ -23,10 +24,18 @@ TEXT = st.one_of(
     st.integers(0, 2**32 - 1),
 )
 
+PORT = st.one_of(st.integers(0, 65535).map(str), st.integers(0, 70000),
+                 st.builds(lambda a, b: f"{min(a, b)}-{max(a, b)}", st.integers(0, 65535), st.integers(0, 65535)),
+                 st.sampled_from(["*", "Any", "any", " 80 ", "1 - 2", "2-1", "70000", "http", "", "08"]))
 
-def _rule(texts: list, single: str | None) -> dict:
+
+def _rule(texts: list, single: str | None, ports: list, port: str | None) -> dict:
     props = {"priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
-             "sourcePortRange": "*", "destinationPortRange": "443", "destinationAddressPrefix": "*"}
+             "sourcePortRange": "*", "destinationAddressPrefix": "*"}
+    if ports:
+        props["destinationPortRanges"] = ports
+    if port is not None or not ports:
+        props["destinationPortRange"] = "443" if port is None else port
     if texts:
         props["sourceAddressPrefixes"] = texts
     if single is not None:
@@ -42,13 +51,16 @@ def _convert(doc: dict) -> tuple:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(TEXT, max_size=6), st.one_of(st.none(), TEXT), st.booleans())
-def test_a_side_reads_the_same_with_or_without_prefixes_read_before(texts, single, warm_first):
-    doc = _rule(texts, single)
+@given(st.lists(TEXT, max_size=6), st.one_of(st.none(), TEXT), st.lists(PORT, max_size=4),
+       st.one_of(st.none(), PORT), st.booleans())
+def test_a_rule_reads_the_same_with_or_without_values_read_before(texts, single, ports, port, warm_first):
+    doc = _rule(texts, single, ports, port)
     convert._CIDR_CACHE.clear()
+    convert._PORT_CACHE.clear()
     if warm_first:  # every text of the rule already read once (the shortcut taken for each)
         _convert(doc)
     first = _convert(doc)
     convert._CIDR_CACHE.clear()
+    convert._PORT_CACHE.clear()
     cold = _convert(doc)
     assert first == cold
