@@ -443,12 +443,25 @@ def _concat(*args: Any) -> Any:
     return "".join(_to_str(a) for a in args)
 
 
+def merge_objects(objs: Any) -> dict:
+    """Objects merged shallowly, a later key replacing an earlier one matched without regard to case: Azure
+    reads property names so, and the converter reads the first spelling of a key, so ``union(base,
+    createObject('Access', 'Deny'))`` over ``base.access = 'Allow'`` must leave Deny, not both."""
+    out: dict = {}
+    folded: dict[str, str] = {}
+    for o in objs:
+        for k, v in o.items():
+            old = folded.get(k.lower())
+            if old is not None and old != k:
+                del out[old]
+            folded[k.lower()] = k
+            out[k] = v
+    return out
+
+
 def _union(*args: Any) -> Any:
     if all(isinstance(a, dict) for a in args):
-        out: dict = {}
-        for a in args:
-            out.update(a)
-        return out
+        return merge_objects(args)
     if all(isinstance(a, list) for a in args):
         out_l: list = []
         for a in args:
@@ -565,10 +578,7 @@ def _from_end(a: Any, i: Any, strict: bool) -> Any:
 
 def _shallow_merge(objs: Any) -> dict:
     _need(isinstance(objs, list) and all(isinstance(o, dict) for o in objs), "shallowMerge() needs an array of objects")
-    out: dict = {}
-    for o in objs:
-        out.update(o)
-    return out
+    return merge_objects(objs)
 
 
 def _parse_cidr(cidr: Any) -> dict:

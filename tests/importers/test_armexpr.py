@@ -163,6 +163,11 @@ def test_property_both_literal_and_by_copy_loop_is_an_error(order):
     ("[lambdaVariables('x')]", Unknown),
     ("[shallowMerge(createArray(json('{\"a\": 1, \"c\": {\"x\": 1}}'), json('{\"b\": 2, \"c\": {\"y\": 2}}')))]",
      {"a": 1, "b": 2, "c": {"y": 2}}),
+    # A later key replaces an earlier one of another case (the converter reads keys without regard to case).
+    ("[union(json('{\"access\": \"Allow\", \"priority\": 1}'), createObject('Access', 'Deny'))]",
+     {"priority": 1, "Access": "Deny"}),
+    ("[shallowMerge(createArray(json('{\"Access\": \"Deny\"}'), json('{\"access\": \"Allow\"}')))]",
+     {"access": "Allow"}),
     ("[objectKeys(json('{\"a\": 1, \"b\": 2}'))]", ["a", "b"]),
     ("[parseCidr('10.144.0.0/20').lastUsable]", "10.144.15.254"),
     ("[parseCidr('10.144.0.0/20').broadcast]", "10.144.15.255"),
