@@ -59,8 +59,11 @@ class _Validator:
         self.nsg_names = {n.name for n in policy.nsgs}
         self.asg_names = {a.name for a in policy.asgs}
         self.nic_names = {n.name for n in policy.nics}
-        self.vnet_names = {v.name for v in policy.vnets}
+        # VNets whose space is a parameter (model.OpenVNet) are names a question may use (query and check place
+        # them; elsewhere their hosts do not exist and resolution says so).
+        self.vnet_names = {v.name for v in policy.vnets} | {v.name for v in policy.open_vnets}
         self.subnet_paths = {f"{v.name}/{s.name}" for v in policy.vnets for s in v.subnets}
+        self.subnet_paths |= {f"{v.name}/{s.name}" for v in policy.open_vnets for s in v.subnets}
         self.networks = {d.name: d for d in policy.networks}
         self.port_defs = {d.name: d for d in policy.ports}
         self._prefix_count: dict[str, int] = {}

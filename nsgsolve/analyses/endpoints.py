@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from nsgsolve.semantics.addresses import ALL_PORTS, IntervalSet
+from nsgsolve.semantics.addresses import ALL_PORTS, PRIVATE_SPACE, IntervalSet
 from nsgsolve.semantics.platform import VIRTUAL_NETWORK_EXTRA
 from nsgsolve.errors import DiagnosticBag
 from nsgsolve.model import (
@@ -66,8 +66,13 @@ class Side:
 
 def virtual_network_hosts(rp: ResolvedPolicy) -> IntervalSet:
     """``VirtualNetwork`` as an endpoint: the tag's union over every VNet of the policy (their spaces,
-    peered spaces, on-premises prefixes) and 168.63.129.16."""
-    return IntervalSet([iv for s in rp.virtual_network_tag.values() for iv in s] + list(VIRTUAL_NETWORK_EXTRA))
+    peered spaces, on-premises prefixes) and 168.63.129.16; with a VNet whose space is a parameter
+    (model.OpenVNet), every private block its value may lie in (a superset: a "no" stays true for every
+    value, where leaving the value out would hide its hosts)."""
+    parts = [iv for s in rp.virtual_network_tag.values() for iv in s] + list(VIRTUAL_NETWORK_EXTRA)
+    if rp.open_spaces:
+        parts += list(PRIVATE_SPACE)
+    return IntervalSet(parts)
 
 
 def internet_hosts(rp: ResolvedPolicy) -> IntervalSet:
@@ -110,11 +115,11 @@ def resolve_side(rp: ResolvedPolicy, endpoints: Sequence[Endpoint] | None, bag: 
             names = {a.name for a in e.asgs}
             nics |= {k for k, i in rp.ipcs.items() if i.asgs & names}
         elif isinstance(e, SubnetAddr):
-            if rp.policy.subnet(e.subnet) is None:
+            if rp.policy.subnet(e.subnet) is None and not rp.is_open_subnet(e.subnet.vnet, e.subnet.subnet):
                 resolve_items(rp, (e,), bag)
             nics |= {k for k, i in rp.ipcs.items() if (i.vnet, i.subnet) == (e.subnet.vnet, e.subnet.subnet)}
         elif isinstance(e, VnetAddr):
-            if e.vnet.name not in rp.vnet_spaces:
+            if e.vnet.name not in rp.vnet_spaces and e.vnet.name not in rp.open_spaces:
                 resolve_items(rp, (e,), bag)
             nics |= {k for k, i in rp.ipcs.items() if i.vnet == e.vnet.name}
         else:  # pragma: no cover - model.Endpoint admits nothing else

@@ -95,15 +95,24 @@ class Binder:
         decides the packet the same way; else each one that alone can change it (all of the NSGs met
         when only together they can). ``find(constraint, allowed)`` asks the solver for a model."""
         cands = self.on_path(flow, values)
+        # A host of a VNet whose space is a parameter sits in the value the model gave: name it, whatever
+        # else would decide the packet (else the witness reads as if any space held that address).
+        placed = {}
+        for k in (flow.src_endpoint, flow.dst_endpoint):
+            info = self.rp.ipcs.get(k) if k is not None else None
+            if info is not None and info.space is not None:
+                for n in (info.space.name, self.rp.subnet_spaces.get(info.space.name)):
+                    if n is not None and n in values:
+                        placed[n] = values[n]
         if not cands:
-            return {}
+            return placed
         enc = self.enc
         fixed = mk_and([enc.is_packet(flow.packet), enc.is_assignment(assignment)])
         if find(fixed, not flow.allowed) is None:
-            return {}
+            return placed
         alone = {n: v for n, v in cands.items()
                  if find(mk_and([fixed, enc.is_params(m, but=n)]), not flow.allowed) is not None}
-        return alone or cands
+        return dict(sorted({**(alone or cands), **placed}.items()))
 
 
 __all__ = ["Binder", "policy_params"]

@@ -160,8 +160,8 @@ def _check_file(path: str, args: argparse.Namespace, db, waivers: list, progress
         print(f"nsgsolve check: warning: {path} has no assertions", file=messages)
         return [], 0, used
     if total:
-        results = check_policy(policy, resolve(policy, db, symbolic_params=True), rlimit=args.rlimit,
-                               progress=progress)
+        results = check_policy(policy, resolve(policy, db, symbolic_params=True, open_vnets=True),
+                               rlimit=args.rlimit, progress=progress)
         findings += [contract_finding(r) for r in results]
     if args.baseline:
         from nsgsolve.analyses.baseline import check_baseline

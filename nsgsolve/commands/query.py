@@ -73,7 +73,7 @@ def split_query(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     split_query(args)
     policy = load(args, err)
-    rp = resolve(policy, tag_db(args), symbolic_params=True)
+    rp = resolve(policy, tag_db(args), symbolic_params=True, open_vnets=True)
     if args.query is not None:
         from nsgsolve.lang.build import parse_query
 

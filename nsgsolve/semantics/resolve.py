@@ -256,6 +256,11 @@ class ResolvedPolicy:
     _layer_cache: dict[tuple[IpcKey, Direction], list[Layer]] = field(default_factory=dict)
     _admin_cache: dict[tuple[str, Direction], "AdminLayer | None"] = field(default_factory=dict)
 
+    def is_open_subnet(self, vnet: str, subnet: str) -> bool:
+        """A subnet of a VNet whose address space is a parameter, placed (model.OpenVNet)."""
+        return vnet in self.open_spaces and any(
+            o.name == vnet and any(s.name == subnet for s in o.subnets) for o in self.policy.open_vnets)
+
     def param_values(self, name: str) -> tuple[str, ...]:
         """The values unset parameter ``name`` (without ``?param:``) may take, as written: its allowed
         values, with ``FAMILY.*`` (a service tag named with a region nobody gave, docs/import.md "Service
@@ -474,14 +479,17 @@ def dual_stack(rp: ResolvedPolicy) -> ResolvedPolicy:
 
 
 def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params: bool = False,
-            subnet_hosts: bool = False) -> ResolvedPolicy:
+            subnet_hosts: bool = False, open_vnets: bool = False) -> ResolvedPolicy:
     """Resolve topology eagerly and every attached NSG (so unknown tags are reported at once).
 
     ``symbolic_params``: a rule side or port list that is an unset template parameter becomes a
     :class:`ParamUse` (the caller answers for every value: the Z3 encoding makes it a variable); without it
     the NSG is open, like one with a value an import could not compute.
     ``subnet_hosts``: every subnet behind an NSG gets an implied host, even one with NICs (a host added
-    later, with only the subnet's NSG in front of it: the baseline's destinations)."""
+    later, with only the subnet's NSG in front of it: the baseline's destinations).
+    ``open_vnets`` (with ``symbolic_params``): place the VNets whose address space is a parameter
+    (model.OpenVNet) for the analyses that answer for every value of it (query, check); lint's cross-layer
+    checks need concrete layers and see their NSGs unattached, as every other command does."""
     tag_db = tag_db or ServiceTagDb()
     bag = DiagnosticBag()
     spaces = {v.name: IntervalSet([(c.lo, c.hi) for c in v.address_spaces]) for v in policy.vnets}
@@ -530,7 +538,7 @@ def resolve(policy: Policy, tag_db: ServiceTagDb | None = None, symbolic_params:
     rp = ResolvedPolicy(policy, tag_db, ipcs, spaces, vnet_tag,
                         blocks_smtp(policy.subscription or DEFAULT_SUBSCRIPTION),
                         {v: frozenset(ps) for v, ps in peers.items()}, symbolic_params=symbolic_params)
-    if symbolic_params and policy.open_vnets:
+    if symbolic_params and open_vnets and policy.open_vnets:
         _place_open_vnets(rp, bag)
     # Resolve every NSG where it is evaluated now, collecting all unknown-tag errors in one run.
     for nsg in policy.nsgs:

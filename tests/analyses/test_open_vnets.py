@@ -41,7 +41,7 @@ TEMPLATE = {
              _rule("deny-10-1", 110, "*", "10.1.0.0/16", "22", "Deny"),
              _rule("ssh-from-vnet", 120, "VirtualNetwork", "[parameters('web')]", "22"),
              _rule("ssh-192", 130, "*", "192.168.0.0/16", "22")]}},
-        {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "vnet",
+        {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "hub",
          "properties": {"addressSpace": {"addressPrefixes": ["[parameters('space')]"]}, "subnets": [
              {"name": "web", "properties": {"addressPrefix": "[parameters('web')]",
                                             "networkSecurityGroup": {"id": NSG_ID}}},
@@ -63,7 +63,7 @@ def policy(tmp_path: Path):
 
 
 def _ask(policy, text: str):
-    return QueryEngine(resolve(policy, symbolic_params=True)).ask(parse_query(text, policy))
+    return QueryEngine(resolve(policy, symbolic_params=True, open_vnets=True)).ask(parse_query(text, policy))
 
 
 def test_the_subnets_of_the_open_vnet_are_hosts_a_query_answers_about(policy):
@@ -78,7 +78,8 @@ def test_the_subnets_of_the_open_vnet_are_hosts_a_query_answers_about(policy):
     assert r.verdict is Verdict.SOME and r.allowed_witness is not None and r.blocked_witness is not None
     # The witness replays in the policy with the values it names written in.
     values = dict(r.allowed_witness.params)
-    bound = resolve(bind_params(policy, {"space": "10.0.0.0/16", "web": "10.0.0.0/24", **values}))
+    assert "space" in values  # the witness says where the space put the host
+    bound = resolve(bind_params(policy, {"web": values["space"], **values}))
     assert Evaluator(bound, dict(r.allowed_witness.assignment)).evaluate(r.allowed_witness.packet).allowed
 
 
@@ -94,21 +95,21 @@ def _packets(space: str, web: str) -> list[Packet]:
 
 @pytest.mark.parametrize("space,web", GRID)
 def test_z3_with_the_space_pinned_decides_as_the_evaluator(policy, space, web):
-    symbolic = resolve(policy, symbolic_params=True)
+    symbolic = resolve(policy, symbolic_params=True, open_vnets=True)
     enc = Encoding(symbolic)
     ps = PolicySolver(enc)
     decision = ps.full_decision()
     values = {"space": space, "web": web}
     pinned = enc.pin_params(values)
     bound = resolve(bind_params(policy, values))
-    assert not bound.policy.open_vnets and bound.vnet_spaces["vnet"]
-    host = IpcKey("vnet/web")
+    assert not bound.policy.open_vnets and bound.vnet_spaces["hub"]
+    host = IpcKey("hub/web")
     for p in _packets(space, web):
         assignment = {host: p.dst}
         # The app subnet's host may be anywhere usable in the space but at the web host's address.
-        other = next(a for a in (int(bound.vnet_spaces["vnet"].min()) + 5, p.dst + 1, p.dst - 1)
-                     if a != p.dst and a in bound.ipcs[IpcKey("vnet/app")].usable)
-        assignment[IpcKey("vnet/app")] = other
+        other = next(a for a in (int(bound.vnet_spaces["hub"].min()) + 5, p.dst + 1, p.dst - 1)
+                     if a != p.dst and a in bound.ipcs[IpcKey("hub/app")].usable)
+        assignment[IpcKey("hub/app")] = other
         fixed = mk_and([enc.is_packet(p), enc.is_assignment(assignment), pinned])
         allowed = ps.find(fixed, True, "t", decision) is not None
         blocked = ps.find(fixed, False, "t", decision) is not None
@@ -123,7 +124,7 @@ def test_no_answer_holds_for_every_grid_value(policy):
         assert r.verdict in (Verdict.ALL, Verdict.NONE)
         for space, web in GRID:
             bound = resolve(bind_params(policy, {"space": space, "web": web}))
-            ev = Evaluator(bound, {IpcKey("vnet/web"): _packets(space, web)[0].dst})
+            ev = Evaluator(bound, {IpcKey("hub/web"): _packets(space, web)[0].dst})
             got = ev.evaluate(Packet(6, 0xCB_00_71_05, 50000, _packets(space, web)[0].dst, port)).allowed
             assert got is (r.verdict is Verdict.ALL), (text, space, web)
 
@@ -132,11 +133,13 @@ def test_a_space_parameter_given_a_value_is_a_plain_vnet(tmp_path: Path):
     p = tmp_path / "t.json"
     p.write_text(json.dumps(TEMPLATE, indent=1))
     policy = load_policy([p], params={"space": "10.9.0.0/16", "web": "10.9.1.0/24"})
-    assert not policy.open_vnets and [v.name for v in policy.vnets] == ["vnet"]
+    assert not policy.open_vnets and [v.name for v in policy.vnets] == ["hub"]
 
 
 def test_other_commands_see_the_nsg_unattached(policy):
     rp = resolve(policy)  # not symbolic: verify, diff, show, ...
+    assert not rp.ipcs and not rp.open_spaces
+    rp = resolve(policy, symbolic_params=True)  # lint: concrete layers only
     assert not rp.ipcs and not rp.open_spaces
 
 
@@ -151,7 +154,7 @@ def test_corpus_templates_with_an_unset_vnet_space_answer(name):
 
     tags = next((CORPUS / "servicetags").glob("ServiceTags_Public_*.json"))
     policy = load_policy([CORPUS / "arm" / name])
-    rp = resolve(policy, ServiceTagDb.from_json_file(tags), symbolic_params=True)
+    rp = resolve(policy, ServiceTagDb.from_json_file(tags), symbolic_params=True, open_vnets=True)
     r = QueryEngine(rp).ask(parse_query("can Internet reach any", policy))
     assert r.verdict in (Verdict.SOME, Verdict.ALL, Verdict.NONE)
     assert any(i.space is not None for i in rp.ipcs.values())
@@ -226,7 +229,7 @@ def test_a_subnet_of_a_vnet_not_in_the_inputs_is_placed_for_every_space(existing
     ("192.168.0.0/16", "192.168.100.0/29", "100.64.0.0/10")])
 def test_existing_vnet_z3_pinned_decides_as_the_evaluator(existing, space, subnet, peered):
     policy, _ = existing
-    symbolic = resolve(policy, symbolic_params=True)
+    symbolic = resolve(policy, symbolic_params=True, open_vnets=True)
     enc = Encoding(symbolic)
     ps = PolicySolver(enc)
     decision = ps.full_decision()
@@ -257,10 +260,29 @@ def test_corpus_templates_answer_or_say_what_is_missing_never_e802(name, code):
     tags = next((CORPUS / "servicetags").glob("ServiceTags_Public_*.json"))
     policy = load_policy([CORPUS / "arm" / name])
     try:
-        rp = resolve(policy, ServiceTagDb.from_json_file(tags), symbolic_params=True)
+        rp = resolve(policy, ServiceTagDb.from_json_file(tags), symbolic_params=True, open_vnets=True)
         r = QueryEngine(rp).ask(parse_query("can Internet reach any", policy))
     except InputError as e:
         d = e.diagnostics[0]
         assert d.code == code and d.span.line > 0 and d.span.file.endswith(name), d
         return
     assert code is None and r.verdict in (Verdict.SOME, Verdict.ALL, Verdict.NONE)
+
+
+def test_endpoints_name_the_open_vnet_and_its_subnets(policy):
+    r = _ask(policy, "can Internet reach subnet hub/web port 443 tcp")
+    assert r.verdict is Verdict.ALL
+    r = _ask(policy, "can Internet reach vnet hub port 443 tcp")
+    assert r.verdict is Verdict.ALL
+    # VirtualNetwork as a source holds the hosts of the open VNet, whatever the value.
+    r = _ask(policy, "can VirtualNetwork reach subnet hub/app port 22 tcp")
+    assert r.allowed_witness is not None
+
+
+def test_an_unknown_subnet_of_the_open_vnet_is_still_a_located_error(policy):
+    from nsgsolve.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        _ask(policy, "can Internet reach subnet hub/nope port 443 tcp")
+    d = e.value.diagnostics[0]
+    assert d.code == "E201" and d.span.line == 1 and d.span.column > 1
