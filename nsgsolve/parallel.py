@@ -26,7 +26,7 @@ import os
 import pickle
 import select
 import sys
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -293,3 +293,76 @@ def _collect(fds: list[int], tick: Callable[[], None] | None) -> dict[int, bytes
         if tick is not None:
             tick()
     return {fd: b"".join(c) for fd, c in chunks.items()}
+
+
+def write_in_turn(chunks: Callable[[int, int], Iterator[bytes]], fd: int, n_workers: int | None = None) -> None:
+    """Write to ``fd`` the chunks 0, 1, 2, ... of an output, chunk ``k`` made by worker ``k % n``:
+    ``chunks(w, n)`` yields worker ``w``'s chunks (``w``, ``w + n``, ...) in order. Worker 0 is the caller,
+    the others forked children; each makes its next chunk while the others write theirs, and writes it
+    when the worker of the chunk before hands it the turn (one byte on a pipe, in a ring). So an output
+    too large to hold (verify --flows: 300 MB of JSON lines) streams out in serial order, its making
+    spread over the cores, without passing through the caller. A child that fails breaks the ring: the
+    next worker reads end of file and raises (what was written stays written, as in a serial run that
+    fails half way). One worker (one core, ``NSGSOLVE_WORKERS=1``, no ``os.fork``): all chunks here."""
+    n = 1 if _busy[0] else workers() if n_workers is None else n_workers
+    if n <= 1 or not hasattr(os, "fork"):
+        for chunk in chunks(0, 1):
+            _write_all(fd, chunk)
+        return
+    turns = [os.pipe() for _ in range(n)]  # turns[w]: worker w reads its turn here
+    pids = []
+    for w in range(1, n):
+        pid = os.fork()
+        if pid:
+            pids.append(pid)
+            continue
+        code = 1
+        try:  # the child must never return into the caller's code
+            _busy[0] = True
+            _keep_turn_ends(turns, w, n)
+            _take_turns(chunks(w, n), fd, turns[w][0], turns[(w + 1) % n][1], first=False)
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - reported here; the ring tells the other workers
+            print(f"nsgsolve: worker {w} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        finally:
+            os._exit(code)
+    _keep_turn_ends(turns, 0, n)
+    try:
+        _busy[0] = True
+        try:
+            _take_turns(chunks(0, n), fd, turns[0][0], turns[1 % n][1], first=True)
+        finally:
+            _busy[0] = False
+            os.close(turns[0][0])
+            os.close(turns[1 % n][1])
+    finally:
+        failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
+    if failed:
+        raise RuntimeError("a worker process failed while writing the output")
+
+
+def _keep_turn_ends(turns: list[tuple[int, int]], w: int, n: int) -> None:
+    """Close every pipe end worker ``w`` does not use, so that a worker gone makes its successor read EOF."""
+    keep = {turns[w][0], turns[(w + 1) % n][1]}
+    for r, wr in turns:
+        for end in (r, wr):
+            if end not in keep:
+                os.close(end)
+
+
+def _take_turns(mine: Iterator[bytes], fd: int, wait: int, hand: int, first: bool) -> None:
+    for i, chunk in enumerate(mine):
+        if i or not first:
+            if not os.read(wait, 1):
+                raise RuntimeError("a worker process failed while writing the output")
+        _write_all(fd, chunk)
+        try:
+            os.write(hand, b"t")
+        except BrokenPipeError:  # the next worker had no chunk left: the output is complete
+            pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

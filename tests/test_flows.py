@@ -190,3 +190,40 @@ def test_cli_flows_with_admin_rules_match_the_scalar_evaluator(tmp_path):
     assert out.getvalue().splitlines(keepends=True) == want
     assert any('"skipped": "skipped: AlwaysAllow' in line for line in want)
     assert any('"layer": "admin"' in line and '"access": "Deny"' in line for line in want)
+
+
+def test_cli_flows_parallel_output_is_the_serial_bytes(tmp_path, monkeypatch):
+    """The JSON lines decided and written by two processes in turn (commands/verify._write_parallel, forced on
+    a small input with small chunks) are byte for byte the serial path's."""
+    import io
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from generate import generate_policy, random_flows
+
+    from nsgsolve.cli import run
+    from nsgsolve.commands import verify
+    from nsgsolve.lang.printer import print_policy
+
+    policy = generate_policy(100)
+    pol = tmp_path / "p.nsg"
+    pol.write_text(print_policy(policy))
+    flows = tmp_path / "f.csv"
+    flows.write_text("src,dst,protocol,sport,dport\n" + "".join(
+        f"{s},{d},{p},{'' if p == 'icmp' else sp},{'' if p == 'icmp' else dp}\n"
+        for s, d, p, sp, dp in random_flows(policy, 2000)))
+    argv = ["verify", str(pol), "--flows", str(flows), "--json"]
+    serial, err = io.StringIO(), io.StringIO()
+    assert run(argv, serial, err) == 0, err.getvalue()
+    monkeypatch.setattr(verify, "PARALLEL_FLOWS", 0)
+    monkeypatch.setattr(verify, "CHUNK_FLOWS", 150)  # 14 chunks, the last one short
+    monkeypatch.setenv("NSGSOLVE_WORKERS", "2")
+    called = []
+    real = verify._write_parallel
+    monkeypatch.setattr(verify, "_write_parallel", lambda *a: called.append(1) or real(*a))
+    with open(tmp_path / "out.jsonl", "w") as out:
+        out.write("")
+        assert run(argv, out, err) == 0, err.getvalue()
+    assert called
+    assert (tmp_path / "out.jsonl").read_bytes() == serial.getvalue().encode()

@@ -170,3 +170,34 @@ def test_an_error_raised_during_an_unpicklable_one_reaches_the_caller_as_itself(
             fork_map(fn, list(range(4)), 2, min_items=1)
     finally:
         copyreg.dispatch_table.pop(_ContextualError, None)
+
+
+@needs_fork
+@pytest.mark.parametrize("n_workers", [1, 2, 3])
+def test_write_in_turn_writes_every_workers_chunks_in_order(tmp_path, n_workers):
+    from nsgsolve.parallel import write_in_turn
+
+    def chunks(w, n):
+        for k in range(w, 10, n):
+            yield f"{k}:{os.getpid()}\n".encode()
+
+    with open(tmp_path / "out", "wb") as f:
+        write_in_turn(chunks, f.fileno(), n_workers)
+    lines = (tmp_path / "out").read_text().splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(k) for k in range(10)]
+    assert len({line.split(":")[1] for line in lines}) == n_workers
+
+
+@needs_fork
+def test_write_in_turn_raises_when_a_worker_fails(tmp_path):
+    from nsgsolve.parallel import write_in_turn
+
+    def chunks(w, n):
+        for k in range(w, 10, n):
+            if k == 5:
+                raise ValueError("chunk 5")
+            yield f"{k}\n".encode()
+
+    with open(tmp_path / "out", "wb") as f, pytest.raises(RuntimeError):
+        write_in_turn(chunks, f.fileno(), 2)
+    assert (tmp_path / "out").read_text() == "0\n1\n2\n3\n4\n"

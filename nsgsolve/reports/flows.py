@@ -28,7 +28,7 @@ NO_PORTS = 65536  # the index of "null" in the port texts: a flow whose protocol
 _PORTS: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _port_texts() -> tuple[np.ndarray, np.ndarray]:
+def port_texts() -> tuple[np.ndarray, np.ndarray]:
     """Every port as a source port (with the key that follows it) and as a destination port, and at
     index NO_PORTS the null of a flow without ports."""
     global _PORTS
@@ -124,7 +124,7 @@ def json_chunks(d, size: int = 4096):
     heads = np.array([f'{{"schema": {schema}, "src": {src[s]}, "dst": {dst[t]}, "protocol": {proto[p]}, "sport": '
                       for s, t, p in zip(c.src_inv[head_first].tolist(), c.dst_inv[head_first].tolist(),
                                          c.proto_inv[head_first].tolist())], dtype=object)
-    sports, dports = _port_texts()
+    sports, dports = port_texts()
     sport = np.where(c.has_ports, c.sport, NO_PORTS)
     dport = np.where(c.has_ports, c.dport, NO_PORTS)
     for a in range(0, len(d), size):
