@@ -143,11 +143,13 @@ def _write(results: list[_Linted], paths: list[str], fmt: str, out: TextIO) -> i
     any finding is an error, as :func:`~nsgsolve.analyses.lint.exit_status`)."""
     counts = {s: sum(r.counts[s] for r in results) for s in SEVERITIES}
     status = 1 if counts["error"] else 0
+    # Written piece by piece: 5,000 files' findings joined first would hold the report twice in memory.
     if fmt == "text":
-        out.write("".join(r.items[0] for r in results if r.items)
-                  + count_line(counts, sum(r.nsgs for r in results), len(paths) if each_its_own(paths) else 1))
+        for r in results:
+            out.writelines(r.items)
+        out.write(count_line(counts, sum(r.nsgs for r in results), len(paths) if each_its_own(paths) else 1))
     elif fmt == "json":
-        out.write(dumps_items("lint", "findings", [item for r in results for item in r.items]))
+        out.writelines(dumps_items("lint", "findings", [item for r in results for item in r.items]))
     else:
         from nsgsolve.version import __version__
         from nsgsolve.reports import Report, render

@@ -9,7 +9,7 @@ document: ``{"schema", "results": [...]}``, one result per finding.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:  # only named: `show --json` and `query --json` need no finding model
     from nsgsolve.reports.findings import Report
@@ -38,12 +38,17 @@ def item_text(obj: Any) -> str:
     return "    " + json.dumps(obj, indent=2).replace("\n", "\n    ")
 
 
-def dumps_items(command: str, key: str, items: list[str]) -> str:
-    """``dumps(command, {key: [...]})`` of list items already written by :func:`item_text`."""
+def dumps_items(command: str, key: str, items: list[str]) -> Iterator[str]:
+    """``dumps(command, {key: [...]})`` of list items already written by :func:`item_text`, in pieces to write one
+    after another (5,000 files' findings joined in one string would double the report in memory)."""
     if not items:
-        return dumps(command, {key: []})
-    head = dumps(command, {key: [None]}).rsplit("null", 1)
-    return head[0].rstrip(" ") + ",\n".join(items) + head[1]
+        yield dumps(command, {key: []})
+        return
+    head, tail = dumps(command, {key: [None]}).rsplit("null", 1)
+    yield head.rstrip(" ")
+    for i, item in enumerate(items):
+        yield item if i == 0 else ",\n" + item
+    yield tail
 
 
 def result_dict(f) -> dict[str, Any]:

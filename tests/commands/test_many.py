@@ -166,4 +166,4 @@ def test_json_items_written_apart_join_into_the_document_written_at_once(items):
     # Each worker writes its findings' JSON items (reports.json.item_text); the caller joins them.
     from nsgsolve.reports.json import dumps, dumps_items, item_text
 
-    assert dumps_items("lint", "findings", [item_text(x) for x in items]) == dumps("lint", {"findings": items})
+    assert "".join(dumps_items("lint", "findings", [item_text(x) for x in items])) == dumps("lint", {"findings": items})
