@@ -4,11 +4,14 @@ with the reference evaluator on the policy with the values written in."""
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nsgsolve.analyses.query import QueryEngine, Verdict
 from nsgsolve.importers.loader import load_policy
@@ -84,8 +87,6 @@ def test_the_subnets_of_the_open_vnet_are_hosts_a_query_answers_about(policy):
 
 
 def _packets(space: str, web: str) -> list[Packet]:
-    import ipaddress
-
     net, sub = ipaddress.ip_network(space), ipaddress.ip_network(web)
     srcs = [int(net.network_address) + 9, int(ipaddress.ip_address("203.0.113.5")),
             int(ipaddress.ip_address("10.1.7.7")), int(ipaddress.ip_address("192.168.9.9")), 0xA8_3F_81_10]
@@ -95,6 +96,33 @@ def _packets(space: str, web: str) -> list[Packet]:
 
 @pytest.mark.parametrize("space,web", GRID)
 def test_z3_with_the_space_pinned_decides_as_the_evaluator(policy, space, web):
+    _agree(policy, space, web, _packets(space, web))
+
+
+@st.composite
+def _values(draw):
+    """A private space, a web subnet inside it (a /29 or larger), and packets to the web host's addresses."""
+    base, n = draw(st.sampled_from([(0x0A000000, 8), (0xAC100000, 12), (0xC0A80000, 16), (0x64400000, 10)]))
+    length = draw(st.integers(n, 28))
+    space = ipaddress.ip_network((base + (draw(st.integers(0, (1 << (length - n)) - 1)) << (32 - length)), length))
+    sub_len = draw(st.integers(length, 29))
+    web = list(space.subnets(new_prefix=sub_len))[draw(st.integers(0, min(7, (1 << (sub_len - length)) - 1)))]
+    usable = st.integers(int(web.network_address) + 4, int(web.broadcast_address) - 1)
+    inside = st.integers(int(space.network_address), int(space.broadcast_address))
+    src = st.one_of(st.integers(0, (1 << 32) - 1), inside)
+    pkts = draw(st.lists(st.builds(Packet, st.just(6), src, st.just(50000), usable, st.sampled_from([22, 80, 443])),
+                         min_size=1, max_size=4))
+    return str(space), str(web), pkts
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=_values())
+def test_z3_with_any_private_space_pinned_decides_as_the_evaluator(policy, case):
+    _agree(policy, *case)
+
+
+def _agree(policy, space: str, web: str, packets: list[Packet]) -> None:
     symbolic = resolve(policy, symbolic_params=True, open_vnets=True)
     enc = Encoding(symbolic)
     ps = PolicySolver(enc)
@@ -104,7 +132,7 @@ def test_z3_with_the_space_pinned_decides_as_the_evaluator(policy, space, web):
     bound = resolve(bind_params(policy, values))
     assert not bound.policy.open_vnets and bound.vnet_spaces["hub"]
     host = IpcKey("hub/web")
-    for p in _packets(space, web):
+    for p in packets:
         assignment = {host: p.dst}
         # The app subnet's host may be anywhere usable in the space but at the web host's address.
         other = next(a for a in (int(bound.vnet_spaces["hub"].min()) + 5, p.dst + 1, p.dst - 1)
@@ -161,8 +189,6 @@ def test_corpus_templates_with_an_unset_vnet_space_answer(name):
 
 
 def test_grid_is_inside_the_parameter_domain():
-    import ipaddress
-
     blocks = [ipaddress.ip_network(b) for b in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
     for space, web in itertools.chain(GRID):
         assert any(ipaddress.ip_network(space).subnet_of(b) for b in blocks)
@@ -286,3 +312,14 @@ def test_an_unknown_subnet_of_the_open_vnet_is_still_a_located_error(policy):
         _ask(policy, "can Internet reach subnet hub/nope port 443 tcp")
     d = e.value.diagnostics[0]
     assert d.code == "E201" and d.span.line == 1 and d.span.column > 1
+
+
+def test_a_bad_value_for_the_space_is_a_located_error(tmp_path: Path):
+    from nsgsolve.errors import InputError
+
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(TEMPLATE, indent=1))
+    with pytest.raises(InputError) as e:
+        load_policy([p], params={"space": "notacidr"})
+    d = e.value.diagnostics[0]
+    assert d.code == "E619" and d.span.line > 0 and "notacidr" in d.message
