@@ -160,7 +160,12 @@ def test_column_reading_gives_the_row_by_row_columns(tmp_path):
     body = ("203.0.113.7,web1,tcp,50000,443\n10.0.1.4,8.8.8.8,icmp,,\n10.0.1.4,198.51.100.1,udp,,53\n"
             "0.0.0.0,255.255.255.255,TCP,0,65535\n10.0.1.4,10.0.1.4,esp,,\n")
     col = {h: i for i, h in enumerate(["src", "dst", "protocol", "sport", "dport"])}
-    fast = cmd._fast_columns(rp, engine, body.encode(), 5, col, {})
+
+    def read(data: bytes):
+        parsed = cmd._parse_columns(data, 5, col)
+        return None if parsed is None else cmd._fast_columns(rp, engine, parsed, col, {})
+
+    fast = read(body.encode())
     lines = ["src,dst,protocol,sport,dport"] + body.splitlines()
     slow = cmd._flow_columns(engine, cmd._slow_flows(rp, Evaluator(rp), "f.csv", lines, list(csv.reader(lines)),
                                                      list(col), col, {}))
@@ -172,7 +177,7 @@ def test_column_reading_gives_the_row_by_row_columns(tmp_path):
         assert a.tolist() == b.tolist(), name
     for bad in ("1.2.3.4,web1,tcp,x,443\n", "1.2.3.4,web1,tcp,1,65536\n", "01.2.3.4,web1,tcp,1,1\n",
                 "1.2.3.4,web1,tcp,1\n", "1.2.3.4,web1,tcp,1,2,3\n", "1.2.3.4,web1,ipx,1,2\n", "1.2.3.4,web1,tcp,1,\n"):
-        assert cmd._fast_columns(rp, engine, bad.encode(), 5, col, {}) is None, bad
+        assert read(bad.encode()) is None, bad
     padded = tmp_path / "padded.csv"
     padded.write_text("src,dst,protocol,sport,dport\n" + body.replace(",", ", "))
     plain = tmp_path / "plain.csv"

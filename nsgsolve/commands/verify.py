@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from functools import partial
 from typing import TextIO
 
 from nsgsolve.errors import Diagnostic, InputError, UsageError
@@ -15,7 +16,7 @@ from nsgsolve.semantics.addresses import ip_to_int, is_v6
 from nsgsolve.reports.json import dumps
 from nsgsolve.reports.trace import format_flow
 from nsgsolve.commands.common import add_policy_args, formatter, load_and_resolve
-from nsgsolve.parallel import workers
+from nsgsolve.parallel import fork_call, workers
 
 EPILOG = """examples:
   nsgsolve verify examples/webservers.nsg --src 203.0.113.7 --dst web1 --protocol tcp --dport 443
@@ -86,13 +87,24 @@ def parse_assignment(rp: ResolvedPolicy, items: list[str]) -> dict[IpcKey, int]:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # The flow file is read into columns by a forked child while this process loads the policy (its only
+    # answer is the arrays, or None, which sends the reading back here, where any error is located).
+    pre = fork_call(partial(_parsed_file, args.flows)) if args.flows and workers() > 1 else None
+    try:
+        return _run(args, out, err, pre)
+    finally:
+        if pre is not None and pre.child is not None:  # an error before the flows were needed: reap the child
+            pre.result()
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, pre) -> int:
     rp = load_and_resolve(args, err)
     assignment = parse_assignment(rp, args.assume_ip)
     ev = Evaluator(rp, assignment)
     if args.flows:
         if any(v is not None for v in (args.src, args.dst, args.protocol, args.dport, args.sport)):
             raise UsageError("--flows replaces --src/--dst/--protocol/--sport/--dport; give one or the other")
-        return _run_flows(rp, ev, args.flows, assignment, args.json, out)
+        return _run_flows(rp, ev, args.flows, assignment, args.json, out, pre)
     missing = [f"--{n}" for n in ("src", "dst", "protocol") if getattr(args, n) is None]
     if missing:
         raise UsageError(f"missing {', '.join(missing)}", "or give --flows FILE.csv")
@@ -129,7 +141,43 @@ class _BadCell(ValueError):
         self.hint = hint
 
 
-def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json: bool, out: TextIO) -> int:
+def _parsed_file(path: str):
+    """The flow file's header line and its body read by :func:`_parse_columns`, or None (a file that is not
+    read there: read again by the caller, which locates its errors)."""
+    from nsgsolve.importers.loader import read_text
+
+    try:
+        text = read_text(path)
+        head = text.split("\n", 1)[0].rstrip("\r")
+        first = next(csv.reader([head]), None)
+        if first is None:
+            return None
+        header = [h.strip().lower() for h in first]
+        body = _body(text, head)
+        if header.count("src") != 1 or len(set(header)) != len(header) or not _plain(body):
+            return None
+        col = {h: header.index(h) for h in header}
+        return head, _parse_columns(body.encode("utf-8", "replace"), len(header), col)
+    except Exception:  # noqa: BLE001 - whatever it is, the caller's own reading reports it
+        return None
+
+
+def _body(text: str, head: str) -> str:
+    """The rows after the header line, with \n line ends and one final \n."""
+    body = text[len(head):].lstrip("\r").removeprefix("\n")
+    if "\r" in body:
+        body = body.replace("\r\n", "\n")
+    return body.rstrip("\n") + "\n"
+
+
+def _plain(body: str) -> bool:
+    """Cells that lie between commas (no quoting, no padding) and no blank line: what the column reading
+    needs (the row-by-row reading skips blank lines, and explains every other problem with its position)."""
+    return bool(body.strip()) and not any(ch in body for ch in '"\0 \t\r') and "\n\n" not in body
+
+
+def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json: bool, out: TextIO,
+               pre=None) -> int:
     from nsgsolve.heap import keep_freed_memory
     from nsgsolve.importers.loader import read_text
 
@@ -150,15 +198,15 @@ def _run_flows(rp: ResolvedPolicy, ev: Evaluator, path: str, assignment, as_json
     col = {h: header.index(h) for h in need}
     engine = FlowEngine(rp, assignment)
     columns = None
-    body = text[len(head):].lstrip("\r").removeprefix("\n")
-    if "\r" in body:
-        body = body.replace("\r\n", "\n")
-    body = body.rstrip("\n") + "\n"
-    # The fast reading needs cells that lie between commas (no quoting, no padding) and no blank line (the
-    # row-by-row reading skips those, and explains every other problem with its position).
-    if body.strip() and not any(ch in body for ch in '"\0 \t\r') and "\n\n" not in body:
-        columns = _fast_columns(rp, engine, body.encode("utf-8", "replace"), len(header), col, assignment)
-    del body
+    done = pre.result() if pre is not None else None
+    if done is not None and done[0] == head:  # the header this process checked: the child read this file
+        columns = _fast_columns(rp, engine, done[1], col, assignment) if done[1] is not None else None
+    else:
+        body = _body(text, head)
+        if _plain(body):
+            parsed = _parse_columns(body.encode("utf-8", "replace"), len(header), col)
+            columns = _fast_columns(rp, engine, parsed, col, assignment) if parsed is not None else None
+        del body
     if columns is None:  # quoted cells, or some row blank, short or wrong: the row-by-row reading explains it
         lines = text.splitlines()
         rows = list(csv.reader(lines))
@@ -247,12 +295,11 @@ def _decide(engine: FlowEngine, columns, rows):
     return engine.decide(proto, src, sport, dst, dport, src_key, dst_key, settled=True)
 
 
-def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: int, col: dict[str, int],
-                  assignment):
-    """The flow columns as arrays, read column by column (importers/columns.py); None unless every row is
-    complete and valid (then :func:`_slow_columns` reports the rows at fault with their positions). The
-    caller made sure no cell is quoted or padded, so cells are what lie between commas; a NIC name (any
-    address cell that is no IPv4 address) is resolved once per distinct name."""
+def _parse_columns(data: bytes, width: int, col: dict[str, int]):
+    """What the column reading needs of the policy-free part of the rows: the protocol numbers, each end's
+    IPv4 addresses with the rows (and their texts) that are no address, and the two port columns; None
+    unless every row is complete and valid (then :func:`_slow_flows` reports the rows at fault with their
+    positions). The caller made sure no cell is quoted or padded, so cells are what lie between commas."""
     import numpy as np
 
     from nsgsolve.importers import columns as colparse
@@ -278,26 +325,10 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: in
             return None
         numbers.append(number)
     proto = np.array(numbers, dtype=np.int64)[pinv.reshape(-1)]
-    try:
-        ends = []
-        for which, (ip, ok, _) in zip(("src", "dst"), colparse.ipv4_columns(c, (col["src"], col["dst"]))):
-            j = col[which]
-            key = np.zeros(n, dtype=np.int64)
-            named = np.flatnonzero(~ok)
-            if len(named):  # NIC names (or bad cells): each distinct text resolved once
-                texts = [c.text(i, j) for i in named.tolist()]
-                seen: dict[str, tuple[int, int]] = {}
-                for t in set(texts):
-                    addr, ipc = resolve_endpoint(rp, t, assignment)
-                    if is_v6(addr):
-                        return None  # IPv6 flows: the row-by-row path decides them with the reference evaluator
-                    seen[t] = (addr, engine.key_ids[ipc] if ipc is not None else 0)
-                ip[named] = np.fromiter((seen[t][0] for t in texts), np.int64, len(texts))
-                key[named] = np.fromiter((seen[t][1] for t in texts), np.int64, len(texts))
-            ends.append((ip, key))
-    except (UsageError, ValueError):
-        return None
-    (src, src_key), (dst, dst_key) = ends
+    ends = []
+    for which, (ip, ok, _) in zip(("src", "dst"), colparse.ipv4_columns(c, (col["src"], col["dst"]))):
+        named = np.flatnonzero(~ok)
+        ends.append((ip, named, [c.text(i, col[which]) for i in named.tolist()]))
     ported = np.isin(proto, PORTED_PROTOCOLS)
     ports = []
     for which in ("sport", "dport"):
@@ -310,7 +341,34 @@ def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, data: bytes, width: in
     (sport, sport_empty), (dport, dport_empty) = ports
     if (ported & dport_empty).any():
         return None
-    sport = np.where(sport_empty, DEFAULT_SPORT, sport)
+    return proto, ends, np.where(sport_empty, DEFAULT_SPORT, sport), dport
+
+
+def _fast_columns(rp: ResolvedPolicy, engine: FlowEngine, parsed, col: dict[str, int], assignment):
+    """The flow columns as arrays from :func:`_parse_columns`' reading; a NIC name (any address cell that is
+    no IPv4 address) is resolved once per distinct name; None when an end is not one the engine decides
+    (IPv6, an unknown name: the row-by-row reading decides or explains those)."""
+    import numpy as np
+
+    proto, parsed_ends, sport, dport = parsed
+    n = len(proto)
+    try:
+        ends = []
+        for ip, named, texts in parsed_ends:
+            key = np.zeros(n, dtype=np.int64)
+            if len(named):  # NIC names (or bad cells): each distinct text resolved once
+                seen: dict[str, tuple[int, int]] = {}
+                for t in set(texts):
+                    addr, ipc = resolve_endpoint(rp, t, assignment)
+                    if is_v6(addr):
+                        return None  # IPv6 flows: the row-by-row path decides them with the reference evaluator
+                    seen[t] = (addr, engine.key_ids[ipc] if ipc is not None else 0)
+                ip[named] = np.fromiter((seen[t][0] for t in texts), np.int64, len(texts))
+                key[named] = np.fromiter((seen[t][1] for t in texts), np.int64, len(texts))
+            ends.append((ip, key))
+    except (UsageError, ValueError):
+        return None
+    (src, src_key), (dst, dst_key) = ends
     try:
         src_key, dst_key = engine.endpoint_ids(src, dst, src_key, dst_key)
     except UsageError:
