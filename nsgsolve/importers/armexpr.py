@@ -61,11 +61,41 @@ class Placeholder(str):
     bare: bool = False
     allowed: tuple = ()
     declared_at: Any = None
+    # ``of``: the parameter this text reads as, prefix for prefix, whatever its value: the parameter itself or
+    # it through functions that leave prefix texts as they are (_keep_prefixes). ``item``: one item of
+    # split() of such text, so a rule side holding just it is "any list of prefixes" (docs/import.md).
+    of: str | None = None
+    item: bool = False
 
     def __new__(cls, text: str, params: Any) -> "Placeholder":
         obj = super().__new__(cls, text)
         obj.params = frozenset(params)
         return obj
+
+
+# Separators split() may cut a list of prefixes at: none can occur inside a prefix, a range or a tag, so
+# every list of prefixes is the split of some value (its items joined by the separator).
+_LIST_SEPARATORS = frozenset(",; |\t\n")
+
+
+def _keep_prefixes(name: str, args: list, out: Any) -> Any:
+    """Mark the result of ``name(args)`` when its first argument reads as parameter P (Placeholder.of)
+    and the function keeps every prefix text (and list of them) as it is: replace(x, ' ', ''), trim,
+    toLower, toUpper (prefixes and ranges are read case-insensitively); split(x, SEP) then makes its item
+    "any list of prefixes" read from P. A parameter with allowedValues keeps its choices only when bare."""
+    src = args[0] if args else None
+    if not isinstance(src, Placeholder) or src.of is None or src.item or src.allowed:
+        return out
+    if isinstance(out, Placeholder) and (
+            (name in ("trim", "tolower", "toupper") and len(args) == 1)
+            or (name == "replace" and len(args) == 3 and args[1] == " " and args[2] == "")):
+        out.of, out.declared_at = src.of, src.declared_at
+    elif name == "split" and len(args) == 2 and isinstance(out, list) and len(out) == 1 \
+            and isinstance(out[0], Placeholder):
+        seps = args[1] if isinstance(args[1], list) else [args[1]]
+        if seps and all(isinstance(d, str) and d and set(d) <= _LIST_SEPARATORS for d in seps):
+            out[0].of, out[0].item, out[0].declared_at = src.of, True, src.declared_at
+    return out
 
 
 def find_unset(value: Any) -> Placeholder | None:
@@ -975,7 +1005,7 @@ class Evaluator:
                 raise ValueTooLarge(f"{name}() built a value of {size:,} "
                                     f"{'characters' if isinstance(out, str) else 'items'}")
             unset = _unset_params(args) if self.lenient else frozenset()
-            return _taint(out, unset, text, span) if unset else out
+            return _keep_prefixes(name, args, _taint(out, unset, text, span)) if unset else out
         except ValueTooLarge as e:
             raise InputError.single(
                 "E693", f"{e}: more than nsgsolve computes (at most {MAX_VALUE_CHARS:,} characters or "
@@ -1201,7 +1231,7 @@ class Evaluator:
                 self.unset.setdefault(key, getattr(decl, "span", span) if getattr(decl, "span", NOSPAN).line
                                       else span)
                 ph = Placeholder(key, {key})
-                ph.bare, ph.declared_at = True, self.unset[key]
+                ph.bare, ph.of, ph.declared_at = True, key, self.unset[key]
                 allowed = decl.get("allowedValues") if isinstance(decl, dict) else None
                 if isinstance(allowed, list):
                     ph.allowed = tuple(str(x) for x in allowed)

@@ -507,13 +507,23 @@ class PolicyBuilder:
 
     def _bare_param(self, v: Any, ph: Placeholder | None, what: str, notes: list[str]) -> str | None:
         """The parameter a rule field is exactly (``[parameters('x')]``, or a list of just that), which then
-        stays a variable: analyses answer for every value (docs/import.md, "Unset parameters")."""
-        if ph is None or not ph.bare or not (v is ph or (isinstance(v, list) and len(v) == 1 and v[0] is ph)):
+        stays a variable: analyses answer for every value (docs/import.md, "Unset parameters"). So is a list
+        of prefixes split from it (``split(replace(parameters('x'), ' ', ''), ',')``, Placeholder.item): a
+        question about one packet reads of a list only whether the packet's addresses lie in it, which one
+        prefix reproduces, so the same variable answers for every list."""
+        if ph is None or not (ph.bare or ph.item) or not (v is ph or (isinstance(v, list) and len(v) == 1
+                                                                      and v[0] is ph)):
             return None
-        name = next(iter(ph.params))
-        among = f" the template allows ({', '.join(ph.allowed)})" if ph.allowed else ""
-        self.used_unset(ph, f"the {what} of rules built from it are symbolic: query, check and lint answer for "
-                            f"every value{among}")
+        name = ph.of if ph.item else next(iter(ph.params))
+        assert name is not None
+        if ph.item:
+            self.used_unset(ph, f"the {what} of rules built from it are a list of prefixes split from it, as the "
+                                f"template does: query, check and lint answer for every list (symbolic; pin it "
+                                f"with a comma-separated value such as --param {name}=10.1.0.0/24,192.0.2.7)")
+        else:
+            among = f" the template allows ({', '.join(ph.allowed)})" if ph.allowed else ""
+            self.used_unset(ph, f"the {what} of rules built from it are symbolic: query, check and lint answer for "
+                                f"every value{among}")
         self.params.setdefault(name, ParamDecl(name, tuple(ph.allowed), ph.declared_at or NOSPAN))
         notes.append(f"{what} are {param_label(name)}, which has no value: answers hold for every value")
         return name
