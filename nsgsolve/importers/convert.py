@@ -505,13 +505,15 @@ class PolicyBuilder:
         notes.append(f"{what} is not known offline: {u.expr or ''} ({u.reason}); left open as '{name}'")
         return name
 
-    def _bare_param(self, v: Any, ph: Placeholder | None, what: str, notes: list[str]) -> str | None:
+    def _bare_param(self, v: Any, ph: Placeholder | None, what: str, notes: list[str],
+                    lists: bool = False) -> str | None:
         """The parameter a rule field is exactly (``[parameters('x')]``, or a list of just that), which then
         stays a variable: analyses answer for every value (docs/import.md, "Unset parameters"). So is a list
         of prefixes split from it (``split(replace(parameters('x'), ' ', ''), ',')``, Placeholder.item): a
         question about one packet reads of a list only whether the packet's addresses lie in it, which one
-        prefix reproduces, so the same variable answers for every list."""
-        if ph is None or not (ph.bare or ph.item) or not (v is ph or (isinstance(v, list) and len(v) == 1
+        prefix reproduces, so the same variable answers for every list. ``lists``: the field is addresses
+        (a split list of ports stays open: docs/import.md)."""
+        if ph is None or not (ph.bare or (ph.item and lists)) or not (v is ph or (isinstance(v, list) and len(v) == 1
                                                                       and v[0] is ph)):
             return None
         name = ph.of if ph.item else next(iter(ph.params))
@@ -574,7 +576,7 @@ class PolicyBuilder:
         ``side``: for addresses, which may be a regional service tag named with a parameter."""
         u = find_unknown(v)
         ph = find_unset(v) if u is None else None
-        name = self._bare_param(v, ph, what, notes) or \
+        name = self._bare_param(v, ph, what, notes, lists=side is not None) or \
             (self._regional_param(v, ph, side, notes, fspan) if side is not None else None)
         if name is None and u is not None and (v is u or (isinstance(v, list) and len(v) == 1 and v[0] is u)):
             name = self._existing_prefix(u, fspan, what, notes)

@@ -155,6 +155,17 @@ def test_a_bare_use_and_a_list_use_are_one_variable(tmp_path: Path):
     assert {r.source.tag.name for r in policy.nsgs[0].rules} == {"?param:mgmt"}
 
 
+def test_a_split_list_of_ports_stays_open(tmp_path: Path):
+    p = tmp_path / "p.json"
+    rule = _rule("allow-ports", 100, "Inbound", "Allow", "*", "*")
+    del rule["properties"]["destinationPortRange"]
+    rule["properties"]["destinationPortRanges"] = LIST
+    p.write_text(json.dumps(_template([rule])))
+    policy = load_policy([p])
+    assert policy.params == ()
+    assert policy.nsgs[0].rules[0].destination_ports.items[0].define.name.startswith("?expr:")
+
+
 @pytest.mark.parametrize("expr", [
     "[split(parameters('mgmt'), '.')]",                        # a separator inside a prefix: not every list
     "[concat(split(parameters('mgmt'), ','), createArray('192.0.2.1'))]",   # more than the list
