@@ -55,7 +55,8 @@ def _template(rules: list[dict], variables: dict | None = None) -> dict:
              "properties": {"securityRules": rules}},
             {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-04-01", "name": "vnet",
              "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [
-                 {"name": "web", "properties": {"addressPrefix": "10.1.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]}},
+                 {"name": "web", "properties": {"addressPrefix": "10.1.0.0/24",
+                                                "networkSecurityGroup": {"id": nsg_id}}}]}},
         ] + [
             {"type": "Microsoft.Network/networkInterfaces", "apiVersion": "2023-04-01", "name": f"web-{i}",
              "properties": {"ipConfigurations": [{"name": "ipc", "properties": {
