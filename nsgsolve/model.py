@@ -707,6 +707,10 @@ class ParamDecl:
     name: str
     allowed: tuple[str, ...] = ()
     span: Span = NOSPAN
+    # Some rule reads the value as a list of prefixes (split from the text: docs/import.md). The variable is
+    # still one prefix, which answers every per-packet question for every list, but not `assert some`, a
+    # question about several packets under one value (contracts: such a pass needs one packet).
+    lists: bool = False
 
 
 @dataclass(frozen=True)

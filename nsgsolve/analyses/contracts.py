@@ -155,6 +155,8 @@ class ContractChecker:
         self.enc = Encoding(rp)
         self.solver = PolicySolver(self.enc, rlimit=rlimit, mode=solver_mode)
         self.binder = Binder(rp, self.enc)
+        # Parameters some rule reads as a list of prefixes (model.ParamDecl.lists): `some` treats them apart.
+        self._lists = [param_label(d.name) for d in rp.policy.params if d.lists]
         self._params: dict[str, str] = {}  # the parameter values of the last witness replayed
         self._lint: list | None = None
 
@@ -315,6 +317,15 @@ class ContractChecker:
         for _ in range(SOME_ROUNDS):
             covered.append(self._generalised(allowed, m))
             uncovered = self.solver.find(mk_and([mk_not(c) for c in covered]), None, what)
+            if uncovered is None and len(covered) > 1 and self._lists:
+                # Several packets, each allowed under some values: a list value (one prefix per packet's
+                # needs, docs/import.md) may block them all where no single prefix does.
+                names = ", ".join(self._lists)
+                return ContractResult(a, name, Status.UNKNOWN, f"undecided: no single packet is allowed for "
+                                      f"every value, and {names} may be a list of prefixes",
+                                      reason="assert some over a parameter read as a list of prefixes is decided "
+                                      "only when one packet is allowed for every value: pin the parameter "
+                                      "(--param NAME=PREFIX,PREFIX) or narrow the traffic")
             if uncovered is None:
                 rounds = f" (in {len(covered)} rounds)" if len(covered) > 1 else ""
                 free = "addresses the dynamic NICs get" if example_assignment else ""

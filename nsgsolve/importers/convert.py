@@ -526,7 +526,9 @@ class PolicyBuilder:
             among = f" the template allows ({', '.join(ph.allowed)})" if ph.allowed else ""
             self.used_unset(ph, f"the {what} of rules built from it are symbolic: query, check and lint answer for "
                                 f"every value{among}")
-        self.params.setdefault(name, ParamDecl(name, tuple(ph.allowed), ph.declared_at or NOSPAN))
+        decl = self.params.setdefault(name, ParamDecl(name, tuple(ph.allowed), ph.declared_at or NOSPAN))
+        if ph.item and not decl.lists:
+            self.params[name] = replace(decl, lists=True)
         notes.append(f"{what} are {param_label(name)}, which has no value: answers hold for every value")
         return name
 

@@ -208,3 +208,41 @@ def test_the_darktrace_templates_answer(name: str):
 def _cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     return cli.run(list(argv), out, err), out.getvalue(), err.getvalue()
+
+
+def test_assert_some_over_a_list_needs_one_packet_allowed_for_every_value(tmp_path: Path):
+    """`some` is about several packets under one value: a list may block them all where no prefix does.
+    Here web-0 -> A/C pass only when outside the list, -> B only when inside: the list A,C (no prefix
+    holds .1 and .3 without .2) blocks all three, while every single prefix lets one through."""
+    import dataclasses
+
+    from nsgsolve.analyses.contracts import check_policy
+    from nsgsolve.analyses.results import Status
+    from nsgsolve.lang.build import parse_policy
+    from nsgsolve.lang.printer import print_policy
+
+    a, b, c = "203.0.113.1", "203.0.113.2", "203.0.113.3"
+    nic = [_rule("n-allow-b", 100, "Outbound", "Allow", "*", b), _rule("n-deny-s", 110, "Outbound", "Deny", "*", LIST),
+           _rule("n-allow", 120, "Outbound", "Allow", "*", "*")]
+    sub = [_rule("s-allow-s", 100, "Outbound", "Allow", "*", LIST), _rule("s-deny-b", 110, "Outbound", "Deny", "*", b),
+           _rule("s-allow", 120, "Outbound", "Allow", "*", "*")]
+    for r in nic + sub:
+        r["properties"]["protocol"] = "*"
+    t = _template(sub)
+    t["resources"].append({"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2023-04-01",
+                           "name": "nicnsg", "properties": {"securityRules": nic}})
+    t["resources"][2]["properties"]["networkSecurityGroup"] = {
+        "id": "[resourceId('Microsoft.Network/networkSecurityGroups', 'nicnsg')]"}
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(t))
+
+    def verdict(params=None):
+        policy = load_policy([p], params=params)
+        text = print_policy(policy) + f"assert reach: some web-0 -> {a}, {b}, {c} port 22\n"
+        policy = dataclasses.replace(policy, assertions=parse_policy(text, "t.nsg").assertions)
+        (r,) = check_policy(policy, resolve(policy, symbolic_params=True))
+        return r.verdict
+
+    assert verdict({"mgmt": f"{a},{c}"}) is Status.FAIL
+    assert verdict() is Status.UNKNOWN  # never PASS
+    assert verdict({"mgmt": a}) is Status.PASS
