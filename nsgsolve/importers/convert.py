@@ -506,7 +506,7 @@ class PolicyBuilder:
         return name
 
     def _bare_param(self, v: Any, ph: Placeholder | None, what: str, notes: list[str],
-                    lists: bool = False) -> str | None:
+                    lists: bool = False, plural: bool = False) -> str | None:
         """The parameter a rule field is exactly (``[parameters('x')]``, or a list of just that), which then
         stays a variable: analyses answer for every value (docs/import.md, "Unset parameters"). So is a list
         of prefixes split from it (``split(replace(parameters('x'), ' ', ''), ',')``, Placeholder.item): a
@@ -527,7 +527,9 @@ class PolicyBuilder:
             self.used_unset(ph, f"the {what} of rules built from it are symbolic: query, check and lint answer for "
                                 f"every value{among}")
         decl = self.params.setdefault(name, ParamDecl(name, tuple(ph.allowed), ph.declared_at or NOSPAN))
-        if ph.item and not decl.lists:
+        # A list field that is the whole parameter (Terraform's `source_address_prefixes = var.blocked`) reads
+        # it as a list too.
+        if (ph.item or (plural and v is ph)) and not decl.lists:
             self.params[name] = replace(decl, lists=True)
         notes.append(f"{what} are {param_label(name)}, which has no value: answers hold for every value")
         return name
@@ -571,14 +573,14 @@ class PolicyBuilder:
         return name
 
     def _open_field(self, v: Any, fspan: Span, fpath: str, what: str, one: str, notes: list[str],
-                    side: str | None = None) -> tuple[bool, Ref | None]:
+                    side: str | None = None, plural: bool = False) -> tuple[bool, Ref | None]:
         """A rule field left open: (True, the name it stands for) when ``v`` is a parameter without a value or
         holds a value nsgsolve cannot compute, (True, None) when that is an error (reported), else
         (False, None). ``what``: the field's values in words ("source addresses"); ``one``: for W602;
         ``side``: for addresses, which may be a regional service tag named with a parameter."""
         u = find_unknown(v)
         ph = find_unset(v) if u is None else None
-        name = self._bare_param(v, ph, what, notes, lists=side is not None) or \
+        name = self._bare_param(v, ph, what, notes, lists=side is not None, plural=plural) or \
             (self._regional_param(v, ph, side, notes, fspan) if side is not None else None)
         if name is None and u is not None and (v is u or (isinstance(v, list) and len(v) == 1 and v[0] is u)):
             name = self._existing_prefix(u, fspan, what, notes)
@@ -611,7 +613,7 @@ class PolicyBuilder:
             fpath = f"{path}.{k}"
             if type(v) is not str:  # plain text (most fields) holds no unknown or unset value
                 is_open, ref = self._open_field(v, fspan, fpath, f"{side} addresses", f"{side} address", notes,
-                                                 side)
+                                                 side, plural=low.endswith("es"))
                 if is_open:
                     return TagSide(ref, fspan) if ref else None
             is_list = isinstance(v, list)

@@ -165,6 +165,8 @@ def test_a_bare_variable_is_a_parameter_with_the_values_its_validation_allows(co
     rules = _rules(policy)
     assert isinstance(rules["ssh"].source, TagSide) and rules["ssh"].source.tag.name == "?param:var.admin_cidr"
     assert rules["deny-blocked"].source.tag.name == "?param:var.blocked"  # a list variable: one value too
+    # ... read as a list: `assert some` over it needs one packet allowed for every value (model.ParamDecl.lists)
+    assert decls["var.blocked"].lists and not decls["var.admin_cidr"].lists
     (port,) = rules["app"].destination_ports.items
     assert isinstance(port, PortsRef) and port.define.name == "?param:var.app_port"
     # Computed from a variable: open (?expr:), never a parameter it is not, never empty.
