@@ -33,10 +33,15 @@ def add_policy_args(parser: argparse.ArgumentParser, multiple: bool = False, pol
     parser.add_argument("--service-tags", metavar="FILE",
                         help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
                              "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")
+    add_limits_arg(parser)
+    add_import_args(parser)
+
+
+def add_limits_arg(parser: argparse.ArgumentParser) -> None:
+    """Every command that reads a policy takes it: one over Azure's limits is refused (E410) otherwise."""
     parser.add_argument("--no-azure-limits", action="store_true",
                         help="analyse NSGs larger than Azure accepts (more than 1,000 rules: merged views, "
                              "AVNM-sized policies, benchmarks): W410 instead of error E410")
-    add_import_args(parser)
 
 
 def add_import_args(p: argparse.ArgumentParser) -> None:

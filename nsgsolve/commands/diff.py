@@ -14,7 +14,7 @@ from nsgsolve.model import Span
 from nsgsolve.reports.diff import FLAGS, diff_dict, format_diff
 from nsgsolve.reports.json import dumps
 from nsgsolve.model import Policy
-from nsgsolve.commands.common import add_import_args, formatter, load_files, print_warnings, tag_db
+from nsgsolve.commands.common import add_import_args, add_limits_arg, formatter, load_files, print_warnings, tag_db
 
 EPILOG = """examples:
   nsgsolve diff old.nsg new.nsg
@@ -60,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--service-tags", metavar="FILE",
                    help="Microsoft's ServiceTags_Public JSON, for tags other than VirtualNetwork, Internet, "
                         "AzureLoadBalancer (merged over the copy cached by 'nsgsolve tags import')")
+    add_limits_arg(p)
     add_import_args(p)
     p.set_defaults(func=run)
 

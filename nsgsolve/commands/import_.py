@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from nsgsolve.commands.common import add_import_args, formatter, load_files
+from nsgsolve.commands.common import add_import_args, add_limits_arg, formatter, load_files
 
 EPILOG = """examples:
   nsgsolve import azuredeploy.json -o network.nsg
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="ARM template, parameters file, az/REST JSON, "
                    "Terraform .tf files or directory, terraform show -json output")
     p.add_argument("-o", "--output", metavar="OUT.nsg", help="write here instead of standard output")
+    add_limits_arg(p)
     add_import_args(p)
     p.set_defaults(func=run)
 
