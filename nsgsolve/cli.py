@@ -8,9 +8,10 @@ Errors are rendered here, in one place: invalid input and usage give status 2, n
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
-from typing import Sequence, TextIO
+from typing import NoReturn, Sequence, TextIO
 
 
 # Order is the order of `nsgsolve --help`.
@@ -196,19 +197,35 @@ def main() -> None:
         status = run()
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as e:
+        if e.errno not in _FULL:
+            _internal_error(e)
+        # Standard output on a full disk (files named by -o say so themselves): the machine's state, not a bug
+        # and not a verdict; 2 as for a file that cannot be written.
+        print(f"nsgsolve: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        sys.exit(2)
     except Exception as e:  # noqa: BLE001 - a bug must not read as "findings" (1) or pass (0) in CI
-        import os
-        import traceback
-
-        if os.environ.get("NSGSOLVE_TRACEBACK"):
-            traceback.print_exc()
-        print(f"nsgsolve: internal error: {type(e).__name__}: {e}\n"
-              "  this is a bug in nsgsolve, not a verdict: please report it with the input "
-              "(NSGSOLVE_TRACEBACK=1 shows the traceback)", file=sys.stderr)
-        from nsgsolve.errors import EXIT_UNKNOWN
-
-        sys.exit(EXIT_UNKNOWN)
+        _internal_error(e)
     sys.exit(status)
+
+
+# errno values that only ever mean the output could not be written where it goes (a full disk or quota).
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _internal_error(e: Exception) -> NoReturn:
+    """Exit 3 with a bug report's first line: a bug must not read as "findings" (1) or pass (0) in CI."""
+    import os
+    import traceback
+
+    if os.environ.get("NSGSOLVE_TRACEBACK"):
+        traceback.print_exc()
+    print(f"nsgsolve: internal error: {type(e).__name__}: {e}\n"
+          "  this is a bug in nsgsolve, not a verdict: please report it with the input "
+          "(NSGSOLVE_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+    from nsgsolve.errors import EXIT_UNKNOWN
+
+    sys.exit(EXIT_UNKNOWN)
 
 
 if __name__ == "__main__":

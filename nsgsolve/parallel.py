@@ -322,6 +322,8 @@ def write_in_turn(chunks: Callable[[int, int], Iterator[bytes]], fd: int, n_work
             _keep_turn_ends(turns, w, n)
             _take_turns(chunks(w, n), fd, turns[w][0], turns[(w + 1) % n][1], first=False)
             code = 0
+        except _RingBroken:
+            pass  # another worker failed first and reports why (the caller: a full disk, say)
         except BaseException as e:  # noqa: BLE001 - reported here; the ring tells the other workers
             print(f"nsgsolve: worker {w} failed: {type(e).__name__}: {e}", file=sys.stderr)
         finally:
@@ -338,7 +340,11 @@ def write_in_turn(chunks: Callable[[int, int], Iterator[bytes]], fd: int, n_work
     finally:
         failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
     if failed:
-        raise RuntimeError("a worker process failed while writing the output")
+        raise _RingBroken("a worker process failed while writing the output")
+
+
+class _RingBroken(RuntimeError):
+    """The worker before this one in the ring is gone: it failed, and said why itself."""
 
 
 def _keep_turn_ends(turns: list[tuple[int, int]], w: int, n: int) -> None:
@@ -354,7 +360,7 @@ def _take_turns(mine: Iterator[bytes], fd: int, wait: int, hand: int, first: boo
     for i, chunk in enumerate(mine):
         if i or not first:
             if not os.read(wait, 1):
-                raise RuntimeError("a worker process failed while writing the output")
+                raise _RingBroken("a worker process failed while writing the output")
         _write_all(fd, chunk)
         try:
             os.write(hand, b"t")

@@ -192,3 +192,26 @@ def test_every_writer_uses_the_one_helper():
     offenders = [o for o in offenders if o not in ('nsgsolve/parallel.py: open(write, "wb"',
                                                    "nsgsolve/lang/syntax.py: os.replace(")]
     assert offenders == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system to stand for a full disk")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_standard_output_on_a_full_disk_is_exit_2_not_an_internal_error(tmp_path, workers):
+    """`nsgsolve ... > file` on a full disk: the machine's state, said as such, never "a bug in nsgsolve" (exit
+    3). With two workers verify --flows writes from two processes: the one that meets the full disk says so once,
+    and the other stays quiet."""
+    import subprocess
+    import sys
+
+    policy = tmp_path / "p.nsg"
+    policy.write_text("vnet v 10.0.0.0/16 {\n  subnet s 10.0.1.0/24 nsg a\n}\nnic a in v/s ip 10.0.1.4\n"
+                      "nic b in v/s ip 10.0.1.5\n" + UNFORMATTED)
+    flows = tmp_path / "f.csv"
+    flows.write_text("src,dst,protocol,sport,dport\n" + "10.0.1.4,10.0.1.5,tcp,1000,22\n" * 60_000)
+    env = dict(os.environ, NSGSOLVE_WORKERS=workers)
+    for argv in (["show", str(policy)], ["verify", str(policy), "--flows", str(flows), "--json"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "nsgsolve", *argv], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, env=env)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == "nsgsolve: cannot write the output: No space left on device\n", done.stderr
