@@ -48,7 +48,10 @@ from nsgsolve.analyses.endpoints import (
 )
 from nsgsolve.errors import DiagnosticBag, InputError, SolverUnknown
 from nsgsolve.semantics.evaluate import Evaluator, FlowResult
-from nsgsolve.model import span_dict, NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span, param_label
+from nsgsolve.model import (
+    span_dict, NOSPAN, Access, Assertion, AssertionKind, Direction, Policy, Span, TagSide, param_label,
+)
+from nsgsolve.semantics.servicetags import canonical_builtin
 from nsgsolve.regions.box import ALL_PROTOCOLS
 from nsgsolve.semantics.resolve import IpcKey, ResolvedPolicy
 from nsgsolve.analyses.params import Binder
@@ -277,8 +280,25 @@ class ContractChecker:
                 return ContractResult(a, name, Status.PASS, "every packet of the traffic is allowed")
             return self._counterexample(a, name, m, False, "blocked", "a packet of the traffic is blocked", examined)
         if kind is AssertionKind.SOME:
-            return self._some(a, name, keep, scope, what, examined)
+            got = self._some(a, name, keep, scope, what, examined)
+            if got.verdict is Status.PASS and self._virtual_network_widened(a):
+                # VirtualNetwork as an endpoint is every private block when a VNet's space is a parameter
+                # (analyses.endpoints.virtual_network_hosts): a superset, sound for no/all/only, but the packet
+                # `some` found may lie outside the VNet's real space, so its "allowed" proves nothing.
+                spaces = ", ".join(sorted(set(self.rp.open_spaces.values())))
+                return ContractResult(a, name, Status.UNKNOWN, "undecided: the packet found comes from or goes to "
+                                      f"VirtualNetwork, which spans every private block while {spaces} is unset",
+                                      reason="assert some with VirtualNetwork as an endpoint needs the VNet's "
+                                      "address space: pin it (--param NAME=PREFIX) or add the VNet to the inputs")
+            return got
         raise AssertionError(kind)  # pragma: no cover
+
+    def _virtual_network_widened(self, a: Assertion) -> bool:
+        """Does the assertion's traffic name VirtualNetwork while some VNet's space is a parameter?"""
+        if not self.rp.open_spaces or a.traffic is None:
+            return False
+        ends = a.traffic.sources + a.traffic.destinations
+        return any(isinstance(e, TagSide) and canonical_builtin(e.tag.name) == "VirtualNetwork" for e in ends)
 
     def _decision(self, scope) -> Any:
         """The decision term :meth:`_find` uses, as a term over the packet and address variables."""

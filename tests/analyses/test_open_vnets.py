@@ -323,3 +323,44 @@ def test_a_bad_value_for_the_space_is_a_located_error(tmp_path: Path):
         load_policy([p], params={"space": "notacidr"})
     d = e.value.diagnostics[0]
     assert d.code == "E619" and d.span.line > 0 and "notacidr" in d.message
+
+
+def test_assert_some_from_virtual_network_is_not_passed_on_a_private_block_outside_the_space(tmp_path):
+    """VirtualNetwork as an endpoint spans every private block while the VNet's space is unset (a superset:
+    sound for no/all/only). For `some` that superset could pass on a packet from outside the real space: here
+    only 10.5.0.0/16 is allowed, and with the space 192.168.0.0/16 no VirtualNetwork host reaches port 22."""
+    import dataclasses
+
+    from nsgsolve.analyses.contracts import check_policy
+    from nsgsolve.analyses.results import Status
+    from nsgsolve.model import Assertion, AssertionKind
+
+    template = json.loads(json.dumps(TEMPLATE))
+    template["resources"][0]["properties"]["securityRules"] = [
+        _rule("from-10-5", 100, "10.5.0.0/16", "*", "22"),
+        _rule("no-vnet-ssh", 110, "VirtualNetwork", "*", "22", "Deny")]
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(template))
+    policy = load_policy([p])
+
+    def check(text: str, kind: AssertionKind = AssertionKind.SOME):
+        a = Assertion(kind, parse_query(f"can {text}", policy), name="a", text=text)
+        (r,) = check_policy(dataclasses.replace(policy, assertions=(a,)),
+                            resolve(policy, symbolic_params=True, open_vnets=True))
+        return r
+
+    r = check("VirtualNetwork reach any port 22 tcp")
+    assert r.verdict is Status.UNKNOWN and "VirtualNetwork" in r.summary and "--param" in r.reason, r
+    # Pinned to 192.168.0.0/16, every VirtualNetwork source meets no-vnet-ssh first (from-10-5 is outside the
+    # space): the claim fails for that value, so the symbolic answer must not have said pass.
+    from nsgsolve.model import Access, Direction
+    from nsgsolve.semantics.evaluate import first_match
+
+    pinned = resolve(bind_params(policy, {"space": "192.168.0.0/16", "web": "192.168.1.0/24"}))
+    rules = pinned.nsg("web-nsg", "hub").rules(Direction.INBOUND)
+    for src in ("192.168.0.1", "192.168.200.9", "168.63.129.16"):
+        ssh = Packet(6, int(ipaddress.ip_address(src)), 1000, int(ipaddress.ip_address("192.168.1.4")), 22)
+        assert first_match(rules, ssh, None, None).access is Access.DENY
+    # The other kinds keep their answers over the superset, and `some` without VirtualNetwork still passes.
+    assert check("VirtualNetwork reach any port 22 tcp", AssertionKind.ALL).verdict is Status.FAIL
+    assert check("10.5.0.0/16 reach any port 22 tcp").verdict is Status.PASS
