@@ -981,6 +981,15 @@ class Parser:
         self.i += 3
         return self.node(Spread(self.expr()), start)
 
+    def _item_end(self, close: str, message: str) -> None:
+        """After an array item or an object property: a ',' (taken), the closing bracket or a new line
+        (left for the loop), anything else an error."""
+        t = self.toks[self.i]
+        if t.kind == "op" and t.value == ",":
+            self.i += 1
+        elif not (t.kind == "op" and t.value == close) and not t.nl:
+            raise self.fail(message)
+
     def array(self) -> Node:
         start = self.next().start
         if self.at_id("for"):
@@ -1003,15 +1012,7 @@ class Parser:
                 parts.append(self._spread_item())
             else:
                 items.append(self.expr())
-            t = toks[self.i]
-            if t.kind == "op":
-                if t.value == ",":
-                    self.i += 1
-                    continue
-                if t.value == "]":
-                    continue
-            if not t.nl:
-                raise self.fail("expected ',' or a new line between array items, or ']'")
+            self._item_end("]", "expected ',' or a new line between array items, or ']'")
         self.i += 1
         if parts is None:
             return self.node(Arr(items), start)
@@ -1103,15 +1104,7 @@ class Parser:
                 else:
                     self.expect(":", f" after the property name '{key}'")  # raises, worded as everywhere
                 pairs.append((key, t.start, self.expr()))
-            t = toks[self.i]
-            if t.kind == "op":
-                if t.value == ",":
-                    self.i += 1
-                    continue
-                if t.value == "}":
-                    continue
-            if not t.nl:
-                raise self.fail("expected a new line or ',' between properties, or '}'")
+            self._item_end("}", "expected a new line or ',' between properties, or '}'")
         self.i += 1
         if parts is None:
             return self.node(Obj(pairs, resources), start)
